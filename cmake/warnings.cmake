@@ -1,0 +1,16 @@
+# One place for the warning set, so every module is held to the same bar.
+set(CYCLECAST_C_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+    -Wstrict-prototypes -Wmissing-prototypes -Wcast-align -Wdouble-promotion)
+set(CYCLECAST_CXX_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough -Wnull-dereference)
+if(CYCLECAST_WERROR)
+  list(APPEND CYCLECAST_C_WARNINGS -Werror)
+  list(APPEND CYCLECAST_CXX_WARNINGS -Werror)
+endif()
+
+# Applies the project's warnings to a target of ours (never to third-party code).
+function(cyclecast_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:C>:${CYCLECAST_C_WARNINGS}>
+    $<$<COMPILE_LANGUAGE:CXX>:${CYCLECAST_CXX_WARNINGS}>)
+endfunction()

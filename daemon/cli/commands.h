@@ -1,0 +1,27 @@
+// The `cyclecast` operator CLI: each command group lives in its own <name>_command.cc and
+// registers its subcommands here. A command's callback stores the process exit code.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace cyclecast::cli {
+
+// Exit codes, documented in `cyclecast --help`.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;     // the operation failed (I/O, corrupt database, ...)
+inline constexpr int kExitUsage = 2;       // bad command line
+inline constexpr int kExitBadInput = 3;    // input data refused (e.g. an import with bad rows)
+
+struct GlobalOptions {
+  // Database file; default from $CYCLECAST_DB, else /var/lib/cyclecast/cyclecast.db.
+  std::string db_path;
+  int exit_code = kExitOk;
+};
+
+void add_db_commands(CLI::App& app, GlobalOptions& global);
+void add_import_command(CLI::App& app, GlobalOptions& global);
+void add_simulate_command(CLI::App& app, GlobalOptions& global);
+
+}  // namespace cyclecast::cli

@@ -1,0 +1,40 @@
+// Entry point of `cyclecast`, the operator CLI. Exceptions stop here, at the process edge.
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
+#include "commands.h"
+
+namespace {
+
+std::string default_db_path() {
+  if (const char* env = std::getenv("CYCLECAST_DB"); env != nullptr && *env != '\0') return env;
+  return "/var/lib/cyclecast/cyclecast.db";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cyclecast::cli;
+  CLI::App app{
+      "cyclecast: operator CLI of the cyclecast battery-health service.\n"
+      "Exit codes: 0 ok, 1 operation failed, 2 bad command line, 3 input data refused."};
+  app.require_subcommand(1);
+  GlobalOptions global;
+  global.db_path = default_db_path();
+  app.add_option("--db", global.db_path, "SQLite database file (env CYCLECAST_DB)")
+      ->capture_default_str();
+  add_db_commands(app, global);
+  add_import_command(app, global);
+  add_simulate_command(app, global);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "cyclecast: " << e.what() << '\n';
+    return kExitFailure;
+  }
+  return global.exit_code;
+}

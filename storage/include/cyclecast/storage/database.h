@@ -1,0 +1,153 @@
+// cyclecast's durable store: one SQLite file (WAL, foreign keys on, busy timeout, cached
+// prepared statements) holding rigs, cells, per-cycle telemetry, rejected records, forecasts,
+// models and training runs. The schema is versioned and migrated forward at open.
+//
+// Thread-safety: a Database is used by one thread at a time. Open one per thread that needs
+// it; SQLite's WAL lets readers and one writer proceed concurrently across connections.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cyclecast/result.h"
+
+namespace cyclecast::storage {
+
+// The schema version this build writes. Opening a file whose version is higher is refused.
+inline constexpr int kSchemaVersion = 1;
+
+struct OpenOptions {
+  bool create_if_missing = true;
+  bool read_only = false;
+  int busy_timeout_ms = 5000;
+  // FULL makes every committed batch survive power loss (needed before acknowledging records
+  // to a rig); NORMAL is consistent after a crash but may lose the last commits on power loss.
+  bool synchronous_full = true;
+};
+
+struct RigInfo {
+  std::string rig_id;
+  std::string description;
+};
+
+struct CellInfo {
+  std::string cell_id;  // stable external name, e.g. "b2c7"
+  std::string rig_id;   // created on demand if unknown
+  std::string chemistry;
+  double rated_capacity_ah = 0.0;
+  std::string charge_policy;
+  std::string metadata_json = "{}";  // free-form JSON object
+};
+
+// One charge/discharge cycle of one cell, as a rig reports it. Optional fields are those a rig
+// may not measure. Timestamps are Unix epoch milliseconds.
+struct CycleRecord {
+  std::string cell_id;
+  std::int64_t cycle = 0;  // 1-based cycle number
+  double discharge_capacity_ah = 0.0;
+  std::optional<double> charge_capacity_ah;
+  std::optional<double> internal_resistance_ohm;
+  std::optional<double> temperature_min_c;
+  std::optional<double> temperature_avg_c;
+  std::optional<double> temperature_max_c;
+  std::optional<double> charge_time_min;
+  std::optional<std::int64_t> measured_at_ms;
+  std::int64_t received_at_ms = 0;  // 0: set to the time of the write
+  std::string source;                // where it came from: "import:FILE", "mqtt:TOPIC", ...
+
+  // Same measurement (all measured fields equal; timestamps and source ignored).
+  bool same_measurement(const CycleRecord& other) const;
+};
+
+struct RejectedRecord {
+  std::string source;   // where it came from (file:line, topic, ...)
+  std::string payload;  // the raw bytes as received, truncated by the writer if huge
+  std::string reason;   // why it was refused
+  std::int64_t rejected_at_ms = 0;  // 0: time of the write
+};
+
+// What happened to each record of a batch, in input order.
+enum class CycleOutcome {
+  kInserted,            // new (cell, cycle): stored
+  kDuplicate,           // identical to the stored record: nothing changed
+  kConflict,            // differs from the stored record: first one kept, this one rejected
+                        // with reason "conflicting duplicate"
+  kUnknownCell,         // the cell is not registered: rejected with reason "unknown cell"
+};
+
+struct BatchResult {
+  std::vector<CycleOutcome> outcomes;
+  std::size_t inserted = 0;
+  std::size_t duplicates = 0;
+  std::size_t conflicts = 0;
+  std::size_t unknown_cells = 0;
+};
+
+struct TableCounts {
+  std::int64_t rigs = 0, cells = 0, cycles = 0, rejected = 0, forecasts = 0, models = 0,
+               training_runs = 0;
+};
+
+struct CheckReport {
+  bool integrity_ok = false;
+  std::vector<std::string> integrity_messages;  // "ok" or SQLite's list of problems
+  int schema_version = 0;
+  TableCounts counts;
+};
+
+struct CellSummary {
+  CellInfo info;
+  std::int64_t cycles = 0;
+  std::int64_t first_cycle = 0;
+  std::int64_t last_cycle = 0;
+};
+
+class Database {
+ public:
+  // Opens (creating if allowed) and migrates the file to kSchemaVersion. Refuses a file
+  // written by a newer schema (kUnsupported) or one that is not a cyclecast database.
+  static Result<Database> open(const std::filesystem::path& path, const OpenOptions& options = {});
+
+  Database(Database&&) noexcept;
+  Database& operator=(Database&&) noexcept;
+  ~Database();
+
+  int schema_version() const;
+
+  Result<void> upsert_rig(const RigInfo& rig);
+  // Inserts or updates a cell's metadata (creating its rig if needed).
+  Result<void> upsert_cell(const CellInfo& cell);
+  Result<std::optional<CellInfo>> find_cell(const std::string& cell_id);
+
+  // Writes a batch of cycles in one transaction: either the whole batch (with its conflicts
+  // and unknown cells recorded as rejected) is durable, or nothing is (the error is returned).
+  Result<BatchResult> write_cycles(std::span<const CycleRecord> records);
+  // Writes rejected records in one transaction.
+  Result<void> write_rejected(std::span<const RejectedRecord> records);
+
+  Result<std::vector<CycleRecord>> cycles_of(const std::string& cell_id);
+  Result<std::vector<CellSummary>> cells();
+  Result<std::vector<RejectedRecord>> rejected(std::int64_t limit = 100);
+  Result<TableCounts> counts();
+
+  // PRAGMA integrity_check plus schema version and row counts.
+  Result<CheckReport> check();
+  // Consistent copy of the whole database to `destination` with SQLite's online backup API,
+  // safe while other connections write. Refuses to overwrite an existing file.
+  Result<void> backup_to(const std::filesystem::path& destination);
+
+ private:
+  struct Impl;
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Milliseconds since the Unix epoch, from the system clock.
+std::int64_t now_ms();
+
+}  // namespace cyclecast::storage

@@ -1,0 +1,1 @@
+#include "cyclecast/storage/database.h"
