@@ -10,9 +10,9 @@ namespace cyclecast::cli {
 
 // Exit codes, documented in `cyclecast --help`.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;     // the operation failed (I/O, corrupt database, ...)
-inline constexpr int kExitUsage = 2;       // bad command line
-inline constexpr int kExitBadInput = 3;    // input data refused (e.g. an import with bad rows)
+inline constexpr int kExitFailure = 1;   // the operation failed (I/O, corrupt database, ...)
+inline constexpr int kExitUsage = 2;     // bad command line
+inline constexpr int kExitBadInput = 3;  // input data refused (e.g. an import with bad rows)
 
 struct GlobalOptions {
   // Database file; default from $CYCLECAST_DB, else /var/lib/cyclecast/cyclecast.db.

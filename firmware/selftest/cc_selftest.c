@@ -27,7 +27,9 @@ static uint32_t fnv1a(uint32_t hash, const uint8_t* bytes, uint32_t n) {
   return hash;
 }
 
-uint32_t cc_selftest_cases(void) { return kCases; }
+uint32_t cc_selftest_cases(void) {
+  return kCases;
+}
 
 uint32_t cc_selftest_checksum(void) {
   static int8_t in[kMaxIn];
@@ -47,13 +49,15 @@ uint32_t cc_selftest_checksum(void) {
     const int32_t act_min = random_in(&state, -128, 0);
     const int32_t act_max = random_in(&state, 0, 127);
     uint32_t i;
-    for (i = 0; i < in_size; ++i) in[i] = (int8_t)random_in(&state, -128, 127);
+    for (i = 0; i < in_size; ++i)
+      in[i] = (int8_t)random_in(&state, -128, 127);
     for (i = 0; i < (uint32_t)in_size * out_size; ++i) {
       weights[i] = (int8_t)random_in(&state, -127, 127);
     }
-    for (i = 0; i < out_size; ++i) bias[i] = random_in(&state, -100000, 100000);
-    if (cc_fully_connected_s8(in, in_size, input_offset, weights, bias, out_size, multiplier,
-                              shift, output_offset, act_min, act_max, out) != CC_OK) {
+    for (i = 0; i < out_size; ++i)
+      bias[i] = random_in(&state, -100000, 100000);
+    if (cc_fully_connected_s8(in, in_size, input_offset, weights, bias, out_size, multiplier, shift,
+                              output_offset, act_min, act_max, out) != CC_OK) {
       return 0;
     }
     hash = fnv1a(hash, (const uint8_t*)out, out_size);

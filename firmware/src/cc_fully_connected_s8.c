@@ -18,7 +18,8 @@ cc_status cc_fully_connected_s8(const int8_t* in, uint16_t in_size, int32_t inpu
     int32_t acc = bias != 0 ? bias[o] : 0;
     int32_t q;
     uint16_t i;
-    for (i = 0; i < in_size; ++i) acc += ((int32_t)in[i] + input_offset) * (int32_t)row[i];
+    for (i = 0; i < in_size; ++i)
+      acc += ((int32_t)in[i] + input_offset) * (int32_t)row[i];
     q = cc_requantize(acc, multiplier, shift) + output_offset;
     if (q < act_min) q = act_min;
     if (q > act_max) q = act_max;

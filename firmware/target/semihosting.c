@@ -1,10 +1,10 @@
 #include "semihosting.h"
 
 enum {
-  kSysWrite0 = 0x04,                     /* write a NUL-terminated string to the debug console */
-  kSysExit = 0x18,                       /* report an exception to the debugger: ends QEMU */
-  kAdpStoppedApplicationExit = 0x20026,  /* QEMU maps this reason to exit status 0 */
-  kAdpStoppedRunTimeError = 0x20023      /* ... and any other reason to exit status 1 */
+  kSysWrite0 = 0x04,                    /* write a NUL-terminated string to the debug console */
+  kSysExit = 0x18,                      /* report an exception to the debugger: ends QEMU */
+  kAdpStoppedApplicationExit = 0x20026, /* QEMU maps this reason to exit status 0 */
+  kAdpStoppedRunTimeError = 0x20023     /* ... and any other reason to exit status 1 */
 };
 
 static void semihost_call(uint32_t op, const void* arg) {
@@ -13,7 +13,9 @@ static void semihost_call(uint32_t op, const void* arg) {
   __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
 }
 
-void sh_write(const char* text) { semihost_call(kSysWrite0, text); }
+void sh_write(const char* text) {
+  semihost_call(kSysWrite0, text);
+}
 
 void sh_write_hex32(uint32_t value) {
   char text[9];

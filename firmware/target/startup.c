@@ -22,7 +22,8 @@ void cc_reset_handler(void) {
   /* Full access to coprocessors 10 and 11 (the FPU): hard-float code faults without it. */
   *cpacr |= 0xFu << 20;
   __asm__ volatile("dsb\n\tisb" ::: "memory");
-  for (p = &__bss_start; p < &__bss_end; ++p) *p = 0;
+  for (p = &__bss_start; p < &__bss_end; ++p)
+    *p = 0;
   sh_exit(main() == 0);
 }
 

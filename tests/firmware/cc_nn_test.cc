@@ -16,7 +16,8 @@
 
 namespace {
 
-// A 128-bit integer (a GCC/Clang extension) so the reference cannot overflow where the kernel might.
+// A 128-bit integer (a GCC/Clang extension) so the reference cannot overflow where the kernel
+// might.
 __extension__ typedef __int128 Int128;
 
 // Exact reference: round(value * multiplier * 2^shift / 2^31), ties towards +infinity, in
@@ -82,8 +83,8 @@ std::vector<int8_t> reference_fully_connected(const FcCase& c) {
     for (size_t i = 0; i < in_size; ++i) {
       acc += (int64_t{c.in[i]} + c.input_offset) * c.weights[o * in_size + i];
     }
-    int32_t q = reference_requantize(static_cast<int32_t>(acc), c.multiplier, c.shift) +
-                c.output_offset;
+    int32_t q =
+        reference_requantize(static_cast<int32_t>(acc), c.multiplier, c.shift) + c.output_offset;
     q = std::min(std::max(q, c.act_min), c.act_max);
     out[o] = static_cast<int8_t>(q);
   }
@@ -98,9 +99,12 @@ TEST(CcFullyConnectedS8, MatchesReferenceOnRandomLayers) {
     c.in.resize(static_cast<size_t>(uniform(1, 130)));
     c.bias.resize(static_cast<size_t>(uniform(1, 70)));
     c.weights.resize(c.in.size() * c.bias.size());
-    for (auto& v : c.in) v = static_cast<int8_t>(uniform(-128, 127));
-    for (auto& v : c.weights) v = static_cast<int8_t>(uniform(-127, 127));
-    for (auto& v : c.bias) v = uniform(-50000, 50000);
+    for (auto& v : c.in)
+      v = static_cast<int8_t>(uniform(-128, 127));
+    for (auto& v : c.weights)
+      v = static_cast<int8_t>(uniform(-127, 127));
+    for (auto& v : c.bias)
+      v = uniform(-50000, 50000);
     c.input_offset = uniform(-127, 128);
     c.output_offset = uniform(-128, 127);
     c.multiplier = uniform(1 << 30, std::numeric_limits<int32_t>::max());
@@ -108,8 +112,8 @@ TEST(CcFullyConnectedS8, MatchesReferenceOnRandomLayers) {
     c.act_min = uniform(-128, 0);
     c.act_max = uniform(0, 127);
     std::vector<int8_t> out(c.bias.size());
-    ASSERT_EQ(cc_fully_connected_s8(c.in.data(), static_cast<uint16_t>(c.in.size()),
-                                    c.input_offset, c.weights.data(), c.bias.data(),
+    ASSERT_EQ(cc_fully_connected_s8(c.in.data(), static_cast<uint16_t>(c.in.size()), c.input_offset,
+                                    c.weights.data(), c.bias.data(),
                                     static_cast<uint16_t>(c.bias.size()), c.multiplier, c.shift,
                                     c.output_offset, c.act_min, c.act_max, out.data()),
               CC_OK);
@@ -122,8 +126,8 @@ TEST(CcFullyConnectedS8, TreatsNullBiasAsZeros) {
   const std::array<int8_t, 2> weights{3, 1};
   std::array<int8_t, 1> out{};
   // (10*3 + -20*1) = 10, multiplier 2^30 (one half), shift 1: 10 * 0.5 * 2 = 10.
-  ASSERT_EQ(cc_fully_connected_s8(in.data(), 2, 0, weights.data(), nullptr, 1, 1 << 30, 1, 0,
-                                  -128, 127, out.data()),
+  ASSERT_EQ(cc_fully_connected_s8(in.data(), 2, 0, weights.data(), nullptr, 1, 1 << 30, 1, 0, -128,
+                                  127, out.data()),
             CC_OK);
   EXPECT_EQ(out[0], 10);
 }
@@ -134,14 +138,14 @@ TEST(CcFullyConnectedS8, RejectsBadArguments) {
   EXPECT_EQ(cc_fully_connected_s8(nullptr, 1, 0, weights.data(), nullptr, 1, 1 << 30, 0, 0, -128,
                                   127, out.data()),
             CC_ERROR_ARGUMENT);
-  EXPECT_EQ(cc_fully_connected_s8(in.data(), 0, 0, weights.data(), nullptr, 1, 1 << 30, 0, 0,
-                                  -128, 127, out.data()),
+  EXPECT_EQ(cc_fully_connected_s8(in.data(), 0, 0, weights.data(), nullptr, 1, 1 << 30, 0, 0, -128,
+                                  127, out.data()),
             CC_ERROR_ARGUMENT);
   EXPECT_EQ(cc_fully_connected_s8(in.data(), 1, 200, weights.data(), nullptr, 1, 1 << 30, 0, 0,
                                   -128, 127, out.data()),
             CC_ERROR_ARGUMENT);
-  EXPECT_EQ(cc_fully_connected_s8(in.data(), 1, 0, weights.data(), nullptr, 1, 1 << 30, 0, 0, 5,
-                                  4, out.data()),
+  EXPECT_EQ(cc_fully_connected_s8(in.data(), 1, 0, weights.data(), nullptr, 1, 1 << 30, 0, 0, 5, 4,
+                                  out.data()),
             CC_ERROR_ARGUMENT);
 }
 
@@ -156,7 +160,8 @@ std::string run_under_qemu(const std::string& elf) {
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return output;
   std::array<char, 256> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr)
+    output += buffer.data();
   const int status = pclose(pipe);
   if (status != 0) output += "\n[qemu exit status " + std::to_string(status) + "]";
   return output;
