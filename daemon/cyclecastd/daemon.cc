@@ -1,0 +1,314 @@
+#include "daemon.h"
+
+#include <csignal>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+#include <boost/asio/post.hpp>
+
+namespace cyclecast::daemon {
+namespace {
+
+// Rejected payloads are kept for diagnosis, not in full when someone sends megabytes.
+constexpr std::size_t kMaxStoredPayloadBytes = 64 * 1024;
+constexpr auto kStatsInterval = std::chrono::seconds(10);
+constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
+
+bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
+  return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
+         a.rated_capacity_ah == b.rated_capacity_ah && a.charge_policy == b.charge_policy &&
+         a.metadata_json == b.metadata_json;
+}
+
+std::string status_line(const Counters& c) {
+  return "messages " + std::to_string(c.messages) + ", stored " + std::to_string(c.stored) +
+         ", duplicates " + std::to_string(c.duplicates) + ", conflicts " +
+         std::to_string(c.conflicts) + ", rejected " + std::to_string(c.rejected) + ", commits " +
+         std::to_string(c.commits) + " (" + std::to_string(c.commit_failures) + " failed)";
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, std::function<Result<Config>()> reload)
+    : config_(std::move(config)),
+      reload_(std::move(reload)),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP),
+      watchdog_timer_(io_),
+      stats_timer_(io_) {
+  limits_.max_payload_bytes = config_.mqtt_max_payload_bytes;
+}
+
+Daemon::~Daemon() {
+  if (writer_) writer_->stop();
+  if (mqtt_) mqtt_->stop(std::chrono::milliseconds(0));
+}
+
+int Daemon::run() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  if (ec) {
+    spdlog::critical("state directory {}: {}", config_.state_dir, ec.message());
+    return 1;
+  }
+  storage::OpenOptions open_options;
+  open_options.synchronous_full = config_.synchronous_full;
+  auto db = storage::Database::open(config_.database_path(), open_options);
+  if (!db) {
+    spdlog::critical("database {}: {}", config_.database_path().string(), db.error().message);
+    return 1;
+  }
+  auto known = db->cells();
+  if (!known) {
+    spdlog::critical("database {}: {}", config_.database_path().string(), known.error().message);
+    return 1;
+  }
+  for (auto& summary : *known)
+    cells_[summary.info.cell_id] = std::move(summary.info);
+  spdlog::info("database {} open ({} cells known)", config_.database_path().string(),
+               cells_.size());
+
+  writer_ = std::make_unique<Writer>(
+      std::move(*db), BatchPolicy{config_.batch_records, config_.batch_ms},
+      [this](CommitReport report) {
+        boost::asio::post(io_, [this, report = std::move(report)]() mutable {
+          handle_commit(std::move(report));
+        });
+      });
+
+  MqttOptions options;
+  options.host = config_.mqtt_host;
+  options.port = config_.mqtt_port;
+  options.client_id = config_.mqtt_client_id;
+  options.keepalive_s = config_.mqtt_keepalive_s;
+  options.username = config_.mqtt_username;
+  options.password = config_.mqtt_password;
+  options.tls_ca_file = config_.mqtt_tls_ca_file;
+  options.tls_cert_file = config_.mqtt_tls_cert_file;
+  options.tls_key_file = config_.mqtt_tls_key_file;
+  options.reconnect_min_ms = config_.mqtt_reconnect_min_ms;
+  options.reconnect_max_ms = config_.mqtt_reconnect_max_ms;
+  options.subscriptions = {protocol::meta_subscription(), protocol::cycles_subscription()};
+  options.status_topic = protocol::status_topic(config_.mqtt_client_id);
+  MqttHandlers handlers;
+  handlers.on_message = [this](std::string topic, std::string payload) {
+    boost::asio::post(io_, [this, topic = std::move(topic), payload = std::move(payload)] {
+      handle_message(topic, payload);
+    });
+  };
+  handlers.on_connection = [this](bool connected, const std::string& detail) {
+    boost::asio::post(io_, [this, connected, detail] {
+      if (connected) {
+        spdlog::info("mqtt: connected to {}:{} as {}", config_.mqtt_host, config_.mqtt_port,
+                     config_.mqtt_client_id);
+      } else {
+        spdlog::warn("mqtt: {} (reconnecting with backoff)", detail);
+      }
+    });
+  };
+  mqtt_ = std::make_unique<MqttClient>(std::move(options), std::move(handlers));
+  if (auto started = mqtt_->start(); !started) {
+    spdlog::critical("mqtt: {}", started.error().message);
+    writer_->stop();
+    return 1;
+  }
+
+  wait_signals();
+  start_watchdog();
+  start_stats_timer();
+  boost::asio::post(io_, [this] {
+    spdlog::info("ready: batches of {} records or {} ms", config_.batch_records, config_.batch_ms);
+    sd_notify(0, "READY=1\nSTATUS=ready");
+  });
+  io_.run();
+  spdlog::info("stopped: {}", status_line(counters_));
+  return 0;
+}
+
+void Daemon::handle_message(const std::string& raw_topic, const std::string& payload) {
+  // While draining, new messages are left unacknowledged: their rigs send them again.
+  if (draining_) return;
+  ++counters_.messages;
+  auto topic = protocol::parse_topic(raw_topic);
+  if (!topic) {
+    reject("", "", std::nullopt, "mqtt:" + raw_topic, payload, topic.error().message);
+    return;
+  }
+  switch (topic->kind) {
+    case protocol::TopicKind::kCycles:
+      handle_cycles(*topic, raw_topic, payload);
+      break;
+    case protocol::TopicKind::kCellMeta:
+      handle_meta(*topic, raw_topic, payload);
+      break;
+    case protocol::TopicKind::kAcks:
+      break;  // our own acks: not subscribed, ignored if a broker delivers them anyway
+  }
+}
+
+void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_topic,
+                           const std::string& payload) {
+  const auto known = cells_.find(topic.cell_id);
+  const storage::CellInfo* cell = known == cells_.end() ? nullptr : &known->second;
+  const std::string source = "mqtt:" + raw_topic;
+  auto parsed = protocol::parse_cycles_payload(payload, topic, cell, limits_);
+  if (!parsed) {
+    reject(topic.rig_id, topic.cell_id, std::nullopt, source, payload, parsed.error().message);
+    return;
+  }
+  for (const auto& r : parsed->rejected) {
+    reject(topic.rig_id, topic.cell_id, r.cycle, source, r.record_json, r.reason);
+  }
+  counters_.records_received += parsed->records.size();
+  for (auto& record : parsed->records)
+    writer_->add_record(topic.rig_id, std::move(record));
+}
+
+void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_topic,
+                         const std::string& payload) {
+  if (payload.empty()) {
+    // An empty retained message is how a rig clears its metadata from the broker.
+    spdlog::debug("{}: retained metadata cleared", raw_topic);
+    return;
+  }
+  auto cell = protocol::parse_cell_meta(payload, topic, limits_);
+  if (!cell) {
+    reject(topic.rig_id, topic.cell_id, std::nullopt, "mqtt:" + raw_topic, payload,
+           cell.error().message);
+    return;
+  }
+  const auto known = cells_.find(cell->cell_id);
+  if (known != cells_.end() && same_cell(known->second, *cell)) return;
+  spdlog::info("cell {} on rig {}: rated {} Ah", cell->cell_id, cell->rig_id,
+               cell->rated_capacity_ah);
+  cells_[cell->cell_id] = *cell;
+  writer_->add_cell(std::move(*cell));
+}
+
+void Daemon::reject(const std::string& rig_id, const std::string& cell_id,
+                    std::optional<std::int64_t> cycle, const std::string& source,
+                    const std::string& payload, const std::string& reason) {
+  spdlog::debug("rejected from {}: {}", source, reason);
+  storage::RejectedRecord rejected;
+  rejected.source = source;
+  rejected.payload = payload.substr(0, kMaxStoredPayloadBytes);
+  rejected.reason = reason;
+  writer_->add_rejection(rig_id, cell_id, cycle, std::move(rejected));
+}
+
+void Daemon::handle_commit(CommitReport report) {
+  if (!report.error.empty()) {
+    // Nothing of the batch is acknowledged, so every rig sends its records again.
+    ++counters_.commit_failures;
+    spdlog::error("commit failed, batch not acknowledged: {}", report.error);
+    return;
+  }
+  ++counters_.commits;
+  counters_.stored += report.stored;
+  counters_.duplicates += report.duplicates;
+  counters_.conflicts += report.conflicts;
+  counters_.rejected += report.rejected;
+  spdlog::debug("commit: {} stored, {} duplicates, {} conflicts, {} rejected in {} us",
+                report.stored, report.duplicates, report.conflicts, report.rejected,
+                report.commit_time.count());
+  const std::int64_t now = storage::now_ms();
+  for (auto& [rig, ack] : report.acks) {
+    ack.seq = ++ack_seq_;
+    ack.committed_at_ms = now;
+    if (mqtt_->publish(protocol::acks_topic(rig), protocol::serialize_ack(ack))) {
+      ++counters_.acks_published;
+    } else {
+      spdlog::warn("ack {} for rig {} not queued; the rig will resend", ack.seq, rig);
+    }
+  }
+}
+
+void Daemon::wait_signals() {
+  signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    if (signal == SIGHUP) {
+      reload();
+      wait_signals();
+      return;
+    }
+    spdlog::info("signal {}: draining the current batch and stopping", signal);
+    shutdown();
+  });
+}
+
+void Daemon::apply_log_level() {
+  spdlog::set_level(spdlog::level::from_str(config_.log_level));
+}
+
+void Daemon::reload() {
+  sd_notify(0, "RELOADING=1");
+  auto fresh = reload_();
+  if (!fresh) {
+    spdlog::error("reload refused, configuration unchanged: {}", fresh.error().message);
+    sd_notify(0, "READY=1");
+    return;
+  }
+  for (const auto& key : keys_needing_restart(config_, *fresh)) {
+    spdlog::warn("reload: {} changed but needs a restart; not applied", key);
+  }
+  config_.log_level = fresh->log_level;
+  config_.batch_records = fresh->batch_records;
+  config_.batch_ms = fresh->batch_ms;
+  apply_log_level();
+  writer_->set_policy(BatchPolicy{config_.batch_records, config_.batch_ms});
+  spdlog::info("reloaded: log level {}, batches of {} records or {} ms", config_.log_level,
+               config_.batch_records, config_.batch_ms);
+  sd_notify(0, "READY=1");
+}
+
+void Daemon::shutdown() {
+  if (draining_) return;
+  draining_ = true;
+  sd_notify(0, "STOPPING=1");
+  signals_.cancel();
+  watchdog_timer_.cancel();
+  stats_timer_.cancel();
+  // The last commit report is posted before stop() returns, so its acks go out before the
+  // MQTT client is stopped below.
+  writer_->stop();
+  boost::asio::post(io_, [this] {
+    mqtt_->stop(kMqttDrain);
+    io_.stop();
+  });
+}
+
+void Daemon::start_watchdog() {
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+  watchdog_interval_ = std::chrono::microseconds(usec);
+  spdlog::info("systemd watchdog every {} ms", usec / 1000);
+  sd_notify(0, "WATCHDOG=1");
+  schedule_watchdog();
+}
+
+void Daemon::schedule_watchdog() {
+  watchdog_timer_.expires_after(watchdog_interval_ / 2);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;
+    // The loop is alive if we are here; the writer must have been seen within the interval.
+    if (std::chrono::steady_clock::now() - writer_->last_alive() < watchdog_interval_) {
+      sd_notify(0, "WATCHDOG=1");
+    } else {
+      spdlog::error("writer thread unresponsive; withholding the watchdog ping");
+    }
+    schedule_watchdog();
+  });
+}
+
+void Daemon::start_stats_timer() {
+  stats_timer_.expires_after(kStatsInterval);
+  stats_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;
+    const std::string line = status_line(counters_);
+    spdlog::info("{}", line);
+    sd_notify(0, ("STATUS=" + line).c_str());
+    start_stats_timer();
+  });
+}
+
+}  // namespace cyclecast::daemon

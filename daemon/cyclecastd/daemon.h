@@ -1,0 +1,77 @@
+// cyclecastd's process: the Asio event loop that owns everything. Messages arrive from the MQTT
+// network thread as posts; the loop validates them (protocol v1) against its cache of cell
+// metadata and hands them to the writer thread; the writer's commit reports come back as posts
+// and become acks. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads. systemd: READY once
+// the database is open and the loop runs, WATCHDOG from the loop while the writer is alive.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config.h"
+#include "cyclecast/protocol/protocol.h"
+#include "mqtt_client.h"
+#include "writer.h"
+
+namespace cyclecast::daemon {
+
+struct Counters {
+  std::uint64_t messages = 0;
+  std::uint64_t records_received = 0;
+  std::uint64_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0;
+  std::uint64_t commits = 0, commit_failures = 0, acks_published = 0;
+};
+
+class Daemon {
+ public:
+  // `reload` re-reads the configuration (file + flags) for SIGHUP.
+  Daemon(Config config, std::function<Result<Config>()> reload);
+  ~Daemon();
+
+  // Opens the database, connects, runs the loop until SIGTERM/SIGINT. Returns the exit code.
+  int run();
+
+ private:
+  void handle_message(const std::string& topic, const std::string& payload);
+  void handle_cycles(const protocol::Topic& topic, const std::string& raw_topic,
+                     const std::string& payload);
+  void handle_meta(const protocol::Topic& topic, const std::string& raw_topic,
+                   const std::string& payload);
+  void reject(const std::string& rig_id, const std::string& cell_id,
+              std::optional<std::int64_t> cycle, const std::string& source,
+              const std::string& payload, const std::string& reason);
+  void handle_commit(CommitReport report);
+  void wait_signals();
+  void reload();
+  void shutdown();
+  void start_watchdog();
+  void schedule_watchdog();
+  void start_stats_timer();
+  void apply_log_level();
+
+  Config config_;
+  std::function<Result<Config>()> reload_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer stats_timer_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<MqttClient> mqtt_;
+  std::unordered_map<std::string, storage::CellInfo> cells_;
+  protocol::Limits limits_;
+  Counters counters_;
+  std::uint64_t ack_seq_ = 0;
+  bool draining_ = false;
+  std::chrono::microseconds watchdog_interval_{0};
+};
+
+}  // namespace cyclecast::daemon

@@ -1,0 +1,189 @@
+#include "writer.h"
+
+#include <utility>
+
+namespace cyclecast::daemon {
+namespace {
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+protocol::AckOutcome ack_outcome(storage::CycleOutcome outcome) {
+  switch (outcome) {
+    case storage::CycleOutcome::kInserted:
+      return protocol::AckOutcome::kStored;
+    case storage::CycleOutcome::kDuplicate:
+      return protocol::AckOutcome::kDuplicate;
+    case storage::CycleOutcome::kConflict:
+      return protocol::AckOutcome::kConflict;
+    case storage::CycleOutcome::kUnknownCell:
+      return protocol::AckOutcome::kRejected;
+  }
+  return protocol::AckOutcome::kRejected;
+}
+
+std::string outcome_reason(storage::CycleOutcome outcome) {
+  switch (outcome) {
+    case storage::CycleOutcome::kConflict:
+      return "conflicting duplicate";
+    case storage::CycleOutcome::kUnknownCell:
+      return "unknown cell";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+Writer::Writer(storage::Database db, BatchPolicy policy, OnCommit on_commit)
+    : db_(std::move(db)), on_commit_(std::move(on_commit)), policy_(policy) {
+  last_alive_ns_ = steady_ns();
+  thread_ = std::thread([this] { run(); });
+}
+
+Writer::~Writer() {
+  stop();
+}
+
+void Writer::note_added() {
+  if (pending_.size() + pending_.cells.size() == 1) {
+    oldest_pending_ = std::chrono::steady_clock::now();
+  }
+  if (pending_.size() >= policy_.batch_records || pending_.size() + pending_.cells.size() == 1) {
+    wake_.notify_one();
+  }
+}
+
+void Writer::add_cell(storage::CellInfo cell) {
+  std::lock_guard lock(mutex_);
+  pending_.cells.push_back(std::move(cell));
+  note_added();
+}
+
+void Writer::add_record(std::string rig_id, storage::CycleRecord record) {
+  std::lock_guard lock(mutex_);
+  pending_.records.push_back({std::move(rig_id), std::move(record)});
+  note_added();
+}
+
+void Writer::add_rejection(std::string rig_id, std::string cell_id,
+                           std::optional<std::int64_t> cycle, storage::RejectedRecord rejected) {
+  std::lock_guard lock(mutex_);
+  pending_.rejections.push_back(
+      {std::move(rig_id), std::move(cell_id), cycle, std::move(rejected)});
+  note_added();
+}
+
+void Writer::set_policy(BatchPolicy policy) {
+  std::lock_guard lock(mutex_);
+  policy_ = policy;
+  wake_.notify_one();
+}
+
+void Writer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::chrono::steady_clock::time_point Writer::last_alive() const {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_alive_ns_.load()));
+}
+
+std::size_t Writer::pending() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size() + pending_.cells.size();
+}
+
+void Writer::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    const bool empty = pending_.size() + pending_.cells.size() == 0;
+    if (empty && stopping_) return;
+    const auto deadline = oldest_pending_ + std::chrono::milliseconds(policy_.batch_ms);
+    const bool due = !empty && (stopping_ || pending_.size() >= policy_.batch_records ||
+                                std::chrono::steady_clock::now() >= deadline);
+    if (!due) {
+      // Wake at least every 100 ms so that last_alive() tells the watchdog we are not stuck.
+      const auto idle_limit = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      wake_.wait_until(lock, empty ? idle_limit : std::min(deadline, idle_limit));
+      last_alive_ns_ = steady_ns();
+      continue;
+    }
+    Batch batch = std::exchange(pending_, Batch{});
+    lock.unlock();
+    CommitReport report = commit(batch);
+    last_alive_ns_ = steady_ns();
+    on_commit_(std::move(report));
+    lock.lock();
+  }
+}
+
+CommitReport Writer::commit(Batch& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  CommitReport report;
+  for (const auto& cell : batch.cells) {
+    if (auto done = db_.upsert_cell(cell); !done) {
+      report.error = "cell " + cell.cell_id + ": " + done.error().message;
+      return report;
+    }
+    ++report.cells;
+  }
+  if (!batch.rejections.empty()) {
+    std::vector<storage::RejectedRecord> rows;
+    rows.reserve(batch.rejections.size());
+    for (const auto& r : batch.rejections)
+      rows.push_back(r.rejected);
+    if (auto done = db_.write_rejected(rows); !done) {
+      report.error = "rejected records: " + done.error().message;
+      return report;
+    }
+  }
+  std::vector<storage::CycleRecord> records;
+  records.reserve(batch.records.size());
+  for (auto& r : batch.records)
+    records.push_back(std::move(r.record));
+  storage::BatchResult result;
+  if (!records.empty()) {
+    auto written = db_.write_cycles(records);
+    if (!written) {
+      report.error = "cycles: " + written.error().message;
+      return report;
+    }
+    result = std::move(*written);
+  }
+  // Everything above is committed: now say so, per rig.
+  std::map<std::string, std::vector<protocol::AckEntry>> entries;
+  for (std::size_t i = 0; i < records.size() && i < result.outcomes.size(); ++i) {
+    const auto outcome = result.outcomes[i];
+    entries[batch.records[i].rig_id].push_back(
+        {records[i].cell_id, records[i].cycle, ack_outcome(outcome), outcome_reason(outcome)});
+  }
+  for (auto& r : batch.rejections) {
+    if (r.rig_id.empty()) continue;
+    if (r.cycle) {
+      entries[r.rig_id].push_back(
+          {r.cell_id, *r.cycle, protocol::AckOutcome::kRejected, r.rejected.reason});
+    } else {
+      report.acks[r.rig_id].rejected_messages.push_back({r.cell_id, r.rejected.reason});
+    }
+  }
+  for (auto& [rig, list] : entries)
+    report.acks[rig].ranges = protocol::compress_acks(std::move(list));
+  report.stored = result.inserted;
+  report.duplicates = result.duplicates;
+  report.conflicts = result.conflicts + result.unknown_cells;
+  report.rejected = batch.rejections.size();
+  report.commit_time = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  return report;
+}
+
+}  // namespace cyclecast::daemon

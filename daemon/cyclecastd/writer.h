@@ -1,0 +1,97 @@
+// The storage writer: a thread of its own with its own Database, so that SQLite commits (and
+// their fsyncs) never stall the event loop. The loop hands it validated records, cell metadata
+// and rejections; it commits them in batches (when batch_records are pending or the oldest has
+// waited batch_ms) and reports, per rig, what each commit made durable. Acks are built from
+// that report only, so nothing is acknowledged before it is on disk.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/storage/database.h"
+
+namespace cyclecast::daemon {
+
+struct BatchPolicy {
+  std::size_t batch_records = 2000;
+  int batch_ms = 20;
+};
+
+// What one commit did, for the acks and the counters.
+struct CommitReport {
+  std::map<std::string, protocol::Ack> acks;  // by rig id; seq and time not yet set
+  std::size_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0, cells = 0;
+  std::chrono::microseconds commit_time{0};
+  std::string error;  // non-empty: the commit failed, nothing of it is durable
+};
+
+class Writer {
+ public:
+  using OnCommit = std::function<void(CommitReport)>;
+
+  // Takes the database. `on_commit` runs on the writer thread after every commit attempt.
+  Writer(storage::Database db, BatchPolicy policy, OnCommit on_commit);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void add_cell(storage::CellInfo cell);
+  void add_record(std::string rig_id, storage::CycleRecord record);
+  // A rejection: `cycle` when the (cell, cycle) is known (acked as a range), else the rig gets a
+  // message-level rejection (when rig_id is known).
+  void add_rejection(std::string rig_id, std::string cell_id, std::optional<std::int64_t> cycle,
+                     storage::RejectedRecord rejected);
+
+  void set_policy(BatchPolicy policy);
+  // Commits what is pending, then stops the thread. Idempotent.
+  void stop();
+  // Last time the thread was seen alive (idle wait or finished commit): for the watchdog.
+  std::chrono::steady_clock::time_point last_alive() const;
+  std::size_t pending() const;
+
+ private:
+  struct PendingRecord {
+    std::string rig_id;
+    storage::CycleRecord record;
+  };
+  struct PendingRejection {
+    std::string rig_id;
+    std::string cell_id;
+    std::optional<std::int64_t> cycle;
+    storage::RejectedRecord rejected;
+  };
+  struct Batch {
+    std::vector<storage::CellInfo> cells;
+    std::vector<PendingRecord> records;
+    std::vector<PendingRejection> rejections;
+    std::size_t size() const { return records.size() + rejections.size(); }
+  };
+
+  void run();
+  void note_added();  // caller holds mutex_
+  CommitReport commit(Batch& batch);
+
+  storage::Database db_;
+  OnCommit on_commit_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  BatchPolicy policy_;
+  Batch pending_;
+  std::chrono::steady_clock::time_point oldest_pending_{};
+  bool stopping_ = false;
+  std::atomic<std::int64_t> last_alive_ns_{0};
+  std::thread thread_;
+};
+
+}  // namespace cyclecast::daemon
