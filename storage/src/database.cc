@@ -1,1 +1,400 @@
+// Opening, migrating and maintaining the database: connection set-up, rigs and cells,
+// counts, integrity check and online backup. Cycle and rejected-record writes are in cycles.cc.
 #include "cyclecast/storage/database.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "database_impl.h"
+#include "schema.h"
+#include "sqlite_util.h"
+
+namespace cyclecast::storage {
+
+using detail::quoted;
+using detail::ScopedReset;
+
+namespace {
+
+// Every table counted by counts() and check(), in TableCounts order.
+constexpr const char* kCountsSql =
+    "SELECT (SELECT count(*) FROM rigs), (SELECT count(*) FROM cells), "
+    "(SELECT count(*) FROM cycles), (SELECT count(*) FROM rejected), "
+    "(SELECT count(*) FROM forecasts), (SELECT count(*) FROM models), "
+    "(SELECT count(*) FROM training_runs)";
+
+// Columns of a cell as CellInfo wants them; find_cell and cells() share the prefix.
+#define CYCLECAST_CELL_COLUMNS                                                             \
+  "c.cell_id, coalesce(r.rig_id, ''), c.chemistry, c.rated_capacity_ah, c.charge_policy, " \
+  "c.metadata_json"
+
+CellInfo read_cell(sqlite3_stmt* stmt) {
+  CellInfo cell;
+  cell.cell_id = detail::column_string(stmt, 0);
+  cell.rig_id = detail::column_string(stmt, 1);
+  cell.chemistry = detail::column_string(stmt, 2);
+  cell.rated_capacity_ah = sqlite3_column_double(stmt, 3);
+  cell.charge_policy = detail::column_string(stmt, 4);
+  cell.metadata_json = detail::column_string(stmt, 5);
+  return cell;
+}
+
+Result<void> set_connection_pragmas(sqlite3* db, const OpenOptions& options) {
+  if (!options.read_only) {
+    // WAL: readers never block the writer, and a commit is one append to the log.
+    if (auto wal = detail::exec(db, "PRAGMA journal_mode = WAL", "switching to WAL"); !wal) {
+      return wal;
+    }
+  }
+  const char* sync =
+      options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+  if (auto set = detail::exec(db, sync, "setting synchronous"); !set) return set;
+  // Foreign keys are per connection and off by default in SQLite.
+  if (auto fk = detail::exec(db, "PRAGMA foreign_keys = ON", "enabling foreign keys"); !fk) {
+    return fk;
+  }
+  // 16 MiB of page cache: a large import keeps the right edge of the cycles B-tree in memory.
+  return detail::exec(db, "PRAGMA cache_size = -16384", "setting the page cache size");
+}
+
+// Makes a rename durable: the new directory entry survives power loss only once the directory
+// itself is synced.
+void sync_directory(const std::filesystem::path& directory) {
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::int64_t now_ms() {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  using std::chrono::system_clock;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool CycleRecord::same_measurement(const CycleRecord& other) const {
+  return cell_id == other.cell_id && cycle == other.cycle &&
+         discharge_capacity_ah == other.discharge_capacity_ah &&
+         charge_capacity_ah == other.charge_capacity_ah &&
+         internal_resistance_ohm == other.internal_resistance_ohm &&
+         temperature_min_c == other.temperature_min_c &&
+         temperature_avg_c == other.temperature_avg_c &&
+         temperature_max_c == other.temperature_max_c && charge_time_min == other.charge_time_min;
+}
+
+Database::Impl::~Impl() {
+  // Statements must be finalized before the connection can close.
+  statements = CachedStatements{};
+  sqlite3_close(db);
+}
+
+Result<void> Database::Impl::prepare_statements() {
+  struct Entry {
+    detail::Statement* target;
+    const char* sql;
+  };
+  CachedStatements& s = statements;
+  const Entry entries[] = {
+      {&s.begin, "BEGIN IMMEDIATE"},
+      {&s.commit, "COMMIT"},
+      {&s.rollback, "ROLLBACK"},
+      {&s.upsert_rig,
+       "INSERT INTO rigs(rig_id, description) VALUES (?1, ?2) "
+       "ON CONFLICT(rig_id) DO UPDATE SET description = excluded.description"},
+      {&s.ensure_rig, "INSERT INTO rigs(rig_id) VALUES (?1) ON CONFLICT(rig_id) DO NOTHING"},
+      {&s.upsert_cell,
+       "INSERT INTO cells(cell_id, rig, chemistry, rated_capacity_ah, charge_policy, "
+       "metadata_json) VALUES (?1, (SELECT id FROM rigs WHERE rig_id = ?2), ?3, ?4, ?5, ?6) "
+       "ON CONFLICT(cell_id) DO UPDATE SET rig = excluded.rig, chemistry = excluded.chemistry, "
+       "rated_capacity_ah = excluded.rated_capacity_ah, "
+       "charge_policy = excluded.charge_policy, metadata_json = excluded.metadata_json"},
+      {&s.find_cell, "SELECT " CYCLECAST_CELL_COLUMNS
+                     " FROM cells c LEFT JOIN rigs r ON r.id = c.rig WHERE c.cell_id = ?1"},
+      {&s.cell_rowid, "SELECT id FROM cells WHERE cell_id = ?1"},
+      {&s.source_id, "SELECT id FROM sources WHERE name = ?1"},
+      {&s.insert_source, "INSERT INTO sources(name) VALUES (?1)"},
+      {&s.insert_cycle,
+       "INSERT INTO cycles(cell, cycle, discharge_capacity_ah, charge_capacity_ah, "
+       "internal_resistance_ohm, temperature_min_c, temperature_avg_c, temperature_max_c, "
+       "charge_time_min, measured_at_ms, received_at_ms, source) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+       "ON CONFLICT(cell, cycle) DO NOTHING"},
+      {&s.select_cycle,
+       "SELECT discharge_capacity_ah, charge_capacity_ah, internal_resistance_ohm, "
+       "temperature_min_c, temperature_avg_c, temperature_max_c, charge_time_min "
+       "FROM cycles WHERE cell = ?1 AND cycle = ?2"},
+      {&s.insert_rejected,
+       "INSERT INTO rejected(source, payload, reason, rejected_at_ms) VALUES (?1, ?2, ?3, ?4)"},
+      // The record is kept as JSON so that an operator can read and re-submit it.
+      {&s.insert_rejected_cycle,
+       "INSERT INTO rejected(source, payload, reason, rejected_at_ms) VALUES (?1, "
+       "json_object('cell_id', ?2, 'cycle', ?3, 'discharge_capacity_ah', ?4, "
+       "'charge_capacity_ah', ?5, 'internal_resistance_ohm', ?6, 'temperature_min_c', ?7, "
+       "'temperature_avg_c', ?8, 'temperature_max_c', ?9, 'charge_time_min', ?10, "
+       "'measured_at_ms', ?11), ?12, ?13)"},
+      {&s.cycles_of,
+       "SELECT y.cycle, y.discharge_capacity_ah, y.charge_capacity_ah, "
+       "y.internal_resistance_ohm, y.temperature_min_c, y.temperature_avg_c, "
+       "y.temperature_max_c, y.charge_time_min, y.measured_at_ms, y.received_at_ms, s.name "
+       "FROM cycles y JOIN sources s ON s.id = y.source WHERE y.cell = (SELECT id FROM cells WHERE "
+       "cell_id = ?1) "
+       "ORDER BY y.cycle"},
+      {&s.cells,
+       "SELECT " CYCLECAST_CELL_COLUMNS ", (SELECT count(*) FROM cycles y WHERE y.cell = c.id), "
+       "coalesce((SELECT min(cycle) FROM cycles y WHERE y.cell = c.id), 0), "
+       "coalesce((SELECT max(cycle) FROM cycles y WHERE y.cell = c.id), 0) "
+       "FROM cells c LEFT JOIN rigs r ON r.id = c.rig ORDER BY c.cell_id"},
+      {&s.rejected,
+       "SELECT source, payload, reason, rejected_at_ms FROM rejected ORDER BY id DESC LIMIT ?1"},
+      {&s.counts, kCountsSql},
+  };
+  for (const Entry& entry : entries) {
+    Result<detail::Statement> stmt = detail::prepare(db, entry.sql);
+    if (!stmt) return stmt.error();
+    *entry.target = std::move(*stmt);
+  }
+  return {};
+}
+
+Result<void> Database::Impl::step_done(sqlite3_stmt* stmt, std::string_view what) {
+  ScopedReset reset(stmt);
+  const int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return error(rc, what);
+  return {};
+}
+
+Result<void> Database::Impl::begin() {
+  last_cell_valid = false;
+  last_source_valid = false;
+  return step_done(statements.begin.get(), "starting a transaction");
+}
+
+Result<void> Database::Impl::commit() {
+  return step_done(statements.commit.get(), "committing a transaction");
+}
+
+void Database::Impl::rollback() {
+  // SQLite rolls some failures back by itself; only roll back what is still open.
+  if (sqlite3_get_autocommit(db) == 0) {
+    ScopedReset reset(statements.rollback.get());
+    sqlite3_step(statements.rollback.get());
+  }
+  last_cell_valid = false;
+  last_source_valid = false;
+  source_ids.clear();
+}
+
+Result<Database> Database::open(const std::filesystem::path& path, const OpenOptions& options) {
+  std::error_code ignored;
+  if (!options.create_if_missing && !std::filesystem::exists(path, ignored)) {
+    return make_error(ErrorCode::kNotFound, "database " + quoted(path) + " does not exist");
+  }
+  int flags = SQLITE_OPEN_NOMUTEX;
+  if (options.read_only) {
+    flags |= SQLITE_OPEN_READONLY;
+  } else {
+    flags |= SQLITE_OPEN_READWRITE | (options.create_if_missing ? SQLITE_OPEN_CREATE : 0);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  const int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Error error = detail::sqlite_error(impl->db, rc, "opening database " + quoted(path));
+    return error;
+  }
+  sqlite3_busy_timeout(impl->db, options.busy_timeout_ms);
+  if (auto ours = detail::check_is_cyclecast_database(impl->db, path); !ours) return ours.error();
+  if (auto set = set_connection_pragmas(impl->db, options); !set) return set.error();
+  Result<int> version = detail::migrate(impl->db, path, options.read_only);
+  if (!version) return version.error();
+  impl->schema_version = *version;
+  if (auto prepared = impl->prepare_statements(); !prepared) return prepared.error();
+  return Database(std::move(impl));
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::Database(Database&&) noexcept = default;
+Database& Database::operator=(Database&&) noexcept = default;
+Database::~Database() = default;
+
+int Database::schema_version() const {
+  return impl_->schema_version;
+}
+const std::filesystem::path& Database::path() const {
+  return impl_->path;
+}
+
+Result<void> Database::upsert_rig(const RigInfo& rig) {
+  if (rig.rig_id.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a rig needs a non-empty rig_id");
+  }
+  sqlite3_stmt* stmt = impl_->statements.upsert_rig.get();
+  detail::bind_text_static(stmt, 1, rig.rig_id);
+  detail::bind_text_static(stmt, 2, rig.description);
+  return impl_->step_done(stmt, "upserting rig '" + rig.rig_id + "'");
+}
+
+Result<void> Database::upsert_cell(const CellInfo& cell) {
+  if (cell.cell_id.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a cell needs a non-empty cell_id");
+  }
+  if (!std::isfinite(cell.rated_capacity_ah) || cell.rated_capacity_ah <= 0.0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cell '" + cell.cell_id + "' needs a positive rated capacity, got " +
+                          std::to_string(cell.rated_capacity_ah) + " Ah");
+  }
+  const std::string what = "upserting cell '" + cell.cell_id + "'";
+  return impl_->in_transaction([&]() -> Result<void> {
+    if (!cell.rig_id.empty()) {
+      sqlite3_stmt* rig = impl_->statements.ensure_rig.get();
+      detail::bind_text_static(rig, 1, cell.rig_id);
+      if (auto made = impl_->step_done(rig, what); !made) return made;
+    }
+    sqlite3_stmt* stmt = impl_->statements.upsert_cell.get();
+    detail::bind_text_static(stmt, 1, cell.cell_id);
+    detail::bind_text_static(stmt, 2, cell.rig_id);
+    detail::bind_text_static(stmt, 3, cell.chemistry);
+    sqlite3_bind_double(stmt, 4, cell.rated_capacity_ah);
+    detail::bind_text_static(stmt, 5, cell.charge_policy);
+    detail::bind_text_static(stmt, 6, cell.metadata_json);
+    return impl_->step_done(stmt, what);
+  });
+}
+
+Result<std::optional<CellInfo>> Database::find_cell(const std::string& cell_id) {
+  sqlite3_stmt* stmt = impl_->statements.find_cell.get();
+  ScopedReset reset(stmt);
+  detail::bind_text_static(stmt, 1, cell_id);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<CellInfo>{};
+  if (rc != SQLITE_ROW) return impl_->error(rc, "looking up cell '" + cell_id + "'");
+  return std::optional<CellInfo>{read_cell(stmt)};
+}
+
+Result<std::vector<CellSummary>> Database::cells() {
+  sqlite3_stmt* stmt = impl_->statements.cells.get();
+  ScopedReset reset(stmt);
+  std::vector<CellSummary> cells;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    CellSummary summary;
+    summary.info = read_cell(stmt);
+    summary.cycles = sqlite3_column_int64(stmt, 6);
+    summary.first_cycle = sqlite3_column_int64(stmt, 7);
+    summary.last_cycle = sqlite3_column_int64(stmt, 8);
+    cells.push_back(std::move(summary));
+  }
+  if (rc != SQLITE_DONE) return impl_->error(rc, "listing cells");
+  return cells;
+}
+
+Result<TableCounts> Database::counts() {
+  sqlite3_stmt* stmt = impl_->statements.counts.get();
+  ScopedReset reset(stmt);
+  const int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW) return impl_->error(rc, "counting rows");
+  TableCounts counts;
+  std::int64_t* fields[] = {&counts.rigs,         &counts.cells,     &counts.cycles,
+                            &counts.rejected,     &counts.forecasts, &counts.models,
+                            &counts.training_runs};
+  int column = 0;
+  for (std::int64_t* field : fields)
+    *field = sqlite3_column_int64(stmt, column++);
+  return counts;
+}
+
+Result<CheckReport> Database::check() {
+  CheckReport report;
+  {
+    Result<detail::Statement> integrity = detail::prepare(impl_->db, "PRAGMA integrity_check");
+    if (!integrity) return integrity.error();
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(integrity->get())) == SQLITE_ROW) {
+      report.integrity_messages.push_back(detail::column_string(integrity->get(), 0));
+    }
+    if (rc != SQLITE_DONE) return impl_->error(rc, "PRAGMA integrity_check");
+  }
+  report.integrity_ok =
+      report.integrity_messages.size() == 1 && report.integrity_messages.front() == "ok";
+  {
+    // integrity_check does not look at foreign keys; a dangling reference is a problem too.
+    Result<detail::Statement> fk = detail::prepare(impl_->db, "PRAGMA foreign_key_check");
+    if (!fk) return fk.error();
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(fk->get())) == SQLITE_ROW) {
+      report.integrity_ok = false;
+      report.integrity_messages.push_back(
+          "foreign key violation: a row of " + detail::column_string(fk->get(), 0) +
+          " references a missing row of " + detail::column_string(fk->get(), 2));
+    }
+    if (rc != SQLITE_DONE) return impl_->error(rc, "PRAGMA foreign_key_check");
+  }
+  Result<int> version = detail::read_schema_version(impl_->db);
+  if (!version) return version.error();
+  report.schema_version = *version;
+  Result<TableCounts> counts = this->counts();
+  if (!counts) return counts.error();
+  report.counts = *counts;
+  return report;
+}
+
+Result<void> Database::backup_to(const std::filesystem::path& destination) {
+  std::error_code ec;
+  if (std::filesystem::exists(destination, ec)) {
+    return make_error(ErrorCode::kConflict, "backup destination " + quoted(destination) +
+                                                " already exists; "
+                                                "refusing to overwrite it");
+  }
+  // Copy into a side file and rename it into place, so that a crash or failure mid-backup
+  // never leaves a truncated file under the destination name.
+  std::filesystem::path partial = destination;
+  partial += ".partial";
+  std::filesystem::remove(partial, ec);
+  sqlite3* target = nullptr;
+  int rc =
+      sqlite3_open_v2(partial.c_str(), &target,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Result<void> outcome;
+  if (rc != SQLITE_OK) {
+    outcome = detail::sqlite_error(target, rc, "creating backup " + quoted(destination));
+  } else {
+    sqlite3_backup* backup = sqlite3_backup_init(target, "main", impl_->db, "main");
+    if (backup == nullptr) {
+      outcome = detail::sqlite_error(target, sqlite3_errcode(target), "starting the backup");
+    } else {
+      // One step copies every page under a single read transaction: a consistent snapshot,
+      // while WAL lets other connections keep writing.
+      rc = sqlite3_backup_step(backup, -1);
+      sqlite3_backup_finish(backup);
+      if (rc != SQLITE_DONE) {
+        outcome = detail::sqlite_error(target, rc, "backup to " + quoted(destination));
+      }
+    }
+  }
+  rc = sqlite3_close(target);
+  if (outcome && rc != SQLITE_OK) {
+    outcome = make_error(ErrorCode::kIo, "closing backup " + quoted(partial) + " failed");
+  }
+  if (outcome) {
+    std::filesystem::rename(partial, destination, ec);
+    if (ec) {
+      outcome = make_error(ErrorCode::kIo, "renaming " + quoted(partial) + " to " +
+                                               quoted(destination) + " failed: " + ec.message());
+    } else {
+      sync_directory(destination.has_parent_path() ? destination.parent_path() : ".");
+    }
+  }
+  if (!outcome) std::filesystem::remove(partial, ec);
+  return outcome;
+}
+
+}  // namespace cyclecast::storage

@@ -6,6 +6,7 @@
 // it; SQLite's WAL lets readers and one writer proceed concurrently across connections.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -20,6 +21,10 @@ namespace cyclecast::storage {
 
 // The schema version this build writes. Opening a file whose version is higher is refused.
 inline constexpr int kSchemaVersion = 1;
+
+// Rejected payloads longer than this are truncated when written, so that one hostile or broken
+// message cannot bloat the database.
+inline constexpr std::size_t kMaxRejectedPayloadBytes = 64 * 1024;
 
 struct OpenOptions {
   bool create_if_missing = true;
@@ -58,26 +63,26 @@ struct CycleRecord {
   std::optional<double> charge_time_min;
   std::optional<std::int64_t> measured_at_ms;
   std::int64_t received_at_ms = 0;  // 0: set to the time of the write
-  std::string source;                // where it came from: "import:FILE", "mqtt:TOPIC", ...
+  std::string source;               // where it came from: "import:FILE", "mqtt:TOPIC", ...
 
   // Same measurement (all measured fields equal; timestamps and source ignored).
   bool same_measurement(const CycleRecord& other) const;
 };
 
 struct RejectedRecord {
-  std::string source;   // where it came from (file:line, topic, ...)
-  std::string payload;  // the raw bytes as received, truncated by the writer if huge
-  std::string reason;   // why it was refused
+  std::string source;               // where it came from (file:line, topic, ...)
+  std::string payload;              // the raw bytes as received, truncated by the writer if huge
+  std::string reason;               // why it was refused
   std::int64_t rejected_at_ms = 0;  // 0: time of the write
 };
 
 // What happened to each record of a batch, in input order.
 enum class CycleOutcome {
-  kInserted,            // new (cell, cycle): stored
-  kDuplicate,           // identical to the stored record: nothing changed
-  kConflict,            // differs from the stored record: first one kept, this one rejected
-                        // with reason "conflicting duplicate"
-  kUnknownCell,         // the cell is not registered: rejected with reason "unknown cell"
+  kInserted,     // new (cell, cycle): stored
+  kDuplicate,    // identical to the stored record: nothing changed
+  kConflict,     // differs from the stored record: first one kept, this one rejected
+                 // with reason "conflicting duplicate"
+  kUnknownCell,  // the cell is not registered: rejected with reason "unknown cell"
 };
 
 struct BatchResult {
@@ -118,6 +123,7 @@ class Database {
   ~Database();
 
   int schema_version() const;
+  const std::filesystem::path& path() const;
 
   Result<void> upsert_rig(const RigInfo& rig);
   // Inserts or updates a cell's metadata (creating its rig if needed).
@@ -126,12 +132,20 @@ class Database {
 
   // Writes a batch of cycles in one transaction: either the whole batch (with its conflicts
   // and unknown cells recorded as rejected) is durable, or nothing is (the error is returned).
+  // Structural preconditions are checked before anything is written: every record needs
+  // cycle >= 1 and finite values (SQLite would store NaN as NULL); a batch breaking them is
+  // refused whole with kInvalidArgument naming the record. Plausibility checks (capacity
+  // ranges, fill values) are the caller's, which records its refusals with write_rejected.
   Result<BatchResult> write_cycles(std::span<const CycleRecord> records);
-  // Writes rejected records in one transaction.
+  // Writes rejected records in one transaction. Payloads over kMaxRejectedPayloadBytes are
+  // truncated.
   Result<void> write_rejected(std::span<const RejectedRecord> records);
 
+  // The cell's cycles in increasing cycle order; empty for an unknown cell.
   Result<std::vector<CycleRecord>> cycles_of(const std::string& cell_id);
+  // Every registered cell with its cycle count, ordered by cell_id.
   Result<std::vector<CellSummary>> cells();
+  // The latest `limit` rejected records, newest first.
   Result<std::vector<RejectedRecord>> rejected(std::int64_t limit = 100);
   Result<TableCounts> counts();
 
@@ -141,8 +155,11 @@ class Database {
   // safe while other connections write. Refuses to overwrite an existing file.
   Result<void> backup_to(const std::filesystem::path& destination);
 
- private:
+  // Opaque state, defined privately in storage/src (public only so that the module's own
+  // helpers can name it).
   struct Impl;
+
+ private:
   explicit Database(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,213 @@
+#include "schema.h"
+
+#include <iterator>
+#include <string>
+
+#include "cyclecast/storage/database.h"
+#include "sqlite_util.h"
+
+namespace cyclecast::storage::detail {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Version 1, the initial schema. Columns carry their unit in the name; timestamps are Unix
+// epoch milliseconds. Cycle rows are WITHOUT ROWID keyed by (cell, cycle): the key is the
+// table, so an insert touches one B-tree and "stored exactly once" is the primary key.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE schema_version (
+  version INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  applied_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE rigs (
+  id INTEGER PRIMARY KEY,
+  rig_id TEXT NOT NULL UNIQUE CHECK (rig_id <> ''),
+  description TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE cells (
+  id INTEGER PRIMARY KEY,
+  cell_id TEXT NOT NULL UNIQUE CHECK (cell_id <> ''),
+  rig INTEGER REFERENCES rigs(id),
+  chemistry TEXT NOT NULL DEFAULT '',
+  rated_capacity_ah REAL NOT NULL CHECK (rated_capacity_ah > 0),
+  charge_policy TEXT NOT NULL DEFAULT '',
+  metadata_json TEXT NOT NULL DEFAULT '{}'
+    CHECK (json_valid(metadata_json) AND json_type(metadata_json) = 'object')
+);
+CREATE INDEX cells_by_rig ON cells(rig);
+
+-- Where records came from ("import:FILE", "mqtt:TOPIC"): few distinct values, so cycles
+-- refer to them by id instead of repeating the text in every row.
+CREATE TABLE sources (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE cycles (
+  cell INTEGER NOT NULL REFERENCES cells(id),
+  cycle INTEGER NOT NULL,
+  discharge_capacity_ah REAL NOT NULL,
+  charge_capacity_ah REAL,
+  internal_resistance_ohm REAL,
+  temperature_min_c REAL,
+  temperature_avg_c REAL,
+  temperature_max_c REAL,
+  charge_time_min REAL,
+  measured_at_ms INTEGER,
+  received_at_ms INTEGER NOT NULL,
+  source INTEGER NOT NULL REFERENCES sources(id),
+  PRIMARY KEY (cell, cycle)
+) WITHOUT ROWID;
+
+CREATE TABLE rejected (
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  reason TEXT NOT NULL,
+  rejected_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE training_runs (
+  id INTEGER PRIMARY KEY,
+  started_at_ms INTEGER NOT NULL,
+  finished_at_ms INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+  config_json TEXT NOT NULL DEFAULT '{}',
+  summary_json TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE models (
+  id INTEGER PRIMARY KEY,
+  version TEXT NOT NULL UNIQUE CHECK (version <> ''),
+  kind TEXT NOT NULL,
+  training_run INTEGER REFERENCES training_runs(id),
+  created_at_ms INTEGER NOT NULL,
+  file_path TEXT,
+  metrics_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX models_by_training_run ON models(training_run);
+
+CREATE TABLE forecasts (
+  id INTEGER PRIMARY KEY,
+  cell INTEGER NOT NULL REFERENCES cells(id),
+  at_cycle INTEGER NOT NULL,
+  model_version TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  soh_f32le BLOB NOT NULL CHECK (length(soh_f32le) % 4 = 0),
+  created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX forecasts_by_cell ON forecasts(cell, at_cycle);
+)sql";
+
+// Forward-only: a released step is never edited; a schema change is a new step at the end.
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", kSchemaV1},
+};
+
+static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion),
+              "every schema version from 1 to kSchemaVersion needs exactly one migration");
+
+Result<void> apply(sqlite3* db, const Migration& step) {
+  if (auto begun = exec(db, "BEGIN IMMEDIATE", "starting a migration"); !begun) return begun;
+  // Another process may have migrated the file between our read and our write lock.
+  Result<int> current = read_schema_version(db);
+  Result<void> outcome;
+  if (!current) {
+    outcome = current.error();
+  } else if (*current < step.version) {
+    const std::string what = "migration to schema version " + std::to_string(step.version);
+    outcome = exec(db, step.sql, what);
+    if (outcome && step.version == 1) {
+      outcome = exec(db, ("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str(),
+                     "marking the file as a cyclecast database");
+    }
+    if (outcome) {
+      const std::string record =
+          "INSERT INTO schema_version(version, description, applied_at_ms) VALUES (" +
+          std::to_string(step.version) + ", '" + step.description + "', " +
+          std::to_string(now_ms()) + ")";
+      outcome = exec(db, record.c_str(), what);
+    }
+  }
+  if (!outcome) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return outcome;
+  }
+  return exec(db, "COMMIT", "committing a migration");
+}
+
+}  // namespace
+
+Result<void> check_is_cyclecast_database(sqlite3* db, const std::filesystem::path& path) {
+  // The first read of the file: this is where SQLite notices a file that is not a database.
+  Result<std::int64_t> app_id = query_int(db, "PRAGMA application_id", "reading the header");
+  if (!app_id) {
+    if (app_id.error().code == ErrorCode::kUnsupported) {
+      return make_error(ErrorCode::kUnsupported,
+                        quoted(path) + " is not an SQLite database (or its header is damaged): " +
+                            app_id.error().message);
+    }
+    return app_id.error();
+  }
+  if (*app_id == kApplicationId) return {};
+  if (*app_id != 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      quoted(path) +
+                          " is an SQLite database of another application (application_id " +
+                          std::to_string(*app_id) + "), not a cyclecast database");
+  }
+  Result<std::int64_t> objects =
+      query_int(db, "SELECT count(*) FROM sqlite_schema", "listing the schema");
+  if (!objects) return objects.error();
+  if (*objects != 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      quoted(path) + " is an SQLite database with " + std::to_string(*objects) +
+                          " schema objects but not a cyclecast database (no cyclecast "
+                          "application_id)");
+  }
+  return {};
+}
+
+Result<int> read_schema_version(sqlite3* db) {
+  Result<std::int64_t> has_table = query_int(
+      db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'",
+      "looking for the schema_version table");
+  if (!has_table) return has_table.error();
+  if (*has_table == 0) return 0;
+  Result<std::int64_t> version =
+      query_int(db, "SELECT max(version) FROM schema_version", "reading the schema version");
+  if (!version) return version.error();
+  return static_cast<int>(*version);
+}
+
+Result<int> migrate(sqlite3* db, const std::filesystem::path& path, bool read_only) {
+  Result<int> version = read_schema_version(db);
+  if (!version) return version;
+  if (*version > kSchemaVersion) {
+    return make_error(ErrorCode::kUnsupported,
+                      quoted(path) + " has schema version " + std::to_string(*version) +
+                          ", newer than version " + std::to_string(kSchemaVersion) +
+                          " that this build of cyclecast supports; use a newer cyclecast");
+  }
+  if (*version == kSchemaVersion) return version;
+  if (read_only) {
+    return make_error(ErrorCode::kUnsupported,
+                      quoted(path) + " has schema version " + std::to_string(*version) +
+                          " and needs migrating to version " + std::to_string(kSchemaVersion) +
+                          ", which a read-only open cannot do");
+  }
+  for (const Migration& step : kMigrations) {
+    if (step.version <= *version) continue;
+    if (auto applied = apply(db, step); !applied) return applied.error();
+  }
+  return read_schema_version(db);
+}
+
+}  // namespace cyclecast::storage::detail

@@ -1,0 +1,316 @@
+// The cycle write path: exactly-once storage, conflicts, unknown cells, batch atomicity.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cyclecast/storage/database.h"
+#include "storage_test_util.h"
+#include "temp_dir.h"
+
+namespace cyclecast::storage {
+namespace {
+
+using cyclecast::testing::TempDir;
+using testing::make_cell;
+using testing::make_cycle;
+using testing::make_cycles;
+using testing::raw_exec;
+using testing::raw_int;
+
+class CyclesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+
+  void open() {
+    Result<Database> opened = Database::open(dir_ / "cycles.db");
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    db_.emplace(std::move(*opened));
+    ASSERT_TRUE(db_->upsert_cell(make_cell("c1")).ok());
+    ASSERT_TRUE(db_->upsert_cell(make_cell("c2")).ok());
+  }
+
+  Database& db() { return *db_; }
+  std::filesystem::path path() const { return dir_ / "cycles.db"; }
+
+  TempDir dir_;
+  std::optional<Database> db_;
+};
+
+TEST_F(CyclesTest, InsertsNewCyclesAndReportsEachOutcome) {
+  const auto records = make_cycles("c1", 1, 3);
+  Result<BatchResult> result = db().write_cycles(records);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->inserted, 3u);
+  EXPECT_EQ(result->outcomes, std::vector<CycleOutcome>(3, CycleOutcome::kInserted));
+  EXPECT_EQ(db().counts()->cycles, 3);
+  EXPECT_EQ(db().counts()->rejected, 0);
+}
+
+TEST_F(CyclesTest, StoredCycleReadsBackWithEveryField) {
+  CycleRecord record = make_cycle("c1", 42);
+  record.temperature_min_c.reset();
+  record.source = "import:cycles.csv";
+  ASSERT_TRUE(db().write_cycles({&record, 1}).ok());
+  Result<std::vector<CycleRecord>> stored = db().cycles_of("c1");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  const CycleRecord& back = stored->front();
+  EXPECT_TRUE(back.same_measurement(record));
+  EXPECT_FALSE(back.temperature_min_c.has_value());
+  EXPECT_EQ(back.charge_time_min, record.charge_time_min);
+  EXPECT_EQ(back.measured_at_ms, record.measured_at_ms);
+  EXPECT_EQ(back.received_at_ms, record.received_at_ms);
+  EXPECT_EQ(back.source, "import:cycles.csv");
+}
+
+TEST_F(CyclesTest, ZeroReceivedAtIsSetToTheTimeOfTheWrite) {
+  CycleRecord record = make_cycle("c1", 1);
+  record.received_at_ms = 0;
+  const std::int64_t before_ms = now_ms();
+  ASSERT_TRUE(db().write_cycles({&record, 1}).ok());
+  const std::int64_t after_ms = now_ms();
+  const std::int64_t stored_ms = db().cycles_of("c1")->front().received_at_ms;
+  EXPECT_GE(stored_ms, before_ms);
+  EXPECT_LE(stored_ms, after_ms);
+}
+
+TEST_F(CyclesTest, SameRecordAgainIsANoOpDuplicate) {
+  const auto records = make_cycles("c1", 1, 5);
+  ASSERT_TRUE(db().write_cycles(records).ok());
+  // A re-send may differ in when and where it was received, not in what was measured.
+  auto resent = records;
+  for (CycleRecord& record : resent) {
+    record.received_at_ms += 1000;
+    record.source = "mqtt:resend";
+  }
+  Result<BatchResult> again = db().write_cycles(resent);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->duplicates, 5u);
+  EXPECT_EQ(again->inserted, 0u);
+  EXPECT_EQ(again->outcomes, std::vector<CycleOutcome>(5, CycleOutcome::kDuplicate));
+  EXPECT_EQ(db().counts()->cycles, 5);
+  EXPECT_EQ(db().counts()->rejected, 0);
+  EXPECT_EQ(db().cycles_of("c1")->front().source, "test") << "the first write is kept";
+}
+
+TEST_F(CyclesTest, DuplicateWithinOneBatchIsDetected) {
+  std::vector<CycleRecord> records = {make_cycle("c1", 1), make_cycle("c1", 1)};
+  Result<BatchResult> result = db().write_cycles(records);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcomes,
+            (std::vector<CycleOutcome>{CycleOutcome::kInserted, CycleOutcome::kDuplicate}));
+}
+
+TEST_F(CyclesTest, ConflictingDuplicateKeepsFirstAndRecordsRejection) {
+  const CycleRecord first = make_cycle("c1", 7);
+  ASSERT_TRUE(db().write_cycles({&first, 1}).ok());
+  CycleRecord second = first;
+  second.discharge_capacity_ah += 0.01;
+  second.source = "mqtt:rig-a";
+  Result<BatchResult> result = db().write_cycles({&second, 1});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->outcomes, std::vector<CycleOutcome>{CycleOutcome::kConflict});
+  EXPECT_EQ(result->conflicts, 1u);
+
+  Result<std::vector<CycleRecord>> stored = db().cycles_of("c1");
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(stored->front().discharge_capacity_ah, first.discharge_capacity_ah);
+
+  Result<std::vector<RejectedRecord>> rejected = db().rejected();
+  ASSERT_TRUE(rejected.ok());
+  ASSERT_EQ(rejected->size(), 1u);
+  EXPECT_EQ(rejected->front().reason, "conflicting duplicate");
+  EXPECT_EQ(rejected->front().source, "mqtt:rig-a");
+  EXPECT_NE(rejected->front().payload.find("\"cell_id\":\"c1\""), std::string::npos)
+      << rejected->front().payload;
+  EXPECT_NE(rejected->front().payload.find("\"cycle\":7"), std::string::npos);
+}
+
+TEST_F(CyclesTest, MissingOptionalFieldAgainstStoredValueIsAConflict) {
+  const CycleRecord first = make_cycle("c1", 3);
+  ASSERT_TRUE(db().write_cycles({&first, 1}).ok());
+  CycleRecord second = first;
+  second.internal_resistance_ohm.reset();
+  Result<BatchResult> result = db().write_cycles({&second, 1});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcomes, std::vector<CycleOutcome>{CycleOutcome::kConflict});
+}
+
+TEST_F(CyclesTest, UnknownCellIsRejectedWithReason) {
+  std::vector<CycleRecord> records = {make_cycle("c1", 1), make_cycle("nobody", 1),
+                                      make_cycle("c1", 2)};
+  Result<BatchResult> result = db().write_cycles(records);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcomes,
+            (std::vector<CycleOutcome>{CycleOutcome::kInserted, CycleOutcome::kUnknownCell,
+                                       CycleOutcome::kInserted}));
+  EXPECT_EQ(result->unknown_cells, 1u);
+  EXPECT_EQ(db().counts()->cycles, 2);
+  Result<std::vector<RejectedRecord>> rejected = db().rejected();
+  ASSERT_EQ(rejected->size(), 1u);
+  EXPECT_EQ(rejected->front().reason, "unknown cell");
+  EXPECT_NE(rejected->front().payload.find("\"cell_id\":\"nobody\""), std::string::npos);
+}
+
+TEST_F(CyclesTest, CellRegisteredAfterAnUnknownCellRejectionIsAccepted) {
+  const CycleRecord record = make_cycle("late", 1);
+  ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kUnknownCell);
+  ASSERT_TRUE(db().upsert_cell(make_cell("late")).ok());
+  ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kInserted);
+}
+
+TEST_F(CyclesTest, CellRegisteredByAnotherConnectionIsSeen) {
+  const CycleRecord record = make_cycle("other", 1);
+  ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kUnknownCell);
+  {
+    Result<Database> second = Database::open(path());
+    ASSERT_TRUE(second.ok());
+    ASSERT_TRUE(second->upsert_cell(make_cell("other")).ok());
+  }
+  ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kInserted);
+}
+
+TEST_F(CyclesTest, FailureHalfWayLeavesNothingOfTheBatch) {
+  ASSERT_TRUE(db().write_cycles(make_cycles("c1", 1, 10)).ok());
+  // Make SQLite itself fail at cycle 60 of c2, mid-batch.
+  raw_exec(path(),
+           "CREATE TRIGGER fail_at_60 BEFORE INSERT ON cycles WHEN NEW.cycle = 60 "
+           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  std::vector<CycleRecord> batch = make_cycles("c2", 1, 100);
+  // Before the failure point: a conflict and an unknown cell, whose rejections must vanish too.
+  batch[10] = make_cycle("c1", 5);
+  batch[10].discharge_capacity_ah = 0.5;
+  batch[20] = make_cycle("ghost", 1);
+
+  Result<BatchResult> result = db().write_cycles(batch);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().message.find("injected failure"), std::string::npos)
+      << result.error().message;
+  EXPECT_EQ(db().counts()->cycles, 10);
+  EXPECT_EQ(db().counts()->rejected, 0);
+  EXPECT_TRUE(db().cycles_of("c2")->empty());
+
+  // The connection is usable afterwards and the same batch goes through once fixed.
+  raw_exec(path(), "DROP TRIGGER fail_at_60");
+  Result<BatchResult> retried = db().write_cycles(batch);
+  ASSERT_TRUE(retried.ok()) << retried.error().message;
+  EXPECT_EQ(retried->conflicts, 1u);
+  EXPECT_EQ(retried->unknown_cells, 1u);
+  EXPECT_EQ(db().counts()->rejected, 2);
+}
+
+TEST_F(CyclesTest, NewSourceOfARolledBackBatchIsRecordedOnRetry) {
+  raw_exec(path(),
+           "CREATE TRIGGER fail_at_3 BEFORE INSERT ON cycles WHEN NEW.cycle = 3 "
+           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  std::vector<CycleRecord> batch = make_cycles("c1", 1, 3);
+  for (CycleRecord& record : batch)
+    record.source = "import:first-try.csv";
+  ASSERT_FALSE(db().write_cycles(batch).ok());
+  raw_exec(path(), "DROP TRIGGER fail_at_3");
+  ASSERT_TRUE(db().write_cycles(batch).ok());
+  EXPECT_EQ(db().cycles_of("c1")->back().source, "import:first-try.csv");
+  Result<CheckReport> report = db().check();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->integrity_ok) << report->integrity_messages.back();
+}
+
+TEST_F(CyclesTest, RefusesWholeBatchWithANonFiniteValue) {
+  std::vector<CycleRecord> batch = make_cycles("c1", 1, 4);
+  batch[2].temperature_max_c = std::numeric_limits<double>::quiet_NaN();
+  Result<BatchResult> result = db().write_cycles(batch);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(result.error().message.find("record 2"), std::string::npos) << result.error().message;
+  EXPECT_EQ(db().counts()->cycles, 0);
+}
+
+TEST_F(CyclesTest, RefusesCycleNumberBelowOne) {
+  const CycleRecord record = make_cycle("c1", 0);
+  Result<BatchResult> result = db().write_cycles({&record, 1});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(CyclesTest, CyclesOfReturnsIncreasingCycleOrderWhateverTheWriteOrder) {
+  std::vector<CycleRecord> batch = {make_cycle("c1", 30), make_cycle("c1", 2), make_cycle("c2", 1),
+                                    make_cycle("c1", 17)};
+  ASSERT_TRUE(db().write_cycles(batch).ok());
+  const CycleRecord late = make_cycle("c1", 1);
+  ASSERT_TRUE(db().write_cycles({&late, 1}).ok());
+  Result<std::vector<CycleRecord>> cycles = db().cycles_of("c1");
+  ASSERT_TRUE(cycles.ok());
+  std::vector<std::int64_t> numbers;
+  for (const CycleRecord& record : *cycles) {
+    EXPECT_EQ(record.cell_id, "c1");
+    numbers.push_back(record.cycle);
+  }
+  EXPECT_EQ(numbers, (std::vector<std::int64_t>{1, 2, 17, 30}));
+}
+
+TEST_F(CyclesTest, CyclesOfUnknownCellIsEmpty) {
+  Result<std::vector<CycleRecord>> cycles = db().cycles_of("nobody");
+  ASSERT_TRUE(cycles.ok());
+  EXPECT_TRUE(cycles->empty());
+}
+
+TEST_F(CyclesTest, WriteRejectedKeepsRawBytesAndTruncatesHugePayloads) {
+  std::vector<RejectedRecord> records(2);
+  records[0].source = "mqtt:cyclecast/rigs/a/cycles";
+  records[0].payload = std::string("\xff\x00{bad", 6);
+  records[0].reason = "malformed JSON";
+  records[0].rejected_at_ms = 1234;
+  records[1].source = "import:x.csv:7";
+  records[1].payload = std::string(kMaxRejectedPayloadBytes + 100, 'p');
+  records[1].reason = "line too long";
+  ASSERT_TRUE(db().write_rejected(records).ok());
+  Result<std::vector<RejectedRecord>> stored = db().rejected(10);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 2u);
+  // Newest first.
+  EXPECT_EQ((*stored)[1].payload, records[0].payload);
+  EXPECT_EQ((*stored)[1].rejected_at_ms, 1234);
+  EXPECT_EQ((*stored)[1].reason, "malformed JSON");
+  EXPECT_EQ((*stored)[0].payload.size(), kMaxRejectedPayloadBytes);
+  EXPECT_GT((*stored)[0].rejected_at_ms, 0);
+}
+
+TEST_F(CyclesTest, RejectedHonoursTheLimit) {
+  std::vector<RejectedRecord> records(5);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].source = "s";
+    records[i].reason = "r" + std::to_string(i);
+  }
+  ASSERT_TRUE(db().write_rejected(records).ok());
+  Result<std::vector<RejectedRecord>> latest = db().rejected(2);
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].reason, "r4");
+  EXPECT_EQ((*latest)[1].reason, "r3");
+}
+
+TEST_F(CyclesTest, LargeBatchIsStoredWhole) {
+  const auto records = make_cycles("c1", 1, 20000);
+  Result<BatchResult> result = db().write_cycles(records);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->inserted, 20000u);
+  EXPECT_EQ(raw_int(path(), "SELECT count(*) FROM cycles"), 20000);
+}
+
+TEST(CycleRecordTest, SameMeasurementIgnoresTimestampsAndSource) {
+  CycleRecord a = make_cycle("c1", 1);
+  CycleRecord b = a;
+  b.received_at_ms += 5;
+  b.measured_at_ms = std::nullopt;
+  b.source = "elsewhere";
+  EXPECT_TRUE(a.same_measurement(b));
+  b.charge_time_min = 11.0;
+  EXPECT_FALSE(a.same_measurement(b));
+  CycleRecord c = a;
+  c.cycle = 2;
+  EXPECT_FALSE(a.same_measurement(c));
+}
+
+}  // namespace
+}  // namespace cyclecast::storage
