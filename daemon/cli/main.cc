@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add_db_commands(app, global);
   add_import_command(app, global);
   add_simulate_command(app, global);
+  add_rig_command(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
