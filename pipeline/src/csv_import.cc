@@ -1,0 +1,1044 @@
+#include "cyclecast/pipeline/csv_import.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <utility>
+
+#include "csv_reader.h"
+#include "csv_values.h"
+
+namespace cyclecast::pipeline {
+
+namespace {
+
+// Plausibility limits: values outside them are ones no working rig reports (docs/csv-format.md).
+// Real glitches (a 1.5 Ah spike on a 1.1 Ah cell, a 0 Ω resistance) stay inside on purpose:
+// cleaning them is the pipeline's job, refusing them here would lose data.
+constexpr double kMaxCapacityPerRated = 2.0;  // qd_ah, qc_ah <= 2 x rated capacity
+constexpr double kMaxInternalResistanceOhm = 100.0;
+constexpr double kMinTemperatureC = -60.0;     // below any cycler's operating range
+constexpr double kMaxTemperatureC = 150.0;     // above it, the cell has vented
+constexpr double kMaxChargeTimeMin = 10080.0;  // one week for a single charge step
+constexpr double kMaxRatedCapacityAh = 10000.0;
+constexpr std::int64_t kMaxCycle = 1'000'000;
+constexpr std::int64_t kMinMeasuredAtMs = 0;                  // 1970-01-01
+constexpr std::int64_t kMaxMeasuredAtMs = 4'102'444'800'000;  // 2100-01-01
+constexpr std::size_t kMaxCellIdBytes = 64;
+constexpr std::size_t kProgressEveryRows = 1 << 16;
+
+// What a column of the input means for a cycle record.
+enum class Column {
+  kCellId,
+  kBatch,
+  kCycle,
+  kQd,
+  kQc,
+  kIr,
+  kTmax,
+  kTavg,
+  kTmin,
+  kChargeTime,
+  kMeasuredAt,
+  kIgnored,  // a known column whose value cyclecast does not store
+};
+
+struct ColumnName {
+  std::string_view name;
+  Column column;
+};
+
+constexpr std::array kCyclecastColumns{
+    ColumnName{"cell_id", Column::kCellId},
+    ColumnName{"batch", Column::kBatch},
+    ColumnName{"cycle", Column::kCycle},
+    ColumnName{"qd_ah", Column::kQd},
+    ColumnName{"qc_ah", Column::kQc},
+    ColumnName{"ir_ohm", Column::kIr},
+    ColumnName{"tmax_c", Column::kTmax},
+    ColumnName{"tavg_c", Column::kTavg},
+    ColumnName{"tmin_c", Column::kTmin},
+    ColumnName{"chargetime_min", Column::kChargeTime},
+    ColumnName{"measured_at", Column::kMeasuredAt},
+};
+
+// BatteryArchive.org cycle summaries (cycle_data.csv). Currents, voltages, energies and times
+// relative to the test start have no place in a cycle record and are read past.
+constexpr std::array kBatteryArchiveColumns{
+    ColumnName{"Cycle_Index", Column::kCycle},
+    ColumnName{"Discharge_Capacity (Ah)", Column::kQd},
+    ColumnName{"Charge_Capacity (Ah)", Column::kQc},
+    ColumnName{"Internal_Resistance (Ohm)", Column::kIr},
+    ColumnName{"Max_Temperature (C)", Column::kTmax},
+    ColumnName{"Avg_Temperature (C)", Column::kTavg},
+    ColumnName{"Min_Temperature (C)", Column::kTmin},
+    ColumnName{"Start_Time", Column::kIgnored},
+    ColumnName{"End_Time", Column::kIgnored},
+    ColumnName{"Test_Time (s)", Column::kIgnored},
+    ColumnName{"Min_Current (A)", Column::kIgnored},
+    ColumnName{"Max_Current (A)", Column::kIgnored},
+    ColumnName{"Min_Voltage (V)", Column::kIgnored},
+    ColumnName{"Max_Voltage (V)", Column::kIgnored},
+    ColumnName{"Charge_Energy (Wh)", Column::kIgnored},
+    ColumnName{"Discharge_Energy (Wh)", Column::kIgnored},
+};
+
+std::string format_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+std::string quote_for_message(std::string_view text) {
+  constexpr std::size_t kMaxShown = 40;
+  std::string out = "'";
+  out.append(text.substr(0, kMaxShown));
+  if (text.size() > kMaxShown) out += "...";
+  out += "'";
+  return out;
+}
+
+std::string location(const std::string& source, std::uint32_t line) {
+  return source + ":" + std::to_string(line);
+}
+
+Error parse_error(const std::string& source, std::uint32_t line, const std::string& what) {
+  return make_error(ErrorCode::kParse, location(source, line) + ": " + what);
+}
+
+// Empty when `id` is a usable cell id, else what is wrong with it.
+std::string check_cell_id(std::string_view id) {
+  if (id.empty()) return "required value is empty";
+  if (id.size() > kMaxCellIdBytes) {
+    return "cell id is longer than " + std::to_string(kMaxCellIdBytes) + " bytes";
+  }
+  for (const char c : id) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return "cell id contains a control character";
+    }
+  }
+  if (id.front() == ' ' || id.back() == ' ') return "cell id starts or ends with a space";
+  return {};
+}
+
+bool is_number_like(std::string_view field) {
+  double ignored = 0.0;
+  return csv::parse_double(field, ignored) == csv::NumberStatus::kOk;
+}
+
+// The header names; a header is refused when it is not one (delimiter, data, unknown column).
+struct Layout {
+  CsvFormat format = CsvFormat::kAuto;
+  std::vector<Column> columns;     // meaning of each position
+  std::vector<std::string> names;  // header text of each position, for messages
+};
+
+Result<void> check_header_shape(std::span<const std::string_view> fields, std::string_view raw,
+                                const std::string& source) {
+  if (raw.empty()) return parse_error(source, 1, "the header row is empty");
+  if (fields.size() == 1) {
+    if (raw.find(';') != std::string_view::npos) {
+      return parse_error(source, 1,
+                         "the header has no ',' but contains ';': fields must be separated by "
+                         "commas, not semicolons");
+    }
+    if (raw.find('\t') != std::string_view::npos) {
+      return parse_error(source, 1,
+                         "the header has no ',' but contains tabs: fields must be separated by "
+                         "commas, not tabs");
+    }
+  }
+  for (const std::string_view field : fields) {
+    if (is_number_like(field)) {
+      return parse_error(source, 1,
+                         "no header row: the first line holds data (" + quote_for_message(raw) +
+                             "); expected column names, e.g. cell_id,cycle,qd_ah");
+    }
+  }
+  return {};
+}
+
+CsvFormat detect_format(std::span<const std::string_view> fields) {
+  for (const std::string_view field : fields) {
+    const std::string_view name = csv::trim(field);
+    if (name == "Cycle_Index" || name == "Discharge_Capacity (Ah)") {
+      return CsvFormat::kBatteryArchive;
+    }
+  }
+  return CsvFormat::kCyclecast;
+}
+
+template <std::size_t N>
+std::string list_names(const std::array<ColumnName, N>& table) {
+  std::string out;
+  for (const ColumnName& entry : table) {
+    if (!out.empty()) out += ", ";
+    out += entry.name;
+  }
+  return out;
+}
+
+template <std::size_t N>
+Result<Layout> map_columns(std::span<const std::string_view> fields,
+                           const std::array<ColumnName, N>& table,
+                           std::span<const std::string_view> required, CsvFormat format,
+                           const std::string& source) {
+  Layout layout;
+  layout.format = format;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const std::string_view name = csv::trim(fields[i]);
+    const auto it = std::find_if(table.begin(), table.end(),
+                                 [&](const ColumnName& entry) { return entry.name == name; });
+    if (it == table.end()) {
+      return parse_error(source, 1,
+                         "unknown column " + quote_for_message(name) + " (column " +
+                             std::to_string(i + 1) + "); the " +
+                             std::string(csv_format_name(format)) +
+                             " format has the columns: " + list_names(table));
+    }
+    const auto seen = std::find(layout.names.begin(), layout.names.end(), name);
+    if (seen != layout.names.end()) {
+      return parse_error(source, 1,
+                         "column " + quote_for_message(name) + " appears twice (columns " +
+                             std::to_string(seen - layout.names.begin() + 1) + " and " +
+                             std::to_string(i + 1) + ")");
+    }
+    layout.columns.push_back(it->column);
+    layout.names.emplace_back(name);
+  }
+  for (const std::string_view name : required) {
+    if (std::find(layout.names.begin(), layout.names.end(), name) == layout.names.end()) {
+      return parse_error(source, 1, "missing required column " + quote_for_message(name));
+    }
+  }
+  return layout;
+}
+
+Result<Layout> read_layout(std::span<const std::string_view> fields, std::string_view raw,
+                           CsvFormat requested, const std::string& source) {
+  if (auto shape = check_header_shape(fields, raw, source); !shape) return shape.error();
+  const CsvFormat format = requested == CsvFormat::kAuto ? detect_format(fields) : requested;
+  if (format == CsvFormat::kBatteryArchive) {
+    static constexpr std::array<std::string_view, 2> kRequired{"Cycle_Index",
+                                                               "Discharge_Capacity (Ah)"};
+    return map_columns(fields, kBatteryArchiveColumns, kRequired, format, source);
+  }
+  static constexpr std::array<std::string_view, 3> kRequired{"cell_id", "cycle", "qd_ah"};
+  return map_columns(fields, kCyclecastColumns, kRequired, format, source);
+}
+
+// An inclusive or half-open range for one numeric column, with its unit for messages.
+struct Range {
+  double min;
+  bool min_inclusive;
+  double max;  // always inclusive
+  const char* unit;
+  bool relative_to_rated = false;  // max is a multiple of the cell's rated capacity
+};
+
+std::string describe(const Range& range, double rated_ah) {
+  std::string text = std::string(range.min_inclusive ? "[" : "(") + format_number(range.min) +
+                     ", " + format_number(range.max) + "] " + range.unit;
+  if (range.relative_to_rated) {
+    text += " (" + format_number(kMaxCapacityPerRated) + " x rated capacity " +
+            format_number(rated_ah) + " Ah)";
+  }
+  return text;
+}
+
+constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
+
+// Parses rows of one file into compact validated rows.
+class RowParser {
+ public:
+  RowParser(const Layout& layout, const std::string& source, const ParseOptions& options,
+            ParsedCycles& out)
+      : layout_(layout), source_(source), options_(options), out_(out) {}
+
+  // Registers the BatteryArchive file's one cell.
+  Result<void> add_fixed_cell(std::string_view cell_id, std::uint32_t line) {
+    if (const std::string problem = check_cell_id(cell_id); !problem.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        source_ + ": cell id " + quote_for_message(cell_id) + ": " + problem);
+    }
+    auto added = add_cell(cell_id, line);
+    if (!added) return added.error();
+    return {};
+  }
+
+  // Parses one record; false with `reason` set when the row is bad. A structural failure
+  // (a cell with no rated capacity) is returned as an error.
+  Result<bool> parse(std::span<const std::string_view> fields, std::uint32_t line, CycleRow& row,
+                     std::string& reason) {
+    if (fields.size() != layout_.columns.size()) {
+      reason = "row has " + std::to_string(fields.size()) + " fields, the header has " +
+               std::to_string(layout_.columns.size());
+      if (fields.size() == 1 && fields[0].find(';') != std::string_view::npos) {
+        reason += " (fields must be separated by ',', not ';')";
+      }
+      return false;
+    }
+    row = CycleRow{};
+    row.line = line;
+    row.qc_ah = row.ir_ohm = row.tmin_c = row.tavg_c = row.tmax_c = row.chargetime_min = kMissing;
+    if (layout_.format == CsvFormat::kCyclecast) {
+      auto cell = read_cell(fields, line, reason);
+      if (!cell) return cell.error();
+      if (!*cell) return false;
+    }
+    row.cell = current_cell_;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (!read_field(i, fields[i], row, reason)) return false;
+    }
+    return check_temperature_order(row, reason);
+  }
+
+ private:
+  Result<std::uint32_t> add_cell(std::string_view cell_id, std::uint32_t line) {
+    std::optional<double> rated;
+    if (options_.catalog != nullptr) {
+      auto info = options_.catalog->resolve(cell_id);
+      if (!info)
+        return make_error(info.error().code, location(source_, line) + ": " + info.error().message);
+      rated = info->rated_capacity_ah;
+    }
+    if (!rated) {
+      return make_error(ErrorCode::kInvalidArgument, location(source_, line) +
+                                                         ": no rated capacity known for cell " +
+                                                         quote_for_message(cell_id));
+    }
+    const auto index = static_cast<std::uint32_t>(out_.cell_ids.size());
+    out_.cell_ids.emplace_back(cell_id);
+    out_.cell_batches.emplace_back();
+    rated_ah_.push_back(*rated);
+    cell_index_.emplace(std::string(cell_id), index);
+    current_cell_ = index;
+    return index;
+  }
+
+  // Finds or registers the row's cell; false with `reason` for a bad cell id.
+  Result<bool> read_cell(std::span<const std::string_view> fields, std::uint32_t line,
+                         std::string& reason) {
+    const std::size_t position = position_of(Column::kCellId);
+    const std::string_view cell_id = csv::trim(fields[position]);
+    // Rows come grouped by cell in practice: compare with the previous row's cell first.
+    if (!out_.cell_ids.empty() && out_.cell_ids[current_cell_] == cell_id) return true;
+    if (const std::string problem = check_cell_id(cell_id); !problem.empty()) {
+      reason = column_label(position) + ": " + problem;
+      return false;
+    }
+    if (const auto it = cell_index_.find(cell_id); it != cell_index_.end()) {
+      current_cell_ = it->second;
+      return true;
+    }
+    auto added = add_cell(cell_id, line);
+    if (!added) return added.error();
+    return true;
+  }
+
+  bool read_field(std::size_t position, std::string_view field, CycleRow& row,
+                  std::string& reason) {
+    const double rated = rated_ah_[row.cell];
+    const double max_capacity_ah = kMaxCapacityPerRated * rated;
+    switch (layout_.columns[position]) {
+      case Column::kCellId:
+      case Column::kIgnored:
+        return true;
+      case Column::kBatch:
+        return read_batch(position, field, row, reason);
+      case Column::kCycle:
+        return read_cycle(position, field, row, reason);
+      case Column::kQd:
+        return read_number(position, field, true, Range{0.0, false, max_capacity_ah, "Ah", true},
+                           row.qd_ah, reason);
+      case Column::kQc:
+        return read_number(position, field, false, Range{0.0, true, max_capacity_ah, "Ah", true},
+                           row.qc_ah, reason);
+      case Column::kIr:
+        return read_number(position, field, false,
+                           Range{0.0, true, kMaxInternalResistanceOhm, "ohm"}, row.ir_ohm, reason);
+      case Column::kTmax:
+        return read_temperature(position, field, row.tmax_c, reason);
+      case Column::kTavg:
+        return read_temperature(position, field, row.tavg_c, reason);
+      case Column::kTmin:
+        return read_temperature(position, field, row.tmin_c, reason);
+      case Column::kChargeTime:
+        return read_number(position, field, false, Range{0.0, true, kMaxChargeTimeMin, "min"},
+                           row.chargetime_min, reason);
+      case Column::kMeasuredAt:
+        return read_measured_at(position, field, row, reason);
+    }
+    return true;
+  }
+
+  bool read_batch(std::size_t position, std::string_view field, const CycleRow& row,
+                  std::string& reason) {
+    const std::string_view batch = csv::trim(field);
+    if (batch.empty()) return true;
+    std::string& known = out_.cell_batches[row.cell];
+    if (known.empty()) {
+      known.assign(batch);
+      return true;
+    }
+    if (known == batch) return true;
+    reason = column_label(position) + ": cell " + quote_for_message(out_.cell_ids[row.cell]) +
+             " was in batch " + quote_for_message(known) + " on an earlier row, found " +
+             quote_for_message(batch);
+    return false;
+  }
+
+  bool read_cycle(std::size_t position, std::string_view field, CycleRow& row,
+                  std::string& reason) {
+    const bool allow_zero_fraction = layout_.format == CsvFormat::kBatteryArchive;
+    const csv::IntegerStatus status = csv::parse_integer(field, allow_zero_fraction, row.cycle);
+    if (status == csv::IntegerStatus::kOk && row.cycle >= 1 && row.cycle <= kMaxCycle) return true;
+    if (status == csv::IntegerStatus::kEmpty) {
+      reason = column_label(position) + ": required value is empty";
+    } else {
+      reason = column_label(position) + ": expected a cycle number, an integer in [1, " +
+               std::to_string(kMaxCycle) + "], found " + quote_for_message(field);
+    }
+    return false;
+  }
+
+  bool read_number(std::size_t position, std::string_view field, bool required, const Range& range,
+                   double& out, std::string& reason) {
+    const csv::NumberStatus status = csv::parse_double(field, out);
+    if (status == csv::NumberStatus::kOk) {
+      const bool above_min = range.min_inclusive ? out >= range.min : out > range.min;
+      if (above_min && out <= range.max) return true;
+    } else if (status == csv::NumberStatus::kEmpty && !required) {
+      out = kMissing;
+      return true;
+    }
+    // Built only on failure: the happy path above allocates nothing.
+    const std::string expected = describe(range, rated_ah_[current_cell_]);
+    const std::string found = ", found " + quote_for_message(csv::trim(field));
+    reason = column_label(position) + ": ";
+    switch (status) {
+      case csv::NumberStatus::kEmpty:
+        reason += "required value is empty; expected a number in " + expected;
+        break;
+      case csv::NumberStatus::kNaN:
+        reason += "NaN is not a measurement; leave the field empty if it was not measured";
+        break;
+      case csv::NumberStatus::kInfinite:
+        reason += "expected a finite number in " + expected + found;
+        break;
+      case csv::NumberStatus::kNotANumber:
+      case csv::NumberStatus::kOk:  // out of range
+        reason += "expected a number in " + expected + found;
+        break;
+    }
+    return false;
+  }
+
+  bool read_temperature(std::size_t position, std::string_view field, double& out,
+                        std::string& reason) {
+    return read_number(position, field, false,
+                       Range{kMinTemperatureC, true, kMaxTemperatureC, "degC"}, out, reason);
+  }
+
+  bool read_measured_at(std::size_t position, std::string_view field, CycleRow& row,
+                        std::string& reason) {
+    if (csv::trim(field).empty()) return true;
+    std::int64_t ms = 0;
+    if (csv::parse_utc_timestamp_ms(field, ms) && ms >= kMinMeasuredAtMs && ms < kMaxMeasuredAtMs) {
+      row.measured_at_ms = ms;
+      row.has_measured_at = true;
+      return true;
+    }
+    reason = column_label(position) +
+             ": expected an ISO-8601 UTC time between 1970 and 2100 like "
+             "2026-01-01T00:00:00Z, found " +
+             quote_for_message(field);
+    return false;
+  }
+
+  // A minimum above the mean or maximum is a swapped or corrupt column, not a reading.
+  bool check_temperature_order(const CycleRow& row, std::string& reason) {
+    const auto out_of_order = [](double low, double high) {
+      return !std::isnan(low) && !std::isnan(high) && low > high;
+    };
+    const char* low_name = nullptr;
+    const char* high_name = nullptr;
+    if (out_of_order(row.tmin_c, row.tavg_c)) {
+      low_name = "minimum";
+      high_name = "mean";
+    } else if (out_of_order(row.tavg_c, row.tmax_c)) {
+      low_name = "mean";
+      high_name = "maximum";
+    } else if (out_of_order(row.tmin_c, row.tmax_c)) {
+      low_name = "minimum";
+      high_name = "maximum";
+    } else {
+      return true;
+    }
+    reason = std::string("temperatures out of order: the ") + low_name +
+             " temperature is above the " + high_name + " (expected tmin_c <= tavg_c <= tmax_c)";
+    return false;
+  }
+
+  std::size_t position_of(Column column) const {
+    return static_cast<std::size_t>(
+        std::find(layout_.columns.begin(), layout_.columns.end(), column) -
+        layout_.columns.begin());
+  }
+
+  std::string column_label(std::size_t position) const {
+    return "column " + quote_for_message(layout_.names[position]) + " (" +
+           std::to_string(position + 1) + ")";
+  }
+
+  const Layout& layout_;
+  const std::string& source_;
+  const ParseOptions& options_;
+  ParsedCycles& out_;
+  std::vector<double> rated_ah_;  // per cell index
+  std::map<std::string, std::uint32_t, std::less<>> cell_index_;
+  std::uint32_t current_cell_ = 0;
+};
+
+bool same_value(double a, double b) {
+  return a == b || (std::isnan(a) && std::isnan(b));
+}
+
+// Same measurement in the sense of storage::CycleRecord::same_measurement (time ignored).
+bool same_measurement(const CycleRow& a, const CycleRow& b) {
+  return a.qd_ah == b.qd_ah && same_value(a.qc_ah, b.qc_ah) && same_value(a.ir_ohm, b.ir_ohm) &&
+         same_value(a.tmin_c, b.tmin_c) && same_value(a.tavg_c, b.tavg_c) &&
+         same_value(a.tmax_c, b.tmax_c) && same_value(a.chargetime_min, b.chargetime_min);
+}
+
+std::uint64_t row_key(const CycleRow& row) {
+  return (std::uint64_t{row.cell} << 32) | static_cast<std::uint64_t>(row.cycle);
+}
+
+// Drops later repeats of a (cell, cycle): identical ones are counted, differing ones rejected.
+// `raw_lines` holds each row's text, parallel to parsed.rows.
+void remove_repeats(ParsedCycles& parsed, const std::vector<std::string_view>& raw_lines) {
+  std::vector<CycleRow>& rows = parsed.rows;
+  bool strictly_increasing = true;
+  for (std::size_t i = 1; i < rows.size() && strictly_increasing; ++i) {
+    strictly_increasing = row_key(rows[i - 1]) < row_key(rows[i]);
+  }
+  if (strictly_increasing) return;  // the common case: no repeat possible
+
+  std::vector<std::uint32_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0U);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return row_key(rows[a]) < row_key(rows[b]);
+  });
+  std::vector<bool> drop(rows.size(), false);
+  std::size_t first = 0;
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    const CycleRow& kept = rows[order[first]];
+    const CycleRow& repeat = rows[order[i]];
+    if (row_key(kept) != row_key(repeat)) {
+      first = i;
+      continue;
+    }
+    drop[order[i]] = true;
+    if (same_measurement(kept, repeat)) {
+      ++parsed.duplicate_rows;
+      continue;
+    }
+    ++parsed.conflicting_rows;
+    parsed.rejected.push_back(
+        RowRejection{repeat.line, std::string(raw_lines[order[i]]),
+                     "conflicting duplicate: cycle " + std::to_string(repeat.cycle) + " of cell " +
+                         quote_for_message(parsed.cell_ids[repeat.cell]) + " is on line " +
+                         std::to_string(kept.line) + " with other values"});
+  }
+  std::size_t write = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!drop[i]) rows[write++] = rows[i];
+  }
+  rows.resize(write);
+  std::sort(parsed.rejected.begin(), parsed.rejected.end(),
+            [](const RowRejection& a, const RowRejection& b) { return a.line < b.line; });
+}
+
+// A file's bytes. The buffer is left uninitialized before reading: zero-filling a large file
+// first would cost a pass over it for nothing.
+struct FileBytes {
+  std::unique_ptr<char[]> data;
+  std::size_t size = 0;
+  std::string_view view() const { return {data.get(), size}; }
+};
+
+Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return make_error(ErrorCode::kIo, path.string() + ": is a directory, expected a CSV file");
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) {
+    return make_error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
+  }
+  constexpr std::size_t kChunkBytes = 1 << 20;
+  const auto size_hint = std::filesystem::file_size(path, ec);
+  std::size_t capacity = (ec ? 0 : static_cast<std::size_t>(size_hint)) + kChunkBytes;
+  FileBytes bytes{std::make_unique_for_overwrite<char[]>(capacity), 0};
+  for (;;) {
+    if (capacity - bytes.size < kChunkBytes) {  // the file grew, or its size was unknown
+      capacity *= 2;
+      auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+      std::memcpy(bigger.get(), bytes.data.get(), bytes.size);
+      bytes.data = std::move(bigger);
+    }
+    const std::size_t got = std::fread(bytes.data.get() + bytes.size, 1, kChunkBytes, file.get());
+    bytes.size += got;
+    if (got < kChunkBytes) break;
+  }
+  if (std::ferror(file.get()) != 0) {
+    return make_error(ErrorCode::kIo, path.string() + ": read failed: " + std::strerror(errno));
+  }
+  return bytes;
+}
+
+// Cells file columns with a fixed meaning; every other column is metadata.
+enum class CellColumn { kCellId, kRigId, kChemistry, kRatedCapacity, kPolicy, kMetadata };
+
+CellColumn cell_column_of(std::string_view name) {
+  if (name == "cell_id") return CellColumn::kCellId;
+  if (name == "rig_id") return CellColumn::kRigId;
+  if (name == "chemistry") return CellColumn::kChemistry;
+  if (name == "rated_capacity_ah") return CellColumn::kRatedCapacity;
+  if (name == "policy") return CellColumn::kPolicy;
+  return CellColumn::kMetadata;
+}
+
+void append_metadata_member(std::string& json, std::string_view key, std::string_view value) {
+  // `json` is an object still open: "{" or "{...members".
+  if (json.back() != '{') json.push_back(',');
+  csv::append_json_string(json, key);
+  json.push_back(':');
+  if (csv::is_json_number(value)) {
+    json.append(value);
+  } else {
+    csv::append_json_string(json, value);
+  }
+}
+
+}  // namespace
+
+std::optional<CsvFormat> csv_format_from_name(std::string_view name) {
+  if (name == "auto") return CsvFormat::kAuto;
+  if (name == "cyclecast") return CsvFormat::kCyclecast;
+  if (name == "batteryarchive") return CsvFormat::kBatteryArchive;
+  return std::nullopt;
+}
+
+std::string_view csv_format_name(CsvFormat format) {
+  switch (format) {
+    case CsvFormat::kAuto:
+      return "auto";
+    case CsvFormat::kCyclecast:
+      return "cyclecast";
+    case CsvFormat::kBatteryArchive:
+      return "batteryarchive";
+  }
+  return "auto";
+}
+
+CellCatalog::CellCatalog(CellDefaults defaults) : defaults_(std::move(defaults)) {}
+
+Result<CellCatalog> CellCatalog::load(const std::filesystem::path& path, CellDefaults defaults) {
+  auto bytes = read_whole_file(path);
+  if (!bytes) return bytes.error();
+  return parse(bytes->view(), path.string(), std::move(defaults));
+}
+
+Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string& source_name,
+                                       CellDefaults defaults) {
+  CellCatalog catalog(std::move(defaults));
+  csv::RecordReader reader(text);
+  csv::ReadStatus status = reader.next();
+  if (status == csv::ReadStatus::kEnd) {
+    return parse_error(source_name, 1, "empty file: expected a header row starting with cell_id");
+  }
+  if (status == csv::ReadStatus::kError)
+    return parse_error(source_name, reader.line(), reader.error());
+  if (auto shape = check_header_shape(reader.fields(), reader.raw(), source_name); !shape) {
+    return shape.error();
+  }
+  std::vector<CellColumn> columns;
+  std::vector<std::string> names;
+  for (const std::string_view field : reader.fields()) {
+    const std::string_view name = csv::trim(field);
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return parse_error(source_name, 1, "column " + quote_for_message(name) + " appears twice");
+    }
+    names.emplace_back(name);
+    columns.push_back(cell_column_of(name));
+  }
+  if (std::find(columns.begin(), columns.end(), CellColumn::kCellId) == columns.end()) {
+    return parse_error(source_name, 1, "missing required column 'cell_id'");
+  }
+  while ((status = reader.next()) == csv::ReadStatus::kRecord) {
+    if (reader.blank()) continue;
+    const auto fields = reader.fields();
+    const std::uint32_t line = reader.line();
+    if (fields.size() != columns.size()) {
+      return parse_error(source_name, line,
+                         "row has " + std::to_string(fields.size()) + " fields, the header has " +
+                             std::to_string(columns.size()));
+    }
+    Entry entry;
+    entry.info.metadata_json = "{";
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::string_view value = csv::trim(fields[i]);
+      const std::string label =
+          "column " + quote_for_message(names[i]) + " (" + std::to_string(i + 1) + ")";
+      switch (columns[i]) {
+        case CellColumn::kCellId:
+          if (const std::string problem = check_cell_id(value); !problem.empty()) {
+            return parse_error(source_name, line, label + ": " + problem);
+          }
+          entry.info.cell_id.assign(value);
+          break;
+        case CellColumn::kRigId:
+          entry.info.rig_id.assign(value);
+          break;
+        case CellColumn::kChemistry:
+          entry.info.chemistry.assign(value);
+          break;
+        case CellColumn::kPolicy:
+          entry.info.charge_policy.assign(value);
+          break;
+        case CellColumn::kRatedCapacity: {
+          if (value.empty()) break;
+          double rated = 0.0;
+          if (csv::parse_double(value, rated) != csv::NumberStatus::kOk || rated <= 0.0 ||
+              rated > kMaxRatedCapacityAh) {
+            return parse_error(source_name, line,
+                               label + ": expected a rated capacity in (0, " +
+                                   format_number(kMaxRatedCapacityAh) + "] Ah, found " +
+                                   quote_for_message(value));
+          }
+          entry.rated_capacity_ah = rated;
+          break;
+        }
+        case CellColumn::kMetadata:
+          if (value.empty()) break;  // not given, like an empty optional cycle field
+          append_metadata_member(entry.info.metadata_json, names[i], value);
+          entry.has_batch = entry.has_batch || names[i] == "batch";
+          break;
+      }
+    }
+    entry.info.metadata_json.push_back('}');
+    std::string id = entry.info.cell_id;
+    if (!catalog.cells_.emplace(std::move(id), std::move(entry)).second) {
+      return parse_error(source_name, line,
+                         "cell " + quote_for_message(fields[0]) + " is listed twice");
+    }
+  }
+  if (status == csv::ReadStatus::kError)
+    return parse_error(source_name, reader.line(), reader.error());
+  return catalog;
+}
+
+Result<storage::CellInfo> CellCatalog::resolve(std::string_view cell_id,
+                                               std::string_view batch) const {
+  storage::CellInfo info;
+  info.cell_id.assign(cell_id);
+  std::optional<double> rated = defaults_.rated_capacity_ah;
+  bool has_batch = false;
+  if (const auto it = cells_.find(cell_id); it != cells_.end()) {
+    info = it->second.info;
+    if (it->second.rated_capacity_ah) rated = it->second.rated_capacity_ah;
+    has_batch = it->second.has_batch;
+  }
+  if (!rated) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no rated capacity known for cell " + quote_for_message(cell_id) +
+                          " (neither the cells file nor the defaults give one)");
+  }
+  info.rated_capacity_ah = *rated;
+  if (info.rig_id.empty()) info.rig_id = defaults_.rig_id;
+  if (info.chemistry.empty()) info.chemistry = defaults_.chemistry;
+  if (info.charge_policy.empty()) info.charge_policy = defaults_.policy;
+  if (info.metadata_json.empty()) info.metadata_json = "{}";
+  if (!batch.empty() && !has_batch) {
+    info.metadata_json.pop_back();  // reopen the object
+    append_metadata_member(info.metadata_json, "batch", batch);
+    info.metadata_json.push_back('}');
+  }
+  return info;
+}
+
+Result<ParsedCycles> parse_cycles_csv(std::string_view text, const std::string& source_name,
+                                      const ParseOptions& options) {
+  ParsedCycles parsed;
+  csv::RecordReader reader(text);
+  csv::ReadStatus status = reader.next();
+  if (status == csv::ReadStatus::kEnd) {
+    return parse_error(source_name, 1, "empty file: expected a header row");
+  }
+  if (status == csv::ReadStatus::kError) {
+    return parse_error(source_name, reader.line(), reader.error());
+  }
+  auto layout = read_layout(reader.fields(), reader.raw(), options.format, source_name);
+  if (!layout) return layout.error();
+  parsed.format = layout->format;
+
+  RowParser parser(*layout, source_name, options, parsed);
+  if (parsed.format == CsvFormat::kBatteryArchive) {
+    if (options.cell_id.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        source_name + ": a BatteryArchive file holds one cell; its id is needed");
+    }
+    if (auto added = parser.add_fixed_cell(options.cell_id, 1); !added) return added.error();
+  }
+
+  std::vector<std::string_view> raw_lines;  // for messages about repeats found after the pass
+  // Rows are usually about as long as the header: reserving for that many saves the regrowth
+  // copies of a large file. Overestimates cost address space only (untouched pages are not
+  // committed); the floor keeps a tiny header from reserving absurdly much.
+  constexpr std::size_t kMinRowBytesForEstimate = 32;
+  const std::size_t rows_estimate =
+      text.size() / std::max(reader.raw().size(), kMinRowBytesForEstimate);
+  parsed.rows.reserve(rows_estimate);
+  raw_lines.reserve(rows_estimate);
+  std::string reason;
+  CycleRow row;
+  while ((status = reader.next()) == csv::ReadStatus::kRecord) {
+    if (reader.blank()) continue;
+    ++parsed.data_rows;
+    auto good = parser.parse(reader.fields(), reader.line(), row, reason);
+    if (!good) return good.error();
+    if (*good) {
+      parsed.rows.push_back(row);
+      raw_lines.push_back(reader.raw());
+    } else {
+      parsed.rejected.push_back(RowRejection{reader.line(), std::string(reader.raw()), reason});
+    }
+    if (options.progress && parsed.data_rows % kProgressEveryRows == 0) {
+      options.progress(ParseProgress{reader.offset(), reader.size(), parsed.data_rows});
+    }
+  }
+  if (status == csv::ReadStatus::kError) {
+    return parse_error(source_name, reader.line(), reader.error());
+  }
+  remove_repeats(parsed, raw_lines);
+  if (options.progress) {
+    options.progress(ParseProgress{reader.size(), reader.size(), parsed.data_rows});
+  }
+  return parsed;
+}
+
+void cycle_row_to_record(const ParsedCycles& parsed, const CycleRow& row, const std::string& source,
+                         storage::CycleRecord& out) {
+  const auto optional = [](double value) {
+    return std::isnan(value) ? std::optional<double>() : std::optional<double>(value);
+  };
+  out.cell_id = parsed.cell_ids[row.cell];  // assignment reuses the string's buffer
+  out.cycle = row.cycle;
+  out.discharge_capacity_ah = row.qd_ah;
+  out.charge_capacity_ah = optional(row.qc_ah);
+  out.internal_resistance_ohm = optional(row.ir_ohm);
+  out.temperature_min_c = optional(row.tmin_c);
+  out.temperature_avg_c = optional(row.tavg_c);
+  out.temperature_max_c = optional(row.tmax_c);
+  out.charge_time_min = optional(row.chargetime_min);
+  out.measured_at_ms =
+      row.has_measured_at ? std::optional<std::int64_t>(row.measured_at_ms) : std::nullopt;
+  out.received_at_ms = 0;
+  out.source = source;
+}
+
+std::string cell_id_from_file_name(const std::filesystem::path& path) {
+  constexpr std::string_view kSuffix = "_cycle_data";
+  std::string stem = path.stem().string();
+  if (stem.size() > kSuffix.size() && stem.ends_with(kSuffix)) {
+    stem.resize(stem.size() - kSuffix.size());
+  }
+  return stem;
+}
+
+namespace {
+
+struct ParsedFile {
+  std::string name;
+  ParsedCycles parsed;
+};
+
+Result<std::vector<ParsedFile>> parse_files(std::span<const std::filesystem::path> paths,
+                                            const CellCatalog& catalog,
+                                            const ImportOptions& options) {
+  std::vector<ParsedFile> files;
+  for (const std::filesystem::path& path : paths) {
+    ParsedFile file{path.string(), {}};
+    auto text = read_whole_file(path);
+    if (!text) return text.error();
+    ParseOptions parse_options;
+    parse_options.format = options.format;
+    parse_options.cell_id =
+        options.cell_id.empty() ? cell_id_from_file_name(path) : options.cell_id;
+    parse_options.catalog = &catalog;
+    if (options.progress) {
+      parse_options.progress = [&](const ParseProgress& p) {
+        options.progress(
+            ImportProgress{ImportPhase::kParsing, file.name, p.bytes_done, p.bytes_total});
+      };
+    }
+    auto parsed = parse_cycles_csv(text->view(), file.name, parse_options);
+    if (!parsed) return parsed.error();
+    if (parsed->format == CsvFormat::kCyclecast && !options.cell_id.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        file.name +
+                            ": a cell id was given, but this file has a cell_id column "
+                            "(a cell id applies to BatteryArchive files only)");
+    }
+    file.parsed = std::move(*parsed);
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+// Without skip_bad, the first bad row (in file order) fails the import.
+Result<void> refuse_bad_rows(const std::vector<ParsedFile>& files) {
+  std::size_t bad_rows = 0;
+  const ParsedFile* first = nullptr;
+  for (const ParsedFile& file : files) {
+    bad_rows += file.parsed.rejected.size();
+    if (first == nullptr && !file.parsed.rejected.empty()) first = &file;
+  }
+  if (first == nullptr) return {};
+  const RowRejection& bad = first->parsed.rejected.front();
+  std::string message = location(first->name, bad.line) + ": " + bad.reason;
+  if (bad_rows > 1) message += " (and " + std::to_string(bad_rows - 1) + " more bad rows)";
+  message += "; nothing was imported";
+  return make_error(ErrorCode::kParse, std::move(message));
+}
+
+Result<std::size_t> upsert_cells(storage::Database& db, const std::vector<ParsedFile>& files,
+                                 const CellCatalog& catalog) {
+  std::map<std::string, std::string, std::less<>> batches;  // cell -> batch, first file wins
+  for (const ParsedFile& file : files) {
+    for (std::size_t i = 0; i < file.parsed.cell_ids.size(); ++i) {
+      auto [it, inserted] = batches.emplace(file.parsed.cell_ids[i], file.parsed.cell_batches[i]);
+      if (!inserted && it->second.empty()) it->second = file.parsed.cell_batches[i];
+    }
+  }
+  for (const auto& [cell_id, batch] : batches) {
+    auto info = catalog.resolve(cell_id, batch);
+    if (!info) return info.error();
+    if (auto upserted = db.upsert_cell(*info); !upserted) return upserted.error();
+  }
+  return batches.size();
+}
+
+Result<void> write_rejections(storage::Database& db, const ParsedFile& file) {
+  std::vector<storage::RejectedRecord> records;
+  records.reserve(file.parsed.rejected.size());
+  for (const RowRejection& bad : file.parsed.rejected) {
+    records.push_back(
+        storage::RejectedRecord{location(file.name, bad.line), bad.raw, bad.reason, 0});
+  }
+  if (records.empty()) return {};
+  return db.write_rejected(records);
+}
+
+Result<void> write_rows(storage::Database& db, const ParsedFile& file, const ImportOptions& options,
+                        std::size_t rows_total, std::size_t& rows_written, ImportSummary& summary) {
+  const std::string source = "import:" + file.name;
+  const std::vector<CycleRow>& rows = file.parsed.rows;
+  std::vector<storage::CycleRecord> batch;
+  for (std::size_t begin = 0; begin < rows.size(); begin += options.batch_rows) {
+    const std::size_t count = std::min(options.batch_rows, rows.size() - begin);
+    batch.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      cycle_row_to_record(file.parsed, rows[begin + i], source, batch[i]);
+    }
+    auto result = db.write_cycles(batch);
+    if (!result) {
+      return make_error(result.error().code, file.name + ": writing rows failed after " +
+                                                 std::to_string(rows_written) +
+                                                 " rows were stored: " + result.error().message);
+    }
+    summary.inserted += result->inserted;
+    summary.duplicates += result->duplicates;
+    summary.conflicts += result->conflicts;
+    summary.rejected += result->unknown_cells;
+    rows_written += count;
+    if (options.progress) {
+      options.progress(ImportProgress{ImportPhase::kWriting, {}, rows_written, rows_total});
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<ImportSummary> import_csv_files(storage::Database& db,
+                                       std::span<const std::filesystem::path> paths,
+                                       const ImportOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  const auto start = Clock::now();
+  if (options.batch_rows == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "batch_rows must be at least 1");
+  }
+  if (!options.cell_id.empty() && paths.size() > 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a cell id can be given for a single BatteryArchive file only, not for " +
+                          std::to_string(paths.size()) + " files");
+  }
+  CellCatalog catalog(options.defaults);
+  if (options.cells_file) {
+    auto loaded = CellCatalog::load(*options.cells_file, options.defaults);
+    if (!loaded) return loaded.error();
+    catalog = std::move(*loaded);
+  }
+  auto files = parse_files(paths, catalog, options);
+  if (!files) return files.error();
+  const auto parsed_at = Clock::now();
+  if (!options.skip_bad) {
+    if (auto refused = refuse_bad_rows(*files); !refused) return refused.error();
+  }
+
+  ImportSummary summary;
+  summary.files = files->size();
+  std::size_t rows_total = 0;
+  for (const ParsedFile& file : *files) {
+    summary.rows += file.parsed.data_rows;
+    summary.duplicates += file.parsed.duplicate_rows;
+    summary.conflicts += file.parsed.conflicting_rows;
+    summary.rejected += file.parsed.rejected.size() - file.parsed.conflicting_rows;
+    rows_total += file.parsed.rows.size();
+  }
+  auto cells = upsert_cells(db, *files, catalog);
+  if (!cells) return cells.error();
+  summary.cells = *cells;
+
+  std::size_t rows_written = 0;
+  for (const ParsedFile& file : *files) {
+    if (auto written = write_rows(db, file, options, rows_total, rows_written, summary); !written) {
+      return written.error();
+    }
+    if (auto rejected = write_rejections(db, file); !rejected) return rejected.error();
+  }
+  summary.write_seconds = seconds_since(parsed_at);
+  summary.parse_seconds = std::chrono::duration<double>(parsed_at - start).count();
+  summary.seconds = seconds_since(start);
+  return summary;
+}
+
+Result<ImportSummary> import_csv_file(storage::Database& db, const std::filesystem::path& path,
+                                      const ImportOptions& options) {
+  return import_csv_files(db, std::span<const std::filesystem::path>(&path, 1), options);
+}
+
+}  // namespace cyclecast::pipeline
