@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "database_impl.h"
 #include "schema.h"
@@ -312,38 +314,62 @@ Result<TableCounts> Database::counts() {
   return counts;
 }
 
+namespace {
+
+// Runs a PRAGMA that lists problems one per row; appends them to `problems`. A damaged page
+// may stop the PRAGMA half-way: that is a finding too, recorded as one more problem.
+Result<void> collect_problems(sqlite3* db, const char* pragma,
+                              const std::function<std::string(sqlite3_stmt*)>& describe,
+                              std::vector<std::string>& problems) {
+  Result<detail::Statement> stmt = detail::prepare(db, pragma);
+  if (!stmt) return stmt.error();
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW)
+    problems.push_back(describe(stmt->get()));
+  if (rc == SQLITE_DONE) return {};
+  Error error = detail::sqlite_error(db, rc, pragma);
+  if (error.code != ErrorCode::kCorrupt) return error;
+  problems.push_back(std::move(error.message));
+  return {};
+}
+
+}  // namespace
+
 Result<CheckReport> Database::check() {
   CheckReport report;
-  {
-    Result<detail::Statement> integrity = detail::prepare(impl_->db, "PRAGMA integrity_check");
-    if (!integrity) return integrity.error();
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(integrity->get())) == SQLITE_ROW) {
-      report.integrity_messages.push_back(detail::column_string(integrity->get(), 0));
-    }
-    if (rc != SQLITE_DONE) return impl_->error(rc, "PRAGMA integrity_check");
+  auto first_column = [](sqlite3_stmt* stmt) { return detail::column_string(stmt, 0); };
+  if (auto ran = collect_problems(impl_->db, "PRAGMA integrity_check", first_column,
+                                  report.integrity_messages);
+      !ran) {
+    return ran.error();
   }
   report.integrity_ok =
       report.integrity_messages.size() == 1 && report.integrity_messages.front() == "ok";
-  {
+  if (report.integrity_ok) {
     // integrity_check does not look at foreign keys; a dangling reference is a problem too.
-    Result<detail::Statement> fk = detail::prepare(impl_->db, "PRAGMA foreign_key_check");
-    if (!fk) return fk.error();
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(fk->get())) == SQLITE_ROW) {
-      report.integrity_ok = false;
-      report.integrity_messages.push_back(
-          "foreign key violation: a row of " + detail::column_string(fk->get(), 0) +
-          " references a missing row of " + detail::column_string(fk->get(), 2));
+    auto describe = [](sqlite3_stmt* stmt) {
+      return "foreign key violation: a row of " + detail::column_string(stmt, 0) +
+             " references a missing row of " + detail::column_string(stmt, 2);
+    };
+    if (auto ran = collect_problems(impl_->db, "PRAGMA foreign_key_check", describe,
+                                    report.integrity_messages);
+        !ran) {
+      return ran.error();
     }
-    if (rc != SQLITE_DONE) return impl_->error(rc, "PRAGMA foreign_key_check");
+    report.integrity_ok = report.integrity_messages.size() == 1;
   }
   Result<int> version = detail::read_schema_version(impl_->db);
-  if (!version) return version.error();
-  report.schema_version = *version;
+  report.schema_version = version ? *version : impl_->schema_version;
   Result<TableCounts> counts = this->counts();
-  if (!counts) return counts.error();
-  report.counts = *counts;
+  if (counts) {
+    report.counts = *counts;
+    report.counts_valid = true;
+  } else if (counts.error().code == ErrorCode::kCorrupt) {
+    report.integrity_ok = false;
+    report.integrity_messages.push_back(counts.error().message);
+  } else {
+    return counts.error();
+  }
   return report;
 }
 

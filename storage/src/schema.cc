@@ -151,8 +151,7 @@ Result<void> check_is_cyclecast_database(sqlite3* db, const std::filesystem::pat
   if (!app_id) {
     if (app_id.error().code == ErrorCode::kUnsupported) {
       return make_error(ErrorCode::kUnsupported,
-                        quoted(path) + " is not an SQLite database (or its header is damaged): " +
-                            app_id.error().message);
+                        quoted(path) + " is not an SQLite database (or its header is damaged)");
     }
     return app_id.error();
   }

@@ -51,10 +51,14 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
     message += "'";
   }
   message += ": ";
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  message += " (";
-  message += sqlite3_errstr(rc);
-  message += ")";
+  const std::string_view detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  message += detail;
+  // The generic text of the code adds nothing when SQLite had no more specific message.
+  if (detail != sqlite3_errstr(rc)) {
+    message += " (";
+    message += sqlite3_errstr(rc);
+    message += ")";
+  }
   return make_error(error_code_of(rc), std::move(message));
 }
 

@@ -100,9 +100,12 @@ struct TableCounts {
 
 struct CheckReport {
   bool integrity_ok = false;
-  std::vector<std::string> integrity_messages;  // "ok" or SQLite's list of problems
+  // "ok", or SQLite's list of problems (also dangling foreign keys and read errors on
+  // damaged pages).
+  std::vector<std::string> integrity_messages;
   int schema_version = 0;
   TableCounts counts;
+  bool counts_valid = false;  // false when damage kept the counts from being read
 };
 
 struct CellSummary {
@@ -149,7 +152,9 @@ class Database {
   Result<std::vector<RejectedRecord>> rejected(std::int64_t limit = 100);
   Result<TableCounts> counts();
 
-  // PRAGMA integrity_check plus schema version and row counts.
+  // PRAGMA integrity_check and foreign_key_check, plus schema version and row counts. Damage
+  // found is reported in the CheckReport (integrity_ok false), not as an error; an error means
+  // the check itself could not run.
   Result<CheckReport> check();
   // Consistent copy of the whole database to `destination` with SQLite's online backup API,
   // safe while other connections write. Refuses to overwrite an existing file.
