@@ -108,10 +108,12 @@ TEST(Simulate, DifferentSeedGivesDifferentMeasurements) {
   const auto b = run(options_for(8, 3));
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), 3u);
+  int different_lives = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     EXPECT_NE(a[i].cycles[0].discharge_capacity_ah, b[i].cycles[0].discharge_capacity_ah);
-    EXPECT_NE(a[i].eol_cycle, b[i].eol_cycle);
+    if (a[i].eol_cycle != b[i].eol_cycle) ++different_lives;
   }
+  EXPECT_GE(different_lives, 2);  // two cells may share a life by chance, not three
 }
 
 TEST(Simulate, CellDoesNotDependOnHowManyCellsAreSimulated) {
