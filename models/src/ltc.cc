@@ -24,30 +24,63 @@ template <typename S>
 using Synapses = typename LtcModel<S>::Synapses;
 
 // Adds the currents of `pre` (P x B presynaptic potentials or inputs) through a P x N synapse
-// set: num_j += sum_i a_ij erev_ij and den_j += sum_i a_ij. One N-column at a time, so every
-// Eigen expression runs over a whole P x B block.
+// set: num_j += sum_i a_ij erev_ij and den_j += sum_i a_ij. The loops run over (post j, sample b)
+// with every Eigen expression on contiguous P-vectors: broadcasting expressions over a P x B
+// block do not vectorize in Eigen and made this 6x slower.
 template <typename S>
 void synapse_forward(const S* params, const Synapses<S>& s, const Matrix<S>& spw,
-                     const Matrix<S>& pre, Matrix<S>& num, Matrix<S>& den, Matrix<S>& gate) {
+                     const Matrix<S>& pre, Matrix<S>& num, Matrix<S>& den,
+                     Eigen::Array<S, Eigen::Dynamic, 1>& a) {
   const int64_t p = spw.rows();
   const int64_t n = spw.cols();
   ConstMatrixMap<S> mu(params + s.mu, p, n);
   ConstMatrixMap<S> sigma(params + s.sigma, p, n);
   ConstMatrixMap<S> erev(params + s.erev, p, n);
+  a.resize(p);
   for (int64_t j = 0; j < n; ++j) {
-    gate = ((pre.colwise() - mu.col(j)).array().colwise() * sigma.col(j).array()).logistic();
-    gate.array().colwise() *= spw.col(j).array();
-    num.row(j).noalias() += erev.col(j).transpose() * gate;
-    den.row(j) += gate.colwise().sum();
+    const auto mu_j = mu.col(j).array();
+    const auto sigma_j = sigma.col(j).array();
+    const auto sp_j = spw.col(j).array();
+    const auto erev_j = erev.col(j).array();
+    for (int64_t b = 0; b < pre.cols(); ++b) {
+      a = ((pre.col(b).array() - mu_j) * sigma_j).logistic() * sp_j;
+      num(j, b) += (a * erev_j).sum();
+      den(j, b) += a.sum();
+    }
   }
 }
 
-// Given dnum, dden (N x B), adds the synapse parameter gradients to grads and, when dpre is
-// given, dL/dpre to it.
+// The element-wise part of one synapse column's backward pass for one sample, as a single loop
+// over the P presynaptic entries. restrict-qualified parameters let GCC vectorize it (it does
+// not for restrict locals), which made the LTC backward pass about 2x faster than ten separate
+// Eigen passes.
+template <typename S>
+void fused_synapse_gradient(int64_t p, S dn, S dd, const S* __restrict g, const S* __restrict v,
+                            const S* __restrict mu, const S* __restrict sigma,
+                            const S* __restrict sp, const S* __restrict erev, S* __restrict derev,
+                            S* __restrict dw, S* __restrict dsigma, S* __restrict dmu,
+                            S* __restrict dv) {
+  for (int64_t i = 0; i < p; ++i) {
+    const S a = g[i] * sp[i];
+    // dL/da_ij = dnum_j erev_ij + dden_j
+    const S dact = erev[i] * dn + dd;
+    derev[i] += a * dn;
+    dw[i] += dact * g[i];
+    // d/d(pre-activation) of softplus(w) * sigmoid(z) = dact * a * (1 - sigmoid(z))
+    const S dz = dact * a * (S(1) - g[i]);
+    dsigma[i] += dz * (v[i] - mu[i]);
+    dmu[i] += dz;
+    dv[i] += dz * sigma[i];
+  }
+}
+
+// Given dnum, dden (N x B), adds the synapse parameter gradients to grads and dL/dpre to dpre.
+// Recomputes the gates instead of storing P x N x B of them per unfold.
 template <typename S>
 void synapse_backward(const S* params, S* grads, const Synapses<S>& s, const Matrix<S>& spw,
                       const Matrix<S>& pre, const Matrix<S>& dnum, const Matrix<S>& dden,
-                      Matrix<S>* dpre) {
+                      Matrix<S>& dpre) {
+  using Array = Eigen::Array<S, Eigen::Dynamic, 1>;
   const int64_t p = spw.rows();
   const int64_t n = spw.cols();
   ConstMatrixMap<S> mu(params + s.mu, p, n);
@@ -58,25 +91,33 @@ void synapse_backward(const S* params, S* grads, const Synapses<S>& s, const Mat
   MatrixMap<S> dsigma(grads + s.sigma, p, n);
   MatrixMap<S> dw(grads + s.w, p, n);
   MatrixMap<S> derev(grads + s.erev, p, n);
-  Matrix<S> centered;
-  Matrix<S> gate;
-  Matrix<S> activation;
-  Matrix<S> dact;
+  Array gate(p);
+  Array dw_acc(p);
+  Array dmu_acc(p);
   for (int64_t j = 0; j < n; ++j) {
-    centered = pre.colwise() - mu.col(j);
-    gate = (centered.array().colwise() * sigma.col(j).array()).logistic();
-    activation = gate.array().colwise() * spw.col(j).array();
-    // dL/da_ij = dnum_j erev_ij + dden_j
-    dact.noalias() = erev.col(j) * dnum.row(j);
-    dact.rowwise() += dden.row(j);
-    derev.col(j).noalias() += activation * dnum.row(j).transpose();
-    const Vector<S> w_sigmoid = w.col(j).unaryExpr([](S v) { return sigmoid(v); });
-    dw.col(j).array() += (dact.array() * gate.array()).rowwise().sum() * w_sigmoid.array();
-    // d/d(pre-activation) of softplus(w) * sigmoid(z) = dact * a * (1 - sigmoid(z))
-    dact.array() *= activation.array() * (S(1) - gate.array());
-    dsigma.col(j) += (dact.array() * centered.array()).rowwise().sum().matrix();
-    dmu.col(j).array() -= sigma.col(j).array() * dact.array().rowwise().sum();
-    if (dpre != nullptr) dpre->array() += dact.array().colwise() * sigma.col(j).array();
+    const S* mu_j = mu.data() + j * p;
+    const S* sigma_j = sigma.data() + j * p;
+    const S* sp_j = spw.data() + j * p;
+    const S* erev_j = erev.data() + j * p;
+    S* derev_j = &derev(0, j);
+    S* dsigma_j = &dsigma(0, j);
+    S* dw_j = dw_acc.data();
+    S* dmu_j = dmu_acc.data();
+    dw_acc.setZero();
+    dmu_acc.setZero();
+    for (int64_t b = 0; b < pre.cols(); ++b) {
+      const S dn = dnum(j, b);
+      const S dd = dden(j, b);
+      // The logistic through Eigen (vectorized exp), the rest in one fused loop.
+      gate = ((pre.col(b).array() - mu.col(j).array()) * sigma.col(j).array()).logistic();
+      const S* g = gate.data();
+      const S* v = pre.data() + b * p;
+      S* dv = &dpre(0, b);
+      fused_synapse_gradient(p, dn, dd, g, v, mu_j, sigma_j, sp_j, erev_j, derev_j, dw_j, dsigma_j,
+                             dmu_j, dv);
+    }
+    dw.col(j).array() += dw_acc * w.col(j).array().unaryExpr([](S x) { return sigmoid(x); });
+    dmu.col(j).array() -= dmu_acc * sigma.col(j).array();
   }
 }
 
@@ -161,7 +202,7 @@ void LtcModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tap
   Matrix<S> sens_den(n, batch);
   Matrix<S> num(n, batch);
   Matrix<S> den(n, batch);
-  Matrix<S> gate;
+  Eigen::Array<S, Eigen::Dynamic, 1> gate;
   if (tape != nullptr) {
     tape->inputs.resize(static_cast<size_t>(config_.input_len));
     tape->states.clear();
@@ -235,12 +276,12 @@ void LtcModel<S>::backward(const S* params, S* grads, const Matrix<S>& x, const 
       gsens_num += dnum;
       gsens_den += dden;
       gnext = dnum.array().colwise() * cm_t.array();
-      synapse_backward(params, grads, synapses_, sp_synapse, v, dnum, dden, &gnext);
+      synapse_backward(params, grads, synapses_, sp_synapse, v, dnum, dden, gnext);
       g.swap(gnext);
     }
     const Matrix<S>& xin = tape.inputs[static_cast<size_t>(t)];
     Matrix<S> dxin = Matrix<S>::Zero(f, batch);
-    synapse_backward(params, grads, sensory_, sp_sensory, xin, gsens_num, gsens_den, &dxin);
+    synapse_backward(params, grads, sensory_, sp_sensory, xin, gsens_num, gsens_den, dxin);
     din_w += (dxin.array() * x.middleRows(t * f, f).array()).rowwise().sum().matrix();
     din_b += dxin.rowwise().sum();
   }
