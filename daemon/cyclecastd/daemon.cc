@@ -254,10 +254,11 @@ void Daemon::reload() {
   config_.log_level = fresh->log_level;
   config_.batch_records = fresh->batch_records;
   config_.batch_ms = fresh->batch_ms;
-  apply_log_level();
   writer_->set_policy(BatchPolicy{config_.batch_records, config_.batch_ms});
+  // Said before the new level applies, so that a quieter level still leaves this line.
   spdlog::info("reloaded: log level {}, batches of {} records or {} ms", config_.log_level,
                config_.batch_records, config_.batch_ms);
+  apply_log_level();
   sd_notify(0, "READY=1");
 }
 

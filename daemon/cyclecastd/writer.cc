@@ -69,6 +69,16 @@ void Writer::add_record(std::string rig_id, storage::CycleRecord record) {
   note_added();
 }
 
+void Writer::add_records(const std::string& rig_id, std::vector<storage::CycleRecord> records) {
+  if (records.empty()) return;
+  std::lock_guard lock(mutex_);
+  const bool was_empty = pending_.size() + pending_.cells.size() == 0;
+  if (was_empty) oldest_pending_ = std::chrono::steady_clock::now();
+  for (auto& r : records)
+    pending_.records.push_back({rig_id, std::move(r)});
+  if (was_empty || pending_.size() >= policy_.batch_records) wake_.notify_one();
+}
+
 void Writer::add_rejection(std::string rig_id, std::string cell_id,
                            std::optional<std::int64_t> cycle, storage::RejectedRecord rejected) {
   std::lock_guard lock(mutex_);

@@ -48,6 +48,8 @@ class Writer {
 
   void add_cell(storage::CellInfo cell);
   void add_record(std::string rig_id, storage::CycleRecord record);
+  // The records of one message, under one lock.
+  void add_records(const std::string& rig_id, std::vector<storage::CycleRecord> records);
   // A rejection: `cycle` when the (cell, cycle) is known (acked as a range), else the rig gets a
   // message-level rejection (when rig_id is known).
   void add_rejection(std::string rig_id, std::string cell_id, std::optional<std::int64_t> cycle,

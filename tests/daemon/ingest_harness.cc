@@ -160,8 +160,12 @@ void Broker::kill() {
   child_.wait(kStartTimeout);
 }
 
-DaemonProcess::DaemonProcess(const std::filesystem::path& state_dir, int broker_port)
-    : state_dir_(state_dir), log_(state_dir.parent_path() / "cyclecastd.log"), port_(broker_port) {}
+DaemonProcess::DaemonProcess(const std::filesystem::path& state_dir, int broker_port,
+                             std::filesystem::path config)
+    : state_dir_(state_dir),
+      log_(state_dir.parent_path() / "cyclecastd.log"),
+      port_(broker_port),
+      config_(std::move(config)) {}
 
 void DaemonProcess::start() {
   const std::string marker = "mqtt: connected";
@@ -174,9 +178,9 @@ void DaemonProcess::start() {
     return count;
   };
   const std::size_t before = connects_before();
-  child_ = Child({binary("cyclecastd"), "--config", "/dev/null", "--state-dir", state_dir_.string(),
-                  "--mqtt-port", std::to_string(port_), "--client-id", "cyclecastd-test",
-                  "--batch-ms", "10", "--log-level", "debug"},
+  child_ = Child({binary("cyclecastd"), "--config", config_.string(), "--state-dir",
+                  state_dir_.string(), "--mqtt-port", std::to_string(port_), "--client-id",
+                  "cyclecastd-test", "--batch-ms", "10", "--log-level", "debug"},
                  log_);
   if (!eventually([&] { return connects_before() > before; }, kStartTimeout)) {
     throw std::runtime_error("cyclecastd did not connect; log:\n" + read_text(log_));
@@ -244,7 +248,8 @@ std::string integrity(const std::filesystem::path& db_path) {
   auto report = db->check();
   if (!report) return "check: " + report.error().message;
   std::string text;
-  for (const auto& m : report->integrity_messages) text += (text.empty() ? "" : "; ") + m;
+  for (const auto& m : report->integrity_messages)
+    text += (text.empty() ? "" : "; ") + m;
   return report->integrity_ok ? "ok" : "not ok: " + text;
 }
 

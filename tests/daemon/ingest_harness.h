@@ -58,7 +58,8 @@ class Broker {
 
 class DaemonProcess {
  public:
-  DaemonProcess(const std::filesystem::path& state_dir, int broker_port);
+  DaemonProcess(const std::filesystem::path& state_dir, int broker_port,
+                std::filesystem::path config = "/dev/null");
   // Starts and waits until it logged its MQTT connection.
   void start();
   void signal(int sig) { child_.signal(sig); }
@@ -71,6 +72,7 @@ class DaemonProcess {
   std::filesystem::path state_dir_;
   std::filesystem::path log_;
   int port_;
+  std::filesystem::path config_;
   Child child_;
 };
 

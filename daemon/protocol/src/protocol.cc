@@ -196,8 +196,8 @@ std::string check_plausible(const storage::CycleRecord& r, double rated_ah) {
 // Validates one record object; on failure fills `rejection` and returns false.
 bool parse_record(const json& value, const storage::CellInfo& cell, storage::CycleRecord& record,
                   RecordRejection& rejection) {
-  rejection.record_json = value.dump();
   if (!value.is_object()) {
+    rejection.record_json = value.dump();
     rejection.reason = "record must be a JSON object, got " + std::string(value.type_name());
     return false;
   }
@@ -208,6 +208,8 @@ bool parse_record(const json& value, const storage::CellInfo& cell, storage::Cyc
       cycle != value.end() && cycle->is_number_integer() && record.cycle >= 1) {
     rejection.cycle = record.cycle;
   }
+  // Re-serialised only when refused: valid records are the common case and dump() is costly.
+  rejection.record_json = value.dump();
   rejection.reason = std::move(reason);
   return false;
 }
@@ -397,6 +399,7 @@ Result<ParsedCycles> parse_cycles_payload(std::string_view payload, const Topic&
       return;
     }
     if (!seen.insert(record.cycle).second) {
+      rejection.record_json = value.dump();
       rejection.cycle = record.cycle;
       rejection.reason = "cycle " + std::to_string(record.cycle) + " appears twice in one message";
       out.rejected.push_back(std::move(rejection));

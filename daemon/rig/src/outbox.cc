@@ -218,7 +218,7 @@ Result<void> Outbox::settle(std::span<const Settlement> settlements) {
     Stmt stmt;
     if (auto ok = prepare(db,
                           "UPDATE outbox SET state = ?, reason = ? "
-                          "WHERE cell_id = ? AND cycle = ? AND state = 'pending'",
+                          "WHERE cell_id = ? AND cycle BETWEEN ? AND ? AND state = 'pending'",
                           stmt);
         !ok) {
       return ok;
@@ -232,7 +232,8 @@ Result<void> Outbox::settle(std::span<const Settlement> settlements) {
         bind_text(stmt.s, 2, s.reason);
       }
       bind_text(stmt.s, 3, s.cell_id);
-      sqlite3_bind_int64(stmt.s, 4, s.cycle);
+      sqlite3_bind_int64(stmt.s, 4, s.first_cycle);
+      sqlite3_bind_int64(stmt.s, 5, s.last_cycle);
       if (sqlite3_step(stmt.s) != SQLITE_DONE) return db_error(db, "settle");
       sqlite3_reset(stmt.s);
     }

@@ -157,8 +157,10 @@ void Sender::take_acks(const std::vector<protocol::Ack>& acks) {
         const bool durable = range.outcome == protocol::AckOutcome::kStored ||
                              range.outcome == protocol::AckOutcome::kDuplicate;
         ++(durable ? progress_.confirmed : progress_.rejected);
-        settlements_.push_back({range.cell_id, cycle, range.outcome, range.reason});
       }
+      // Whole ranges: one UPDATE per range, not per record, keeps the outbox off the hot path.
+      settlements_.push_back(
+          {range.cell_id, range.first_cycle, range.last_cycle, range.outcome, range.reason});
     }
   }
 }

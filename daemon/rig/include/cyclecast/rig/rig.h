@@ -28,10 +28,11 @@ struct OutboxRecord {
   std::string payload;  // protocol::serialize_cycle() of the record
 };
 
-// A final answer of the daemon for one (cell, cycle).
+// A final answer of the daemon for cycles first_cycle..last_cycle (inclusive) of one cell.
 struct Settlement {
   std::string cell_id;
-  std::int64_t cycle = 0;
+  std::int64_t first_cycle = 0;
+  std::int64_t last_cycle = 0;
   protocol::AckOutcome outcome = protocol::AckOutcome::kStored;
   std::string reason;
 };
@@ -56,7 +57,8 @@ class Outbox {
   Result<std::vector<storage::CellInfo>> cells();
   // Records not yet answered, by cell then cycle.
   Result<std::vector<OutboxRecord>> pending();
-  // Records the daemon's answers in one transaction.
+  // Records the daemon's answers in one transaction; records already answered keep their first
+  // answer.
   Result<void> settle(std::span<const Settlement> settlements);
   Result<OutboxCounts> counts();
 
