@@ -38,6 +38,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(HERE, "../../build/bin/train_bench"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--torch-threads", default="",
+                        help="comma-separated PyTorch thread counts to try, fastest kept "
+                             "(default: 1 and --threads)")
     parser.add_argument("--data", default="", help="data folder (default: ../shared/data)")
     parser.add_argument("--quick", action="store_true", help="fewer windows, one epoch less")
     parser.add_argument("--only", default="", help="substring of the case names to run")
@@ -71,7 +74,9 @@ def main():
             if have_torch:
                 # PyTorch gets its better thread count: on a loaded 2-core machine its OpenMP
                 # threads can spin against each other and a single thread is often faster.
-                for threads in sorted({1, args.threads}):
+                tries = ([int(t) for t in args.torch_threads.split(",")] if args.torch_threads
+                         else sorted({1, args.threads}))
+                for threads in tries:
                     run = torch_twin.train(arch, dump, width, rank, unfolds, epochs, batch, lr,
                                            min_lr, wd, clip, threads)
                     run["threads"] = threads

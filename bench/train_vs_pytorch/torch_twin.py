@@ -195,6 +195,9 @@ def cosine_lr(base, minimum, step, total):
 def train(arch, directory, width, rank, unfolds, epochs, batch, lr, min_lr, weight_decay, clip,
           threads, seed=1):
     torch.set_num_threads(threads)
+    # The C++ trainer flushes denormals to zero (models/src/worker_pool.h); so does PyTorch here,
+    # or the LTC comparison would measure microcode assists rather than the frameworks.
+    torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     x, y, tensors = load_dump(directory)
     model = build(arch, width, rank, unfolds)

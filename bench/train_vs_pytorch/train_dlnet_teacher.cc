@@ -2,10 +2,12 @@
 // evaluation segments (the paper's teacher: about 0.0078).
 //
 //   train_dlnet_teacher [--epochs 60] [--batch 64] [--lr 1e-3] [--stride 1] [--threads 0]
-//                       [--seed 1] [--patience 15] [--data DIR]
+//                       [--seed 1] [--patience 15] [--data DIR] [--save teacher.ccm]
 #include <cstdio>
+#include <string>
 
 #include "cyclecast/models/dlnet.h"
+#include "cyclecast/models/model_file.h"
 #include "flags.h"
 #include "soh_data.h"
 
@@ -57,7 +59,24 @@ int main(int argc, char** argv) {
   }
   std::printf("best epoch %lld (validation %.6f)\n", static_cast<long long>(summary->best_epoch),
               summary->best_validation_loss);
-  std::printf("segment MAE (12 segments, SOH units): %.5f\n",
-              bench::segment_mae(model, params.data(), *series, *segments, sets.scaling));
+  const double mae = bench::segment_mae(model, params.data(), *series, *segments, sets.scaling);
+  std::printf("segment MAE (%zu segments, SOH units): %.5f\n", segments->size(), mae);
+  const std::string save = flags.text("save", "");
+  if (!save.empty()) {
+    models::SavedModel saved;
+    saved.config = model.config();
+    saved.normalization = {sets.scaling.offset, sets.scaling.scale};
+    saved.metadata = {{"data_set", "severson-soh"},
+                      {"epochs_run", std::to_string(summary->epochs_run)},
+                      {"best_epoch", std::to_string(summary->best_epoch)},
+                      {"validation_loss", std::to_string(summary->best_validation_loss)},
+                      {"segment_mae", std::to_string(mae)}};
+    saved.params = params;
+    if (auto ok = models::save_model(save, saved); !ok) {
+      std::printf("error: %s\n", ok.error().message.c_str());
+      return 1;
+    }
+    std::printf("saved %s\n", save.c_str());
+  }
   return 0;
 }

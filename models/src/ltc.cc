@@ -10,6 +10,9 @@ namespace {
 
 // Keeps the fused step's division finite when every conductance is ~0.
 constexpr double kDenominatorEps = 1e-8;
+// Keeping the gates of every unfold saves recomputing half of the sigmoids in the backward pass
+// (units^2 x batch x unfolds x steps values); above this size they are recomputed instead.
+constexpr double kGateBudgetBytes = 256.0 * 1024 * 1024;
 
 template <typename S>
 Matrix<S> softplus_of(const S* raw, int64_t rows, int64_t cols) {
@@ -26,60 +29,100 @@ using Synapses = typename LtcModel<S>::Synapses;
 // Adds the currents of `pre` (P x B presynaptic potentials or inputs) through a P x N synapse
 // set: num_j += sum_i a_ij erev_ij and den_j += sum_i a_ij. The loops run over (post j, sample b)
 // with every Eigen expression on contiguous P-vectors: broadcasting expressions over a P x B
-// block do not vectorize in Eigen and made this 6x slower.
+// block do not vectorize in Eigen and made this 6x slower. When `saved` is given the gates
+// sigmoid(sigma (v - mu)) are kept there (P x N*B, column j*B + b) for the backward pass.
 template <typename S>
 void synapse_forward(const S* params, const Synapses<S>& s, const Matrix<S>& spw,
                      const Matrix<S>& pre, Matrix<S>& num, Matrix<S>& den,
-                     Eigen::Array<S, Eigen::Dynamic, 1>& a) {
+                     Eigen::Array<S, Eigen::Dynamic, 1>& a, Matrix<S>* saved) {
   const int64_t p = spw.rows();
   const int64_t n = spw.cols();
   ConstMatrixMap<S> mu(params + s.mu, p, n);
   ConstMatrixMap<S> sigma(params + s.sigma, p, n);
   ConstMatrixMap<S> erev(params + s.erev, p, n);
   a.resize(p);
+  const int64_t batch = pre.cols();
+  if (saved != nullptr) saved->resize(p, n * batch);
   for (int64_t j = 0; j < n; ++j) {
     const auto mu_j = mu.col(j).array();
     const auto sigma_j = sigma.col(j).array();
     const auto sp_j = spw.col(j).array();
     const auto erev_j = erev.col(j).array();
-    for (int64_t b = 0; b < pre.cols(); ++b) {
-      a = ((pre.col(b).array() - mu_j) * sigma_j).logistic() * sp_j;
+    for (int64_t b = 0; b < batch; ++b) {
+      if (saved != nullptr) {
+        auto gate = saved->col(j * batch + b).array();
+        gate = ((pre.col(b).array() - mu_j) * sigma_j).logistic();
+        a = gate * sp_j;
+      } else {
+        a = ((pre.col(b).array() - mu_j) * sigma_j).logistic() * sp_j;
+      }
       num(j, b) += (a * erev_j).sum();
       den(j, b) += a.sum();
     }
   }
 }
 
-// The element-wise part of one synapse column's backward pass for one sample, as a single loop
-// over the P presynaptic entries. restrict-qualified parameters let GCC vectorize it (it does
-// not for restrict locals), which made the LTC backward pass about 2x faster than ten separate
-// Eigen passes.
-template <typename S>
-void fused_synapse_gradient(int64_t p, S dn, S dd, const S* __restrict g, const S* __restrict v,
-                            const S* __restrict mu, const S* __restrict sigma,
-                            const S* __restrict sp, const S* __restrict erev, S* __restrict derev,
-                            S* __restrict dw, S* __restrict dsigma, S* __restrict dmu,
-                            S* __restrict dv) {
-  for (int64_t i = 0; i < p; ++i) {
-    const S a = g[i] * sp[i];
+// The element-wise part of one synapse column j's backward pass over all samples. g holds the
+// gates of column j for every sample (P x B); for each block of 4 presynaptic entries the
+// parameter gradients are summed over the samples in registers (fixed-size Eigen arrays map to
+// SIMD registers) and written once, instead of a read-modify-write per sample: this loop is
+// most of the LTC training time.
+template <typename S, int kLanes>
+void synapse_column_gradient_block(int64_t i0, int64_t p, int64_t batch, const S* g, const S* pre,
+                                   const S* dn, const S* dd, const S* mu, const S* sigma,
+                                   const S* sp, const S* erev, S* derev, S* dw, S* dsigma, S* dmu,
+                                   S* dpre) {
+  using Lanes = Eigen::Array<S, kLanes, 1>;
+  using In = Eigen::Map<const Lanes>;
+  using Out = Eigen::Map<Lanes>;
+  const Lanes mu4 = In(mu + i0);
+  const Lanes sigma4 = In(sigma + i0);
+  const Lanes sp4 = In(sp + i0);
+  const Lanes erev4 = In(erev + i0);
+  Lanes acc_derev = Lanes::Zero();
+  Lanes acc_dw = Lanes::Zero();
+  Lanes acc_dsigma = Lanes::Zero();
+  Lanes acc_dmu = Lanes::Zero();
+  for (int64_t b = 0; b < batch; ++b) {
+    const Lanes g4 = In(g + b * p + i0);
+    const Lanes a = g4 * sp4;
     // dL/da_ij = dnum_j erev_ij + dden_j
-    const S dact = erev[i] * dn + dd;
-    derev[i] += a * dn;
-    dw[i] += dact * g[i];
+    const Lanes dact = erev4 * dn[b] + dd[b];
+    acc_derev += a * dn[b];
+    acc_dw += dact * g4;
     // d/d(pre-activation) of softplus(w) * sigmoid(z) = dact * a * (1 - sigmoid(z))
-    const S dz = dact * a * (S(1) - g[i]);
-    dsigma[i] += dz * (v[i] - mu[i]);
-    dmu[i] += dz;
-    dv[i] += dz * sigma[i];
+    const Lanes dz = dact * a * (S(1) - g4);
+    acc_dsigma += dz * (In(pre + b * p + i0) - mu4);
+    acc_dmu += dz;
+    Out(dpre + b * p + i0) += dz * sigma4;
+  }
+  Out(derev + i0) += acc_derev;
+  Out(dw + i0) += acc_dw;
+  Out(dsigma + i0) += acc_dsigma;
+  Out(dmu + i0) += acc_dmu;
+}
+
+template <typename S>
+void synapse_column_gradient(int64_t p, int64_t batch, const S* g, const S* pre, const S* dn,
+                             const S* dd, const S* mu, const S* sigma, const S* sp, const S* erev,
+                             S* derev, S* dw, S* dsigma, S* dmu, S* dpre) {
+  int64_t i0 = 0;
+  for (; i0 + 4 <= p; i0 += 4) {
+    synapse_column_gradient_block<S, 4>(i0, p, batch, g, pre, dn, dd, mu, sigma, sp, erev, derev,
+                                        dw, dsigma, dmu, dpre);
+  }
+  for (; i0 < p; ++i0) {
+    synapse_column_gradient_block<S, 1>(i0, p, batch, g, pre, dn, dd, mu, sigma, sp, erev, derev,
+                                        dw, dsigma, dmu, dpre);
   }
 }
 
 // Given dnum, dden (N x B), adds the synapse parameter gradients to grads and dL/dpre to dpre.
-// Recomputes the gates instead of storing P x N x B of them per unfold.
+// Uses the gates saved by the forward pass, or recomputes them when `saved` is null.
 template <typename S>
 void synapse_backward(const S* params, S* grads, const Synapses<S>& s, const Matrix<S>& spw,
                       const Matrix<S>& pre, const Matrix<S>& dnum, const Matrix<S>& dden,
-                      Matrix<S>& dpre) {
+                      Matrix<S>& dpre, const Matrix<S>* saved) {
   using Array = Eigen::Array<S, Eigen::Dynamic, 1>;
   const int64_t p = spw.rows();
   const int64_t n = spw.cols();
@@ -91,31 +134,29 @@ void synapse_backward(const S* params, S* grads, const Synapses<S>& s, const Mat
   MatrixMap<S> dsigma(grads + s.sigma, p, n);
   MatrixMap<S> dw(grads + s.w, p, n);
   MatrixMap<S> derev(grads + s.erev, p, n);
-  Array gate(p);
+  Matrix<S> gates(saved != nullptr ? 0 : p, saved != nullptr ? 0 : pre.cols());
   Array dw_acc(p);
   Array dmu_acc(p);
+  RowVector<S> dn_j;
+  RowVector<S> dd_j;
+  const int64_t batch = pre.cols();
   for (int64_t j = 0; j < n; ++j) {
-    const S* mu_j = mu.data() + j * p;
-    const S* sigma_j = sigma.data() + j * p;
-    const S* sp_j = spw.data() + j * p;
-    const S* erev_j = erev.data() + j * p;
-    S* derev_j = &derev(0, j);
-    S* dsigma_j = &dsigma(0, j);
-    S* dw_j = dw_acc.data();
-    S* dmu_j = dmu_acc.data();
+    const S* gate_data = gates.data();
+    if (saved != nullptr) {
+      gate_data = saved->data() + j * batch * p;
+    } else {
+      for (int64_t b = 0; b < batch; ++b) {
+        gates.col(b) = ((pre.col(b).array() - mu.col(j).array()) * sigma.col(j).array()).logistic();
+      }
+    }
+    dn_j = dnum.row(j);
+    dd_j = dden.row(j);
     dw_acc.setZero();
     dmu_acc.setZero();
-    for (int64_t b = 0; b < pre.cols(); ++b) {
-      const S dn = dnum(j, b);
-      const S dd = dden(j, b);
-      // The logistic through Eigen (vectorized exp), the rest in one fused loop.
-      gate = ((pre.col(b).array() - mu.col(j).array()) * sigma.col(j).array()).logistic();
-      const S* g = gate.data();
-      const S* v = pre.data() + b * p;
-      S* dv = &dpre(0, b);
-      fused_synapse_gradient(p, dn, dd, g, v, mu_j, sigma_j, sp_j, erev_j, derev_j, dw_j, dsigma_j,
-                             dmu_j, dv);
-    }
+    synapse_column_gradient(p, batch, gate_data, pre.data(), dn_j.data(), dd_j.data(),
+                            mu.data() + j * p, sigma.data() + j * p, spw.data() + j * p,
+                            erev.data() + j * p, &derev(0, j), dw_acc.data(), &dsigma(0, j),
+                            dmu_acc.data(), dpre.data());
     dw.col(j).array() += dw_acc * w.col(j).array().unaryExpr([](S x) { return sigmoid(x); });
     dmu.col(j).array() -= dmu_acc * sigma.col(j).array();
   }
@@ -128,6 +169,10 @@ struct LtcModel<S>::Tape {
   std::vector<Matrix<S>> inputs;  // mapped input per step, F x B
   std::vector<Matrix<S>> states;  // potential before each unfold, and the final one
   std::vector<Matrix<S>> dens;    // denominator (with eps) of each unfold
+  // Gates of every unfold and of every step's sensory synapses, when they fit kGateBudgetBytes;
+  // empty otherwise (backward then recomputes them).
+  std::vector<Matrix<S>> synapse_gates;
+  std::vector<Matrix<S>> sensory_gates;
 };
 
 template <typename S>
@@ -209,19 +254,29 @@ void LtcModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tap
     tape->dens.clear();
     tape->states.reserve(static_cast<size_t>(config_.input_len * config_.unfolds + 1));
     tape->dens.reserve(static_cast<size_t>(config_.input_len * config_.unfolds));
+    const double gate_bytes = static_cast<double>(n * (n + f) * batch) *
+                              static_cast<double>(config_.input_len * config_.unfolds) * sizeof(S);
+    const bool keep = gate_bytes <= kGateBudgetBytes;
+    tape->synapse_gates.resize(keep ? static_cast<size_t>(config_.input_len * config_.unfolds) : 0);
+    tape->sensory_gates.resize(keep ? static_cast<size_t>(config_.input_len) : 0);
   }
+  const bool keep_gates = tape != nullptr && !tape->synapse_gates.empty();
   for (int64_t t = 0; t < config_.input_len; ++t) {
     Matrix<S> xin =
         (x.middleRows(t * f, f).array().colwise() * in_w.array()).colwise() + in_b.array();
     sens_num.setZero();
     sens_den.setZero();
-    synapse_forward(params, sensory_, sp_sensory, xin, sens_num, sens_den, gate);
+    synapse_forward(params, sensory_, sp_sensory, xin, sens_num, sens_den, gate,
+                    keep_gates ? &tape->sensory_gates[static_cast<size_t>(t)] : nullptr);
     sens_num.colwise() += leak_current;
     sens_den.colwise() += den_base;
     for (int64_t u = 0; u < config_.unfolds; ++u) {
       num = sens_num + (v.array().colwise() * cm_t.array()).matrix();
       den = sens_den;
-      synapse_forward(params, synapses_, sp_synapse, v, num, den, gate);
+      synapse_forward(params, synapses_, sp_synapse, v, num, den, gate,
+                      keep_gates
+                          ? &tape->synapse_gates[static_cast<size_t>(t * config_.unfolds + u)]
+                          : nullptr);
       if (tape != nullptr) {
         tape->states.push_back(v);
         tape->dens.push_back(den);
@@ -276,12 +331,15 @@ void LtcModel<S>::backward(const S* params, S* grads, const Matrix<S>& x, const 
       gsens_num += dnum;
       gsens_den += dden;
       gnext = dnum.array().colwise() * cm_t.array();
-      synapse_backward(params, grads, synapses_, sp_synapse, v, dnum, dden, gnext);
+      synapse_backward(params, grads, synapses_, sp_synapse, v, dnum, dden, gnext,
+                       tape.synapse_gates.empty() ? nullptr : &tape.synapse_gates[k]);
       g.swap(gnext);
     }
     const Matrix<S>& xin = tape.inputs[static_cast<size_t>(t)];
     Matrix<S> dxin = Matrix<S>::Zero(f, batch);
-    synapse_backward(params, grads, sensory_, sp_sensory, xin, gsens_num, gsens_den, dxin);
+    synapse_backward(
+        params, grads, sensory_, sp_sensory, xin, gsens_num, gsens_den, dxin,
+        tape.sensory_gates.empty() ? nullptr : &tape.sensory_gates[static_cast<size_t>(t)]);
     din_w += (dxin.array() * x.middleRows(t * f, f).array()).rowwise().sum().matrix();
     din_b += dxin.rowwise().sum();
   }

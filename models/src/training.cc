@@ -111,6 +111,7 @@ double evaluate_with_pool(const Model<S>& model, const S* params, const Dataset<
 template <typename S>
 double evaluate_loss(const Model<S>& model, const S* params, const Dataset<S>& data,
                      const LossSpec& loss, int64_t threads) {
+  const FlushDenormals flush;
   WorkerPool pool(threads);
   return evaluate_with_pool(model, params, data, loss, pool);
 }
@@ -118,6 +119,7 @@ double evaluate_loss(const Model<S>& model, const S* params, const Dataset<S>& d
 template <typename S>
 Matrix<S> predict_all(const Model<S>& model, const S* params, const Matrix<S>& inputs,
                       int64_t threads) {
+  const FlushDenormals flush;
   WorkerPool pool(threads);
   const int64_t n = inputs.cols();
   Matrix<S> out(model.output_size(), n);
@@ -149,6 +151,7 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
   const int64_t n = train_set.size();
   if (n == 0) return make_error(ErrorCode::kInvalidArgument, "The training set is empty.");
 
+  const FlushDenormals flush;  // for this thread, which takes shards too
   WorkerPool pool(config.threads);
   const int64_t batches = (n + config.batch_size - 1) / config.batch_size;
   const int64_t max_shards = (config.batch_size + config.shard_size - 1) / config.shard_size;

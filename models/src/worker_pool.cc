@@ -1,6 +1,24 @@
 #include "worker_pool.h"
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 namespace cyclecast::models {
+
+#if defined(__SSE__)
+// MXCSR bit 15: flush-to-zero; bit 6: denormals-are-zero.
+constexpr unsigned int kFlushDenormalBits = 0x8040u;
+FlushDenormals::FlushDenormals() : saved_(_mm_getcsr()) {
+  _mm_setcsr(saved_ | kFlushDenormalBits);
+}
+FlushDenormals::~FlushDenormals() {
+  _mm_setcsr(saved_);
+}
+#else
+FlushDenormals::FlushDenormals() = default;
+FlushDenormals::~FlushDenormals() = default;
+#endif
 
 WorkerPool::WorkerPool(int64_t threads) {
   int64_t n = threads;
@@ -54,6 +72,7 @@ void WorkerPool::drain() {
 }
 
 void WorkerPool::work_loop() {
+  const FlushDenormals flush;
   uint64_t seen = 0;
   for (;;) {
     {
