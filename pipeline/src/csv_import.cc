@@ -930,12 +930,15 @@ Result<std::size_t> upsert_cells(storage::Database& db, const std::vector<Parsed
       if (!inserted && it->second.empty()) it->second = file.parsed.cell_batches[i];
     }
   }
+  std::vector<storage::CellInfo> cells;
+  cells.reserve(batches.size());
   for (const auto& [cell_id, batch] : batches) {
     auto info = catalog.resolve(cell_id, batch);
     if (!info) return info.error();
-    if (auto upserted = db.upsert_cell(*info); !upserted) return upserted.error();
+    cells.push_back(std::move(*info));
   }
-  return batches.size();
+  if (auto upserted = db.upsert_cells(cells); !upserted) return upserted.error();
+  return cells.size();
 }
 
 Result<void> write_rejections(storage::Database& db, const ParsedFile& file) {

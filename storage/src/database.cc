@@ -246,29 +246,39 @@ Result<void> Database::upsert_rig(const RigInfo& rig) {
 }
 
 Result<void> Database::upsert_cell(const CellInfo& cell) {
-  if (cell.cell_id.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "a cell needs a non-empty cell_id");
-  }
-  if (!std::isfinite(cell.rated_capacity_ah) || cell.rated_capacity_ah <= 0.0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "cell '" + cell.cell_id + "' needs a positive rated capacity, got " +
-                          std::to_string(cell.rated_capacity_ah) + " Ah");
-  }
-  const std::string what = "upserting cell '" + cell.cell_id + "'";
-  return impl_->in_transaction([&]() -> Result<void> {
-    if (!cell.rig_id.empty()) {
-      sqlite3_stmt* rig = impl_->statements.ensure_rig.get();
-      detail::bind_text_static(rig, 1, cell.rig_id);
-      if (auto made = impl_->step_done(rig, what); !made) return made;
+  return upsert_cells(std::span<const CellInfo>(&cell, 1));
+}
+
+Result<void> Database::upsert_cells(std::span<const CellInfo> cells) {
+  for (const CellInfo& cell : cells) {
+    if (cell.cell_id.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "a cell needs a non-empty cell_id");
     }
-    sqlite3_stmt* stmt = impl_->statements.upsert_cell.get();
-    detail::bind_text_static(stmt, 1, cell.cell_id);
-    detail::bind_text_static(stmt, 2, cell.rig_id);
-    detail::bind_text_static(stmt, 3, cell.chemistry);
-    sqlite3_bind_double(stmt, 4, cell.rated_capacity_ah);
-    detail::bind_text_static(stmt, 5, cell.charge_policy);
-    detail::bind_text_static(stmt, 6, cell.metadata_json);
-    return impl_->step_done(stmt, what);
+    if (!std::isfinite(cell.rated_capacity_ah) || cell.rated_capacity_ah <= 0.0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cell '" + cell.cell_id + "' needs a positive rated capacity, got " +
+                            std::to_string(cell.rated_capacity_ah) + " Ah");
+    }
+  }
+  // One transaction for all: with synchronous FULL each commit costs an fsync.
+  return impl_->in_transaction([&]() -> Result<void> {
+    for (const CellInfo& cell : cells) {
+      const std::string what = "upserting cell '" + cell.cell_id + "'";
+      if (!cell.rig_id.empty()) {
+        sqlite3_stmt* rig = impl_->statements.ensure_rig.get();
+        detail::bind_text_static(rig, 1, cell.rig_id);
+        if (auto made = impl_->step_done(rig, what); !made) return made;
+      }
+      sqlite3_stmt* stmt = impl_->statements.upsert_cell.get();
+      detail::bind_text_static(stmt, 1, cell.cell_id);
+      detail::bind_text_static(stmt, 2, cell.rig_id);
+      detail::bind_text_static(stmt, 3, cell.chemistry);
+      sqlite3_bind_double(stmt, 4, cell.rated_capacity_ah);
+      detail::bind_text_static(stmt, 5, cell.charge_policy);
+      detail::bind_text_static(stmt, 6, cell.metadata_json);
+      if (auto done = impl_->step_done(stmt, what); !done) return done;
+    }
+    return {};
   });
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "storage_test_util.h"
 #include "temp_dir.h"
@@ -175,6 +176,21 @@ TEST(Cells, RefusesNonPositiveRatedCapacity) {
   Result<void> written = db->upsert_cell(cell);
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Cells, UpsertCellsStoresAllOrNone) {
+  TempDir dir;
+  Result<Database> db = Database::open(dir / "a.db");
+  ASSERT_TRUE(db.ok());
+  std::vector<CellInfo> cells{make_cell("c1"), make_cell("c2"), make_cell("c3")};
+  cells[2].metadata_json = "not json";  // refused by SQLite half way through the batch
+  Result<void> written = db->upsert_cells(cells);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(db->counts()->cells, 0) << "cells before the refused one must be rolled back";
+
+  cells[2].metadata_json = "{}";
+  ASSERT_TRUE(db->upsert_cells(cells).ok());
+  EXPECT_EQ(db->counts()->cells, 3);
 }
 
 TEST(Cells, FindCellOfUnknownIdIsEmpty) {

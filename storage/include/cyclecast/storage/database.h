@@ -131,6 +131,8 @@ class Database {
   Result<void> upsert_rig(const RigInfo& rig);
   // Inserts or updates a cell's metadata (creating its rig if needed).
   Result<void> upsert_cell(const CellInfo& cell);
+  // The same for many cells in one transaction: all are stored or none.
+  Result<void> upsert_cells(std::span<const CellInfo> cells);
   Result<std::optional<CellInfo>> find_cell(const std::string& cell_id);
 
   // Writes a batch of cycles in one transaction: either the whole batch (with its conflicts
