@@ -36,7 +36,7 @@ struct Config {
   bool synchronous_full = true;
   // [ingest]
   std::size_t batch_records = 2000;  // commit when this many records are pending...
-  int batch_ms = 20;                 // ...or when the oldest pending one is this old
+  int batch_ms = 5;                  // ...or when the oldest pending one is this old
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 

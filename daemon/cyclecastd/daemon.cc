@@ -14,6 +14,7 @@ namespace {
 constexpr std::size_t kMaxStoredPayloadBytes = 64 * 1024;
 constexpr auto kStatsInterval = std::chrono::seconds(10);
 constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
+constexpr auto kCheckpointInterval = std::chrono::milliseconds(100);
 
 bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
   return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
@@ -75,6 +76,11 @@ int Daemon::run() {
           handle_commit(std::move(report));
         });
       });
+
+  checkpointer_ = std::make_unique<Checkpointer>(config_.database_path(), kCheckpointInterval);
+  if (!checkpointer_->running()) {
+    spdlog::warn("background WAL checkpoints unavailable; SQLite checkpoints in the commit path");
+  }
 
   MqttOptions options;
   options.host = config_.mqtt_host;

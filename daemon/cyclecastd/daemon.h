@@ -17,6 +17,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "checkpointer.h"
 #include "config.h"
 #include "cyclecast/protocol/protocol.h"
 #include "mqtt_client.h"
@@ -65,6 +66,7 @@ class Daemon {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer stats_timer_;
   std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unordered_map<std::string, storage::CellInfo> cells_;
   protocol::Limits limits_;

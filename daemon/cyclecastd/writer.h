@@ -25,7 +25,7 @@ namespace cyclecast::daemon {
 
 struct BatchPolicy {
   std::size_t batch_records = 2000;
-  int batch_ms = 20;
+  int batch_ms = 5;
 };
 
 // What one commit did, for the acks and the counters.

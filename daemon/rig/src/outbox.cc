@@ -99,10 +99,11 @@ Result<Outbox> Outbox::open(const std::filesystem::path& path) {
                                           (impl->db ? sqlite3_errmsg(impl->db) : "cannot open"));
   }
   sqlite3_busy_timeout(impl->db, 5000);
-  // FULL: an answer recorded here must survive power loss, or the rig would lose track of it
-  // (harmless: it would re-send and get "duplicate"), so NORMAL would also be safe; FULL keeps
-  // the outbox's view exact.
-  if (auto ok = exec(impl->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !ok) {
+  // NORMAL (WAL) for answers: a crash never corrupts the file; power loss may forget the last
+  // answers recorded, and then the rig re-sends those records and the daemon answers
+  // "duplicate". FULL would buy nothing but an fsync per settle on the sender's path. Adding
+  // records switches to FULL (see add()): the outbox may be a record's only copy.
+  if (auto ok = exec(impl->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !ok) {
     return ok.error();
   }
   Stmt version;
@@ -121,6 +122,7 @@ Result<std::size_t> Outbox::add(std::span<const storage::CellInfo> cells,
                                 std::span<const storage::CycleRecord> records) {
   sqlite3* db = impl_->db;
   std::size_t added = 0;
+  if (auto full = exec(db, "PRAGMA synchronous=FULL"); !full) return full.error();
   auto done = in_transaction(db, [&]() -> Result<void> {
     Stmt cell;
     if (auto ok =
@@ -167,6 +169,7 @@ Result<std::size_t> Outbox::add(std::span<const storage::CellInfo> cells,
     }
     return {};
   });
+  if (auto normal = exec(db, "PRAGMA synchronous=NORMAL"); !normal) return normal.error();
   if (!done) return done.error();
   return added;
 }

@@ -20,11 +20,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// An ack stamped when it arrived, so that latency does not include time the sender spends on
+// other work (outbox writes) before it looks at the ack.
+struct ReceivedAck {
+  protocol::Ack ack;
+  Clock::time_point arrived_at;
+};
+
 // State shared with libmosquitto's thread.
 struct Shared {
   std::mutex mutex;
   std::condition_variable wake;
-  std::vector<protocol::Ack> acks;
+  std::vector<ReceivedAck> acks;
   bool connected = false;
   bool fresh_connection = false;  // set on connect, consumed by the sender
   int subscriptions_pending = 0;
@@ -72,7 +79,7 @@ void on_message(mosquitto* /*mosq*/, void* user, const mosquitto_message* messag
     ++shared->bad_acks;
     return;
   }
-  shared->acks.push_back(std::move(*ack));
+  shared->acks.push_back({std::move(*ack), Clock::now()});
   shared->wake.notify_all();
 }
 
@@ -110,7 +117,7 @@ class Sender {
                              const std::function<void(const PublishProgress&)>& progress);
 
  private:
-  void take_acks(const std::vector<protocol::Ack>& acks);
+  void take_acks(const std::vector<ReceivedAck>& acks);
   void on_fresh_connection();
   void expire_late(Clock::time_point now);
   void send_some(Clock::time_point now);
@@ -133,9 +140,8 @@ class Sender {
   PublishProgress progress_;
 };
 
-void Sender::take_acks(const std::vector<protocol::Ack>& acks) {
-  const auto now = Clock::now();
-  for (const auto& ack : acks) {
+void Sender::take_acks(const std::vector<ReceivedAck>& acks) {
+  for (const auto& [ack, now] : acks) {
     for (const auto& range : ack.ranges) {
       const auto cell = index_.find(range.cell_id);
       if (cell == index_.end()) continue;
@@ -274,7 +280,7 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
                             : Clock::time_point::max();
   auto last_progress = started;
   auto last_flush = started;
-  std::vector<protocol::Ack> acks;
+  std::vector<ReceivedAck> acks;
   while (unsettled_ > 0) {
     bool fresh = false;
     bool ready = false;
