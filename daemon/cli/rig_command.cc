@@ -32,6 +32,7 @@ struct RigFlags {
   std::string outbox = "cyclecast-rig.outbox";
   std::string broker = "127.0.0.1:1883";
   std::string client_id;
+  std::string username, password, tls_ca_file;
   double rate = 0;
   std::size_t window = 20000;
   std::size_t per_message = 100;
@@ -137,6 +138,9 @@ int run_rig(const RigFlags& flags) {
     return kExitUsage;
   }
   options.client_id = flags.client_id;
+  options.username = flags.username;
+  options.password = flags.password;
+  options.tls_ca_file = flags.tls_ca_file;
   options.rate_records_per_s = flags.rate;
   options.window_records = flags.window;
   options.records_per_message = flags.per_message;
@@ -207,6 +211,10 @@ void add_rig_command(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--broker", flags->broker, "MQTT broker HOST[:PORT]")->capture_default_str();
   cmd->add_option("--client-id", flags->client_id, "MQTT client id (default cyclecast-rig-PID)");
+  cmd->add_option("--username", flags->username, "MQTT user name");
+  cmd->add_option("--password", flags->password, "MQTT password (env CYCLECAST_MQTT_PASSWORD)")
+      ->envname("CYCLECAST_MQTT_PASSWORD");
+  cmd->add_option("--tls-ca-file", flags->tls_ca_file, "CA bundle: connect with TLS");
   cmd->add_option("--rate", flags->rate, "records per second (0: as fast as acks allow)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

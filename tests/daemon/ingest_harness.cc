@@ -141,10 +141,11 @@ std::string read_text(const std::filesystem::path& path) {
   return text.str();
 }
 
-Broker::Broker(const std::filesystem::path& dir, int port) : dir_(dir), port_(port) {
-  write_file(dir_ / "mosquitto.conf", "listener " + std::to_string(port_) +
-                                          " 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                                          "max_queued_messages 100000\n");
+Broker::Broker(const std::filesystem::path& dir, int port, const std::string& access)
+    : dir_(dir), port_(port) {
+  write_file(dir_ / "mosquitto.conf", "listener " + std::to_string(port_) + " 127.0.0.1\n" +
+                                          access +
+                                          "persistence false\nmax_queued_messages 100000\n");
 }
 
 void Broker::start() {

@@ -45,7 +45,9 @@ std::string read_text(const std::filesystem::path& path);
 
 class Broker {
  public:
-  Broker(const std::filesystem::path& dir, int port);
+  // `access` goes into the broker's configuration after the listener line.
+  Broker(const std::filesystem::path& dir, int port,
+         const std::string& access = "allow_anonymous true\n");
   void start();
   void kill();
   int port() const { return port_; }

@@ -308,5 +308,44 @@ TEST(IngestDaemon, SighupReloadsBatchesKeepsFlagsAndNamesWhatNeedsARestart) {
   EXPECT_EQ(daemon.wait(seconds(10)).value_or(-1), 0);
 }
 
+TEST(IngestAuth, DaemonAndRigAuthenticateAndAWrongPasswordIsRefusedWithItsReason) {
+  TempDir dir;
+  // mosquitto started as root drops to its own user, which must be able to read the password
+  // file inside our (mkdtemp, 0700) directory.
+  namespace fs = std::filesystem;
+  fs::permissions(dir.path(),
+                  fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                      fs::perms::others_exec,
+                  fs::perm_options::add);
+  Child passwd({"/usr/bin/mosquitto_passwd", "-c", "-b", (dir / "passwd").string(), "cc", "s3cret"},
+               dir / "passwd.log");
+  ASSERT_EQ(passwd.wait(seconds(10)).value_or(-1), 0) << read_text(dir / "passwd.log");
+  fs::permissions(dir / "passwd", fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::add);
+  const int port = free_port();
+  Broker broker(dir.path(), port,
+                "allow_anonymous false\npassword_file " + (dir / "passwd").string() + "\n");
+  broker.start();
+  write_file(dir / "d.toml", "[mqtt]\nusername = \"cc\"\npassword = \"s3cret\"\n");
+  DaemonProcess daemon(dir / "state", port, dir / "d.toml");
+  daemon.start();
+  const auto data = write_rig_data(dir.path(), 2, 20);
+  const std::vector<std::string> input = {data.cycles_csv.string(), "--cells",
+                                          data.cells_csv.string(), "--deadline-s", "30"};
+  auto args = input;
+  args.insert(args.end(),
+              {"--outbox", (dir / "good.db").string(), "--username", "cc", "--password", "s3cret"});
+  Child good = start_rig(dir.path(), port, args, "good.log");
+  EXPECT_EQ(good.wait(seconds(60)).value_or(-1), 0) << read_text(dir / "good.log");
+  EXPECT_EQ(stored_cycle_count(daemon.database()), 40);
+  args = input;
+  args.insert(args.end(),
+              {"--outbox", (dir / "bad.db").string(), "--username", "cc", "--password", "wrong"});
+  Child bad = start_rig(dir.path(), port, args, "bad.log");
+  EXPECT_EQ(bad.wait(seconds(30)).value_or(-1), 1);
+  EXPECT_NE(read_text(dir / "bad.log").find("refused us"), std::string::npos)
+      << read_text(dir / "bad.log");
+}
+
 }  // namespace
 }  // namespace cyclecast::testing

@@ -37,6 +37,7 @@ struct Shared {
   int subscriptions_pending = 0;
   std::size_t reconnects = 0;
   std::size_t bad_acks = 0;
+  int refused = 0;  // CONNACK code of a refused connection (bad credentials...), 0 if none
   std::vector<std::string> ack_topics;  // fixed before connecting
 };
 
@@ -45,7 +46,11 @@ struct Shared {
 void on_connect(mosquitto* mosq, void* user, int rc) {
   auto* shared = static_cast<Shared*>(user);
   std::lock_guard lock(shared->mutex);
-  if (rc != 0) return;
+  if (rc != 0) {
+    shared->refused = rc;
+    shared->wake.notify_all();
+    return;
+  }
   shared->connected = true;
   shared->fresh_connection = true;
   shared->subscriptions_pending = static_cast<int>(shared->ack_topics.size());
@@ -377,9 +382,14 @@ Result<PublishSummary> publish_outbox(Outbox& outbox, const PublishOptions& opti
   {
     std::unique_lock lock(shared.mutex);
     if (!shared.wake.wait_for(lock, std::chrono::seconds(options.connect_timeout_s),
-                              [&] { return shared.connected; })) {
+                              [&] { return shared.connected || shared.refused != 0; })) {
       return make_error(ErrorCode::kIo, "cannot reach the broker at " + options.host + ":" +
                                             std::to_string(options.port));
+    }
+    if (!shared.connected) {
+      return make_error(ErrorCode::kIo,
+                        "the broker at " + options.host + ":" + std::to_string(options.port) +
+                            " refused us: " + mosquitto_connack_string(shared.refused));
     }
   }
   Sender sender(mosq, shared, options, *pending, *cells);
