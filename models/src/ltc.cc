@@ -10,9 +10,6 @@ namespace {
 
 // Keeps the fused step's division finite when every conductance is ~0.
 constexpr double kDenominatorEps = 1e-8;
-// Keeping the gates of every unfold saves recomputing half of the sigmoids in the backward pass
-// (units^2 x batch x unfolds x steps values); above this size they are recomputed instead.
-constexpr double kGateBudgetBytes = 256.0 * 1024 * 1024;
 
 template <typename S>
 Matrix<S> softplus_of(const S* raw, int64_t rows, int64_t cols) {
@@ -27,38 +24,31 @@ template <typename S>
 using Synapses = typename LtcModel<S>::Synapses;
 
 // Adds the currents of `pre` (P x B presynaptic potentials or inputs) through a P x N synapse
-// set: num_j += sum_i a_ij erev_ij and den_j += sum_i a_ij. The loops run over (post j, sample b)
-// with every Eigen expression on contiguous P-vectors: broadcasting expressions over a P x B
-// block do not vectorize in Eigen and made this 6x slower. When `saved` is given the gates
-// sigmoid(sigma (v - mu)) are kept there (P x N*B, column j*B + b) for the backward pass.
+// set: num_j += sum_i a_ij erev_ij and den_j += sum_i a_ij, with a_ij = sp_ij gate_ij. For each
+// post neuron j the gates are computed one sample at a time on contiguous P-vectors
+// (broadcasting expressions over a P x B block do not vectorize in Eigen and were 6x slower),
+// then both sums are two row-vector x matrix products: num_j = (sp .* erev)_j^T G_j and
+// den_j = sp_j^T G_j. The gates land in `gates` (P x N*B, column j*B + b), which the backward
+// pass reuses when the caller keeps them.
 template <typename S>
 void synapse_forward(const S* params, const Synapses<S>& s, const Matrix<S>& spw,
-                     const Matrix<S>& pre, Matrix<S>& num, Matrix<S>& den,
-                     Eigen::Array<S, Eigen::Dynamic, 1>& a, Matrix<S>* saved) {
+                     const Matrix<S>& sp_erev, const Matrix<S>& pre, Matrix<S>& num, Matrix<S>& den,
+                     Matrix<S>& gates) {
   const int64_t p = spw.rows();
   const int64_t n = spw.cols();
   ConstMatrixMap<S> mu(params + s.mu, p, n);
   ConstMatrixMap<S> sigma(params + s.sigma, p, n);
-  ConstMatrixMap<S> erev(params + s.erev, p, n);
-  a.resize(p);
   const int64_t batch = pre.cols();
-  if (saved != nullptr) saved->resize(p, n * batch);
+  gates.resize(p, n * batch);
   for (int64_t j = 0; j < n; ++j) {
     const auto mu_j = mu.col(j).array();
     const auto sigma_j = sigma.col(j).array();
-    const auto sp_j = spw.col(j).array();
-    const auto erev_j = erev.col(j).array();
     for (int64_t b = 0; b < batch; ++b) {
-      if (saved != nullptr) {
-        auto gate = saved->col(j * batch + b).array();
-        gate = ((pre.col(b).array() - mu_j) * sigma_j).logistic();
-        a = gate * sp_j;
-      } else {
-        a = ((pre.col(b).array() - mu_j) * sigma_j).logistic() * sp_j;
-      }
-      num(j, b) += (a * erev_j).sum();
-      den(j, b) += a.sum();
+      gates.col(j * batch + b).array() = ((pre.col(b).array() - mu_j) * sigma_j).logistic();
     }
+    const auto g_j = gates.middleCols(j * batch, batch);
+    num.row(j).noalias() += sp_erev.col(j).transpose() * g_j;
+    den.row(j).noalias() += spw.col(j).transpose() * g_j;
   }
 }
 
@@ -169,8 +159,8 @@ struct LtcModel<S>::Tape {
   std::vector<Matrix<S>> inputs;  // mapped input per step, F x B
   std::vector<Matrix<S>> states;  // potential before each unfold, and the final one
   std::vector<Matrix<S>> dens;    // denominator (with eps) of each unfold
-  // Gates of every unfold and of every step's sensory synapses, when they fit kGateBudgetBytes;
-  // empty otherwise (backward then recomputes them).
+  // Gates of every unfold and of every step's sensory synapses, when they fit
+  // LtcConfig::gate_cache_bytes; empty otherwise (backward then recomputes them).
   std::vector<Matrix<S>> synapse_gates;
   std::vector<Matrix<S>> sensory_gates;
 };
@@ -239,6 +229,10 @@ void LtcModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tap
   const Vector<S> den_base = (cm_t + gl).array() + S(kDenominatorEps);
   const Matrix<S> sp_sensory = softplus_of(params + sensory_.w, f, n);
   const Matrix<S> sp_synapse = softplus_of(params + synapses_.w, n, n);
+  const Matrix<S> sp_erev_sensory =
+      sp_sensory.cwiseProduct(ConstMatrixMap<S>(params + sensory_.erev, f, n));
+  const Matrix<S> sp_erev_synapse =
+      sp_synapse.cwiseProduct(ConstMatrixMap<S>(params + synapses_.erev, n, n));
   ConstVectorMap<S> in_w(params + input_w_, f);
   ConstVectorMap<S> in_b(params + input_b_, f);
 
@@ -247,17 +241,18 @@ void LtcModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tap
   Matrix<S> sens_den(n, batch);
   Matrix<S> num(n, batch);
   Matrix<S> den(n, batch);
-  Eigen::Array<S, Eigen::Dynamic, 1> gate;
+  Matrix<S> scratch_gates;
+  const auto steps = static_cast<size_t>(config_.input_len * config_.unfolds);
   if (tape != nullptr) {
+    // resize keeps the matrices already there, so a tape reused for same-sized batches
+    // allocates nothing (fresh ~100 MB tapes per shard spent ~15 % of the time in page faults).
     tape->inputs.resize(static_cast<size_t>(config_.input_len));
-    tape->states.clear();
-    tape->dens.clear();
-    tape->states.reserve(static_cast<size_t>(config_.input_len * config_.unfolds + 1));
-    tape->dens.reserve(static_cast<size_t>(config_.input_len * config_.unfolds));
-    const double gate_bytes = static_cast<double>(n * (n + f) * batch) *
-                              static_cast<double>(config_.input_len * config_.unfolds) * sizeof(S);
-    const bool keep = gate_bytes <= kGateBudgetBytes;
-    tape->synapse_gates.resize(keep ? static_cast<size_t>(config_.input_len * config_.unfolds) : 0);
+    tape->states.resize(steps + 1);
+    tape->dens.resize(steps);
+    const double gate_bytes =
+        static_cast<double>(n * (n + f) * batch) * static_cast<double>(steps) * sizeof(S);
+    const bool keep = gate_bytes <= config_.gate_cache_bytes;
+    tape->synapse_gates.resize(keep ? steps : 0);
     tape->sensory_gates.resize(keep ? static_cast<size_t>(config_.input_len) : 0);
   }
   const bool keep_gates = tape != nullptr && !tape->synapse_gates.empty();
@@ -266,26 +261,25 @@ void LtcModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tap
         (x.middleRows(t * f, f).array().colwise() * in_w.array()).colwise() + in_b.array();
     sens_num.setZero();
     sens_den.setZero();
-    synapse_forward(params, sensory_, sp_sensory, xin, sens_num, sens_den, gate,
-                    keep_gates ? &tape->sensory_gates[static_cast<size_t>(t)] : nullptr);
+    synapse_forward(params, sensory_, sp_sensory, sp_erev_sensory, xin, sens_num, sens_den,
+                    keep_gates ? tape->sensory_gates[static_cast<size_t>(t)] : scratch_gates);
     sens_num.colwise() += leak_current;
     sens_den.colwise() += den_base;
     for (int64_t u = 0; u < config_.unfolds; ++u) {
+      const auto k = static_cast<size_t>(t * config_.unfolds + u);
       num = sens_num + (v.array().colwise() * cm_t.array()).matrix();
       den = sens_den;
-      synapse_forward(params, synapses_, sp_synapse, v, num, den, gate,
-                      keep_gates
-                          ? &tape->synapse_gates[static_cast<size_t>(t * config_.unfolds + u)]
-                          : nullptr);
+      synapse_forward(params, synapses_, sp_synapse, sp_erev_synapse, v, num, den,
+                      keep_gates ? tape->synapse_gates[k] : scratch_gates);
       if (tape != nullptr) {
-        tape->states.push_back(v);
-        tape->dens.push_back(den);
+        tape->states[k] = v;
+        tape->dens[k] = den;
       }
       v = num.cwiseQuotient(den);
     }
     if (tape != nullptr) tape->inputs[static_cast<size_t>(t)] = std::move(xin);
   }
-  if (tape != nullptr) tape->states.push_back(v);
+  if (tape != nullptr) tape->states[steps] = v;
   head_.forward(params, v, y);
 }
 
@@ -360,7 +354,9 @@ template <typename S>
 S LtcModel<S>::loss_and_gradient(const S* params, const Matrix<S>& x, const Matrix<S>& target,
                                  const LossSpec& loss, int64_t batch_total, uint64_t,
                                  S* grads) const {
-  Tape tape;
+  // One tape per thread, kept between calls so that its buffers are reused (see forward); it
+  // holds the activations of the last batch of this thread until the thread ends.
+  thread_local Tape tape;
   Matrix<S> y;
   forward(params, x, y, &tape);
   Matrix<S> dy;

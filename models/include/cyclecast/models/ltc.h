@@ -30,6 +30,10 @@ struct LtcConfig {
   int64_t unfolds = 6;
   int64_t horizon = 100;
   double elapsed_time = 1.0;  // length of one input step
+  // Training keeps the gates of every unfold for the backward pass when they fit in this many
+  // bytes per shard (units * (units + features) * batch * unfolds * input_len * sizeof(S)) and
+  // recomputes them otherwise. A memory/speed knob only: results are identical either way.
+  double gate_cache_bytes = 256.0 * 1024 * 1024;
 };
 
 template <typename S>
