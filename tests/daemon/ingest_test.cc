@@ -348,5 +348,38 @@ TEST(IngestAuth, DaemonAndRigAuthenticateAndAWrongPasswordIsRefusedWithItsReason
       << read_text(dir / "bad.log");
 }
 
+TEST(IngestTls, DaemonAndRigConnectOverTlsVerifyingTheBroker) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  // Readable by the mosquitto user, which a broker started as root switches to.
+  fs::permissions(dir.path(),
+                  fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                      fs::perms::others_exec,
+                  fs::perm_options::add);
+  const std::string crt = (dir / "server.crt").string();
+  const std::string key = (dir / "server.key").string();
+  Child openssl({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                 key, "-out", crt, "-subj", "/CN=127.0.0.1", "-addext",
+                 "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1", "-days", "2"},
+                dir / "openssl.log");
+  ASSERT_EQ(openssl.wait(seconds(60)).value_or(-1), 0) << read_text(dir / "openssl.log");
+  fs::permissions(key, fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+  const int port = free_port();
+  Broker broker(dir.path(), port,
+                "certfile " + crt + "\nkeyfile " + key + "\nallow_anonymous true\n");
+  broker.start();
+  // The broker's self-signed certificate is its own CA.
+  write_file(dir / "d.toml", "[mqtt]\ntls_ca_file = \"" + crt + "\"\n");
+  DaemonProcess daemon(dir / "state", port, dir / "d.toml");
+  daemon.start();
+  const auto data = write_rig_data(dir.path(), 2, 30);
+  Child rig = start_rig(dir.path(), port,
+                        {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
+                         (dir / "o.db").string(), "--tls-ca-file", crt, "--deadline-s", "30"},
+                        "rig.log");
+  EXPECT_EQ(rig.wait(seconds(60)).value_or(-1), 0) << read_text(dir / "rig.log");
+  EXPECT_EQ(stored_cycle_count(daemon.database()), 60);
+}
+
 }  // namespace
 }  // namespace cyclecast::testing
