@@ -38,11 +38,19 @@ std::optional<storage::Database> open_read_only(const std::filesystem::path& db)
 
 }  // namespace
 
-Child::Child(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+Child::Child(const std::vector<std::string>& argv, const std::filesystem::path& log,
+             const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // Built before fork: the child may only make async-signal-safe calls.
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e)
+    envp.push_back(*e);
+  for (const auto& e : env)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -52,7 +60,7 @@ Child::Child(const std::vector<std::string>& argv, const std::filesystem::path& 
       dup2(fd, 2);
       close(fd);
     }
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
 }

@@ -20,7 +20,9 @@ namespace cyclecast::testing {
 class Child {
  public:
   Child() = default;
-  Child(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  // `env`: extra "NAME=value" entries on top of this process's environment.
+  Child(const std::vector<std::string>& argv, const std::filesystem::path& log,
+        const std::vector<std::string>& env = {});
   ~Child();
   Child(Child&& other) noexcept;
   Child& operator=(Child&& other) noexcept;

@@ -2,6 +2,9 @@
 // After each scenario every record is stored exactly once, none is missing, and the database
 // passes integrity_check.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -379,6 +382,69 @@ TEST(IngestTls, DaemonAndRigConnectOverTlsVerifyingTheBroker) {
                         "rig.log");
   EXPECT_EQ(rig.wait(seconds(60)).value_or(-1), 0) << read_text(dir / "rig.log");
   EXPECT_EQ(stored_cycle_count(daemon.database()), 60);
+}
+
+// A NOTIFY_SOCKET as systemd provides it: a datagram socket the daemon's sd_notify() writes to.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::filesystem::path& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string text = path.string();
+    text.copy(address.sun_path, sizeof address.sun_path - 1);
+    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  }
+  ~NotifySocket() { close(fd_); }
+  bool bound() const { return bound_; }
+  // Reads what has arrived so far and appends it to `received`.
+  const std::string& poll() {
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      received_.append(buffer, static_cast<std::size_t>(n));
+      received_ += '\n';
+    }
+    return received_;
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  bool bound_ = false;
+  std::string received_;
+};
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+TEST(IngestSystemd, NotifiesReadyFeedsTheWatchdogAndSaysStopping) {
+  TempDir dir;
+  const int port = free_port();
+  Broker broker(dir.path(), port);
+  broker.start();
+  NotifySocket notify(dir / "notify.sock");
+  ASSERT_TRUE(notify.bound());
+  Child daemon({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecastd", "--config", "/dev/null",
+                "--state-dir", (dir / "state").string(), "--mqtt-port", std::to_string(port)},
+               dir / "cyclecastd.log",
+               {"NOTIFY_SOCKET=" + (dir / "notify.sock").string(), "WATCHDOG_USEC=200000"});
+  ASSERT_TRUE(
+      eventually([&] { return notify.poll().find("READY=1") != std::string::npos; }, seconds(15)))
+      << read_text(dir / "cyclecastd.log");
+  // A 200 ms watchdog is fed every 100 ms: several pings within a second or so.
+  ASSERT_TRUE(eventually([&] { return count_of(notify.poll(), "WATCHDOG=1") >= 5; }, seconds(15)))
+      << notify.poll();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(seconds(10)).value_or(-1), 0);
+  EXPECT_NE(notify.poll().find("STOPPING=1"), std::string::npos);
+  // READY only after the database exists.
+  EXPECT_TRUE(std::filesystem::exists(dir / "state" / "cyclecast.db"));
 }
 
 }  // namespace
