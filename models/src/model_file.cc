@@ -23,6 +23,7 @@ constexpr uint32_t kMaxStringBytes = 4096;
 // Bounds on configuration integers read from a file, so a corrupt value cannot make us build a
 // model of absurd size before the tensors are checked.
 constexpr double kMaxDimension = 1 << 20;
+constexpr double kMaxLayers = 64;
 
 class Writer {
  public:
@@ -116,10 +117,10 @@ Hyper hyperparameters_of(const ModelConfig& config) {
 class HyperReader {
  public:
   explicit HyperReader(const Hyper& h) : h_(h) {}
-  // An integer in [min, kMaxDimension].
-  bool integer(const std::string& name, int64_t min, int64_t& out) {
+  // An integer in [min, max].
+  bool integer(const std::string& name, int64_t min, int64_t& out, double max = kMaxDimension) {
     double v = 0;
-    if (!find(name, v) || v != std::floor(v) || v < double(min) || v > kMaxDimension) {
+    if (!find(name, v) || v != std::floor(v) || v < double(min) || v > max) {
       return fail(name);
     }
     out = static_cast<int64_t>(v);
@@ -160,12 +161,12 @@ Result<ModelConfig> config_from(Architecture arch, const Hyper& h) {
            r.integer("hidden", 1, c.hidden) && r.integer("euler_steps", 1, c.euler_steps) &&
            r.real("dropout", 0.0, 0.99, c.dropout) &&
            r.integer("recurrent_rank", 0, c.recurrent_rank) &&
-           r.integer("encoder_layers", 0, layers) && layers <= 64;
+           r.integer("encoder_layers", 0, layers, kMaxLayers);
       c.encoder_widths.assign(ok ? static_cast<size_t>(layers) : 0, 0);
       for (size_t i = 0; ok && i < c.encoder_widths.size(); ++i) {
         ok = r.integer("encoder_width." + std::to_string(i), 1, c.encoder_widths[i]);
       }
-      ok = ok && r.integer("decoder_layers", 0, layers) && layers <= 64;
+      ok = ok && r.integer("decoder_layers", 0, layers, kMaxLayers);
       c.decoder_widths.assign(ok ? static_cast<size_t>(layers) : 0, 0);
       for (size_t i = 0; ok && i < c.decoder_widths.size(); ++i) {
         ok = r.integer("decoder_width." + std::to_string(i), 1, c.decoder_widths[i]);

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "cyclecast/models/dlnet.h"
+#include "cyclecast/models/euler_student.h"
+#include "cyclecast/models/ltc.h"
 
 namespace cyclecast::models {
 namespace {
@@ -109,6 +111,41 @@ TEST(Training, SameSeedGivesBitIdenticalWeightsWhateverTheThreadCount) {
   Vector<float> initial(model.layout().size());
   model.init(initial.data(), 5);
   EXPECT_NE(reference, initial);
+}
+
+// The liquid cells keep per-thread tapes (ltc.cc); the result must still not depend on which
+// thread ran which shard.
+TEST(Training, LiquidCellsTrainBitIdenticallyWithOneOrTwoThreads) {
+  LtcConfig ltc;
+  ltc.input_len = 8;
+  ltc.units = 5;
+  ltc.unfolds = 3;
+  ltc.horizon = 4;
+  EulerStudentConfig student;
+  student.input_len = 8;
+  student.width = 6;
+  student.recurrent_rank = 2;
+  student.horizon = 4;
+  const LtcModel<float> ltc_model(ltc);
+  const EulerStudentModel<float> student_model(student);
+  const Dataset<float> data = line_windows(40, 9);
+  TrainConfig config;
+  config.epochs = 2;
+  config.batch_size = 16;
+  config.shard_size = 4;
+  for (const Model<float>* model : {static_cast<const Model<float>*>(&ltc_model),
+                                    static_cast<const Model<float>*>(&student_model)}) {
+    Vector<float> one(model->layout().size());
+    model->init(one.data(), 11);
+    Vector<float> two = one;
+    const Vector<float> initial = one;
+    config.threads = 1;
+    ASSERT_TRUE(train(*model, one, data, nullptr, config).ok());
+    config.threads = 2;
+    ASSERT_TRUE(train(*model, two, data, nullptr, config).ok());
+    EXPECT_EQ(one, two);
+    EXPECT_NE(one, initial);
+  }
 }
 
 TEST(Training, ReducesTheLossOnALearnableProblem) {
