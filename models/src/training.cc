@@ -142,6 +142,10 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
   if (auto ok = check_data(model, train_set, "training"); !ok) return ok.error();
   if (validation_set != nullptr) {
     if (auto ok = check_data(model, *validation_set, "validation"); !ok) return ok.error();
+    if (validation_set->size() == 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "The validation set is empty; pass none to train without one.");
+    }
   }
   if (params.size() != model.layout().size()) {
     return make_error(ErrorCode::kInvalidArgument,

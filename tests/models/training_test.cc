@@ -224,6 +224,19 @@ TEST(Training, RejectsDataOfTheWrongShape) {
   EXPECT_NE(result.error().message.find("expects 8 inputs and 4 outputs"), std::string::npos);
 }
 
+TEST(Training, RejectsAnEmptyValidationSet) {
+  const DlnetModel<float> model(tiny_config());
+  const Dataset<float> data = line_windows(10, 7);
+  Dataset<float> empty;
+  empty.inputs.resize(8, 0);
+  empty.targets.resize(4, 0);
+  Vector<float> params(model.layout().size());
+  model.init(params.data(), 9);
+  auto result = train(model, params, data, &empty, TrainConfig{});
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().message.find("validation set is empty"), std::string::npos);
+}
+
 TEST(Training, PredictAllMatchesPerBatchPrediction) {
   const DlnetModel<float> model(tiny_config());
   const Dataset<float> data = line_windows(300, 8);
