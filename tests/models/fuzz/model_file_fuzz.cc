@@ -1,8 +1,8 @@
 // libFuzzer target for the model-file reader: any bytes must decode or be refused with an
 // Error, never crash or read out of bounds. Build with clang:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Imodels/include \
-//     -Ibase/include -Ifirmware/include -I/usr/include/eigen3 tests/models/fuzz/model_file_fuzz.cc \
-//     models/src/*.cc -o model_file_fuzz
+//     -Ibase/include -Ifirmware/include -I/usr/include/eigen3 tests/models/fuzz/model_file_fuzz.cc
+//     \ models/src/*.cc -o model_file_fuzz
 // (not in the default build: GCC has no libFuzzer; ModelFile.BrokenFileCorpusIsRefusedWithout
 // Crashing runs a deterministic corpus of broken files in every test run instead).
 #include <cstddef>
