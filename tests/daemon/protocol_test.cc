@@ -430,5 +430,18 @@ TEST(ProtocolAck, RefusesMalformedAcks) {
           .ok());
 }
 
+// Found by protocol_fuzz: a float where an integer belongs was cast to int64 (undefined
+// behaviour when it does not fit) instead of being refused.
+TEST(ProtocolAck, RefusesNonIntegerNumbersWhereIntegersBelong) {
+  EXPECT_FALSE(parse_ack(R"({"v":1,"seq":1,"committed_at_ms":1e300,"ranges":[]})").ok());
+  EXPECT_FALSE(parse_ack(R"({"v":1.5,"seq":1,"committed_at_ms":1,"ranges":[]})").ok());
+  EXPECT_FALSE(parse_ack(R"({"v":1,"seq":-1,"committed_at_ms":1,"ranges":[]})").ok());
+  EXPECT_FALSE(
+      parse_ack(
+          R"({"v":1,"seq":1,"committed_at_ms":1,"ranges":[{"cell":"a","from":1e30,"to":2,"outcome":"stored"}]})")
+          .ok());
+  EXPECT_TRUE(parse_ack(R"({"v":1,"seq":1,"committed_at_ms":1,"ranges":[]})").ok());
+}
+
 }  // namespace
 }  // namespace cyclecast::protocol

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -529,16 +532,28 @@ Result<Ack> parse_ack(std::string_view payload) {
   auto parsed = parse_json(payload, limits);
   if (!parsed) return parsed.error();
   const json& root = *parsed;
-  if (!root.is_object() || root.value("v", 0) != 1) return invalid("not a v1 ack object");
+  // Integers go through read_integer: nlohmann converts a float such as 1e300 to an integer
+  // with a plain cast, which is undefined behaviour when it does not fit.
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  auto integer = [](const json& object, const char* key, std::int64_t min, std::int64_t max,
+                    std::int64_t& out) {
+    const std::string problem = read_integer(object.at(key), key, min, max, out);
+    if (!problem.empty()) throw std::invalid_argument(problem);
+  };
   Ack ack;
   try {
-    ack.seq = root.at("seq").get<std::uint64_t>();
-    ack.committed_at_ms = root.at("committed_at_ms").get<std::int64_t>();
+    if (!root.is_object()) return invalid("not a v1 ack object");
+    std::int64_t version = 0;
+    integer(root, "v", 1, 1, version);
+    std::int64_t seq = 0;
+    integer(root, "seq", 0, kMax, seq);
+    ack.seq = static_cast<std::uint64_t>(seq);
+    integer(root, "committed_at_ms", 0, kMax, ack.committed_at_ms);
     for (const json& item : root.at("ranges")) {
       AckRange range;
       range.cell_id = item.at("cell").get<std::string>();
-      range.first_cycle = item.at("from").get<std::int64_t>();
-      range.last_cycle = item.at("to").get<std::int64_t>();
+      integer(item, "from", 1, kMaxCycle, range.first_cycle);
+      integer(item, "to", 1, kMaxCycle, range.last_cycle);
       const auto outcome = ack_outcome_from_name(item.at("outcome").get<std::string>());
       if (!outcome || range.last_cycle < range.first_cycle) return invalid("bad ack range");
       range.outcome = *outcome;
@@ -552,6 +567,8 @@ Result<Ack> parse_ack(std::string_view payload) {
       }
     }
   } catch (const json::exception& e) {
+    return invalid(std::string("malformed ack: ") + e.what());
+  } catch (const std::invalid_argument& e) {
     return invalid(std::string("malformed ack: ") + e.what());
   }
   return ack;
