@@ -9,15 +9,9 @@ namespace {
 
 using testing::kGradientTolerance;
 using testing::numeric_gradient;
+using testing::random_matrix;
 using testing::relative_error;
 using Md = Matrix<double>;
-
-Md random_matrix(int64_t rows, int64_t cols, Rng& rng) {
-  Md m(rows, cols);
-  for (int64_t i = 0; i < m.size(); ++i)
-    m.data()[i] = rng.uniform(-1.0, 1.0);
-  return m;
-}
 
 // Random parameters (not the init) so that every term of the gradient is exercised.
 Eigen::VectorXd random_params(const Model<double>& model, uint64_t seed) {

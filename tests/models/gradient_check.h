@@ -11,10 +11,21 @@
 #include <functional>
 #include <vector>
 
+#include "cyclecast/models/tensor.h"
+
 namespace cyclecast::models::testing {
 
 inline constexpr double kGradientTolerance = 1e-5;
 inline constexpr double kFiniteDifferenceStep = 1e-6;
+
+// A rows x cols matrix of values drawn uniformly from [lo, hi).
+inline Matrix<double> random_matrix(int64_t rows, int64_t cols, Rng& rng, double lo = -1.0,
+                                    double hi = 1.0) {
+  Matrix<double> m(rows, cols);
+  for (int64_t i = 0; i < m.size(); ++i)
+    m.data()[i] = rng.uniform(lo, hi);
+  return m;
+}
 
 // d f / d x_i for the listed coordinates (all when `indices` is empty).
 inline Eigen::VectorXd numeric_gradient(const std::function<double(const Eigen::VectorXd&)>& f,

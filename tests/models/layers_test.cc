@@ -12,15 +12,9 @@ namespace {
 
 using testing::kGradientTolerance;
 using testing::numeric_gradient;
+using testing::random_matrix;
 using testing::relative_error;
 using Md = Matrix<double>;
-
-Md random_matrix(int64_t rows, int64_t cols, Rng& rng, double lo = -1.0, double hi = 1.0) {
-  Md m(rows, cols);
-  for (int64_t i = 0; i < m.size(); ++i)
-    m.data()[i] = rng.uniform(lo, hi);
-  return m;
-}
 
 Eigen::VectorXd flat(const Md& m) {
   return Eigen::Map<const Eigen::VectorXd>(m.data(), m.size());

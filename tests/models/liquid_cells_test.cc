@@ -9,15 +9,9 @@ namespace {
 
 using testing::kGradientTolerance;
 using testing::numeric_gradient;
+using testing::random_matrix;
 using testing::relative_error;
 using Md = Matrix<double>;
-
-Md random_matrix(int64_t rows, int64_t cols, Rng& rng) {
-  Md m(rows, cols);
-  for (int64_t i = 0; i < m.size(); ++i)
-    m.data()[i] = rng.uniform(-1.0, 1.0);
-  return m;
-}
 
 // Gradient of loss_and_gradient around the model's own (seeded) initialization, perturbed so
 // that no parameter sits at a symmetric special value.
