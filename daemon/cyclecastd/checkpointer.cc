@@ -1,17 +1,15 @@
 #include "checkpointer.h"
 
-#include <sqlite3.h>
-
 namespace cyclecast::daemon {
 
 Checkpointer::Checkpointer(const std::filesystem::path& database,
                            std::chrono::milliseconds interval)
     : interval_(interval) {
-  if (sqlite3_open_v2(database.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    sqlite3_close_v2(db_);
-    db_ = nullptr;
-    return;
-  }
+  storage::OpenOptions options;
+  options.create_if_missing = false;
+  auto opened = storage::Database::open(database, options);
+  if (!opened) return;
+  db_.emplace(std::move(*opened));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -22,7 +20,6 @@ Checkpointer::~Checkpointer() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  sqlite3_close_v2(db_);
 }
 
 std::string Checkpointer::last_error() {
@@ -35,10 +32,9 @@ void Checkpointer::run() {
   while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
     lock.unlock();
     // PASSIVE: copies what it can without waiting for the writer or readers; never blocks them.
-    const int rc =
-        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    const Result<void> done = db_->checkpoint();
     lock.lock();
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) last_error_ = sqlite3_errmsg(db_);
+    if (!done) last_error_ = done.error().message;
   }
 }
 

@@ -9,10 +9,11 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
-struct sqlite3;
+#include "cyclecast/storage/database.h"
 
 namespace cyclecast::daemon {
 
@@ -32,7 +33,7 @@ class Checkpointer {
  private:
   void run();
 
-  sqlite3* db_ = nullptr;
+  std::optional<storage::Database> db_;  // used by the checkpoint thread only
   std::chrono::milliseconds interval_;
   std::mutex mutex_;
   std::condition_variable wake_;

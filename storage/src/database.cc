@@ -383,6 +383,13 @@ Result<CheckReport> Database::check() {
   return report;
 }
 
+Result<void> Database::checkpoint() {
+  const int rc =
+      sqlite3_wal_checkpoint_v2(impl_->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return impl_->error(rc, "checkpointing the WAL");
+  return {};
+}
+
 Result<void> Database::backup_to(const std::filesystem::path& destination) {
   std::error_code ec;
   if (std::filesystem::exists(destination, ec)) {

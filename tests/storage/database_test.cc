@@ -193,6 +193,21 @@ TEST(Cells, UpsertCellsStoresAllOrNone) {
   EXPECT_EQ(db->counts()->cells, 3);
 }
 
+TEST(Checkpoint, BackfillsTheWalWhileAnotherConnectionReads) {
+  TempDir dir;
+  Result<Database> writer = Database::open(dir / "a.db");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer->upsert_cell(make_cell("c1")).ok());
+  ASSERT_TRUE(writer->write_cycles(make_cycles("c1", 1, 500)).ok());
+  OpenOptions existing;
+  existing.create_if_missing = false;
+  Result<Database> checkpointer = Database::open(dir / "a.db", existing);
+  ASSERT_TRUE(checkpointer.ok());
+  ASSERT_TRUE(checkpointer->checkpoint().ok());
+  EXPECT_EQ(writer->counts()->cycles, 500);
+  EXPECT_TRUE(checkpointer->check()->integrity_ok);
+}
+
 TEST(Cells, FindCellOfUnknownIdIsEmpty) {
   TempDir dir;
   Result<Database> db = Database::open(dir / "a.db");

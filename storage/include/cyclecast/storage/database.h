@@ -161,6 +161,10 @@ class Database {
   // Consistent copy of the whole database to `destination` with SQLite's online backup API,
   // safe while other connections write. Refuses to overwrite an existing file.
   Result<void> backup_to(const std::filesystem::path& destination);
+  // Copies what it can of the WAL into the database without waiting for writers or readers
+  // (a PASSIVE checkpoint); busy is not an error. Lets a process checkpoint from a connection of
+  // its own instead of inside some writer's commit.
+  Result<void> checkpoint();
 
   // Opaque state, defined privately in storage/src (public only so that the module's own
   // helpers can name it).
