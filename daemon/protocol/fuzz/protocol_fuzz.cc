@@ -1,12 +1,13 @@
 // libFuzzer target for everything protocol v1 reads from outside: topics, cycle payloads, cell
 // metadata and acks. The first input byte picks the parser; the rest is the topic and payload
-// split at the first newline. Invariants checked beyond "does not crash": accepted records are
-// finite and inside the documented ranges, and serialising them parses back.
+// split at the first newline. Invariants checked beyond "does not crash": the fast path of cycle
+// payloads gives what the reference gives, accepted records are finite and inside the documented
+// ranges, and serialising them parses back.
 //
 // Build (clang only; not part of the default build):
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
 //     -Idaemon/protocol/include -Istorage/include -Ibase/include \
-//     daemon/protocol/src/protocol.cc daemon/protocol/fuzz/protocol_fuzz.cc -o protocol_fuzz
+//     daemon/protocol/src/*.cc daemon/protocol/fuzz/protocol_fuzz.cc -o protocol_fuzz
 //   ./protocol_fuzz -max_total_time=60
 #include <cmath>
 #include <cstddef>
@@ -31,7 +32,23 @@ void fuzz_cycles(std::string_view payload) {
   cell.rated_capacity_ah = 1.1;
   const protocol::Topic topic{protocol::TopicKind::kCycles, "r", "c"};
   auto parsed = protocol::parse_cycles_payload(payload, topic, &cell);
-  if (!parsed) return;
+  // The fast path must agree with the plain reference on everything.
+  auto reference = protocol::parse_cycles_payload_reference(payload, topic, &cell);
+  check(parsed.ok() == reference.ok());
+  if (!parsed) {
+    check(parsed.error().message == reference.error().message);
+    return;
+  }
+  check(parsed->records.size() == reference->records.size());
+  check(parsed->rejected.size() == reference->rejected.size());
+  for (std::size_t i = 0; i < parsed->records.size(); ++i) {
+    const auto& a = parsed->records[i];
+    const auto& b = reference->records[i];
+    check(a.cycle == b.cycle && a.same_measurement(b) && a.measured_at_ms == b.measured_at_ms);
+  }
+  for (std::size_t i = 0; i < parsed->rejected.size(); ++i) {
+    check(parsed->rejected[i].reason == reference->rejected[i].reason);
+  }
   for (const auto& r : parsed->records) {
     check(r.cycle >= 1 && r.cycle <= protocol::kMaxCycle);
     check(std::isfinite(r.discharge_capacity_ah) && r.discharge_capacity_ah > 0);

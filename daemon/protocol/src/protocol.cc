@@ -1,6 +1,7 @@
 #include "cyclecast/protocol/protocol.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -10,6 +11,8 @@
 #include <tuple>
 
 #include <nlohmann/json.hpp>
+
+#include "cycles_internal.h"
 
 namespace cyclecast::protocol {
 namespace {
@@ -172,12 +175,25 @@ std::string read_fields(const json& object, storage::CycleRecord& record) {
   return {};
 }
 
+}  // namespace
+
+namespace detail {
+
 std::string check_plausible(const storage::CycleRecord& r, double rated_ah) {
   const double max_ah = kMaxCapacityRatio * rated_ah;
-  const std::string rated = "for a cell rated " + format_number(rated_ah) + " Ah";
+  // The capacity ranges name the rated capacity: formatted only for a refused record.
+  auto rated = [&] { return "for a cell rated " + format_number(rated_ah) + " Ah"; };
+  const auto in_range = [](const std::optional<double>& v, double min, bool min_inclusive,
+                           double max) {
+    return !v || ((min_inclusive ? *v >= min : *v > min) && *v <= max);
+  };
+  if (!in_range(r.discharge_capacity_ah, 0.0, false, max_ah)) {
+    return check_range(r.discharge_capacity_ah, "qd_ah", 0.0, false, max_ah, "Ah", rated());
+  }
+  if (!in_range(r.charge_capacity_ah, 0.0, false, max_ah)) {
+    return check_range(r.charge_capacity_ah, "qc_ah", 0.0, false, max_ah, "Ah", rated());
+  }
   const std::string reasons[] = {
-      check_range(r.discharge_capacity_ah, "qd_ah", 0.0, false, max_ah, "Ah", rated),
-      check_range(r.charge_capacity_ah, "qc_ah", 0.0, false, max_ah, "Ah", rated),
       check_range(r.internal_resistance_ohm, "ir_ohm", 0.0, true, kMaxInternalResistanceOhm, "ohm"),
       check_range(r.temperature_min_c, "tmin_c", kMinTemperatureC, true, kMaxTemperatureC, "C"),
       check_range(r.temperature_avg_c, "tavg_c", kMinTemperatureC, true, kMaxTemperatureC, "C"),
@@ -196,6 +212,10 @@ std::string check_plausible(const storage::CycleRecord& r, double rated_ah) {
   return {};
 }
 
+}  // namespace detail
+
+namespace {
+
 // Validates one record object; on failure fills `rejection` and returns false.
 bool parse_record(const json& value, const storage::CellInfo& cell, storage::CycleRecord& record,
                   RecordRejection& rejection) {
@@ -205,7 +225,7 @@ bool parse_record(const json& value, const storage::CellInfo& cell, storage::Cyc
     return false;
   }
   std::string reason = read_fields(value, record);
-  if (reason.empty()) reason = check_plausible(record, cell.rated_capacity_ah);
+  if (reason.empty()) reason = detail::check_plausible(record, cell.rated_capacity_ah);
   if (reason.empty()) return true;
   if (const auto cycle = value.find("cycle");
       cycle != value.end() && cycle->is_number_integer() && record.cycle >= 1) {
@@ -217,15 +237,49 @@ bool parse_record(const json& value, const storage::CellInfo& cell, storage::Cyc
   return false;
 }
 
-json record_to_json(const storage::CycleRecord& r) {
-  json out = json::object();
-  out["cycle"] = r.cycle;
-  out["qd_ah"] = r.discharge_capacity_ah;
-  for (const NumberField& field : kOptionalNumbers) {
-    if (const auto& v = r.*field.member; v) out[std::string(field.name)] = *v;
+// A record of every field is about 200 bytes on the wire.
+constexpr std::size_t kSerializedRecordBytes = 224;
+
+// JSON text of a double as nlohmann writes it: the shortest digits that read back to the same
+// value, ".0" added to an integral value so that it reads back as a number with a fraction, and
+// null for what JSON cannot express (NaN, infinities).
+void append_double(std::string& out, double value) {
+  if (!std::isfinite(value)) {
+    out += "null";
+    return;
   }
-  if (r.measured_at_ms) out["measured_at_ms"] = *r.measured_at_ms;
-  return out;
+  char text[32];
+  const auto written = std::to_chars(std::begin(text), std::end(text), value);
+  const std::string_view digits(text, static_cast<std::size_t>(written.ptr - text));
+  out += digits;
+  if (digits.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+void append_integer(std::string& out, std::int64_t value) {
+  char text[24];
+  const auto written = std::to_chars(std::begin(text), std::end(text), value);
+  out.append(text, written.ptr);
+}
+
+// One record as a JSON object, written directly (no DOM: the rig serialises every record).
+void append_record(std::string& out, const storage::CycleRecord& r) {
+  out += R"({"cycle":)";
+  append_integer(out, r.cycle);
+  out += R"(,"qd_ah":)";
+  append_double(out, r.discharge_capacity_ah);
+  for (const NumberField& field : kOptionalNumbers) {
+    if (const auto& v = r.*field.member; v) {
+      out += ",\"";
+      out += field.name;
+      out += "\":";
+      append_double(out, *v);
+    }
+  }
+  if (r.measured_at_ms) {
+    out += R"(,"measured_at_ms":)";
+    append_integer(out, *r.measured_at_ms);
+  }
+  out += '}';
 }
 
 std::string read_text(const json& object, std::string_view name, std::string& out) {
@@ -374,6 +428,18 @@ std::string meta_subscription() {
 
 Result<ParsedCycles> parse_cycles_payload(std::string_view payload, const Topic& topic,
                                           const storage::CellInfo* cell, const Limits& limits) {
+  if (topic.kind == TopicKind::kCycles && cell != nullptr) {
+    const std::string source = "mqtt:" + topic_of(topic);
+    if (auto fast = detail::parse_cycles_fast(payload, topic, *cell, limits, source)) {
+      return std::move(*fast);
+    }
+  }
+  return parse_cycles_payload_reference(payload, topic, cell, limits);
+}
+
+Result<ParsedCycles> parse_cycles_payload_reference(std::string_view payload, const Topic& topic,
+                                                    const storage::CellInfo* cell,
+                                                    const Limits& limits) {
   if (topic.kind != TopicKind::kCycles) return invalid("not a cycles topic");
   auto parsed_json = parse_json(payload, limits);
   if (!parsed_json) return parsed_json.error();
@@ -423,14 +489,22 @@ Result<ParsedCycles> parse_cycles_payload(std::string_view payload, const Topic&
 }
 
 std::string serialize_cycle(const storage::CycleRecord& record) {
-  return record_to_json(record).dump();
+  std::string out;
+  out.reserve(kSerializedRecordBytes);
+  append_record(out, record);
+  return out;
 }
 
 std::string serialize_cycles(std::span<const storage::CycleRecord> records) {
-  json array = json::array();
-  for (const auto& r : records)
-    array.push_back(record_to_json(r));
-  return array.dump();
+  std::string out;
+  out.reserve(2 + records.size() * (kSerializedRecordBytes + 1));
+  out += '[';
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (i > 0) out += ',';
+    append_record(out, records[i]);
+  }
+  out += ']';
+  return out;
 }
 
 // ---- cell metadata --------------------------------------------------------------------------
