@@ -1,9 +1,17 @@
-// The rig's outbox file. Schema (version 1, in user_version):
-//   cells(cell_id PK, rig_id, meta)                       meta: protocol v1 metadata JSON
-//   outbox(cell_id, cycle, rig_id, payload, state, reason) PK (cell_id, cycle)
-// state is 'pending' until the daemon answers, then the answer's outcome name.
+// The rig's outbox file. Schema (version 2, in user_version):
+//   cells(cell_id PK, rig_id, meta)                        meta: protocol v1 metadata JSON
+//   outbox(cell_id, cycle, rig_id, payload, added)         PK (cell_id, cycle)
+//   answers(id PK, cell_id, first_cycle, last_cycle, outcome, reason, generation)
+//   generation(value)                                      one row: add() calls so far
+// A record is answered by the first answer (lowest id) whose range covers its cycle and that
+// was recorded after the record was added (answers.generation >= outbox.added): exactly what
+// an UPDATE of the records present at settle time did in version 1, but one row per range
+// of an ack instead of a rewritten row per record, which kept the rig's CPU on its outbox.
+// Version 1 kept the answer in outbox.state; open() migrates such a file in one transaction.
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "cyclecast/rig/rig.h"
@@ -11,7 +19,7 @@
 namespace cyclecast::rig {
 namespace {
 
-constexpr int kOutboxSchemaVersion = 1;
+constexpr int kOutboxSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS cells(
@@ -24,13 +32,55 @@ CREATE TABLE IF NOT EXISTS outbox(
   cycle   INTEGER NOT NULL,
   rig_id  TEXT NOT NULL,
   payload TEXT NOT NULL,
-  state   TEXT NOT NULL DEFAULT 'pending'
-          CHECK (state IN ('pending', 'stored', 'duplicate', 'conflict', 'rejected')),
-  reason  TEXT,
+  added   INTEGER NOT NULL,
   PRIMARY KEY (cell_id, cycle)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state) WHERE state = 'pending';
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS answers(
+  id          INTEGER PRIMARY KEY,
+  cell_id     TEXT NOT NULL,
+  first_cycle INTEGER NOT NULL,
+  last_cycle  INTEGER NOT NULL,
+  outcome     TEXT NOT NULL
+              CHECK (outcome IN ('stored', 'duplicate', 'conflict', 'rejected')),
+  reason      TEXT,
+  generation  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generation(value INTEGER NOT NULL);
+INSERT INTO generation(value) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM generation);
+PRAGMA user_version = 2;
+)sql";
+
+// Version 1 -> 2: answers move out of the outbox rows into one answer per answered record.
+constexpr const char* kMigrateFrom1 = R"sql(
+CREATE TABLE outbox_v2(
+  cell_id TEXT NOT NULL,
+  cycle   INTEGER NOT NULL,
+  rig_id  TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  added   INTEGER NOT NULL,
+  PRIMARY KEY (cell_id, cycle)
+) WITHOUT ROWID;
+INSERT INTO outbox_v2(cell_id, cycle, rig_id, payload, added)
+  SELECT cell_id, cycle, rig_id, payload, 1 FROM outbox;
+CREATE TABLE answers(
+  id          INTEGER PRIMARY KEY,
+  cell_id     TEXT NOT NULL,
+  first_cycle INTEGER NOT NULL,
+  last_cycle  INTEGER NOT NULL,
+  outcome     TEXT NOT NULL
+              CHECK (outcome IN ('stored', 'duplicate', 'conflict', 'rejected')),
+  reason      TEXT,
+  generation  INTEGER NOT NULL
+);
+INSERT INTO answers(cell_id, first_cycle, last_cycle, outcome, reason, generation)
+  SELECT cell_id, cycle, cycle, state, reason, 1 FROM outbox WHERE state <> 'pending'
+  ORDER BY cell_id, cycle;
+DROP INDEX IF EXISTS outbox_pending;
+DROP TABLE outbox;
+ALTER TABLE outbox_v2 RENAME TO outbox;
+CREATE TABLE generation(value INTEGER NOT NULL);
+INSERT INTO generation(value) VALUES(1);
+PRAGMA user_version = 2;
 )sql";
 
 Error db_error(sqlite3* db, std::string_view what) {
@@ -79,6 +129,88 @@ Result<void> in_transaction(sqlite3* db, Body&& body) {
   return exec(db, "COMMIT");
 }
 
+// One answer of the daemon, as the sweep below needs it.
+struct Answer {
+  std::int64_t id = 0;
+  std::string cell_id;
+  std::int64_t first_cycle = 0, last_cycle = 0, generation = 0;
+  std::string outcome;
+};
+
+Result<std::vector<Answer>> load_answers(sqlite3* db) {
+  Stmt stmt;
+  if (auto ok = prepare(db,
+                        "SELECT id, cell_id, first_cycle, last_cycle, generation, outcome "
+                        "FROM answers ORDER BY cell_id, first_cycle",
+                        stmt);
+      !ok) {
+    return ok.error();
+  }
+  std::vector<Answer> answers;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(stmt.s)) == SQLITE_ROW) {
+    answers.push_back({sqlite3_column_int64(stmt.s, 0), column_text(stmt.s, 1),
+                       sqlite3_column_int64(stmt.s, 2), sqlite3_column_int64(stmt.s, 3),
+                       sqlite3_column_int64(stmt.s, 4), column_text(stmt.s, 5)});
+  }
+  if (rc != SQLITE_DONE) return db_error(db, "read answers");
+  return answers;
+}
+
+// Walks the outbox in (cell, cycle) order, calling visit(row, answer) with the record's answer
+// (nullptr while pending); row columns: cell_id, cycle, added, rig_id, payload. One merge of
+// two sorted lists: the answers that may cover the current cycle are the "open" ones, usually
+// one or two. SQLite's BINARY order of cell ids is std::string's order.
+template <typename Visit>
+Result<void> sweep(sqlite3* db, Visit&& visit) {
+  auto answers = load_answers(db);
+  if (!answers) return answers.error();
+  Stmt stmt;
+  if (auto ok = prepare(db,
+                        "SELECT cell_id, cycle, added, rig_id, payload FROM outbox "
+                        "ORDER BY cell_id, cycle",
+                        stmt);
+      !ok) {
+    return ok;
+  }
+  std::size_t next = 0;
+  std::vector<const Answer*> open;
+  std::string cell;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(stmt.s)) == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt.s, 0));
+    const std::string_view row_cell(text != nullptr ? text : "",
+                                    static_cast<std::size_t>(sqlite3_column_bytes(stmt.s, 0)));
+    const std::int64_t cycle = sqlite3_column_int64(stmt.s, 1);
+    const std::int64_t added = sqlite3_column_int64(stmt.s, 2);
+    if (row_cell != cell) {
+      cell = row_cell;
+      open.clear();
+      while (next < answers->size() && (*answers)[next].cell_id < cell)
+        ++next;
+    }
+    while (next < answers->size() && (*answers)[next].cell_id == cell &&
+           (*answers)[next].first_cycle <= cycle) {
+      open.push_back(&(*answers)[next++]);
+    }
+    std::erase_if(open, [&](const Answer* a) { return a->last_cycle < cycle; });
+    const Answer* answer = nullptr;
+    for (const Answer* a : open) {
+      if (a->generation >= added && (answer == nullptr || a->id < answer->id)) answer = a;
+    }
+    visit(stmt.s, answer);
+  }
+  if (rc != SQLITE_DONE) return db_error(db, "read outbox");
+  return {};
+}
+
+Result<std::int64_t> read_generation(sqlite3* db) {
+  Stmt stmt;
+  if (auto ok = prepare(db, "SELECT value FROM generation", stmt); !ok) return ok.error();
+  if (sqlite3_step(stmt.s) != SQLITE_ROW) return db_error(db, "read generation");
+  return sqlite3_column_int64(stmt.s, 0);
+}
+
 }  // namespace
 
 struct Outbox::Impl {
@@ -106,13 +238,20 @@ Result<Outbox> Outbox::open(const std::filesystem::path& path) {
   if (auto ok = exec(impl->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !ok) {
     return ok.error();
   }
-  Stmt version;
-  if (auto ok = prepare(impl->db, "PRAGMA user_version", version); !ok) return ok.error();
-  const int found = sqlite3_step(version.s) == SQLITE_ROW ? sqlite3_column_int(version.s, 0) : 0;
+  int found = 0;
+  {
+    Stmt version;
+    if (auto ok = prepare(impl->db, "PRAGMA user_version", version); !ok) return ok.error();
+    found = sqlite3_step(version.s) == SQLITE_ROW ? sqlite3_column_int(version.s, 0) : 0;
+  }
   if (found > kOutboxSchemaVersion) {
     return make_error(ErrorCode::kUnsupported,
                       "outbox '" + path.string() + "' has schema version " + std::to_string(found) +
                           ", newer than this build's " + std::to_string(kOutboxSchemaVersion));
+  }
+  if (found == 1) {
+    auto migrated = in_transaction(impl->db, [&] { return exec(impl->db, kMigrateFrom1); });
+    if (!migrated) return migrated.error();
   }
   if (auto ok = exec(impl->db, kSchema); !ok) return ok.error();
   return Outbox(std::move(impl));
@@ -137,11 +276,16 @@ Result<std::size_t> Outbox::add(std::span<const storage::CellInfo> cells,
       if (sqlite3_step(cell.s) != SQLITE_DONE) return db_error(db, "add cell");
       sqlite3_reset(cell.s);
     }
+    // Records of this call belong to a new generation: answers recorded before it do not
+    // cover them, even where their range does.
+    if (auto ok = exec(db, "UPDATE generation SET value = value + 1"); !ok) return ok;
+    const auto generation = read_generation(db);
+    if (!generation) return generation.error();
     Stmt lookup, insert;
     if (auto ok = prepare(db, "SELECT rig_id FROM cells WHERE cell_id = ?", lookup); !ok) return ok;
     if (auto ok = prepare(db,
-                          "INSERT OR IGNORE INTO outbox(cell_id, cycle, rig_id, payload) "
-                          "VALUES(?,?,?,?)",
+                          "INSERT OR IGNORE INTO outbox(cell_id, cycle, rig_id, payload, added) "
+                          "VALUES(?,?,?,?,?)",
                           insert);
         !ok) {
       return ok;
@@ -159,10 +303,13 @@ Result<std::size_t> Outbox::add(std::span<const storage::CellInfo> cells,
         last_cell = r.cell_id;
         sqlite3_reset(lookup.s);
       }
+      const std::string payload = protocol::serialize_cycle(r);
       bind_text(insert.s, 1, r.cell_id);
       sqlite3_bind_int64(insert.s, 2, r.cycle);
       bind_text(insert.s, 3, last_rig);
-      bind_text(insert.s, 4, protocol::serialize_cycle(r));
+      sqlite3_bind_text(insert.s, 4, payload.data(), static_cast<int>(payload.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(insert.s, 5, *generation);
       if (sqlite3_step(insert.s) != SQLITE_DONE) return db_error(db, "add record");
       added += static_cast<std::size_t>(sqlite3_changes(db));
       sqlite3_reset(insert.s);
@@ -196,21 +343,13 @@ Result<std::vector<storage::CellInfo>> Outbox::cells() {
 }
 
 Result<std::vector<OutboxRecord>> Outbox::pending() {
-  Stmt stmt;
-  if (auto ok = prepare(impl_->db,
-                        "SELECT rig_id, cell_id, cycle, payload FROM outbox "
-                        "WHERE state = 'pending' ORDER BY cell_id, cycle",
-                        stmt);
-      !ok) {
-    return ok.error();
-  }
   std::vector<OutboxRecord> out;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(stmt.s)) == SQLITE_ROW) {
-    out.push_back({column_text(stmt.s, 0), column_text(stmt.s, 1), sqlite3_column_int64(stmt.s, 2),
-                   column_text(stmt.s, 3)});
-  }
-  if (rc != SQLITE_DONE) return db_error(impl_->db, "read pending");
+  auto done = sweep(impl_->db, [&](sqlite3_stmt* row, const Answer* answer) {
+    if (answer != nullptr) return;
+    out.push_back({column_text(row, 3), column_text(row, 0), sqlite3_column_int64(row, 1),
+                   column_text(row, 4)});
+  });
+  if (!done) return done.error();
   return out;
 }
 
@@ -218,25 +357,28 @@ Result<void> Outbox::settle(std::span<const Settlement> settlements) {
   if (settlements.empty()) return {};
   sqlite3* db = impl_->db;
   return in_transaction(db, [&]() -> Result<void> {
+    const auto generation = read_generation(db);
+    if (!generation) return generation.error();
     Stmt stmt;
     if (auto ok = prepare(db,
-                          "UPDATE outbox SET state = ?, reason = ? "
-                          "WHERE cell_id = ? AND cycle BETWEEN ? AND ? AND state = 'pending'",
+                          "INSERT INTO answers(cell_id, first_cycle, last_cycle, outcome, reason, "
+                          "generation) VALUES(?,?,?,?,?,?)",
                           stmt);
         !ok) {
       return ok;
     }
     for (const auto& s : settlements) {
-      const std::string state(protocol::ack_outcome_name(s.outcome));
-      bind_text(stmt.s, 1, state);
+      const std::string_view outcome = protocol::ack_outcome_name(s.outcome);
+      bind_text(stmt.s, 1, s.cell_id);
+      sqlite3_bind_int64(stmt.s, 2, s.first_cycle);
+      sqlite3_bind_int64(stmt.s, 3, s.last_cycle);
+      sqlite3_bind_text(stmt.s, 4, outcome.data(), static_cast<int>(outcome.size()), SQLITE_STATIC);
       if (s.reason.empty()) {
-        sqlite3_bind_null(stmt.s, 2);
+        sqlite3_bind_null(stmt.s, 5);
       } else {
-        bind_text(stmt.s, 2, s.reason);
+        bind_text(stmt.s, 5, s.reason);
       }
-      bind_text(stmt.s, 3, s.cell_id);
-      sqlite3_bind_int64(stmt.s, 4, s.first_cycle);
-      sqlite3_bind_int64(stmt.s, 5, s.last_cycle);
+      sqlite3_bind_int64(stmt.s, 6, *generation);
       if (sqlite3_step(stmt.s) != SQLITE_DONE) return db_error(db, "settle");
       sqlite3_reset(stmt.s);
     }
@@ -245,21 +387,21 @@ Result<void> Outbox::settle(std::span<const Settlement> settlements) {
 }
 
 Result<OutboxCounts> Outbox::counts() {
-  Stmt stmt;
-  if (auto ok = prepare(impl_->db, "SELECT state, count(*) FROM outbox GROUP BY state", stmt);
-      !ok) {
-    return ok.error();
-  }
   OutboxCounts counts;
-  while (sqlite3_step(stmt.s) == SQLITE_ROW) {
-    const std::string state = column_text(stmt.s, 0);
-    const std::int64_t n = sqlite3_column_int64(stmt.s, 1);
-    if (state == "pending") counts.pending = n;
-    if (state == "stored") counts.stored = n;
-    if (state == "duplicate") counts.duplicate = n;
-    if (state == "conflict") counts.conflict = n;
-    if (state == "rejected") counts.rejected = n;
-  }
+  auto done = sweep(impl_->db, [&](sqlite3_stmt* /*row*/, const Answer* answer) {
+    if (answer == nullptr) {
+      ++counts.pending;
+    } else if (answer->outcome == "stored") {
+      ++counts.stored;
+    } else if (answer->outcome == "duplicate") {
+      ++counts.duplicate;
+    } else if (answer->outcome == "conflict") {
+      ++counts.conflict;
+    } else {
+      ++counts.rejected;
+    }
+  });
+  if (!done) return done.error();
   return counts;
 }
 
