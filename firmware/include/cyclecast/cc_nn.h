@@ -17,6 +17,8 @@ extern "C" {
 typedef enum {
   CC_OK = 0,
   CC_ERROR_ARGUMENT = 1, /* a pointer is NULL, a size is zero or a parameter is out of range */
+  CC_ERROR_SCRATCH = 2,  /* caller-provided scratch is NULL, misaligned or too small */
+  CC_ERROR_MODEL = 3,    /* a model descriptor failed validation (cc_student_validate) */
 } cc_status;
 
 /*

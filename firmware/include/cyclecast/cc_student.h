@@ -1,0 +1,127 @@
+/*
+ * cyclecast int8 StudentModel runtime: the Euler liquid student with a linear bypass, integer only.
+ *
+ * C99, no heap, no libc beyond <stdint.h>/<string.h>, no floating point in the forward pass, so
+ * that the host (which scores int8 candidates with this very code) and the Cortex-M4 agree bit for
+ * bit. The float model it implements (docs/firmware.md has the derivation):
+ *
+ *   z   = E x                                    encoder, no bias
+ *   h_0 = tanh(A z + a)                          lift
+ *   h_{s+1} = h_s + dt (-alpha .* h_s + beta .* tanh(Wr h_s + b)),  s = 0 .. euler_steps - 1
+ *   y   = D z + G h_steps + c                    bypass + head
+ *
+ * Number formats (real value = scale * integer):
+ *   x (input)        int16, per-tensor scale S_x = input_scale_mantissa * 2^input_scale_exponent /
+ * 2^31 weights          int8 in [-127, 127], symmetric, one scale per output row (folded into the
+ *                    requantization multipliers; the runtime never sees the float scale)
+ *   accumulators     int32; cc_student_validate proves sum_i |w[o][i]| * 32768 + |bias[o]| <=
+ * INT32_MAX for every row, so no multiply-accumulate can overflow and none is checked biases int32
+ * in the accumulator's scale (row scale * input scale) requantization   per output row: Q31
+ * multiplier in [2^30, 2^31 - 1] (or 0 for an all-zero row) and shift in [-31, 30], as
+ * cc_requantize; results are saturated z (encoder out)  int16, per-tensor scale (only the
+ * multipliers know it) tanh input       int16 Q4.12 (real = q / 4096, range [-8, 8)); tanh output
+ * int16 Q15 h (hidden)       int16 Q(hidden_frac_bits): real = q / 2^hidden_frac_bits, bits in [0,
+ * 15] alpha, beta      int32 Q7.24 per hidden unit (real = q / 2^24) dt               int32 Q30 in
+ * (0, 1] (real = dt_q30 / 2^30) y (output)       int32, per-tensor scale S_y =
+ * output_scale_mantissa * 2^output_scale_exponent / 2^31
+ *
+ * Lifetimes: the model descriptor and every array it points to are owned by the caller and must
+ * outlive every call that is given the descriptor; the runtime never writes to them.
+ */
+#ifndef CYCLECAST_CC_STUDENT_H
+#define CYCLECAST_CC_STUDENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cyclecast/cc_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* tanh table: tanh(i / 32) in Q15 for i = 0 .. 256 (covering [0, 8]), capped at 32767. */
+#define CC_TANH_TABLE_SIZE 257
+extern const int16_t cc_tanh_q15_table[CC_TANH_TABLE_SIZE];
+
+/*
+ * tanh of a Q4.12 value as Q15, by linear interpolation in `table` (CC_TANH_TABLE_SIZE entries,
+ * tanh at steps of 1/32 over [0, 8], as cc_tanh_q15_table), odd symmetry for negative inputs.
+ * |x| >= 8 gives +-table[256]. With cc_tanh_q15_table the error against tanh is below 1.2e-4
+ * (about 4 Q15 steps; tests/firmware measure it).
+ */
+int16_t cc_tanh_q15(int16_t x_q12, const int16_t* table);
+
+/*
+ * One quantized student. Arrays are row-major [out][in]; "per row" arrays have one entry per
+ * output channel of their layer. F = features, W = width, H = horizon, I = input_size.
+ */
+typedef struct {
+  uint16_t input_size;       /* I, >= 1 */
+  uint16_t features;         /* F, >= 1 */
+  uint16_t width;            /* W, >= 1 */
+  uint16_t horizon;          /* H, >= 1 */
+  uint16_t euler_steps;      /* >= 1 (0 steps is legal in float but never deployed) */
+  uint16_t hidden_frac_bits; /* h format Q(hidden_frac_bits), in [0, 15] */
+  int32_t dt_q30;            /* in [1, 2^30] */
+
+  const int8_t* encoder_weight;      /* [F][I] */
+  const int32_t* encoder_multiplier; /* [F]: accumulator -> z */
+  const int8_t* encoder_shift;       /* [F] */
+
+  const int8_t* lift_weight;      /* [W][F] */
+  const int32_t* lift_bias;       /* [W] */
+  const int32_t* lift_multiplier; /* [W]: accumulator -> tanh input Q12 */
+  const int8_t* lift_shift;       /* [W] */
+
+  const int8_t* liquid_weight;      /* [W][W] */
+  const int32_t* liquid_bias;       /* [W] */
+  const int32_t* liquid_multiplier; /* [W]: accumulator -> tanh input Q12 */
+  const int8_t* liquid_shift;       /* [W] */
+  const int32_t* liquid_alpha_q24;  /* [W] */
+  const int32_t* liquid_beta_q24;   /* [W] */
+
+  const int8_t* bypass_weight;      /* [H][F] (D) */
+  const int32_t* head_bias;         /* [H] (c), in the bypass accumulator's scale */
+  const int32_t* bypass_multiplier; /* [H]: bypass accumulator + c -> y */
+  const int8_t* bypass_shift;       /* [H] */
+  const int8_t* head_weight;        /* [H][W] (G) */
+  const int32_t* head_multiplier;   /* [H]: head accumulator -> y */
+  const int8_t* head_shift;         /* [H] */
+
+  const int16_t* tanh_table; /* CC_TANH_TABLE_SIZE entries, normally cc_tanh_q15_table */
+
+  /* Scales for the caller's conversions (the runtime does not use them): real = m * 2^e / 2^31,
+   * m in [2^30, 2^31 - 1], e in [-126, 127]. */
+  int32_t input_scale_mantissa;
+  int32_t input_scale_exponent;
+  int32_t output_scale_mantissa;
+  int32_t output_scale_exponent;
+} cc_student_model;
+
+/*
+ * Checks every parameter of `model` once (dimensions, pointers, multiplier and shift ranges,
+ * weights in [-127, 127], the per-row accumulator bound above, dt, the tanh table being
+ * non-decreasing in [0, 32767] from 0, the scales). Returns CC_OK, or CC_ERROR_ARGUMENT if
+ * model is NULL, or CC_ERROR_MODEL naming nothing more precise. Reads only; O(parameters).
+ */
+cc_status cc_student_validate(const cc_student_model* model);
+
+/* Bytes of scratch cc_student_forecast needs for this model (2 * (F + 2 W)); 0 if model is NULL. */
+size_t cc_student_scratch_bytes(const cc_student_model* model);
+
+/*
+ * One forecast: input[I] (int16, scale S_x) -> output[H] (int32, scale S_y).
+ * `model` must have passed cc_student_validate (not re-checked here: it costs as much as the
+ * forecast). scratch: at least cc_student_scratch_bytes(model) bytes, 2-byte aligned, contents
+ * ignored and overwritten. Returns CC_ERROR_ARGUMENT for a NULL pointer, CC_ERROR_SCRATCH for
+ * missing, misaligned or short scratch; CC_OK otherwise. Writes output and scratch only.
+ */
+cc_status cc_student_forecast(const cc_student_model* model, const int16_t* input, int32_t* output,
+                              void* scratch, size_t scratch_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CYCLECAST_CC_STUDENT_H */

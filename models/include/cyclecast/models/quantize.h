@@ -1,0 +1,100 @@
+// int8 post-training quantization of the StudentModel for firmware/cc_student (one integer
+// implementation, shared by the host's scoring and the node).
+//
+// quantize_student() turns float weights plus calibration inputs into a QuantizedStudent: int8
+// weights with one scale per output row, quantized column by column with error compensation
+// (GPTQ / Optimal Brain Quantization: after rounding column i, the columns not yet quantized absorb
+// the error through the inverse of the layer's damped calibration Hessian X X^T), int16
+// activations with per-tensor scales from calibration ranges, int32 biases, Q31 requantization.
+// run_quantized() scores it by calling cc_student_forecast, the same C code the node runs.
+// docs/firmware.md documents the formats and the blob.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cyclecast/cc_student.h"
+#include "cyclecast/result.h"
+
+namespace cyclecast::models {
+
+// Float weights of one student (architecture id 4 of issue 5):
+//   z = E x;  h0 = tanh(A z + a);  h += dt (-alpha .* h + beta .* tanh(Wr h + b)) `steps` times,
+//   dt = 1 / steps;  y = D z + G h + c.
+// Shapes: E features x input, A width x features, Wr width x width, D horizon x features,
+// G horizon x width; a, alpha, beta, b: width; c: horizon.
+struct StudentWeights {
+  Eigen::MatrixXf E, A, Wr, D, G;
+  Eigen::VectorXf a, alpha, beta, b, c;
+  int steps = 1;
+};
+
+// Checks the shapes above (and steps >= 1, every dimension <= 65535, finite values).
+Result<void> check_student_weights(const StudentWeights& weights);
+
+// The float forward pass: inputs input_size x n -> outputs horizon x n (the reference the int8
+// model approximates; weights must have passed check_student_weights).
+Eigen::MatrixXf student_forward_float(const StudentWeights& weights, const Eigen::MatrixXf& inputs);
+
+struct QuantizeOptions {
+  // true: GPTQ/OBQ error compensation; false: round each weight to nearest (a baseline for tests
+  // and reports: on the bypass encoder it is several times worse).
+  bool error_compensation = true;
+  // Added to the Hessian's diagonal as a fraction of its mean diagonal, so that the inverse exists
+  // for the strongly correlated inputs of SOH windows. Less damping compensates more exactly but
+  // can overshoot the int8 range; every candidate is tried and the one whose int8 forecasts are
+  // closest to float on the calibration inputs (mean absolute error) is kept.
+  std::vector<double> dampings = {1e-2, 1e-3, 1e-4, 1e-5};
+  // Activation ranges are the calibration max |value| times this margin, so that inputs slightly
+  // beyond the calibration set do not saturate.
+  double range_margin = 1.25;
+};
+
+// Owns every array of one quantized student. model() returns a view whose pointers stay valid
+// while this object lives and is not modified (moving it keeps them valid; copying gives a copy
+// whose model() points at the copy).
+class QuantizedStudent {
+ public:
+  uint16_t input_size = 0, features = 0, width = 0, horizon = 0, euler_steps = 0;
+  uint16_t hidden_frac_bits = 0;
+  int32_t dt_q30 = 0;
+  std::vector<int8_t> encoder_weight, encoder_shift;
+  std::vector<int32_t> encoder_multiplier;
+  std::vector<int8_t> lift_weight, lift_shift;
+  std::vector<int32_t> lift_bias, lift_multiplier;
+  std::vector<int8_t> liquid_weight, liquid_shift;
+  std::vector<int32_t> liquid_bias, liquid_multiplier, liquid_alpha_q24, liquid_beta_q24;
+  std::vector<int8_t> bypass_weight, bypass_shift, head_weight, head_shift;
+  std::vector<int32_t> head_bias, bypass_multiplier, head_multiplier;
+  int32_t input_scale_mantissa = 0, input_scale_exponent = 0;
+  int32_t output_scale_mantissa = 0, output_scale_exponent = 0;
+
+  cc_student_model model() const;
+  // real = scale * integer, exactly the value the firmware's mantissa/exponent pair denotes.
+  double input_scale() const;
+  double output_scale() const;
+  size_t scratch_bytes() const;
+};
+
+// Compact little-endian blob for shipping a quantized student (issue 6 signs and bundles it):
+//   "CCQ8" magic, u16 version (1), u16 dims..., i32 parameters, every array in the order of
+//   QuantizedStudent's fields, u32 CRC-32 (IEEE) of everything before it. docs/firmware.md.
+std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& student);
+// Refuses wrong magic (kParse), another version (kUnsupported), truncation, trailing bytes, a bad
+// CRC or a model cc_student_validate refuses (kCorrupt).
+Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> bytes);
+
+// calibration: input_size x n float inputs (training windows), n >= 1. The result has passed
+// cc_student_validate.
+Result<QuantizedStudent> quantize_student(const StudentWeights& weights,
+                                          const Eigen::MatrixXf& calibration,
+                                          const QuantizeOptions& options = {});
+
+// Runs the int8 model on float inputs (input_size x n): quantizes them with the input scale
+// (saturating), calls cc_student_forecast per column, dequantizes -> horizon x n.
+Result<Eigen::MatrixXf> run_quantized(const QuantizedStudent& student,
+                                      const Eigen::MatrixXf& inputs);
+
+}  // namespace cyclecast::models
