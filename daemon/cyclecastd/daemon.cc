@@ -166,8 +166,7 @@ void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_
     reject(topic.rig_id, topic.cell_id, r.cycle, source, r.record_json, r.reason);
   }
   counters_.records_received += parsed->records.size();
-  for (auto& record : parsed->records)
-    writer_->add_record(topic.rig_id, std::move(record));
+  writer_->add_records(topic.rig_id, std::move(parsed->records));
 }
 
 void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_topic,

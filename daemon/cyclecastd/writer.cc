@@ -65,7 +65,8 @@ void Writer::add_cell(storage::CellInfo cell) {
 
 void Writer::add_record(std::string rig_id, storage::CycleRecord record) {
   std::lock_guard lock(mutex_);
-  pending_.records.push_back({std::move(rig_id), std::move(record)});
+  pending_.records.push_back(std::move(record));
+  pending_.record_rigs.push_back(std::move(rig_id));
   note_added();
 }
 
@@ -74,8 +75,10 @@ void Writer::add_records(const std::string& rig_id, std::vector<storage::CycleRe
   std::lock_guard lock(mutex_);
   const bool was_empty = pending_.size() + pending_.cells.size() == 0;
   if (was_empty) oldest_pending_ = std::chrono::steady_clock::now();
-  for (auto& r : records)
-    pending_.records.push_back({rig_id, std::move(r)});
+  for (auto& r : records) {
+    pending_.records.push_back(std::move(r));
+    pending_.record_rigs.push_back(rig_id);
+  }
   if (was_empty || pending_.size() >= policy_.batch_records) wake_.notify_one();
 }
 
@@ -139,12 +142,14 @@ void Writer::run() {
 CommitReport Writer::commit(Batch& batch) {
   const auto started = std::chrono::steady_clock::now();
   CommitReport report;
-  for (const auto& cell : batch.cells) {
-    if (auto done = db_.upsert_cell(cell); !done) {
-      report.error = "cell " + cell.cell_id + ": " + done.error().message;
+  // All cells of the batch in one transaction: a rig announcing hundreds of cells on connect
+  // would otherwise cost an fsync per cell before the first record is committed.
+  if (!batch.cells.empty()) {
+    if (auto done = db_.upsert_cells(batch.cells); !done) {
+      report.error = "cells: " + done.error().message;
       return report;
     }
-    ++report.cells;
+    report.cells = batch.cells.size();
   }
   if (!batch.rejections.empty()) {
     std::vector<storage::RejectedRecord> rows;
@@ -156,10 +161,7 @@ CommitReport Writer::commit(Batch& batch) {
       return report;
     }
   }
-  std::vector<storage::CycleRecord> records;
-  records.reserve(batch.records.size());
-  for (auto& r : batch.records)
-    records.push_back(std::move(r.record));
+  const std::vector<storage::CycleRecord>& records = batch.records;
   storage::BatchResult result;
   if (!records.empty()) {
     auto written = db_.write_cycles(records);
@@ -169,11 +171,19 @@ CommitReport Writer::commit(Batch& batch) {
     }
     result = std::move(*written);
   }
-  // Everything above is committed: now say so, per rig.
+  // Everything above is committed: now say so, per rig. Consecutive records nearly always come
+  // from the same rig, so its list is looked up once per run of them, not once per record.
   std::map<std::string, std::vector<protocol::AckEntry>> entries;
+  std::vector<protocol::AckEntry>* rig_entries = nullptr;
+  const std::string* list_rig = nullptr;
   for (std::size_t i = 0; i < records.size() && i < result.outcomes.size(); ++i) {
+    const std::string& rig = batch.record_rigs[i];
+    if (list_rig == nullptr || *list_rig != rig) {
+      rig_entries = &entries[rig];
+      list_rig = &rig;
+    }
     const auto outcome = result.outcomes[i];
-    entries[batch.records[i].rig_id].push_back(
+    rig_entries->push_back(
         {records[i].cell_id, records[i].cycle, ack_outcome(outcome), outcome_reason(outcome)});
   }
   for (auto& r : batch.rejections) {

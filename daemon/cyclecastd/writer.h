@@ -63,10 +63,6 @@ class Writer {
   std::size_t pending() const;
 
  private:
-  struct PendingRecord {
-    std::string rig_id;
-    storage::CycleRecord record;
-  };
   struct PendingRejection {
     std::string rig_id;
     std::string cell_id;
@@ -75,7 +71,10 @@ class Writer {
   };
   struct Batch {
     std::vector<storage::CellInfo> cells;
-    std::vector<PendingRecord> records;
+    // Records and the rig each came from, side by side: the records go to write_cycles as
+    // they are, without a copy per commit.
+    std::vector<storage::CycleRecord> records;
+    std::vector<std::string> record_rigs;
     std::vector<PendingRejection> rejections;
     std::size_t size() const { return records.size() + rejections.size(); }
   };

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -115,6 +116,42 @@ TEST(DaemonWriter, StopCommitsWhatIsPendingAndReportsDuplicatesAndConflicts) {
   EXPECT_EQ(ranges[0].outcome, AckOutcome::kDuplicate);
   EXPECT_EQ(ranges[1].outcome, AckOutcome::kConflict);
   EXPECT_EQ(ranges[1].reason, "conflicting duplicate");
+}
+
+TEST(DaemonWriter, AcksEachRigItsOwnRecordsWhenMessagesOfRigsInterleave) {
+  testing::TempDir dir;
+  Reports reports;
+  Writer writer(open_db(dir), BatchPolicy{1000, 600000}, reports.sink());
+  for (int i = 0; i < 300; ++i) {
+    writer.add_cell(cell("c" + std::to_string(i), "rig-" + std::to_string(i % 3)));
+  }
+  // Messages of three rigs, one after the other and back: runs of records per rig.
+  writer.add_records("rig-0", {record("c0", 1), record("c0", 2)});
+  writer.add_records("rig-1", {record("c1", 1)});
+  writer.add_records("rig-0", {record("c0", 3), record("c3", 1)});
+  writer.add_records("rig-2", {record("c2", 5), record("c2", 6)});
+  writer.add_records("rig-1", {record("c1", 2)});
+  writer.stop();
+  ASSERT_TRUE(reports.wait_for(1));
+  const CommitReport& report = reports.list[0];
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  EXPECT_EQ(report.cells, 300u);
+  EXPECT_EQ(report.stored, 8u);
+  ASSERT_EQ(report.acks.size(), 3u);
+  const auto& rig0 = report.acks.at("rig-0").ranges;
+  ASSERT_EQ(rig0.size(), 2u);
+  EXPECT_EQ(rig0[0].cell_id, "c0");
+  EXPECT_EQ(rig0[0].first_cycle, 1);
+  EXPECT_EQ(rig0[0].last_cycle, 3);
+  EXPECT_EQ(rig0[1].cell_id, "c3");
+  const auto& rig1 = report.acks.at("rig-1").ranges;
+  ASSERT_EQ(rig1.size(), 1u);
+  EXPECT_EQ(rig1[0].first_cycle, 1);
+  EXPECT_EQ(rig1[0].last_cycle, 2);
+  const auto& rig2 = report.acks.at("rig-2").ranges;
+  ASSERT_EQ(rig2.size(), 1u);
+  EXPECT_EQ(rig2[0].first_cycle, 5);
+  EXPECT_EQ(rig2[0].last_cycle, 6);
 }
 
 TEST(DaemonWriter, CommitsAPartialBatchOnceItIsOldEnough) {

@@ -556,9 +556,13 @@ std::string_view ack_outcome_name(AckOutcome outcome) {
 }
 
 std::vector<AckRange> compress_acks(std::vector<AckEntry> entries) {
-  std::stable_sort(entries.begin(), entries.end(), [](const AckEntry& a, const AckEntry& b) {
+  const auto by_cell_and_cycle = [](const AckEntry& a, const AckEntry& b) {
     return std::tie(a.cell_id, a.cycle) < std::tie(b.cell_id, b.cycle);
-  });
+  };
+  // A batch usually arrives in order already: checking is cheaper than a merge sort's buffer.
+  if (!std::is_sorted(entries.begin(), entries.end(), by_cell_and_cycle)) {
+    std::stable_sort(entries.begin(), entries.end(), by_cell_and_cycle);
+  }
   std::vector<AckRange> ranges;
   for (auto& e : entries) {
     if (!ranges.empty()) {
