@@ -18,6 +18,13 @@ uint32_t cc_selftest_cases(void);
 /* FNV-1a over every output byte of every case; 0 if any kernel returned an error status. */
 uint32_t cc_selftest_checksum(void);
 
+/* Number of cc_student_forecast calls folded into the student checksum. */
+uint32_t cc_selftest_student_forecasts(void);
+
+/* FNV-1a over every output of a seeded small student (24 inputs, 4 features, 8 units, 3 Euler
+ * steps, 12 outputs) run on seeded inputs; 0 if validation or a forecast failed. */
+uint32_t cc_selftest_student_checksum(void);
+
 #ifdef __cplusplus
 }
 #endif

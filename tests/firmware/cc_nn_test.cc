@@ -169,10 +169,14 @@ std::string run_under_qemu(const std::string& elf) {
 
 TEST(CcSelftest, CortexM4UnderQemuMatchesHostBitForBit) {
   const uint32_t host = cc_selftest_checksum();
+  const uint32_t student = cc_selftest_student_checksum();
   ASSERT_NE(host, 0u) << "a kernel returned an error on the host";
-  char expected[64];
-  std::snprintf(expected, sizeof expected, "cases %u checksum %08x", cc_selftest_cases(), host);
-  EXPECT_EQ(run_under_qemu(CYCLECAST_M4_SELFTEST_ELF), std::string(expected) + "\n");
+  ASSERT_NE(student, 0u) << "the student runtime refused its selftest model on the host";
+  char expected[128];
+  std::snprintf(expected, sizeof expected,
+                "cases %u checksum %08x\nstudent forecasts %u checksum %08x\n", cc_selftest_cases(),
+                host, cc_selftest_student_forecasts(), student);
+  EXPECT_EQ(run_under_qemu(CYCLECAST_M4_SELFTEST_ELF), std::string(expected));
 }
 #endif
 
