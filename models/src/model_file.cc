@@ -24,6 +24,8 @@ constexpr uint32_t kMaxStringBytes = 4096;
 // model of absurd size before the tensors are checked.
 constexpr double kMaxDimension = 1 << 20;
 constexpr double kMaxLayers = 64;
+// A student's Euler steps cost time, not memory; the bound only stops absurd values.
+constexpr double kMaxEulerSteps = 1024;
 
 class Writer {
  public:
@@ -101,6 +103,12 @@ Hyper hyperparameters_of(const ModelConfig& config) {
     add("unfolds", double(l->unfolds));
     add("horizon", double(l->horizon));
     add("elapsed_time", l->elapsed_time);
+  } else if (const auto* st = std::get_if<StudentConfig>(&config)) {
+    add("input_size", double(st->input_size));
+    add("features", double(st->features));
+    add("width", double(st->width));
+    add("euler_steps", double(st->euler_steps));
+    add("horizon", double(st->horizon));
   } else {
     const auto& e = std::get<EulerStudentConfig>(config);
     add("input_len", double(e.input_len));
@@ -192,6 +200,15 @@ Result<ModelConfig> config_from(Architecture arch, const Hyper& h) {
       if (ok) return ModelConfig{c};
       break;
     }
+    case Architecture::kStudent: {
+      StudentConfig c;
+      ok = r.integer("input_size", 1, c.input_size) && r.integer("features", 1, c.features) &&
+           r.integer("width", 1, c.width) &&
+           r.integer("euler_steps", 1, c.euler_steps, kMaxEulerSteps) &&
+           r.integer("horizon", 1, c.horizon);
+      if (ok) return ModelConfig{c};
+      break;
+    }
     default:
       return corrupt("unknown architecture " + std::to_string(static_cast<uint32_t>(arch)));
   }
@@ -220,6 +237,7 @@ uint32_t crc32(std::span<const uint8_t> bytes) {
 Architecture architecture_of(const ModelConfig& config) {
   if (std::holds_alternative<DlnetConfig>(config)) return Architecture::kDlnet;
   if (std::holds_alternative<LtcConfig>(config)) return Architecture::kLtc;
+  if (std::holds_alternative<StudentConfig>(config)) return Architecture::kStudent;
   return Architecture::kEulerStudent;
 }
 
@@ -229,6 +247,9 @@ std::unique_ptr<Model<float>> build_model(const ModelConfig& config) {
   }
   if (const auto* l = std::get_if<LtcConfig>(&config)) {
     return std::make_unique<LtcModel<float>>(*l);
+  }
+  if (const auto* s = std::get_if<StudentConfig>(&config)) {
+    return std::make_unique<StudentModel<float>>(*s);
   }
   return std::make_unique<EulerStudentModel<float>>(std::get<EulerStudentConfig>(config));
 }

@@ -56,8 +56,10 @@ TEST(ModelFile, RoundTripIsExactForEveryArchitecture) {
   student.width = 4;
   student.recurrent_rank = 1;
   student.step_size = 0.25;
-  for (const ModelConfig& config : {ModelConfig{small_dlnet()}, ModelConfig{DlnetConfig::teacher()},
-                                    ModelConfig{ltc}, ModelConfig{student}}) {
+  const StudentConfig bypass_student{7, 3, 4, 2, 5};
+  for (const ModelConfig& config :
+       {ModelConfig{small_dlnet()}, ModelConfig{DlnetConfig::teacher()}, ModelConfig{ltc},
+        ModelConfig{student}, ModelConfig{bypass_student}, ModelConfig{StudentConfig{}}}) {
     const SavedModel original = make_saved(config, 3);
     auto decoded = decode_model(encode(original));
     ASSERT_TRUE(decoded.ok()) << decoded.error().message;
@@ -86,6 +88,48 @@ TEST(ModelFile, RoundTripKeepsEveryHyperParameter) {
   EXPECT_EQ(d.euler_steps, 4);
   EXPECT_EQ(d.dropout, 0.25);
   EXPECT_EQ(d.recurrent_rank, 2);
+}
+
+TEST(ModelFile, StudentIsArchitectureFourAndKeepsEveryHyperParameter) {
+  const StudentConfig c{101, 6, 12, 3, 80};
+  const SavedModel original = make_saved(c, 14);
+  const std::vector<uint8_t> bytes = encode(original);
+  uint32_t arch = 0;
+  std::memcpy(&arch, bytes.data() + 12, 4);
+  EXPECT_EQ(arch, 4u);
+  auto decoded = decode_model(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  ASSERT_TRUE(std::holds_alternative<StudentConfig>(decoded->config));
+  const auto& d = std::get<StudentConfig>(decoded->config);
+  EXPECT_EQ(d.input_size, 101);
+  EXPECT_EQ(d.features, 6);
+  EXPECT_EQ(d.width, 12);
+  EXPECT_EQ(d.euler_steps, 3);
+  EXPECT_EQ(d.horizon, 80);
+  Matrix<float> x = Matrix<float>::Random(101, 3);
+  Matrix<float> y1;
+  Matrix<float> y2;
+  build_model(original.config)->predict(original.params.data(), x, y1);
+  build_model(decoded->config)->predict(decoded->params.data(), x, y2);
+  EXPECT_EQ(y1, y2);
+}
+
+TEST(ModelFile, RefusesAStudentWithZeroEulerSteps) {
+  std::vector<uint8_t> bytes = encode(make_saved(StudentConfig{}, 15));
+  // Hyper-parameters in order: input_size, features, width, euler_steps (each u32 length, name,
+  // f64 value) after the 24-byte header and the u32 count.
+  size_t at = 24 + 4;
+  for (const char* name : {"input_size", "features", "width"})
+    at += 4 + std::strlen(name) + 8;
+  at += 4 + std::strlen("euler_steps");
+  const double zero = 0.0;
+  std::memcpy(bytes.data() + at, &zero, 8);
+  fix_checksum(bytes);
+  auto result = decode_model(bytes);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kCorrupt);
+  EXPECT_NE(result.error().message.find("'euler_steps'"), std::string::npos)
+      << result.error().message;
 }
 
 TEST(ModelFile, SavedAndLoadedModelPredictsIdentically) {

@@ -30,6 +30,7 @@
 #include "cyclecast/models/dlnet.h"
 #include "cyclecast/models/euler_student.h"
 #include "cyclecast/models/ltc.h"
+#include "cyclecast/models/student.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::models {
@@ -37,9 +38,10 @@ namespace cyclecast::models {
 inline constexpr uint32_t kModelFormatVersion = 1;
 inline constexpr char kModelMagic[8] = {'C', 'C', 'M', 'O', 'D', 'E', 'L', '\x1a'};
 
-enum class Architecture : uint32_t { kDlnet = 1, kLtc = 2, kEulerStudent = 3 };
+// Numbers are part of the format: never reuse or renumber one.
+enum class Architecture : uint32_t { kDlnet = 1, kLtc = 2, kEulerStudent = 3, kStudent = 4 };
 
-using ModelConfig = std::variant<DlnetConfig, LtcConfig, EulerStudentConfig>;
+using ModelConfig = std::variant<DlnetConfig, LtcConfig, EulerStudentConfig, StudentConfig>;
 
 // How raw inputs were scaled before training: scaled = (raw - offset) / scale. Outputs are in
 // the same scaled units.
