@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cyclecast/models/student.h"
 #include "cyclecast/models/tensor.h"
 
 namespace cyclecast::models {
@@ -200,6 +201,32 @@ TEST_F(QuantizedBlob, NamesWrongMagicAndUnknownVersion) {
   bad = blob_;
   bad[4] = 2;
   EXPECT_EQ(deserialize_quantized_student(bad).error().code, ErrorCode::kUnsupported);
+}
+
+// The quantizer's float reference must be the StudentModel the pipeline trains, or int8 scores
+// would measure the distance to a different model.
+TEST(StudentWeights, FloatReferenceMatchesStudentModelPredict) {
+  StudentConfig config;
+  config.input_size = 20;
+  config.features = 3;
+  config.width = 6;
+  config.euler_steps = 3;
+  config.horizon = 9;
+  const StudentModel<float> model(config);
+  std::vector<float> params(static_cast<size_t>(model.layout().size()));
+  model.init(params.data(), 17);
+  Rng rng(6);
+  for (int64_t i = 0; i < config.horizon * (config.width + 1); ++i)  // G and c start at zero
+    params[static_cast<size_t>(model.tensors().head + i)] = static_cast<float>(rng.uniform(-1, 1));
+  for (int64_t i = 0; i < config.width; ++i) {
+    params[static_cast<size_t>(model.tensors().alpha + i)] = static_cast<float>(rng.uniform(0, 2));
+    params[static_cast<size_t>(model.tensors().beta + i)] = static_cast<float>(rng.uniform(-1, 2));
+  }
+  const Eigen::MatrixXf x = uniform_matrix(rng, config.input_size, 15, 1.0);
+  Matrix<float> expected;
+  model.predict(params.data(), x, expected);
+  const StudentWeights w = student_weights(model, params.data());
+  EXPECT_LT((student_forward_float(w, x) - expected).cwiseAbs().maxCoeff(), 1e-5f);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cyclecast/cc_student.h"
+#include "cyclecast/models/student.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::models {
@@ -30,6 +31,32 @@ struct StudentWeights {
   Eigen::VectorXf a, alpha, beta, b, c;
   int steps = 1;
 };
+
+// Copies the tensors of a StudentModel out of its flat parameter vector (layout().size() values).
+template <typename S>
+StudentWeights student_weights(const StudentModel<S>& model, const S* params) {
+  const StudentConfig& c = model.config();
+  const StudentTensors& t = model.tensors();
+  const auto matrix = [&](int64_t offset, int64_t rows, int64_t cols) -> Eigen::MatrixXf {
+    return ConstMatrixMap<S>(params + offset, rows, cols).template cast<float>();
+  };
+  const auto vector = [&](int64_t offset, int64_t size) -> Eigen::VectorXf {
+    return ConstVectorMap<S>(params + offset, size).template cast<float>();
+  };
+  StudentWeights w;
+  w.E = matrix(t.encoder, c.features, c.input_size);
+  w.A = matrix(t.lift, c.width, c.features);
+  w.Wr = matrix(t.recurrent, c.width, c.width);
+  w.D = matrix(t.bypass, c.horizon, c.features);
+  w.G = matrix(t.head, c.horizon, c.width);
+  w.a = vector(t.lift_bias, c.width);
+  w.alpha = vector(t.alpha, c.width);
+  w.beta = vector(t.beta, c.width);
+  w.b = vector(t.liquid_bias, c.width);
+  w.c = vector(t.head_bias, c.horizon);
+  w.steps = static_cast<int>(c.euler_steps);
+  return w;
+}
 
 // Checks the shapes above (and steps >= 1, every dimension <= 65535, finite values).
 Result<void> check_student_weights(const StudentWeights& weights);
