@@ -1,0 +1,235 @@
+#include "cyclecast/pipeline/protocols.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "cyclecast/pipeline/baselines.h"
+
+namespace cyclecast::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+FeatureOptions feature_options(const ProtocolOptions& options) {
+  FeatureOptions f;
+  f.input_len = options.input_len;
+  f.horizon = options.horizon;
+  f.delta_scale = options.delta_scale;
+  f.use_optional_features = options.use_optional_features;
+  return f;
+}
+
+Result<FeatureSpec> fit_on(const std::vector<CellSeries>& cells,
+                           const std::vector<int64_t>& train_cells,
+                           const ProtocolOptions& options) {
+  std::vector<CellSeries> train;
+  train.reserve(train_cells.size());
+  for (const int64_t c : train_cells)
+    train.push_back(cells[static_cast<std::size_t>(c)]);
+  return fit_feature_spec(train, feature_options(options));
+}
+
+std::vector<std::string> unique_cell_ids(const std::vector<CellSeries>& cells,
+                                         const Windows& windows) {
+  std::vector<std::string> ids;
+  std::set<int64_t> seen;
+  for (const WindowRef& ref : windows.refs) {
+    if (seen.insert(ref.cell).second)
+      ids.push_back(cells[static_cast<std::size_t>(ref.cell)].cell_id);
+  }
+  return ids;
+}
+
+std::vector<std::string> bands_of(const Windows& windows) {
+  std::vector<std::string> bands;
+  bands.reserve(windows.last_soh.size());
+  for (const double soh : windows.last_soh)
+    bands.emplace_back(soh_band(soh));
+  return bands;
+}
+
+Result<void> check_options(const ProtocolOptions& options) {
+  if (options.input_len < 2 || options.horizon < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "protocol needs an input length >= 2 and a horizon >= 1");
+  }
+  if (options.train_stride < 1 || options.test_stride < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "window strides must be >= 1");
+  }
+  return {};
+}
+
+Result<void> check_windows(const EvalProtocol& p) {
+  if (p.train.size() == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      p.name + " protocol: no training window (too few or too short cells)");
+  }
+  if (p.test.size() == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      p.name + " protocol: no test window (too few or too short cells)");
+  }
+  return {};
+}
+
+// Builds train/validation/test windows from a cell split and fits the spec on the train cells.
+Result<EvalProtocol> from_split(std::string name, SeriesSet data, const CellSplit& split,
+                                CleaningReport cleaning, const ProtocolOptions& options) {
+  EvalProtocol p;
+  p.name = std::move(name);
+  p.cleaning = cleaning;
+  p.ridge_lambda = options.ridge_lambda;
+  auto spec = fit_on(data.cells, split.train, options);
+  if (!spec) return spec.error();
+  p.spec = std::move(*spec);
+  p.train = make_windows(data.cells, p.spec, options.train_stride, split.train);
+  if (!split.validation.empty()) {
+    p.validation = make_windows(data.cells, p.spec, options.train_stride, split.validation);
+  }
+  if (!split.test.empty()) {
+    p.test = make_windows(data.cells, p.spec, options.test_stride, split.test);
+  }
+  p.test_cells = unique_cell_ids(data.cells, p.test);
+  p.test_bands = bands_of(p.test);
+  p.data = std::move(data);
+  if (auto ok = check_windows(p); !ok) return ok.error();
+  return p;
+}
+
+}  // namespace
+
+const char* soh_band(double last_soh) {
+  if (last_soh >= 0.95) return "high";
+  if (last_soh >= 0.9) return "medium";
+  return "low";
+}
+
+Result<EvalProtocol> paper_protocol(const fs::path& dir, const ProtocolOptions& options) {
+  if (auto ok = check_options(options); !ok) return ok.error();
+  auto data = read_severson_soh(dir);
+  if (!data) return data.error();
+  // Segments are fixed by the paper: their shape must be the protocol's window.
+  std::vector<WindowRef> test_refs;
+  std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> test_targets;
+  for (const Segment& s : data->segments) {
+    if (s.target_begin - s.input_begin != options.input_len ||
+        s.target_end - s.target_begin != options.horizon) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "paper protocol: the segments have " +
+                            std::to_string(s.target_begin - s.input_begin) + " input and " +
+                            std::to_string(s.target_end - s.target_begin) +
+                            " target rows; use that window and horizon");
+    }
+    const int64_t cell = find_cell(*data, s.series);
+    test_refs.push_back(WindowRef{cell, s.input_begin});
+    test_targets[cell].emplace_back(s.target_begin, s.target_end);
+  }
+  const CellSplit split =
+      split_by_cell(data->cells, options.paper_validation_fraction, 0.0, options.seed);
+  EvalProtocol p;
+  p.name = "paper";
+  p.ridge_lambda = options.ridge_lambda;
+  auto spec = fit_on(data->cells, split.train, options);
+  if (!spec) return spec.error();
+  p.spec = std::move(*spec);
+  const int64_t w = options.input_len;
+  const int64_t h = options.horizon;
+  const WindowFilter overlaps_a_test_target = [&](const WindowRef& ref) {
+    auto it = test_targets.find(ref.cell);
+    if (it == test_targets.end()) return false;
+    const int64_t begin = ref.first_row + w;
+    const int64_t end = begin + h;
+    return std::any_of(it->second.begin(), it->second.end(),
+                       [&](const auto& t) { return begin < t.second && t.first < end; });
+  };
+  p.train =
+      make_windows(data->cells, p.spec, options.train_stride, split.train, overlaps_a_test_target);
+  if (!split.validation.empty()) {
+    p.validation = make_windows(data->cells, p.spec, options.train_stride, split.validation,
+                                overlaps_a_test_target);
+  }
+  auto test = make_windows_at(data->cells, p.spec, test_refs);
+  if (!test) return test.error();
+  p.test = std::move(*test);
+  p.test_cells = unique_cell_ids(data->cells, p.test);
+  for (const Segment& s : data->segments)
+    p.test_bands.push_back(s.band);
+  p.data = std::move(*data);
+  if (auto ok = check_windows(p); !ok) return ok.error();
+  return p;
+}
+
+Result<EvalProtocol> heldout_protocol(const fs::path& dir, const ProtocolOptions& options) {
+  if (auto ok = check_options(options); !ok) return ok.error();
+  std::error_code ec;
+  if (!fs::exists(dir / "cycles.csv", ec) || !fs::exists(dir / "cells.csv", ec)) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "heldout protocol needs a severson-raw folder (cycles.csv, cells.csv): " + dir.string());
+  }
+  auto data = read_severson_raw(dir, options.raw);
+  if (!data) return data.error();
+  const CleaningReport cleaning = clean_all(data->cells, options.cleaning);
+  std::vector<int64_t> train_cells;
+  CellSplit split;
+  for (std::size_t i = 0; i < data->cells.size(); ++i) {
+    const std::string& s = data->cells[i].split;
+    if (s == "train") train_cells.push_back(static_cast<int64_t>(i));
+    if (s == "test1") split.test.push_back(static_cast<int64_t>(i));
+  }
+  const CellSplit train_split = split_by_cell(
+      data->cells, train_cells, options.heldout_validation_fraction, 0.0, options.seed);
+  split.train = train_split.train;
+  split.validation = train_split.validation;
+  return from_split("heldout", std::move(*data), split, cleaning, options);
+}
+
+Result<EvalProtocol> data_protocol(const fs::path& path, const ProtocolOptions& options) {
+  if (auto ok = check_options(options); !ok) return ok.error();
+  auto data = read_series(path, options.raw);
+  if (!data) return data.error();
+  CleaningReport cleaning;
+  // The severson-soh series are published smoothed; only telemetry is cleaned.
+  if (data->source != "severson-soh") cleaning = clean_all(data->cells, options.cleaning);
+  data->segments.clear();
+  const CellSplit split = split_by_cell(data->cells, options.split_validation_fraction,
+                                        options.split_test_fraction, options.seed);
+  return from_split("split", std::move(*data), split, cleaning, options);
+}
+
+Result<EvalProtocol> load_protocol(const fs::path& path, const std::string& name,
+                                   const ProtocolOptions& options) {
+  std::error_code ec;
+  const bool soh_folder = fs::is_directory(path, ec) && fs::exists(path / "soh.csv", ec);
+  const bool raw_folder = fs::is_directory(path, ec) && fs::exists(path / "cycles.csv", ec);
+  std::string chosen = name;
+  if (name == "auto") chosen = soh_folder ? "paper" : raw_folder ? "heldout" : "split";
+  if (chosen == "paper") return paper_protocol(path, options);
+  if (chosen == "heldout") return heldout_protocol(path, options);
+  if (chosen == "split") return data_protocol(path, options);
+  return make_error(ErrorCode::kInvalidArgument,
+                    "unknown protocol '" + name + "' (auto, paper, heldout or split)");
+}
+
+std::vector<std::pair<std::string, ForecastMetrics>> evaluate_baselines(
+    const EvalProtocol& protocol) {
+  const Windows& test = protocol.test;
+  const int64_t h = protocol.spec.horizon;
+  const auto score = [&](const Eigen::MatrixXd& prediction) {
+    return compute_metrics(test.truth_soh, prediction, test.last_soh);
+  };
+  std::vector<std::pair<std::string, ForecastMetrics>> out;
+  out.emplace_back("last value", score(forecast_last_value(test.input_soh, h)));
+  out.emplace_back("line-10", score(forecast_polynomial(test.input_soh, h, 10, 1)));
+  out.emplace_back("quadratic-50", score(forecast_polynomial(test.input_soh, h, 50, 2)));
+  auto ridge = fit_ridge(protocol.train, protocol.ridge_lambda);
+  if (ridge) {
+    out.emplace_back("ridge",
+                     score(to_soh(ridge->predict(test.inputs), test.last_soh, protocol.spec)));
+  }
+  return out;
+}
+
+}  // namespace cyclecast::pipeline
