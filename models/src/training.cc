@@ -34,6 +34,12 @@ void AdamW<S>::step(S* params, const S* grads, double lr) {
       p.array() * decay - step_size * m_.array() / (v_.array().sqrt() * inv_sqrt_bias2 + eps);
 }
 
+double distillation_lambda(const TrainConfig::Distillation& d, int64_t epoch, int64_t epochs) {
+  if (epochs <= 1) return d.lambda_start;
+  const double progress = static_cast<double>(epoch - 1) / static_cast<double>(epochs - 1);
+  return d.lambda_start + (d.lambda_end - d.lambda_start) * std::clamp(progress, 0.0, 1.0);
+}
+
 double cosine_learning_rate(double base_lr, double min_lr, int64_t step, int64_t total_steps) {
   if (total_steps <= 0 || step >= total_steps) return min_lr;
   const double progress = static_cast<double>(step) / static_cast<double>(total_steps);
@@ -68,7 +74,51 @@ Result<void> check_config(const TrainConfig& c) {
     return make_error(ErrorCode::kInvalidArgument,
                       "The learning rate must be positive and the minimum learning rate >= 0.");
   }
+  const auto& d = c.distillation;
+  if (d.enabled && !(d.lambda_start >= 0.0 && d.lambda_start <= 1.0 && d.lambda_end >= 0.0 &&
+                     d.lambda_end <= 1.0)) {
+    return make_error(ErrorCode::kInvalidArgument, "Distillation lambdas must lie in [0, 1]; got " +
+                                                       std::to_string(d.lambda_start) + " to " +
+                                                       std::to_string(d.lambda_end) + ".");
+  }
   return {};
+}
+
+template <typename S>
+Result<void> check_teacher(const Model<S>& model, const Dataset<S>& data) {
+  if (data.teacher.rows() != model.output_size() || data.teacher.cols() != data.inputs.cols()) {
+    return make_error(ErrorCode::kInvalidArgument, "Distillation needs teacher outputs of " +
+                                                       std::to_string(model.output_size()) + " x " +
+                                                       std::to_string(data.inputs.cols()) +
+                                                       " on the training set; got " +
+                                                       std::to_string(data.teacher.rows()) + " x " +
+                                                       std::to_string(data.teacher.cols()) + ".");
+  }
+  return {};
+}
+
+// The two terms of one step's loss: the truth loss scaled by lambda and the KD loss by
+// 1 - lambda. A term of weight zero is skipped, so lambda = 1 is plain training bit for bit.
+struct StepLoss {
+  LossSpec truth;
+  LossSpec kd;
+  bool use_truth = true;
+  bool use_kd = false;
+};
+
+StepLoss step_loss(const TrainConfig& c, double lambda) {
+  StepLoss out;
+  out.truth = c.loss;
+  if (!c.distillation.enabled) return out;
+  out.truth.mse_weight *= lambda;
+  out.truth.mae_weight *= lambda;
+  out.truth.cosine_weight *= lambda;
+  out.use_truth = lambda != 0.0;
+  out.use_kd = lambda != 1.0;
+  const double kd_weight = 1.0 - lambda;
+  const bool cosine = c.distillation.kd == TrainConfig::Distillation::Kd::kCosine;
+  out.kd = LossSpec{cosine ? 0.0 : kd_weight, 0.0, cosine ? kd_weight : 0.0};
+  return out;
 }
 
 template <typename S>
@@ -154,6 +204,9 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
   }
   const int64_t n = train_set.size();
   if (n == 0) return make_error(ErrorCode::kInvalidArgument, "The training set is empty.");
+  if (config.distillation.enabled) {
+    if (auto ok = check_teacher(model, train_set); !ok) return ok.error();
+  }
 
   const FlushDenormals flush;  // for this thread, which takes shards too
   WorkerPool pool(config.threads);
@@ -184,7 +237,16 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
     }
     double epoch_loss = 0.0;
     double lr = config.learning_rate;
+    const double lambda = config.distillation.enabled
+                              ? distillation_lambda(config.distillation, epoch, config.epochs)
+                              : 1.0;
+    const StepLoss losses = step_loss(config, lambda);
     for (int64_t b = 0; b < batches; ++b, ++step) {
+      if (config.should_stop && config.should_stop()) {
+        return make_error(ErrorCode::kCancelled, "Training was cancelled in epoch " +
+                                                     std::to_string(epoch) + " of " +
+                                                     std::to_string(config.epochs) + ".");
+      }
       const int64_t begin = b * config.batch_size;
       const int64_t count = std::min(config.batch_size, n - begin);
       const int64_t shards = (count + config.shard_size - 1) / config.shard_size;
@@ -194,11 +256,22 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
         Vector<S>& g = shard_grads[static_cast<size_t>(s)];
         g.setZero();
         const Matrix<S> x = gather_columns(train_set.inputs, order, sb, se);
-        const Matrix<S> y = gather_columns(train_set.targets, order, sb, se);
         const uint64_t seed = derive_seed(
             config.seed, static_cast<uint64_t>(step) * 4096u + static_cast<uint64_t>(s));
-        shard_losses[static_cast<size_t>(s)] = static_cast<double>(
-            model.loss_and_gradient(params.data(), x, y, config.loss, count, seed, g.data()));
+        // Gradients add up in g, and both passes draw the same dropout mask from `seed`, so the
+        // sum is the gradient of the weighted loss.
+        double shard_loss = 0.0;
+        if (losses.use_truth) {
+          const Matrix<S> y = gather_columns(train_set.targets, order, sb, se);
+          shard_loss += static_cast<double>(
+              model.loss_and_gradient(params.data(), x, y, losses.truth, count, seed, g.data()));
+        }
+        if (losses.use_kd) {
+          const Matrix<S> t = gather_columns(train_set.teacher, order, sb, se);
+          shard_loss += static_cast<double>(
+              model.loss_and_gradient(params.data(), x, t, losses.kd, count, seed, g.data()));
+        }
+        shard_losses[static_cast<size_t>(s)] = shard_loss;
       });
       grads = shard_grads[0];
       double batch_loss = shard_losses[0];
@@ -216,6 +289,7 @@ Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Datas
     report.epochs = config.epochs;
     report.train_loss = epoch_loss / static_cast<double>(batches);
     report.learning_rate = lr;
+    report.lambda = lambda;
     if (validation_set != nullptr) {
       report.validation_loss =
           evaluate_with_pool(model, params.data(), *validation_set, config.loss, pool);

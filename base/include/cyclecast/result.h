@@ -18,6 +18,7 @@ enum class ErrorCode {
   kIo,               // the file system or database failed
   kCorrupt,          // stored data failed a consistency check
   kUnsupported,      // a format or schema version this build does not know
+  kCancelled,        // the caller asked a long operation to stop (e.g. SIGINT during training)
 };
 
 struct Error {

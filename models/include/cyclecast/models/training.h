@@ -56,6 +56,9 @@ template <typename S>
 struct Dataset {
   Matrix<S> inputs;   // input_size x samples
   Matrix<S> targets;  // output_size x samples
+  // A teacher's predictions for distillation, output_size x samples; empty when there is none.
+  // Only the training set's teacher is used; validation is always against `targets`.
+  Matrix<S> teacher;
   int64_t size() const { return inputs.cols(); }
 };
 
@@ -71,7 +74,29 @@ struct TrainConfig {
   int64_t threads = 0;     // 0: all hardware threads
   uint64_t seed = 1;       // shuffling and dropout (initialization is the model's own seed)
   LossSpec loss;
+
+  // Knowledge distillation: the training loss becomes
+  //   lambda * loss(student, targets) + (1 - lambda) * KD(student, teacher)
+  // with lambda rising linearly from lambda_start (epoch 1) to lambda_end (last epoch), so the
+  // student leans on the teacher's smoother targets early and on the truth late. KD kMse is the
+  // mean squared error to the teacher's outputs, kCosine the cosine-embedding loss to them.
+  // Needs Dataset::teacher on the training set. Each term is its own forward/backward pass with
+  // the same dropout mask, so it works for every model and the sum is the exact gradient.
+  struct Distillation {
+    bool enabled = false;
+    double lambda_start = 0.1;
+    double lambda_end = 0.9;
+    enum class Kd { kMse, kCosine } kd = Kd::kMse;
+  } distillation;
+
+  // Checked between mini-batches; returning true stops training with kCancelled (params then
+  // hold the weights after the last completed step). Empty: never stop.
+  std::function<bool()> should_stop;
 };
+
+// The truth weight lambda of distillation at a 1-based epoch of `epochs`.
+double distillation_lambda(const TrainConfig::Distillation& distillation, int64_t epoch,
+                           int64_t epochs);
 
 struct EpochProgress {
   int64_t epoch = 0;  // 1-based
@@ -81,6 +106,7 @@ struct EpochProgress {
   double learning_rate = 0.0;
   double epoch_seconds = 0.0;
   double eta_seconds = 0.0;  // remaining epochs at the mean pace so far
+  double lambda = 1.0;       // truth weight of the distillation loss (1 without distillation)
 };
 using ProgressCallback = std::function<void(const EpochProgress&)>;
 
@@ -95,7 +121,10 @@ struct TrainSummary {
 };
 
 // Trains params (already initialized) in place. With a validation set the weights of the best
-// validation epoch are kept. Errors: kInvalidArgument for shape mismatches or bad settings.
+// validation epoch are kept. The reported train loss is the distillation loss when distilling;
+// the validation loss is always config.loss against the validation targets.
+// Errors: kInvalidArgument for shape mismatches or bad settings (including distillation without a
+// teacher), kCancelled when should_stop asked to stop.
 template <typename S>
 Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Dataset<S>& train_set,
                            const std::type_identity_t<Dataset<S>>* validation_set,
