@@ -89,10 +89,11 @@ struct QuantizedLayer {
   MatrixXd scale;  // rows x blocks
 };
 
-// Round-to-nearest or GPTQ/OBQ over columns in order. `blocks` are column boundaries
+// Round-to-nearest or GPTQ/OBQ over columns in order; input_hessian is X X^T / n of the layer's
+// calibration inputs (unused without error compensation). `blocks` are column boundaries
 // (0 = b0 < b1 < ... = cols); each (row, block) gets scale max|w| / qmax, at least
 // scale_floor(row).
-Result<QuantizedLayer> quantize_layer(const MatrixXd& weights, const MatrixXd& inputs,
+Result<QuantizedLayer> quantize_layer(const MatrixXd& weights, const MatrixXd& input_hessian,
                                       const std::vector<int64_t>& blocks, int qmax,
                                       const VectorXd& scale_floor, const LayerOptions& options) {
   const int64_t rows = weights.rows(), cols = weights.cols();
@@ -114,7 +115,7 @@ Result<QuantizedLayer> quantize_layer(const MatrixXd& weights, const MatrixXd& i
   MatrixXd work = weights;
   MatrixXd inverse_factor;  // upper Cholesky factor U of H^-1 = U^T U
   if (options.error_compensation) {
-    MatrixXd hessian = inputs * inputs.transpose() / static_cast<double>(inputs.cols());
+    MatrixXd hessian = input_hessian;
     for (int64_t c = 0; c < cols; ++c) {
       if (hessian(c, c) == 0.0) hessian(c, c) = 1.0;  // an input never seen: nothing to protect
     }
@@ -179,6 +180,37 @@ struct Activations {
   std::vector<MatrixXd> hidden;  // h_0 .. h_steps
   MatrixXd y;
 };
+
+// X X^T / n of each layer's calibration inputs, computed once for every damping tried.
+struct Hessians {
+  MatrixXd encoder, lift, liquid, head;
+};
+
+MatrixXd gram(const MatrixXd& inputs) {
+  MatrixXd g = MatrixXd::Zero(inputs.rows(), inputs.rows());
+  g.selfadjointView<Eigen::Lower>().rankUpdate(inputs, 1.0 / static_cast<double>(inputs.cols()));
+  return g.selfadjointView<Eigen::Lower>();
+}
+
+// Calibration inputs of the liquid layer (every h_s it is applied to, s < steps) and of the
+// head ([z; h_steps]).
+MatrixXd liquid_inputs(const Activations& act, int steps) {
+  const int64_t n = act.z.cols();
+  MatrixXd out(act.hidden.front().rows(), n * steps);
+  for (int s = 0; s < steps; ++s)
+    out.middleCols(s * n, n) = act.hidden[static_cast<size_t>(s)];
+  return out;
+}
+
+MatrixXd head_inputs(const Activations& act) {
+  MatrixXd out(act.z.rows() + act.hidden.back().rows(), act.z.cols());
+  out << act.z, act.hidden.back();
+  return out;
+}
+
+Hessians hessians(const MatrixXd& x, const Activations& act, int steps) {
+  return {gram(x), gram(act.z), gram(liquid_inputs(act, steps)), gram(head_inputs(act))};
+}
 
 Activations forward_recording(const StudentWeights& w, const MatrixXd& x) {
   Activations act;
@@ -285,8 +317,8 @@ size_t QuantizedStudent::scratch_bytes() const {
 namespace {
 
 Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& x,
-                                       const Activations& act, double margin,
-                                       const LayerOptions& options) {
+                                       const Activations& act, const Hessians& hessian,
+                                       double margin, const LayerOptions& options) {
   const int64_t features = w.E.rows(), width = w.A.rows(), horizon = w.D.rows();
   QuantizedStudent q;
   q.input_size = static_cast<uint16_t>(w.E.cols());
@@ -317,8 +349,8 @@ Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& 
 
   // Encoder: no bias, the widest layer, and the one error compensation matters most for.
   const int64_t inputs = w.E.cols();
-  auto encoder = quantize_layer(w.E.cast<double>(), x, {0, inputs}, weight_qmax(inputs, false),
-                                VectorXd::Zero(features), options);
+  auto encoder = quantize_layer(w.E.cast<double>(), hessian.encoder, {0, inputs},
+                                weight_qmax(inputs, false), VectorXd::Zero(features), options);
   if (!encoder) return encoder.error();
   q.encoder_weight = row_major<int8_t>(encoder->q, 0, inputs);
   if (auto r =
@@ -329,8 +361,9 @@ Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& 
 
   // Lift: bias scale floor keeps |bias| <= 2^29 in accumulator units.
   const VectorXd a = w.a.cast<double>();
-  auto lift = quantize_layer(w.A.cast<double>(), act.z, {0, features}, weight_qmax(features, true),
-                             a.cwiseAbs() / (s_z * kBiasBound), options);
+  auto lift =
+      quantize_layer(w.A.cast<double>(), hessian.lift, {0, features}, weight_qmax(features, true),
+                     a.cwiseAbs() / (s_z * kBiasBound), options);
   if (!lift) return lift.error();
   q.lift_weight = row_major<int8_t>(lift->q, 0, features);
   for (int64_t i = 0; i < width; ++i)
@@ -339,12 +372,9 @@ Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& 
     return r.error();
 
   // Liquid recurrence: calibrated on every h_s it is applied to (s = 0 .. steps - 1).
-  MatrixXd hidden_inputs(width, x.cols() * w.steps);
-  for (int s = 0; s < w.steps; ++s)
-    hidden_inputs.middleCols(s * x.cols(), x.cols()) = act.hidden[static_cast<size_t>(s)];
   const VectorXd b = w.b.cast<double>();
   auto liquid =
-      quantize_layer(w.Wr.cast<double>(), hidden_inputs, {0, width}, weight_qmax(width, true),
+      quantize_layer(w.Wr.cast<double>(), hessian.liquid, {0, width}, weight_qmax(width, true),
                      b.cwiseAbs() / (s_h * kBiasBound), options);
   if (!liquid) return liquid.error();
   q.liquid_weight = row_major<int8_t>(liquid->q, 0, width);
@@ -363,11 +393,9 @@ Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& 
   // bypass's rounding error; each part keeps its own row scales (z and h differ in range).
   MatrixXd head_weights(horizon, features + width);
   head_weights << w.D.cast<double>(), w.G.cast<double>();
-  MatrixXd head_inputs(features + width, x.cols());
-  head_inputs << act.z, act.hidden.back();
   const VectorXd c = w.c.cast<double>();
   const int head_qmax = std::min(weight_qmax(features, true), weight_qmax(width, false));
-  auto head = quantize_layer(head_weights, head_inputs, {0, features, features + width}, head_qmax,
+  auto head = quantize_layer(head_weights, hessian.head, {0, features, features + width}, head_qmax,
                              c.cwiseAbs() / (s_z * kBiasBound), options);
   if (!head) return head.error();
   q.bypass_weight = row_major<int8_t>(head->q, 0, features);
@@ -407,11 +435,12 @@ Result<QuantizedStudent> quantize_student(const StudentWeights& w, const MatrixX
   const MatrixXd x = calibration.cast<double>();
   const Activations act = forward_recording(w, x);
   const MatrixXf reference = act.y.cast<float>();
+  const Hessians hessian = options.error_compensation ? hessians(x, act, w.steps) : Hessians{};
   Result<QuantizedStudent> best = invalid("no damping candidate quantized");
   double best_error = std::numeric_limits<double>::infinity();
   for (const double damping : dampings) {
-    auto candidate =
-        quantize_with(w, x, act, options.range_margin, {options.error_compensation, damping});
+    auto candidate = quantize_with(w, x, act, hessian, options.range_margin,
+                                   {options.error_compensation, damping});
     if (!candidate) {
       if (!best) best = candidate;
       continue;
