@@ -85,12 +85,8 @@ Result<EvalProtocol> from_split(std::string name, SeriesSet data, const CellSpli
   if (!spec) return spec.error();
   p.spec = std::move(*spec);
   p.train = make_windows(data.cells, p.spec, options.train_stride, split.train);
-  if (!split.validation.empty()) {
-    p.validation = make_windows(data.cells, p.spec, options.train_stride, split.validation);
-  }
-  if (!split.test.empty()) {
-    p.test = make_windows(data.cells, p.spec, options.test_stride, split.test);
-  }
+  p.validation = make_windows(data.cells, p.spec, options.train_stride, split.validation);
+  p.test = make_windows(data.cells, p.spec, options.test_stride, split.test);
   p.test_cells = unique_cell_ids(data.cells, p.test);
   p.test_bands = bands_of(p.test);
   p.data = std::move(data);
@@ -146,10 +142,8 @@ Result<EvalProtocol> paper_protocol(const fs::path& dir, const ProtocolOptions& 
   };
   p.train =
       make_windows(data->cells, p.spec, options.train_stride, split.train, overlaps_a_test_target);
-  if (!split.validation.empty()) {
-    p.validation = make_windows(data->cells, p.spec, options.train_stride, split.validation,
-                                overlaps_a_test_target);
-  }
+  p.validation = make_windows(data->cells, p.spec, options.train_stride, split.validation,
+                              overlaps_a_test_target);
   auto test = make_windows_at(data->cells, p.spec, test_refs);
   if (!test) return test.error();
   p.test = std::move(*test);

@@ -1,6 +1,7 @@
 #include "cyclecast/pipeline/windows.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -262,6 +263,7 @@ Result<FeatureSpec> fit_feature_spec(std::span<const CellSeries> cells,
 
 models::Vector<float> encode_input(std::span<const SeriesRow> rows, const FeatureSpec& spec) {
   const int64_t w = spec.input_len;
+  assert(static_cast<int64_t>(rows.size()) == w);
   models::Vector<float> x(spec.input_size());
   const double last = rows[static_cast<std::size_t>(w - 1)].soh;
   for (int64_t t = 0; t < w; ++t) {
@@ -302,12 +304,6 @@ Result<Windows> make_windows_at(std::span<const CellSeries> cells, const Feature
 
 Windows make_windows(std::span<const CellSeries> cells, const FeatureSpec& spec, int64_t stride,
                      std::span<const int64_t> cell_indices, const WindowFilter& exclude) {
-  std::vector<int64_t> all;
-  if (cell_indices.empty()) {
-    all.resize(cells.size());
-    std::iota(all.begin(), all.end(), int64_t{0});
-    cell_indices = all;
-  }
   stride = std::max<int64_t>(1, stride);
   const int64_t span = spec.input_len + spec.horizon;
   std::vector<WindowRef> refs;
@@ -320,6 +316,12 @@ Windows make_windows(std::span<const CellSeries> cells, const FeatureSpec& spec,
   }
   // Every ref was built inside its cell, so this cannot fail.
   return std::move(make_windows_at(cells, spec, refs).value());
+}
+
+Windows make_windows(std::span<const CellSeries> cells, const FeatureSpec& spec, int64_t stride) {
+  std::vector<int64_t> all(cells.size());
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return make_windows(cells, spec, stride, all);
 }
 
 Windows select_windows(const Windows& windows, std::span<const int64_t> columns) {

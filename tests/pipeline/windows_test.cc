@@ -196,6 +196,14 @@ TEST(Windows, CoverEveryCellWithTheStrideAndHonourTheExclusion) {
   EXPECT_EQ(picked.truth_soh.col(0), filtered.truth_soh.col(2));
 }
 
+TEST(Windows, NoCellsListedGiveNoWindows) {
+  const std::vector<CellSeries> cells{cell_of("a", 20)};
+  const Windows none = make_windows(cells, hand_spec(), 1, std::span<const int64_t>{});
+  EXPECT_EQ(none.size(), 0);
+  EXPECT_EQ(none.inputs.cols(), 0);
+  EXPECT_EQ(none.inputs.rows(), hand_spec().input_size());
+}
+
 TEST(Windows, AWindowOutsideItsCellIsRefused) {
   const std::vector<CellSeries> cells{cell_of("a", 6)};
   for (const WindowRef ref : {WindowRef{0, 2}, WindowRef{1, 0}, WindowRef{0, -1}}) {

@@ -104,10 +104,12 @@ Result<Windows> make_windows_at(std::span<const CellSeries> cells, const Feature
 // Returns true for a window to leave out.
 using WindowFilter = std::function<bool(const WindowRef&)>;
 
-// Every window (first_row = 0, stride, 2 * stride...) of the listed cells (all cells when
-// `cell_indices` is empty) that fits entirely within its cell and is not excluded.
+// Every window (first_row = 0, stride, 2 * stride...) of the listed cells that fits entirely
+// within its cell and is not excluded. No cells listed, no windows.
 Windows make_windows(std::span<const CellSeries> cells, const FeatureSpec& spec, int64_t stride,
-                     std::span<const int64_t> cell_indices = {}, const WindowFilter& exclude = {});
+                     std::span<const int64_t> cell_indices, const WindowFilter& exclude = {});
+// The same over every cell.
+Windows make_windows(std::span<const CellSeries> cells, const FeatureSpec& spec, int64_t stride);
 
 // The windows at the given column indices, in that order.
 Windows select_windows(const Windows& windows, std::span<const int64_t> columns);
