@@ -56,7 +56,7 @@ static int weights_ok(const int8_t* w, const int32_t* bias, uint16_t rows, uint1
   uint16_t r, c;
   if (w == 0) return 0;
   for (r = 0; r < rows; ++r) {
-    const int8_t* row = w + (uint32_t)r * cols;
+    const int8_t* row = w + (size_t)r * cols;
     int64_t bound = 0;
     for (c = 0; c < cols; ++c) {
       if (row[c] == INT8_MIN) return 0;
@@ -134,7 +134,7 @@ static void encode(const cc_student_model* m, const int16_t* input, int16_t* z) 
   uint16_t f;
   for (f = 0; f < m->features; ++f) {
     const int32_t acc =
-        dot_s8_s16(m->encoder_weight + (uint32_t)f * m->input_size, input, m->input_size);
+        dot_s8_s16(m->encoder_weight + (size_t)f * m->input_size, input, m->input_size);
     z[f] = saturate_s16(cc_requantize(acc, m->encoder_multiplier[f], m->encoder_shift[f]));
   }
 }
@@ -143,7 +143,7 @@ static void lift(const cc_student_model* m, const int16_t* z, int16_t* h) {
   uint16_t w;
   for (w = 0; w < m->width; ++w) {
     const int32_t acc =
-        m->lift_bias[w] + dot_s8_s16(m->lift_weight + (uint32_t)w * m->features, z, m->features);
+        m->lift_bias[w] + dot_s8_s16(m->lift_weight + (size_t)w * m->features, z, m->features);
     h[w] = tanh_to_hidden(m, acc, m->lift_multiplier[w], m->lift_shift[w]);
   }
 }
@@ -157,7 +157,7 @@ static void euler_step(const cc_student_model* m, int16_t* h, int16_t* t) {
   uint16_t w;
   for (w = 0; w < m->width; ++w) {
     const int32_t acc =
-        m->liquid_bias[w] + dot_s8_s16(m->liquid_weight + (uint32_t)w * m->width, h, m->width);
+        m->liquid_bias[w] + dot_s8_s16(m->liquid_weight + (size_t)w * m->width, h, m->width);
     const int16_t pre_q12 =
         saturate_s16(cc_requantize(acc, m->liquid_multiplier[w], m->liquid_shift[w]));
     t[w] = cc_tanh_q15(pre_q12, m->tanh_table);
@@ -179,8 +179,8 @@ static void head(const cc_student_model* m, const int16_t* z, const int16_t* h, 
   uint16_t o;
   for (o = 0; o < m->horizon; ++o) {
     const int32_t bypass_acc =
-        m->head_bias[o] + dot_s8_s16(m->bypass_weight + (uint32_t)o * m->features, z, m->features);
-    const int32_t head_acc = dot_s8_s16(m->head_weight + (uint32_t)o * m->width, h, m->width);
+        m->head_bias[o] + dot_s8_s16(m->bypass_weight + (size_t)o * m->features, z, m->features);
+    const int32_t head_acc = dot_s8_s16(m->head_weight + (size_t)o * m->width, h, m->width);
     const int64_t sum =
         (int64_t)cc_requantize(bypass_acc, m->bypass_multiplier[o], m->bypass_shift[o]) +
         (int64_t)cc_requantize(head_acc, m->head_multiplier[o], m->head_shift[o]);

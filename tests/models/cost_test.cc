@@ -80,7 +80,7 @@ TEST(StudentCost, GrowsWithWidthAndEulerSteps) {
   EXPECT_GT(student_cost(wider).flash_bytes, base.flash_bytes);
   EXPECT_GT(student_cost(wider).cycles, base.cycles);
   EXPECT_EQ(student_cost(deeper).flash_bytes, base.flash_bytes);  // steps reuse the weights
-  EXPECT_EQ(student_cost(deeper).macs, base.macs + 3 * 16 * 16);
+  EXPECT_EQ(student_cost(deeper).macs, base.macs + int64_t{3} * 16 * 16);
   EXPECT_GT(student_cost(deeper).cycles, base.cycles);
 }
 
