@@ -1,11 +1,15 @@
 // The int8 student runtime: the tanh table against std::tanh, a forward pass worked out by hand
-// from the formulas in cc_student.h, descriptor validation and scratch checks.
+// and a plain reference written from the formulas in cc_student.h, descriptor validation and
+// scratch checks.
 #include "cyclecast/cc_student.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <random>
 #include <vector>
 
 namespace {
@@ -144,6 +148,163 @@ TEST(CcStudentValidate, RefusesEachBrokenParameter) {
   // The boundary itself is accepted: a zero multiplier (an all-zero row) and bias at the limit.
   EXPECT_FALSE(refuses([](TinyModel& t) { t.half[0] = 0; }));
   EXPECT_FALSE(refuses([](TinyModel& t) { t.head_bias[0] = INT32_MAX - 32768; }));
+}
+
+// ---- a plain reference of the integer forward pass, from the header's formulas ----------------
+
+__extension__ typedef __int128 Int128;
+
+// round(value * multiplier * 2^shift / 2^31), ties up, saturated: in 128 bits, by floor division.
+int64_t ref_requantize(int64_t value, int64_t multiplier, int shift) {
+  const Int128 product = static_cast<Int128>(value) * multiplier;
+  const Int128 divisor = static_cast<Int128>(1) << (31 - shift);
+  Int128 quotient = product / divisor, remainder = product % divisor;
+  if (remainder < 0) {
+    quotient -= 1;
+    remainder += divisor;
+  }
+  if (2 * remainder >= divisor) quotient += 1;
+  return static_cast<int64_t>(std::clamp<Int128>(quotient, INT32_MIN, INT32_MAX));
+}
+
+int64_t ref_round_shift(int64_t value, int shift) {  // round(value / 2^shift), ties up
+  return static_cast<int64_t>(std::floor((static_cast<long double>(value) + (1LL << (shift - 1))) /
+                                         static_cast<long double>(1LL << shift)));
+}
+
+int64_t sat16(int64_t v) {
+  return std::clamp<int64_t>(v, INT16_MIN, INT16_MAX);
+}
+
+int64_t ref_tanh(int64_t x_q12) {
+  const int64_t magnitude = std::abs(x_q12), index = magnitude / 128, frac = magnitude % 128;
+  int64_t value = cc_tanh_q15_table[CC_TANH_TABLE_SIZE - 1];
+  if (index < CC_TANH_TABLE_SIZE - 1) {
+    const int64_t low = cc_tanh_q15_table[index], high = cc_tanh_q15_table[index + 1];
+    value = low + ref_round_shift((high - low) * frac, 7);
+  }
+  return x_q12 < 0 ? -value : value;
+}
+
+std::vector<int64_t> ref_dense(const int8_t* w, const int32_t* bias, const std::vector<int64_t>& x,
+                               size_t rows) {
+  std::vector<int64_t> out(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    int64_t acc = bias != nullptr ? bias[r] : 0;
+    for (size_t i = 0; i < x.size(); ++i)
+      acc += w[r * x.size() + i] * x[i];
+    out[r] = acc;
+  }
+  return out;
+}
+
+std::vector<int64_t> reference_forecast(const cc_student_model& m, const std::vector<int16_t>& in) {
+  const int bits = m.hidden_frac_bits;
+  const std::vector<int64_t> x(in.begin(), in.end());
+  std::vector<int64_t> z = ref_dense(m.encoder_weight, nullptr, x, m.features);
+  for (size_t f = 0; f < z.size(); ++f)
+    z[f] = sat16(ref_requantize(z[f], m.encoder_multiplier[f], m.encoder_shift[f]));
+  std::vector<int64_t> h = ref_dense(m.lift_weight, m.lift_bias, z, m.width);
+  for (size_t w = 0; w < h.size(); ++w) {
+    const int64_t t = ref_tanh(sat16(ref_requantize(h[w], m.lift_multiplier[w], m.lift_shift[w])));
+    h[w] = bits == 15 ? t : ref_round_shift(t, 15 - bits);
+  }
+  for (int s = 0; s < m.euler_steps; ++s) {
+    const std::vector<int64_t> acc = ref_dense(m.liquid_weight, m.liquid_bias, h, m.width);
+    for (size_t w = 0; w < h.size(); ++w) {
+      const int64_t t =
+          ref_tanh(sat16(ref_requantize(acc[w], m.liquid_multiplier[w], m.liquid_shift[w])));
+      int64_t drive = m.liquid_beta_q24[w] * t;
+      if (bits < 15) drive = ref_round_shift(drive, 15 - bits);
+      const int64_t drift = ref_round_shift(-m.liquid_alpha_q24[w] * h[w] + drive, 24);
+      h[w] = sat16(h[w] + ref_round_shift(drift * m.dt_q30, 30));
+    }
+  }
+  const std::vector<int64_t> bypass = ref_dense(m.bypass_weight, m.head_bias, z, m.horizon);
+  const std::vector<int64_t> head = ref_dense(m.head_weight, nullptr, h, m.horizon);
+  std::vector<int64_t> y(m.horizon);
+  for (size_t o = 0; o < y.size(); ++o) {
+    y[o] =
+        std::clamp<int64_t>(ref_requantize(bypass[o], m.bypass_multiplier[o], m.bypass_shift[o]) +
+                                ref_requantize(head[o], m.head_multiplier[o], m.head_shift[o]),
+                            INT32_MIN, INT32_MAX);
+  }
+  return y;
+}
+
+// A random valid model: dimensions not multiples of the 4-way unroll, shifts chosen so that some
+// values saturate and most do not.
+struct RandomModel {
+  std::vector<int8_t> ew, lw, rw, dw, gw, es, ls, rs, ds, gs;
+  std::vector<int32_t> em, lb, lm, rb, rm, alpha, beta, c, dm, gm;
+  cc_student_model m{};
+
+  explicit RandomModel(std::mt19937& rng) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    m.input_size = static_cast<uint16_t>(pick(1, 45));
+    m.features = static_cast<uint16_t>(pick(1, 9));
+    m.width = static_cast<uint16_t>(pick(1, 13));
+    m.horizon = static_cast<uint16_t>(pick(1, 11));
+    m.euler_steps = static_cast<uint16_t>(pick(1, 4));
+    m.hidden_frac_bits = static_cast<uint16_t>(pick(9, 15));
+    m.dt_q30 = (1 << 30) / m.euler_steps;
+    const size_t in = m.input_size, f = m.features, w = m.width, h = m.horizon;
+    auto weights = [&](size_t n) {
+      std::vector<int8_t> v(n);
+      for (auto& x : v)
+        x = static_cast<int8_t>(pick(-127, 127));
+      return v;
+    };
+    auto words = [&](size_t n, int lo, int hi) {
+      std::vector<int32_t> v(n);
+      for (auto& x : v)
+        x = pick(lo, hi);
+      return v;
+    };
+    auto shifts = [&](size_t n, int lo, int hi) {
+      std::vector<int8_t> v(n);
+      for (auto& x : v)
+        x = static_cast<int8_t>(pick(lo, hi));
+      return v;
+    };
+    ew = weights(f * in), lw = weights(w * f), rw = weights(w * w), dw = weights(h * f);
+    gw = weights(h * w);
+    lb = words(w, -50000, 50000), rb = words(w, -50000, 50000), c = words(h, -50000, 50000);
+    alpha = words(w, 0, 1 << 25), beta = words(w, -(1 << 25), 1 << 25);
+    em = words(f, 1 << 30, INT32_MAX), lm = words(w, 1 << 30, INT32_MAX);
+    rm = words(w, 1 << 30, INT32_MAX), dm = words(h, 1 << 30, INT32_MAX);
+    gm = words(h, 1 << 30, INT32_MAX);
+    es = shifts(f, -12, -6), ls = shifts(w, -12, -6), rs = shifts(w, -10, -4);
+    ds = shifts(h, -2, 2), gs = shifts(h, -4, 0);
+    m.encoder_weight = ew.data(), m.encoder_multiplier = em.data(), m.encoder_shift = es.data();
+    m.lift_weight = lw.data(), m.lift_bias = lb.data(), m.lift_multiplier = lm.data();
+    m.lift_shift = ls.data();
+    m.liquid_weight = rw.data(), m.liquid_bias = rb.data(), m.liquid_multiplier = rm.data();
+    m.liquid_shift = rs.data(), m.liquid_alpha_q24 = alpha.data(), m.liquid_beta_q24 = beta.data();
+    m.bypass_weight = dw.data(), m.head_bias = c.data(), m.bypass_multiplier = dm.data();
+    m.bypass_shift = ds.data();
+    m.head_weight = gw.data(), m.head_multiplier = gm.data(), m.head_shift = gs.data();
+    m.tanh_table = cc_tanh_q15_table;
+    m.input_scale_mantissa = m.output_scale_mantissa = 1 << 30;
+  }
+};
+
+TEST(CcStudentForecast, MatchesPlainReferenceBitForBitOnRandomModels) {
+  std::mt19937 rng(21);
+  for (int trial = 0; trial < 300; ++trial) {
+    const RandomModel random(rng);
+    ASSERT_EQ(cc_student_validate(&random.m), CC_OK) << trial;
+    std::vector<int16_t> input(random.m.input_size);
+    for (auto& v : input)
+      v = static_cast<int16_t>(std::uniform_int_distribution<int>(INT16_MIN, INT16_MAX)(rng));
+    std::vector<int32_t> output(random.m.horizon);
+    std::vector<int16_t> scratch(cc_student_scratch_bytes(&random.m) / 2);
+    ASSERT_EQ(cc_student_forecast(&random.m, input.data(), output.data(), scratch.data(),
+                                  scratch.size() * 2),
+              CC_OK);
+    const std::vector<int64_t> expected = reference_forecast(random.m, input);
+    ASSERT_EQ(std::vector<int64_t>(output.begin(), output.end()), expected) << "trial " << trial;
+  }
 }
 
 }  // namespace
