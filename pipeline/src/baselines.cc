@@ -46,14 +46,19 @@ Eigen::MatrixXd RidgeModel::predict(const models::Matrix<float>& inputs) const {
 }
 
 Result<RidgeModel> fit_ridge(const Windows& train, double lambda) {
-  if (train.size() == 0) {
+  return fit_ridge(train.inputs, train.targets, lambda);
+}
+
+Result<RidgeModel> fit_ridge(const models::Matrix<float>& inputs,
+                             const models::Matrix<float>& targets, double lambda) {
+  if (inputs.cols() == 0 || inputs.cols() != targets.cols()) {
     return make_error(ErrorCode::kInvalidArgument, "ridge regression needs training windows");
   }
   if (!(lambda >= 0.0)) {
     return make_error(ErrorCode::kInvalidArgument, "ridge lambda must be >= 0");
   }
-  const Eigen::MatrixXd x = train.inputs.cast<double>();
-  const Eigen::MatrixXd y = train.targets.cast<double>();
+  const Eigen::MatrixXd x = inputs.cast<double>();
+  const Eigen::MatrixXd y = targets.cast<double>();
   const Eigen::VectorXd x_mean = x.rowwise().mean();
   const Eigen::VectorXd y_mean = y.rowwise().mean();
   const Eigen::MatrixXd xc = x.colwise() - x_mean;

@@ -223,6 +223,19 @@ std::vector<std::pair<std::string, ForecastMetrics>> evaluate_baselines(
     out.emplace_back("ridge",
                      score(to_soh(ridge->predict(test.inputs), test.last_soh, protocol.spec)));
   }
+  if (!protocol.spec.features.empty()) {
+    // The SOH part of the input (deltas and level) is the same with or without features; a
+    // linear model can do better on it alone (fewer inputs to overfit), so it is reported too
+    // and a model must beat the better of the two.
+    const Eigen::Index soh_inputs = protocol.spec.input_len + 1;
+    const models::Matrix<float> train_soh = protocol.train.inputs.topRows(soh_inputs);
+    auto soh_ridge = fit_ridge(train_soh, protocol.train.targets, protocol.ridge_lambda);
+    if (soh_ridge) {
+      const models::Matrix<float> test_soh = test.inputs.topRows(soh_inputs);
+      out.emplace_back("ridge (SOH only)",
+                       score(to_soh(soh_ridge->predict(test_soh), test.last_soh, protocol.spec)));
+    }
+  }
   return out;
 }
 

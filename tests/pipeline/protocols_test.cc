@@ -30,24 +30,23 @@ fs::path data_dir() {
   return fs::path(CYCLECAST_SOURCE_DIR) / ".." / "shared" / "data";
 }
 
-std::map<std::string, ForecastMetrics> baselines_by_name(const EvalProtocol& protocol) {
-  std::map<std::string, ForecastMetrics> out;
-  for (const auto& [name, metrics] : evaluate_baselines(protocol))
-    out[name] = metrics;
-  return out;
-}
-
-void print_table(const std::string& title, const EvalProtocol& protocol) {
+// Evaluates the baselines once, prints their table (the figures docs/pipeline.md quotes) and
+// returns them by name.
+std::map<std::string, ForecastMetrics> baselines_table(const std::string& title,
+                                                       const EvalProtocol& protocol) {
   std::printf("%s: %lld train, %lld validation, %lld test windows, input size %lld\n",
               title.c_str(), static_cast<long long>(protocol.train.size()),
               static_cast<long long>(protocol.validation.size()),
               static_cast<long long>(protocol.test.size()),
               static_cast<long long>(protocol.spec.input_size()));
+  std::map<std::string, ForecastMetrics> out;
   for (const auto& [name, m] : evaluate_baselines(protocol)) {
     std::printf("  %-13s MAE %.5f  +10 %.5f  +100 %.5f  RMSE %.5f  EOL %.1f (%lld)\n", name.c_str(),
                 m.mae, m.mae_10, m.mae_100, m.rmse, m.eol_error_cycles,
                 static_cast<long long>(m.eol_windows));
+    out[name] = m;
   }
+  return out;
 }
 
 // A smooth, slowly accelerating fade with a small sawtooth, like a smoothed SOH series.
@@ -214,6 +213,19 @@ TEST(EvaluateBaselines, ReportsTheFourBaselinesInOrderAndRidgeBeatsLastValueOnSm
   EXPECT_EQ(baselines[0].second.windows, 10);
 }
 
+TEST(EvaluateBaselines, AddsAnSohOnlyRidgeWhenTheInputsHaveFeatures) {
+  TempDir tmp;
+  write_raw_folder(tmp.path(), 12, 200);
+  auto p = heldout_protocol(tmp.path(), small_options());
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  const auto baselines = evaluate_baselines(*p);
+  ASSERT_EQ(baselines.size(), 5u);
+  EXPECT_EQ(baselines[3].first, "ridge");
+  EXPECT_EQ(baselines[4].first, "ridge (SOH only)");
+  EXPECT_EQ(baselines[4].second.windows, p->test.size());
+  EXPECT_LT(baselines[4].second.mae, baselines[0].second.mae);
+}
+
 TEST(SharedData, PaperProtocolBaselinesReproduceTheReadme) {
   const fs::path dir = data_dir() / "severson-soh";
   if (!fs::exists(dir / "soh.csv")) {
@@ -221,9 +233,8 @@ TEST(SharedData, PaperProtocolBaselinesReproduceTheReadme) {
   }
   auto p = paper_protocol(dir);
   ASSERT_TRUE(p.ok()) << p.error().message;
-  print_table("paper", *p);
   ASSERT_EQ(p->test.size(), 12);
-  const auto b = baselines_by_name(*p);
+  const auto b = baselines_table("paper", *p);
   // The README gives these to 3 significant digits.
   EXPECT_NEAR(b.at("last value").mae, 0.0244, 0.00005);
   EXPECT_NEAR(b.at("line-10").mae, 0.00525, 0.000005);
@@ -239,7 +250,7 @@ TEST(SharedData, HeldoutProtocolBuildsFromTheRawTelemetry) {
   }
   auto p = heldout_protocol(dir);
   ASSERT_TRUE(p.ok()) << p.error().message;
-  print_table("heldout", *p);
+  const auto b = baselines_table("heldout", *p);
   const auto& c = p->cleaning;
   std::printf(
       "cleaning: spikes %lld fill %lld charge-time outliers %lld non-positive %lld "
@@ -255,8 +266,8 @@ TEST(SharedData, HeldoutProtocolBuildsFromTheRawTelemetry) {
   EXPECT_GE(c.fill_values, 1000);
   EXPECT_GE(c.charge_time_outliers, 7);
   EXPECT_EQ(c.non_positive, 3);
-  const auto b = baselines_by_name(*p);
   EXPECT_LT(b.at("ridge").mae, b.at("last value").mae);
+  EXPECT_LT(b.at("ridge (SOH only)").mae, b.at("quadratic-50").mae);
 }
 
 }  // namespace

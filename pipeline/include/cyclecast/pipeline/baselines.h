@@ -37,5 +37,8 @@ struct RidgeModel {
 // regularisation (test MAE 0.0008 there). kInvalidArgument when there are no windows, lambda < 0,
 // or the system is singular (lambda 0 with constant inputs or too few windows).
 Result<RidgeModel> fit_ridge(const Windows& train, double lambda);
+// The same from matrices: inputs (input_size x n) to targets (H x n).
+Result<RidgeModel> fit_ridge(const models::Matrix<float>& inputs,
+                             const models::Matrix<float>& targets, double lambda);
 
 }  // namespace cyclecast::pipeline

@@ -70,7 +70,8 @@ const char* soh_band(double last_soh);
 
 // Metrics of every baseline on the protocol's test windows, in this order: "last value",
 // "line-10", "quadratic-50", "ridge" (fitted on protocol.train with protocol.ridge_lambda;
-// left out if the fit fails).
+// left out if the fit fails), and, when the spec has optional features, "ridge (SOH only)": the
+// same fitted on the SOH deltas and level alone.
 std::vector<std::pair<std::string, ForecastMetrics>> evaluate_baselines(
     const EvalProtocol& protocol);
 
