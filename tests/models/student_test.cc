@@ -179,6 +179,7 @@ TEST(Student, ParameterCountFollowsTheArchitecture) {
   EXPECT_EQ(deployed.layout().size(),
             8 * 101 + (16 * 8 + 16) + 2 * 16 + (16 * 16 + 16) + 100 * 8 + (100 * 16 + 100));
   EXPECT_EQ(deployed.layout().size(), student_parameter_count(StudentConfig{}));
+  EXPECT_EQ(student_parameter_count(StudentConfig{}), 3756);  // the figure in docs/models.md
   const StudentConfig teacher{101, 16, 256, 6, 100};
   EXPECT_EQ(StudentModel<float>(teacher).layout().size(), student_parameter_count(teacher));
   EXPECT_EQ(student_parameter_count(teacher), 16 * 101 + (256 * 16 + 256) + 2 * 256 +
