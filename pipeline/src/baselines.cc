@@ -45,8 +45,15 @@ Eigen::MatrixXd RidgeModel::predict(const models::Matrix<float>& inputs) const {
   return out;
 }
 
-Result<RidgeModel> fit_ridge(const Windows& train, double lambda) {
-  return fit_ridge(train.inputs, train.targets, lambda);
+Eigen::MatrixXd RidgeModel::predict(const Windows& windows, const FeatureSpec& spec) const {
+  return predict(linear_inputs(windows, spec));
+}
+
+Result<RidgeModel> fit_ridge(const Windows& train, const FeatureSpec& spec, double lambda) {
+  if (train.size() == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "ridge regression needs training windows");
+  }
+  return fit_ridge(linear_inputs(train, spec), train.targets, lambda);
 }
 
 Result<RidgeModel> fit_ridge(const models::Matrix<float>& inputs,

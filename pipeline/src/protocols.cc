@@ -218,20 +218,22 @@ std::vector<std::pair<std::string, ForecastMetrics>> evaluate_baselines(
   out.emplace_back("last value", score(forecast_last_value(test.input_soh, h)));
   out.emplace_back("line-10", score(forecast_polynomial(test.input_soh, h, 10, 1)));
   out.emplace_back("quadratic-50", score(forecast_polynomial(test.input_soh, h, 50, 2)));
-  auto ridge = fit_ridge(protocol.train, protocol.ridge_lambda);
+  // The ridges see the linear design of the windows, never the model input vector (windows.h).
+  const models::Matrix<float> train_x = linear_inputs(protocol.train, protocol.spec);
+  const models::Matrix<float> test_x = linear_inputs(test, protocol.spec);
+  auto ridge = fit_ridge(train_x, protocol.train.targets, protocol.ridge_lambda);
   if (ridge) {
-    out.emplace_back("ridge",
-                     score(to_soh(ridge->predict(test.inputs), test.last_soh, protocol.spec)));
+    out.emplace_back("ridge", score(to_soh(ridge->predict(test_x), test.last_soh, protocol.spec)));
   }
   if (!protocol.spec.features.empty()) {
-    // The SOH part of the input (deltas and level) is the same with or without features; a
+    // The SOH part of the design (deltas and level) is the same with or without features; a
     // linear model can do better on it alone (fewer inputs to overfit), so it is reported too
     // and a model must beat the better of the two.
     const Eigen::Index soh_inputs = protocol.spec.input_len + 1;
-    const models::Matrix<float> train_soh = protocol.train.inputs.topRows(soh_inputs);
+    const models::Matrix<float> train_soh = train_x.topRows(soh_inputs);
     auto soh_ridge = fit_ridge(train_soh, protocol.train.targets, protocol.ridge_lambda);
     if (soh_ridge) {
-      const models::Matrix<float> test_soh = test.inputs.topRows(soh_inputs);
+      const models::Matrix<float> test_soh = test_x.topRows(soh_inputs);
       out.emplace_back("ridge (SOH only)",
                        score(to_soh(soh_ridge->predict(test_soh), test.last_soh, protocol.spec)));
     }

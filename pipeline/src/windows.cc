@@ -17,6 +17,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const char* const kFeatureNames[] = {kFeatureIrOhm, kFeatureTemperatureC, kFeatureChargeTimeMin};
 constexpr const char* kPrefix = "pipeline.";
+// The input representation this build writes and reads (windows.h).
+constexpr const char* kRepresentation = "2";
 
 bool is_feature_name(const std::string& name) {
   return std::any_of(std::begin(kFeatureNames), std::end(kFeatureNames),
@@ -89,6 +91,11 @@ class MetadataReader {
   const std::map<std::string, std::string>& metadata_;
 };
 
+// The amplitude a window's shape is normalized by: its first input SOH against its last.
+double window_amp(double first_soh, double last_soh, double amp_floor) {
+  return std::max(std::abs(first_soh - last_soh), amp_floor);
+}
+
 std::vector<std::string> split_names(const std::string& text) {
   std::vector<std::string> names;
   std::size_t begin = 0;
@@ -154,11 +161,15 @@ double feature_value(const SeriesRow& row, const std::string& name) {
 std::map<std::string, std::string> FeatureSpec::to_metadata() const {
   std::map<std::string, std::string> m;
   const std::string p = kPrefix;
+  m[p + "representation"] = kRepresentation;
   m[p + "input_len"] = std::to_string(input_len);
   m[p + "horizon"] = std::to_string(horizon);
   m[p + "delta_scale"] = exact_text(delta_scale);
   m[p + "level_offset"] = exact_text(level_offset);
   m[p + "level_scale"] = exact_text(level_scale);
+  m[p + "amp_floor"] = exact_text(amp_floor);
+  m[p + "log_amp_mean"] = exact_text(log_amp_mean);
+  m[p + "log_amp_std"] = exact_text(log_amp_std);
   std::string names;
   for (const FeatureStats& f : features) {
     if (!names.empty()) names += ',';
@@ -174,27 +185,45 @@ Result<FeatureSpec> FeatureSpec::from_metadata(const std::map<std::string, std::
   const MetadataReader r(metadata);
   const std::string p = kPrefix;
   FeatureSpec spec;
+  auto representation = r.text(p + "representation");
+  if (!representation) return representation.error();
+  if (*representation != kRepresentation) {
+    return MetadataReader::bad(p + "representation", "is '" + *representation +
+                                                         "'; this build reads representation " +
+                                                         kRepresentation + " only");
+  }
   auto input_len = r.integer(p + "input_len");
   auto horizon = r.integer(p + "horizon");
   auto delta_scale = r.number(p + "delta_scale");
   auto level_offset = r.number(p + "level_offset");
   auto level_scale = r.number(p + "level_scale");
+  auto amp_floor = r.number(p + "amp_floor");
+  auto log_amp_mean = r.number(p + "log_amp_mean");
+  auto log_amp_std = r.number(p + "log_amp_std");
   auto names = r.text(p + "features");
   if (!input_len) return input_len.error();
   if (!horizon) return horizon.error();
   if (!delta_scale) return delta_scale.error();
   if (!level_offset) return level_offset.error();
   if (!level_scale) return level_scale.error();
+  if (!amp_floor) return amp_floor.error();
+  if (!log_amp_mean) return log_amp_mean.error();
+  if (!log_amp_std) return log_amp_std.error();
   if (!names) return names.error();
   if (*input_len < 1) return MetadataReader::bad(p + "input_len", "must be at least 1");
   if (*horizon < 1) return MetadataReader::bad(p + "horizon", "must be at least 1");
   if (*delta_scale <= 0.0) return MetadataReader::bad(p + "delta_scale", "must be positive");
   if (*level_scale <= 0.0) return MetadataReader::bad(p + "level_scale", "must be positive");
+  if (*amp_floor <= 0.0) return MetadataReader::bad(p + "amp_floor", "must be positive");
+  if (*log_amp_std <= 0.0) return MetadataReader::bad(p + "log_amp_std", "must be positive");
   spec.input_len = *input_len;
   spec.horizon = *horizon;
   spec.delta_scale = *delta_scale;
   spec.level_offset = *level_offset;
   spec.level_scale = *level_scale;
+  spec.amp_floor = *amp_floor;
+  spec.log_amp_mean = *log_amp_mean;
+  spec.log_amp_std = *log_amp_std;
   std::set<std::string> seen;
   for (const std::string& name : split_names(*names)) {
     if (!is_feature_name(name)) {
@@ -221,18 +250,27 @@ Result<FeatureSpec> fit_feature_spec(std::span<const CellSeries> cells,
   if (!(options.delta_scale > 0.0)) {
     return make_error(ErrorCode::kInvalidArgument, "delta_scale must be positive");
   }
+  if (!(options.amp_floor > 0.0) || !std::isfinite(options.amp_floor)) {
+    return make_error(ErrorCode::kInvalidArgument, "amp_floor must be positive");
+  }
   FeatureSpec spec;
   spec.input_len = options.input_len;
   spec.horizon = options.horizon;
   spec.delta_scale = options.delta_scale;
+  spec.amp_floor = options.amp_floor;
   const int64_t span = options.input_len + options.horizon;
   Moments level;
+  Moments log_amp;
   int64_t rows = 0;
   std::vector<Moments> moments(std::size(kFeatureNames));
   for (const CellSeries& cell : cells) {
     const int64_t n = static_cast<int64_t>(cell.rows.size());
     for (int64_t last = options.input_len - 1; last + options.horizon < n; ++last) {
-      level.add(cell.rows[static_cast<std::size_t>(last)].soh);
+      const double last_soh = cell.rows[static_cast<std::size_t>(last)].soh;
+      const double first_soh =
+          cell.rows[static_cast<std::size_t>(last - options.input_len + 1)].soh;
+      level.add(last_soh);
+      log_amp.add(std::log(window_amp(first_soh, last_soh, options.amp_floor)));
     }
     if (n < span) continue;
     rows += n;
@@ -250,6 +288,8 @@ Result<FeatureSpec> fit_feature_spec(std::span<const CellSeries> cells,
   }
   spec.level_offset = level.mean;
   spec.level_scale = usable_std(level.std());
+  spec.log_amp_mean = log_amp.mean;
+  spec.log_amp_std = usable_std(log_amp.std());
   if (options.use_optional_features) {
     for (std::size_t f = 0; f < moments.size(); ++f) {
       const double coverage = static_cast<double>(moments[f].n) / static_cast<double>(rows);
@@ -266,11 +306,13 @@ models::Vector<float> encode_input(std::span<const SeriesRow> rows, const Featur
   assert(static_cast<int64_t>(rows.size()) == w);
   models::Vector<float> x(spec.input_size());
   const double last = rows[static_cast<std::size_t>(w - 1)].soh;
+  const double amp = window_amp(rows[0].soh, last, spec.amp_floor);
   for (int64_t t = 0; t < w; ++t) {
-    x(t) = static_cast<float>((rows[static_cast<std::size_t>(t)].soh - last) * spec.delta_scale);
+    x(t) = static_cast<float>((rows[static_cast<std::size_t>(t)].soh - last) / amp);
   }
   x(w) = static_cast<float>((last - spec.level_offset) / spec.level_scale);
-  int64_t offset = w + 1;
+  x(w + 1) = static_cast<float>((std::log(amp) - spec.log_amp_mean) / spec.log_amp_std);
+  int64_t offset = w + 2;
   for (const FeatureStats& f : spec.features) {
     for (int64_t t = 0; t < w; ++t) {
       const double v = feature_value(rows[static_cast<std::size_t>(t)], f.name);
@@ -279,6 +321,26 @@ models::Vector<float> encode_input(std::span<const SeriesRow> rows, const Featur
     }
     offset += w;
   }
+  x(spec.gain_index()) = static_cast<float>(amp * spec.delta_scale);
+  return x;
+}
+
+models::Matrix<float> linear_inputs(const Windows& windows, const FeatureSpec& spec) {
+  const int64_t w = spec.input_len;
+  const int64_t feature_rows = w * static_cast<int64_t>(spec.features.size());
+  const auto n = static_cast<Eigen::Index>(windows.last_soh.size());
+  assert(windows.input_soh.rows() == w && windows.input_soh.cols() == n);
+  assert(windows.inputs.rows() == spec.input_size() && windows.inputs.cols() == n);
+  models::Matrix<float> x(w + 1 + feature_rows, n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double last = windows.last_soh[static_cast<std::size_t>(i)];
+    // The same double expressions as the encoding before representation 2, so the same floats.
+    for (int64_t t = 0; t < w; ++t) {
+      x(t, i) = static_cast<float>((windows.input_soh(t, i) - last) * spec.delta_scale);
+    }
+    x(w, i) = static_cast<float>((last - spec.level_offset) / spec.level_scale);
+  }
+  x.bottomRows(feature_rows) = windows.inputs.middleRows(w + 2, feature_rows);
   return x;
 }
 

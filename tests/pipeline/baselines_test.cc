@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <string>
 #include <vector>
 
 namespace cyclecast::pipeline {
@@ -73,7 +75,7 @@ TEST(Ridge, RecoversAnExactLinearMapWithTinyLambda) {
   w_true << 1.0, -2.0, 0.5, 0.0, 3.0, 1.0;
   const Eigen::VectorXd b_true = Eigen::Vector2d(0.25, -1.0);
   const Windows train = linear_windows(w_true, b_true, 200);
-  auto ridge = fit_ridge(train, 1e-9);
+  auto ridge = fit_ridge(train.inputs, train.targets, 1e-9);
   ASSERT_TRUE(ridge.ok()) << ridge.error().message;
   EXPECT_LT((ridge->weights - w_true).cwiseAbs().maxCoeff(), 1e-4);
   EXPECT_LT((ridge->bias - b_true).cwiseAbs().maxCoeff(), 1e-4);
@@ -85,8 +87,8 @@ TEST(Ridge, LargerLambdaShrinksTheWeights) {
   Eigen::MatrixXd w_true(1, 2);
   w_true << 2.0, -1.0;
   const Windows train = linear_windows(w_true, Eigen::VectorXd::Zero(1), 100);
-  auto light = fit_ridge(train, 1e-6);
-  auto heavy = fit_ridge(train, 100.0);
+  auto light = fit_ridge(train.inputs, train.targets, 1e-6);
+  auto heavy = fit_ridge(train.inputs, train.targets, 100.0);
   ASSERT_TRUE(light.ok());
   ASSERT_TRUE(heavy.ok());
   EXPECT_LT(heavy->weights.norm(), 0.8 * light->weights.norm());
@@ -94,15 +96,49 @@ TEST(Ridge, LargerLambdaShrinksTheWeights) {
 }
 
 TEST(Ridge, RefusesNoWindowsNegativeLambdaAndASingularSystem) {
-  EXPECT_FALSE(fit_ridge(Windows{}, 1.0).ok());
+  EXPECT_FALSE(fit_ridge(Windows{}, FeatureSpec{}, 1.0).ok());
+  EXPECT_FALSE(fit_ridge(models::Matrix<float>(3, 0), models::Matrix<float>(1, 0), 1.0).ok());
   Eigen::MatrixXd w_true(1, 2);
   w_true << 1.0, 1.0;
   Windows train = linear_windows(w_true, Eigen::VectorXd::Zero(1), 10);
-  EXPECT_EQ(fit_ridge(train, -1.0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(fit_ridge(train.inputs, train.targets, -1.0).error().code, ErrorCode::kInvalidArgument);
   train.inputs.row(1).setConstant(3.0f);  // a constant input: no information, singular at 0
-  auto singular = fit_ridge(train, 0.0);
+  auto singular = fit_ridge(train.inputs, train.targets, 0.0);
   ASSERT_FALSE(singular.ok());
   EXPECT_EQ(singular.error().code, ErrorCode::kInvalidArgument);
+}
+
+// SOH falling at `rate` per cycle with a slow acceleration, no optional feature.
+CellSeries fading_cell(const std::string& id, int64_t rows, double rate) {
+  CellSeries cell{id, "", 1.1, {}};
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t r = 0; r < rows; ++r) {
+    const double t = static_cast<double>(r);
+    cell.rows.push_back(SeriesRow{r + 1, 1.0 - rate * t - 1e-6 * t * t, nan, nan, nan});
+  }
+  return cell;
+}
+
+TEST(Ridge, OnWindowsFitsTheLinearDesignNotTheModelInputVector) {
+  const std::vector<CellSeries> cells{fading_cell("a", 60, 1e-3), fading_cell("b", 50, 3e-3),
+                                      fading_cell("c", 40, 2e-3)};
+  FeatureOptions options;
+  options.input_len = 6;
+  options.horizon = 3;
+  auto spec = fit_feature_spec(cells, options);
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  const Windows train = make_windows(cells, *spec, 1);
+  auto on_windows = fit_ridge(train, *spec, 1e-3);
+  auto on_design = fit_ridge(linear_inputs(train, *spec), train.targets, 1e-3);
+  ASSERT_TRUE(on_windows.ok()) << on_windows.error().message;
+  ASSERT_TRUE(on_design.ok());
+  ASSERT_EQ(on_windows->weights.cols(), 6 + 1);
+  EXPECT_EQ(on_windows->weights, on_design->weights);
+  EXPECT_EQ(on_windows->bias, on_design->bias);
+  EXPECT_EQ(on_windows->predict(train, *spec), on_design->predict(linear_inputs(train, *spec)));
+  // Quadratic fades are linear in the deltas: the linear design forecasts them almost exactly.
+  const Eigen::MatrixXd error = on_windows->predict(train, *spec) - train.targets.cast<double>();
+  EXPECT_LT(error.cwiseAbs().maxCoeff(), 0.01);  // in delta units: 1e-4 SOH
 }
 
 }  // namespace
