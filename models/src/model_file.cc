@@ -109,6 +109,7 @@ Hyper hyperparameters_of(const ModelConfig& config) {
     add("width", double(st->width));
     add("euler_steps", double(st->euler_steps));
     add("horizon", double(st->horizon));
+    add("output_gain", st->output_gain ? 1.0 : 0.0);
   } else {
     const auto& e = std::get<EulerStudentConfig>(config);
     add("input_len", double(e.input_len));
@@ -137,6 +138,16 @@ class HyperReader {
   bool real(const std::string& name, double min, double max, double& out) {
     if (!find(name, out) || !(out >= min && out <= max)) return fail(name);
     return true;
+  }
+  // An integer in [min, max] that older files may lack: `fallback` then.
+  bool optional_integer(const std::string& name, int64_t min, int64_t max, int64_t fallback,
+                        int64_t& out) {
+    double v = 0;
+    if (!find(name, v)) {
+      out = fallback;
+      return true;
+    }
+    return integer(name, min, out, double(max));
   }
   const std::string& bad() const { return bad_; }
 
@@ -206,6 +217,9 @@ Result<ModelConfig> config_from(Architecture arch, const Hyper& h) {
            r.integer("width", 1, c.width) &&
            r.integer("euler_steps", 1, c.euler_steps, kMaxEulerSteps) &&
            r.integer("horizon", 1, c.horizon);
+      int64_t gain = 0;
+      ok = ok && r.optional_integer("output_gain", 0, 1, 0, gain);
+      c.output_gain = gain == 1;
       if (ok) return ModelConfig{c};
       break;
     }

@@ -83,7 +83,7 @@ void StudentModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y,
   const Vector<S> gain = dt * beta;
 
   tape.z.resize(config_.features, x.cols());
-  tape.z.noalias() = encoder * x;
+  tape.z.noalias() = encoder * x.topRows(config_.input_size);
   Matrix<S> h;
   lift_.forward(params, tape.z, h);
   h = h.array().tanh();
@@ -99,6 +99,7 @@ void StudentModel<S>::forward(const S* params, const Matrix<S>& x, Matrix<S>& y,
   }
   head_.forward(params, h, y);
   y.noalias() += bypass * tape.z;
+  if (config_.output_gain) y.array().rowwise() *= x.row(config_.input_size).array();
 }
 
 template <typename S>
@@ -124,6 +125,7 @@ S StudentModel<S>::loss_and_gradient(const S* params, const Matrix<S>& x, const 
   forward(params, x, y, tape);
   Matrix<S> dy;
   const S value = combined_loss(loss, y, target, batch_total, &dy);
+  if (config_.output_gain) dy.array().rowwise() *= x.row(config_.input_size).array();
 
   ConstMatrixMap<S> bypass(params + tensors_.bypass, config_.horizon, config_.features);
   MatrixMap<S> dencoder(grads + tensors_.encoder, config_.features, config_.input_size);
@@ -156,7 +158,7 @@ S StudentModel<S>::loss_and_gradient(const S* params, const Matrix<S>& x, const 
   Matrix<S> dz_lift;
   lift_.backward(params, grads, tape.z, dlift, &dz_lift);
   dz += dz_lift;
-  dencoder.noalias() += dz * x.transpose();
+  dencoder.noalias() += dz * x.topRows(config_.input_size).transpose();
   return value;
 }
 

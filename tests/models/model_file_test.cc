@@ -114,6 +114,18 @@ TEST(ModelFile, StudentIsArchitectureFourAndKeepsEveryHyperParameter) {
   EXPECT_EQ(y1, y2);
 }
 
+TEST(ModelFile, StudentKeepsItsOutputGain) {
+  StudentConfig c{9, 2, 3, 1, 4};
+  c.output_gain = true;
+  auto decoded = decode_model(encode(make_saved(c, 16)));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_TRUE(std::get<StudentConfig>(decoded->config).output_gain);
+  c.output_gain = false;
+  decoded = decode_model(encode(make_saved(c, 17)));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_FALSE(std::get<StudentConfig>(decoded->config).output_gain);
+}
+
 TEST(ModelFile, RefusesAStudentWithZeroEulerSteps) {
   std::vector<uint8_t> bytes = encode(make_saved(StudentConfig{}, 15));
   // Hyper-parameters in order: input_size, features, width, euler_steps (each u32 length, name,

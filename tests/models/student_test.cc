@@ -131,6 +131,31 @@ TEST(Student, BatchedForwardMatchesThePlainReference) {
   }
 }
 
+StudentConfig gained(StudentConfig c) {
+  c.output_gain = true;
+  return c;
+}
+
+TEST(Student, OutputGainScalesEachSampleByItsLastInputRow) {
+  const StudentModel<double> model(gained(small_student(3, 4, 2)));
+  ASSERT_EQ(model.input_size(), 6);  // input_size 5 plus the gain row
+  const Eigen::VectorXd p = random_params(model, 9);
+  Rng rng(10);
+  Md x = random_matrix(6, 3, rng);
+  x.row(5) << 0.5, 2.0, -1.5;
+  Md y;
+  model.predict(p.data(), x, y);
+  for (int64_t b = 0; b < 3; ++b) {
+    const Eigen::VectorXd inner = reference_forward(model, p.data(), x.col(b).head(5), nullptr);
+    EXPECT_LE((y.col(b) - x(5, b) * inner).norm(), 1e-12);
+  }
+}
+
+TEST(Student, GradientMatchesFiniteDifferencesWithOutputGain) {
+  expect_gradient_matches(gained(small_student(3, 4, 1)), 3, 11);
+  expect_gradient_matches(gained(small_student(2, 3, 2)), 2, 12, LossSpec{0.5, 0.2, 1.0});
+}
+
 TEST(Student, UntrainedStudentIsExactlyItsBypass) {
   const StudentModel<float> model(StudentConfig{});
   Vector<float> p(model.layout().size());

@@ -7,6 +7,7 @@
 //                                    alpha, beta, b: width, Wr: width x width "liquid.*"
 //   y   = D z + G h_steps + c        D: horizon x features                    "bypass.weight"
 //                                    G: horizon x width, c: horizon           "head.weight/bias"
+//   with output_gain: y = g .* (D z + G h_steps + c), g the extra last input row (one per sample)
 //
 // Why a bypass: a ridge regression from the input window to the horizon is already a strong
 // forecaster, and its rank-`features` factorization D E carries it with few parameters. The
@@ -33,6 +34,12 @@ struct StudentConfig {
   int64_t width = 16;
   int64_t euler_steps = 1;
   int64_t horizon = 100;
+  // The model takes one more input row than input_size, a per-sample gain g that E does not see,
+  // and scales its whole output by it. The pipeline feeds the window's SOH amplitude there
+  // (windows.h, representation v2): the network forecasts the curve's shape in amplitude units
+  // and the gain turns it back into SOH units, which also weights each window's loss by its
+  // amplitude. The int8 runtime computes the unscaled output; its caller multiplies by g.
+  bool output_gain = false;
 };
 
 // kInvalidArgument unless every dimension is at least 1.
@@ -65,7 +72,7 @@ class StudentModel final : public Model<S> {
   const StudentConfig& config() const { return config_; }
   const StudentTensors& tensors() const { return tensors_; }
   const ParameterLayout& layout() const override { return layout_; }
-  int64_t input_size() const override { return config_.input_size; }
+  int64_t input_size() const override { return config_.input_size + (config_.output_gain ? 1 : 0); }
   int64_t output_size() const override { return config_.horizon; }
 
   // E and A, Wr (with their biases) uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) as nn.Linear; D the
