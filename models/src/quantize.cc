@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "cyclecast/models/model_file.h"  // crc32, shared with the model files
+
 namespace cyclecast::models {
 namespace {
 
@@ -490,16 +492,6 @@ constexpr uint8_t kMagic[4] = {'C', 'C', 'Q', '8'};
 constexpr uint16_t kBlobVersion = 1;
 constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
 constexpr size_t kCrcBytes = 4;
-
-uint32_t crc32(std::span<const uint8_t> bytes) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (const uint8_t byte : bytes) {
-    crc ^= byte;
-    for (int bit = 0; bit < 8; ++bit)
-      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
 
 class Writer {
  public:
