@@ -1,0 +1,85 @@
+// The retraining pipeline: teacher -> stage-1 distillation into students of several widths ->
+// structured pruning -> stage-2 distillation -> int8 quantization -> Pareto selection -> report.
+// The `cyclecast train` command and the daemon's scheduled retraining both call run_training().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cyclecast/pipeline/pareto.h"
+#include "cyclecast/pipeline/protocols.h"
+#include "cyclecast/result.h"
+
+namespace cyclecast::pipeline {
+
+enum class TeacherKind {
+  kAuto,    // train both within the time budget (half each), keep the better on validation
+  kDlnet,   // the paper's DLNet architecture (encoder MLP, liquid Euler steps, decoder MLP)
+  kLiquid,  // a wide liquid time-constant network in the students' architecture (ridge bypass,
+            // Euler-discretized liquid state; models/student.h), 16 features x 256 units
+};
+
+struct TrainingOptions {
+  TeacherKind teacher = TeacherKind::kAuto;
+  double teacher_budget_s = 300;  // wall-clock budget of the teacher stage (kAuto splits it)
+  int64_t teacher_max_epochs = 40;
+  std::vector<int64_t> widths = {64, 32, 16, 8, 4};
+  int64_t features = 8;  // bypass rank of every student
+  std::vector<double> prune_ratios = {0.25, 0.5, 0.75};
+  int64_t student_epochs = 30;
+  int64_t stage2_epochs = 12;
+  double lambda_start = 0.1;  // weight of the truth loss at the first epoch (rises linearly)
+  double lambda_end = 0.9;
+  bool kd_cosine = false;      // KD term: MSE (default) or cosine on the forecast vectors
+  bool truth_loss_mae = true;  // truth term: MAE (default; measured better than MSE) or MSE
+  int64_t calibration_windows = 2048;
+  Budget budget;
+  int64_t threads = 0;  // 0: all hardware threads
+  uint64_t seed = 1;
+};
+
+enum class Stage { kPrepare, kTeacher, kStage1, kPrune, kStage2, kQuantize, kSelect, kReport };
+const char* stage_name(Stage stage);
+
+// Progress of a run: the stage, its fraction done and a human-readable detail ("width 16, epoch
+// 12/30"), and the run's estimated seconds left (NaN when unknown).
+struct TrainingProgress {
+  Stage stage = Stage::kPrepare;
+  double stage_fraction = 0.0;
+  double overall_fraction = 0.0;
+  std::string detail;
+  double eta_s = 0.0;
+};
+using TrainingProgressCallback = std::function<void(const TrainingProgress&)>;
+
+struct TrainingResult {
+  std::string out_dir;
+  std::string chosen;  // candidate name
+  std::string choice_reason;
+  ForecastMetrics chosen_int8;  // on the protocol's test windows
+  ForecastMetrics chosen_float;
+  ForecastMetrics teacher;
+  std::vector<std::pair<std::string, ForecastMetrics>> baselines;
+  int64_t chosen_params = 0;
+  int64_t teacher_params = 0;
+  int64_t chosen_flash_bytes = 0;
+  double seconds = 0.0;
+};
+
+// Runs the whole pipeline on `protocol` and writes into out_dir: student.ccm (float), student.int8
+// (the firmware blob), teacher.ccm, report.json and report.html. The files are written into
+// out_dir + ".partial" and renamed at the very end, so an interrupted run (cancel set, e.g. by
+// SIGINT) never leaves a directory that looks complete. Errors: kInvalidArgument (bad options,
+// out_dir exists), kCancelled, kIo, or whatever a stage returned.
+Result<TrainingResult> run_training(const EvalProtocol& protocol, const TrainingOptions& options,
+                                    const std::string& out_dir,
+                                    const TrainingProgressCallback& progress = {},
+                                    const std::atomic<bool>* cancel = nullptr);
+
+// Evaluates a saved model (float .ccm, or an int8 blob) on the protocol's test windows.
+Result<ForecastMetrics> evaluate_model_file(const std::string& path, const EvalProtocol& protocol);
+
+}  // namespace cyclecast::pipeline

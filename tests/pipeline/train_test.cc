@@ -1,0 +1,178 @@
+// The retraining pipeline end to end on a tiny generated data set: every stage runs, the output
+// directory is complete and consistent with what the run reported, and an interrupted run leaves
+// nothing behind.
+#include "cyclecast/pipeline/train.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cyclecast/models/model_file.h"
+#include "temp_dir.h"
+
+namespace cyclecast::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using cyclecast::testing::TempDir;
+using cyclecast::testing::write_file;
+
+// A severson-raw folder of `cells` cells fading at different, slowly accelerating rates.
+void write_fading_cells(const fs::path& dir, int cells, int64_t cycles) {
+  fs::create_directories(dir);
+  std::string cycles_csv =
+      "cell_id,batch,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c,chargetime_min\n";
+  std::string cells_csv =
+      "cell_id,batch,policy,cycle_life,in_paper_124,paper_split,continuation_of,continued_in,"
+      "dlnet_id\n";
+  for (int c = 0; c < cells; ++c) {
+    const std::string id = "t" + std::to_string(c);
+    cells_csv += id + ",x,p,1,1," + (c % 3 == 2 ? "test1" : "train") + ",,,\n";
+    const double rate = 1e-4 * (1.0 + 0.37 * (c % 7));
+    for (int64_t k = 1; k <= cycles; ++k) {
+      const double t = static_cast<double>(k);
+      const double soh = 1.0 - rate * t - rate * 4e-3 * t * t + 0.0004 * std::sin(0.7 * t + c);
+      cycles_csv += id + ",x," + std::to_string(k) + "," + std::to_string(1.1 * soh) +
+                    ",1.0,0.017,32,30,29,10.5\n";
+    }
+  }
+  write_file(dir / "cycles.csv", cycles_csv);
+  write_file(dir / "cells.csv", cells_csv);
+}
+
+class TrainingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_fading_cells(tmp_.path() / "data", 18, 160);
+    ProtocolOptions p;
+    p.input_len = 20;
+    p.horizon = 10;
+    p.use_optional_features = false;
+    p.train_stride = 2;
+    auto protocol = heldout_protocol(tmp_.path() / "data", p);
+    ASSERT_TRUE(protocol.ok()) << protocol.error().message;
+    protocol_ = std::move(*protocol);
+    options_.teacher = TeacherKind::kLiquid;
+    options_.teacher_budget_s = 2.0;
+    options_.teacher_max_epochs = 3;
+    options_.widths = {8, 4};
+    options_.features = 3;
+    options_.prune_ratios = {0.5};
+    options_.student_epochs = 3;
+    options_.stage2_epochs = 2;
+    options_.calibration_windows = 64;
+    options_.threads = 2;
+  }
+
+  TempDir tmp_;
+  EvalProtocol protocol_;
+  TrainingOptions options_;
+};
+
+TEST_F(TrainingTest, TinyRunWritesACompleteConsistentDirectory) {
+  const std::string out = (tmp_.path() / "run").string();
+  std::vector<Stage> stages;
+  auto result = run_training(protocol_, options_, out, [&](const TrainingProgress& p) {
+    if (stages.empty() || stages.back() != p.stage) stages.push_back(p.stage);
+    EXPECT_GE(p.overall_fraction, 0.0);
+    EXPECT_LE(p.overall_fraction, 1.0);
+  });
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(stages.size(), 8u);  // every stage reported, in order
+  for (const char* name :
+       {"student.ccm", "student.int8", "teacher.ccm", "report.json", "report.html"}) {
+    EXPECT_TRUE(fs::exists(fs::path(out) / name)) << name;
+  }
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+
+  std::ifstream in(fs::path(out) / "report.json");
+  const auto report = nlohmann::json::parse(in);
+  // 2 stage-1 students, each pruned once.
+  EXPECT_EQ(report["candidates"].size(), 4u);
+  EXPECT_FALSE(result->chosen.empty());
+  EXPECT_FALSE(result->choice_reason.empty());
+  EXPECT_LT(result->chosen_params, result->teacher_params);
+
+  // The files on disk are the models the run scored.
+  auto float_metrics = evaluate_model_file(out + "/student.ccm", protocol_);
+  ASSERT_TRUE(float_metrics.ok()) << float_metrics.error().message;
+  EXPECT_NEAR(float_metrics->mae, result->chosen_float.mae, 1e-9);
+  auto int8_metrics = evaluate_model_file(out + "/student.int8", protocol_);
+  ASSERT_TRUE(int8_metrics.ok()) << int8_metrics.error().message;
+  EXPECT_NEAR(int8_metrics->mae, result->chosen_int8.mae, 1e-9);
+  auto teacher_metrics = evaluate_model_file(out + "/teacher.ccm", protocol_);
+  ASSERT_TRUE(teacher_metrics.ok()) << teacher_metrics.error().message;
+  EXPECT_NEAR(teacher_metrics->mae, result->teacher.mae, 1e-9);
+  // Trained, the student forecasts better than holding the last value.
+  EXPECT_LT(result->chosen_float.mae, result->baselines.front().second.mae);
+}
+
+TEST_F(TrainingTest, DlnetTeacherRunsToo) {
+  options_.teacher = TeacherKind::kDlnet;
+  options_.widths = {4};
+  options_.prune_ratios = {};
+  const std::string out = (tmp_.path() / "dlnet").string();
+  auto result = run_training(protocol_, options_, out);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  auto saved = models::load_model(out + "/teacher.ccm");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(std::holds_alternative<models::DlnetConfig>(saved->config));
+  auto teacher_metrics = evaluate_model_file(out + "/teacher.ccm", protocol_);
+  ASSERT_TRUE(teacher_metrics.ok()) << teacher_metrics.error().message;
+  EXPECT_NEAR(teacher_metrics->mae, result->teacher.mae, 1e-9);
+}
+
+TEST_F(TrainingTest, InterruptedRunLeavesNoDirectoryBehind) {
+  const std::string out = (tmp_.path() / "stopped").string();
+  std::atomic<bool> cancel{false};
+  bool saw_partial = false;
+  auto result = run_training(
+      protocol_, options_, out,
+      [&](const TrainingProgress& p) {
+        if (p.stage == Stage::kStage1) {
+          saw_partial = saw_partial || fs::exists(out + ".partial");
+          cancel = true;
+        }
+      },
+      &cancel);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kCancelled);
+  EXPECT_TRUE(saw_partial);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+}
+
+TEST_F(TrainingTest, RefusesAnExistingOutputDirectoryAndBadOptions) {
+  fs::create_directories(tmp_.path() / "taken");
+  auto taken = run_training(protocol_, options_, (tmp_.path() / "taken").string());
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code, ErrorCode::kInvalidArgument);
+
+  TrainingOptions bad = options_;
+  bad.widths.clear();
+  auto no_widths = run_training(protocol_, bad, (tmp_.path() / "a").string());
+  ASSERT_FALSE(no_widths.ok());
+  EXPECT_EQ(no_widths.error().code, ErrorCode::kInvalidArgument);
+  bad = options_;
+  bad.prune_ratios = {1.0};
+  EXPECT_FALSE(run_training(protocol_, bad, (tmp_.path() / "b").string()).ok());
+  EXPECT_FALSE(fs::exists(tmp_.path() / "a.partial"));
+}
+
+TEST_F(TrainingTest, NothingFitsTheBudgetIsAnErrorNamingTheClosestMiss) {
+  options_.budget.max_flash_bytes = 100;
+  const std::string out = (tmp_.path() / "tight").string();
+  auto result = run_training(protocol_, options_, out);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+}
+
+}  // namespace
+}  // namespace cyclecast::pipeline
