@@ -24,6 +24,7 @@ void add_db_commands(CLI::App& app, GlobalOptions& global);
 void add_import_command(CLI::App& app, GlobalOptions& global);
 void add_simulate_command(CLI::App& app, GlobalOptions& global);
 void add_rig_command(CLI::App& app, GlobalOptions& global);
+void add_export_command(CLI::App& app, GlobalOptions& global);
 void add_train_commands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace cyclecast::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add_import_command(app, global);
   add_simulate_command(app, global);
   add_rig_command(app, global);
+  add_export_command(app, global);
   add_train_commands(app, global);
   try {
     app.parse(argc, argv);

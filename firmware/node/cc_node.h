@@ -1,0 +1,153 @@
+/*
+ * cyclecast edge node: the serial line protocol of docs/node-protocol.md around the int8 student.
+ *
+ * C99, no heap, no libc beyond <stdint.h>/<string.h>. Floating point is single precision only
+ * (the Cortex-M4F's FPU); build with -ffp-contract=off so that the host (virtual node, tests) and
+ * the target compute bit-identical results. The node keeps the last W cycles of up to
+ * CC_NODE_MAX_CELLS cells in the caller-owned cc_node struct, encodes the window as the host's
+ * encode_input does (representation 2, docs/pipeline.md), runs cc_student_forecast and decodes
+ * SOH = soh_last + amp * y.
+ *
+ * Lifetimes: the model (and everything it points to) and the io hooks' context must outlive the
+ * cc_node; the node writes to nothing but itself and the hooks.
+ */
+#ifndef CYCLECAST_CC_NODE_H
+#define CYCLECAST_CC_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cyclecast/cc_student.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Capacity, fixed at compile time (override with -D to size a build for one model). */
+#ifndef CC_NODE_MAX_CELLS
+#define CC_NODE_MAX_CELLS 8
+#endif
+#ifndef CC_NODE_MAX_INPUT_LEN
+#define CC_NODE_MAX_INPUT_LEN 128 /* W */
+#endif
+#ifndef CC_NODE_MAX_FEATURES
+#define CC_NODE_MAX_FEATURES 3 /* optional features: every one the pipeline knows */
+#endif
+#ifndef CC_NODE_MAX_HORIZON
+#define CC_NODE_MAX_HORIZON 128 /* H */
+#endif
+#ifndef CC_NODE_MAX_SCRATCH_BYTES
+#define CC_NODE_MAX_SCRATCH_BYTES 1024 /* cc_student_scratch_bytes: 2 (F + 2 width) */
+#endif
+
+#define CC_NODE_PROTOCOL_VERSION 1
+#define CC_NODE_MAX_LINE 255   /* bytes before '\n' */
+#define CC_NODE_MAX_CELL_ID 64 /* characters of a cell id */
+#define CC_NODE_MAX_VERSION 32 /* characters of a model version */
+#define CC_NODE_EOL_SOH 0.8f   /* end of life: first forecast SOH below this */
+#define CC_NODE_CHANNELS (1 + CC_NODE_MAX_FEATURES)
+#define CC_NODE_MAX_INPUT_SIZE (CC_NODE_MAX_INPUT_LEN * (1 + CC_NODE_MAX_FEATURES) + 2)
+
+/* Optional feature ids (the order of the host's kFeature* names). */
+enum {
+  CC_NODE_FEATURE_IR_OHM = 0,
+  CC_NODE_FEATURE_TEMPERATURE_C = 1,
+  CC_NODE_FEATURE_CHARGE_MIN = 2
+};
+
+typedef enum {
+  CC_NODE_OK = 0,
+  CC_NODE_ERROR_ARGUMENT = 1, /* a NULL pointer */
+  CC_NODE_ERROR_MODEL = 2,    /* the model fails cc_student_validate or does not match its
+                                 normalization (sizes, scales, version, hash) */
+  CC_NODE_ERROR_CAPACITY = 3  /* the model needs more than the CC_NODE_MAX_* this build has */
+} cc_node_status;
+
+/*
+ * Everything the node needs about its model: the int8 student and the normalization, in float.
+ * Input vector (encoded rows, the gain is applied after the forward pass):
+ *   [0, W) (soh[t] - soh_last) / amp;  W (soh_last - level_offset) / level_scale;
+ *   W + 1 (ln amp - log_amp_mean) / log_amp_std;  W per feature (v - mean) / std, missing 0.
+ */
+typedef struct {
+  const cc_student_model* student;       /* input_size == W + 2 + W * feature_count, horizon == H */
+  const char* version;                   /* 1..32 chars of [A-Za-z0-9_.-], NUL-terminated */
+  const char* sha256_hex;                /* 64 lowercase hex digits of the node-model blob */
+  uint16_t input_len;                    /* W */
+  uint16_t horizon;                      /* H */
+  uint16_t feature_count;                /* 0..3 */
+  uint8_t feature_ids[3];                /* CC_NODE_FEATURE_* in input order, no repeats */
+  float delta_scale;                     /* > 0 (gain = amp * delta_scale; only the doc uses it) */
+  float level_offset, level_scale;       /* level_scale > 0 */
+  float amp_floor;                       /* > 0 */
+  float log_amp_mean, log_amp_std;       /* log_amp_std > 0 */
+  float feature_mean[3], feature_std[3]; /* std > 0 */
+} cc_node_model;
+
+/* Platform hooks. write: one whole answer line including '\n'. micros: a free-running
+ * microsecond clock (wraps at 2^32; only differences are used). */
+typedef struct {
+  void (*write)(void* context, const char* bytes, size_t length);
+  uint32_t (*micros)(void* context);
+  void* context;
+} cc_node_io;
+
+/* Counters of docs/node-protocol.md (ST answer). */
+typedef struct {
+  uint32_t rx, crc, bad, longs, forecasts, errors, evictions;
+} cc_node_stats;
+
+typedef struct {
+  char id[CC_NODE_MAX_CELL_ID + 1]; /* "" when the slot is free */
+  uint32_t last_cycle;
+  uint32_t last_used; /* node tick when last touched, for least-recently-used eviction */
+  uint16_t count;     /* cycles held, <= W */
+  uint16_t head;      /* ring position of the next write */
+  /* [0] SOH as received; [1 + f] feature f already normalized ((v - mean) / std, 0 when the
+   * value was missing), so the window is encoded without re-deciding what was missing. */
+  float values[CC_NODE_CHANNELS][CC_NODE_MAX_INPUT_LEN];
+} cc_node_cell;
+
+typedef struct {
+  const cc_node_model* model;
+  cc_node_io io;
+  float input_scale, output_scale; /* S_x, S_y of the student, in float */
+  char line[CC_NODE_MAX_LINE + 1];
+  uint16_t line_length;
+  uint8_t skipping; /* an oversized line is being skipped up to its '\n' */
+  uint32_t tick;
+  cc_node_stats stats;
+  cc_node_cell cells[CC_NODE_MAX_CELLS];
+  int16_t input[CC_NODE_MAX_INPUT_SIZE];
+  int32_t output[CC_NODE_MAX_HORIZON];
+  int16_t scratch[CC_NODE_MAX_SCRATCH_BYTES / 2];
+  char answer[CC_NODE_MAX_LINE + 1]; /* kept here rather than on the stack: the node's stack
+                                        budget is the forward pass's */
+} cc_node;
+
+/*
+ * Checks `model` (cc_student_validate and the match with its normalization) and the build's
+ * capacity, resets `node`, and sends the start-up frame `cc1 HI 0 1 VERSION SHA256`. The node is
+ * usable only after CC_NODE_OK.
+ */
+cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_io io);
+
+/* Consumes received bytes (any split: a line may arrive in pieces); every complete line is
+ * handled and answered through io.write before this returns. Never blocks or fails. */
+void cc_node_feed(cc_node* node, const char* bytes, size_t length);
+
+/* The last forecast's raw int32 outputs (H of them, scale S_y), for parity checks. */
+const int32_t* cc_node_last_output(const cc_node* node);
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib) of `length` bytes, continuing from `crc` (start: 0). */
+uint32_t cc_node_crc32(uint32_t crc, const void* bytes, size_t length);
+
+/* Natural logarithm of a positive, finite, normal float (absolute error below 1e-6 over
+ * [1e-4, 1e3], tests/firmware); the node has no libm. */
+float cc_node_logf(float x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CYCLECAST_CC_NODE_H */

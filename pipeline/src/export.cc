@@ -1,0 +1,441 @@
+#include "cyclecast/pipeline/export.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <bit>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <system_error>
+
+#include "cyclecast/models/model_file.h"
+
+namespace cyclecast::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The feature names in the order of cc_node.h's CC_NODE_FEATURE_* ids.
+const char* const kNodeFeatureNames[] = {kFeatureIrOhm, kFeatureTemperatureC,
+                                         kFeatureChargeTimeMin};
+constexpr size_t kNodeFeatureCount = std::size(kNodeFeatureNames);
+
+Error corrupt(const std::string& what) {
+  return make_error(ErrorCode::kCorrupt, "node-model blob: " + what);
+}
+
+bool is_version_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+bool valid_version(const std::string& version) {
+  return !version.empty() && version.size() <= kMaxModelVersionLength &&
+         std::all_of(version.begin(), version.end(), is_version_char);
+}
+
+// --- little-endian writer and bounds-checked reader -----------------------------------------
+
+class Writer {
+ public:
+  void u8(uint8_t v) { bytes_.push_back(v); }
+  void u16(uint16_t v) {
+    u8(static_cast<uint8_t>(v));
+    u8(static_cast<uint8_t>(v >> 8));
+  }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      u8(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
+  void raw(std::span<const uint8_t> b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
+  std::vector<uint8_t>& bytes() { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  bool ok() const { return ok_; }
+  size_t left() const { return bytes_.size() - pos_; }
+  uint8_t u8() { return take(1) ? bytes_[pos_ - 1] : 0; }
+  uint16_t u16() {
+    if (!take(2)) return 0;
+    return static_cast<uint16_t>(bytes_[pos_ - 2] | (bytes_[pos_ - 1] << 8));
+  }
+  uint32_t u32() {
+    if (!take(4)) return 0;
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i)
+      v = (v << 8) | bytes_[pos_ - 4 + static_cast<size_t>(i)];
+    return v;
+  }
+  float f32() { return std::bit_cast<float>(u32()); }
+  std::span<const uint8_t> raw(size_t n) {
+    if (!take(n)) return {};
+    return bytes_.subspan(pos_ - n, n);
+  }
+
+ private:
+  bool take(size_t n) {
+    if (!ok_ || n > left()) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+  std::span<const uint8_t> bytes_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+std::vector<uint8_t> encode_blob(const std::string& version, const NodeNormalization& n,
+                                 std::span<const uint8_t> ccq8) {
+  Writer w;
+  for (const char c : kNodeModelMagic)
+    w.u8(static_cast<uint8_t>(c));
+  w.u16(kNodeModelVersion);
+  w.u8(static_cast<uint8_t>(version.size()));
+  w.raw({reinterpret_cast<const uint8_t*>(version.data()), version.size()});
+  w.u16(n.input_len);
+  w.u16(n.horizon);
+  w.u8(static_cast<uint8_t>(n.feature_ids.size()));
+  for (const uint8_t id : n.feature_ids)
+    w.u8(id);
+  for (const float v :
+       {n.delta_scale, n.level_offset, n.level_scale, n.amp_floor, n.log_amp_mean, n.log_amp_std})
+    w.f32(v);
+  for (size_t f = 0; f < n.feature_ids.size(); ++f) {
+    w.f32(n.feature_mean[f]);
+    w.f32(n.feature_std[f]);
+  }
+  w.u32(static_cast<uint32_t>(ccq8.size()));
+  w.raw(ccq8);
+  w.u32(models::crc32(w.bytes()));
+  return std::move(w.bytes());
+}
+
+bool positive_finite(float v) {
+  return v > 0.0f && std::isfinite(v);
+}
+
+Result<void> check_normalization(const NodeNormalization& n) {
+  if (n.input_len < 1 || n.horizon < 1) return corrupt("window length and horizon must be >= 1");
+  if (n.feature_ids.size() > kNodeFeatureCount) return corrupt("more than 3 features");
+  for (size_t f = 0; f < n.feature_ids.size(); ++f) {
+    if (n.feature_ids[f] >= kNodeFeatureCount) return corrupt("unknown feature id");
+    if (std::count(n.feature_ids.begin(), n.feature_ids.end(), n.feature_ids[f]) != 1)
+      return corrupt("a feature is listed twice");
+    if (!std::isfinite(n.feature_mean[f]) || !positive_finite(n.feature_std[f]))
+      return corrupt("a feature's mean or std is not usable");
+  }
+  if (!positive_finite(n.delta_scale) || !positive_finite(n.level_scale) ||
+      !positive_finite(n.amp_floor) || !positive_finite(n.log_amp_std) ||
+      !std::isfinite(n.level_offset) || !std::isfinite(n.log_amp_mean))
+    return corrupt("a scale is not positive and finite");
+  return {};
+}
+
+Result<void> check_match(const models::QuantizedStudent& s, const NodeNormalization& n) {
+  const size_t expected = static_cast<size_t>(n.input_len) * (1 + n.feature_ids.size()) + 2;
+  if (s.input_size != expected || s.horizon != n.horizon) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the int8 student takes " + std::to_string(s.input_size) + " inputs and " +
+                          "forecasts " + std::to_string(s.horizon) + " cycles; the window " +
+                          "description needs " + std::to_string(expected) + " and " +
+                          std::to_string(n.horizon));
+  }
+  return {};
+}
+
+// --- C source generation ------------------------------------------------------------------------
+
+std::string float_literal(float v) {
+  char text[32];
+  // Nine significant digits read back as the same float.
+  std::snprintf(text, sizeof text, "%.8ef", static_cast<double>(v));
+  return text;
+}
+
+std::string int_literal(int64_t v) {
+  // INT32_MIN has no literal in C: -2147483648 is the negation of an unsigned constant.
+  if (v == std::numeric_limits<int32_t>::min()) return "(-2147483647 - 1)";
+  return std::to_string(v);
+}
+
+template <typename T>
+void emit_array(std::ostringstream& out, const char* type, const std::string& name,
+                const std::vector<T>& values) {
+  out << "static const " << type << " " << name << "[" << values.size() << "] = {";
+  for (size_t i = 0; i < values.size(); ++i) {
+    out << (i % 16 == 0 ? "\n    " : " ") << int_literal(values[i]) << ",";
+  }
+  out << "\n};\n";
+}
+
+std::string header_source(const models::QuantizedStudent& s, const NodeNormalization& n,
+                          const std::string& version, const std::string& sha) {
+  std::ostringstream out;
+  out << "/* Generated by `cyclecast export` (pipeline/export.cc): the int8 student and its input\n"
+         " * normalization for the cyclecast node. Do not edit; export the training run again. */\n"
+         "#ifndef CYCLECAST_MODEL_DATA_H\n#define CYCLECAST_MODEL_DATA_H\n\n"
+         "#include \"cc_node.h\"\n\n";
+  out << "#define CC_MODEL_VERSION \"" << version << "\"\n";
+  out << "#define CC_MODEL_SHA256 \"" << sha << "\" /* of model.bin */\n";
+  out << "#define CC_MODEL_INPUT_LEN " << n.input_len << " /* W */\n";
+  out << "#define CC_MODEL_HORIZON " << n.horizon << " /* H */\n";
+  out << "#define CC_MODEL_FEATURE_COUNT " << n.feature_ids.size() << "\n";
+  out << "#define CC_MODEL_INPUT_SIZE " << s.input_size << "\n";
+  out << "#define CC_MODEL_BYPASS_FEATURES " << s.features << "\n";
+  out << "#define CC_MODEL_WIDTH " << s.width << "\n";
+  out << "#define CC_MODEL_EULER_STEPS " << s.euler_steps << "\n";
+  out << "#define CC_MODEL_SCRATCH_BYTES " << s.scratch_bytes() << "\n\n";
+  out << "extern const cc_student_model cc_model_student;\n";
+  out << "extern const cc_node_model cc_model;\n\n#endif\n";
+  return out.str();
+}
+
+std::string data_source(const models::QuantizedStudent& s, const NodeNormalization& n,
+                        const std::string& version) {
+  std::ostringstream out;
+  out << "/* Generated by `cyclecast export` (pipeline/export.cc). Do not edit. Model " << version
+      << ",\n * " << s.input_size << " inputs, " << s.features << " bypass features, width "
+      << s.width << ", " << s.euler_steps << " Euler step(s), horizon " << s.horizon
+      << ". Every array is const, so it stays in flash. */\n"
+         "#include \"model_data.h\"\n\n";
+  emit_array(out, "int8_t", "encoder_weight", s.encoder_weight);
+  emit_array(out, "int32_t", "encoder_multiplier", s.encoder_multiplier);
+  emit_array(out, "int8_t", "encoder_shift", s.encoder_shift);
+  emit_array(out, "int8_t", "lift_weight", s.lift_weight);
+  emit_array(out, "int32_t", "lift_bias", s.lift_bias);
+  emit_array(out, "int32_t", "lift_multiplier", s.lift_multiplier);
+  emit_array(out, "int8_t", "lift_shift", s.lift_shift);
+  emit_array(out, "int8_t", "liquid_weight", s.liquid_weight);
+  emit_array(out, "int32_t", "liquid_bias", s.liquid_bias);
+  emit_array(out, "int32_t", "liquid_multiplier", s.liquid_multiplier);
+  emit_array(out, "int8_t", "liquid_shift", s.liquid_shift);
+  emit_array(out, "int32_t", "liquid_alpha_q24", s.liquid_alpha_q24);
+  emit_array(out, "int32_t", "liquid_beta_q24", s.liquid_beta_q24);
+  emit_array(out, "int8_t", "bypass_weight", s.bypass_weight);
+  emit_array(out, "int32_t", "head_bias", s.head_bias);
+  emit_array(out, "int32_t", "bypass_multiplier", s.bypass_multiplier);
+  emit_array(out, "int8_t", "bypass_shift", s.bypass_shift);
+  emit_array(out, "int8_t", "head_weight", s.head_weight);
+  emit_array(out, "int32_t", "head_multiplier", s.head_multiplier);
+  emit_array(out, "int8_t", "head_shift", s.head_shift);
+  out << "\nconst cc_student_model cc_model_student = {\n"
+      << "    " << s.input_size << ", " << s.features << ", " << s.width << ", " << s.horizon
+      << ", " << s.euler_steps << ", " << s.hidden_frac_bits << ", " << int_literal(s.dt_q30)
+      << ",\n"
+         "    encoder_weight, encoder_multiplier, encoder_shift,\n"
+         "    lift_weight, lift_bias, lift_multiplier, lift_shift,\n"
+         "    liquid_weight, liquid_bias, liquid_multiplier, liquid_shift, liquid_alpha_q24,\n"
+         "    liquid_beta_q24,\n"
+         "    bypass_weight, head_bias, bypass_multiplier, bypass_shift, head_weight,\n"
+         "    head_multiplier, head_shift,\n"
+         "    cc_tanh_q15_table,\n"
+      << "    " << int_literal(s.input_scale_mantissa) << ", "
+      << int_literal(s.input_scale_exponent) << ", " << int_literal(s.output_scale_mantissa) << ", "
+      << int_literal(s.output_scale_exponent) << ",\n};\n\n";
+  const auto feature = [&](const std::vector<float>& values, size_t f) {
+    return f < values.size() ? float_literal(values[f]) : std::string("0.0f");
+  };
+  out << "const cc_node_model cc_model = {\n"
+      << "    &cc_model_student,\n"
+      << "    CC_MODEL_VERSION,\n    CC_MODEL_SHA256,\n"
+      << "    " << n.input_len << ", " << n.horizon << ", " << n.feature_ids.size() << ",\n"
+      << "    {";
+  for (size_t f = 0; f < 3; ++f)
+    out << (f ? ", " : "") << (f < n.feature_ids.size() ? int(n.feature_ids[f]) : 0);
+  out << "},\n"
+      << "    " << float_literal(n.delta_scale) << ", /* delta_scale */\n"
+      << "    " << float_literal(n.level_offset) << ", " << float_literal(n.level_scale)
+      << ", /* level offset, scale */\n"
+      << "    " << float_literal(n.amp_floor) << ", /* amp_floor */\n"
+      << "    " << float_literal(n.log_amp_mean) << ", " << float_literal(n.log_amp_std)
+      << ", /* log amplitude mean, std */\n"
+      << "    {" << feature(n.feature_mean, 0) << ", " << feature(n.feature_mean, 1) << ", "
+      << feature(n.feature_mean, 2) << "},\n"
+      << "    {" << feature(n.feature_std, 0) << ", " << feature(n.feature_std, 1) << ", "
+      << feature(n.feature_std, 2) << "},\n};\n";
+  return out.str();
+}
+
+Result<std::vector<uint8_t>> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + path.string());
+  std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), {}};
+  if (in.bad()) return make_error(ErrorCode::kIo, "cannot read " + path.string());
+  return bytes;
+}
+
+Result<void> write_file(const fs::path& path, std::span<const uint8_t> bytes) {
+  const fs::path partial = path.string() + ".partial";
+  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  std::error_code ec;
+  if (!out) {
+    fs::remove(partial, ec);
+    return make_error(ErrorCode::kIo, "could not write " + path.string());
+  }
+  fs::rename(partial, path, ec);
+  if (ec)
+    return make_error(ErrorCode::kIo, "could not write " + path.string() + ": " + ec.message());
+  return {};
+}
+
+Result<void> write_text(const fs::path& path, const std::string& text) {
+  return write_file(path, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+}  // namespace
+
+std::string sha256_hex(std::span<const uint8_t> bytes) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, bytes.data(), bytes.size());
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xF];
+  }
+  return out;
+}
+
+Result<NodeNormalization> node_normalization(const FeatureSpec& spec) {
+  constexpr int64_t kMax = std::numeric_limits<uint16_t>::max();
+  if (spec.input_len < 1 || spec.input_len > kMax || spec.horizon < 1 || spec.horizon > kMax) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "window length and horizon must be within 1..65535 for the node");
+  }
+  NodeNormalization n;
+  n.input_len = static_cast<uint16_t>(spec.input_len);
+  n.horizon = static_cast<uint16_t>(spec.horizon);
+  n.delta_scale = static_cast<float>(spec.delta_scale);
+  n.level_offset = static_cast<float>(spec.level_offset);
+  n.level_scale = static_cast<float>(spec.level_scale);
+  n.amp_floor = static_cast<float>(spec.amp_floor);
+  n.log_amp_mean = static_cast<float>(spec.log_amp_mean);
+  n.log_amp_std = static_cast<float>(spec.log_amp_std);
+  for (const FeatureStats& f : spec.features) {
+    const auto* known = std::find_if(std::begin(kNodeFeatureNames), std::end(kNodeFeatureNames),
+                                     [&](const char* name) { return f.name == name; });
+    if (known == std::end(kNodeFeatureNames)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "feature '" + f.name + "' is not one the node knows");
+    }
+    n.feature_ids.push_back(static_cast<uint8_t>(known - std::begin(kNodeFeatureNames)));
+    n.feature_mean.push_back(static_cast<float>(f.mean));
+    n.feature_std.push_back(static_cast<float>(f.std));
+  }
+  if (auto checked = check_normalization(n); !checked) {
+    return make_error(ErrorCode::kInvalidArgument, checked.error().message);
+  }
+  return n;
+}
+
+Result<ExportedModel> export_model(const models::QuantizedStudent& student, const FeatureSpec& spec,
+                                   const std::string& version) {
+  if (!valid_version(version)) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "model version '" + version + "' must be 1 to 32 characters from [A-Za-z0-9_.-]");
+  }
+  auto normalization = node_normalization(spec);
+  if (!normalization) return normalization.error();
+  if (auto matched = check_match(student, *normalization); !matched) return matched.error();
+  ExportedModel out;
+  out.version = version;
+  out.blob = encode_blob(version, *normalization, models::serialize_quantized_student(student));
+  out.sha256_hex = sha256_hex(out.blob);
+  out.model_data_h = header_source(student, *normalization, version, out.sha256_hex);
+  out.model_data_c = data_source(student, *normalization, version);
+  return out;
+}
+
+Result<ExportedModel> export_run(const fs::path& run_dir, const std::string& version) {
+  auto blob = read_file(run_dir / "student.int8");
+  if (!blob) return blob.error();
+  auto student = models::deserialize_quantized_student(*blob);
+  if (!student) {
+    return make_error(student.error().code,
+                      (run_dir / "student.int8").string() + ": " + student.error().message);
+  }
+  auto saved = models::load_model((run_dir / "student.ccm").string());
+  if (!saved) return saved.error();
+  auto spec = FeatureSpec::from_metadata(saved->metadata);
+  if (!spec) return spec.error();
+  return export_model(*student, *spec, version);
+}
+
+Result<void> write_exported_model(const ExportedModel& model, const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return make_error(ErrorCode::kIo, "could not create " + dir.string() + ": " + ec.message());
+  if (auto w = write_text(dir / "model_data.h", model.model_data_h); !w) return w;
+  if (auto w = write_text(dir / "model_data.c", model.model_data_c); !w) return w;
+  return write_file(dir / "model.bin", model.blob);
+}
+
+Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
+  if (blob.size() < 4 ||
+      !std::equal(std::begin(kNodeModelMagic), std::end(kNodeModelMagic), blob.begin(),
+                  [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; })) {
+    return make_error(ErrorCode::kParse, "not a node-model blob (magic is not CCNM)");
+  }
+  Reader in(blob.subspan(4));
+  const uint16_t format = in.u16();
+  if (!in.ok()) return corrupt("truncated header");
+  if (format != kNodeModelVersion) {
+    return make_error(ErrorCode::kUnsupported, "node-model blob version " + std::to_string(format) +
+                                                   " is not supported (this build reads 1)");
+  }
+  if (blob.size() < 4 + 4) return corrupt("truncated");
+  const auto body = blob.first(blob.size() - 4);
+  Reader tail(blob.subspan(blob.size() - 4));
+  if (tail.u32() != models::crc32(body)) return corrupt("CRC mismatch");
+  NodeModel m;
+  const uint8_t version_length = in.u8();
+  const auto version = in.raw(version_length);
+  m.version.assign(version.begin(), version.end());
+  NodeNormalization& n = m.normalization;
+  n.input_len = in.u16();
+  n.horizon = in.u16();
+  const uint8_t features = in.u8();
+  if (!in.ok() || features > kNodeFeatureCount) return corrupt("bad header");
+  for (uint8_t f = 0; f < features; ++f)
+    n.feature_ids.push_back(in.u8());
+  for (float* v : {&n.delta_scale, &n.level_offset, &n.level_scale, &n.amp_floor, &n.log_amp_mean,
+                   &n.log_amp_std})
+    *v = in.f32();
+  for (uint8_t f = 0; f < features; ++f) {
+    n.feature_mean.push_back(in.f32());
+    n.feature_std.push_back(in.f32());
+  }
+  const uint32_t student_bytes = in.u32();
+  const auto ccq8 = in.raw(student_bytes);
+  if (!in.ok() || in.left() != 4) return corrupt("sizes do not add up to the blob's length");
+  if (!valid_version(m.version)) return corrupt("bad model version");
+  if (auto checked = check_normalization(n); !checked) return checked.error();
+  auto student = models::deserialize_quantized_student(ccq8);
+  if (!student) return corrupt("embedded student: " + student.error().message);
+  if (auto matched = check_match(*student, n); !matched) return corrupt(matched.error().message);
+  m.student = std::move(*student);
+  m.sha256_hex = sha256_hex(blob);
+  return m;
+}
+
+}  // namespace cyclecast::pipeline

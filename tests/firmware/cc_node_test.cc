@@ -1,0 +1,408 @@
+// The node program (firmware/node/cc_node.c) on the host: framing and every refusal of
+// docs/node-protocol.md, cell histories, and its forecasts against the host pipeline's encoding
+// and int8 runtime on generated cells.
+#include "cc_node.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cyclecast/models/model_file.h"
+#include "node_fixture.h"
+#include "virtual_node.h"
+
+namespace cyclecast {
+namespace {
+
+using pipeline::FeatureSpec;
+
+std::string crc_hex(const std::string& body) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x",
+                models::crc32({reinterpret_cast<const uint8_t*>(body.data()), body.size()}));
+  return text;
+}
+
+std::string frame(const std::string& body) {
+  return body + "*" + crc_hex(body) + "\n";
+}
+
+struct Model {
+  FeatureSpec spec;
+  std::vector<pipeline::CellSeries> cells;
+  models::QuantizedStudent student;
+  std::unique_ptr<node::LoadedNodeModel> loaded;
+};
+
+// W 20, H 24, three features, width 8: small enough for quick tests, every code path present.
+const Model& model() {
+  static const Model* m = [] {
+    auto* out = new Model;
+    out->cells = testing::generated_cells(6, 160, 3);
+    pipeline::FeatureOptions options;
+    options.input_len = 20;
+    options.horizon = 24;
+    out->spec = *pipeline::fit_feature_spec(out->cells, options);
+    const auto windows = pipeline::make_windows(out->cells, out->spec, 5);
+    out->student = testing::random_student(out->spec, windows, 8, 5);
+    auto exported = pipeline::export_model(out->student, out->spec, "test-v1");
+    auto loaded = node::load_node_model(exported->blob);
+    out->loaded = std::move(loaded.value());
+    return out;
+  }();
+  return *m;
+}
+
+// A node with a fake clock (+7 us per reading) that collects its answer lines.
+class Node {
+ public:
+  explicit Node(const cc_node_model& m = model().loaded->view()) : node_(new cc_node) {
+    status_ = cc_node_init(node_.get(), &m, cc_node_io{write, micros, this});
+  }
+  cc_node_status status() const { return status_; }
+  // Feeds bytes and returns the answer lines since the last call (without '\n').
+  std::vector<std::string> feed(const std::string& bytes) {
+    lines_.clear();
+    cc_node_feed(node_.get(), bytes.data(), bytes.size());
+    return lines_;
+  }
+  // Sends one frame and returns its single answer's body (checking its CRC).
+  std::string ask(const std::string& body) {
+    auto lines = feed(frame(body));
+    if (lines.size() != 1) return "<" + std::to_string(lines.size()) + " answers>";
+    return body_of(lines[0]);
+  }
+  static std::string body_of(const std::string& line) {
+    const size_t star = line.rfind('*');
+    if (star == std::string::npos || line.size() != star + 9) return "<no crc: " + line + ">";
+    const std::string body = line.substr(0, star);
+    if (line.substr(star + 1) != crc_hex(body)) return "<bad crc: " + line + ">";
+    return body;
+  }
+  cc_node& raw() { return *node_; }
+  const std::vector<std::string>& boot() const { return boot_; }
+
+ private:
+  static void write(void* context, const char* bytes, size_t length) {
+    auto* self = static_cast<Node*>(context);
+    std::string line(bytes, length);
+    EXPECT_EQ(line.back(), '\n');
+    line.pop_back();
+    (self->status_set_ ? self->lines_ : self->boot_).push_back(line);
+  }
+  static uint32_t micros(void* context) { return static_cast<Node*>(context)->clock_ += 7; }
+
+  std::unique_ptr<cc_node> node_;
+  cc_node_status status_ = CC_NODE_ERROR_ARGUMENT;
+  bool status_set_ = false;
+  uint32_t clock_ = 0;
+  std::vector<std::string> boot_;
+  std::vector<std::string> lines_;
+
+ public:
+  Node& ready() {
+    status_set_ = true;
+    return *this;
+  }
+};
+
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6f", v);
+  return text;
+}
+
+std::string feature_text(double v) {
+  if (!std::isfinite(v)) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v);
+  return text;
+}
+
+std::string cycle_body(uint32_t seq, const std::string& cell, const pipeline::SeriesRow& row) {
+  return "cc1 CY " + std::to_string(seq) + " " + cell + " " + std::to_string(row.cycle) + " " +
+         number(row.soh) + " " + feature_text(row.ir_ohm) + " " + feature_text(row.temperature_c) +
+         " " + feature_text(row.charge_time_min);
+}
+
+std::vector<std::string> fields(const std::string& body) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t space = body.find(' ', start);
+    out.push_back(body.substr(start, space - start));
+    if (space == std::string::npos) return out;
+    start = space + 1;
+  }
+}
+
+TEST(CcNode, CrcMatchesZlibCheckValue) {
+  EXPECT_EQ(cc_node_crc32(0, "123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(cc_node_crc32(cc_node_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+}
+
+TEST(CcNode, LogfIsWithinOneMillionthOverTheAmplitudeRange) {
+  double worst = 0.0;
+  for (float x = 1e-4f; x < 1e3f; x *= 1.0137f) {
+    worst = std::max(
+        worst, std::abs(static_cast<double>(cc_node_logf(x)) - std::log(static_cast<double>(x))));
+  }
+  ::testing::Test::RecordProperty("worst_abs_error_1e9", static_cast<int>(worst * 1e9));
+  EXPECT_LT(worst, 1e-6);
+}
+
+TEST(CcNode, AnnouncesItselfAtStartAndAnswersIdentify) {
+  Node n;
+  ASSERT_EQ(n.status(), CC_NODE_OK);
+  n.ready();
+  const std::string& sha = model().loaded->model().sha256_hex;
+  ASSERT_EQ(n.boot().size(), 1u);
+  EXPECT_EQ(Node::body_of(n.boot()[0]), "cc1 HI 0 1 test-v1 " + sha);
+  EXPECT_EQ(n.ask("cc1 ID 42"),
+            "cc1 ID 42 1 test-v1 " + sha + " 20 24 ir_ohm,temperature_c,charge_time_min 8");
+}
+
+TEST(CcNode, DiscardsAndCountsGarbageOversizedAndCorruptLinesWithoutAnswering) {
+  Node n;
+  n.ready();
+  EXPECT_TRUE(n.feed("hello\n").empty());                                 // no checksum
+  EXPECT_TRUE(n.feed("cc1 ID 1*0000000g\n").empty());                     // not hex
+  EXPECT_TRUE(n.feed("cc1 ID 1*" + crc_hex("cc1 ID 2") + "\n").empty());  // wrong CRC
+  std::string upper = frame("cc1 ID 3");
+  for (char& c : upper)
+    c = static_cast<char>(std::toupper(c));
+  EXPECT_TRUE(n.feed(upper).empty());  // checksum must be lowercase
+  EXPECT_TRUE(n.feed(std::string("cc1 \x01 ID") + "*00000000\n").empty());  // control byte
+  EXPECT_TRUE(n.feed(std::string(300, 'x') + "\n").empty());                // oversized
+  EXPECT_TRUE(n.feed(std::string(255, 'y')).empty());  // exactly the limit, no end yet
+  EXPECT_TRUE(n.feed("\n").empty());                   // -> bad (no checksum)
+  EXPECT_TRUE(n.feed("\n\r\n").empty());               // empty lines: ignored
+  std::string binary(1000, '\0');
+  std::mt19937 rng(1);
+  for (char& c : binary)
+    c = static_cast<char>(rng());
+  n.feed(binary + "\n");
+  EXPECT_EQ(n.ask("cc1 ST 9").substr(0, 22), "cc1 ST 9 rx=1 crc=1 ba");
+  const auto f = fields(n.ask("cc1 ST 10"));
+  EXPECT_EQ(f[4], "crc=1");
+  EXPECT_EQ(f[7], "fc=0");
+  // After all that the node still answers, and a frame split into single bytes works.
+  std::vector<std::string> answers;
+  for (const char c : frame("cc1 ID 77")) {
+    const auto lines = n.feed(std::string(1, c));
+    answers.insert(answers.end(), lines.begin(), lines.end());
+  }
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(Node::body_of(answers[0]).substr(0, 13), "cc1 ID 77 1 t");
+  // CRLF line ends are accepted.
+  std::string crlf = frame("cc1 ID 78");
+  crlf.insert(crlf.size() - 1, "\r");
+  EXPECT_EQ(n.feed(crlf).size(), 1u);
+}
+
+TEST(CcNode, CountsEachKindOfDiscardedLine) {
+  Node n;
+  n.ready();
+  n.feed("no checksum\n");
+  n.feed("cc1 ID 1*" + crc_hex("cc1 ID 2") + "\n");
+  n.feed(std::string(256, 'x') + "\n");
+  n.feed(std::string(1000, 'x') + "\n");
+  EXPECT_EQ(n.ask("cc1 ST 1"), "cc1 ST 1 rx=1 crc=1 bad=1 long=2 fc=0 err=0 evict=0 cells=0");
+}
+
+TEST(CcNode, AnswersFramesWithBadBodiesWithTheirErrorCode) {
+  Node n;
+  n.ready();
+  EXPECT_EQ(n.ask("cc2 ID 5"), "cc1 ER 5 version");
+  EXPECT_EQ(n.ask("hello"), "cc1 ER 0 version");
+  EXPECT_EQ(n.ask("cc1 FC 6"), "cc1 ER 6 type");
+  EXPECT_EQ(n.ask("cc1 ID"), "cc1 ER 0 field");
+  EXPECT_EQ(n.ask("cc1 ID x"), "cc1 ER 0 field");
+  EXPECT_EQ(n.ask("cc1 ID 4294967296"), "cc1 ER 0 field");
+  EXPECT_EQ(n.ask("cc1 ID 7 extra"), "cc1 ER 7 field");
+  EXPECT_EQ(n.ask("cc1  ID 8"), "cc1 ER 0 version");  // an empty field breaks the whole body
+  const std::string ok = "cc1 CY 9 b1c0 1 0.98 - - -";
+  EXPECT_EQ(fields(n.ask(ok))[1], "OK");
+  const std::vector<std::string> bad_cycles = {
+      "cc1 CY 9 b1c0 1 0.98 - -",     "cc1 CY 9 b1c0 1 0.98 - - - -",
+      "cc1 CY 9 b/c 2 0.98 - - -",    "cc1 CY 9 " + std::string(65, 'c') + " 2 0.98 - - -",
+      "cc1 CY 9 b1c0 0 0.98 - - -",   "cc1 CY 9 b1c0 1000001 0.98 - - -",
+      "cc1 CY 9 b1c0 2 0 - - -",      "cc1 CY 9 b1c0 2 2.5 - - -",
+      "cc1 CY 9 b1c0 2 -0.5 - - -",   "cc1 CY 9 b1c0 2 .",
+      "cc1 CY 9 b1c0 2 0.9x - - -",   "cc1 CY 9 b1c0 2 0.9876543210 - - -",
+      "cc1 CY 9 b1c0 2 0.98 1e7 - -", "cc1 CY 9 b1c0 2 0.98 - nan -",
+      "cc1 CY 9 b1c0 2 0.98 - - 1e",  "cc1 CY 9 b1c0 2 1e-99 - - -"};
+  for (const std::string& bad : bad_cycles)
+    EXPECT_EQ(n.ask(bad), "cc1 ER 9 field") << bad;
+  // Accepted number forms.
+  EXPECT_EQ(fields(n.ask("cc1 CY 10 b1c0 2 9.8e-1 +0.0165 -3.5E+1 10"))[1], "OK");
+  EXPECT_EQ(fields(n.ask("cc1 CY 11 b1c0 3 1 - - 0.000000001"))[1], "OK");
+  EXPECT_EQ(n.ask("cc1 CY 12 b1c0 1 0.98 - - -"), "cc1 ER 12 order");
+  const size_t errors = 8 + bad_cycles.size() + 1;
+  EXPECT_EQ(fields(n.ask("cc1 ST 13"))[8], "err=" + std::to_string(errors));
+}
+
+// The values as the node reads them from the frames (6 decimals of SOH, 7 digits of features),
+// which is what the reference must encode.
+pipeline::CellSeries as_sent(const pipeline::CellSeries& cell) {
+  pipeline::CellSeries out = cell;
+  const auto parse = [](const std::string& text) {
+    return text == "-" ? std::nan("") : std::stod(text);
+  };
+  for (auto& row : out.rows) {
+    row.soh = std::stod(number(row.soh));
+    row.ir_ohm = parse(feature_text(row.ir_ohm));
+    row.temperature_c = parse(feature_text(row.temperature_c));
+    row.charge_time_min = parse(feature_text(row.charge_time_min));
+  }
+  return out;
+}
+
+// The reference: encode_input and the int16 quantization of run_quantized, then the runtime.
+struct Reference {
+  std::vector<int16_t> input;
+  std::vector<int32_t> output;
+  double last = 0, amp = 0;
+};
+
+Reference reference(const Model& m, const pipeline::CellSeries& cell, size_t end) {
+  const int64_t w = m.spec.input_len;
+  const std::span<const pipeline::SeriesRow> rows(cell.rows.data() + end - w,
+                                                  static_cast<size_t>(w));
+  const models::Vector<float> x = pipeline::encode_input(rows, m.spec);
+  Reference r;
+  const double s_x = m.student.input_scale();
+  for (int64_t i = 0; i < m.spec.encoded_size(); ++i) {
+    const double v = std::round(static_cast<double>(x(i)) / s_x);
+    r.input.push_back(static_cast<int16_t>(std::clamp(v, -32767.0, 32767.0)));
+  }
+  r.output.resize(static_cast<size_t>(m.spec.horizon));
+  const cc_student_model sm = m.student.model();
+  std::vector<int16_t> scratch(m.student.scratch_bytes() / 2);
+  EXPECT_EQ(
+      cc_student_forecast(&sm, r.input.data(), r.output.data(), scratch.data(), scratch.size() * 2),
+      CC_OK);
+  r.last = rows.back().soh;
+  r.amp = static_cast<double>(x(m.spec.gain_index())) / m.spec.delta_scale;
+  return r;
+}
+
+TEST(CcNode, ForecastsAsTheHostPipelineWithinOneInputStepOverEveryWindow) {
+  const Model& m = model();
+  Node n;
+  n.ready();
+  const auto w = static_cast<size_t>(m.spec.input_len);
+  const auto h = static_cast<size_t>(m.spec.horizon);
+  const double s_y = m.student.output_scale();
+  int64_t windows = 0, inputs = 0, differing_inputs = 0, eol_seen = 0;
+  double worst_soh = 0.0;
+  uint32_t seq = 0;
+  for (const auto& original : m.cells) {
+    const pipeline::CellSeries cell = as_sent(original);
+    for (size_t i = 0; i < cell.rows.size(); ++i) {
+      const std::string answer = n.ask(cycle_body(++seq, cell.cell_id, cell.rows[i]));
+      const auto f = fields(answer);
+      if (i + 1 < w) {
+        ASSERT_EQ(answer, "cc1 OK " + std::to_string(seq) + " " + cell.cell_id + " " +
+                              std::to_string(cell.rows[i].cycle) + " " + std::to_string(i + 1));
+        continue;
+      }
+      ASSERT_EQ(f.size(), 10u) << answer;
+      ASSERT_EQ(f[1], "FC");
+      EXPECT_EQ(f[5], "test-v1");
+      EXPECT_EQ(f[9], "7") << "duration from the clock hook";
+      const Reference r = reference(m, cell, i + 1);
+      for (size_t k = 0; k < r.input.size(); ++k) {
+        const int diff = std::abs(int(n.raw().input[k]) - int(r.input[k]));
+        // The node encodes in float32, the host in double: an input can round the other way.
+        ASSERT_LE(diff, 1) << "window " << windows << " input " << k;
+        differing_inputs += diff != 0;
+        ++inputs;
+      }
+      // SOH from the node's own outputs, as the FC line reports it, against the reference.
+      std::vector<double> soh(h);
+      int eol = 0;
+      for (size_t j = 0; j < h; ++j) {
+        soh[j] = r.last + r.amp * r.output[j] * s_y;
+        const double node_soh = r.last + r.amp * cc_node_last_output(&n.raw())[j] * s_y;
+        worst_soh = std::max(worst_soh, std::abs(node_soh - soh[j]));
+        if (eol == 0 && soh[j] < 0.8) eol = static_cast<int>(cell.rows[i].cycle + j + 1);
+      }
+      EXPECT_NEAR(std::stod(f[6]), soh[9], 2e-4);
+      EXPECT_NEAR(std::stod(f[7]), soh[h - 1], 2e-4);
+      if (eol != 0 && f[8] != "-") {
+        ++eol_seen;
+        EXPECT_NEAR(std::stoi(f[8]), eol, 1);
+      }
+      ++windows;
+    }
+  }
+  ::testing::Test::RecordProperty("windows", static_cast<int>(windows));
+  ::testing::Test::RecordProperty("inputs", static_cast<int>(inputs));
+  ::testing::Test::RecordProperty("differing_inputs", static_cast<int>(differing_inputs));
+  ::testing::Test::RecordProperty("worst_soh_diff_1e9", static_cast<int>(worst_soh * 1e9));
+  EXPECT_GE(windows, 800);
+  // A one-step input difference moves the forecast by far less than its error (~1e-3).
+  EXPECT_LT(worst_soh, 1e-4);
+  EXPECT_LT(differing_inputs, inputs / 10);  // measured 4.7 %
+  EXPECT_EQ(fields(n.ask("cc1 ST 1"))[7], "fc=" + std::to_string(windows));
+}
+
+TEST(CcNode, RetransmittedCycleGivesTheSameAnswerAndOlderCyclesAreRefused) {
+  const Model& m = model();
+  Node n;
+  n.ready();
+  const auto& cell = m.cells[0];
+  std::string last;
+  for (size_t i = 0; i < 25; ++i)
+    last = n.ask(cycle_body(1, "c", cell.rows[i]));
+  EXPECT_EQ(n.ask(cycle_body(1, "c", cell.rows[24])), last);
+  EXPECT_EQ(n.ask(cycle_body(1, "c", cell.rows[10])), "cc1 ER 1 order");
+  // A retransmission with new values replaces the stored cycle rather than adding one.
+  pipeline::SeriesRow changed = cell.rows[24];
+  changed.soh -= 0.01;
+  EXPECT_NE(n.ask(cycle_body(1, "c", changed)), last);
+  EXPECT_EQ(n.ask(cycle_body(1, "c", cell.rows[24])), last);
+}
+
+TEST(CcNode, NinthCellEvictsTheLeastRecentlyUsed) {
+  const Model& m = model();
+  Node n;
+  n.ready();
+  for (int c = 0; c < 8; ++c)
+    n.ask(cycle_body(1, "cell" + std::to_string(c), m.cells[0].rows[0]));
+  n.ask(cycle_body(1, "cell0", m.cells[0].rows[1]));  // cell1 is now the least recently used
+  n.ask(cycle_body(1, "cell8", m.cells[0].rows[0]));
+  EXPECT_EQ(n.ask("cc1 ST 2"), "cc1 ST 2 rx=11 crc=0 bad=0 long=0 fc=0 err=0 evict=1 cells=8");
+  EXPECT_EQ(n.ask(cycle_body(3, "cell0", m.cells[0].rows[2])), "cc1 OK 3 cell0 3 3");
+  EXPECT_EQ(n.ask(cycle_body(4, "cell1", m.cells[0].rows[1])), "cc1 OK 4 cell1 2 1")
+      << "cell1's history was lost with its slot";
+}
+
+TEST(CcNode, RefusesModelsThatDoNotMatchTheirNormalizationOrTheBuild) {
+  const cc_node_model good = model().loaded->view();
+  cc_node_model bad = good;
+  bad.input_len = 19;
+  EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
+  bad = good;
+  bad.version = "has space";
+  EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
+  bad = good;
+  bad.sha256_hex = "abc";
+  EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
+  bad = good;
+  bad.feature_ids[1] = bad.feature_ids[0];
+  EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
+  bad = good;
+  bad.level_scale = 0.0f;
+  EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(cc_node_init(nullptr, &good, cc_node_io{}), CC_NODE_ERROR_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace cyclecast
