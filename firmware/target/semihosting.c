@@ -74,7 +74,7 @@ void sh_write_u32(uint32_t value) {
 
 void sh_exit(int passed) {
   (void)semihost_call(kSysExit, (const void*)(uintptr_t)(passed ? kAdpStoppedApplicationExit
-                                                          : kAdpStoppedRunTimeError));
+                                                                : kAdpStoppedRunTimeError));
   for (;;) {
   }
 }

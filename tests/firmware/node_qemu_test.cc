@@ -1,0 +1,122 @@
+// The node program with an exported model on the Cortex-M4 under QEMU: bit-identical answers and
+// int32 outputs to the host over more than 1,000 windows of generated cells, and the footprint
+// and instruction figures of issue 6 measured on that build (flash and RAM from the linker map,
+// stack by painting, instructions by QEMU's instruction-counted clock). The shape is the
+// default deployment's: W 100, H 100, three features, 8 bypass features, width 16.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cyclecast/models/model_file.h"
+#include "node_fixture.h"
+#include "node_qemu.h"
+#include "temp_dir.h"
+
+#if defined(CYCLECAST_QEMU_ARM) && defined(CYCLECAST_CMAKE)
+
+namespace cyclecast {
+namespace {
+
+std::string crc_frame(const std::string& body) {
+  char crc[9];
+  std::snprintf(crc, sizeof crc, "%08x",
+                models::crc32({reinterpret_cast<const uint8_t*>(body.data()), body.size()}));
+  return body + "*" + crc + "\n";
+}
+
+std::string value(double v, const char* format) {
+  if (!std::isfinite(v)) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, format, v);
+  return text;
+}
+
+// Every cycle of every cell as CY frames, cell after cell; returns the last frame through `last`.
+std::string cycle_frames(const std::vector<pipeline::CellSeries>& cells, std::string& last) {
+  std::string out;
+  uint32_t seq = 0;
+  for (const auto& cell : cells) {
+    for (const auto& row : cell.rows) {
+      last = crc_frame("cc1 CY " + std::to_string(++seq) + " " + cell.cell_id + " " +
+                       std::to_string(row.cycle) + " " + value(row.soh, "%.6f") + " " +
+                       value(row.ir_ohm, "%.7g") + " " + value(row.temperature_c, "%.7g") + " " +
+                       value(row.charge_time_min, "%.7g"));
+      out += last;
+    }
+  }
+  return out + crc_frame("cc1 ST " + std::to_string(++seq));
+}
+
+TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets) {
+  const auto cells = testing::generated_cells(10, 220, 21);
+  const auto spec = *pipeline::fit_feature_spec(cells, {});
+  ASSERT_EQ(spec.input_len, 100);
+  ASSERT_EQ(spec.features.size(), 3u);
+  const auto windows = pipeline::make_windows(cells, spec, 10);
+  const auto student = testing::random_student(spec, windows, 16, 9);
+  auto exported = pipeline::export_model(student, spec, "qemu-w16");
+  ASSERT_TRUE(exported) << exported.error().message;
+
+  const testing::TempDir dir;
+  ASSERT_TRUE(pipeline::write_exported_model(*exported, dir.path()));
+  std::string last;
+  const std::string frames = cycle_frames(cells, last);
+  std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
+  std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
+
+  const auto target =
+      testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE, CYCLECAST_QEMU_ARM);
+  ASSERT_TRUE(target.error.empty()) << target.error;
+  auto loaded = node::load_node_model(exported->blob);
+  ASSERT_TRUE(loaded);
+  const std::string host = testing::host_transcript(**loaded, frames);
+
+  const int64_t forecasts = target.figures.at("forecasts");
+  EXPECT_GE(forecasts, 1000);
+  EXPECT_EQ(forecasts, 10 * (220 - 100 + 1));
+  // Every answer and every forecast's H int32 outputs (the Y lines) agree, bit for bit.
+  EXPECT_EQ(testing::without_durations(target.transcript), testing::without_durations(host));
+  EXPECT_EQ(target.figures.at("frame_forecasts"), target.figures.at("frame_runs"));
+
+  const int64_t runtime_flash = target.map.flash.at("runtime") + target.map.flash.at("model");
+  const int64_t runtime_static_ram =
+      (target.map.ram.count("runtime") ? target.map.ram.at("runtime") : 0) +
+      (target.map.ram.count("model") ? target.map.ram.at("model") : 0);
+  // The buffers the runtime is handed: int16 input, int32 output, scratch (in the node's state).
+  const int64_t buffers =
+      2 * student.input_size + 4 * student.horizon + static_cast<int64_t>(student.scratch_bytes());
+  const int64_t stack = target.figures.at("stack_forecast_bytes");
+  const int64_t ram = runtime_static_ram + buffers + stack;
+  for (const auto& [group, bytes] : target.map.flash)
+    ::testing::Test::RecordProperty("flash_" + group, static_cast<int>(bytes));
+  for (const auto& [group, bytes] : target.map.ram)
+    ::testing::Test::RecordProperty("ram_" + group, static_cast<int>(bytes));
+  ::testing::Test::RecordProperty("runtime_model_flash", static_cast<int>(runtime_flash));
+  ::testing::Test::RecordProperty("runtime_model_ram_with_stack", static_cast<int>(ram));
+  ::testing::Test::RecordProperty("stack_forecast", static_cast<int>(stack));
+  ::testing::Test::RecordProperty("stack_frame",
+                                  static_cast<int>(target.figures.at("stack_frame_bytes")));
+  ::testing::Test::RecordProperty("instructions_forecast",
+                                  static_cast<int>(target.instructions_per_forecast));
+  ::testing::Test::RecordProperty("instructions_frame",
+                                  static_cast<int>(target.instructions_per_frame));
+  std::printf(
+      "flash runtime+model %lld B, RAM runtime+model+stack %lld B (stack %lld), "
+      "%.0f instructions per forecast, %.0f per frame, node stack %lld B\n",
+      static_cast<long long>(runtime_flash), static_cast<long long>(ram),
+      static_cast<long long>(stack), target.instructions_per_forecast,
+      target.instructions_per_frame,
+      static_cast<long long>(target.figures.at("stack_frame_bytes")));
+  EXPECT_LE(runtime_flash, 16 * 1024);
+  EXPECT_LE(ram, 4 * 1024);
+  EXPECT_LE(target.instructions_per_forecast, 64000);
+  EXPECT_GT(target.instructions_per_forecast, 1000) << "the clock did not count";
+}
+
+}  // namespace
+}  // namespace cyclecast
+
+#endif
