@@ -373,7 +373,7 @@ static cc_status run_forecast(cc_node* node, const cc_node_cell* cell, float* so
   node->input[row++] = quantize((last - m->level_offset) / m->level_scale, node->input_scale);
   node->input[row++] =
       quantize((cc_node_logf(a) - m->log_amp_mean) / m->log_amp_std, node->input_scale);
-  for (f = 0; f < m->feature_count; ++f) {
+  for (f = 0; f < m->feature_count && f < CC_NODE_MAX_FEATURES; ++f) {
     const float* v = cell->values[1u + f];
     for (t = 0; t < w; ++t)
       node->input[row++] = quantize(v[(uint16_t)((oldest + t) % w)], node->input_scale);
@@ -387,7 +387,7 @@ static cc_status run_forecast(cc_node* node, const cc_node_cell* cell, float* so
 /* Stores one cycle and answers OK (fewer than W cycles) or FC. */
 static void handle_cycle(cc_node* node, uint32_t seq, const cc_token* tok) {
   const cc_node_model* m = node->model;
-  float soh, raw[3], feature[3];
+  float soh, raw[3], feature[3] = {0.0f, 0.0f, 0.0f};
   uint32_t cycle, start;
   cc_node_cell* cell;
   cc_writer w;
@@ -417,7 +417,7 @@ static void handle_cycle(cc_node* node, uint32_t seq, const cc_token* tok) {
       return;
     }
   }
-  for (f = 0; f < m->feature_count; ++f) {
+  for (f = 0; f < m->feature_count && f < CC_NODE_MAX_FEATURES; ++f) {
     const uint8_t id = m->feature_ids[f];
     feature[f] = have[id] ? (raw[id] - m->feature_mean[f]) / m->feature_std[f] : 0.0f;
   }
@@ -435,7 +435,7 @@ static void handle_cycle(cc_node* node, uint32_t seq, const cc_token* tok) {
     if (cell->count < m->input_len) ++cell->count;
   }
   cell->values[0][slot] = soh;
-  for (f = 0; f < m->feature_count; ++f)
+  for (f = 0; f < m->feature_count && f < CC_NODE_MAX_FEATURES; ++f)
     cell->values[1u + f][slot] = feature[f];
   cell->last_cycle = cycle;
   if (cell->count < m->input_len) {

@@ -7,10 +7,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "cyclecast/models/model_file.h"
+#include "cyclecast/pipeline/soh_data.h"
 #include "node_fixture.h"
 #include "node_qemu.h"
 #include "temp_dir.h"
@@ -114,6 +117,70 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
   EXPECT_LE(ram, 4 * 1024);
   EXPECT_LE(target.instructions_per_forecast, 64000);
   EXPECT_GT(target.instructions_per_forecast, 1000) << "the clock did not count";
+}
+
+// The same on real windows and the student a training run chose (the Edge benchmark,
+// docs/benchmarks.md): CYCLECAST_EDGE_RUN names a `cyclecast train` output directory, and
+// CYCLECAST_EDGE_DATA the severson-soh folder (default /work/shared/data/severson-soh). Skipped
+// without them.
+TEST(NodeQemu, RealWindowsOfATrainedStudent) {
+  const char* run = std::getenv("CYCLECAST_EDGE_RUN");
+  const char* data_env = std::getenv("CYCLECAST_EDGE_DATA");
+  const std::string data = data_env != nullptr ? data_env : "/work/shared/data/severson-soh";
+  if (run == nullptr || !std::filesystem::exists(data)) {
+    GTEST_SKIP() << "set CYCLECAST_EDGE_RUN (and CYCLECAST_EDGE_DATA) to measure a trained student";
+  }
+  auto exported = pipeline::export_run(run, "bench");
+  ASSERT_TRUE(exported) << exported.error().message;
+  auto loaded = node::load_node_model(exported->blob);
+  ASSERT_TRUE(loaded);
+  const auto& n = loaded.value()->model().normalization;
+  auto set = pipeline::read_series(data);
+  ASSERT_TRUE(set) << set.error().message;
+  std::vector<pipeline::CellSeries> cells;
+  int64_t expected = 0;
+  for (const auto& cell : set->cells) {
+    if (expected >= 1000) break;
+    if (static_cast<int64_t>(cell.rows.size()) < n.input_len) continue;
+    cells.push_back(cell);
+    expected += static_cast<int64_t>(cell.rows.size()) - n.input_len + 1;
+  }
+  const testing::TempDir dir;
+  ASSERT_TRUE(pipeline::write_exported_model(*exported, dir.path()));
+  std::string last;
+  const std::string frames = cycle_frames(cells, last);
+  std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
+  std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
+  const auto target =
+      testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE, CYCLECAST_QEMU_ARM);
+  ASSERT_TRUE(target.error.empty()) << target.error;
+  EXPECT_EQ(target.figures.at("forecasts"), expected);
+  EXPECT_EQ(testing::without_durations(target.transcript),
+            testing::without_durations(testing::host_transcript(**loaded, frames)));
+  const auto& s = loaded.value()->model().student;
+  const int64_t flash = target.map.flash.at("runtime") + target.map.flash.at("model");
+  const int64_t stack = target.figures.at("stack_forecast_bytes");
+  const int64_t ram =
+      2 * s.input_size + 4 * s.horizon + static_cast<int64_t>(s.scratch_bytes()) + stack;
+  std::printf(
+      "student I %d F %d width %d steps %d H %d: %lld windows bit-identical; flash "
+      "runtime %lld + model %lld = %lld B (node program %lld, libc %lld); RAM buffers + "
+      "stack %lld B (forecast stack %lld, static RAM of runtime+model %lld); node state "
+      "%lld B, node frame stack %lld B; %.0f instructions per forecast, %.0f per frame\n",
+      s.input_size, s.features, s.width, s.euler_steps, s.horizon, static_cast<long long>(expected),
+      static_cast<long long>(target.map.flash.at("runtime")),
+      static_cast<long long>(target.map.flash.at("model")), static_cast<long long>(flash),
+      static_cast<long long>(target.map.flash.at("node")),
+      static_cast<long long>(target.map.flash.count("libc") ? target.map.flash.at("libc") : 0),
+      static_cast<long long>(ram), static_cast<long long>(stack),
+      static_cast<long long>((target.map.ram.count("runtime") ? target.map.ram.at("runtime") : 0) +
+                             (target.map.ram.count("model") ? target.map.ram.at("model") : 0)),
+      static_cast<long long>(target.map.ram.at("harness")),
+      static_cast<long long>(target.figures.at("stack_frame_bytes")),
+      target.instructions_per_forecast, target.instructions_per_frame);
+  EXPECT_LE(flash, 16 * 1024);
+  EXPECT_LE(ram, 4 * 1024);
+  EXPECT_LE(target.instructions_per_forecast, 64000);
 }
 
 }  // namespace
