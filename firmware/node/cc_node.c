@@ -3,6 +3,15 @@
 
 #include <string.h>
 
+/* Float results must be bit-identical on every target, so no multiply-add may be fused into an
+ * FMA (one rounding instead of two), whatever the build's flags: the CMake builds pass
+ * -ffp-contract=off, the Arduino build (gnu11, contraction on by default) cannot. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* ---- small helpers --------------------------------------------------------------------------- */
 
 typedef struct {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cinttypes>
@@ -300,7 +302,75 @@ Result<void> write_text(const fs::path& path, const std::string& text) {
   return write_file(path, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
 }
 
+// The cost constants by their JSON names: integers and doubles.
+struct CostFields {
+  std::vector<std::pair<const char*, int64_t*>> integers;
+  std::vector<std::pair<const char*, double*>> reals;
+};
+
+CostFields cost_fields(models::CostConstants& c) {
+  return {{{"runtime_code_bytes", &c.runtime_code_bytes},
+           {"tanh_table_bytes", &c.tanh_table_bytes},
+           {"descriptor_bytes", &c.descriptor_bytes},
+           {"stack_bytes", &c.stack_bytes},
+           {"cycles_per_row", &c.cycles_per_row},
+           {"cycles_per_tanh", &c.cycles_per_tanh},
+           {"cycles_per_euler_unit", &c.cycles_per_euler_unit},
+           {"cycles_fixed", &c.cycles_fixed}},
+          {{"cycles_per_mac", &c.cycles_per_mac}, {"clock_hz", &c.clock_hz}}};
+}
+
 }  // namespace
+
+Result<models::CostConstants> read_cost_file(const fs::path& path) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  const auto bad = [&](const std::string& what) {
+    return make_error(ErrorCode::kParse, path.string() + ": " + what);
+  };
+  const nlohmann::json j = nlohmann::json::parse(bytes->begin(), bytes->end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  if (!j.contains("format") || !j["format"].is_number_integer()) return bad("no integer 'format'");
+  if (j["format"].get<int64_t>() != 1) {
+    return make_error(ErrorCode::kUnsupported, path.string() + ": cost file format " +
+                                                   j["format"].dump() + " (this build reads 1)");
+  }
+  models::CostConstants c;
+  CostFields fields = cost_fields(c);
+  for (const auto& [key, value] : j.items()) {
+    if (key == "format" || key == "source") continue;
+    bool known = false;
+    for (auto& [name, target] : fields.integers) {
+      if (key != name) continue;
+      if (!value.is_number_integer() || value.get<int64_t>() < 0)
+        return bad("'" + key + "' must be a non-negative integer");
+      *target = value.get<int64_t>();
+      known = true;
+    }
+    for (auto& [name, target] : fields.reals) {
+      if (key != name) continue;
+      if (!value.is_number() || !(value.get<double>() > 0.0))
+        return bad("'" + key + "' must be a positive number");
+      *target = value.get<double>();
+      known = true;
+    }
+    if (!known) return bad("unknown key '" + key + "'");
+  }
+  return c;
+}
+
+std::string cost_file_json(const models::CostConstants& constants, const std::string& source) {
+  models::CostConstants c = constants;
+  nlohmann::ordered_json j;
+  j["format"] = 1;
+  j["source"] = source;
+  CostFields fields = cost_fields(c);
+  for (const auto& [name, value] : fields.integers)
+    j[name] = *value;
+  for (const auto& [name, value] : fields.reals)
+    j[name] = *value;
+  return j.dump(2) + "\n";
+}
 
 std::string sha256_hex(std::span<const uint8_t> bytes) {
   unsigned char digest[crypto_hash_sha256_BYTES];

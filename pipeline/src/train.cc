@@ -430,8 +430,9 @@ Result<void> quantize(StudentRun& run, const Eigen::MatrixXf& calibration,
   return {};
 }
 
-Candidate candidate_of(const StudentRun& run) {
-  const models::StudentCost cost = models::student_cost(models::student_shape(run.config));
+Candidate candidate_of(const StudentRun& run, const models::CostConstants& constants) {
+  const models::StudentCost cost =
+      models::student_cost(models::student_shape(run.config), constants);
   Candidate c;
   c.name = run.name;
   c.stage = run.stage;
@@ -730,7 +731,7 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
   // 6-7. Cost and Pareto selection.
   ctx.begin(Stage::kSelect);
   for (const StudentRun& run : runs)
-    report.candidates.push_back(candidate_of(run));
+    report.candidates.push_back(candidate_of(run, options.cost));
   report.front = pareto_front(report.candidates);
   auto choice = choose_knee(report.candidates, options.budget);
   if (!choice) return choice.error();

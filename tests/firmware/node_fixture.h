@@ -49,8 +49,10 @@ inline std::vector<pipeline::CellSeries> generated_cells(int count, int rows, ui
 // A quantized student of the given width for `spec`, calibrated on `windows`.
 inline models::QuantizedStudent random_student(const pipeline::FeatureSpec& spec,
                                                const pipeline::Windows& windows, int64_t width,
-                                               uint64_t seed) {
-  const models::StudentConfig config{spec.encoded_size(), 8, width, 1, spec.horizon, true};
+                                               uint64_t seed, int64_t features = 8,
+                                               int64_t euler_steps = 1) {
+  const models::StudentConfig config{spec.encoded_size(), features, width, euler_steps,
+                                     spec.horizon, true};
   const models::StudentModel<float> model(config);
   models::Vector<float> params(model.layout().size());
   model.init(params.data(), seed);

@@ -5,6 +5,8 @@
 // default deployment's: W 100, H 100, three features, 8 bypass features, width 16.
 #include <gtest/gtest.h>
 
+#include <Eigen/QR>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "cyclecast/models/cost.h"
 #include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/soh_data.h"
 #include "node_fixture.h"
@@ -181,6 +184,97 @@ TEST(NodeQemu, RealWindowsOfATrainedStudent) {
   EXPECT_LE(flash, 16 * 1024);
   EXPECT_LE(ram, 4 * 1024);
   EXPECT_LE(target.instructions_per_forecast, 64000);
+}
+
+// Calibrates models/cost.h against the target: instructions per cc_student_forecast measured
+// under QEMU for students of eight shapes, then the per-MAC, per-row, per-tanh, per-Euler-unit
+// and fixed constants fitted by least squares; runtime code bytes from the map, stack from
+// painting. The fitted model must predict every measured shape within 3 %. With
+// CYCLECAST_COST_OUT set, the constants are written there as a cost file (read_cost_file) for
+// TrainingOptions::cost. Instructions stand for cycles (CPI 1), as in the budget.
+TEST(NodeQemu, CostModelFittedToMeasuredInstructions) {
+  struct Shape {
+    int w, features, bypass, width, steps, horizon;
+  };
+  const Shape shapes[] = {{100, 0, 8, 16, 1, 100}, {100, 3, 8, 16, 1, 100}, {100, 0, 8, 64, 1, 100},
+                          {100, 0, 8, 16, 3, 100}, {20, 0, 4, 8, 1, 20},    {50, 1, 16, 32, 2, 50},
+                          {100, 0, 8, 4, 1, 100},  {30, 0, 8, 24, 4, 10}};
+  const size_t n = std::size(shapes);
+  Eigen::MatrixXd design(n, 5);
+  Eigen::VectorXd measured(n);
+  std::vector<models::StudentShape> student_shapes;
+  int64_t code_bytes = 0, stack_bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Shape& s = shapes[i];
+    const auto cells = testing::generated_cells(2, s.w + s.horizon + 20, 40 + i);
+    pipeline::FeatureOptions options;
+    options.input_len = s.w;
+    options.horizon = s.horizon;
+    options.use_optional_features = s.features > 0;
+    auto spec = *pipeline::fit_feature_spec(cells, options);
+    spec.features.resize(static_cast<size_t>(s.features));
+    const auto windows = pipeline::make_windows(cells, spec, 7);
+    const auto student = testing::random_student(spec, windows, s.width, 7 + i, s.bypass, s.steps);
+    const testing::TempDir dir;
+    ASSERT_TRUE(
+        pipeline::write_exported_model(*pipeline::export_model(student, spec, "cost"), dir.path()));
+    std::vector<pipeline::CellSeries> one = {cells[0]};
+    one[0].rows.resize(static_cast<size_t>(s.w));
+    std::string last;
+    const std::string frames = cycle_frames(one, last);
+    std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
+    std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
+    const auto target = testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE,
+                                               CYCLECAST_QEMU_ARM);
+    ASSERT_TRUE(target.error.empty()) << target.error;
+    ASSERT_EQ(target.figures.at("forecasts"), 1);
+    const models::StudentShape shape{student.input_size, s.bypass, s.width, s.steps, s.horizon};
+    student_shapes.push_back(shape);
+    const auto cost = models::student_cost(shape);
+    const double rows = s.bypass + s.width + s.steps * s.width + 2.0 * s.horizon;
+    design.row(static_cast<int64_t>(i)) << static_cast<double>(cost.macs), rows,
+        static_cast<double>(s.width) * (1 + s.steps), static_cast<double>(s.steps * s.width), 1.0;
+    measured(static_cast<int64_t>(i)) = target.instructions_per_forecast;
+    // The runtime's code: everything of firmware/src in the image but the tanh table.
+    code_bytes = std::max(
+        code_bytes, target.map.flash.at("runtime") - static_cast<int64_t>(CC_TANH_TABLE_SIZE * 2));
+    stack_bytes = std::max(stack_bytes, target.figures.at("stack_forecast_bytes"));
+  }
+  const Eigen::VectorXd fit = design.colPivHouseholderQr().solve(measured);
+  models::CostConstants c;
+  c.cycles_per_mac = fit(0);
+  c.cycles_per_row = std::llround(fit(1));
+  c.cycles_per_tanh = std::llround(fit(2));
+  c.cycles_per_euler_unit = std::llround(fit(3));
+  c.cycles_fixed = std::llround(fit(4));
+  c.runtime_code_bytes = code_bytes;
+  c.stack_bytes = stack_bytes;
+  for (size_t i = 0; i < n; ++i) {
+    const double predicted = static_cast<double>(models::student_cost(student_shapes[i], c).cycles);
+    const double estimated = static_cast<double>(models::student_cost(student_shapes[i]).cycles);
+    std::printf(
+        "shape I %lld F %lld W %lld S %lld H %lld: measured %.0f, fitted %.0f, "
+        "estimate before %.0f\n",
+        static_cast<long long>(student_shapes[i].input_size),
+        static_cast<long long>(student_shapes[i].features),
+        static_cast<long long>(student_shapes[i].width),
+        static_cast<long long>(student_shapes[i].euler_steps),
+        static_cast<long long>(student_shapes[i].horizon), measured(static_cast<int64_t>(i)),
+        predicted, estimated);
+    EXPECT_NEAR(predicted, measured(static_cast<int64_t>(i)),
+                0.03 * measured(static_cast<int64_t>(i)));
+  }
+  const std::string json = pipeline::cost_file_json(
+      c,
+      "QEMU mps2-an386 -icount instructions of cc_student_forecast over 8 shapes "
+      "(tests/firmware/node_qemu_test.cc), arm-none-eabi-gcc -Os; cycles = instructions");
+  std::printf("%s", json.c_str());
+  if (const char* out = std::getenv("CYCLECAST_COST_OUT"); out != nullptr) {
+    std::ofstream(out) << json;
+    auto read = pipeline::read_cost_file(out);
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(read->cycles_fixed, c.cycles_fixed);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclecast/models/cost.h"
 #include "cyclecast/models/quantize.h"
 #include "cyclecast/pipeline/windows.h"
 #include "cyclecast/result.h"
@@ -70,6 +71,16 @@ Result<void> write_exported_model(const ExportedModel& model, const std::filesys
 // kCorrupt for truncation, trailing bytes, a CRC mismatch, bad normalization values or an
 // embedded CCQ8 student that does not read or does not match the normalization's sizes.
 Result<NodeModel> read_node_model(std::span<const uint8_t> blob);
+
+// Cost-model constants measured on the target (docs/firmware.md, "Calibrating the cost model"),
+// for TrainingOptions::cost: a JSON object {"format": 1, "source": "...", and any of
+// "runtime_code_bytes", "tanh_table_bytes", "descriptor_bytes", "stack_bytes", "cycles_per_mac",
+// "cycles_per_row", "cycles_per_tanh", "cycles_per_euler_unit", "cycles_fixed", "clock_hz"};
+// a key left out keeps its default. kNotFound, kParse (not JSON, wrong type, unknown key) or
+// kUnsupported (another format).
+Result<models::CostConstants> read_cost_file(const std::filesystem::path& path);
+// The file read_cost_file reads, with every constant; `source` says how they were measured.
+std::string cost_file_json(const models::CostConstants& constants, const std::string& source);
 
 // SHA-256 of `bytes` as 64 lowercase hex digits.
 std::string sha256_hex(std::span<const uint8_t> bytes);

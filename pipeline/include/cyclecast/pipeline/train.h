@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclecast/models/cost.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/result.h"
@@ -39,6 +40,8 @@ struct TrainingOptions {
   Budget budget;
   int64_t threads = 0;  // 0: all hardware threads
   uint64_t seed = 1;
+  // Cost model of every candidate: defaults, or measured on the target (pipeline::read_cost_file).
+  models::CostConstants cost;
 };
 
 enum class Stage { kPrepare, kTeacher, kStage1, kPrune, kStage2, kQuantize, kSelect, kReport };

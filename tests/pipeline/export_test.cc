@@ -1,0 +1,218 @@
+// Export of an int8 student for the node: the node-model blob round trip and its refusals, the
+// generated C sources, export_run on a run directory and the SHA-256.
+#include "cyclecast/pipeline/export.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "../firmware/node_fixture.h"
+#include "cyclecast/models/model_file.h"
+#include "temp_dir.h"
+
+namespace cyclecast::pipeline {
+namespace {
+
+struct Fixture {
+  FeatureSpec spec;
+  models::QuantizedStudent student;
+};
+
+const Fixture& fixture() {
+  static const Fixture f = [] {
+    const auto cells = testing::generated_cells(4, 80, 7);
+    FeatureOptions options;
+    options.input_len = 12;
+    options.horizon = 15;
+    Fixture out;
+    out.spec = *fit_feature_spec(cells, options);
+    const Windows windows = make_windows(cells, out.spec, 3);
+    out.student = testing::random_student(out.spec, windows, 6, 11);
+    return out;
+  }();
+  return f;
+}
+
+TEST(Sha256, MatchesTheStandardTestVectors) {
+  const std::string abc = "abc";
+  EXPECT_EQ(sha256_hex({reinterpret_cast<const uint8_t*>(abc.data()), abc.size()}),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(ExportModel, BlobReadsBackToTheSameStudentAndNormalization) {
+  const Fixture& f = fixture();
+  ASSERT_EQ(f.spec.features.size(), 3u) << "the generated cells report every feature";
+  auto exported = export_model(f.student, f.spec, "w6-test.1");
+  ASSERT_TRUE(exported) << exported.error().message;
+  EXPECT_EQ(exported->version, "w6-test.1");
+  EXPECT_EQ(exported->sha256_hex, sha256_hex(exported->blob));
+  auto read = read_node_model(exported->blob);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->version, "w6-test.1");
+  EXPECT_EQ(read->sha256_hex, exported->sha256_hex);
+  EXPECT_EQ(models::serialize_quantized_student(read->student),
+            models::serialize_quantized_student(f.student));
+  const NodeNormalization& n = read->normalization;
+  EXPECT_EQ(n.input_len, 12);
+  EXPECT_EQ(n.horizon, 15);
+  EXPECT_EQ(n.feature_ids, (std::vector<uint8_t>{0, 1, 2}));
+  EXPECT_EQ(n.level_offset, static_cast<float>(f.spec.level_offset));
+  EXPECT_EQ(n.level_scale, static_cast<float>(f.spec.level_scale));
+  EXPECT_EQ(n.log_amp_mean, static_cast<float>(f.spec.log_amp_mean));
+  EXPECT_EQ(n.log_amp_std, static_cast<float>(f.spec.log_amp_std));
+  EXPECT_EQ(n.amp_floor, static_cast<float>(f.spec.amp_floor));
+  EXPECT_EQ(n.feature_std[2], static_cast<float>(f.spec.features[2].std));
+}
+
+TEST(ExportModel, SourcesHoldTheArraysDescriptorVersionAndHash) {
+  const Fixture& f = fixture();
+  auto exported = export_model(f.student, f.spec, "v7");
+  ASSERT_TRUE(exported);
+  const std::string& h = exported->model_data_h;
+  const std::string& c = exported->model_data_c;
+  EXPECT_NE(h.find("#define CC_MODEL_VERSION \"v7\""), std::string::npos);
+  EXPECT_NE(h.find("#define CC_MODEL_SHA256 \"" + exported->sha256_hex + "\""), std::string::npos);
+  EXPECT_NE(h.find("#define CC_MODEL_INPUT_LEN 12"), std::string::npos);
+  EXPECT_NE(h.find("#define CC_MODEL_HORIZON 15"), std::string::npos);
+  EXPECT_NE(h.find("extern const cc_node_model cc_model;"), std::string::npos);
+  EXPECT_NE(c.find("const cc_student_model cc_model_student = {"), std::string::npos);
+  // Every array is const (flash) and the encoder's values are the student's, in order.
+  EXPECT_EQ(c.find("\nstatic int"), std::string::npos);
+  const std::regex encoder(R"(static const int8_t encoder_weight\[(\d+)\] = \{([^}]*)\})");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(c, m, encoder));
+  EXPECT_EQ(std::stoul(m[1]), f.student.encoder_weight.size());
+  std::vector<int8_t> values;
+  const std::string list = m[2];
+  const std::regex number(R"(-?\d+)");
+  for (auto it = std::sregex_iterator(list.begin(), list.end(), number);
+       it != std::sregex_iterator(); ++it)
+    values.push_back(static_cast<int8_t>(std::stoi(it->str())));
+  EXPECT_EQ(values, f.student.encoder_weight);
+  // Floats are written with nine significant digits: they read back as the same float.
+  const std::regex floats(R"((-?\d\.\d{8}e[+-]\d\d)f, /\* delta_scale)");
+  ASSERT_TRUE(std::regex_search(c, m, floats));
+  EXPECT_EQ(std::stof(m[1]), static_cast<float>(f.spec.delta_scale));
+}
+
+TEST(ExportModel, RefusesBadVersionsAndMismatchedSizes) {
+  const Fixture& f = fixture();
+  for (const std::string& bad :
+       std::vector<std::string>{"", "has space", "slash/", std::string(33, 'a'), "\xc3\xbc"}) {
+    auto exported = export_model(f.student, f.spec, bad);
+    ASSERT_FALSE(exported) << bad;
+    EXPECT_EQ(exported.error().code, ErrorCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(export_model(f.student, f.spec, std::string(32, 'a')));
+  FeatureSpec other = f.spec;
+  other.horizon = 14;
+  auto mismatched = export_model(f.student, other, "v1");
+  ASSERT_FALSE(mismatched);
+  EXPECT_NE(mismatched.error().message.find("forecasts 15 cycles"), std::string::npos);
+  other = f.spec;
+  other.features.pop_back();
+  EXPECT_FALSE(export_model(f.student, other, "v1"));
+}
+
+TEST(ReadNodeModel, RefusesWrongMagicVersionAndEveryTruncation) {
+  const Fixture& f = fixture();
+  const std::vector<uint8_t> blob = export_model(f.student, f.spec, "v1")->blob;
+  std::vector<uint8_t> bad = blob;
+  bad[0] = 'X';
+  EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kParse);
+  bad = blob;
+  bad[4] = 2;
+  EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kUnsupported);
+  for (size_t n = 0; n < blob.size(); ++n) {
+    auto cut = read_node_model(std::span(blob).first(n));
+    ASSERT_FALSE(cut) << "cut at " << n;
+    EXPECT_TRUE(cut.error().code == ErrorCode::kCorrupt || cut.error().code == ErrorCode::kParse)
+        << n;
+  }
+  bad = blob;
+  bad.push_back(0);
+  EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kCorrupt);
+}
+
+TEST(ReadNodeModel, RefusesEverySingleBitFlip) {
+  const Fixture& f = fixture();
+  const std::vector<uint8_t> blob = export_model(f.student, f.spec, "v1")->blob;
+  for (size_t i = 0; i < blob.size(); i += 3) {
+    std::vector<uint8_t> bad = blob;
+    bad[i] ^= static_cast<uint8_t>(1u << (i % 8));
+    EXPECT_FALSE(read_node_model(bad)) << "flip in byte " << i;
+  }
+}
+
+TEST(ExportRun, ReadsStudentInt8AndTheSpecOfStudentCcmAndWritesThreeFiles) {
+  const Fixture& f = fixture();
+  const cyclecast::testing::TempDir dir;
+  const std::filesystem::path run = dir.path() / "run";
+  std::filesystem::create_directories(run);
+  const std::vector<uint8_t> int8 = models::serialize_quantized_student(f.student);
+  std::ofstream(run / "student.int8", std::ios::binary)
+      .write(reinterpret_cast<const char*>(int8.data()), static_cast<std::streamsize>(int8.size()));
+  models::SavedModel saved;
+  const models::StudentConfig config{f.spec.encoded_size(), 8, 6, 1, f.spec.horizon, true};
+  saved.config = config;
+  saved.params = models::Vector<float>::Zero(models::StudentModel<float>(config).layout().size());
+  saved.metadata = f.spec.to_metadata();
+  ASSERT_TRUE(models::save_model((run / "student.ccm").string(), saved));
+
+  auto exported = export_run(run, "run-1");
+  ASSERT_TRUE(exported) << exported.error().message;
+  EXPECT_EQ(exported->blob, export_model(f.student, f.spec, "run-1")->blob);
+  ASSERT_TRUE(write_exported_model(*exported, dir.path() / "out"));
+  for (const char* name : {"model_data.h", "model_data.c", "model.bin"})
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / name)) << name;
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / "out" / "model.bin"), exported->blob.size());
+
+  auto missing = export_run(dir.path() / "nothing", "v1");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+TEST(CostFile, RoundTripsEveryConstantAndRefusesBadFiles) {
+  const cyclecast::testing::TempDir dir;
+  models::CostConstants c;
+  c.runtime_code_bytes = 1234;
+  c.stack_bytes = 84;
+  c.cycles_per_mac = 4.25;
+  c.cycles_fixed = 321;
+  cyclecast::testing::write_file(dir.path() / "cost.json", cost_file_json(c, "test"));
+  auto read = read_cost_file(dir.path() / "cost.json");
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->runtime_code_bytes, 1234);
+  EXPECT_EQ(read->stack_bytes, 84);
+  EXPECT_EQ(read->cycles_per_mac, 4.25);
+  EXPECT_EQ(read->cycles_fixed, 321);
+  EXPECT_EQ(read->tanh_table_bytes, models::CostConstants{}.tanh_table_bytes);
+  // Keys left out keep their defaults.
+  cyclecast::testing::write_file(dir.path() / "partial.json",
+                                 R"({"format": 1, "stack_bytes": 90})");
+  auto partial = read_cost_file(dir.path() / "partial.json");
+  ASSERT_TRUE(partial);
+  EXPECT_EQ(partial->stack_bytes, 90);
+  EXPECT_EQ(partial->cycles_per_mac, models::CostConstants{}.cycles_per_mac);
+  const std::pair<const char*, ErrorCode> bad[] = {
+      {"[1]", ErrorCode::kParse},
+      {"{", ErrorCode::kParse},
+      {R"({"stack_bytes": 90})", ErrorCode::kParse},
+      {R"({"format": 2})", ErrorCode::kUnsupported},
+      {R"({"format": 1, "cycles_per_mac": -1})", ErrorCode::kParse},
+      {R"({"format": 1, "stack_bytes": 1.5})", ErrorCode::kParse},
+      {R"({"format": 1, "stak_bytes": 1})", ErrorCode::kParse}};
+  for (const auto& [text, code] : bad) {
+    cyclecast::testing::write_file(dir.path() / "bad.json", text);
+    auto refused = read_cost_file(dir.path() / "bad.json");
+    ASSERT_FALSE(refused) << text;
+    EXPECT_EQ(refused.error().code, code) << text;
+  }
+  EXPECT_EQ(read_cost_file(dir.path() / "none.json").error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace cyclecast::pipeline
