@@ -51,8 +51,8 @@ inline models::QuantizedStudent random_student(const pipeline::FeatureSpec& spec
                                                const pipeline::Windows& windows, int64_t width,
                                                uint64_t seed, int64_t features = 8,
                                                int64_t euler_steps = 1) {
-  const models::StudentConfig config{spec.encoded_size(), features, width, euler_steps,
-                                     spec.horizon, true};
+  const models::StudentConfig config{spec.encoded_size(), features,     width,
+                                     euler_steps,         spec.horizon, true};
   const models::StudentModel<float> model(config);
   models::Vector<float> params(model.layout().size());
   model.init(params.data(), seed);
