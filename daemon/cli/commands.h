@@ -26,5 +26,6 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global);
 void add_rig_command(CLI::App& app, GlobalOptions& global);
 void add_export_command(CLI::App& app, GlobalOptions& global);
 void add_train_commands(CLI::App& app, GlobalOptions& global);
+void add_bundle_commands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace cyclecast::cli

@@ -1,0 +1,13 @@
+// One tiny real training run (pipeline::run_training on generated fading cells, the setup of
+// tests/pipeline/train_test.cc), made once per test process and shared by the bundle tests.
+#pragma once
+
+#include <filesystem>
+
+namespace cyclecast::bundle::testing {
+
+// The run directory (student.ccm, student.int8, report.json, report.html); the test fails when
+// the run could not be made. Removed when the process exits.
+const std::filesystem::path& tiny_run_dir();
+
+}  // namespace cyclecast::bundle::testing
