@@ -25,5 +25,5 @@ echo "-M mps2-an386 -icount shift=0; run $(basename "$run"), chosen student:"
 echo "$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['choice']['name'], '/', d['protocol'], 'protocol')" "$run/report.json" 2>/dev/null || echo '?'))"
 echo
 echo '```'
-echo "$out" | grep -E '^(flash|student) '
+echo "$out" | grep -E '^(generated student|student) '
 echo '```'

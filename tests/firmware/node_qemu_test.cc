@@ -110,10 +110,12 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
   ::testing::Test::RecordProperty("instructions_frame",
                                   static_cast<int>(target.instructions_per_frame));
   std::printf(
-      "flash runtime+model %lld B, RAM runtime+model+stack %lld B (stack %lld), "
-      "%.0f instructions per forecast, %.0f per frame, node stack %lld B\n",
-      static_cast<long long>(runtime_flash), static_cast<long long>(ram),
-      static_cast<long long>(stack), target.instructions_per_forecast,
+      "generated student I %d F %d width %d steps %d H %d: %lld windows bit-identical; "
+      "flash runtime+model %lld B, RAM buffers + stack %lld B (forecast stack %lld); "
+      "%.0f instructions per forecast, %.0f per frame, node frame stack %lld B\n",
+      student.input_size, student.features, student.width, student.euler_steps, student.horizon,
+      static_cast<long long>(forecasts), static_cast<long long>(runtime_flash),
+      static_cast<long long>(ram), static_cast<long long>(stack), target.instructions_per_forecast,
       target.instructions_per_frame,
       static_cast<long long>(target.figures.at("stack_frame_bytes")));
   EXPECT_LE(runtime_flash, 16 * 1024);
