@@ -201,8 +201,8 @@ Result<void> digest_data(const fs::path& path, DataSnapshot& d) {
   }
   d.digest =
       "sha256:" + sha256_hex({reinterpret_cast<const uint8_t*>(listing.data()), listing.size()});
-  d.digest_of = "directory " + path.filename().string() + " (" + std::to_string(files.size()) +
-                " files, sha256sum listing)";
+  d.digest_of = "directory " + path.filename().string() + ", " + std::to_string(files.size()) +
+                " files, sha256sum listing";
   return {};
 }
 
