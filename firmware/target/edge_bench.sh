@@ -12,11 +12,20 @@ fi
 build=$1
 run=$2
 data=${3:-/work/shared/data/severson-soh}
-out=$(CYCLECAST_EDGE_RUN="$run" CYCLECAST_EDGE_DATA="$data" \
-  "$build/bin/firmware_test" --gtest_filter='NodeQemu.*' 2>&1) || {
-  echo "$out" >&2
+# The suite's shapes (generated w16 with three features; w16 on the real data's normalization),
+# then the trained run's chosen student.
+suite=$(CYCLECAST_EDGE_DATA="$data" "$build/bin/firmware_test" \
+  --gtest_filter='NodeQemu.Cortex*:NodeQemu.Real*' 2>&1) || {
+  echo "$suite" >&2
   exit 1
 }
+trained=$(CYCLECAST_EDGE_RUN="$run" CYCLECAST_EDGE_DATA="$data" \
+  "$build/bin/firmware_test" --gtest_filter='NodeQemu.Real*' 2>&1) || {
+  echo "$trained" >&2
+  exit 1
+}
+out="$suite
+$trained"
 echo "### $(date -u +%Y-%m-%d) on $(nproc) x $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 echo
 echo "Command: \`firmware/target/edge_bench.sh $build $run $data\`"
@@ -25,5 +34,5 @@ echo "-M mps2-an386 -icount shift=0; run $(basename "$run"), chosen student:"
 echo "$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['choice']['name'], '/', d['protocol'], 'protocol')" "$run/report.json" 2>/dev/null || echo '?'))"
 echo
 echo '```'
-echo "$out" | grep -E '^(generated student|student) '
+echo "$out" | grep -E '^(generated|real-data|trained) '
 echo '```'
