@@ -567,7 +567,9 @@ static void handle_body(cc_node* node, const char* body, size_t length) {
   uint32_t seq = 0;
   const int seq_ok = n >= 3 && parse_u32(tok[2], &seq);
   if (!seq_ok) seq = 0;
-  if (n == 0 || !token_is(tok[0], "cc1")) {
+  if (n == 0) {
+    send_error(node, 0, "field"); /* an empty field (two spaces, an edge space) or too many */
+  } else if (!token_is(tok[0], "cc1")) {
     send_error(node, seq, "version");
   } else if (n < 2 ||
              !(token_is(tok[1], "ID") || token_is(tok[1], "CY") || token_is(tok[1], "ST"))) {
