@@ -150,10 +150,12 @@ Result<void> read_footprint(const fs::path& path, Footprint& f) {
   if (!j) return j.error();
   static const char* const kKeys[] = {"method",      "flash_bytes",  "ram_bytes",
                                       "stack_bytes", "instructions", "cycles"};
-  for (const auto& [key, value] : j->items()) {
-    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) ==
-            std::end(kKeys) ||
-        (key == "method" ? !value.is_string() : !value.is_number_unsigned())) {
+  for (const auto& item : j->items()) {
+    const std::string& key = item.key();
+    const bool known = std::find_if(std::begin(kKeys), std::end(kKeys),
+                                    [&key](const char* k) { return key == k; }) != std::end(kKeys);
+    if (!known ||
+        (key == "method" ? !item.value().is_string() : !item.value().is_number_unsigned())) {
       return make_error(ErrorCode::kParse, path.string() + ": unknown or mistyped key '" + key +
                                                "' (figures are non-negative integers)");
     }
