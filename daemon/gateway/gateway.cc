@@ -1,0 +1,418 @@
+#include "gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "cyclecast/protocol/protocol.h"
+
+namespace cyclecast::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Gateway::Gateway(asio::io_context& io, GatewayOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      serial_(io),
+      answer_timer_(io),
+      reopen_timer_(io),
+      status_timer_(io) {
+  status_.node = options_.node_id;
+  status_.state = "disconnected";
+  for (const std::string& cell : options_.cells) {
+    options_.mqtt.subscriptions.push_back("cyclecast/v1/rigs/+/cells/" + cell + "/meta");
+    options_.mqtt.subscriptions.push_back("cyclecast/v1/rigs/+/cells/" + cell + "/cycles");
+  }
+  daemon::MqttHandlers handlers;
+  handlers.on_message = [this](std::string topic, std::string payload) {
+    asio::post(io_, [this, topic = std::move(topic), payload = std::move(payload)] {
+      on_mqtt_message(topic, payload);
+    });
+  };
+  handlers.on_connection = [this](bool connected, const std::string& detail) {
+    asio::post(io_, [this, connected, detail] {
+      spdlog::info("mqtt {}: {}", connected ? "connected" : "disconnected", detail);
+      if (connected) publish_status();
+    });
+  };
+  mqtt_ = std::make_unique<daemon::MqttClient>(options_.mqtt, std::move(handlers));
+}
+
+Gateway::~Gateway() = default;
+
+Result<void> Gateway::start() {
+  if (auto started = mqtt_->start(); !started) return started;
+  open_line();
+  schedule_status();
+  return {};
+}
+
+void Gateway::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  close_line();
+  reopen_timer_.cancel();
+  status_timer_.cancel();
+  set_state("offline");
+  mqtt_->stop();
+}
+
+// ---- MQTT side --------------------------------------------------------------------------------
+
+void Gateway::on_mqtt_message(const std::string& topic_text, const std::string& payload) {
+  auto topic = protocol::parse_topic(topic_text);
+  if (!topic || payload.empty()) return;
+  if (topic->kind == protocol::TopicKind::kCellMeta) {
+    auto cell = protocol::parse_cell_meta(payload, *topic);
+    if (cell) {
+      cells_[cell->cell_id] = *cell;
+    } else {
+      spdlog::warn("ignoring metadata on {}: {}", topic_text, cell.error().message);
+    }
+    return;
+  }
+  const auto cell = cells_.find(topic->cell_id);
+  if (topic->kind != protocol::TopicKind::kCycles || cell == cells_.end()) {
+    spdlog::warn("ignoring {}: no metadata of cell '{}' seen yet", topic_text, topic->cell_id);
+    ++status_.dropped_records;
+    return;
+  }
+  auto parsed = protocol::parse_cycles_payload(payload, *topic, &cell->second);
+  if (!parsed) {
+    spdlog::warn("ignoring {}: {}", topic_text, parsed.error().message);
+    return;
+  }
+  std::sort(parsed->records.begin(), parsed->records.end(),
+            [](const auto& a, const auto& b) { return a.cycle < b.cycle; });
+  for (const storage::CycleRecord& record : parsed->records)
+    enqueue(cell->second, record);
+  send_next();
+}
+
+// Rigs re-send records until cyclecastd acknowledges them, so a cycle at or below the last one
+// queued for the cell is a re-send and skipped.
+void Gateway::enqueue(const storage::CellInfo& cell, const storage::CycleRecord& record) {
+  auto [last, inserted] = last_enqueued_.emplace(record.cell_id, 0);
+  if (!inserted && record.cycle <= last->second) return;
+  last->second = record.cycle;
+  NodeCycle c;
+  c.cell = record.cell_id;
+  c.cycle = record.cycle;
+  c.soh = record.discharge_capacity_ah / cell.rated_capacity_ah;
+  c.ir_ohm = record.internal_resistance_ohm;
+  c.temperature_c = record.temperature_avg_c;
+  c.charge_time_min = record.charge_time_min;
+  if (queue_.size() >= options_.queue_limit) {
+    ++status_.dropped_records;  // the node fell behind: the oldest pending cycle goes
+    queue_.pop_front();
+  }
+  queue_.push_back({std::move(c), false});
+}
+
+// ---- the line -----------------------------------------------------------------------------------
+
+void Gateway::open_line() {
+  if (stopping_) return;
+  boost::system::error_code ec;
+  serial_.open(options_.serial_path, ec);
+  if (!ec) {
+    using asio::serial_port_base;
+    // A pty takes the settings too; a USB CDC port ignores the rate.
+    serial_.set_option(serial_port_base::baud_rate(options_.baud), ec);
+    serial_.set_option(serial_port_base::character_size(8), ec);
+    serial_.set_option(serial_port_base::parity(serial_port_base::parity::none), ec);
+    serial_.set_option(serial_port_base::stop_bits(serial_port_base::stop_bits::one), ec);
+    serial_.set_option(serial_port_base::flow_control(serial_port_base::flow_control::none), ec);
+    ec = {};
+  }
+  if (ec) {
+    schedule_reopen("disconnected", "cannot open " + options_.serial_path + ": " + ec.message());
+    return;
+  }
+  spdlog::info("opened {}", options_.serial_path);
+  open_ = true;
+  line_.clear();
+  skipping_ = false;
+  identified_ = false;
+  ++status_.reopens;
+  read_more();
+  send_identify();
+}
+
+void Gateway::schedule_reopen(const std::string& state, const std::string& why) {
+  close_line();
+  if (stopping_) return;
+  set_state(state);
+  const int delay = static_cast<int>(std::min<int64_t>(
+      options_.reopen_max_ms, int64_t{options_.reopen_min_ms} << std::min(reopen_attempt_, 20)));
+  ++reopen_attempt_;
+  spdlog::warn("{}; reopening in {} ms", why, delay);
+  reopen_timer_.expires_after(milliseconds(delay));
+  reopen_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) open_line();
+  });
+}
+
+void Gateway::close_line() {
+  answer_timer_.cancel();
+  requeue_in_flight();
+  if (open_) {
+    boost::system::error_code ignored;
+    serial_.cancel(ignored);
+    serial_.close(ignored);
+  }
+  open_ = false;
+  writing_ = false;
+  identified_ = false;
+  // Whatever the node holds now, the next identify is followed by a replay of the histories.
+  replay_after_identify_ = true;
+}
+
+void Gateway::read_more() {
+  serial_.async_read_some(asio::buffer(read_buffer_),
+                          [this](boost::system::error_code ec, size_t n) {
+                            if (ec == asio::error::operation_aborted || !open_) return;
+                            if (ec) {
+                              schedule_reopen("disconnected", "serial line: " + ec.message());
+                              return;
+                            }
+                            on_bytes(n);
+                            if (open_) read_more();
+                          });
+}
+
+// Splits into lines with the node's own bound: an overlong line is skipped to its '\n'.
+void Gateway::on_bytes(size_t n) {
+  for (size_t i = 0; i < n && open_; ++i) {
+    const char ch = read_buffer_[i];
+    if (ch == '\n') {
+      if (skipping_) {
+        ++status_.garbage_lines;
+      } else {
+        on_line(line_);
+      }
+      line_.clear();
+      skipping_ = false;
+    } else if (!skipping_ && line_.size() == kMaxNodeLine + 1) {
+      skipping_ = true;  // +1: a trailing '\r' is allowed
+    } else if (!skipping_) {
+      line_ += ch;
+    }
+  }
+}
+
+void Gateway::on_line(const std::string& line) {
+  if (line.empty() || line == "\r") return;
+  auto answer = parse_answer(line);
+  if (!answer) {
+    ++status_.garbage_lines;
+    spdlog::debug("garbage from the node ({}): {:.80}", answer.error().message, line);
+    return;
+  }
+  status_.last_seen_ms = now_ms();
+  on_answer(*answer);
+}
+
+void Gateway::on_answer(const Answer& answer) {
+  if (const auto* hello = std::get_if<HelloAnswer>(&answer)) {
+    on_hello(*hello);
+    return;
+  }
+  if (!in_flight_ || answer_seq(answer) != in_flight_->seq) return;  // late: already resent
+  answer_timer_.cancel();
+  if (const auto* id = std::get_if<IdentifyAnswer>(&answer)) {
+    if (in_flight_->kind == RequestKind::kIdentify) on_identify(*id);
+    return;
+  }
+  if (in_flight_->kind == RequestKind::kCycle) on_cycle_answer(answer);
+}
+
+// The node restarted: its histories are gone. The request in flight goes back to the queue,
+// behind a replay of the histories, after the node has identified itself again.
+void Gateway::on_hello(const HelloAnswer& hello) {
+  ++status_.resets;
+  spdlog::warn("node reset (model {}); replaying cell histories", hello.model_version);
+  answer_timer_.cancel();
+  requeue_in_flight();
+  identified_ = false;
+  replay_after_identify_ = true;
+  send_identify();
+}
+
+void Gateway::on_identify(const IdentifyAnswer& id) {
+  in_flight_.reset();
+  identified_ = true;
+  reopen_attempt_ = 0;
+  status_.model_version = id.model_version;
+  status_.model_sha256 = id.model_sha256;
+  status_.window = id.window;
+  status_.horizon = id.horizon;
+  for (auto& [cell, cycles] : history_) {
+    while (static_cast<int64_t>(cycles.size()) > id.window)
+      cycles.pop_front();
+  }
+  if (replay_after_identify_) queue_replay();
+  replay_after_identify_ = false;
+  set_state("online");
+  send_next();
+}
+
+void Gateway::on_cycle_answer(const Answer& answer) {
+  const Item item = in_flight_->item;
+  in_flight_.reset();
+  if (const auto* error = std::get_if<ErrorAnswer>(&answer)) {
+    // "order" after a replay means the node kept its history: harmless. Anything else is a
+    // cycle the node will not take; it is dropped and counted.
+    if (!(item.replay && error->code == "order")) {
+      ++status_.dropped_records;
+      spdlog::warn("node refused cell {} cycle {}: {}", item.cycle.cell, item.cycle.cycle,
+                   error->code);
+    }
+  } else if (!item.replay) {
+    remember(item.cycle);
+  }
+  if (const auto* fc = std::get_if<ForecastAnswer>(&answer); fc != nullptr && !item.replay) {
+    EdgeForecast f;
+    f.node = options_.node_id;
+    f.cell = fc->cell;
+    f.cycle = fc->cycle;
+    f.model_version = fc->model_version;
+    f.model_sha256 = status_.model_sha256;
+    f.horizon = status_.horizon;
+    f.soh_at_10 = fc->soh_at_10;
+    f.soh_at_h = fc->soh_at_h;
+    f.eol_cycle = fc->eol_cycle;
+    f.forecast_us = fc->forecast_us;
+    f.received_at_ms = now_ms();
+    ++status_.forecasts;
+    mqtt_->publish(node_forecasts_topic(options_.node_id), serialize_edge_forecast(f));
+  }
+  send_next();
+}
+
+// ---- requests -----------------------------------------------------------------------------------
+
+void Gateway::send_identify() {
+  if (!open_) return;
+  InFlight request;
+  request.kind = RequestKind::kIdentify;
+  request.seq = next_seq_;
+  // A leading '\n' ends whatever half line the node holds from before (docs/node-protocol.md).
+  request.frame = "\n" + identify_request(request.seq);
+  send(std::move(request));
+}
+
+void Gateway::send_next() {
+  status_.queued = static_cast<int64_t>(queue_.size());
+  if (!open_ || !identified_ || in_flight_ || queue_.empty()) return;
+  InFlight request;
+  request.kind = RequestKind::kCycle;
+  request.seq = next_seq_;
+  request.item = std::move(queue_.front());
+  queue_.pop_front();
+  request.frame = cycle_request(request.seq, request.item.cycle);
+  send(std::move(request));
+}
+
+void Gateway::send(InFlight request) {
+  next_seq_ = next_seq_ == 0xFFFFFFFFu ? 1 : next_seq_ + 1;  // 0 is the node's "unknown"
+  in_flight_ = std::move(request);
+  write_frame();
+}
+
+// One write at a time: a resend while the last write is still blocked (nobody reads the line)
+// is skipped rather than interleaved with it.
+void Gateway::write_frame() {
+  arm_answer_timer();
+  if (writing_) return;
+  writing_ = true;
+  auto frame = std::make_shared<std::string>(in_flight_->frame);
+  asio::async_write(serial_, asio::buffer(*frame),
+                    [this, frame](boost::system::error_code ec, size_t) {
+                      writing_ = false;
+                      if (ec == asio::error::operation_aborted || !open_) return;
+                      if (ec) schedule_reopen("disconnected", "serial line: " + ec.message());
+                    });
+}
+
+void Gateway::arm_answer_timer() {
+  answer_timer_.expires_after(milliseconds(options_.answer_timeout_ms));
+  answer_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) on_answer_timeout();
+  });
+}
+
+// No answer: resend (the node treats a repeated cycle as a retransmission); after max_retries
+// the node is unresponsive and the line is reopened with backoff.
+void Gateway::on_answer_timeout() {
+  if (!in_flight_ || !open_) return;
+  ++status_.timeouts;
+  if (in_flight_->retries < options_.max_retries) {
+    ++in_flight_->retries;
+    write_frame();
+    return;
+  }
+  schedule_reopen("unresponsive",
+                  "node did not answer " + std::to_string(options_.max_retries + 1) + " times");
+}
+
+void Gateway::requeue_in_flight() {
+  if (in_flight_ && in_flight_->kind == RequestKind::kCycle) {
+    queue_.push_front(std::move(in_flight_->item));
+  }
+  in_flight_.reset();
+}
+
+// The histories go to the front of the queue, oldest first, ahead of what was pending.
+void Gateway::queue_replay() {
+  std::deque<Item> replay;
+  for (const auto& [cell, cycles] : history_) {
+    for (const NodeCycle& c : cycles)
+      replay.push_back({c, true});
+  }
+  queue_.insert(queue_.begin(), replay.begin(), replay.end());
+}
+
+void Gateway::remember(const NodeCycle& cycle) {
+  std::deque<NodeCycle>& cycles = history_[cycle.cell];
+  if (!cycles.empty() && cycles.back().cycle == cycle.cycle) cycles.pop_back();
+  cycles.push_back(cycle);
+  const int64_t window = status_.window > 0 ? status_.window : 1;
+  while (static_cast<int64_t>(cycles.size()) > window)
+    cycles.pop_front();
+}
+
+// ---- status -------------------------------------------------------------------------------------
+
+void Gateway::set_state(const std::string& state) {
+  if (status_.state == state) return;
+  spdlog::info("node {} is {}", options_.node_id, state);
+  status_.state = state;
+  publish_status();
+}
+
+void Gateway::publish_status() {
+  status_.queued = static_cast<int64_t>(queue_.size());
+  mqtt_->publish(node_status_topic(options_.node_id), serialize_node_status(status_), 1, true);
+}
+
+void Gateway::schedule_status() {
+  status_timer_.expires_after(milliseconds(options_.status_interval_ms));
+  status_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    publish_status();
+    schedule_status();
+  });
+}
+
+}  // namespace cyclecast::gateway

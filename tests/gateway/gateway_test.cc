@@ -1,0 +1,363 @@
+// cyclecast-gateway end to end: a real mosquitto, the built gateway, and the virtual node
+// (cyclecast-node, the firmware's node program) behind a pty the test owns, so that the test can
+// put garbage on the line, reset the node, take it away and bring it back. Records go in as a
+// rig publishes them; what must come out are edge forecasts and the retained node status.
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cyclecast/pipeline/export.h"
+#include "ingest_harness.h"
+#include "temp_dir.h"
+#include "tiny_run.h"
+
+namespace cyclecast::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+using cyclecast::testing::Broker;
+using cyclecast::testing::Child;
+using cyclecast::testing::eventually;
+using cyclecast::testing::read_text;
+using cyclecast::testing::TempDir;
+using Json = nlohmann::json;
+using std::chrono::seconds;
+
+std::string binary(const std::string& name) {
+  return std::string(CYCLECAST_BINARY_DIR) + "/bin/" + name;
+}
+
+void write_all(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+// The serial line: a pty whose slave the gateway opens (through a symlink), and whose master the
+// test connects to the virtual node's stdin/stdout. The test can inject bytes towards the
+// gateway, reset the node (SIGUSR1), stop it (nothing answers), and unplug the whole line.
+class NodeLine {
+ public:
+  NodeLine(fs::path link, fs::path model) : link_(std::move(link)), model_(std::move(model)) {}
+  ~NodeLine() {
+    stop_node();
+    unplug();
+  }
+
+  void plug() {
+    int slave = -1;
+    char name[256] = {};
+    ASSERT_EQ(openpty(&master_, &slave, name, nullptr, nullptr), 0);
+    // Children (the gateway among them) must not inherit the master: unplugging closes it.
+    ::fcntl(master_, F_SETFD, FD_CLOEXEC);
+    termios tio{};
+    tcgetattr(slave, &tio);
+    cfmakeraw(&tio);
+    tcsetattr(slave, TCSANOW, &tio);
+    ::close(slave);  // the gateway opens it by name
+    fs::remove(link_);
+    fs::create_symlink(name, link_);
+    pumping_ = true;
+    pump_ = std::thread([this] { pump(); });
+  }
+  void unplug() {
+    pumping_ = false;
+    if (pump_.joinable()) pump_.join();
+    if (master_ >= 0) ::close(master_);
+    master_ = -1;
+    std::error_code ec;
+    fs::remove(link_, ec);
+  }
+  void start_node() {
+    int to_node[2], from_node[2];
+    ASSERT_EQ(::pipe2(to_node, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(from_node, O_CLOEXEC), 0);
+    const std::string program = binary("cyclecast-node");
+    const std::string model = model_.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(to_node[0], 0);
+      ::dup2(from_node[1], 1);
+      ::close(to_node[1]);
+      ::close(from_node[0]);
+      ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(to_node[0]);
+    ::close(from_node[1]);
+    std::lock_guard lock(mutex_);
+    node_in_ = to_node[1];
+    node_out_ = from_node[0];
+  }
+  void stop_node() {
+    std::lock_guard lock(mutex_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    pid_ = -1;
+    if (node_in_ >= 0) ::close(node_in_);
+    if (node_out_ >= 0) ::close(node_out_);
+    node_in_ = node_out_ = -1;
+  }
+  void reset_node() { ::kill(pid_, SIGUSR1); }
+  // Bytes towards the gateway, between whole lines of the node.
+  void inject(const std::string& bytes) {
+    std::lock_guard lock(mutex_);
+    write_all(master_, bytes);
+  }
+
+ private:
+  // Copies gateway -> node and node -> gateway; without a node, the gateway's bytes are lost.
+  void pump() {
+    char buffer[4096];
+    while (pumping_) {
+      std::unique_lock lock(mutex_);
+      pollfd fds[2] = {{master_, POLLIN, 0}, {node_out_, POLLIN, 0}};
+      const int nfds = node_out_ >= 0 ? 2 : 1;
+      lock.unlock();
+      if (::poll(fds, static_cast<nfds_t>(nfds), 20) <= 0) continue;
+      lock.lock();
+      if (fds[0].revents & POLLIN) {
+        const ssize_t n = ::read(master_, buffer, sizeof buffer);
+        if (n > 0 && node_in_ >= 0)
+          write_all(node_in_, std::string(buffer, static_cast<size_t>(n)));
+      }
+      if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP)) && node_out_ >= 0) {
+        const ssize_t n = ::read(node_out_, buffer, sizeof buffer);
+        if (n > 0) write_all(master_, std::string(buffer, static_cast<size_t>(n)));
+      }
+    }
+  }
+
+  fs::path link_, model_;
+  int master_ = -1;
+  pid_t pid_ = -1;
+  int node_in_ = -1, node_out_ = -1;
+  std::mutex mutex_;
+  std::atomic<bool> pumping_{false};
+  std::thread pump_;
+};
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::signal(SIGPIPE, SIG_IGN);
+    port_ = cyclecast::testing::free_port();
+    broker_ = std::make_unique<Broker>(dir_.path(), port_);
+    broker_->start();
+    auto exported = pipeline::export_run(bundle::testing::tiny_run_dir(), "gw-1");
+    ASSERT_TRUE(exported.ok()) << exported.error().message;
+    model_sha_ = exported->sha256_hex;
+    ASSERT_TRUE(pipeline::write_exported_model(*exported, dir_ / "model").ok());
+    line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin");
+    line_->plug();
+    line_->start_node();
+    subscriber_ = Child({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port_),
+                         "-q", "1", "-v", "-t", "cyclecast/v1/nodes/n1/#"},
+                        dir_ / "sub.txt");
+    publish("cyclecast/v1/rigs/r1/cells/c1/meta", R"({"rated_capacity_ah": 1.1})", true);
+    gateway_ = Child({binary("cyclecast-gateway"),
+                      "--node",
+                      "n1",
+                      "--serial",
+                      (dir_ / "tty").string(),
+                      "--cells",
+                      "c1",
+                      "--mqtt-port",
+                      std::to_string(port_),
+                      "--answer-timeout-ms",
+                      "200",
+                      "--max-retries",
+                      "1",
+                      "--reopen-min-ms",
+                      "50",
+                      "--reopen-max-ms",
+                      "400",
+                      "--status-interval-ms",
+                      "100",
+                      "--log-level",
+                      "debug"},
+                     dir_ / "gateway.log");
+    ASSERT_TRUE(eventually([&] { return status()["state"] == "online"; }, seconds(20)))
+        << read_text(dir_ / "gateway.log");
+  }
+
+  void publish(const std::string& topic, const std::string& payload, bool retain = false) {
+    std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
+                                     "-h",
+                                     "127.0.0.1",
+                                     "-p",
+                                     std::to_string(port_),
+                                     "-q",
+                                     "1",
+                                     "-t",
+                                     topic,
+                                     "-m",
+                                     payload};
+    if (retain) argv.push_back("-r");
+    Child pub(argv, "/dev/null");
+    ASSERT_EQ(pub.wait(seconds(10)), 0);
+  }
+  // Cycles first..last of cell c1, fading slowly, in one message as a rig sends them.
+  void publish_cycles(int first, int last) {
+    Json records = Json::array();
+    for (int k = first; k <= last; ++k) {
+      records.push_back({{"cycle", k},
+                         {"qd_ah", 1.1 * (1.0 - 0.0004 * k - 0.000002 * k * k)},
+                         {"ir_ohm", 0.017},
+                         {"tavg_c", 30.0},
+                         {"chargetime_min", 10.5}});
+    }
+    publish("cyclecast/v1/rigs/r1/cells/c1/cycles", records.dump());
+  }
+
+  // Messages seen by the subscriber, by topic suffix.
+  std::vector<Json> messages(const std::string& suffix) {
+    std::vector<Json> out;
+    std::istringstream in(read_text(dir_ / "sub.txt"));
+    for (std::string line; std::getline(in, line);) {
+      const std::string topic = "cyclecast/v1/nodes/n1/" + suffix + " ";
+      if (line.rfind(topic, 0) != 0) continue;
+      Json j = Json::parse(line.substr(topic.size()), nullptr, false);
+      if (!j.is_discarded()) out.push_back(j);
+    }
+    return out;
+  }
+  Json status() {
+    const auto all = messages("status");
+    return all.empty() ? Json::object() : all.back();
+  }
+  std::map<int64_t, Json> forecasts() {
+    std::map<int64_t, Json> out;
+    for (const Json& f : messages("forecasts"))
+      out[f["cycle"].get<int64_t>()] = f;
+    return out;
+  }
+  bool forecasts_up_to(int64_t cycle) { return forecasts().count(cycle) == 1; }
+
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<Broker> broker_;
+  std::unique_ptr<NodeLine> line_;
+  Child subscriber_;
+  Child gateway_;
+  std::string model_sha_;
+};
+
+// The tiny run's model has W = 20, H = 10: cycles 20.. are forecast.
+TEST_F(GatewayTest, RecordsBecomeEdgeForecastsWithARetainedStatus) {
+  publish_cycles(1, 25);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(25); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  const auto all = forecasts();
+  EXPECT_EQ(all.size(), 6u);  // cycles 20..25, each once
+  EXPECT_EQ(all.begin()->first, 20);
+  EXPECT_EQ(messages("forecasts").size(), 6u);
+  for (const auto& [cycle, f] : all) {
+    EXPECT_EQ(f["node"], "n1");
+    EXPECT_EQ(f["cell"], "c1");
+    EXPECT_EQ(f["model_version"], "gw-1");
+    EXPECT_EQ(f["model_sha256"], model_sha_);
+    EXPECT_EQ(f["horizon"], 10);
+    EXPECT_GT(f["soh_at_h"].get<double>(), 0.5);
+    EXPECT_LT(f["soh_at_h"].get<double>(), 1.1);
+  }
+  ASSERT_TRUE(eventually([&] { return status()["forecasts"] == 6; }, seconds(5)));
+  const Json s = status();
+  EXPECT_EQ(s["state"], "online");
+  EXPECT_EQ(s["model_version"], "gw-1");
+  EXPECT_EQ(s["window"], 20);
+  EXPECT_GT(s["last_seen_ms"].get<int64_t>(), 0);
+
+  // A rig re-sending what it sent is not forecast again.
+  publish_cycles(20, 25);
+  publish_cycles(26, 26);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(26); }, seconds(10)));
+  EXPECT_EQ(messages("forecasts").size(), 7u);
+}
+
+TEST_F(GatewayTest, ANodeResetIsHealedByReplayingTheHistory) {
+  publish_cycles(1, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)));
+  line_->reset_node();  // histories lost; without a replay cycle 23 would get no forecast
+  ASSERT_TRUE(eventually([&] { return status()["resets"] == 1; }, seconds(10)))
+      << read_text(dir_ / "gateway.log");
+  publish_cycles(23, 24);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(24); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  EXPECT_EQ(messages("forecasts").size(), 5u);  // 20..24, none for the replayed cycles
+}
+
+TEST_F(GatewayTest, GarbageOnTheLineIsCountedAndSkipped) {
+  publish_cycles(1, 20);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(20); }, seconds(20)));
+  const Json resets_before = status()["resets"];  // the node's start-up HI may count
+  std::string bad_crc = "cc1 FC 99 c1 21 gw-1 0.9 0.9 - 5*00000000\n";
+  line_->inject("line noise\n" + std::string("\x00\xff\x7f\n", 4) + std::string(2000, 'x') + "\n" +
+                bad_crc + "cc1 HI 0 1 half-a-fra");  // ... and an unfinished line
+  line_->inject("\n");
+  publish_cycles(21, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  ASSERT_TRUE(eventually([&] { return status()["garbage_lines"] >= 5; }, seconds(5)))
+      << status().dump();
+  EXPECT_EQ(status()["resets"], resets_before);  // a HI without its CRC is garbage, not a reset
+  EXPECT_EQ(status()["state"], "online");
+}
+
+TEST_F(GatewayTest, ANodeThatStopsAnsweringOrIsUnpluggedComesBack) {
+  publish_cycles(1, 20);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(20); }, seconds(20)));
+
+  // Silent node: the gateway resends, gives up, says so, and keeps the records queued.
+  line_->stop_node();
+  publish_cycles(21, 21);
+  ASSERT_TRUE(eventually([&] { return status()["state"] == "unresponsive"; }, seconds(10)))
+      << read_text(dir_ / "gateway.log");
+  line_->start_node();
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+
+  // Unplugged: the device is gone, reopening fails with backoff until it is back.
+  line_->stop_node();
+  line_->unplug();
+  ASSERT_TRUE(eventually([&] { return status()["state"] == "disconnected"; }, seconds(10)))
+      << read_text(dir_ / "gateway.log");
+  publish_cycles(22, 23);
+  line_->plug();
+  line_->start_node();
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(23); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  EXPECT_EQ(status()["state"], "online");
+  EXPECT_GE(status()["reopens"].get<int64_t>(), 3);
+  EXPECT_GE(status()["timeouts"].get<int64_t>(), 2);
+}
+
+TEST_F(GatewayTest, StopsCleanlyWithAnOfflineStatus) {
+  gateway_.signal(SIGTERM);
+  EXPECT_EQ(gateway_.wait(seconds(10)), 0);
+  ASSERT_TRUE(eventually([&] { return status()["state"] == "offline"; }, seconds(5)));
+}
+
+}  // namespace
+}  // namespace cyclecast::gateway
