@@ -76,6 +76,25 @@ struct RejectedRecord {
   std::int64_t rejected_at_ms = 0;  // 0: time of the write
 };
 
+// A forecast of a cell's SOH made at `at_cycle` (the last input cycle), by the model
+// `model_version`. soh[j] is the forecast SOH at at_cycle + j + 1; NaN where the forecaster did
+// not say (an edge node reports only +10 and +H). origin: "daemon", or "edge:<node>" for a
+// forecast an edge node computed.
+struct ForecastRecord {
+  std::string cell_id;
+  std::int64_t at_cycle = 0;
+  std::string model_version;
+  std::string origin;
+  std::vector<float> soh;
+  std::int64_t created_at_ms = 0;  // 0: time of the write
+};
+
+struct ForecastWriteResult {
+  std::size_t stored = 0;
+  std::size_t duplicates = 0;     // same cell, at_cycle, model_version and origin already stored
+  std::size_t unknown_cells = 0;  // not written
+};
+
 // What happened to each record of a batch, in input order.
 enum class CycleOutcome {
   kInserted,     // new (cell, cycle): stored
@@ -145,6 +164,13 @@ class Database {
   // Writes rejected records in one transaction. Payloads over kMaxRejectedPayloadBytes are
   // truncated.
   Result<void> write_rejected(std::span<const RejectedRecord> records);
+
+  // Writes forecasts in one transaction; a forecast already stored (same cell, at_cycle,
+  // model_version and origin) is skipped, so a re-delivered message stores nothing twice.
+  // kInvalidArgument for an empty model version or origin, or at_cycle < 1.
+  Result<ForecastWriteResult> write_forecasts(std::span<const ForecastRecord> forecasts);
+  // The cell's forecasts by at_cycle, then origin; empty for an unknown cell.
+  Result<std::vector<ForecastRecord>> forecasts_of(const std::string& cell_id);
 
   // The cell's cycles in increasing cycle order; empty for an unknown cell.
   Result<std::vector<CycleRecord>> cycles_of(const std::string& cell_id);
