@@ -56,6 +56,7 @@ class InterruptScope {
 struct DataFlags {
   std::string data;
   std::string protocol = "auto";
+  std::string inputs = "auto";
   int64_t window = 100;
   int64_t horizon = 100;
 };
@@ -85,6 +86,13 @@ void add_data_flags(CLI::App& command, DataFlags& flags) {
                   "paper, heldout or split")
       ->check(CLI::IsMember({"auto", "paper", "heldout", "split"}))
       ->capture_default_str();
+  command
+      .add_option("--inputs", flags.inputs,
+                  "per-cycle inputs besides SOH: all (IR, temperature, charge time where the data "
+                  "has them), soh (none), or auto (the features only when they improve the linear "
+                  "model on the validation cells)")
+      ->check(CLI::IsMember({"auto", "soh", "all"}))
+      ->capture_default_str();
   command.add_option("--window", flags.window, "input cycles per window (W)")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();
@@ -97,7 +105,10 @@ Result<pipeline::EvalProtocol> load_protocol(const DataFlags& flags) {
   pipeline::ProtocolOptions options;
   options.input_len = flags.window;
   options.horizon = flags.horizon;
-  return pipeline::load_protocol(flags.data, flags.protocol, options);
+  const auto inputs = flags.inputs == "soh"   ? pipeline::InputChoice::kSohOnly
+                      : flags.inputs == "all" ? pipeline::InputChoice::kAll
+                                              : pipeline::InputChoice::kAuto;
+  return pipeline::load_training_protocol(flags.data, flags.protocol, options, inputs);
 }
 
 int exit_code_for(const Error& error) {

@@ -42,7 +42,7 @@ TEST(FeatureSpec, FitsLevelAndFeatureStatisticsOnTheGivenCellsAndSkipsUnreported
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   // Windows start at rows 0 and 1: their last inputs are rows 2 and 3 (SOH 0.98 and 0.97).
   EXPECT_NEAR(spec->level_offset, 0.975, 1e-12);
-  EXPECT_NEAR(spec->level_scale, std::sqrt(0.00005), 1e-12);
+  EXPECT_NEAR(spec->level_scale, 3.0 * std::sqrt(0.00005), 1e-12);  // 3 standard deviations
   ASSERT_EQ(spec->features.size(), 2u);
   EXPECT_EQ(spec->features[0].name, kFeatureIrOhm);
   EXPECT_NEAR(spec->features[0].mean, 0.0225, 1e-12);
@@ -50,7 +50,7 @@ TEST(FeatureSpec, FitsLevelAndFeatureStatisticsOnTheGivenCellsAndSkipsUnreported
   EXPECT_NEAR(spec->features[1].mean, 11.0, 1e-12);
   // Both windows fall 0.02 over their inputs: one log amplitude, so its std falls back to 1.
   EXPECT_NEAR(spec->log_amp_mean, std::log(0.02), 1e-12);
-  EXPECT_EQ(spec->log_amp_std, 1.0);
+  EXPECT_EQ(spec->log_amp_std, 3.0);
   EXPECT_EQ(spec->amp_floor, 0.003);
   EXPECT_EQ(spec->input_size(), 3 + 2 + 2 * 3 + 1);
 }
@@ -70,7 +70,7 @@ TEST(FeatureSpec, FitsLogAmplitudeStatisticsOverTheSameWindowsAsTheLevel) {
   for (const double l : logs)
     ss += (l - mean) * (l - mean);
   EXPECT_NEAR(spec->log_amp_mean, mean, 1e-9);
-  EXPECT_NEAR(spec->log_amp_std, std::sqrt(ss / 3.0), 1e-9);
+  EXPECT_NEAR(spec->log_amp_std, 3.0 * std::sqrt(ss / 3.0), 1e-9);
   EXPECT_NEAR(spec->level_offset, (0.97 + 0.94 + 0.90 + 0.85) / 4.0, 1e-12);
 }
 

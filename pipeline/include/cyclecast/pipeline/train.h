@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -81,6 +82,18 @@ Result<TrainingResult> run_training(const EvalProtocol& protocol, const Training
                                     const std::string& out_dir,
                                     const TrainingProgressCallback& progress = {},
                                     const std::atomic<bool>* cancel = nullptr);
+
+// Which per-cycle inputs the models get besides SOH: IR, temperature and charge time where the
+// data has them (kAll), none (kSohOnly), or kAuto: the optional features are kept only when they
+// make the linear model (the students' initialization) forecast the validation windows better,
+// since on few cells the extra 100 inputs per feature mostly overfit.
+enum class InputChoice { kAuto, kSohOnly, kAll };
+
+// load_protocol (protocols.h) with the inputs chosen as above; `options.use_optional_features`
+// is overridden by `inputs`.
+Result<EvalProtocol> load_training_protocol(const std::filesystem::path& path,
+                                            const std::string& name, ProtocolOptions options,
+                                            InputChoice inputs);
 
 // Evaluates a saved model (float .ccm, or an int8 blob) on the protocol's test windows.
 Result<ForecastMetrics> evaluate_model_file(const std::string& path, const EvalProtocol& protocol);
