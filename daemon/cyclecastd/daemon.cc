@@ -1,11 +1,14 @@
 #include "daemon.h"
 
 #include <csignal>
+#include <limits>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <boost/asio/post.hpp>
+
+#include "cyclecast/gateway/edge.h"
 
 namespace cyclecast::daemon {
 namespace {
@@ -15,6 +18,9 @@ constexpr std::size_t kMaxStoredPayloadBytes = 64 * 1024;
 constexpr auto kStatsInterval = std::chrono::seconds(10);
 constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
 constexpr auto kCheckpointInterval = std::chrono::milliseconds(100);
+// Edge forecasts: topics under this prefix; a stored row holds horizon floats, so it is bounded.
+constexpr const char* kNodesPrefix = "cyclecast/v1/nodes/";
+constexpr int64_t kMaxEdgeHorizon = 10000;
 
 bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
   return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
@@ -94,7 +100,8 @@ int Daemon::run() {
   options.tls_key_file = config_.mqtt_tls_key_file;
   options.reconnect_min_ms = config_.mqtt_reconnect_min_ms;
   options.reconnect_max_ms = config_.mqtt_reconnect_max_ms;
-  options.subscriptions = {protocol::meta_subscription(), protocol::cycles_subscription()};
+  options.subscriptions = {protocol::meta_subscription(), protocol::cycles_subscription(),
+                           gateway::node_forecasts_subscription()};
   options.status_topic = protocol::status_topic(config_.mqtt_client_id);
   MqttHandlers handlers;
   handlers.on_message = [this](std::string topic, std::string payload) {
@@ -135,6 +142,10 @@ void Daemon::handle_message(const std::string& raw_topic, const std::string& pay
   // While draining, new messages are left unacknowledged: their rigs send them again.
   if (draining_) return;
   ++counters_.messages;
+  if (raw_topic.rfind(kNodesPrefix, 0) == 0) {
+    handle_edge_forecast(raw_topic, payload);
+    return;
+  }
   auto topic = protocol::parse_topic(raw_topic);
   if (!topic) {
     reject("", "", std::nullopt, "mqtt:" + raw_topic, payload, topic.error().message);
@@ -167,6 +178,33 @@ void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_
   }
   counters_.records_received += parsed->records.size();
   writer_->add_records(topic.rig_id, std::move(parsed->records));
+}
+
+// Stored as a forecast row of origin "edge:<node>": SOH by step, NaN but at +10 and +H.
+void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::string& payload) {
+  auto forecast = gateway::parse_edge_forecast(payload);
+  if (forecast && raw_topic != gateway::node_forecasts_topic(forecast->node)) {
+    forecast = make_error(ErrorCode::kInvalidArgument,
+                          "edge forecast of node '" + forecast->node + "' on another node's topic");
+  }
+  if (forecast && forecast->horizon > kMaxEdgeHorizon) {
+    forecast = make_error(ErrorCode::kInvalidArgument, "edge forecast horizon over 10,000");
+  }
+  if (!forecast) {
+    reject("", "", std::nullopt, "mqtt:" + raw_topic, payload, forecast.error().message);
+    return;
+  }
+  storage::ForecastRecord row;
+  row.cell_id = forecast->cell;
+  row.at_cycle = forecast->cycle;
+  row.model_version = forecast->model_version;
+  row.origin = "edge:" + forecast->node;
+  row.soh.assign(static_cast<size_t>(forecast->horizon), std::numeric_limits<float>::quiet_NaN());
+  if (forecast->soh_at_10 && forecast->horizon >= 10)
+    row.soh[9] = static_cast<float>(*forecast->soh_at_10);
+  row.soh.back() = static_cast<float>(forecast->soh_at_h);
+  row.created_at_ms = forecast->received_at_ms;
+  writer_->add_forecast(std::move(row));
 }
 
 void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_topic,
@@ -207,6 +245,9 @@ void Daemon::handle_commit(CommitReport report) {
     ++counters_.commit_failures;
     spdlog::error("commit failed, batch not acknowledged: {}", report.error);
     return;
+  }
+  if (!report.forecast_error.empty()) {
+    spdlog::error("edge forecasts not stored: {}", report.forecast_error);
   }
   ++counters_.commits;
   counters_.stored += report.stored;

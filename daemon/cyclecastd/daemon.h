@@ -47,6 +47,8 @@ class Daemon {
                      const std::string& payload);
   void handle_meta(const protocol::Topic& topic, const std::string& raw_topic,
                    const std::string& payload);
+  // cyclecast/v1/nodes/{node}/forecasts: an edge forecast (docs/protocol.md, "Edge nodes").
+  void handle_edge_forecast(const std::string& raw_topic, const std::string& payload);
   void reject(const std::string& rig_id, const std::string& cell_id,
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);

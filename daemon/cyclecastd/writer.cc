@@ -63,6 +63,12 @@ void Writer::add_cell(storage::CellInfo cell) {
   note_added();
 }
 
+void Writer::add_forecast(storage::ForecastRecord forecast) {
+  std::lock_guard lock(mutex_);
+  pending_.forecasts.push_back(std::move(forecast));
+  note_added();
+}
+
 void Writer::add_record(std::string rig_id, storage::CycleRecord record) {
   std::lock_guard lock(mutex_);
   pending_.records.push_back(std::move(record));
@@ -170,6 +176,13 @@ CommitReport Writer::commit(Batch& batch) {
       return report;
     }
     result = std::move(*written);
+  }
+  if (!batch.forecasts.empty()) {
+    if (auto done = db_.write_forecasts(batch.forecasts); done) {
+      report.edge_forecasts = done->stored;
+    } else {
+      report.forecast_error = done.error().message;
+    }
   }
   // Everything above is committed: now say so, per rig. Consecutive records nearly always come
   // from the same rig, so its list is looked up once per run of them, not once per record.

@@ -34,6 +34,11 @@ struct CommitReport {
   std::size_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0, cells = 0;
   std::chrono::microseconds commit_time{0};
   std::string error;  // non-empty: the commit failed, nothing of it is durable
+  // Edge forecasts (docs/protocol.md, "Edge nodes") are written after the cycles, in their own
+  // transaction, and are not acknowledged: a failure there is reported here and does not undo
+  // the cycles' acks.
+  std::size_t edge_forecasts = 0;
+  std::string forecast_error;
 };
 
 class Writer {
@@ -55,6 +60,8 @@ class Writer {
   void add_rejection(std::string rig_id, std::string cell_id, std::optional<std::int64_t> cycle,
                      storage::RejectedRecord rejected);
 
+  // A forecast from an edge node, stored with the next commit.
+  void add_forecast(storage::ForecastRecord forecast);
   void set_policy(BatchPolicy policy);
   // Commits what is pending, then stops the thread. Idempotent.
   void stop();
@@ -76,7 +83,8 @@ class Writer {
     std::vector<storage::CycleRecord> records;
     std::vector<std::string> record_rigs;
     std::vector<PendingRejection> rejections;
-    std::size_t size() const { return records.size() + rejections.size(); }
+    std::vector<storage::ForecastRecord> forecasts;
+    std::size_t size() const { return records.size() + rejections.size() + forecasts.size(); }
   };
 
   void run();

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/storage/database.h"
 #include "ingest_harness.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
@@ -351,6 +353,55 @@ TEST_F(GatewayTest, ANodeThatStopsAnsweringOrIsUnpluggedComesBack) {
   EXPECT_EQ(status()["state"], "online");
   EXPECT_GE(status()["reopens"].get<int64_t>(), 3);
   EXPECT_GE(status()["timeouts"].get<int64_t>(), 2);
+}
+
+// rig -> broker -> gateway -> node -> gateway -> broker -> cyclecastd -> forecasts table.
+TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
+  cyclecast::testing::DaemonProcess daemon(dir_ / "state", port_);
+  daemon.start();  // gets the retained metadata: cell c1 is registered
+  publish_cycles(1, 23);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(23); }, seconds(20)));
+  const auto published = forecasts();
+  std::vector<storage::ForecastRecord> stored;
+  ASSERT_TRUE(eventually(
+      [&] {
+        storage::OpenOptions options;
+        options.create_if_missing = false;
+        options.read_only = true;
+        auto db = storage::Database::open(daemon.database(), options);
+        if (!db) return false;
+        auto rows = db->forecasts_of("c1");
+        if (!rows) return false;
+        stored = *rows;
+        return stored.size() == 4;
+      },
+      seconds(20)))
+      << stored.size() << " rows; " << read_text(daemon.log());
+  for (const storage::ForecastRecord& row : stored) {
+    const Json& f = published.at(row.at_cycle);
+    EXPECT_EQ(row.origin, "edge:n1");
+    EXPECT_EQ(row.model_version, "gw-1");
+    EXPECT_EQ(row.created_at_ms, f["received_at_ms"].get<int64_t>());
+    ASSERT_EQ(row.soh.size(), 10u);  // H = 10: step 10 is +10 and +H at once
+    EXPECT_EQ(row.soh[9], static_cast<float>(f["soh_at_h"].get<double>()));
+    EXPECT_TRUE(std::isnan(row.soh[0]));
+  }
+  EXPECT_EQ(stored.front().at_cycle, 20);
+
+  // What is not an edge forecast is recorded as rejected with its reason, never stored.
+  publish("cyclecast/v1/nodes/n1/forecasts", "{}");
+  publish("cyclecast/v1/nodes/n2/forecasts", messages("forecasts").front().dump());
+  std::vector<std::string> reasons;
+  ASSERT_TRUE(eventually(
+      [&] {
+        reasons = cyclecast::testing::rejected_reasons(daemon.database());
+        return reasons.size() == 2;
+      },
+      seconds(20)));
+  EXPECT_NE(reasons[0].find("edge forecast"), std::string::npos) << reasons[0];
+  EXPECT_NE(reasons[1].find("edge forecast"), std::string::npos) << reasons[1];
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(seconds(10)), 0);
 }
 
 TEST_F(GatewayTest, StopsCleanlyWithAnOfflineStatus) {

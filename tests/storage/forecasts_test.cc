@@ -22,7 +22,7 @@ TEST(Forecasts, AreStoredOnceAndReadBack) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   ForecastRecord edge{"c1", 120, "v1", "edge:nano-1", {nan, 0.98f, nan, 0.95f}, 1700000000000};
   ForecastRecord other = edge;
-  other.origin = "daemon";
+  other.origin = "host";
   ForecastRecord stranger = edge;
   stranger.cell_id = "nobody";
   const std::vector<ForecastRecord> batch = {edge, other, edge, stranger};
@@ -38,9 +38,8 @@ TEST(Forecasts, AreStoredOnceAndReadBack) {
   auto read = db->forecasts_of("c1");
   ASSERT_TRUE(read.ok()) << read.error().message;
   ASSERT_EQ(read->size(), 2u);
-  const ForecastRecord& first = (*read)[0];  // "daemon" sorts before "edge:..."
-  EXPECT_EQ(first.origin, "daemon");
-  const ForecastRecord& stored = (*read)[1];
+  EXPECT_EQ((*read)[1].origin, "host");  // "edge:..." sorts before "host"
+  const ForecastRecord& stored = (*read)[0];
   EXPECT_EQ(stored.origin, "edge:nano-1");
   EXPECT_EQ(stored.at_cycle, 120);
   EXPECT_EQ(stored.model_version, "v1");
@@ -57,7 +56,7 @@ TEST(Forecasts, RefuseABatchWithAnInvalidForecastWhole) {
   TempDir dir;
   auto db = Database::open(dir / "f.db");
   ASSERT_TRUE(db.ok());
-  ForecastRecord bad{"c1", 0, "v1", "daemon", {0.9f}, 0};
+  ForecastRecord bad{"c1", 0, "v1", "host", {0.9f}, 0};
   auto written = db->write_forecasts(std::vector<ForecastRecord>{bad});
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.error().code, ErrorCode::kInvalidArgument);

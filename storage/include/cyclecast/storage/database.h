@@ -78,8 +78,8 @@ struct RejectedRecord {
 
 // A forecast of a cell's SOH made at `at_cycle` (the last input cycle), by the model
 // `model_version`. soh[j] is the forecast SOH at at_cycle + j + 1; NaN where the forecaster did
-// not say (an edge node reports only +10 and +H). origin: "daemon", or "edge:<node>" for a
-// forecast an edge node computed.
+// not say (an edge node reports only +10 and +H). origin: "host", or "edge:<node>" for a
+// forecast an edge node computed (docs/storage.md).
 struct ForecastRecord {
   std::string cell_id;
   std::int64_t at_cycle = 0;
