@@ -765,6 +765,15 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
   const double jitter = kJitterSteps * models::QuantizeOptions{}.range_margin *
                         calibration.cwiseAbs().maxCoeff() / 32767.0;
 
+  const int64_t batches = (protocol.train.size() + kBatchSize - 1) / kBatchSize;
+  const auto epochs_for = [batches](int64_t epochs, int64_t min_steps) {
+    return std::max(epochs, (min_steps + batches - 1) / batches);
+  };
+  const int64_t stage1_epochs = epochs_for(options.student_epochs, options.min_student_steps);
+  const int64_t stage2_epochs = epochs_for(options.stage2_epochs, options.min_stage2_steps);
+  report.settings["student_epochs"] = std::to_string(stage1_epochs);
+  report.settings["stage2_epochs"] = std::to_string(stage2_epochs);
+
   // 2. Stage-1 distillation, one student per width.
   ctx.begin(Stage::kStage1);
   std::vector<StudentRun> runs;
@@ -776,8 +785,8 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
     run.config = {spec.encoded_size(), options.features, options.widths[i], 1, spec.horizon, true};
     run.params = init_student(models::StudentModel<float>(run.config), *init, options.seed + i);
     auto done = distill(run, train_set, validation_set,
-                        distill_config(options, options.student_epochs, kLearningRate, ctx), jitter,
-                        ctx, static_cast<double>(i) * width_share, width_share);
+                        distill_config(options, stage1_epochs, kLearningRate, ctx), jitter, ctx,
+                        static_cast<double>(i) * width_share, width_share);
     if (!done) return done.error();
     runs.push_back(std::move(run));
   }
@@ -810,8 +819,8 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
   for (size_t i = stage1_count; i < runs.size(); ++i) {
     const double share = 1.0 / static_cast<double>(pruned_count);
     auto done = distill(runs[i], train_set, validation_set,
-                        distill_config(options, options.stage2_epochs, kStage2LearningRate, ctx),
-                        jitter, ctx, static_cast<double>(i - stage1_count) * share, share);
+                        distill_config(options, stage2_epochs, kStage2LearningRate, ctx), jitter,
+                        ctx, static_cast<double>(i - stage1_count) * share, share);
     if (!done) return done.error();
   }
 

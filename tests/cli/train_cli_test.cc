@@ -62,9 +62,10 @@ class TrainCli : public ::testing::Test {
 TEST_F(TrainCli, TrainsWritesTheRunAndEvaluatesWhatItWrote) {
   const fs::path out = dir_ / "run";
   const auto trained = run_cyclecast(
-      dir_, "train" + data() + " --out '" + out.string() +
-                "' --teacher liquid --teacher-budget 2 --widths 6 4 --features 3 --prune-ratios "
-                "0.5 --epochs 2 --stage2-epochs 1 --threads 1 --json");
+      dir_,
+      "train" + data() + " --out '" + out.string() +
+          "' --teacher liquid --teacher-budget 2 --widths 6 4 --features 3 --prune-ratios "
+          "0.5 --epochs 2 --stage2-epochs 1 --min-steps 0 --min-stage2-steps 0 --threads 1 --json");
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   const auto summary = nlohmann::json::parse(trained.out);
   EXPECT_FALSE(summary["chosen"].get<std::string>().empty());

@@ -65,6 +65,8 @@ class TrainingTest : public ::testing::Test {
     options_.prune_ratios = {0.5};
     options_.student_epochs = 3;
     options_.stage2_epochs = 2;
+    options_.min_student_steps = 0;
+    options_.min_stage2_steps = 0;
     options_.calibration_windows = 64;
     options_.threads = 2;
   }

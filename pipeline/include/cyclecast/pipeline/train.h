@@ -33,6 +33,12 @@ struct TrainingOptions {
   std::vector<double> prune_ratios = {0.25, 0.5, 0.75};
   int64_t student_epochs = 30;
   int64_t stage2_epochs = 12;
+  // At least this many optimizer steps (batches of 256) per student, whatever the epochs: a small
+  // data set (heldout: 6,140 windows, 24 batches per epoch) otherwise stops long before the
+  // student has learned what the teacher knows (heldout MAE 0.00303 at 30 epochs, 0.00257 at
+  // 300). The paper's 36,808 windows reach it in 50 epochs.
+  int64_t min_student_steps = 7200;
+  int64_t min_stage2_steps = 2400;
   double lambda_start = 0.1;  // weight of the truth loss at the first epoch (rises linearly)
   double lambda_end = 0.9;
   bool kd_cosine = false;      // KD term: MSE (default) or cosine on the forecast vectors
