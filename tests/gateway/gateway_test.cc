@@ -197,12 +197,16 @@ class GatewayTest : public ::testing::Test {
                       "400",
                       "--status-interval-ms",
                       "100",
+                      "--queue-limit",
+                      queue_limit(),
                       "--log-level",
                       "debug"},
                      dir_ / "gateway.log");
     ASSERT_TRUE(eventually([&] { return status()["state"] == "online"; }, seconds(20)))
         << read_text(dir_ / "gateway.log");
   }
+
+  virtual std::string queue_limit() const { return "10000"; }
 
   void publish(const std::string& topic, const std::string& payload, bool retain = false) {
     std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
@@ -402,6 +406,25 @@ TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
   EXPECT_NE(reasons[1].find("edge forecast"), std::string::npos) << reasons[1];
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(seconds(10)), 0);
+}
+
+class SmallQueueGatewayTest : public GatewayTest {
+ protected:
+  std::string queue_limit() const override { return "5"; }
+};
+
+// A node that is away lets the queue fill: the oldest records go (counted), the newest wait.
+TEST_F(SmallQueueGatewayTest, TheQueueIsBoundedAndDropsTheOldest) {
+  line_->stop_node();
+  publish_cycles(1, 30);
+  ASSERT_TRUE(eventually([&] { return status()["dropped_records"] == 25; }, seconds(10)))
+      << status().dump();
+  line_->start_node();
+  ASSERT_TRUE(eventually([&] { return status()["state"] == "online" && status()["queued"] == 0; },
+                         seconds(20)))
+      << status().dump() << read_text(dir_ / "gateway.log");
+  EXPECT_EQ(status()["dropped_records"], 25);
+  EXPECT_TRUE(messages("forecasts").empty());  // 5 cycles are fewer than W = 20
 }
 
 TEST_F(GatewayTest, StopsCleanlyWithAnOfflineStatus) {
