@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "cyclecast/pipeline/csv_import.h"
 #include "cyclecast/storage/database.h"
+#include "status_line.h"
 
 namespace cyclecast::cli {
 
@@ -36,7 +37,7 @@ struct ImportFlags {
   std::size_t batch_rows = 50000;
 };
 
-// One status line on stderr, redrawn at most every kRedrawMs; only used when stderr is a TTY.
+// Import progress as a status line (only used when stderr is a TTY).
 class ProgressLine {
  public:
   void update(const pipeline::ImportProgress& progress) {
@@ -46,44 +47,35 @@ class ProgressLine {
       file_ = progress.file;
       phase_start_ = now;
     }
-    if (now - last_draw_ < std::chrono::milliseconds(kRedrawMs) && progress.done < progress.total) {
-      return;
-    }
-    last_draw_ = now;
+    if (!line_.due(progress.done >= progress.total)) return;
     const double elapsed_s = std::chrono::duration<double>(now - phase_start_).count();
     const double rate = elapsed_s > 0 ? static_cast<double>(progress.done) / elapsed_s : 0.0;
     const double eta_s =
         rate > 0 ? static_cast<double>(progress.total - progress.done) / rate : 0.0;
+    char text[512];
     if (progress.phase == pipeline::ImportPhase::kParsing) {
-      std::fprintf(stderr, "\r\033[Kreading %s: %.0f%%, %.1f MB/s, ETA %.1f s", file_.c_str(),
-                   percent(progress), rate / 1e6, eta_s);
+      std::snprintf(text, sizeof text, "reading %s: %.0f%%, %.1f MB/s, ETA %.1f s", file_.c_str(),
+                    percent(progress), rate / 1e6, eta_s);
     } else {
-      std::fprintf(stderr, "\r\033[Kwriting: %zu / %zu rows (%.0f%%), %.0f rows/s, ETA %.1f s",
-                   progress.done, progress.total, percent(progress), rate, eta_s);
+      std::snprintf(text, sizeof text, "writing: %zu / %zu rows (%.0f%%), %.0f rows/s, ETA %.1f s",
+                    progress.done, progress.total, percent(progress), rate, eta_s);
     }
-    std::fflush(stderr);
-    drawn_ = true;
+    line_.draw(text);
   }
 
-  void clear() {
-    if (drawn_) std::fputs("\r\033[K", stderr);
-    drawn_ = false;
-  }
+  void clear() { line_.clear(); }
 
  private:
-  static constexpr int kRedrawMs = 200;
-
   static double percent(const pipeline::ImportProgress& progress) {
     return progress.total == 0
                ? 100.0
                : 100.0 * static_cast<double>(progress.done) / static_cast<double>(progress.total);
   }
 
+  StatusLine line_;
   pipeline::ImportPhase phase_ = pipeline::ImportPhase::kParsing;
   std::string file_;
   std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_draw_{};
-  bool drawn_ = false;
 };
 
 int exit_code_for(const Error& error) {

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/pipeline/train.h"
+#include "status_line.h"
 
 namespace cyclecast::cli {
 
@@ -149,35 +150,28 @@ void print_metrics_header() {
               "EOL err");
 }
 
-// A one-line progress bar on stderr, redrawn at most every kRedrawMs (TTY only).
+// Training progress as a bar with the stage, what it is doing and the ETA (TTY only).
 class ProgressBar {
  public:
   void update(const pipeline::TrainingProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_draw_ < std::chrono::milliseconds(kRedrawMs)) return;
-    last_draw_ = now;
+    if (!line_.due()) return;
     constexpr int kWidth = 30;
-    const int filled = static_cast<int>(std::lround(p.overall_fraction * kWidth));
-    const std::string bar =
-        std::string(static_cast<size_t>(std::clamp(filled, 0, kWidth)), '#') +
-        std::string(static_cast<size_t>(kWidth - std::clamp(filled, 0, kWidth)), '.');
+    const int filled =
+        std::clamp(static_cast<int>(std::lround(p.overall_fraction * kWidth)), 0, kWidth);
+    const std::string bar = std::string(static_cast<size_t>(filled), '#') +
+                            std::string(static_cast<size_t>(kWidth - filled), '.');
     const std::string eta =
         std::isfinite(p.eta_s) ? std::to_string(static_cast<int64_t>(p.eta_s)) + " s" : "?";
-    std::fprintf(stderr, "\r\033[K[%s] %3.0f%% %-9s %s  ETA %s", bar.c_str(),
-                 100.0 * p.overall_fraction, pipeline::stage_name(p.stage), p.detail.c_str(),
-                 eta.c_str());
-    std::fflush(stderr);
-    drawn_ = true;
+    char text[512];
+    std::snprintf(text, sizeof text, "[%s] %3.0f%% %-9s %s  ETA %s", bar.c_str(),
+                  100.0 * p.overall_fraction, pipeline::stage_name(p.stage), p.detail.c_str(),
+                  eta.c_str());
+    line_.draw(text);
   }
-  void clear() {
-    if (drawn_) std::fputs("\r\033[K", stderr);
-    drawn_ = false;
-  }
+  void clear() { line_.clear(); }
 
  private:
-  static constexpr int kRedrawMs = 200;
-  std::chrono::steady_clock::time_point last_draw_{};
-  bool drawn_ = false;
+  StatusLine line_;
 };
 
 Result<pipeline::TeacherKind> teacher_kind(const std::string& name) {
