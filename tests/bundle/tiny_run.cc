@@ -1,5 +1,10 @@
 #include "tiny_run.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,7 +44,8 @@ void write_fading_cells(const fs::path& dir, int cells, int64_t cycles) {
   write_file(dir / "cells.csv", cells_csv);
 }
 
-fs::path make_run(const TempDir& tmp) {
+void train_into(const fs::path& out) {
+  TempDir tmp;
   write_fading_cells(tmp / "data", 18, 160);
   pipeline::ProtocolOptions p;
   p.input_len = 20;
@@ -49,7 +55,7 @@ fs::path make_run(const TempDir& tmp) {
   auto protocol = pipeline::heldout_protocol(tmp / "data", p);
   if (!protocol) {
     ADD_FAILURE() << protocol.error().message;
-    return {};
+    return;
   }
   pipeline::TrainingOptions options;
   options.teacher = pipeline::TeacherKind::kLiquid;
@@ -62,17 +68,43 @@ fs::path make_run(const TempDir& tmp) {
   options.stage2_epochs = 1;
   options.calibration_windows = 64;
   options.threads = 2;
-  const fs::path out = tmp / "run";
   auto result = pipeline::run_training(*protocol, options, out.string());
   if (!result) ADD_FAILURE() << result.error().message;
-  return out;
+}
+
+// ctest runs every test case in a process of its own, and a sanitizer build trains slowly, so the
+// run is made once per build of the test binary and kept in the build tree (keyed by the binary's
+// modification time, so a rebuilt binary trains afresh). A lock file serialises processes that
+// start at once; run_training renames its output into place only when complete.
+fs::path shared_run() {
+  const fs::path self = fs::read_symlink("/proc/self/exe");
+  struct stat st {};
+  ::stat(self.c_str(), &st);
+  const fs::path root = fs::path(CYCLECAST_BINARY_DIR) / "test-fixtures";
+  fs::create_directories(root);
+  const std::string key = self.filename().string() + "-" + std::to_string(st.st_mtim.tv_sec) + "-" +
+                          std::to_string(st.st_mtim.tv_nsec);
+  const fs::path run = root / ("tiny-run-" + key);
+  const int lock = ::open((root / "tiny-run.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock >= 0) ::flock(lock, LOCK_EX);
+  if (!fs::exists(run)) {
+    // Runs of older builds of this binary are of no further use.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("tiny-run-" + self.filename().string() + "-", 0) == 0)
+        fs::remove_all(entry.path(), ec);
+    }
+    train_into(run);
+  }
+  if (lock >= 0) ::close(lock);
+  return run;
 }
 
 }  // namespace
 
 const fs::path& tiny_run_dir() {
-  static const auto tmp = std::make_unique<TempDir>();
-  static const fs::path run = make_run(*tmp);
+  static const fs::path run = shared_run();
   return run;
 }
 

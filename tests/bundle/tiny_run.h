@@ -1,5 +1,6 @@
 // One tiny real training run (pipeline::run_training on generated fading cells, the setup of
-// tests/pipeline/train_test.cc), made once per test process and shared by the bundle tests.
+// tests/pipeline/train_test.cc), made once per build of the test binary and shared by its tests
+// (kept under <build>/test-fixtures/).
 #pragma once
 
 #include <filesystem>
@@ -7,7 +8,7 @@
 namespace cyclecast::bundle::testing {
 
 // The run directory (student.ccm, student.int8, report.json, report.html); the test fails when
-// the run could not be made. Removed when the process exits.
+// the run could not be made. Tests must not change it.
 const std::filesystem::path& tiny_run_dir();
 
 }  // namespace cyclecast::bundle::testing
