@@ -85,14 +85,16 @@ fs::path shared_run() {
   const std::string key = self.filename().string() + "-" + std::to_string(st.st_mtim.tv_sec) + "-" +
                           std::to_string(st.st_mtim.tv_nsec);
   const fs::path run = root / ("tiny-run-" + key);
-  const int lock = ::open((root / "tiny-run.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  const fs::path lock_file = root / ("tiny-run-" + self.filename().string() + ".lock");
+  const int lock = ::open(lock_file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
   if (lock >= 0) ::flock(lock, LOCK_EX);
   if (!fs::exists(run)) {
     // Runs of older builds of this binary are of no further use.
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(root, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("tiny-run-" + self.filename().string() + "-", 0) == 0)
+      if (name.rfind("tiny-run-" + self.filename().string() + "-", 0) == 0 &&
+          entry.path() != lock_file)
         fs::remove_all(entry.path(), ec);
     }
     train_into(run);
