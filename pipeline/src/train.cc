@@ -12,7 +12,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -887,7 +886,6 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
   metadata["pipeline.run_id"] = report.run_id;
   metadata["pipeline.protocol"] = protocol.name;
   metadata["pipeline.data_source"] = protocol.data.source;
-  const models::StudentModel<float> chosen_model(chosen.config);
   metadata["pipeline.candidate"] = chosen.name;
   if (auto saved = save(partial / "student.ccm", chosen.config, chosen.params, metadata); !saved) {
     return saved.error();
