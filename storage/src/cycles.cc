@@ -288,6 +288,22 @@ Result<std::vector<CycleRecord>> Database::cycles_of(const std::string& cell_id)
   return cycles;
 }
 
+Result<std::vector<CycleRecord>> Database::recent_cycles(const std::string& cell_id,
+                                                         std::int64_t up_to_cycle,
+                                                         std::int64_t limit) {
+  sqlite3_stmt* stmt = impl_->statements.recent_cycles.get();
+  ScopedReset reset(stmt);
+  detail::bind_text_static(stmt, 1, cell_id);
+  sqlite3_bind_int64(stmt, 2, up_to_cycle);
+  sqlite3_bind_int64(stmt, 3, limit);
+  std::vector<CycleRecord> cycles;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    cycles.push_back(read_cycle(stmt, cell_id));
+  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the cycles of cell '" + cell_id + "'");
+  return cycles;
+}
+
 Result<std::vector<RejectedRecord>> Database::rejected(std::int64_t limit) {
   sqlite3_stmt* stmt = impl_->statements.rejected.get();
   ScopedReset reset(stmt);

@@ -150,6 +150,13 @@ Result<void> Database::Impl::prepare_statements() {
        "FROM cycles y JOIN sources s ON s.id = y.source WHERE y.cell = (SELECT id FROM cells WHERE "
        "cell_id = ?1) "
        "ORDER BY y.cycle"},
+      // The newest ?3 cycles up to ?2, read backwards on the primary key (cell, cycle).
+      {&s.recent_cycles,
+       "SELECT * FROM (SELECT y.cycle, y.discharge_capacity_ah, y.charge_capacity_ah, "
+       "y.internal_resistance_ohm, y.temperature_min_c, y.temperature_avg_c, "
+       "y.temperature_max_c, y.charge_time_min, y.measured_at_ms, y.received_at_ms, s.name "
+       "FROM cycles y JOIN sources s ON s.id = y.source WHERE y.cell = (SELECT id FROM cells WHERE "
+       "cell_id = ?1) AND y.cycle <= ?2 ORDER BY y.cycle DESC LIMIT ?3) ORDER BY cycle"},
       {&s.cells,
        "SELECT " CYCLECAST_CELL_COLUMNS ", (SELECT count(*) FROM cycles y WHERE y.cell = c.id), "
        "coalesce((SELECT min(cycle) FROM cycles y WHERE y.cell = c.id), 0), "

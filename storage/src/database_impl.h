@@ -34,6 +34,7 @@ struct CachedStatements {
   detail::Statement insert_rejected;
   detail::Statement insert_rejected_cycle;
   detail::Statement cycles_of;
+  detail::Statement recent_cycles;
   detail::Statement cells;
   detail::Statement rejected;
   detail::Statement counts;

@@ -1,8 +1,11 @@
-// Forecasts: Database::write_forecasts and forecasts_of. Statements are prepared per call:
-// forecasts arrive a few per second at most, far from the cycle writer's rates.
+// Forecasts: Database::write_forecasts, forecasts_of and their scoring. Statements are prepared
+// per call: the forecaster writes and scores one cell at a time, far below the cycle writer's
+// rates.
 #include <sqlite3.h>
 
+#include <cmath>
 #include <cstring>
+#include <unordered_map>
 
 #include "cyclecast/storage/database.h"
 #include "database_impl.h"
@@ -19,8 +22,24 @@ constexpr const char* kInsertForecast =
     "f.model_version = ?3 AND f.origin = ?4)";
 constexpr const char* kCellExists = "SELECT 1 FROM cells WHERE cell_id = ?1";
 constexpr const char* kForecastsOf =
-    "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms FROM forecasts f "
-    "JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 ORDER BY f.at_cycle, f.origin, f.id";
+    "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms, f.error_10, "
+    "f.error_h FROM forecasts f JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 "
+    "ORDER BY f.at_cycle, f.origin, f.id";
+// Forecasts still waiting for their +H cycle (the partial index forecasts_unscored).
+constexpr const char* kUnscored =
+    "SELECT f.id, f.at_cycle, f.soh_f32le, f.error_10 FROM forecasts f "
+    "WHERE f.cell = ?1 AND f.error_h IS NULL ORDER BY f.at_cycle";
+constexpr const char* kCellOf = "SELECT id, rated_capacity_ah FROM cells WHERE cell_id = ?1";
+constexpr const char* kCapacities =
+    "SELECT cycle, discharge_capacity_ah FROM cycles WHERE cell = ?1 AND cycle BETWEEN ?2 AND ?3";
+constexpr const char* kSetErrors = "UPDATE forecasts SET error_10 = ?2, error_h = ?3 WHERE id = ?1";
+constexpr const char* kLiveErrors =
+    "SELECT model_version, origin, count(error_10), avg(abs(error_10)), count(error_h), "
+    "avg(abs(error_h)) FROM forecasts GROUP BY model_version, origin "
+    "ORDER BY model_version, origin";
+constexpr const char* kLastForecast =
+    "SELECT coalesce(max(f.at_cycle), 0) FROM forecasts f JOIN cells c ON c.id = f.cell "
+    "WHERE c.cell_id = ?1 AND f.origin = ?2";
 
 Result<detail::Statement> prepare(Database::Impl& impl, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -37,6 +56,31 @@ std::string f32le(const std::vector<float>& values) {
   if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
   return bytes;
 }
+
+std::vector<float> floats_of(sqlite3_stmt* stmt, int column) {
+  const int bytes = sqlite3_column_bytes(stmt, column);
+  std::vector<float> values(static_cast<size_t>(bytes) / 4);
+  if (!values.empty())
+    std::memcpy(values.data(), sqlite3_column_blob(stmt, column), values.size() * 4);
+  return values;
+}
+
+double nan_if_null(sqlite3_stmt* stmt, int column) {
+  return detail::column_optional_double(stmt, column).value_or(std::nan(""));
+}
+
+void bind_nan_as_null(sqlite3_stmt* stmt, int index, double value) {
+  if (std::isnan(value))
+    sqlite3_bind_null(stmt, index);
+  else
+    sqlite3_bind_double(stmt, index, value);
+}
+
+struct Unscored {
+  std::int64_t id = 0, at_cycle = 0;
+  std::vector<float> soh;
+  double error_10 = 0.0;
+};
 
 Result<void> check_forecast(const ForecastRecord& f) {
   if (f.at_cycle < 1 || f.model_version.empty() || f.origin.empty()) {
@@ -99,14 +143,107 @@ Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& ce
     f.at_cycle = sqlite3_column_int64(stmt, 0);
     f.model_version = detail::column_string(stmt, 1);
     f.origin = detail::column_string(stmt, 2);
-    const int bytes = sqlite3_column_bytes(stmt, 3);
-    f.soh.resize(static_cast<size_t>(bytes) / 4);
-    if (bytes > 0) std::memcpy(f.soh.data(), sqlite3_column_blob(stmt, 3), f.soh.size() * 4);
+    f.soh = floats_of(stmt, 3);
     f.created_at_ms = sqlite3_column_int64(stmt, 4);
+    f.error_10 = nan_if_null(stmt, 5);
+    f.error_h = nan_if_null(stmt, 6);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return impl_->error(rc, "reading the forecasts of cell '" + cell_id + "'");
   return out;
+}
+
+Result<std::size_t> Database::score_forecasts(const std::string& cell_id) {
+  auto cell = prepare(*impl_, kCellOf);
+  if (!cell) return cell.error();
+  detail::bind_text_static(cell->get(), 1, cell_id);
+  if (sqlite3_step(cell->get()) != SQLITE_ROW) return std::size_t{0};
+  const std::int64_t cell_row = sqlite3_column_int64(cell->get(), 0);
+  const double rated = sqlite3_column_double(cell->get(), 1);
+
+  auto unscored = prepare(*impl_, kUnscored);
+  if (!unscored) return unscored.error();
+  sqlite3_bind_int64(unscored->get(), 1, cell_row);
+  std::vector<Unscored> pending;
+  std::int64_t last_target = 0;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(unscored->get())) == SQLITE_ROW) {
+    Unscored u{sqlite3_column_int64(unscored->get(), 0), sqlite3_column_int64(unscored->get(), 1),
+               floats_of(unscored->get(), 2), nan_if_null(unscored->get(), 3)};
+    last_target = std::max<std::int64_t>(last_target, u.at_cycle + std::ssize(u.soh));
+    pending.push_back(std::move(u));
+  }
+  if (rc != SQLITE_DONE)
+    return impl_->error(rc, "reading the unscored forecasts of '" + cell_id + "'");
+  if (pending.empty()) return std::size_t{0};
+
+  // The actual SOH of every cycle a pending forecast targets, in one range read.
+  auto capacities = prepare(*impl_, kCapacities);
+  if (!capacities) return capacities.error();
+  sqlite3_bind_int64(capacities->get(), 1, cell_row);
+  sqlite3_bind_int64(capacities->get(), 2, pending.front().at_cycle + 1);
+  sqlite3_bind_int64(capacities->get(), 3, last_target);
+  std::unordered_map<std::int64_t, double> actual;
+  while ((rc = sqlite3_step(capacities->get())) == SQLITE_ROW)
+    actual[sqlite3_column_int64(capacities->get(), 0)] =
+        sqlite3_column_double(capacities->get(), 1) / rated;
+  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the cycles of '" + cell_id + "'");
+
+  // error at step `step` (1-based), or NaN when the cycle or the forecast's value is missing.
+  auto error_at = [&](const Unscored& u, std::int64_t step) {
+    if (step > std::ssize(u.soh)) return std::nan("");
+    const auto found = actual.find(u.at_cycle + step);
+    const float predicted = u.soh[static_cast<size_t>(step - 1)];
+    if (found == actual.end() || std::isnan(predicted)) return std::nan("");
+    return found->second - static_cast<double>(predicted);
+  };
+  auto update = prepare(*impl_, kSetErrors);
+  if (!update) return update.error();
+  std::size_t set = 0;
+  auto written = impl_->in_transaction([&]() -> Result<void> {
+    for (const Unscored& u : pending) {
+      const double e10 = std::isnan(u.error_10) ? error_at(u, 10) : u.error_10;
+      const double eh = error_at(u, std::ssize(u.soh));
+      const std::size_t new_errors =
+          (std::isnan(u.error_10) && !std::isnan(e10) ? 1u : 0u) + (!std::isnan(eh) ? 1u : 0u);
+      if (new_errors == 0) continue;
+      sqlite3_stmt* stmt = update->get();
+      sqlite3_bind_int64(stmt, 1, u.id);
+      bind_nan_as_null(stmt, 2, e10);
+      bind_nan_as_null(stmt, 3, eh);
+      if (auto done = impl_->step_done(stmt, "storing a forecast's error"); !done) return done;
+      set += new_errors;
+    }
+    return {};
+  });
+  if (!written) return written.error();
+  return set;
+}
+
+Result<std::vector<LiveError>> Database::live_errors() {
+  auto select = prepare(*impl_, kLiveErrors);
+  if (!select) return select.error();
+  sqlite3_stmt* stmt = select->get();
+  std::vector<LiveError> out;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    out.push_back({detail::column_string(stmt, 0), detail::column_string(stmt, 1),
+                   sqlite3_column_int64(stmt, 2), nan_if_null(stmt, 3),
+                   sqlite3_column_int64(stmt, 4), nan_if_null(stmt, 5)});
+  }
+  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the live errors");
+  return out;
+}
+
+Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
+                                                   const std::string& origin) {
+  auto select = prepare(*impl_, kLastForecast);
+  if (!select) return select.error();
+  detail::bind_text_static(select->get(), 1, cell_id);
+  detail::bind_text_static(select->get(), 2, origin);
+  const int rc = sqlite3_step(select->get());
+  if (rc != SQLITE_ROW) return impl_->error(rc, "reading the last forecast of '" + cell_id + "'");
+  return sqlite3_column_int64(select->get(), 0);
 }
 
 }  // namespace cyclecast::storage

@@ -106,9 +106,20 @@ CREATE TABLE forecasts (
 CREATE INDEX forecasts_by_cell ON forecasts(cell, at_cycle);
 )sql";
 
+// Version 2: forecasts are scored as the real cycles arrive. error_10 / error_h are the actual
+// SOH at at_cycle + 10 / at_cycle + H minus the forecast there (NULL until that cycle is stored,
+// or for good when the forecast has no value there). The partial index keeps the scorer's scan
+// to the forecasts still waiting for their +H cycle.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE forecasts ADD COLUMN error_10 REAL;
+ALTER TABLE forecasts ADD COLUMN error_h REAL;
+CREATE INDEX forecasts_unscored ON forecasts(cell, at_cycle) WHERE error_h IS NULL;
+)sql";
+
 // Forward-only: a released step is never edited; a schema change is a new step at the end.
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
+    {2, "forecast scoring", kSchemaV2},
 };
 
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion),

@@ -63,5 +63,98 @@ TEST(Forecasts, RefuseABatchWithAnInvalidForecastWhole) {
   EXPECT_EQ(db->counts()->forecasts, 0);
 }
 
+// Cycles `from`..`to` of cell c1 with discharge capacity `capacity_ah` (rated 2.0 Ah).
+void store_cycles(Database& db, std::int64_t from, std::int64_t to, double capacity_ah) {
+  std::vector<CycleRecord> cycles;
+  for (std::int64_t c = from; c <= to; ++c) {
+    CycleRecord r;
+    r.cell_id = "c1";
+    r.cycle = c;
+    r.discharge_capacity_ah = capacity_ah;
+    r.source = "test";
+    cycles.push_back(r);
+  }
+  ASSERT_TRUE(db.write_cycles(cycles).ok());
+}
+
+TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> edge_soh(20, nan);
+  edge_soh[9] = 0.97f;
+  edge_soh[19] = 0.96f;
+  const std::vector<ForecastRecord> forecasts = {
+      {"c1", 5, "v1", "host", std::vector<float>(20, 0.9f), 0},
+      {"c1", 5, "v1", "edge:n1", edge_soh, 0},
+      {"c1", 30, "v1", "host", std::vector<float>(20, 0.9f), 0}};
+  ASSERT_TRUE(db->write_forecasts(forecasts).ok());
+  EXPECT_EQ(*db->score_forecasts("c1"), 0u);  // no cycles yet
+
+  store_cycles(*db, 1, 15, 1.9);  // SOH 0.95: +10 of the cycle-5 forecasts is known
+  EXPECT_EQ(*db->score_forecasts("c1"), 2u);
+  EXPECT_EQ(*db->score_forecasts("c1"), 0u);  // nothing new: scoring is idempotent
+  store_cycles(*db, 16, 25, 1.8);             // SOH 0.9 at cycle 25 = +20 of the cycle-5 ones
+  EXPECT_EQ(*db->score_forecasts("c1"), 2u);
+
+  auto read = db->forecasts_of("c1");
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 3u);
+  const ForecastRecord& edge = (*read)[0];
+  const ForecastRecord& host = (*read)[1];
+  EXPECT_NEAR(host.error_10, 0.95 - 0.9, 1e-6);
+  EXPECT_NEAR(host.error_h, 0.9 - 0.9, 1e-6);
+  EXPECT_NEAR(edge.error_10, 0.95 - 0.97, 1e-6);
+  EXPECT_NEAR(edge.error_h, 0.9 - 0.96, 1e-6);
+  EXPECT_TRUE(std::isnan((*read)[2].error_10));  // cycle 40 not stored
+  EXPECT_TRUE(std::isnan((*read)[2].error_h));
+
+  auto live = db->live_errors();
+  ASSERT_TRUE(live.ok()) << live.error().message;
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].origin, "edge:n1");
+  EXPECT_EQ((*live)[1].origin, "host");
+  EXPECT_EQ((*live)[1].scored_10, 1);
+  EXPECT_EQ((*live)[1].scored_h, 1);
+  EXPECT_NEAR((*live)[1].mae_10, 0.05, 1e-6);
+  EXPECT_NEAR((*live)[0].mae_h, 0.06, 1e-6);
+
+  EXPECT_EQ(*db->last_forecast_cycle("c1", "host"), 30);
+  EXPECT_EQ(*db->last_forecast_cycle("c1", "edge:n2"), 0);
+}
+
+TEST(Forecasts, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
+  ASSERT_TRUE(db->write_forecasts(std::vector<ForecastRecord>{
+                                      {"c1", 1, "v1", "host", std::vector<float>(20, 1.0f), 0}})
+                  .ok());
+  store_cycles(*db, 1, 10, 2.0);  // cycle 11 (+10) missing
+  store_cycles(*db, 12, 21, 2.0);
+  EXPECT_EQ(*db->score_forecasts("c1"), 1u);
+  const ForecastRecord f = db->forecasts_of("c1")->front();
+  EXPECT_TRUE(std::isnan(f.error_10));
+  EXPECT_NEAR(f.error_h, 0.0, 1e-6);
+}
+
+TEST(Forecasts, RecentCyclesAreTheLastOnesUpToACycleInOrder) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
+  store_cycles(*db, 1, 50, 2.0);
+  auto recent = db->recent_cycles("c1", 30, 5);
+  ASSERT_TRUE(recent.ok()) << recent.error().message;
+  ASSERT_EQ(recent->size(), 5u);
+  EXPECT_EQ(recent->front().cycle, 26);
+  EXPECT_EQ(recent->back().cycle, 30);
+  EXPECT_EQ(db->recent_cycles("c1", 3, 5)->size(), 3u);
+  EXPECT_TRUE(db->recent_cycles("nobody", 30, 5)->empty());
+}
+
 }  // namespace
 }  // namespace cyclecast::storage

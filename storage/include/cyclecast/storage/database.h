@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,7 +21,7 @@
 namespace cyclecast::storage {
 
 // The schema version this build writes. Opening a file whose version is higher is refused.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Rejected payloads longer than this are truncated when written, so that one hostile or broken
 // message cannot bloat the database.
@@ -87,6 +88,20 @@ struct ForecastRecord {
   std::string origin;
   std::vector<float> soh;
   std::int64_t created_at_ms = 0;  // 0: time of the write
+  // Actual SOH minus the forecast at at_cycle + 10 and at_cycle + H, set by score_forecasts once
+  // those cycles are stored; NaN until then (ignored by write_forecasts).
+  double error_10 = std::numeric_limits<double>::quiet_NaN();
+  double error_h = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Live error of one forecaster (model version and origin) over its scored forecasts.
+struct LiveError {
+  std::string model_version;
+  std::string origin;
+  std::int64_t scored_10 = 0;  // forecasts scored at +10
+  double mae_10 = 0.0;         // mean |error_10| over them (NaN when none)
+  std::int64_t scored_h = 0;   // forecasts scored at +H
+  double mae_h = 0.0;          // mean |error_h| over them (NaN when none)
 };
 
 struct ForecastWriteResult {
@@ -171,9 +186,21 @@ class Database {
   Result<ForecastWriteResult> write_forecasts(std::span<const ForecastRecord> forecasts);
   // The cell's forecasts by at_cycle, then origin; empty for an unknown cell.
   Result<std::vector<ForecastRecord>> forecasts_of(const std::string& cell_id);
+  // Scores the cell's forecasts whose target cycles (at_cycle + 10, at_cycle + H) are now stored:
+  // error = discharge capacity / rated capacity - forecast, in one transaction. A target cycle
+  // that never arrives (a gap, or the cell's end) leaves that error unset. Returns how many
+  // errors were set.
+  Result<std::size_t> score_forecasts(const std::string& cell_id);
+  // Live error per model version and origin, ordered by both.
+  Result<std::vector<LiveError>> live_errors();
+  // The highest at_cycle of the cell's forecasts from `origin`; 0 when there are none.
+  Result<std::int64_t> last_forecast_cycle(const std::string& cell_id, const std::string& origin);
 
   // The cell's cycles in increasing cycle order; empty for an unknown cell.
   Result<std::vector<CycleRecord>> cycles_of(const std::string& cell_id);
+  // The cell's last `limit` cycles numbered at most `up_to_cycle`, in increasing cycle order.
+  Result<std::vector<CycleRecord>> recent_cycles(const std::string& cell_id,
+                                                 std::int64_t up_to_cycle, std::int64_t limit);
   // Every registered cell with its cycle count, ordered by cell_id.
   Result<std::vector<CellSummary>> cells();
   // The latest `limit` rejected records, newest first.
