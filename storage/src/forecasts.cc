@@ -82,6 +82,12 @@ struct Unscored {
   double error_10 = 0.0;
 };
 
+struct ScoreUpdate {
+  std::int64_t id = 0;
+  double error_10 = 0.0, error_h = 0.0;  // NaN: not known
+  std::size_t new_errors = 0;
+};
+
 Result<void> check_forecast(const ForecastRecord& f) {
   if (f.at_cycle < 1 || f.model_version.empty() || f.origin.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -153,15 +159,18 @@ Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& ce
   return out;
 }
 
-Result<std::size_t> Database::score_forecasts(const std::string& cell_id) {
-  auto cell = prepare(*impl_, kCellOf);
+namespace {
+
+// The errors newly known for one cell's pending forecasts (reads only).
+Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::string& cell_id) {
+  auto cell = prepare(impl, kCellOf);
   if (!cell) return cell.error();
   detail::bind_text_static(cell->get(), 1, cell_id);
-  if (sqlite3_step(cell->get()) != SQLITE_ROW) return std::size_t{0};
+  if (sqlite3_step(cell->get()) != SQLITE_ROW) return std::vector<ScoreUpdate>{};
   const std::int64_t cell_row = sqlite3_column_int64(cell->get(), 0);
   const double rated = sqlite3_column_double(cell->get(), 1);
 
-  auto unscored = prepare(*impl_, kUnscored);
+  auto unscored = prepare(impl, kUnscored);
   if (!unscored) return unscored.error();
   sqlite3_bind_int64(unscored->get(), 1, cell_row);
   std::vector<Unscored> pending;
@@ -174,11 +183,11 @@ Result<std::size_t> Database::score_forecasts(const std::string& cell_id) {
     pending.push_back(std::move(u));
   }
   if (rc != SQLITE_DONE)
-    return impl_->error(rc, "reading the unscored forecasts of '" + cell_id + "'");
-  if (pending.empty()) return std::size_t{0};
+    return impl.error(rc, "reading the unscored forecasts of '" + cell_id + "'");
+  if (pending.empty()) return std::vector<ScoreUpdate>{};
 
   // The actual SOH of every cycle a pending forecast targets, in one range read.
-  auto capacities = prepare(*impl_, kCapacities);
+  auto capacities = prepare(impl, kCapacities);
   if (!capacities) return capacities.error();
   sqlite3_bind_int64(capacities->get(), 1, cell_row);
   sqlite3_bind_int64(capacities->get(), 2, pending.front().at_cycle + 1);
@@ -187,9 +196,9 @@ Result<std::size_t> Database::score_forecasts(const std::string& cell_id) {
   while ((rc = sqlite3_step(capacities->get())) == SQLITE_ROW)
     actual[sqlite3_column_int64(capacities->get(), 0)] =
         sqlite3_column_double(capacities->get(), 1) / rated;
-  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the cycles of '" + cell_id + "'");
+  if (rc != SQLITE_DONE) return impl.error(rc, "reading the cycles of '" + cell_id + "'");
 
-  // error at step `step` (1-based), or NaN when the cycle or the forecast's value is missing.
+  // The error at `step` (1-based), or NaN when the cycle or the forecast's value is missing.
   auto error_at = [&](const Unscored& u, std::int64_t step) {
     if (step > std::ssize(u.soh)) return std::nan("");
     const auto found = actual.find(u.at_cycle + step);
@@ -197,22 +206,41 @@ Result<std::size_t> Database::score_forecasts(const std::string& cell_id) {
     if (found == actual.end() || std::isnan(predicted)) return std::nan("");
     return found->second - static_cast<double>(predicted);
   };
+  std::vector<ScoreUpdate> updates;
+  for (const Unscored& u : pending) {
+    const bool had_10 = !std::isnan(u.error_10);
+    const ScoreUpdate update{u.id, had_10 ? u.error_10 : error_at(u, 10),
+                             error_at(u, std::ssize(u.soh))};
+    const std::size_t new_errors = (!had_10 && !std::isnan(update.error_10) ? 1u : 0u) +
+                                   (!std::isnan(update.error_h) ? 1u : 0u);
+    if (new_errors == 0) continue;
+    updates.push_back(update);
+    updates.back().new_errors = new_errors;
+  }
+  return updates;
+}
+
+}  // namespace
+
+Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_ids) {
+  std::vector<ScoreUpdate> updates;
+  for (const std::string& cell_id : cell_ids) {
+    auto more = errors_to_set(*impl_, cell_id);
+    if (!more) return more.error();
+    updates.insert(updates.end(), more->begin(), more->end());
+  }
+  if (updates.empty()) return std::size_t{0};
   auto update = prepare(*impl_, kSetErrors);
   if (!update) return update.error();
   std::size_t set = 0;
   auto written = impl_->in_transaction([&]() -> Result<void> {
-    for (const Unscored& u : pending) {
-      const double e10 = std::isnan(u.error_10) ? error_at(u, 10) : u.error_10;
-      const double eh = error_at(u, std::ssize(u.soh));
-      const std::size_t new_errors =
-          (std::isnan(u.error_10) && !std::isnan(e10) ? 1u : 0u) + (!std::isnan(eh) ? 1u : 0u);
-      if (new_errors == 0) continue;
+    for (const ScoreUpdate& u : updates) {
       sqlite3_stmt* stmt = update->get();
       sqlite3_bind_int64(stmt, 1, u.id);
-      bind_nan_as_null(stmt, 2, e10);
-      bind_nan_as_null(stmt, 3, eh);
+      bind_nan_as_null(stmt, 2, u.error_10);
+      bind_nan_as_null(stmt, 3, u.error_h);
       if (auto done = impl_->step_done(stmt, "storing a forecast's error"); !done) return done;
-      set += new_errors;
+      set += u.new_errors;
     }
     return {};
   });

@@ -13,6 +13,8 @@ namespace {
 
 using cyclecast::testing::TempDir;
 
+const std::vector<std::string> kC1 = {"c1"};
+
 TEST(Forecasts, AreStoredOnceAndReadBack) {
   TempDir dir;
   auto db = Database::open(dir / "f.db");
@@ -91,13 +93,13 @@ TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
       {"c1", 5, "v1", "edge:n1", edge_soh, 0},
       {"c1", 30, "v1", "host", std::vector<float>(20, 0.9f), 0}};
   ASSERT_TRUE(db->write_forecasts(forecasts).ok());
-  EXPECT_EQ(*db->score_forecasts("c1"), 0u);  // no cycles yet
+  EXPECT_EQ(*db->score_forecasts(kC1), 0u);  // no cycles yet
 
   store_cycles(*db, 1, 15, 1.9);  // SOH 0.95: +10 of the cycle-5 forecasts is known
-  EXPECT_EQ(*db->score_forecasts("c1"), 2u);
-  EXPECT_EQ(*db->score_forecasts("c1"), 0u);  // nothing new: scoring is idempotent
-  store_cycles(*db, 16, 25, 1.8);             // SOH 0.9 at cycle 25 = +20 of the cycle-5 ones
-  EXPECT_EQ(*db->score_forecasts("c1"), 2u);
+  EXPECT_EQ(*db->score_forecasts(kC1), 2u);
+  EXPECT_EQ(*db->score_forecasts(kC1), 0u);  // nothing new: scoring is idempotent
+  store_cycles(*db, 16, 25, 1.8);            // SOH 0.9 at cycle 25 = +20 of the cycle-5 ones
+  EXPECT_EQ(*db->score_forecasts(kC1), 2u);
 
   auto read = db->forecasts_of("c1");
   ASSERT_TRUE(read.ok());
@@ -135,7 +137,7 @@ TEST(Forecasts, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
                   .ok());
   store_cycles(*db, 1, 10, 2.0);  // cycle 11 (+10) missing
   store_cycles(*db, 12, 21, 2.0);
-  EXPECT_EQ(*db->score_forecasts("c1"), 1u);
+  EXPECT_EQ(*db->score_forecasts(kC1), 1u);
   const ForecastRecord f = db->forecasts_of("c1")->front();
   EXPECT_TRUE(std::isnan(f.error_10));
   EXPECT_NEAR(f.error_h, 0.0, 1e-6);

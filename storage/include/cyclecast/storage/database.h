@@ -186,11 +186,11 @@ class Database {
   Result<ForecastWriteResult> write_forecasts(std::span<const ForecastRecord> forecasts);
   // The cell's forecasts by at_cycle, then origin; empty for an unknown cell.
   Result<std::vector<ForecastRecord>> forecasts_of(const std::string& cell_id);
-  // Scores the cell's forecasts whose target cycles (at_cycle + 10, at_cycle + H) are now stored:
-  // error = discharge capacity / rated capacity - forecast, in one transaction. A target cycle
-  // that never arrives (a gap, or the cell's end) leaves that error unset. Returns how many
-  // errors were set.
-  Result<std::size_t> score_forecasts(const std::string& cell_id);
+  // Scores the forecasts of these cells whose target cycles (at_cycle + 10, at_cycle + H) are now
+  // stored: error = discharge capacity / rated capacity - forecast, all in one transaction. A
+  // target cycle that never arrives (a gap, the cell's end) leaves that error unset. Returns how
+  // many errors were set.
+  Result<std::size_t> score_forecasts(std::span<const std::string> cell_ids);
   // Live error per model version and origin, ordered by both.
   Result<std::vector<LiveError>> live_errors();
   // The highest at_cycle of the cell's forecasts from `origin`; 0 when there are none.
