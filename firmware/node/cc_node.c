@@ -678,6 +678,20 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
   return CC_NODE_OK;
 }
 
+cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* soh_out) {
+  float last = 0.0f, amp = 0.0f;
+  uint16_t j;
+  cc_status status;
+  if (node == NULL || node->model == NULL || cell == NULL || soh_out == NULL)
+    return CC_ERROR_ARGUMENT;
+  if (cell->count != node->model->input_len) return CC_ERROR_ARGUMENT;
+  status = run_forecast(node, cell, &last, &amp);
+  if (status != CC_OK) return status;
+  for (j = 0; j < node->model->horizon; ++j)
+    soh_out[j] = last + amp * ((float)node->output[j] * node->output_scale);
+  return CC_OK;
+}
+
 const int32_t* cc_node_last_output(const cc_node* node) {
   return node == NULL ? NULL : node->output;
 }

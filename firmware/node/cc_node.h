@@ -136,6 +136,12 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
  * handled and answered through io.write before this returns. Never blocks or fails. */
 void cc_node_feed(cc_node* node, const char* bytes, size_t length);
 
+/* The node's forecast outside the line protocol, for the service's own forecaster: `cell` holds
+ * a full window (count == W; values as cc_node_cell describes, oldest at head). Writes the H
+ * forecast SOH values, at cycles last + 1 .. last + H, to soh_out. The node must have been
+ * initialised with cc_node_init; its line state and cells are left as they were. */
+cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* soh_out);
+
 /* The last forecast's raw int32 outputs (H of them, scale S_y), for parity checks. */
 const int32_t* cc_node_last_output(const cc_node* node);
 

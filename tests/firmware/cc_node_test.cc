@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "cyclecast/models/model_file.h"
 #include "node_fixture.h"
 #include "virtual_node.h"
+#include "window_forecaster.h"
 
 namespace cyclecast {
 namespace {
@@ -352,6 +354,47 @@ TEST(CcNode, ForecastsAsTheHostPipelineWithinOneInputStepOverEveryWindow) {
   EXPECT_LT(worst_soh, 1e-4);
   EXPECT_LT(differing_inputs, inputs / 10);  // measured 4.7 %
   EXPECT_EQ(fields(n.ask("cc1 ST 1"))[7], "fc=" + std::to_string(windows));
+}
+
+// The service's forecaster runs the node's own code on a whole window: it must say what the
+// node says after the same cycles, and refuse a window of the wrong length.
+TEST(CcNode, WindowForecastIsTheNodesForecastOfTheSameCycles) {
+  const Model& m = model();
+  auto exported = pipeline::export_model(m.student, m.spec, "test-v1");
+  ASSERT_TRUE(exported.ok());
+  auto blob_model = node::load_node_model(exported->blob);
+  ASSERT_TRUE(blob_model.ok());
+  std::shared_ptr<const node::LoadedNodeModel> loaded = std::move(blob_model.value());
+  auto forecaster = node::WindowForecaster::create(loaded);
+  ASSERT_TRUE(forecaster.ok()) << forecaster.error().message;
+  const auto w = static_cast<size_t>(m.spec.input_len);
+  const auto h = static_cast<size_t>(m.spec.horizon);
+  Node n;
+  n.ready();
+  const pipeline::CellSeries cell = as_sent(m.cells[1]);
+  const auto optional = [](double v) { return std::isnan(v) ? std::nullopt : std::optional(v); };
+  std::vector<node::WindowCycle> window;
+  int compared = 0;
+  for (size_t i = 0; i < cell.rows.size(); ++i) {
+    const auto& row = cell.rows[i];
+    window.push_back({row.soh, optional(row.ir_ohm), optional(row.temperature_c),
+                      optional(row.charge_time_min)});
+    if (window.size() > w) window.erase(window.begin());
+    const auto f = fields(n.ask(cycle_body(1, "c", row)));
+    if (i + 1 < w) {
+      EXPECT_FALSE((*forecaster)->forecast(window).ok());
+      continue;
+    }
+    auto soh = (*forecaster)->forecast(window);
+    ASSERT_TRUE(soh.ok()) << soh.error().message;
+    ASSERT_EQ(soh->size(), h);
+    // The FC line has 6 decimals, rounded in float.
+    EXPECT_NEAR(std::stod(f[6]), (*soh)[9], 1.5e-6) << "cycle " << row.cycle;
+    EXPECT_NEAR(std::stod(f[7]), (*soh)[h - 1], 1.5e-6) << "cycle " << row.cycle;
+    ++compared;
+  }
+  EXPECT_EQ(compared, static_cast<int>(cell.rows.size() - w + 1));
+  EXPECT_EQ((*forecaster)->version(), "test-v1");
 }
 
 TEST(CcNode, RetransmittedCycleGivesTheSameAnswerAndOlderCyclesAreRefused) {
