@@ -1,0 +1,434 @@
+#include "cyclecast/http/server.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "handlers.h"
+#include "router.h"
+#include "token.h"
+
+namespace cyclecast::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::State {
+  State(asio::io_context& io_context, ApiBackend& api, ServerOptions server_options)
+      : io(io_context), backend(api), options(std::move(server_options)), acceptor(io_context) {}
+
+  asio::io_context& io;
+  ApiBackend& backend;
+  const ServerOptions options;
+  tcp::acceptor acceptor;  // touched only from the io_context
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<std::size_t> connections{0};
+
+  std::mutex mutex;  // guards the two below
+  std::optional<TokenDigest> token;
+  std::unique_ptr<asio::thread_pool> pool;  // null before start() and after stop()
+};
+
+namespace {
+
+using State = HttpServer::State;
+constexpr std::size_t kMaxLoggedTarget = 256;
+// After an error answered without reading the request to its end, the rest is drained for at
+// most this long before closing: closing with unread data would reset the connection and the
+// client could lose the answer.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+
+std::string remote_of(const tcp::socket& socket) {
+  beast::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+// Errors of the HTTP parser (malformed request line, bad header, bad chunk): answered with 400.
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+bool expects_continue(const bhttp::request_parser<bhttp::string_body>& parser) {
+  return beast::iequals(parser.get()[bhttp::field::expect], "100-continue");
+}
+
+// "Bearer <token>" -> token; empty when the header is missing or another scheme.
+std::string_view bearer_token(beast::string_view authorization) {
+  constexpr beast::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  if (!beast::iequals(authorization.substr(0, kScheme.size()), kScheme)) return {};
+  const beast::string_view token = authorization.substr(kScheme.size());
+  return std::string_view(token.data(), token.size());
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<State> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {
+    ++state_->connections;
+    remote_ = remote_of(stream_.socket());
+  }
+  ~Session() { --state_->connections; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() { read_header(); }
+  void refuse_busy() {
+    keep_alive_ = false;
+    send(error_reply(503, "too many connections; try again later"), true);
+  }
+
+ private:
+  const ServerOptions& options() const { return state_->options; }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
+    parser_->body_limit(options().max_body_bytes);
+    method_.clear();
+    target_.clear();
+    stream_.expires_after(options().read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t /*bytes*/) {
+    started_ = std::chrono::steady_clock::now();
+    if (ec == bhttp::error::header_limit)
+      return send(error_reply(431, "request header too large"), true);
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout) return close();
+    if (ec && is_parse_error(ec)) {
+      return send(error_reply(400, "malformed request: " + ec.message()), true);
+    }
+    if (ec) return close();
+    const auto& request = parser_->get();
+    method_ = std::string(request.method_string());
+    target_ = std::string(request.target().substr(0, kMaxLoggedTarget));
+    keep_alive_ = request.keep_alive();
+    if (request.target().size() > options().max_target_bytes) {
+      return send(error_reply(414, "request target longer than " +
+                                       std::to_string(options().max_target_bytes) + " bytes"),
+                  true);
+    }
+    const auto length = parser_->content_length();
+    if (length && *length > options().max_body_bytes) return send(body_too_large(), true);
+    if (parser_->is_done()) return on_request();
+    if (expects_continue(*parser_)) return send_continue();
+    read_body();
+  }
+
+  Reply body_too_large() const {
+    return error_reply(
+        413, "request body larger than " + std::to_string(options().max_body_bytes) + " bytes");
+  }
+
+  void send_continue() {
+    auto interim =
+        std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+    bhttp::async_write(stream_, *interim,
+                       [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
+                         if (ec) return self->close();
+                         self->read_body();
+                       });
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == bhttp::error::body_limit) return send(body_too_large(), true);
+    if (ec == beast::error::timeout) return close();
+    if (ec && is_parse_error(ec)) {
+      return send(error_reply(400, "malformed request body: " + ec.message()), true);
+    }
+    if (ec) return close();
+    on_request();
+  }
+
+  void on_request() {
+    const auto& request = parser_->get();
+    RouteMatch match =
+        match_route(std::string_view(request.target().data(), request.target().size()));
+    if (!match.route) return send(error_reply(match.status, match.error), false);
+    const Route& route = *match.route;
+    const bhttp::verb wanted = route.method == Method::kGet ? bhttp::verb::get : bhttp::verb::post;
+    if (request.method() != wanted) {
+      Reply reply =
+          error_reply(405, "method not allowed; use " + std::string(bhttp::to_string(wanted)));
+      reply.headers.emplace_back("Allow", std::string(bhttp::to_string(wanted)));
+      return send(std::move(reply), false);
+    }
+    Caller caller;
+    if (route.mutating()) {
+      if (auto refused = check_token(); refused) return send(std::move(*refused), false);
+      auto parsed = parse_caller(request.body());
+      if (!parsed) return send(error_reply(400, parsed.error().message), false);
+      caller = std::move(*parsed);
+    }
+    call_backend(route, std::move(caller));
+  }
+
+  // The reply refusing a mutating request, or nothing when its token is right.
+  std::optional<Reply> check_token() {
+    std::optional<TokenDigest> token;
+    {
+      std::lock_guard lock(state_->mutex);
+      token = state_->token;
+    }
+    if (!token) {
+      return error_reply(403,
+                         "changes through the API are disabled: cyclecastd has no API token file "
+                         "(http.token_file)");
+    }
+    const std::string_view presented = bearer_token(parser_->get()[bhttp::field::authorization]);
+    if (presented.empty()) {
+      Reply reply = error_reply(401, "authentication required: send Authorization: Bearer <token>");
+      reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cyclecast\"");
+      return reply;
+    }
+    if (!token_matches(*token, presented)) return error_reply(403, "invalid API token");
+    return std::nullopt;
+  }
+
+  // Runs the backend call on the pool and the reply back on this connection's executor.
+  void call_backend(Route route, Caller caller) {
+    std::lock_guard lock(state_->mutex);
+    if (!state_->pool) return close();  // stopping
+    asio::post(*state_->pool, [self = shared_from_this(), route = std::move(route),
+                               caller = std::move(caller)]() mutable {
+      auto reply = std::make_shared<Reply>(handle(self->state_->backend, route, caller));
+      asio::post(self->stream_.get_executor(),
+                 [self, reply]() { self->send(std::move(*reply), false); });
+    });
+  }
+
+  void send(Reply reply, bool close_after) {
+    if (close_after) keep_alive_ = false;
+    if (reply.file) return write(file_response(std::move(reply)));
+    write(string_response(std::move(reply)));
+  }
+
+  template <class Body>
+  void add_headers(bhttp::response<Body>& response, Reply& reply) const {
+    response.set(bhttp::field::content_type, reply.content_type);
+    response.set(bhttp::field::server, "cyclecastd");
+    response.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : reply.headers)
+      response.set(name, value);
+    response.keep_alive(keep_alive_);
+  }
+
+  bhttp::response<bhttp::string_body> string_response(Reply reply) const {
+    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(reply.status), 11};
+    add_headers(response, reply);
+    response.body() = std::move(reply.body);
+    response.prepare_payload();
+    return response;
+  }
+
+  bhttp::response<bhttp::file_body> file_response(Reply reply) const {
+    bhttp::response<bhttp::file_body> response{static_cast<bhttp::status>(reply.status), 11};
+    add_headers(response, reply);
+    response.body() = std::move(*reply.file);
+    response.prepare_payload();  // Content-Length from the file's size
+    return response;
+  }
+
+  template <class Body>
+  void write(bhttp::response<Body> response) {
+    auto message = std::make_shared<bhttp::response<Body>>(std::move(response));
+    const unsigned status = message->result_int();
+    stream_.expires_after(options().write_timeout);
+    bhttp::async_write(
+        stream_, *message,
+        [self = shared_from_this(), message, status](beast::error_code ec, std::size_t bytes) {
+          self->on_write(ec, bytes, status, message->need_eof());
+        });
+  }
+
+  void on_write(beast::error_code ec, std::size_t bytes, unsigned status, bool need_eof) {
+    log(status, bytes);
+    if (ec) return close();
+    if (need_eof || !keep_alive_) return linger_close();
+    read_header();
+  }
+
+  void log(unsigned status, std::size_t bytes) const {
+    if (!options().access_log) return;
+    AccessLogEntry entry;
+    entry.remote = remote_;
+    entry.method = method_;
+    entry.target = target_;
+    entry.status = status;
+    entry.body_bytes = bytes;
+    entry.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started_);
+    options().access_log(entry);
+  }
+
+  // Half-closes, then reads and discards until the client closes or kLingerTime passes.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(kLingerTime);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<State> state_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string remote_;
+  std::string method_;
+  std::string target_;
+  bool keep_alive_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::array<char, 4096> discard_{};
+};
+
+void accept_next(const std::shared_ptr<State>& state);
+
+void on_accept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) return;
+  if (ec) {
+    // Out of file descriptors and the like: wait a little instead of spinning.
+    auto timer = std::make_shared<asio::steady_timer>(state->io, kAcceptRetryDelay);
+    timer->async_wait([state, timer](beast::error_code) { accept_next(state); });
+    return;
+  }
+  const bool busy = state->connections.load() >= state->options.max_connections;
+  auto session = std::make_shared<Session>(std::move(socket), state);
+  if (busy) {
+    session->refuse_busy();
+  } else {
+    session->start();
+  }
+  accept_next(state);
+}
+
+void accept_next(const std::shared_ptr<State>& state) {
+  if (!state->acceptor.is_open()) return;
+  state->acceptor.async_accept(asio::make_strand(state->io),
+                               [state](beast::error_code ec, tcp::socket socket) {
+                                 on_accept(state, ec, std::move(socket));
+                               });
+}
+
+Result<void> listen(State& state) {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(state.options.address, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid listen address '" + state.options.address + "': " + ec.message());
+  }
+  const tcp::endpoint endpoint(address, state.options.port);
+  const std::string where = state.options.address + ":" + std::to_string(state.options.port);
+  state.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) state.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) state.acceptor.bind(endpoint, ec);
+  if (!ec) state.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    state.acceptor.close(ignored);
+    return make_error(ErrorCode::kIo, "cannot listen on " + where + ": " + ec.message());
+  }
+  state.port = state.acceptor.local_endpoint(ec).port();
+  return {};
+}
+
+}  // namespace
+
+bool is_loopback(const std::string& address) {
+  beast::error_code ec;
+  const auto parsed = asio::ip::make_address(address, ec);
+  if (ec) return false;
+  if (parsed.is_v4()) return parsed.to_v4().is_loopback();
+  const auto v6 = parsed.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
+  return v6.is_loopback();
+}
+
+HttpServer::HttpServer(asio::io_context& io, ApiBackend& backend, ServerOptions options)
+    : io_(io), state_(std::make_shared<State>(io, backend, std::move(options))) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+Result<void> HttpServer::start() {
+  if (sodium_init() < 0) return make_error(ErrorCode::kIo, "libsodium failed to initialise");
+  if (!state_->options.token_file.empty()) {
+    if (auto reloaded = reload_token(); !reloaded) return reloaded;
+  }
+  if (auto listening = listen(*state_); !listening) return listening;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->pool = std::make_unique<asio::thread_pool>(
+        std::max<std::size_t>(1, state_->options.backend_threads));
+  }
+  asio::post(state_->acceptor.get_executor(), [state = state_]() { accept_next(state); });
+  return {};
+}
+
+std::uint16_t HttpServer::port() const {
+  return state_->port.load();
+}
+
+Result<void> HttpServer::reload_token() {
+  if (state_->options.token_file.empty()) return {};
+  auto token = read_token_file(state_->options.token_file);
+  if (!token) return token.error();
+  std::lock_guard lock(state_->mutex);
+  state_->token = *token;
+  return {};
+}
+
+void HttpServer::stop() {
+  std::unique_ptr<asio::thread_pool> pool;
+  {
+    std::lock_guard lock(state_->mutex);
+    pool = std::move(state_->pool);
+  }
+  if (!pool) return;
+  asio::post(io_, [state = state_]() {
+    beast::error_code ignored;
+    state->acceptor.close(ignored);
+  });
+  pool->stop();
+  pool->join();
+}
+
+}  // namespace cyclecast::http
