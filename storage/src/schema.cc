@@ -116,10 +116,51 @@ ALTER TABLE forecasts ADD COLUMN error_h REAL;
 CREATE INDEX forecasts_unscored ON forecasts(cell, at_cycle) WHERE error_h IS NULL;
 )sql";
 
+// Version 3: the model registry (docs/lifecycle.md). A run records what started it, how far it
+// got, why it failed and the data snapshot it trained on; the CHECK of training_runs.status
+// cannot change, so an interrupted run is 'failed' with an error saying so. A model has a status
+// (at most one champion: the partial unique index), its lineage, held-out metrics, footprint and
+// bundle; model_events is the audit trail of who changed a status, when and why.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE training_runs ADD COLUMN trigger_kind TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE training_runs ADD COLUMN requested_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN error TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN out_dir TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN snapshot_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN snapshot_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE training_runs ADD COLUMN snapshot_cells INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE training_runs ADD COLUMN snapshot_cycles INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX training_runs_by_status ON training_runs(status);
+
+ALTER TABLE models ADD COLUMN status TEXT NOT NULL DEFAULT 'candidate'
+  CHECK (status IN ('candidate', 'champion', 'retired', 'rolled_back'));
+ALTER TABLE models ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE models ADD COLUMN status_changed_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE models ADD COLUMN lineage_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE models ADD COLUMN footprint_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE models ADD COLUMN bundle_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE models ADD COLUMN bundle_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE models ADD COLUMN bundle_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX models_one_champion ON models(status) WHERE status = 'champion';
+
+CREATE TABLE model_events (
+  id INTEGER PRIMARY KEY,
+  model INTEGER NOT NULL REFERENCES models(id),
+  action TEXT NOT NULL
+    CHECK (action IN ('registered', 'promoted', 'not_promoted', 'demoted', 'rolled_back')),
+  actor TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  at_ms INTEGER NOT NULL
+);
+CREATE INDEX model_events_by_model ON model_events(model, id);
+)sql";
+
 // Forward-only: a released step is never edited; a schema change is a new step at the end.
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "forecast scoring", kSchemaV2},
+    {3, "model registry", kSchemaV3},
 };
 
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion),

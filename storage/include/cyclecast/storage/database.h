@@ -21,7 +21,7 @@
 namespace cyclecast::storage {
 
 // The schema version this build writes. Opening a file whose version is higher is refused.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Rejected payloads longer than this are truncated when written, so that one hostile or broken
 // message cannot bloat the database.
