@@ -27,5 +27,6 @@ void add_rig_command(CLI::App& app, GlobalOptions& global);
 void add_export_command(CLI::App& app, GlobalOptions& global);
 void add_train_commands(CLI::App& app, GlobalOptions& global);
 void add_bundle_commands(CLI::App& app, GlobalOptions& global);
+void add_api_commands(CLI::App& app, GlobalOptions& global);  // status, cells, models, ... (API)
 
 }  // namespace cyclecast::cli

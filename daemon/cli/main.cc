@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add_export_command(app, global);
   add_train_commands(app, global);
   add_bundle_commands(app, global);
+  add_api_commands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
