@@ -273,6 +273,38 @@ Result<void> change_status(sqlite3* db, const std::string& version, const char* 
   return e->run("recording an event of model '" + version + "'");
 }
 
+// The bodies of promote and record_not_promoted, inside the caller's transaction.
+Result<void> promote_in(sqlite3* db, const std::string& version, const std::string& actor,
+                        const std::string& reason, std::int64_t at_ms) {
+  auto model = read_model(db, version);
+  if (!model) return model.error();
+  if (model->status == ModelStatus::kChampion) {
+    return make_error(ErrorCode::kConflict, "model '" + version + "' already is the champion");
+  }
+  auto old = read_champion(db);
+  if (!old) return old.error();
+  // The old champion steps down first: the unique index allows one champion at a time.
+  if (*old) {
+    if (auto demoted = change_status(db, (*old)->version, "retired", "demoted", actor,
+                                     "replaced by " + version + ": " + reason, at_ms);
+        !demoted)
+      return demoted;
+  }
+  return change_status(db, version, "champion", "promoted", actor, reason, at_ms);
+}
+
+Result<void> not_promoted_in(sqlite3* db, const std::string& version, const std::string& actor,
+                             const std::string& reason, std::int64_t at_ms) {
+  auto model = read_model(db, version);
+  if (!model) return model.error();
+  if (model->status != ModelStatus::kCandidate) {
+    return make_error(
+        ErrorCode::kConflict,
+        "model '" + version + "' is " + model_status_name(model->status) + ", not a candidate");
+  }
+  return change_status(db, version, nullptr, "not_promoted", actor, reason, at_ms);
+}
+
 Result<std::vector<ModelEvent>> read_events(sqlite3* db, const std::string& where,
                                             const std::string& order, std::int64_t limit,
                                             const std::string& version) {
@@ -434,7 +466,8 @@ Result<TrainingRunRecord> get_run(Database& database, std::int64_t run_id) {
 }
 
 Result<ModelRecord> register_model(Database& database, const NewModel& model,
-                                   const std::string& actor, const std::string& reason) {
+                                   const std::string& actor, const std::string& reason,
+                                   AfterRegister then, const std::string& then_reason) {
   if (model.version.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a model needs a version");
   }
@@ -476,7 +509,18 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
         .text(11, model.bundle_sha256)
         .integer(12, model.bundle_bytes);
     if (auto ran = q->run("registering model '" + model.version + "'"); !ran) return ran;
-    return change_status(db, model.version, nullptr, "registered", actor, reason, at_ms);
+    if (auto noted = change_status(db, model.version, nullptr, "registered", actor, reason, at_ms);
+        !noted)
+      return noted;
+    switch (then) {
+      case AfterRegister::kPromote:
+        return promote_in(db, model.version, actor, then_reason, at_ms);
+      case AfterRegister::kNotPromoted:
+        return not_promoted_in(db, model.version, actor, then_reason, at_ms);
+      case AfterRegister::kNothing:
+        break;
+    }
+    return {};
   });
   if (!registered) return registered.error();
   return read_model(db, model.version);
@@ -505,24 +549,7 @@ Result<void> promote(Database& database, const std::string& version, const std::
   auto c = Connection::open(database);
   if (!c) return c.error();
   sqlite3* db = (*c)->get();
-  const std::int64_t at_ms = now_ms();
-  return (*c)->transaction([&]() -> Result<void> {
-    auto model = read_model(db, version);
-    if (!model) return model.error();
-    if (model->status == ModelStatus::kChampion) {
-      return make_error(ErrorCode::kConflict, "model '" + version + "' already is the champion");
-    }
-    auto old = read_champion(db);
-    if (!old) return old.error();
-    // The old champion steps down first: the unique index allows one champion at a time.
-    if (*old) {
-      if (auto demoted = change_status(db, (*old)->version, "retired", "demoted", actor,
-                                       "replaced by " + version + ": " + reason, at_ms);
-          !demoted)
-        return demoted;
-    }
-    return change_status(db, version, "champion", "promoted", actor, reason, at_ms);
-  });
+  return (*c)->transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<void> record_not_promoted(Database& database, const std::string& version,
@@ -530,16 +557,7 @@ Result<void> record_not_promoted(Database& database, const std::string& version,
   auto c = Connection::open(database);
   if (!c) return c.error();
   sqlite3* db = (*c)->get();
-  return (*c)->transaction([&]() -> Result<void> {
-    auto model = read_model(db, version);
-    if (!model) return model.error();
-    if (model->status != ModelStatus::kCandidate) {
-      return make_error(
-          ErrorCode::kConflict,
-          "model '" + version + "' is " + model_status_name(model->status) + ", not a candidate");
-    }
-    return change_status(db, version, nullptr, "not_promoted", actor, reason, now_ms());
-  });
+  return (*c)->transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<std::string> rollback(Database& database, const std::string& actor,

@@ -223,6 +223,25 @@ TEST_F(RegistryTest, RollbackReturnsToThePreviousChampionByTheEventHistory) {
   EXPECT_EQ(recent->front().action, "promoted");
 }
 
+TEST_F(RegistryTest, RegistrationCarriesTheGateDecisionInTheSameTransaction) {
+  NewModel first;
+  first.version = "g1";
+  auto promoted =
+      register_model(*db_, first, "gate", "run 1 finished", AfterRegister::kPromote, "no champion");
+  ASSERT_TRUE(promoted.ok()) << promoted.error().message;
+  EXPECT_EQ(promoted->status, ModelStatus::kChampion);
+  EXPECT_EQ(promoted->status_reason, "no champion");
+  NewModel second;
+  second.version = "g2";
+  auto kept = register_model(*db_, second, "gate", "run 2 finished", AfterRegister::kNotPromoted,
+                             "not 2 % better");
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  EXPECT_EQ(kept->status, ModelStatus::kCandidate);
+  EXPECT_EQ(kept->status_reason, "not 2 % better");
+  EXPECT_EQ(actions_of("g2"), (std::vector<std::string>{"registered", "not_promoted"}));
+  EXPECT_EQ(actions_of("g1"), (std::vector<std::string>{"registered", "promoted"}));
+}
+
 // The schema of a version-2 file as that release wrote it (schema.cc, versions 1 and 2).
 constexpr const char* kVersion2File = R"sql(
 PRAGMA application_id = 1668899692;

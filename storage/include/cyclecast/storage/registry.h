@@ -117,11 +117,21 @@ struct NewModel {
   std::int64_t bundle_bytes = 0;
 };
 
-// Registers a model as a candidate and records the event 'registered' (actor, reason), in one
-// transaction. kConflict when the version exists, kInvalidArgument for an empty version or a
-// JSON field that is not an object, kNotFound for an unknown run_id.
+// What register_model does right after registering, in the same transaction, so that a run's
+// model and the gate's decision on it are stored together or not at all.
+enum class AfterRegister {
+  kNothing,      // stays a candidate
+  kPromote,      // promote(version, actor, then_reason)
+  kNotPromoted,  // record_not_promoted(version, actor, then_reason)
+};
+
+// Registers a model as a candidate and records the event 'registered' (actor, reason), then
+// does `then`, all in one transaction. kConflict when the version exists, kInvalidArgument for
+// an empty version or a JSON field that is not an object, kNotFound for an unknown run_id.
 Result<ModelRecord> register_model(Database& db, const NewModel& model, const std::string& actor,
-                                   const std::string& reason);
+                                   const std::string& reason,
+                                   AfterRegister then = AfterRegister::kNothing,
+                                   const std::string& then_reason = "");
 
 // Newest first.
 Result<std::vector<ModelRecord>> list_models(Database& db);

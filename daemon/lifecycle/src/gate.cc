@@ -1,0 +1,78 @@
+#include "cyclecast/lifecycle/gate.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace cyclecast::lifecycle {
+namespace {
+
+std::string figure(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6f", value);
+  return text;
+}
+
+// Empty when the figure fits the limit; otherwise why not.
+std::string over_limit(const char* name, const std::optional<std::int64_t>& value,
+                       std::int64_t limit) {
+  if (limit <= 0) return "";
+  if (!value) return std::string(name) + " unknown (limit " + std::to_string(limit) + ")";
+  if (*value > limit) {
+    return std::string(name) + " " + std::to_string(*value) + " over the limit " +
+           std::to_string(limit);
+  }
+  return "";
+}
+
+std::string budget_misses(const GateFootprint& f, const DeploymentBudget& budget) {
+  std::string misses;
+  const auto add = [&misses](const std::string& miss) {
+    if (miss.empty()) return;
+    if (!misses.empty()) misses += ", ";
+    misses += miss;
+  };
+  add(over_limit("flash bytes", f.flash_bytes, budget.max_flash_bytes));
+  add(over_limit("RAM bytes", f.ram_bytes, budget.max_ram_bytes));
+  if (f.instructions) {
+    add(over_limit("instructions", f.instructions, budget.max_instructions));
+  } else {
+    add(over_limit("estimated cycles", f.cycles, budget.max_instructions));
+  }
+  return misses;
+}
+
+}  // namespace
+
+GateDecision gate(const GateCandidate& candidate, const std::optional<GateChampion>& champion,
+                  double margin, const DeploymentBudget& budget) {
+  const std::string misses = budget_misses(candidate.footprint, budget);
+  if (!misses.empty()) {
+    return {false, candidate.version + " does not fit the deployment budget: " + misses};
+  }
+  if (!std::isfinite(candidate.mae)) {
+    return {false, candidate.version + " has no held-out MAE to judge it by"};
+  }
+  if (!champion) {
+    return {true, candidate.version + " fits the budget and there is no champion (held-out MAE " +
+                      figure(candidate.mae) + ")"};
+  }
+  const double needed = champion->mae * (1.0 - margin);
+  const std::string figures = "held-out MAE " + figure(candidate.mae) + " vs champion " +
+                              champion->version + " " + figure(champion->mae) +
+                              " on the same test windows";
+  char margin_text[32];
+  std::snprintf(margin_text, sizeof margin_text, "%.1f %%", 100.0 * margin);
+  if (!std::isfinite(champion->mae)) {
+    return {false, candidate.version + " cannot be compared: champion " + champion->version +
+                       " has no held-out MAE on these windows"};
+  }
+  if (candidate.mae <= needed) {
+    return {true, candidate.version + " beats the champion by at least " +
+                      std::string(margin_text) + ": " + figures};
+  }
+  return {false, candidate.version + " is not " + std::string(margin_text) +
+                     " better than the champion (" + "needs at most " + figure(needed) +
+                     "): " + figures};
+}
+
+}  // namespace cyclecast::lifecycle

@@ -1,0 +1,483 @@
+#include "cyclecast/lifecycle/retrainer.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/pipeline/export.h"
+#include "cyclecast/storage/database.h"
+#include "cyclecast/storage/registry.h"
+
+namespace cyclecast::lifecycle {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+struct Retrainer::Signing {
+  bundle::SigningKey key;
+};
+
+namespace {
+
+constexpr const char* kInterruptedByShutdown = "interrupted by shutdown";
+constexpr const char* kInterruptedByStop = "interrupted: the process stopped during the run";
+
+// Share of the overall progress before and after the pipeline's own stages.
+constexpr double kBeforeTraining = 0.05;
+constexpr double kTrainingShare = 0.90;
+
+// nice 19 on this thread (Linux keeps the nice value per thread) and SCHED_IDLE where allowed;
+// threads it creates, the pipeline's workers, inherit both, so ingestion keeps its pace.
+void lower_own_priority() {
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
+  sched_param param{};
+  param.sched_priority = 0;
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);  // refused: nice 19 still holds
+}
+
+Json metrics_json(const pipeline::ForecastMetrics& m) {
+  return {{"mae", m.mae},
+          {"mae_10", m.mae_10},
+          {"mae_100", m.mae_100},
+          {"rmse", m.rmse},
+          {"windows", m.windows},
+          {"eol_error_cycles", m.eol_error_cycles},
+          {"eol_windows", m.eol_windows}};
+}
+
+Json footprint_json(const bundle::Footprint& f) {
+  Json j = {{"kind", f.kind}, {"method", f.method}};
+  const auto put = [&j](const char* key, const std::optional<std::int64_t>& value) {
+    if (value) j[key] = *value;
+  };
+  put("flash_bytes", f.flash_bytes);
+  put("ram_bytes", f.ram_bytes);
+  put("stack_bytes", f.stack_bytes);
+  put("instructions", f.instructions);
+  put("cycles", f.cycles);
+  return j;
+}
+
+// Writes `bytes` to path + ".partial", fsyncs it and renames it into place, then fsyncs the
+// directory, so a crash leaves either no bundle or a complete one.
+Result<void> write_durably(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  const fs::path partial = path.string() + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(ErrorCode::kIo, "cannot create " + partial.string());
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  const bool ok = written == bytes.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  std::error_code ec;
+  if (!ok) {
+    fs::remove(partial, ec);
+    return make_error(ErrorCode::kIo, "cannot write " + partial.string());
+  }
+  fs::rename(partial, path, ec);
+  if (ec) {
+    fs::remove(partial, ec);
+    return make_error(ErrorCode::kIo, "cannot rename " + partial.string() + ": " + ec.message());
+  }
+  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
+// The files a registered model keeps (docs/lifecycle.md, "Files under STATE"): the exported
+// model (model.bin, model_data.h/.c) and the run's student and report, in models/<version>.
+Result<void> store_model_files(const fs::path& train_dir, const std::string& version,
+                               const fs::path& model_dir) {
+  const fs::path partial = model_dir.string() + ".partial";
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  auto exported = pipeline::export_run(train_dir, version);
+  if (!exported) return exported.error();
+  if (auto written = pipeline::write_exported_model(*exported, partial); !written) return written;
+  for (const char* name : {"student.int8", "student.ccm", "report.json", "report.html"}) {
+    fs::copy_file(train_dir / name, partial / name, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return make_error(ErrorCode::kIo,
+                        "cannot copy " + (train_dir / name).string() + ": " + ec.message());
+    }
+  }
+  fs::remove_all(model_dir, ec);  // a leftover of a database that was replaced
+  fs::rename(partial, model_dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot rename " + partial.string() + ": " + ec.message());
+  }
+  return {};
+}
+
+// Removes what a run wrote under STATE; the registry never pointed at it.
+void remove_run_files(const fs::path& run_dir, const fs::path& model_dir,
+                      const fs::path& bundle_path) {
+  std::error_code ec;
+  fs::remove_all(run_dir, ec);
+  fs::remove_all(model_dir, ec);
+  fs::remove_all(model_dir.string() + ".partial", ec);
+  fs::remove(bundle_path, ec);
+  fs::remove(bundle_path.string() + ".partial", ec);
+}
+
+void remove_partials(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".partial") leftovers.push_back(entry.path());
+  }
+  for (const auto& path : leftovers)
+    fs::remove_all(path, ec);
+}
+
+// A step's error as the run records it: "<stage>: <message>".
+Error at_stage(const std::string& stage, const Error& error) {
+  return Error{error.code, stage + ": " + error.message};
+}
+
+}  // namespace
+
+std::string model_version_for(std::int64_t run_id, std::int64_t started_at_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(started_at_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char date[16];
+  std::strftime(date, sizeof date, "%Y%m%d", &tm);
+  return "r" + std::to_string(run_id) + "-" + date;
+}
+
+Result<std::unique_ptr<Retrainer>> Retrainer::create(RetrainerConfig config,
+                                                     CompletionCallback on_done) {
+  std::error_code ec;
+  for (const char* sub : {"runs", "models", "bundles"}) {
+    fs::create_directories(config.state_dir / sub, ec);
+    if (ec) {
+      return make_error(ErrorCode::kIo,
+                        "cannot create " + (config.state_dir / sub).string() + ": " + ec.message());
+    }
+  }
+  auto key = bundle::load_or_create_signing_key(config.state_dir);
+  if (!key) return key.error();
+  auto db = storage::Database::open(config.database_path);
+  if (!db) return db.error();
+  auto runs = storage::list_runs(*db, 1000);
+  if (!runs) return runs.error();
+  if (auto failed = storage::fail_unfinished_runs(*db, kInterruptedByStop); !failed)
+    return failed.error();
+  for (const auto& run : *runs) {
+    if (run.status != storage::RunStatus::kRunning) continue;
+    fs::remove_all(config.state_dir / "runs" / std::to_string(run.id), ec);
+  }
+  remove_partials(config.state_dir / "models");
+  remove_partials(config.state_dir / "bundles");
+  auto signing = std::make_unique<Signing>();
+  signing->key = *key;
+  return std::unique_ptr<Retrainer>(
+      new Retrainer(std::move(config), std::move(on_done), std::move(signing)));
+}
+
+Retrainer::Retrainer(RetrainerConfig config, CompletionCallback on_done,
+                     std::unique_ptr<Signing> signing)
+    : config_(std::move(config)), on_done_(std::move(on_done)), signing_(std::move(signing)) {}
+
+Retrainer::~Retrainer() {
+  stop();
+}
+
+Result<std::int64_t> Retrainer::start(const std::string& trigger, const std::string& who) {
+  std::lock_guard lock(mutex_);
+  if (stopped_) return make_error(ErrorCode::kConflict, "the retrainer is stopped");
+  if (progress_) {
+    return make_error(ErrorCode::kConflict,
+                      "training run " + std::to_string(progress_->run_id) + " is in progress");
+  }
+  // The previous worker has finished (progress_ is cleared last); collect it.
+  if (worker_.joinable()) worker_.join();
+  auto db = storage::Database::open(config_.database_path);
+  if (!db) return db.error();
+  const Json config = {{"protocol", config_.protocol},
+                       {"window", config_.protocol_options.input_len},
+                       {"horizon", config_.protocol_options.horizon},
+                       {"widths", config_.training.widths},
+                       {"teacher_budget_s", config_.training.teacher_budget_s},
+                       {"seed", config_.training.seed},
+                       {"promotion_margin", config_.promotion_margin},
+                       {"budget",
+                        {{"max_flash_bytes", config_.budget.max_flash_bytes},
+                         {"max_ram_bytes", config_.budget.max_ram_bytes},
+                         {"max_instructions", config_.budget.max_instructions}}}};
+  storage::NewRun run{trigger, who, config.dump(), storage::now_ms()};
+  auto id = storage::create_run(*db, run);
+  if (!id) return id.error();
+  RunProgress started;
+  started.run_id = *id;
+  started.trigger = trigger;
+  started.requested_by = who;
+  started.stage = "snapshot";
+  started.started_at_ms = run.started_at_ms;
+  progress_ = started;
+  cancel_.store(false);
+  worker_ = std::thread([this, started] { work(started); });
+  return *id;
+}
+
+std::optional<RunProgress> Retrainer::progress() const {
+  std::lock_guard lock(mutex_);
+  return progress_;
+}
+
+bool Retrainer::running() const {
+  std::lock_guard lock(mutex_);
+  return progress_.has_value();
+}
+
+std::optional<RunOutcome> Retrainer::last_outcome() const {
+  std::lock_guard lock(mutex_);
+  return last_outcome_;
+}
+
+void Retrainer::wait() {
+  std::thread finished;
+  {
+    std::lock_guard lock(mutex_);
+    finished = std::move(worker_);
+  }
+  if (finished.joinable()) finished.join();
+}
+
+void Retrainer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+  }
+  cancel_.store(true);
+  wait();
+}
+
+void Retrainer::set_progress(const std::string& stage, double stage_fraction,
+                             double overall_fraction, const std::string& detail, double eta_s) {
+  std::lock_guard lock(mutex_);
+  if (!progress_) return;
+  progress_->stage = stage;
+  progress_->stage_fraction = stage_fraction;
+  progress_->overall_fraction = overall_fraction;
+  progress_->detail = detail;
+  progress_->eta_s = eta_s;
+}
+
+void Retrainer::work(RunProgress started) {
+  lower_own_priority();
+  RunOutcome outcome = execute(started);
+  {
+    std::lock_guard lock(mutex_);
+    last_outcome_ = outcome;
+  }
+  if (on_done_) on_done_(outcome);
+  // Last: from here start() may begin the next run (and join this thread).
+  std::lock_guard lock(mutex_);
+  progress_.reset();
+}
+
+RunOutcome Retrainer::execute(const RunProgress& started) {
+  RunOutcome outcome;
+  outcome.run_id = started.run_id;
+  outcome.trigger = started.trigger;
+  outcome.requested_by = started.requested_by;
+  const std::string version = model_version_for(started.run_id, started.started_at_ms);
+  const fs::path run_dir = config_.state_dir / "runs" / std::to_string(started.run_id);
+  const fs::path snapshot_path = run_dir / "snapshot.db";
+  const fs::path train_dir = run_dir / "train";
+  const fs::path model_dir = config_.state_dir / "models" / version;
+  const fs::path bundle_path = config_.state_dir / "bundles" / (version + ".ccb");
+
+  auto db = storage::Database::open(config_.database_path);
+  if (!db) {
+    outcome.error = "open: " + db.error().message;
+    return outcome;  // nothing can record the failure; the next start marks the run failed
+  }
+  std::string stage = "snapshot";
+  bool registered = false;
+  const auto enter = [&](const std::string& next, double overall) -> Result<void> {
+    if (cancel_.load()) return make_error(ErrorCode::kCancelled, "training was interrupted");
+    stage = next;
+    set_progress(next, 0.0, overall, "", std::nan(""));
+    storage::RunUpdate update;
+    update.stage = next;
+    return storage::update_run(*db, started.run_id, update);
+  };
+
+  // Every step in order; the first failure ends the run.
+  const auto steps = [&]() -> Result<void> {
+    std::error_code ec;
+    fs::create_directories(run_dir, ec);
+    if (ec) return make_error(ErrorCode::kIo, "cannot create " + run_dir.string());
+    if (auto entered = enter("snapshot", 0.0); !entered) return entered;
+    fs::remove(snapshot_path, ec);
+    if (auto copied = db->backup_to(snapshot_path); !copied) return copied;
+    storage::DataSnapshot snapshot;
+    snapshot.path = snapshot_path.string();
+    {
+      auto copy = storage::Database::open(snapshot_path);
+      if (!copy) return copy.error();
+      auto counts = copy->counts();
+      if (!counts) return counts.error();
+      snapshot.cells = counts->cells;
+      snapshot.cycles = counts->cycles;
+    }
+    auto digest = bundle::sha256_file_hex(snapshot_path);
+    if (!digest) return digest.error();
+    snapshot.sha256 = *digest;
+    storage::RunUpdate with_snapshot;
+    with_snapshot.snapshot = snapshot;
+    with_snapshot.out_dir = train_dir.string();
+    if (auto updated = storage::update_run(*db, started.run_id, with_snapshot); !updated)
+      return updated;
+
+    if (auto entered = enter("read", 0.03); !entered) return entered;
+    auto protocol = pipeline::load_training_protocol(snapshot_path, config_.protocol,
+                                                     config_.protocol_options, config_.inputs);
+    if (!protocol) return protocol.error();
+
+    if (auto entered = enter("train", kBeforeTraining); !entered) return entered;
+    const auto on_progress = [this](const pipeline::TrainingProgress& p) {
+      set_progress(pipeline::stage_name(p.stage), p.stage_fraction,
+                   kBeforeTraining + kTrainingShare * p.overall_fraction, p.detail, p.eta_s);
+    };
+    auto trained = pipeline::run_training(*protocol, config_.training, train_dir.string(),
+                                          on_progress, &cancel_);
+    if (!trained) return trained.error();
+    outcome.candidate_mae = trained->chosen_int8.mae;
+
+    if (auto entered = enter("export", 0.96); !entered) return entered;
+    if (auto stored = store_model_files(train_dir, version, model_dir); !stored) return stored;
+
+    if (auto entered = enter("bundle", 0.97); !entered) return entered;
+    bundle::RunBundleOptions bundle_options;
+    bundle_options.run_dir = train_dir.string();
+    bundle_options.model_version = version;
+    bundle_options.data_path = snapshot_path.string();
+    auto contents = bundle::collect_run(bundle_options);
+    if (!contents) return contents.error();
+    const bundle::Manifest manifest = contents->manifest;
+    auto bytes = bundle::build_bundle(std::move(*contents), signing_->key);
+    if (!bytes) return bytes.error();
+    if (auto written = write_durably(bundle_path, *bytes); !written) return written;
+    outcome.bundle_path = bundle_path.string();
+    outcome.bundle_sha256 = bundle::sha256_hex(*bytes);
+    outcome.bundle_bytes = static_cast<std::int64_t>(bytes->size());
+
+    if (auto entered = enter("gate", 0.98); !entered) return entered;
+    auto current = storage::champion(*db);
+    if (!current) return current.error();
+    std::optional<GateChampion> champion;
+    if (*current) {
+      champion = GateChampion{(*current)->version, std::nan("")};
+      auto measured = pipeline::evaluate_model_file(
+          (fs::path((*current)->model_dir) / "student.int8").string(), *protocol);
+      if (measured) champion->mae = measured->mae;
+      outcome.champion_mae = champion->mae;
+    }
+    GateCandidate candidate{
+        version, trained->chosen_int8.mae,
+        GateFootprint{manifest.footprint.kind, manifest.footprint.flash_bytes,
+                      manifest.footprint.ram_bytes, manifest.footprint.instructions,
+                      manifest.footprint.cycles}};
+    const GateDecision decision =
+        gate(candidate, champion, config_.promotion_margin, config_.budget);
+    outcome.promoted = decision.promote;
+    outcome.gate_reason = decision.reason;
+
+    // The last point where a stop still leaves nothing behind.
+    if (cancel_.load()) return make_error(ErrorCode::kCancelled, "training was interrupted");
+    Json baselines = Json::object();
+    for (const auto& [name, m] : trained->baselines)
+      baselines[name] = m.mae;
+    const Json lineage = {
+        {"run_id", started.run_id},
+        {"trigger", started.trigger},
+        {"requested_by", started.requested_by},
+        {"data_snapshot",
+         {{"sha256", snapshot.sha256}, {"cells", snapshot.cells}, {"cycles", snapshot.cycles}}},
+        {"protocol", protocol->name},
+        {"pipeline_run_id", manifest.training_run.run_id},
+        {"candidate", trained->chosen},
+        {"choice_reason", trained->choice_reason},
+        {"teacher", {{"params", trained->teacher_params}, {"mae", trained->teacher.mae}}},
+        {"stages",
+         {{"teacher_mae", trained->teacher.mae},
+          {"student_float_mae", trained->chosen_float.mae},
+          {"student_int8_mae", trained->chosen_int8.mae}}},
+        {"baselines_mae", baselines}};
+    Json metrics = metrics_json(trained->chosen_int8);
+    metrics["metric"] = "int8 student on the run's test windows";
+    metrics["test_cells"] = protocol->test_cells;
+    storage::NewModel model;
+    model.version = version;
+    model.run_id = started.run_id;
+    model.lineage_json = lineage.dump();
+    model.metrics_json = metrics.dump();
+    model.footprint_json = footprint_json(manifest.footprint).dump();
+    model.model_dir = model_dir.string();
+    model.bundle_path = outcome.bundle_path;
+    model.bundle_sha256 = outcome.bundle_sha256;
+    model.bundle_bytes = outcome.bundle_bytes;
+    auto stored = storage::register_model(
+        *db, model, config_.gate_actor,
+        "trained by run " + std::to_string(started.run_id) + " (" + started.trigger + ")",
+        decision.promote ? storage::AfterRegister::kPromote : storage::AfterRegister::kNotPromoted,
+        decision.reason);
+    if (!stored) return stored.error();
+    registered = true;
+    outcome.model_version = version;
+    return {};
+  };
+
+  Result<void> done = steps();
+  if (done) {
+    std::error_code ec;
+    if (!config_.keep_snapshot) fs::remove(snapshot_path, ec);
+    const Json summary = {
+        {"model_version", outcome.model_version}, {"promoted", outcome.promoted},
+        {"gate_reason", outcome.gate_reason},     {"candidate_mae", outcome.candidate_mae},
+        {"champion_mae", outcome.champion_mae},   {"bundle", outcome.bundle_path},
+        {"bundle_sha256", outcome.bundle_sha256}, {"bundle_bytes", outcome.bundle_bytes}};
+    auto finished = storage::finish_run(*db, started.run_id, storage::RunStatus::kSucceeded, "",
+                                        summary.dump());
+    outcome.succeeded = finished.ok();
+    if (!finished) outcome.error = "finish: " + finished.error().message;
+    set_progress("done", 1.0, 1.0, "", 0.0);
+    return outcome;
+  }
+
+  const bool interrupted = done.error().code == ErrorCode::kCancelled;
+  outcome = RunOutcome{};
+  outcome.run_id = started.run_id;
+  outcome.trigger = started.trigger;
+  outcome.requested_by = started.requested_by;
+  outcome.interrupted = interrupted;
+  outcome.error = interrupted ? std::string(kInterruptedByShutdown) + " (during " + stage + ")"
+                              : at_stage(stage, done.error()).message;
+  if (!registered) remove_run_files(run_dir, model_dir, bundle_path);
+  auto recorded =
+      storage::finish_run(*db, started.run_id, storage::RunStatus::kFailed, outcome.error);
+  if (!recorded) outcome.error += "; and recording the failure failed: " + recorded.error().message;
+  return outcome;
+}
+
+}  // namespace cyclecast::lifecycle

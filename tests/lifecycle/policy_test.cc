@@ -1,0 +1,160 @@
+// should_retrain and the promotion gate: pure decisions, every branch driven both ways; and
+// retrain_state read from a real registry.
+#include "cyclecast/lifecycle/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cyclecast/lifecycle/gate.h"
+#include "cyclecast/storage/registry.h"
+#include "lifecycle_fixture.h"
+#include "temp_dir.h"
+
+namespace cyclecast::lifecycle {
+namespace {
+
+constexpr std::int64_t kHourMs = 3'600'000;
+
+RetrainPolicy policy(std::int64_t interval_ms, std::int64_t new_cycles) {
+  RetrainPolicy p;
+  p.interval_ms = interval_ms;
+  p.new_cycles = new_cycles;
+  p.min_gap_ms = 60'000;
+  return p;
+}
+
+RetrainState state(std::int64_t now_ms, std::optional<std::int64_t> last, std::int64_t cycles) {
+  RetrainState s;
+  s.now_ms = now_ms;
+  s.last_run_started_ms = last;
+  s.cycles_since_last_snapshot = cycles;
+  return s;
+}
+
+TEST(ShouldRetrain, IntervalElapsedTriggersInterval) {
+  const auto d = should_retrain(policy(24 * kHourMs, 0), state(25 * kHourMs, 0, 0));
+  EXPECT_TRUE(d.retrain);
+  EXPECT_EQ(d.trigger, "interval");
+  EXPECT_FALSE(should_retrain(policy(24 * kHourMs, 0), state(23 * kHourMs, 0, 0)).retrain);
+}
+
+TEST(ShouldRetrain, FirstRunIsDueWhenTheIntervalTriggerIsOn) {
+  const auto d = should_retrain(policy(24 * kHourMs, 0), state(5, std::nullopt, 0));
+  EXPECT_TRUE(d.retrain);
+  EXPECT_EQ(d.trigger, "interval");
+}
+
+TEST(ShouldRetrain, NewCyclesOverThresholdTriggerCycles) {
+  const auto d = should_retrain(policy(0, 1000), state(2 * kHourMs, 0, 1000));
+  EXPECT_TRUE(d.retrain);
+  EXPECT_EQ(d.trigger, "cycles");
+  EXPECT_NE(d.reason.find("1000"), std::string::npos);
+  EXPECT_FALSE(should_retrain(policy(0, 1000), state(2 * kHourMs, 0, 999)).retrain);
+  // With no run yet every stored cycle counts.
+  EXPECT_TRUE(should_retrain(policy(0, 1000), state(2 * kHourMs, std::nullopt, 5000)).retrain);
+}
+
+TEST(ShouldRetrain, ZeroDisablesATrigger) {
+  const auto d = should_retrain(policy(0, 0), state(100 * kHourMs, 0, 1'000'000));
+  EXPECT_FALSE(d.retrain);
+  EXPECT_NE(d.reason.find("off"), std::string::npos);
+  EXPECT_FALSE(should_retrain(policy(0, 0), state(1, std::nullopt, 1'000'000)).retrain);
+}
+
+TEST(ShouldRetrain, NeverWhileARunIsInProgress) {
+  RetrainState s = state(100 * kHourMs, 0, 1'000'000);
+  s.run_in_progress = true;
+  const auto d = should_retrain(policy(kHourMs, 10), s);
+  EXPECT_FALSE(d.retrain);
+  EXPECT_EQ(d.reason, "a run is in progress");
+}
+
+TEST(ShouldRetrain, NeverWithinTheMinimumGapOfTheLastStart) {
+  // A run that failed at once must not be restarted in a loop by the cycles trigger.
+  EXPECT_FALSE(should_retrain(policy(0, 10), state(30'000, 0, 1'000'000)).retrain);
+  EXPECT_TRUE(should_retrain(policy(0, 10), state(61'000, 0, 1'000'000)).retrain);
+}
+
+TEST(RetrainState, ComesFromTheNewestRunAndItsSnapshot) {
+  cyclecast::testing::TempDir tmp;
+  testing::write_fading_cells(tmp / "db", 2, 50);  // 100 cycles
+  auto db = storage::Database::open(tmp / "db");
+  ASSERT_TRUE(db.ok());
+  auto none = retrain_state(*db, 1000);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->last_run_started_ms.has_value());
+  EXPECT_EQ(none->cycles_since_last_snapshot, 100);
+
+  auto first = storage::create_run(*db, {"manual", "t", "{}", 500});
+  ASSERT_TRUE(first.ok());
+  storage::RunUpdate update;
+  update.snapshot = storage::DataSnapshot{"x", std::string(64, 'c'), 2, 60};
+  ASSERT_TRUE(storage::update_run(*db, *first, update).ok());
+  ASSERT_TRUE(storage::finish_run(*db, *first, storage::RunStatus::kSucceeded, "").ok());
+  // A later run that failed before its snapshot still counts for the start time.
+  auto second = storage::create_run(*db, {"cycles", "scheduler", "{}", 700});
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(
+      storage::finish_run(*db, *second, storage::RunStatus::kFailed, "read: no cells").ok());
+  auto s = retrain_state(*db, 1000);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->last_run_started_ms, 700);
+  EXPECT_EQ(s->cycles_since_last_snapshot, 40);
+}
+
+GateCandidate candidate(double mae) {
+  GateCandidate c;
+  c.version = "r2-20261130";
+  c.mae = mae;
+  c.footprint.kind = "estimate";
+  c.footprint.flash_bytes = 6000;
+  c.footprint.ram_bytes = 700;
+  c.footprint.cycles = 30000;
+  return c;
+}
+
+TEST(Gate, WithoutAChampionTheBudgetDecides) {
+  const auto yes = gate(candidate(0.01), std::nullopt, 0.02, {});
+  EXPECT_TRUE(yes.promote) << yes.reason;
+  const auto no = gate(candidate(0.01), std::nullopt, 0.02, DeploymentBudget{4096, 0, 0});
+  EXPECT_FALSE(no.promote);
+  EXPECT_NE(no.reason.find("flash bytes 6000 over the limit 4096"), std::string::npos) << no.reason;
+}
+
+TEST(Gate, CandidateMustBeatTheChampionByTheMargin) {
+  const GateChampion champion{"r1-20261129", 0.010};
+  const auto better = gate(candidate(0.0097), champion, 0.02, {});
+  EXPECT_TRUE(better.promote) << better.reason;
+  EXPECT_NE(better.reason.find("0.009700"), std::string::npos) << better.reason;
+  EXPECT_NE(better.reason.find("0.010000"), std::string::npos) << better.reason;
+  const auto slightly = gate(candidate(0.0099), champion, 0.02, {});
+  EXPECT_FALSE(slightly.promote);
+  EXPECT_NE(slightly.reason.find("2.0 %"), std::string::npos) << slightly.reason;
+  EXPECT_NE(slightly.reason.find("r1-20261129"), std::string::npos) << slightly.reason;
+}
+
+TEST(Gate, InstructionsLimitUsesMeasuredInstructionsElseEstimatedCycles) {
+  DeploymentBudget budget{0, 0, 25000};
+  EXPECT_FALSE(gate(candidate(0.01), std::nullopt, 0.02, budget).promote);  // 30000 cycles
+  GateCandidate measured = candidate(0.01);
+  measured.footprint.instructions = 24000;
+  EXPECT_TRUE(gate(measured, std::nullopt, 0.02, budget).promote);
+  GateCandidate unknown = candidate(0.01);
+  unknown.footprint.ram_bytes.reset();
+  const auto d = gate(unknown, std::nullopt, 0.02, DeploymentBudget{0, 1024, 0});
+  EXPECT_FALSE(d.promote);
+  EXPECT_NE(d.reason.find("RAM bytes unknown"), std::string::npos) << d.reason;
+}
+
+TEST(Gate, NanNeverPromotes) {
+  EXPECT_FALSE(gate(candidate(std::nan("")), std::nullopt, 0.02, {}).promote);
+  EXPECT_FALSE(gate(candidate(0.001), GateChampion{"c", std::nan("")}, 0.02, {}).promote);
+}
+
+TEST(ModelVersion, IsRunIdAndUtcDate) {
+  EXPECT_EQ(model_version_for(12, 1'796'083'200'000), "r12-20261201");
+}
+
+}  // namespace
+}  // namespace cyclecast::lifecycle
