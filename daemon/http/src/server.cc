@@ -113,6 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
     started_ = std::chrono::steady_clock::now();
     if (ec == bhttp::error::header_limit)
       return send(error_reply(431, "request header too large"), true);
+    // Beast refuses a Content-Length over the body limit while parsing the header.
+    if (ec == bhttp::error::body_limit) return send(body_too_large(), true);
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout) return close();
     if (ec && is_parse_error(ec)) {
       return send(error_reply(400, "malformed request: " + ec.message()), true);
