@@ -349,7 +349,7 @@ int run_models_list(const ApiFlags& flags) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows{
-      {"VERSION", "STATUS", "CREATED", "RUN", "MAE", "FLASH", "RAM", "LIVE_MAE", "BUNDLE"}};
+      {"VERSION", "STATUS", "CREATED", "RUN", "MAE", "FLASH", "RAM", "LIVE+100", "BUNDLE"}};
   for (const auto& model : *models) {
     const json& metrics = field(model, "metrics");
     const json& footprint = field(model, "footprint");
@@ -357,7 +357,7 @@ int run_models_list(const ApiFlags& flags) {
                     time_of(field(model, "created_at")), text_of(field(model, "run")),
                     fixed(field(metrics, "mae"), 4), text_of(field(footprint, "flash_bytes")),
                     text_of(field(footprint, "ram_bytes")),
-                    fixed(field(field(model, "live_error"), "mae"), 4),
+                    fixed(field(field(model, "live_error"), "mae_100"), 4),
                     text_of(field(field(model, "bundle"), "bytes"))});
   }
   print_table(rows);

@@ -102,7 +102,7 @@ TEST_F(ApiCliTest, ModelsListAndShow) {
   const CliRun table = run("models list " + api());
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out.rfind("VERSION  STATUS     CREATED               RUN  MAE     FLASH  RAM   "
-                            "LIVE_MAE  BUNDLE\n",
+                            "LIVE+100  BUNDLE\n",
                             0),
             0u)
       << table.out;
