@@ -84,7 +84,6 @@ TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns
   ASSERT_TRUE(first.succeeded) << first.error;
   EXPECT_TRUE(first.promoted) << first.gate_reason;
   EXPECT_EQ(worker_nice_, 19);
-  EXPECT_EQ(first.model_version, model_version_for(first.run_id, storage::now_ms()));
   EXPECT_FALSE(retrainer->running());
   EXPECT_FALSE(retrainer->progress().has_value());
 
@@ -112,6 +111,7 @@ TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns
   EXPECT_EQ(run->trigger, "manual");
   EXPECT_EQ(run->requested_by, "alice");
   EXPECT_EQ(run->stage, "gate");
+  EXPECT_EQ(first.model_version, model_version_for(first.run_id, run->started_at_ms));
   EXPECT_EQ(run->snapshot.cells, 18);
   EXPECT_EQ(run->snapshot.cycles, 18 * 160);
   EXPECT_EQ(run->snapshot.sha256.size(), 64u);
