@@ -282,7 +282,7 @@ void Retrainer::set_progress(const std::string& stage, double stage_fraction,
 }
 
 void Retrainer::work(RunProgress started) {
-  lower_own_priority();
+  if (config_.lower_priority) lower_own_priority();
   RunOutcome outcome = execute(started);
   {
     std::lock_guard lock(mutex_);

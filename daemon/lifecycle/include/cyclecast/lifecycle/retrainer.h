@@ -37,6 +37,10 @@ struct RetrainerConfig {
   // either way; the copy is as large as the database).
   bool keep_snapshot = false;
   std::string gate_actor = "gate";  // who the automatic decision is recorded as
+  // The worker runs at nice 19 and SCHED_IDLE (see docs/lifecycle.md). Off only where nothing
+  // else needs the CPU more, e.g. tests on a loaded machine, where an idle-class run can take
+  // many times as long.
+  bool lower_priority = true;
 };
 
 // What a run is doing now. Stages: "snapshot", "read", then the pipeline's stages ("prepare",
