@@ -216,7 +216,8 @@ void TestBackend::release_cells() {
   changed_.notify_all();
 }
 
-void HttpTest::start(ServerOptions options, const std::optional<std::string>& token) {
+void HttpTest::start(ServerOptions options, const std::optional<std::string>& token,
+                     int loop_threads) {
   options.address = "127.0.0.1";
   options.port = 0;
   if (token) {
@@ -229,7 +230,8 @@ void HttpTest::start(ServerOptions options, const std::optional<std::string>& to
   ASSERT_TRUE(started.ok()) << started.error().message;
   ASSERT_NE(server_->port(), 0);
   work_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  for (int i = 0; i < loop_threads; ++i)
+    threads_.emplace_back([this] { io_.run(); });
 }
 
 void HttpTest::TearDown() {
@@ -237,7 +239,8 @@ void HttpTest::TearDown() {
   if (server_) server_->stop();
   work_.reset();
   io_.stop();
-  if (thread_.joinable()) thread_.join();
+  for (auto& thread : threads_)
+    thread.join();
   server_.reset();
 }
 

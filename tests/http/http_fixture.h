@@ -79,7 +79,9 @@ class HttpTest : public ::testing::Test {
   void TearDown() override;
 
   // Starts the server (token file, when `token` is set, made 0600 with that token).
-  void start(ServerOptions options = {}, const std::optional<std::string>& token = std::nullopt);
+  // `loop_threads` threads run the io_context, as a daemon may.
+  void start(ServerOptions options = {}, const std::optional<std::string>& token = std::nullopt,
+             int loop_threads = 1);
   std::string base_url() const;
   std::uint16_t port() const { return server_->port(); }
 
@@ -90,7 +92,7 @@ class HttpTest : public ::testing::Test {
 
  private:
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 struct RawResponse {

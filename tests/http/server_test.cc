@@ -354,6 +354,30 @@ TEST_F(ServerTest, ASlowBackendCallDoesNotBlockOtherConnections) {
   EXPECT_EQ(cells->status, 200u);
 }
 
+TEST_F(ServerTest, ServesConcurrentClientsWithTheLoopOnSeveralThreads) {
+  start({}, "t", 3);
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.push_back(std::async(std::launch::async, [this, c] {
+      int ok = 0;
+      RawConnection connection(port());  // keep-alive on one, fresh connections on the other
+      for (int i = 0; i < 20; ++i) {
+        const std::string target = i % 2 == 0 ? "/api/v1/cells" : "/api/v1/models/m-1";
+        if (c % 2 == 0) {
+          ok += connection.exchange(request_text("GET", target)).status == 200u ? 1 : 0;
+        } else {
+          ok += get(target).status == 200u ? 1 : 0;
+        }
+      }
+      return ok;
+    }));
+  }
+  for (auto& client : clients)
+    EXPECT_EQ(client.get(), 20);
+  EXPECT_EQ(post("/api/v1/rollback", "t").status, 200u);
+  EXPECT_EQ(backend_.calls().size(), 6u * 20u + 1u);
+}
+
 TEST_F(ServerTest, ConnectionsOverTheLimitGet503) {
   ServerOptions options;
   options.max_connections = 1;

@@ -29,12 +29,17 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::State {
   State(asio::io_context& io_context, ApiBackend& api, ServerOptions server_options)
-      : io(io_context), backend(api), options(std::move(server_options)), acceptor(io_context) {}
+      : io(io_context),
+        backend(api),
+        options(std::move(server_options)),
+        acceptor(asio::make_strand(io_context)) {}
 
   asio::io_context& io;
   ApiBackend& backend;
   const ServerOptions options;
-  tcp::acceptor acceptor;  // touched only from the io_context
+  // On a strand of its own: accepting and stop()'s close never run at once, even when the
+  // io_context runs on several threads.
+  tcp::acceptor acceptor;
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::size_t> connections{0};
 
@@ -327,7 +332,8 @@ void on_accept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::s
   if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) return;
   if (ec) {
     // Out of file descriptors and the like: wait a little instead of spinning.
-    auto timer = std::make_shared<asio::steady_timer>(state->io, kAcceptRetryDelay);
+    auto timer =
+        std::make_shared<asio::steady_timer>(state->acceptor.get_executor(), kAcceptRetryDelay);
     timer->async_wait([state, timer](beast::error_code) { accept_next(state); });
     return;
   }
@@ -384,13 +390,17 @@ bool is_loopback(const std::string& address) {
 }
 
 HttpServer::HttpServer(asio::io_context& io, ApiBackend& backend, ServerOptions options)
-    : io_(io), state_(std::make_shared<State>(io, backend, std::move(options))) {}
+    : state_(std::make_shared<State>(io, backend, std::move(options))) {}
 
 HttpServer::~HttpServer() {
   stop();
 }
 
 Result<void> HttpServer::start() {
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->pool) return make_error(ErrorCode::kConflict, "the API server is already started");
+  }
   if (sodium_init() < 0) return make_error(ErrorCode::kIo, "libsodium failed to initialise");
   if (!state_->options.token_file.empty()) {
     if (auto reloaded = reload_token(); !reloaded) return reloaded;
@@ -425,7 +435,7 @@ void HttpServer::stop() {
     pool = std::move(state_->pool);
   }
   if (!pool) return;
-  asio::post(io_, [state = state_]() {
+  asio::post(state_->acceptor.get_executor(), [state = state_]() {
     beast::error_code ignored;
     state->acceptor.close(ignored);
   });

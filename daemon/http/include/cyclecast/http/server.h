@@ -43,8 +43,8 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{120000};
   std::size_t max_connections = 64;  // further connections get 503 and are closed
   std::size_t backend_threads = 4;   // concurrent backend calls; more requests queue
-  // Called on the io_context's thread after every response; must not throw. The library never
-  // logs: this is how the daemon sees requests.
+  // Called on a thread running the io_context after every response; must not throw. The library
+  // never logs: this is how the daemon sees requests.
   std::function<void(const AccessLogEntry&)> access_log;
 };
 
@@ -76,7 +76,6 @@ class HttpServer {
   struct State;  // shared with the connections; defined in server.cc
 
  private:
-  boost::asio::io_context& io_;
   std::shared_ptr<State> state_;
 };
 
