@@ -313,7 +313,7 @@ int run_forecast(const ApiFlags& flags) {
   const json& cell = field(*detail, "cell");
   const json& cycles = field(*detail, "cycles");
   std::cout << "cell " << text_of(field(cell, "cell_id")) << " (rig "
-            << text_of(field(cell, "rig_id")) << "): " << (cycles.is_array() ? cycles.size() : 0)
+            << text_of(field(cell, "rig_id")) << "): " << text_of(field(cell, "cycles"))
             << " cycles";
   if (cycles.is_array() && !cycles.empty()) {
     std::cout << ", last " << text_of(field(cycles.back(), "cycle")) << " at SOH "

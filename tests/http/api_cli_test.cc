@@ -85,7 +85,7 @@ TEST_F(ApiCliTest, ForecastShowsACellsForecasts) {
   start();
   const CliRun table = run("forecast c1 " + api());
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_NE(table.out.find("cell c1 (rig rig-7): 2 cycles, last 150 at SOH 0.912"),
+  EXPECT_NE(table.out.find("cell c1 (rig rig-7): 150 cycles, last 150 at SOH 0.912"),
             std::string::npos)
       << table.out;
   EXPECT_NE(table.out.find("AT_CYCLE"), std::string::npos) << table.out;
