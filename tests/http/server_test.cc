@@ -144,6 +144,17 @@ TEST_F(ServerTest, MutatingRoutesNeedTheRightBearerToken) {
                                       "rollback:api:drift"}));
 }
 
+TEST_F(ServerTest, AnswersExpect100ContinueThenReadsTheBody) {
+  start({}, "t");
+  RawConnection connection(port());
+  connection.send(
+      "POST /api/v1/rollback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+      "Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n");
+  connection.send(R"({"why":"drift"})");
+  EXPECT_EQ(connection.receive().status, 200u);  // after the interim 100, which receive() skips
+  EXPECT_EQ(backend_.calls(), (std::vector<std::string>{"rollback:api:drift"}));
+}
+
 TEST_F(ServerTest, RefusesMalformedCallerBodies) {
   start({}, "t");
   EXPECT_EQ(post("/api/v1/rollback", "t", {{"who", 7}}).status, 400u);
