@@ -286,7 +286,7 @@ class Session : public std::enable_shared_from_this<Session> {
     entry.method = method_;
     entry.target = target_;
     entry.status = status;
-    entry.body_bytes = bytes;
+    entry.bytes_sent = bytes;
     entry.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started_);
     options().access_log(entry);

@@ -24,7 +24,7 @@ struct AccessLogEntry {
   std::string method;   // as sent ("GET", "POST", ...); empty when the request did not parse
   std::string target;   // as sent, not decoded; truncated to 256 bytes
   unsigned status = 0;  // HTTP status sent
-  std::uint64_t body_bytes = 0;
+  std::uint64_t bytes_sent = 0;           // status line, headers and body
   std::chrono::milliseconds duration{0};  // from the end of the request header to the response
 };
 
@@ -63,7 +63,8 @@ class HttpServer {
 
   // Reads the token file (when set), binds and listens, and starts accepting on `io` (which the
   // caller runs, on one thread or several). Errors: kInvalidArgument (bad address, token file
-  // readable by others or empty), kNotFound (token file missing), kIo (cannot bind).
+  // readable by others or empty), kNotFound (token file missing), kIo (cannot bind),
+  // kConflict (already started).
   Result<void> start();
   // The bound port (useful with port 0); 0 before start().
   std::uint16_t port() const;
