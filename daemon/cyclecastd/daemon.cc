@@ -48,6 +48,7 @@ Daemon::Daemon(Config config, std::function<Result<Config>()> reload)
 
 Daemon::~Daemon() {
   if (writer_) writer_->stop();
+  if (forecaster_) forecaster_->stop();
   if (mqtt_) mqtt_->stop(std::chrono::milliseconds(0));
 }
 
@@ -82,6 +83,19 @@ int Daemon::run() {
           handle_commit(std::move(report));
         });
       });
+
+  auto forecaster = Forecaster::start(
+      ForecasterOptions{config_.database_path()},
+      [this](std::vector<storage::ForecastRecord> forecasts) {
+        boost::asio::post(
+            io_, [this, forecasts = std::move(forecasts)] { publish_forecasts(forecasts); });
+      });
+  if (!forecaster) {
+    spdlog::critical("forecaster: {}", forecaster.error().message);
+    writer_->stop();
+    return 1;
+  }
+  forecaster_ = std::move(*forecaster);
 
   checkpointer_ = std::make_unique<Checkpointer>(config_.database_path(), kCheckpointInterval);
   if (!checkpointer_->running()) {
@@ -257,6 +271,7 @@ void Daemon::handle_commit(CommitReport report) {
   spdlog::debug("commit: {} stored, {} duplicates, {} conflicts, {} rejected in {} us",
                 report.stored, report.duplicates, report.conflicts, report.rejected,
                 report.commit_time.count());
+  forecaster_->notify(report.new_cycles);
   const std::int64_t now = storage::now_ms();
   for (auto& [rig, ack] : report.acks) {
     ack.seq = ++ack_seq_;
@@ -265,6 +280,16 @@ void Daemon::handle_commit(CommitReport report) {
       ++counters_.acks_published;
     } else {
       spdlog::warn("ack {} for rig {} not queued; the rig will resend", ack.seq, rig);
+    }
+  }
+}
+
+void Daemon::publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts) {
+  if (draining_) return;  // stored already; consumers get the next ones after the restart
+  for (const auto& f : forecasts) {
+    if (mqtt_->publish(protocol::forecast_topic(f.cell_id), protocol::serialize_forecast(f), 1,
+                       /*retain=*/true)) {
+      ++counters_.forecasts_published;
     }
   }
 }
@@ -318,6 +343,7 @@ void Daemon::shutdown() {
   // The last commit report is posted before stop() returns, so its acks go out before the
   // MQTT client is stopped below.
   writer_->stop();
+  forecaster_->stop();
   boost::asio::post(io_, [this] {
     mqtt_->stop(kMqttDrain);
     io_.stop();

@@ -20,6 +20,7 @@
 #include "checkpointer.h"
 #include "config.h"
 #include "cyclecast/protocol/protocol.h"
+#include "forecaster.h"
 #include "mqtt_client.h"
 #include "writer.h"
 
@@ -30,6 +31,7 @@ struct Counters {
   std::uint64_t records_received = 0;
   std::uint64_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0;
   std::uint64_t commits = 0, commit_failures = 0, acks_published = 0;
+  std::uint64_t forecasts_published = 0;
 };
 
 class Daemon {
@@ -53,6 +55,7 @@ class Daemon {
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);
   void handle_commit(CommitReport report);
+  void publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts);
   void wait_signals();
   void reload();
   void shutdown();
@@ -69,6 +72,7 @@ class Daemon {
   boost::asio::steady_timer stats_timer_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<Forecaster> forecaster_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unordered_map<std::string, storage::CellInfo> cells_;
   protocol::Limits limits_;

@@ -1,5 +1,6 @@
 #include "writer.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace cyclecast::daemon {
@@ -180,6 +181,8 @@ CommitReport Writer::commit(Batch& batch) {
   if (!batch.forecasts.empty()) {
     if (auto done = db_.write_forecasts(batch.forecasts); done) {
       report.edge_forecasts = done->stored;
+      for (const auto& f : batch.forecasts)
+        report.new_cycles.try_emplace(f.cell_id, 0);
     } else {
       report.forecast_error = done.error().message;
     }
@@ -189,6 +192,8 @@ CommitReport Writer::commit(Batch& batch) {
   std::map<std::string, std::vector<protocol::AckEntry>> entries;
   std::vector<protocol::AckEntry>* rig_entries = nullptr;
   const std::string* list_rig = nullptr;
+  std::int64_t* newest = nullptr;
+  const std::string* newest_cell = nullptr;
   for (std::size_t i = 0; i < records.size() && i < result.outcomes.size(); ++i) {
     const std::string& rig = batch.record_rigs[i];
     if (list_rig == nullptr || *list_rig != rig) {
@@ -196,6 +201,14 @@ CommitReport Writer::commit(Batch& batch) {
       list_rig = &rig;
     }
     const auto outcome = result.outcomes[i];
+    if (outcome == storage::CycleOutcome::kInserted) {
+      // unordered_map values stay where they are: the cell's entry is found once per run.
+      if (newest == nullptr || records[i].cell_id != *newest_cell) {
+        newest = &report.new_cycles[records[i].cell_id];
+        newest_cell = &records[i].cell_id;
+      }
+      *newest = std::max(*newest, records[i].cycle);
+    }
     rig_entries->push_back(
         {records[i].cell_id, records[i].cycle, ack_outcome(outcome), outcome_reason(outcome)});
   }

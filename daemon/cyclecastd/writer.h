@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cyclecast/protocol/protocol.h"
@@ -39,6 +40,9 @@ struct CommitReport {
   // the cycles' acks.
   std::size_t edge_forecasts = 0;
   std::string forecast_error;
+  // For the forecaster: the newest cycle stored in this commit per cell, and 0 for a cell that
+  // only got an edge forecast (to be scored if its cycles are already there).
+  std::unordered_map<std::string, std::int64_t> new_cycles;
 };
 
 class Writer {

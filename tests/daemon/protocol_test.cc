@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace cyclecast::protocol {
 namespace {
 
@@ -441,6 +443,40 @@ TEST(ProtocolAck, RefusesNonIntegerNumbersWhereIntegersBelong) {
           R"({"v":1,"seq":1,"committed_at_ms":1,"ranges":[{"cell":"a","from":1e30,"to":2,"outcome":"stored"}]})")
           .ok());
   EXPECT_TRUE(parse_ack(R"({"v":1,"seq":1,"committed_at_ms":1,"ranges":[]})").ok());
+}
+
+}  // namespace
+}  // namespace cyclecast::protocol
+
+namespace cyclecast::protocol {
+namespace {
+
+TEST(ProtocolForecast, SerializesTheNewestForecastForConsumers) {
+  storage::ForecastRecord f;
+  f.cell_id = "b1c2";
+  f.at_cycle = 300;
+  f.model_version = "r3-20261130";
+  f.origin = "host";
+  f.soh.assign(100, 0.9f);
+  f.soh[9] = 0.95f;
+  f.soh[40] = 0.79f;  // cycle 341: the end of life
+  f.soh[99] = 0.7f;
+  EXPECT_EQ(forecast_topic("b1c2"), "cyclecast/v1/cells/b1c2/forecasts");
+  const auto j = nlohmann::json::parse(serialize_forecast(f));
+  EXPECT_EQ(j["cell"], "b1c2");
+  EXPECT_EQ(j["at_cycle"], 300);
+  EXPECT_EQ(j["horizon"], 100);
+  EXPECT_NEAR(j["soh_at_10"].get<double>(), 0.95, 1e-6);
+  EXPECT_NEAR(j["soh_at_h"].get<double>(), 0.7, 1e-6);
+  EXPECT_EQ(j["eol_cycle"], 341);
+  EXPECT_EQ(j["soh"].size(), 100u);
+
+  f.soh.assign(5, std::nanf(""));  // H < 10 and values unknown: nulls, not NaN (invalid JSON)
+  const auto short_one = nlohmann::json::parse(serialize_forecast(f));
+  EXPECT_TRUE(short_one["soh_at_10"].is_null());
+  EXPECT_TRUE(short_one["soh_at_h"].is_null());
+  EXPECT_TRUE(short_one["eol_cycle"].is_null());
+  EXPECT_TRUE(short_one["soh"][0].is_null());
 }
 
 }  // namespace

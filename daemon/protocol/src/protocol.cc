@@ -652,4 +652,42 @@ Result<Ack> parse_ack(std::string_view payload) {
   return ack;
 }
 
+std::string forecast_topic(std::string_view cell_id) {
+  return std::string(kTopicRoot) + "/cells/" + std::string(cell_id) + "/forecasts";
+}
+
+std::optional<std::int64_t> forecast_eol_cycle(const storage::ForecastRecord& forecast,
+                                               double eol_soh) {
+  for (std::size_t j = 0; j < forecast.soh.size(); ++j) {
+    if (forecast.soh[j] < eol_soh) return forecast.at_cycle + static_cast<std::int64_t>(j) + 1;
+  }
+  return std::nullopt;
+}
+
+std::string serialize_forecast(const storage::ForecastRecord& f) {
+  const auto value_or_null = [](float v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json soh = json::array();
+  for (float v : f.soh)
+    soh.push_back(value_or_null(v));
+  const auto eol = forecast_eol_cycle(f);
+  return json{{"cell", f.cell_id},
+              {"at_cycle", f.at_cycle},
+              {"model_version", f.model_version},
+              {"origin", f.origin},
+              {"horizon", f.soh.size()},
+              {"soh_at_10", f.soh.size() >= 10 ? value_or_null(f.soh[9]) : json(nullptr)},
+              {"soh_at_h", f.soh.empty() ? json(nullptr) : value_or_null(f.soh.back())},
+              {"eol_cycle", eol ? json(*eol) : json(nullptr)},
+              {"soh", std::move(soh)}}
+      .dump();
+}
+
+std::string champion_topic() {
+  return std::string(kTopicRoot) + "/models/champion";
+}
+
+std::string alerts_topic() {
+  return std::string(kTopicRoot) + "/alerts";
+}
+
 }  // namespace cyclecast::protocol

@@ -164,4 +164,19 @@ std::vector<AckRange> compress_acks(std::vector<AckEntry> entries);
 std::string serialize_ack(const Ack& ack);
 Result<Ack> parse_ack(std::string_view payload);
 
+// ---- what the daemon publishes for consumers (docs/protocol.md, "Forecasts, models, alerts") ---
+
+// cyclecast/v1/cells/{cell}/forecasts, retained: the cell's newest host forecast.
+std::string forecast_topic(std::string_view cell_id);
+// {"cell", "at_cycle", "model_version", "origin", "horizon", "soh_at_10" (null when H < 10),
+//  "soh_at_h", "eol_cycle" (first cycle forecast below 80 % SOH, null when none), "soh": [H]}.
+std::string serialize_forecast(const storage::ForecastRecord& forecast);
+// The first cycle whose forecast SOH is below `eol_soh`, if any within the horizon.
+std::optional<std::int64_t> forecast_eol_cycle(const storage::ForecastRecord& forecast,
+                                               double eol_soh = 0.8);
+// cyclecast/v1/models/champion, retained: the promoted model's announcement (JSON from the daemon).
+std::string champion_topic();
+// cyclecast/v1/alerts: alerts the daemon raises (JSON: kind, message, at_ms and details).
+std::string alerts_topic();
+
 }  // namespace cyclecast::protocol

@@ -1,0 +1,99 @@
+// The stream forecaster: a thread of its own with its own database connection. After each commit
+// the loop tells it which cells got new cycles; in passes (at most one per pass_interval, so that
+// it takes SQLite's write lock a few times a second, not once per record) it forecasts every new
+// cycle of those cells with the champion model, through the node's own code
+// (node::WindowForecaster), stores the forecasts (origin "host") in one transaction, scores those
+// cells' earlier forecasts (host and edge) against the cycles that arrived, and hands each cell's
+// newest forecast back for publishing.
+//
+// A cell it has never forecast starts at its newest cycle, so that history imported before a model
+// existed is not back-filled; afterwards every stored cycle gets a forecast, including those stored
+// while the daemon was down (it resumes after the cell's last host forecast). A cycle with fewer
+// than W cycles up to it is counted as lacking history, not forecast.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cyclecast/storage/database.h"
+#include "virtual_node.h"
+#include "window_forecaster.h"
+
+namespace cyclecast::daemon {
+
+struct ForecasterOptions {
+  std::filesystem::path database;
+  std::chrono::milliseconds pass_interval{200};
+  // Forecasts per pass at most; a cell beyond it waits for the next pass (a long catch-up after a
+  // restart does not hold the write lock for seconds).
+  std::size_t max_forecasts_per_pass = 20000;
+};
+
+struct ForecasterStats {
+  std::uint64_t forecasts = 0;        // stored
+  std::uint64_t lacking_history = 0;  // cycles with fewer than W cycles up to them
+  std::uint64_t errors_scored = 0;    // forecast errors set (at +10 or +H)
+  std::uint64_t failures = 0;         // passes that failed (database errors)
+  std::size_t cells_pending = 0;      // cells waiting for the next pass
+  std::string model_version;          // empty: no champion, nothing is forecast
+  std::string last_error;
+};
+
+class Forecaster {
+ public:
+  // Called on the forecaster thread after each pass with the newest forecast of every cell it
+  // forecast in that pass.
+  using OnForecasts = std::function<void(std::vector<storage::ForecastRecord>)>;
+
+  // Opens its own connection (the database must exist) and starts the thread.
+  static Result<std::unique_ptr<Forecaster>> start(ForecasterOptions options,
+                                                   OnForecasts on_forecasts);
+  ~Forecaster();
+  Forecaster(const Forecaster&) = delete;
+  Forecaster& operator=(const Forecaster&) = delete;
+
+  // The champion to forecast with from the next pass on; nullptr: none (cells are still scored).
+  // kInvalidArgument when the node program refuses the model.
+  Result<void> set_model(std::shared_ptr<const node::LoadedNodeModel> model);
+  // Cells with new cycles (cell -> newest cycle stored); thread-safe, returns at once.
+  void notify(const std::unordered_map<std::string, std::int64_t>& newest_cycles);
+  // Finishes the pass in progress and stops. Idempotent.
+  void stop();
+  ForecasterStats stats() const;
+
+ private:
+  Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts);
+  void run();
+  void pass(std::unordered_map<std::string, std::int64_t> pending);
+  // Forecasts cycles after the cell's last forecast up to `newest` into `out`; false when the
+  // pass's budget is spent (the cell is re-queued).
+  Result<bool> forecast_cell(const std::string& cell_id, std::int64_t newest,
+                             std::vector<storage::ForecastRecord>& out);
+
+  storage::Database db_;  // the forecaster thread's only
+  ForecasterOptions options_;
+  OnForecasts on_forecasts_;
+  std::unique_ptr<node::WindowForecaster> forecaster_;                 // thread's only
+  std::unordered_map<std::string, std::int64_t> last_forecast_cycle_;  // thread's only
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::unordered_map<std::string, std::int64_t> pending_;
+  std::unique_ptr<node::WindowForecaster> next_forecaster_;
+  bool model_changed_ = false;
+  bool stopping_ = false;
+  ForecasterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace cyclecast::daemon

@@ -1,0 +1,171 @@
+// The stream forecaster: every new cycle of a cell with W cycles of history gets a host forecast
+// equal to the node's forecast of that window; cells new to it start at their newest cycle; a
+// restart resumes after the last stored forecast; short histories are counted, not forecast; and
+// earlier forecasts are scored as their cycles arrive.
+#include "forecaster.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "node_fixture.h"
+#include "temp_dir.h"
+
+namespace cyclecast::daemon {
+namespace {
+
+constexpr double kRatedAh = 1.1;
+
+std::shared_ptr<const node::LoadedNodeModel> test_model() {
+  const auto cells = testing::generated_cells(4, 120, 7);
+  pipeline::FeatureOptions options;
+  options.input_len = 20;
+  options.horizon = 24;
+  options.use_optional_features = false;
+  const auto spec = *pipeline::fit_feature_spec(cells, options);
+  const auto windows = pipeline::make_windows(cells, spec, 5);
+  const auto student = testing::random_student(spec, windows, 8, 11);
+  auto exported = pipeline::export_model(student, spec, "stream-v1");
+  EXPECT_TRUE(exported.ok());
+  auto loaded = node::load_node_model(exported->blob);
+  EXPECT_TRUE(loaded.ok());
+  return std::shared_ptr<const node::LoadedNodeModel>(std::move(loaded.value()));
+}
+
+double soh_of(std::int64_t cycle) {
+  return 1.0 - 0.001 * static_cast<double>(cycle);
+}
+
+void store(storage::Database& db, const std::string& cell, std::int64_t from, std::int64_t to) {
+  std::vector<storage::CycleRecord> records;
+  for (std::int64_t c = from; c <= to; ++c) {
+    storage::CycleRecord r;
+    r.cell_id = cell;
+    r.cycle = c;
+    r.discharge_capacity_ah = soh_of(c) * kRatedAh;
+    r.source = "test";
+    records.push_back(r);
+  }
+  ASSERT_TRUE(db.write_cycles(records).ok());
+}
+
+// Waits until the forecaster has nothing pending and has stored `forecasts` in all.
+bool settle(Forecaster& f, std::uint64_t forecasts) {
+  for (int i = 0; i < 500; ++i) {
+    const ForecasterStats s = f.stats();
+    if (s.forecasts >= forecasts && s.cells_pending == 0) return s.forecasts == forecasts;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+class ForecasterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = storage::Database::open(dir_ / "f.db");
+    ASSERT_TRUE(db.ok());
+    db_.emplace(std::move(*db));
+    for (const char* cell : {"c1", "short"})
+      ASSERT_TRUE(db_->upsert_cell({cell, "rig", "LFP", kRatedAh, "", "{}"}).ok());
+  }
+  std::unique_ptr<Forecaster> start() {
+    ForecasterOptions options{dir_ / "f.db"};
+    options.pass_interval = std::chrono::milliseconds(1);
+    auto f = Forecaster::start(options, [this](std::vector<storage::ForecastRecord> made) {
+      std::lock_guard lock(mutex_);
+      for (auto& m : made)
+        published_.push_back(std::move(m));
+    });
+    EXPECT_TRUE(f.ok()) << f.error().message;
+    EXPECT_TRUE((*f)->set_model(model_).ok());
+    return std::move(*f);
+  }
+
+  testing::TempDir dir_;
+  std::optional<storage::Database> db_;
+  std::shared_ptr<const node::LoadedNodeModel> model_ = test_model();
+  std::mutex mutex_;
+  std::vector<storage::ForecastRecord> published_;
+};
+
+TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARestart) {
+  store(*db_, "c1", 1, 50);  // imported history: only cycle 50 is forecast
+  auto f = start();
+  f->notify({{"c1", 50}});
+  ASSERT_TRUE(settle(*f, 1));
+  store(*db_, "c1", 51, 55);
+  f->notify({{"c1", 55}});
+  ASSERT_TRUE(settle(*f, 6));
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_FALSE(published_.empty());
+    EXPECT_EQ(published_.back().at_cycle, 55);  // the newest of the pass is published
+  }
+  f->stop();
+
+  store(*db_, "c1", 56, 60);  // stored while the forecaster was down
+  auto again = start();
+  again->notify({{"c1", 60}});
+  ASSERT_TRUE(settle(*again, 5));
+
+  auto stored = db_->forecasts_of("c1");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 11u);
+  auto reference = node::WindowForecaster::create(model_);
+  ASSERT_TRUE(reference.ok());
+  for (std::size_t i = 0; i < stored->size(); ++i) {
+    const storage::ForecastRecord& r = (*stored)[i];
+    EXPECT_EQ(r.at_cycle, 50 + static_cast<std::int64_t>(i));
+    EXPECT_EQ(r.origin, "host");
+    EXPECT_EQ(r.model_version, "stream-v1");
+    std::vector<node::WindowCycle> window;
+    for (std::int64_t c = r.at_cycle - 19; c <= r.at_cycle; ++c)
+      window.push_back({static_cast<double>(static_cast<float>(soh_of(c) * kRatedAh)) / kRatedAh});
+    auto expected = (*reference)->forecast(window);
+    ASSERT_TRUE(expected.ok());
+    ASSERT_EQ(r.soh.size(), 24u);
+    for (std::size_t j = 0; j < r.soh.size(); ++j)
+      EXPECT_NEAR(r.soh[j], (*expected)[j], 1e-6) << "cycle " << r.at_cycle << " step " << j;
+  }
+}
+
+TEST_F(ForecasterTest, CountsCyclesWithoutEnoughHistoryAndScoresAsCyclesArrive) {
+  store(*db_, "short", 1, 5);
+  store(*db_, "c1", 1, 30);
+  auto f = start();
+  f->notify({{"short", 5}, {"c1", 30}});
+  ASSERT_TRUE(settle(*f, 1));
+  EXPECT_EQ(f->stats().lacking_history, 1u);
+  EXPECT_EQ(f->stats().model_version, "stream-v1");
+  EXPECT_TRUE(db_->forecasts_of("short")->empty());
+
+  store(*db_, "c1", 31, 54);  // +10 and +24 of the cycle-30 forecast
+  f->notify({{"c1", 54}});
+  ASSERT_TRUE(settle(*f, 25));
+  const storage::ForecastRecord first = db_->forecasts_of("c1")->front();
+  EXPECT_EQ(first.at_cycle, 30);
+  EXPECT_NEAR(first.error_10, soh_of(40) - first.soh[9], 1e-5);
+  EXPECT_NEAR(first.error_h, soh_of(54) - first.soh[23], 1e-5);
+  EXPECT_GE(f->stats().errors_scored, 2u);
+}
+
+TEST_F(ForecasterTest, WithoutAModelNothingIsForecastButForecastsAreStillScored) {
+  store(*db_, "c1", 1, 30);
+  ASSERT_TRUE(
+      db_->write_forecasts(std::vector<storage::ForecastRecord>{
+                               {"c1", 10, "edge-v", "edge:n1", std::vector<float>(20, 0.99f), 0}})
+          .ok());
+  ForecasterOptions options{dir_ / "f.db"};
+  auto f = Forecaster::start(options, {});
+  ASSERT_TRUE(f.ok());
+  (*f)->notify({{"c1", 0}});
+  for (int i = 0; i < 500 && (*f)->stats().errors_scored < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ((*f)->stats().errors_scored, 2u);
+  EXPECT_EQ((*f)->stats().forecasts, 0u);
+  EXPECT_TRUE((*f)->stats().model_version.empty());
+}
+
+}  // namespace
+}  // namespace cyclecast::daemon
