@@ -121,7 +121,8 @@ TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARes
     EXPECT_EQ(r.model_version, "stream-v1");
     std::vector<node::WindowCycle> window;
     for (std::int64_t c = r.at_cycle - 19; c <= r.at_cycle; ++c)
-      window.push_back({static_cast<double>(static_cast<float>(soh_of(c) * kRatedAh)) / kRatedAh});
+      window.push_back({static_cast<double>(static_cast<float>(soh_of(c) * kRatedAh)) / kRatedAh,
+                        std::nullopt, std::nullopt, std::nullopt});
     auto expected = (*reference)->forecast(window);
     ASSERT_TRUE(expected.ok());
     ASSERT_EQ(r.soh.size(), 24u);
