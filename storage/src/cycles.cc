@@ -236,6 +236,17 @@ CycleRecord read_cycle(sqlite3_stmt* stmt, const std::string& cell_id) {
   return record;
 }
 
+// Steps a bound statement of cycle rows (the columns read_cycle reads) to its end.
+Result<std::vector<CycleRecord>> read_cycles(Database::Impl& impl, sqlite3_stmt* stmt,
+                                             const std::string& cell_id) {
+  std::vector<CycleRecord> cycles;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    cycles.push_back(read_cycle(stmt, cell_id));
+  if (rc != SQLITE_DONE) return impl.error(rc, "reading the cycles of cell '" + cell_id + "'");
+  return cycles;
+}
+
 }  // namespace
 
 Result<BatchResult> Database::write_cycles(std::span<const CycleRecord> records) {
@@ -280,12 +291,7 @@ Result<std::vector<CycleRecord>> Database::cycles_of(const std::string& cell_id)
   sqlite3_stmt* stmt = impl_->statements.cycles_of.get();
   ScopedReset reset(stmt);
   detail::bind_text_static(stmt, 1, cell_id);
-  std::vector<CycleRecord> cycles;
-  int rc = SQLITE_OK;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-    cycles.push_back(read_cycle(stmt, cell_id));
-  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the cycles of cell '" + cell_id + "'");
-  return cycles;
+  return read_cycles(*impl_, stmt, cell_id);
 }
 
 Result<std::vector<CycleRecord>> Database::recent_cycles(const std::string& cell_id,
@@ -296,12 +302,7 @@ Result<std::vector<CycleRecord>> Database::recent_cycles(const std::string& cell
   detail::bind_text_static(stmt, 1, cell_id);
   sqlite3_bind_int64(stmt, 2, up_to_cycle);
   sqlite3_bind_int64(stmt, 3, limit);
-  std::vector<CycleRecord> cycles;
-  int rc = SQLITE_OK;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-    cycles.push_back(read_cycle(stmt, cell_id));
-  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the cycles of cell '" + cell_id + "'");
-  return cycles;
+  return read_cycles(*impl_, stmt, cell_id);
 }
 
 Result<std::vector<RejectedRecord>> Database::rejected(std::int64_t limit) {
