@@ -17,12 +17,13 @@ set(CPACK_PACKAGE_NAME cyclecast)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${CYCLECAST_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "streaming battery-health service for test labs and fleets")
-set(CPACK_PACKAGE_DESCRIPTION
-  "cyclecastd takes per-cycle battery telemetry over MQTT into SQLite, forecasts each cell's state "
-  "of health, retrains its models and publishes signed int8 model bundles for edge nodes. "
-  "Includes the operator CLI (cyclecast), the serial-to-MQTT gateway (cyclecast-gateway), the "
-  "virtual node (cyclecast-node) and hardened systemd units.")
-string(JOIN "" CPACK_PACKAGE_DESCRIPTION ${CPACK_PACKAGE_DESCRIPTION})
+# One line each in the control file's Description (CPack indents them as Debian wants).
+string(JOIN "\n" CPACK_PACKAGE_DESCRIPTION
+  "cyclecastd takes per-cycle battery telemetry over MQTT into SQLite, forecasts"
+  "each cell's state of health, retrains its models and publishes signed int8"
+  "model bundles for edge nodes. Includes the operator CLI (cyclecast), the"
+  "serial-to-MQTT gateway (cyclecast-gateway), the virtual node (cyclecast-node)"
+  "and hardened systemd units.")
 
 # The package installs under /usr whatever CMAKE_INSTALL_PREFIX says; the configuration goes to
 # the absolute /etc/cyclecast. CPack installs with DESTDIR into its staging directory and
