@@ -25,6 +25,10 @@ constexpr const char* kForecastsOf =
     "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms, f.error_10, "
     "f.error_h FROM forecasts f JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 "
     "ORDER BY f.at_cycle, f.origin, f.id";
+constexpr const char* kRecentForecasts =
+    "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms, f.error_10, "
+    "f.error_h FROM forecasts f JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 "
+    "ORDER BY f.at_cycle DESC, f.id DESC LIMIT ?2";
 // Forecasts still waiting for their +H cycle (the partial index forecasts_unscored).
 constexpr const char* kUnscored =
     "SELECT f.id, f.at_cycle, f.soh_f32le, f.error_10 FROM forecasts f "
@@ -136,11 +140,11 @@ Result<ForecastWriteResult> Database::write_forecasts(std::span<const ForecastRe
   return result;
 }
 
-Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& cell_id) {
-  auto select = prepare(*impl_, kForecastsOf);
-  if (!select) return select.error();
-  sqlite3_stmt* stmt = select->get();
-  detail::bind_text_static(stmt, 1, cell_id);
+namespace {
+
+// Reads the rows of kForecastsOf or kRecentForecasts (same columns), the cell bound as ?1.
+Result<std::vector<ForecastRecord>> read_forecasts(Database::Impl& impl, sqlite3_stmt* stmt,
+                                                   const std::string& cell_id) {
   std::vector<ForecastRecord> out;
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -155,8 +159,26 @@ Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& ce
     f.error_h = nan_if_null(stmt, 6);
     out.push_back(std::move(f));
   }
-  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the forecasts of cell '" + cell_id + "'");
+  if (rc != SQLITE_DONE) return impl.error(rc, "reading the forecasts of cell '" + cell_id + "'");
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& cell_id) {
+  auto select = prepare(*impl_, kForecastsOf);
+  if (!select) return select.error();
+  detail::bind_text_static(select->get(), 1, cell_id);
+  return read_forecasts(*impl_, select->get(), cell_id);
+}
+
+Result<std::vector<ForecastRecord>> Database::recent_forecasts(const std::string& cell_id,
+                                                               std::int64_t limit) {
+  auto select = prepare(*impl_, kRecentForecasts);
+  if (!select) return select.error();
+  detail::bind_text_static(select->get(), 1, cell_id);
+  sqlite3_bind_int64(select->get(), 2, limit);
+  return read_forecasts(*impl_, select->get(), cell_id);
 }
 
 namespace {

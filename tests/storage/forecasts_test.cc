@@ -54,6 +54,26 @@ TEST(Forecasts, AreStoredOnceAndReadBack) {
   EXPECT_TRUE(db->forecasts_of("nobody")->empty());
 }
 
+TEST(Forecasts, RecentAreTheNewestFirstUpToTheLimit) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db->upsert_cell(CellInfo{"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
+  std::vector<ForecastRecord> batch;
+  for (std::int64_t at = 100; at <= 104; ++at)
+    batch.push_back({"c1", at, "v1", "host", {0.9f}, 0});
+  batch.push_back({"c1", 104, "v1", "edge:n1", {0.8f}, 0});
+  ASSERT_TRUE(db->write_forecasts(batch).ok());
+  auto recent = db->recent_forecasts("c1", 3);
+  ASSERT_TRUE(recent.ok()) << recent.error().message;
+  ASSERT_EQ(recent->size(), 3u);
+  EXPECT_EQ((*recent)[0].at_cycle, 104);
+  EXPECT_EQ((*recent)[0].origin, "edge:n1");  // stored after the host forecast of cycle 104
+  EXPECT_EQ((*recent)[1].at_cycle, 104);
+  EXPECT_EQ((*recent)[2].at_cycle, 103);
+  EXPECT_TRUE(db->recent_forecasts("nobody", 3)->empty());
+}
+
 TEST(Forecasts, RefuseABatchWithAnInvalidForecastWhole) {
   TempDir dir;
   auto db = Database::open(dir / "f.db");

@@ -186,6 +186,10 @@ class Database {
   Result<ForecastWriteResult> write_forecasts(std::span<const ForecastRecord> forecasts);
   // The cell's forecasts by at_cycle, then origin; empty for an unknown cell.
   Result<std::vector<ForecastRecord>> forecasts_of(const std::string& cell_id);
+  // The cell's latest `limit` forecasts, newest (highest at_cycle) first; empty for an unknown
+  // cell.
+  Result<std::vector<ForecastRecord>> recent_forecasts(const std::string& cell_id,
+                                                       std::int64_t limit);
   // Scores the forecasts of these cells whose target cycles (at_cycle + 10, at_cycle + H) are now
   // stored: error = discharge capacity / rated capacity - forecast, all in one transaction. A
   // target cycle that never arrives (a gap, the cell's end) leaves that error unset. Returns how
