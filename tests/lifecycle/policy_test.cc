@@ -32,6 +32,18 @@ RetrainState state(std::int64_t now_ms, std::optional<std::int64_t> last, std::i
   return s;
 }
 
+TEST(ShouldRetrain, NothingAutomaticBeforeMinCyclesAreStored) {
+  RetrainPolicy p = policy(24 * kHourMs, 100);
+  p.min_cycles = 1000;
+  RetrainState s = state(25 * kHourMs, std::nullopt, 999);
+  s.cycles_stored = 999;
+  const auto waiting = should_retrain(p, s);
+  EXPECT_FALSE(waiting.retrain);
+  EXPECT_EQ(waiting.reason, "waiting for data: 999 cycles stored, automatic runs start at 1000");
+  s.cycles_stored = 1000;
+  EXPECT_EQ(should_retrain(p, s).trigger, "interval");
+}
+
 TEST(ShouldRetrain, IntervalElapsedTriggersInterval) {
   const auto d = should_retrain(policy(24 * kHourMs, 0), state(25 * kHourMs, 0, 0));
   EXPECT_TRUE(d.retrain);

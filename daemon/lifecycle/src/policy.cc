@@ -8,6 +8,11 @@ namespace cyclecast::lifecycle {
 
 RetrainDecision should_retrain(const RetrainPolicy& policy, const RetrainState& state) {
   if (state.run_in_progress) return {false, "", "a run is in progress"};
+  if (state.cycles_stored < policy.min_cycles) {
+    return {false, "",
+            "waiting for data: " + std::to_string(state.cycles_stored) +
+                " cycles stored, automatic runs start at " + std::to_string(policy.min_cycles)};
+  }
   if (state.last_run_started_ms) {
     const std::int64_t since_ms = state.now_ms - *state.last_run_started_ms;
     if (since_ms < policy.min_gap_ms) {
@@ -54,6 +59,7 @@ Result<RetrainState> retrain_state(storage::Database& db, std::int64_t now_ms) {
       break;
     }
   }
+  state.cycles_stored = counts->cycles;
   state.cycles_since_last_snapshot = std::max<std::int64_t>(0, counts->cycles - snapshot_cycles);
   return state;
 }

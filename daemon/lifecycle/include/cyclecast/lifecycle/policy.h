@@ -18,6 +18,9 @@ struct RetrainPolicy {
   // No automatic run starts sooner than this after the last one started, whatever its outcome,
   // so a run that keeps failing is not restarted in a loop.
   std::int64_t min_gap_ms = 10 * 60 * 1000;
+  // No automatic run while the database holds fewer cycles than this in all: a run on a few
+  // cycles would fail or train on nothing worth forecasting with.
+  std::int64_t min_cycles = 0;
 };
 
 // What the decision looks at. The daemon fills it from the registry (retrain_state below).
@@ -25,6 +28,7 @@ struct RetrainState {
   std::int64_t now_ms = 0;
   std::optional<std::int64_t> last_run_started_ms;  // nullopt: there never was a run
   std::int64_t cycles_since_last_snapshot = 0;      // all stored cycles when there is none
+  std::int64_t cycles_stored = 0;
   bool run_in_progress = false;
 };
 
@@ -34,7 +38,8 @@ struct RetrainDecision {
   std::string reason;   // one sentence either way ("due: 5000 new cycles >= 4000", ...)
 };
 
-// Never while a run is in progress or within min_gap_ms of the last start. Otherwise "interval"
+// Never while a run is in progress, with fewer than min_cycles stored, or within min_gap_ms of
+// the last start. Otherwise "interval"
 // when interval_ms > 0 and it elapsed since the last start (or there never was a run), else
 // "cycles" when new_cycles > 0 and at least that many cycles arrived since the last snapshot.
 RetrainDecision should_retrain(const RetrainPolicy& policy, const RetrainState& state);
