@@ -4,6 +4,7 @@
 #include <functional>
 #include <sstream>
 #include <system_error>
+#include <type_traits>
 
 #include <toml++/toml.h>
 
@@ -53,6 +54,73 @@ Access integer(T Config::*member, std::int64_t min, std::int64_t max) {
           [member](const Config& config) { return std::to_string(config.*member); }};
 }
 
+std::string show(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+Access number(double Config::*member, double min, double max) {
+  return {[member, min, max](const toml::node& node, Config& config) -> std::string {
+            if (!node.is_number()) return "expected a number";
+            const double value = *node.value<double>();
+            if (!(value >= min && value <= max)) {
+              return "must be in [" + show(min) + ", " + show(max) + "], got " + show(value);
+            }
+            config.*member = value;
+            return {};
+          },
+          [member](const Config& config) { return show(config.*member); }};
+}
+
+template <typename T>
+std::string join(const std::vector<T>& values) {
+  std::ostringstream out;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    out << (i > 0 ? "," : "") << values[i];
+  return out.str();
+}
+
+// A non-empty array of integers or numbers, each within [min, max].
+template <typename T>
+Access list(std::vector<T> Config::*member, double min, double max, bool allow_empty) {
+  return {[member, min, max, allow_empty](const toml::node& node, Config& config) -> std::string {
+            const toml::array* array = node.as_array();
+            const char* kind = std::is_integral_v<T> ? "integers" : "numbers";
+            if (array == nullptr) return std::string("expected an array of ") + kind;
+            if (array->empty() && !allow_empty) return "must not be empty";
+            std::vector<T> values;
+            for (const toml::node& item : *array) {
+              const bool fits = std::is_integral_v<T> ? item.is_integer() : item.is_number();
+              if (!fits) return std::string("expected an array of ") + kind;
+              const T value = *item.value<T>();
+              if (!(static_cast<double>(value) >= min && static_cast<double>(value) <= max)) {
+                return "every value must be in [" + show(min) + ", " + show(max) + "], got " +
+                       show(static_cast<double>(value));
+              }
+              values.push_back(value);
+            }
+            config.*member = std::move(values);
+            return {};
+          },
+          [member](const Config& config) { return join(config.*member); }};
+}
+
+Access one_of(std::string Config::*member, std::vector<std::string> choices) {
+  return {[member, choices](const toml::node& node, Config& config) -> std::string {
+            const auto value = node.value<std::string>();
+            if (!node.is_string() || !value) return "expected a string";
+            for (const auto& choice : choices) {
+              if (*value == choice) {
+                config.*member = *value;
+                return {};
+              }
+            }
+            return "unknown value '" + *value + "' (" + join(choices) + ")";
+          },
+          [member](const Config& config) { return config.*member; }};
+}
+
 Access boolean(bool Config::*member) {
   return {[member](const toml::node& node, Config& config) -> std::string {
             if (!node.is_boolean()) return "expected true or false";
@@ -73,6 +141,8 @@ std::string set_log_level(const toml::node& node, Config& config) {
   }
   return "unknown level '" + *value + "' (trace, debug, info, warn, error, critical, off)";
 }
+
+constexpr std::int64_t kMaxCount = 1'000'000'000'000;
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
@@ -95,6 +165,44 @@ const std::vector<Key>& keys() {
       {"ingest", "batch_records", true, integer(&Config::batch_records, 1, 1000000)},
       {"ingest", "batch_ms", true, integer(&Config::batch_ms, 0, 60000)},
       {"log", "level", true, {set_log_level, [](const Config& c) { return c.log_level; }}},
+      {"http", "enabled", false, boolean(&Config::http_enabled)},
+      {"http", "address", false, text(&Config::http_address, false)},
+      {"http", "port", false, integer(&Config::http_port, 0, 65535)},
+      {"http", "token_file", false, text(&Config::http_token_file)},
+      {"retrain", "interval_h", true, integer(&Config::retrain_interval_h, 0, 24 * 366)},
+      {"retrain", "new_cycles", true, integer(&Config::retrain_new_cycles, 0, kMaxCount)},
+      {"retrain", "min_gap_min", true, integer(&Config::retrain_min_gap_min, 0, 7 * 24 * 60)},
+      {"retrain", "min_cycles", true, integer(&Config::retrain_min_cycles, 0, kMaxCount)},
+      {"retrain", "check_s", true, integer(&Config::retrain_check_s, 1, 3600)},
+      {"retrain", "margin", false, number(&Config::retrain_margin, 0.0, 0.9)},
+      {"retrain", "max_flash_bytes", false,
+       integer(&Config::retrain_max_flash_bytes, 0, kMaxCount)},
+      {"retrain", "max_ram_bytes", false, integer(&Config::retrain_max_ram_bytes, 0, kMaxCount)},
+      {"retrain", "max_instructions", false,
+       integer(&Config::retrain_max_instructions, 0, kMaxCount)},
+      {"retrain", "window", false, integer(&Config::retrain_window, 2, 1000)},
+      {"retrain", "horizon", false, integer(&Config::retrain_horizon, 1, 1000)},
+      {"retrain", "train_stride", false, integer(&Config::retrain_train_stride, 1, 1000)},
+      {"retrain", "teacher", false, one_of(&Config::retrain_teacher, {"auto", "dlnet", "liquid"})},
+      {"retrain", "widths", false, list(&Config::retrain_widths, 1, 1024, false)},
+      {"retrain", "features", false, integer(&Config::retrain_features, 1, 64)},
+      {"retrain", "prune_ratios", false, list(&Config::retrain_prune_ratios, 0.0, 0.95, true)},
+      {"retrain", "calibration_windows", false,
+       integer(&Config::retrain_calibration_windows, 1, 1000000)},
+      {"retrain", "lower_priority", false, boolean(&Config::retrain_lower_priority)},
+      {"retrain", "teacher_budget_s", false,
+       number(&Config::retrain_teacher_budget_s, 0.1, 7 * 86400.0)},
+      {"retrain", "teacher_max_epochs", false,
+       integer(&Config::retrain_teacher_max_epochs, 1, 100000)},
+      {"retrain", "student_epochs", false, integer(&Config::retrain_student_epochs, 1, 100000)},
+      {"retrain", "student_steps", false, integer(&Config::retrain_student_steps, 0, kMaxCount)},
+      {"retrain", "stage2_epochs", false, integer(&Config::retrain_stage2_epochs, 1, 100000)},
+      {"retrain", "stage2_steps", false, integer(&Config::retrain_stage2_steps, 0, kMaxCount)},
+      {"retrain", "threads", false, integer(&Config::retrain_threads, 0, 1024)},
+      {"retrain", "keep_snapshot", false, boolean(&Config::retrain_keep_snapshot)},
+      {"alerts", "live_error_factor", true, number(&Config::alert_live_error_factor, 1.0, 1000.0)},
+      {"alerts", "min_scored", true, integer(&Config::alert_min_scored, 1, kMaxCount)},
+      {"alerts", "retrain", true, boolean(&Config::alert_retrain)},
   };
   return table;
 }
@@ -144,7 +252,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source_nam
     const std::string section(section_key.str());
     if (!known_section(section)) {
       return config_error(source_name, section_node.source(), section,
-                          "unknown section (mqtt, storage, ingest, log)");
+                          "unknown section (mqtt, storage, ingest, log, http, retrain, alerts)");
     }
     const toml::table* table = section_node.as_table();
     if (table == nullptr) {

@@ -39,6 +39,42 @@ struct Config {
   int batch_ms = 5;                  // ...or when the oldest pending one is this old
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+  // [http]: the operators' API (docs/api.md)
+  bool http_enabled = true;
+  std::string http_address = "127.0.0.1";  // anything but loopback: a warning (no TLS)
+  int http_port = 8080;                    // 0: a free port, logged
+  std::string http_token_file;             // empty: retrain/promote/rollback answer 403
+  // [retrain]: when and how (docs/lifecycle.md); 0 turns a trigger off
+  int retrain_interval_h = 24;
+  std::int64_t retrain_new_cycles = 20000;
+  int retrain_min_gap_min = 10;
+  std::int64_t retrain_min_cycles = 2000;  // no automatic run on fewer cycles stored
+  int retrain_check_s = 30;  // how often the triggers and the live error are looked at
+  double retrain_margin = 0.02;
+  std::int64_t retrain_max_flash_bytes = 0;  // deployment budget; 0: no limit
+  std::int64_t retrain_max_ram_bytes = 0;
+  std::int64_t retrain_max_instructions = 0;
+  std::int64_t retrain_window = 100;   // W: cycles of history per forecast
+  std::int64_t retrain_horizon = 100;  // H: cycles forecast
+  std::int64_t retrain_train_stride = 1;
+  std::string retrain_teacher = "auto";  // auto, dlnet, liquid
+  std::vector<std::int64_t> retrain_widths = {64, 32, 16, 8, 4};
+  std::int64_t retrain_features = 8;
+  std::vector<double> retrain_prune_ratios = {0.25, 0.5, 0.75};
+  std::int64_t retrain_calibration_windows = 2048;
+  bool retrain_lower_priority = true;  // nice 19 and SCHED_IDLE, so that ingestion keeps its pace
+  double retrain_teacher_budget_s = 300;
+  std::int64_t retrain_teacher_max_epochs = 40;
+  std::int64_t retrain_student_epochs = 30;
+  std::int64_t retrain_student_steps = 7200;
+  std::int64_t retrain_stage2_epochs = 12;
+  std::int64_t retrain_stage2_steps = 2400;
+  int retrain_threads = 0;  // 0: every hardware thread (they run at the lowest priority)
+  bool retrain_keep_snapshot = false;
+  // [alerts]: a champion whose live error at +H exceeds factor x its held-out error at +H
+  double alert_live_error_factor = 2.0;
+  std::int64_t alert_min_scored = 50;  // forecasts scored at +H before it is judged
+  bool alert_retrain = true;           // start a run (trigger "live_error") when raised
 
   std::filesystem::path database_path() const;
 };
@@ -51,7 +87,7 @@ Result<Config> load_config_file(const std::filesystem::path& path, bool missing_
                                 Config base = {});
 
 // Keys whose values differ between `before` and `after` that only a restart applies (SIGHUP
-// reloads log.level and the ingest.* keys).
+// reloads log.level, the ingest.* keys, the retrain triggers and the alerts.* keys).
 std::vector<std::string> keys_needing_restart(const Config& before, const Config& after);
 
 }  // namespace cyclecast::daemon

@@ -28,11 +28,18 @@ bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
          a.metadata_json == b.metadata_json;
 }
 
-std::string status_line(const Counters& c) {
-  return "messages " + std::to_string(c.messages) + ", stored " + std::to_string(c.stored) +
-         ", duplicates " + std::to_string(c.duplicates) + ", conflicts " +
-         std::to_string(c.conflicts) + ", rejected " + std::to_string(c.rejected) + ", commits " +
-         std::to_string(c.commits) + " (" + std::to_string(c.commit_failures) + " failed)";
+std::string status_line(const DaemonMetrics& m) {
+  return "messages " + std::to_string(m.messages) + ", stored " + std::to_string(m.stored) +
+         ", duplicates " + std::to_string(m.duplicates) + ", rejected " +
+         std::to_string(m.rejected_total()) + ", commits " + std::to_string(m.commits) + " (" +
+         std::to_string(m.commit_failures) + " failed), forecasts published " +
+         std::to_string(m.forecasts_published);
+}
+
+// "http://127.0.0.1:8080", "http://[::1]:8080": where the API serves what the daemon announces.
+std::string api_base(const std::string& address, std::uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -47,12 +54,15 @@ Daemon::Daemon(Config config, std::function<Result<Config>()> reload)
 }
 
 Daemon::~Daemon() {
+  if (http_) http_->stop();
+  if (keeper_) keeper_->stop();
   if (writer_) writer_->stop();
   if (forecaster_) forecaster_->stop();
   if (mqtt_) mqtt_->stop(std::chrono::milliseconds(0));
 }
 
 int Daemon::run() {
+  started_at_ms_ = storage::now_ms();
   std::error_code ec;
   std::filesystem::create_directories(config_.state_dir, ec);
   if (ec) {
@@ -124,6 +134,7 @@ int Daemon::run() {
     });
   };
   handlers.on_connection = [this](bool connected, const std::string& detail) {
+    metrics_.mqtt_connected = connected;
     boost::asio::post(io_, [this, connected, detail] {
       if (connected) {
         spdlog::info("mqtt: connected to {}:{} as {}", config_.mqtt_host, config_.mqtt_port,
@@ -139,6 +150,12 @@ int Daemon::run() {
     writer_->stop();
     return 1;
   }
+  if (!start_models() || !start_http()) {
+    if (keeper_) keeper_->stop();
+    writer_->stop();
+    return 1;
+  }
+  keeper_->start();
 
   wait_signals();
   start_watchdog();
@@ -148,21 +165,83 @@ int Daemon::run() {
     sd_notify(0, "READY=1\nSTATUS=ready");
   });
   io_.run();
-  spdlog::info("stopped: {}", status_line(counters_));
+  spdlog::info("stopped: {}", status_line(metrics_));
   return 0;
+}
+
+bool Daemon::start_models() {
+  ModelKeeperHooks hooks;
+  hooks.use_model = [this](std::shared_ptr<const node::LoadedNodeModel> model,
+                           const std::string& version) { use_model(std::move(model), version); };
+  hooks.publish = [this](const std::string& topic, const std::string& payload, bool retain) {
+    if (draining_) return;
+    if (!mqtt_->publish(topic, payload, 1, retain)) spdlog::warn("{} not queued", topic);
+  };
+  auto keeper = ModelKeeper::create(io_, config_, std::move(hooks));
+  if (!keeper) {
+    spdlog::critical("models: {}", keeper.error().message);
+    return false;
+  }
+  keeper_ = std::move(*keeper);
+  return true;
+}
+
+void Daemon::use_model(std::shared_ptr<const node::LoadedNodeModel> model,
+                       const std::string& version) {
+  if (auto set = forecaster_->set_model(std::move(model)); !set) {
+    spdlog::error("champion {}: the forecaster refuses it: {}", version, set.error().message);
+    return;
+  }
+  spdlog::info("forecasting with champion {}", version);
+}
+
+bool Daemon::start_http() {
+  if (!config_.http_enabled) {
+    spdlog::info("http: the operators' API is disabled (http.enabled = false)");
+    return true;
+  }
+  if (!http::is_loopback(config_.http_address)) {
+    spdlog::warn(
+        "http: listening on {}, not a loopback address: the API has no TLS and its "
+        "reads need no token; prefer 127.0.0.1 and an SSH tunnel",
+        config_.http_address);
+  }
+  api_ = std::make_unique<DaemonApi>(ApiSources{config_.database_path(), &metrics_, keeper_.get(),
+                                                [this] { return forecaster_->stats(); },
+                                                started_at_ms_});
+  http::ServerOptions options;
+  options.address = config_.http_address;
+  options.port = static_cast<std::uint16_t>(config_.http_port);
+  options.token_file = config_.http_token_file;
+  options.access_log = [](const http::AccessLogEntry& e) {
+    spdlog::debug("http: {} {} {} -> {} ({} bytes, {} ms)", e.remote, e.method, e.target, e.status,
+                  e.bytes_sent, e.duration.count());
+  };
+  http_ = std::make_unique<http::HttpServer>(io_, *api_, std::move(options));
+  if (auto started = http_->start(); !started) {
+    spdlog::critical("http: {}", started.error().message);
+    http_.reset();
+    return false;
+  }
+  keeper_->set_api_base(api_base(config_.http_address, http_->port()));
+  spdlog::info("http: the operators' API listens on {}{}",
+               api_base(config_.http_address, http_->port()),
+               config_.http_token_file.empty() ? " (changes disabled: no http.token_file)" : "");
+  return true;
 }
 
 void Daemon::handle_message(const std::string& raw_topic, const std::string& payload) {
   // While draining, new messages are left unacknowledged: their rigs send them again.
   if (draining_) return;
-  ++counters_.messages;
+  ++metrics_.messages;
   if (raw_topic.rfind(kNodesPrefix, 0) == 0) {
     handle_edge_forecast(raw_topic, payload);
     return;
   }
   auto topic = protocol::parse_topic(raw_topic);
   if (!topic) {
-    reject("", "", std::nullopt, "mqtt:" + raw_topic, payload, topic.error().message);
+    reject(RejectReason::kTopic, "", "", std::nullopt, "mqtt:" + raw_topic, payload,
+           topic.error().message);
     return;
   }
   switch (topic->kind) {
@@ -184,13 +263,15 @@ void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_
   const std::string source = "mqtt:" + raw_topic;
   auto parsed = protocol::parse_cycles_payload(payload, topic, cell, limits_);
   if (!parsed) {
-    reject(topic.rig_id, topic.cell_id, std::nullopt, source, payload, parsed.error().message);
+    reject(RejectReason::kPayload, topic.rig_id, topic.cell_id, std::nullopt, source, payload,
+           parsed.error().message);
     return;
   }
   for (const auto& r : parsed->rejected) {
-    reject(topic.rig_id, topic.cell_id, r.cycle, source, r.record_json, r.reason);
+    reject(RejectReason::kRecord, topic.rig_id, topic.cell_id, r.cycle, source, r.record_json,
+           r.reason);
   }
-  counters_.records_received += parsed->records.size();
+  metrics_.records_received += parsed->records.size();
   writer_->add_records(topic.rig_id, std::move(parsed->records));
 }
 
@@ -205,7 +286,8 @@ void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::strin
     forecast = make_error(ErrorCode::kInvalidArgument, "edge forecast horizon over 10,000");
   }
   if (!forecast) {
-    reject("", "", std::nullopt, "mqtt:" + raw_topic, payload, forecast.error().message);
+    reject(RejectReason::kEdgeForecast, "", "", std::nullopt, "mqtt:" + raw_topic, payload,
+           forecast.error().message);
     return;
   }
   storage::ForecastRecord row;
@@ -230,8 +312,8 @@ void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_to
   }
   auto cell = protocol::parse_cell_meta(payload, topic, limits_);
   if (!cell) {
-    reject(topic.rig_id, topic.cell_id, std::nullopt, "mqtt:" + raw_topic, payload,
-           cell.error().message);
+    reject(RejectReason::kCellMeta, topic.rig_id, topic.cell_id, std::nullopt, "mqtt:" + raw_topic,
+           payload, cell.error().message);
     return;
   }
   const auto known = cells_.find(cell->cell_id);
@@ -242,9 +324,10 @@ void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_to
   writer_->add_cell(std::move(*cell));
 }
 
-void Daemon::reject(const std::string& rig_id, const std::string& cell_id,
+void Daemon::reject(RejectReason kind, const std::string& rig_id, const std::string& cell_id,
                     std::optional<std::int64_t> cycle, const std::string& source,
                     const std::string& payload, const std::string& reason) {
+  metrics_.count_rejection(kind);
   spdlog::debug("rejected from {}: {}", source, reason);
   storage::RejectedRecord rejected;
   rejected.source = source;
@@ -256,18 +339,22 @@ void Daemon::reject(const std::string& rig_id, const std::string& cell_id,
 void Daemon::handle_commit(CommitReport report) {
   if (!report.error.empty()) {
     // Nothing of the batch is acknowledged, so every rig sends its records again.
-    ++counters_.commit_failures;
+    ++metrics_.commit_failures;
+    metrics_.last_commit_failed = true;
     spdlog::error("commit failed, batch not acknowledged: {}", report.error);
     return;
   }
   if (!report.forecast_error.empty()) {
     spdlog::error("edge forecasts not stored: {}", report.forecast_error);
   }
-  ++counters_.commits;
-  counters_.stored += report.stored;
-  counters_.duplicates += report.duplicates;
-  counters_.conflicts += report.conflicts;
-  counters_.rejected += report.rejected;
+  metrics_.last_commit_failed = false;
+  ++metrics_.commits;
+  metrics_.stored += report.stored;
+  metrics_.duplicates += report.duplicates;
+  metrics_.count_rejection(RejectReason::kConflict, report.conflicts);
+  metrics_.count_rejection(RejectReason::kUnknownCell, report.unknown_cells);
+  metrics_.edge_forecasts += report.edge_forecasts;
+  metrics_.commit_latency.observe(report.commit_time);
   spdlog::debug("commit: {} stored, {} duplicates, {} conflicts, {} rejected in {} us",
                 report.stored, report.duplicates, report.conflicts, report.rejected,
                 report.commit_time.count());
@@ -277,7 +364,7 @@ void Daemon::handle_commit(CommitReport report) {
     ack.seq = ++ack_seq_;
     ack.committed_at_ms = now;
     if (mqtt_->publish(protocol::acks_topic(rig), protocol::serialize_ack(ack))) {
-      ++counters_.acks_published;
+      ++metrics_.acks_published;
     } else {
       spdlog::warn("ack {} for rig {} not queued; the rig will resend", ack.seq, rig);
     }
@@ -289,7 +376,7 @@ void Daemon::publish_forecasts(const std::vector<storage::ForecastRecord>& forec
   for (const auto& f : forecasts) {
     if (mqtt_->publish(protocol::forecast_topic(f.cell_id), protocol::serialize_forecast(f), 1,
                        /*retain=*/true)) {
-      ++counters_.forecasts_published;
+      ++metrics_.forecasts_published;
     }
   }
 }
@@ -326,6 +413,13 @@ void Daemon::reload() {
   config_.batch_records = fresh->batch_records;
   config_.batch_ms = fresh->batch_ms;
   writer_->set_policy(BatchPolicy{config_.batch_records, config_.batch_ms});
+  keeper_->reload(*fresh);
+  if (http_) {
+    if (auto token = http_->reload_token(); !token) {
+      spdlog::error("reload: API token not reloaded, the previous one stays: {}",
+                    token.error().message);
+    }
+  }
   // Said before the new level applies, so that a quieter level still leaves this line.
   spdlog::info("reloaded: log level {}, batches of {} records or {} ms", config_.log_level,
                config_.batch_records, config_.batch_ms);
@@ -340,6 +434,9 @@ void Daemon::shutdown() {
   signals_.cancel();
   watchdog_timer_.cancel();
   stats_timer_.cancel();
+  // No API call runs after this; a retraining run in progress is interrupted and recorded so.
+  if (http_) http_->stop();
+  keeper_->stop();
   // The last commit report is posted before stop() returns, so its acks go out before the
   // MQTT client is stopped below.
   writer_->stop();
@@ -377,7 +474,7 @@ void Daemon::start_stats_timer() {
   stats_timer_.expires_after(kStatsInterval);
   stats_timer_.async_wait([this](const boost::system::error_code& error) {
     if (error) return;
-    const std::string line = status_line(counters_);
+    const std::string line = status_line(metrics_);
     spdlog::info("{}", line);
     sd_notify(0, ("STATUS=" + line).c_str());
     start_stats_timer();

@@ -1,8 +1,10 @@
 // cyclecastd's process: the Asio event loop that owns everything. Messages arrive from the MQTT
 // network thread as posts; the loop validates them (protocol v1) against its cache of cell
 // metadata and hands them to the writer thread; the writer's commit reports come back as posts
-// and become acks. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads. systemd: READY once
-// the database is open and the loop runs, WATCHDOG from the loop while the writer is alive.
+// and become acks. The stream forecaster forecasts what was stored with the champion; the model
+// keeper retrains, promotes and watches live error; the HTTP API serves operators. Signals:
+// SIGTERM/SIGINT drain and exit, SIGHUP reloads. systemd: READY once the database is open and the
+// loop runs, WATCHDOG from the loop while the writer is alive.
 #pragma once
 
 #include <cstdint>
@@ -17,22 +19,18 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "api.h"
 #include "checkpointer.h"
 #include "config.h"
+#include "cyclecast/http/server.h"
 #include "cyclecast/protocol/protocol.h"
 #include "forecaster.h"
+#include "metrics.h"
+#include "model_keeper.h"
 #include "mqtt_client.h"
 #include "writer.h"
 
 namespace cyclecast::daemon {
-
-struct Counters {
-  std::uint64_t messages = 0;
-  std::uint64_t records_received = 0;
-  std::uint64_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0;
-  std::uint64_t commits = 0, commit_failures = 0, acks_published = 0;
-  std::uint64_t forecasts_published = 0;
-};
 
 class Daemon {
  public:
@@ -51,9 +49,12 @@ class Daemon {
                    const std::string& payload);
   // cyclecast/v1/nodes/{node}/forecasts: an edge forecast (docs/protocol.md, "Edge nodes").
   void handle_edge_forecast(const std::string& raw_topic, const std::string& payload);
-  void reject(const std::string& rig_id, const std::string& cell_id,
+  void reject(RejectReason kind, const std::string& rig_id, const std::string& cell_id,
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);
+  bool start_models();
+  bool start_http();
+  void use_model(std::shared_ptr<const node::LoadedNodeModel> model, const std::string& version);
   void handle_commit(CommitReport report);
   void publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts);
   void wait_signals();
@@ -74,9 +75,13 @@ class Daemon {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Forecaster> forecaster_;
   std::unique_ptr<MqttClient> mqtt_;
+  std::unique_ptr<ModelKeeper> keeper_;
+  std::unique_ptr<DaemonApi> api_;
+  std::unique_ptr<http::HttpServer> http_;  // declared after api_: destroyed before it
   std::unordered_map<std::string, storage::CellInfo> cells_;
   protocol::Limits limits_;
-  Counters counters_;
+  DaemonMetrics metrics_;
+  std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
   bool draining_ = false;
   std::chrono::microseconds watchdog_interval_{0};

@@ -1,4 +1,5 @@
-// cyclecastd: takes cycle telemetry over MQTT into SQLite (docs/daemon.md). Configuration:
+// cyclecastd: takes cycle telemetry over MQTT into SQLite, forecasts, retrains and serves the
+// operators' API (docs/daemon.md). Configuration:
 // embedded defaults < TOML file < flags. Exceptions stop here, at the process edge.
 #include <cstdlib>
 #include <exception>
@@ -24,7 +25,8 @@ struct Flags {
   std::string config_path{cyclecast::daemon::kDefaultConfigPath};
   bool config_given = false;
   std::optional<std::string> state_dir, database, host, client_id, log_level;
-  std::optional<int> port, batch_ms;
+  std::optional<int> port, batch_ms, http_port;
+  std::optional<std::string> token_file;
   std::optional<std::size_t> batch_records;
 };
 
@@ -39,6 +41,8 @@ Result<Config> load(const Flags& flags) {
   if (flags.log_level) config->log_level = *flags.log_level;
   if (flags.batch_records) config->batch_records = *flags.batch_records;
   if (flags.batch_ms) config->batch_ms = *flags.batch_ms;
+  if (flags.http_port) config->http_port = *flags.http_port;
+  if (flags.token_file) config->http_token_file = *flags.token_file;
   return config;
 }
 
@@ -63,7 +67,10 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cyclecastd: takes battery cycle telemetry over MQTT into SQLite."};
+  CLI::App app{
+      "cyclecastd: takes battery cycle telemetry over MQTT into SQLite, forecasts every cell's SOH "
+      "with the champion model, retrains and promotes models, and serves the operators' HTTP API "
+      "(docs/daemon.md)."};
   Flags flags;
   bool check_only = false;
   auto* config_option = app.add_option("-c,--config", flags.config_path, "TOML configuration file")
@@ -80,6 +87,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--batch-ms", flags.batch_ms, "longest wait before a commit (ingest.batch_ms)")
       ->check(CLI::Range(0, 60000));
+  app.add_option("--http-port", flags.http_port, "operators' API port, 0: a free one (http.port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--token-file", flags.token_file,
+                 "bearer token file of the API's changes (http.token_file)");
   app.add_flag("--check-config", check_only, "validate the configuration and exit");
   try {
     app.parse(argc, argv);

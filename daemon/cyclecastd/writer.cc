@@ -225,7 +225,8 @@ CommitReport Writer::commit(Batch& batch) {
     report.acks[rig].ranges = protocol::compress_acks(std::move(list));
   report.stored = result.inserted;
   report.duplicates = result.duplicates;
-  report.conflicts = result.conflicts + result.unknown_cells;
+  report.conflicts = result.conflicts;
+  report.unknown_cells = result.unknown_cells;
   report.rejected = batch.rejections.size();
   report.commit_time = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);

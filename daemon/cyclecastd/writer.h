@@ -32,7 +32,7 @@ struct BatchPolicy {
 // What one commit did, for the acks and the counters.
 struct CommitReport {
   std::map<std::string, protocol::Ack> acks;  // by rig id; seq and time not yet set
-  std::size_t stored = 0, duplicates = 0, conflicts = 0, rejected = 0, cells = 0;
+  std::size_t stored = 0, duplicates = 0, conflicts = 0, unknown_cells = 0, rejected = 0, cells = 0;
   std::chrono::microseconds commit_time{0};
   std::string error;  // non-empty: the commit failed, nothing of it is durable
   // Edge forecasts (docs/protocol.md, "Edge nodes") are written after the cycles, in their own

@@ -46,6 +46,35 @@ TEST(DaemonConfig, FileValuesOverrideDefaults) {
   EXPECT_EQ(config->log_level, "debug");
 }
 
+TEST(DaemonConfig, LifecycleSectionsOverrideTheirDefaults) {
+  auto config = parse_config(
+      "[http]\nenabled = false\naddress = \"::1\"\nport = 0\ntoken_file = \"/etc/t\"\n"
+      "[retrain]\ninterval_h = 0\nnew_cycles = 500\nmargin = 0\nteacher_budget_s = 2\n"
+      "student_steps = 10\nmax_ram_bytes = 65536\nwidths = [8, 4]\nprune_ratios = []\n"
+      "teacher = \"liquid\"\nwindow = 20\nhorizon = 10\n"
+      "[alerts]\nlive_error_factor = 3\nmin_scored = 5\nretrain = false\n",
+      "d.toml");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE(config->http_enabled);
+  EXPECT_EQ(config->http_address, "::1");
+  EXPECT_EQ(config->http_port, 0);
+  EXPECT_EQ(config->http_token_file, "/etc/t");
+  EXPECT_EQ(config->retrain_interval_h, 0);
+  EXPECT_EQ(config->retrain_new_cycles, 500);
+  EXPECT_EQ(config->retrain_margin, 0.0);  // an integer is accepted where a number is expected
+  EXPECT_EQ(config->retrain_teacher_budget_s, 2.0);
+  EXPECT_EQ(config->retrain_student_steps, 10);
+  EXPECT_EQ(config->retrain_max_ram_bytes, 65536);
+  EXPECT_EQ(config->retrain_widths, (std::vector<std::int64_t>{8, 4}));
+  EXPECT_TRUE(config->retrain_prune_ratios.empty());
+  EXPECT_EQ(config->retrain_teacher, "liquid");
+  EXPECT_EQ(config->retrain_window, 20);
+  EXPECT_EQ(config->retrain_horizon, 10);
+  EXPECT_EQ(config->alert_live_error_factor, 3.0);
+  EXPECT_EQ(config->alert_min_scored, 5);
+  EXPECT_FALSE(config->alert_retrain);
+}
+
 struct BadConfig {
   const char* name;
   std::string text;
@@ -66,7 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"UnknownKey", "[mqtt]\nhost = \"h\"\nprot = 1\n",
                   "cyclecastd.toml:3:8: key 'mqtt.prot': unknown key"},
         BadConfig{"UnknownSection", "[mqqt]\nhost = \"h\"\n",
-                  "cyclecastd.toml:1:1: key 'mqqt': unknown section (mqtt, storage, ingest, log)"},
+                  "cyclecastd.toml:1:1: key 'mqqt': unknown section (mqtt, storage, ingest, log, "
+                  "http, retrain, alerts)"},
         BadConfig{"PortAsString", "[mqtt]\nport = \"1883\"\n",
                   "cyclecastd.toml:2:8: key 'mqtt.port': expected an integer"},
         BadConfig{"PortOutOfRange", "[mqtt]\nport = 70000\n",
@@ -82,7 +112,30 @@ INSTANTIATE_TEST_SUITE_P(
                   "cyclecastd.toml:2:9: key 'log.level': unknown level 'loud' (trace, debug, "
                   "info, warn, error, critical, off)"},
         BadConfig{"TopLevelKey", "port = 1\n",
-                  "cyclecastd.toml:1:8: key 'port': unknown section (mqtt, storage, ingest, log)"},
+                  "cyclecastd.toml:1:8: key 'port': unknown section (mqtt, storage, ingest, log, "
+                  "http, retrain, alerts)"},
+        BadConfig{"MarginOutOfRange", "[retrain]\nmargin = 1.5\n",
+                  "cyclecastd.toml:2:10: key 'retrain.margin': must be in [0, 0.9], got 1.5"},
+        BadConfig{"MarginAsString", "[retrain]\nmargin = \"2%\"\n",
+                  "cyclecastd.toml:2:10: key 'retrain.margin': expected a number"},
+        BadConfig{"NegativeNewCycles", "[retrain]\nnew_cycles = -1\n",
+                  "cyclecastd.toml:2:14: key 'retrain.new_cycles': must be in [0, "
+                  "1000000000000], got -1"},
+        BadConfig{"FactorBelowOne", "[alerts]\nlive_error_factor = 0.5\n",
+                  "cyclecastd.toml:2:21: key 'alerts.live_error_factor': must be in [1, 1000], "
+                  "got 0.5"},
+        BadConfig{"NoWidths", "[retrain]\nwidths = []\n",
+                  "cyclecastd.toml:2:10: key 'retrain.widths': must not be empty"},
+        BadConfig{"WidthNotAnInteger", "[retrain]\nwidths = [8, 4.5]\n",
+                  "cyclecastd.toml:2:10: key 'retrain.widths': expected an array of integers"},
+        BadConfig{"PruneRatioOutOfRange", "[retrain]\nprune_ratios = [0.5, 1]\n",
+                  "cyclecastd.toml:2:16: key 'retrain.prune_ratios': every value must be in "
+                  "[0, 0.95], got 1"},
+        BadConfig{"UnknownTeacher", "[retrain]\nteacher = \"big\"\n",
+                  "cyclecastd.toml:2:11: key 'retrain.teacher': unknown value 'big' (auto,dlnet,"
+                  "liquid)"},
+        BadConfig{"EmptyHttpAddress", "[http]\naddress = \"\"\n",
+                  "cyclecastd.toml:2:11: key 'http.address': must not be empty"},
         BadConfig{"CertWithoutKey", "[mqtt]\ntls_cert_file = \"c.pem\"\n",
                   "cyclecastd.toml: keys 'mqtt.tls_cert_file' and 'mqtt.tls_key_file' go "
                   "together"}),
@@ -100,11 +153,16 @@ TEST(DaemonConfig, ReloadTellsWhichKeysNeedARestart) {
   Config after = before;
   after.log_level = "debug";
   after.batch_records = 10;
+  after.retrain_interval_h = 1;
+  after.alert_live_error_factor = 4;
   EXPECT_TRUE(keys_needing_restart(before, after).empty());
   after.mqtt_port = 1884;
   after.state_dir = "/tmp";
-  EXPECT_EQ(keys_needing_restart(before, after),
-            (std::vector<std::string>{"mqtt.port", "storage.state_dir"}));
+  after.http_port = 9000;
+  after.retrain_margin = 0.1;
+  EXPECT_EQ(
+      keys_needing_restart(before, after),
+      (std::vector<std::string>{"mqtt.port", "storage.state_dir", "http.port", "retrain.margin"}));
 }
 
 TEST(DaemonReconnect, DelayDoublesUpToTheCapWithJitterInTheUpperHalf) {

@@ -170,11 +170,20 @@ void Broker::kill() {
 }
 
 DaemonProcess::DaemonProcess(const std::filesystem::path& state_dir, int broker_port,
-                             std::filesystem::path config)
+                             std::filesystem::path config, std::vector<std::string> extra_args)
     : state_dir_(state_dir),
       log_(state_dir.parent_path() / "cyclecastd.log"),
       port_(broker_port),
-      config_(std::move(config)) {}
+      config_(std::move(config)),
+      extra_args_(std::move(extra_args)) {}
+
+int DaemonProcess::api_port() const {
+  const std::string marker = "operators' API listens on http://127.0.0.1:";
+  const std::string text = read_text(log_);
+  const auto at = text.rfind(marker);
+  if (at == std::string::npos) return 0;
+  return std::atoi(text.c_str() + at + marker.size());
+}
 
 void DaemonProcess::start() {
   const std::string marker = "mqtt: connected";
@@ -187,10 +196,23 @@ void DaemonProcess::start() {
     return count;
   };
   const std::size_t before = connects_before();
-  child_ = Child({binary("cyclecastd"), "--config", config_.string(), "--state-dir",
-                  state_dir_.string(), "--mqtt-port", std::to_string(port_), "--client-id",
-                  "cyclecastd-test", "--batch-ms", "10", "--log-level", "debug"},
-                 log_);
+  std::vector<std::string> argv = {binary("cyclecastd"),
+                                   "--config",
+                                   config_.string(),
+                                   "--state-dir",
+                                   state_dir_.string(),
+                                   "--mqtt-port",
+                                   std::to_string(port_),
+                                   "--client-id",
+                                   "cyclecastd-test",
+                                   "--batch-ms",
+                                   "10",
+                                   "--log-level",
+                                   "debug",
+                                   "--http-port",
+                                   "0"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  child_ = Child(argv, log_);
   if (!eventually([&] { return connects_before() > before; }, kStartTimeout)) {
     throw std::runtime_error("cyclecastd did not connect; log:\n" + read_text(log_));
   }

@@ -62,10 +62,14 @@ class Broker {
 
 class DaemonProcess {
  public:
+  // The operators' API listens on a free port (--http-port 0); `extra_args` go last.
   DaemonProcess(const std::filesystem::path& state_dir, int broker_port,
-                std::filesystem::path config = "/dev/null");
+                std::filesystem::path config = "/dev/null",
+                std::vector<std::string> extra_args = {});
   // Starts and waits until it logged its MQTT connection.
   void start();
+  // The API's port, from the log line of the latest start; 0 when it has not said.
+  int api_port() const;
   void signal(int sig) { child_.signal(sig); }
   std::optional<int> wait(std::chrono::milliseconds timeout) { return child_.wait(timeout); }
   bool running() { return child_.running(); }
@@ -77,6 +81,7 @@ class DaemonProcess {
   std::filesystem::path log_;
   int port_;
   std::filesystem::path config_;
+  std::vector<std::string> extra_args_;
   Child child_;
 };
 

@@ -1,0 +1,486 @@
+#include "api.h"
+
+#include <cmath>
+#include <map>
+
+#include "cyclecast/pipeline/simulate.h"
+#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/storage/registry.h"
+
+namespace cyclecast::daemon {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kCellCycles = 1000;    // a cell's history: the latest cycles
+constexpr std::int64_t kCellForecasts = 100;  // and forecasts
+constexpr std::int64_t kRuns = 100;
+
+Json time_or_null(std::int64_t ms) {
+  return ms > 0 ? Json(pipeline::format_utc_iso8601(ms)) : Json(nullptr);
+}
+
+Json number_or_null(double value) {
+  return std::isfinite(value) ? Json(value) : Json(nullptr);
+}
+
+Json text_or_null(const std::string& text) {
+  return text.empty() ? Json(nullptr) : Json(text);
+}
+
+Json object_of(const std::string& json_text) {
+  Json parsed = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_object() ? parsed : Json::object();
+}
+
+// "host", or "edge" for "edge:<node>" (the node then goes in "node").
+std::pair<std::string, std::string> origin_and_node(const std::string& origin) {
+  constexpr std::string_view kEdge = "edge:";
+  if (origin.rfind(kEdge, 0) == 0) return {"edge", origin.substr(kEdge.size())};
+  return {origin, ""};
+}
+
+Json forecast_json(const storage::ForecastRecord& f, bool with_errors) {
+  const auto [origin, node] = origin_and_node(f.origin);
+  const auto eol = protocol::forecast_eol_cycle(f);
+  Json j = {{"at_cycle", f.at_cycle},
+            {"model_version", f.model_version},
+            {"origin", origin},
+            {"created_at", time_or_null(f.created_at_ms)},
+            {"soh_10", f.soh.size() >= 10 ? number_or_null(f.soh[9]) : Json(nullptr)},
+            {"soh_100", f.soh.empty() ? Json(nullptr) : number_or_null(f.soh.back())},
+            {"eol_cycle", eol ? Json(*eol) : Json(nullptr)}};
+  if (!node.empty()) j["node"] = node;
+  if (with_errors) {
+    j["error_10"] = number_or_null(std::abs(f.error_10));
+    j["error_100"] = number_or_null(std::abs(f.error_h));
+  }
+  return j;
+}
+
+double soh_of(const storage::CycleRecord& cycle, double rated_capacity_ah) {
+  return rated_capacity_ah > 0 ? cycle.discharge_capacity_ah / rated_capacity_ah : std::nan("");
+}
+
+Result<Json> cell_summary(storage::Database& db, const storage::CellSummary& cell) {
+  Json j = {{"cell_id", cell.info.cell_id},
+            {"rig_id", text_or_null(cell.info.rig_id)},
+            {"cycles", cell.cycles},
+            {"last_cycle", cell.cycles > 0 ? Json(cell.last_cycle) : Json(nullptr)},
+            {"soh", nullptr},
+            {"forecast", nullptr}};
+  if (cell.cycles > 0) {
+    auto last = db.recent_cycles(cell.info.cell_id, cell.last_cycle, 1);
+    if (!last) return last.error();
+    if (!last->empty())
+      j["soh"] = number_or_null(soh_of(last->back(), cell.info.rated_capacity_ah));
+  }
+  auto forecast = db.recent_forecasts(cell.info.cell_id, 1);
+  if (!forecast) return forecast.error();
+  if (!forecast->empty()) j["forecast"] = forecast_json(forecast->front(), false);
+  return j;
+}
+
+// live_error of one model version: overall and by origin ("host", "edge"), null when nothing of
+// it was scored.
+Json live_error_json(const std::string& version, const std::vector<storage::LiveError>& all) {
+  struct Sum {
+    std::int64_t n10 = 0, nh = 0;
+    double s10 = 0, sh = 0;
+    void add(const storage::LiveError& e) {
+      if (e.scored_10 > 0) n10 += e.scored_10, s10 += e.mae_10 * static_cast<double>(e.scored_10);
+      if (e.scored_h > 0) nh += e.scored_h, sh += e.mae_h * static_cast<double>(e.scored_h);
+    }
+    Json json() const {
+      return {{"mae_10", n10 > 0 ? Json(s10 / static_cast<double>(n10)) : Json(nullptr)},
+              {"mae_100", nh > 0 ? Json(sh / static_cast<double>(nh)) : Json(nullptr)},
+              {"scored", std::max(n10, nh)}};
+    }
+  };
+  Sum total;
+  std::map<std::string, Sum> by_origin;
+  for (const auto& e : all) {
+    if (e.model_version != version) continue;
+    total.add(e);
+    by_origin[origin_and_node(e.origin).first].add(e);
+  }
+  if (total.n10 == 0 && total.nh == 0) return nullptr;
+  Json j = total.json();
+  j["by_origin"] = Json::object();
+  for (const auto& [origin, sum] : by_origin) {
+    if (sum.n10 > 0 || sum.nh > 0) j["by_origin"][origin] = sum.json();
+  }
+  return j;
+}
+
+}  // namespace
+
+Result<storage::Database> DaemonApi::open() const {
+  storage::OpenOptions options;
+  options.create_if_missing = false;
+  return storage::Database::open(sources_.database, options);
+}
+
+Json DaemonApi::health() {
+  Json problems = Json::array();
+  const DaemonMetrics& m = *sources_.metrics;
+  if (!m.mqtt_connected) problems.push_back("broker disconnected: nothing is being ingested");
+  if (m.last_commit_failed) problems.push_back("the last commit failed: records are not stored");
+  const ForecasterStats forecaster = sources_.forecaster_stats();
+  if (!forecaster.last_error.empty()) problems.push_back("forecaster: " + forecaster.last_error);
+  const KeeperStatus keeper = sources_.keeper->status();
+  if (!keeper.champion_error.empty()) problems.push_back(keeper.champion_error);
+  if (keeper.live_error && keeper.live_error->alert) {
+    const LiveErrorState& e = *keeper.live_error;
+    problems.push_back("champion " + e.model_version + ": live error at +100 " +
+                       std::to_string(e.live_mae) + " over its threshold " +
+                       std::to_string(e.threshold));
+  }
+  return {{"status", problems.empty() ? "ok" : "degraded"},
+          {"problems", problems},
+          {"uptime_s", (storage::now_ms() - sources_.started_at_ms) / 1000},
+          {"champion", text_or_null(keeper.champion)},
+          {"retraining", sources_.keeper->retrainer().running()}};
+}
+
+Result<Json> DaemonApi::cells() {
+  auto db = open();
+  if (!db) return db.error();
+  auto all = db->cells();
+  if (!all) return all.error();
+  Json out = Json::array();
+  for (const auto& cell : *all) {
+    auto summary = cell_summary(*db, cell);
+    if (!summary) return summary.error();
+    out.push_back(std::move(*summary));
+  }
+  return out;
+}
+
+Result<Json> DaemonApi::cell(const std::string& cell_id) {
+  auto db = open();
+  if (!db) return db.error();
+  auto all = db->cells();
+  if (!all) return all.error();
+  const storage::CellSummary* found = nullptr;
+  for (const auto& c : *all) {
+    if (c.info.cell_id == cell_id) found = &c;
+  }
+  if (found == nullptr) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+  auto summary = cell_summary(*db, *found);
+  if (!summary) return summary.error();
+  auto cycles = db->recent_cycles(cell_id, found->last_cycle, kCellCycles);
+  auto forecasts = db->recent_forecasts(cell_id, kCellForecasts);
+  if (!cycles) return cycles.error();
+  if (!forecasts) return forecasts.error();
+  Json cycle_list = Json::array();
+  for (const auto& c : *cycles) {
+    Json j = {{"cycle", c.cycle},
+              {"soh", number_or_null(soh_of(c, found->info.rated_capacity_ah))}};
+    if (c.internal_resistance_ohm) j["internal_resistance_ohm"] = *c.internal_resistance_ohm;
+    if (c.temperature_max_c) j["temperature_max_c"] = *c.temperature_max_c;
+    if (c.charge_time_min) j["charge_time_s"] = *c.charge_time_min * 60.0;
+    cycle_list.push_back(std::move(j));
+  }
+  Json forecast_list = Json::array();
+  for (const auto& f : *forecasts)
+    forecast_list.push_back(forecast_json(f, true));
+  Json note = nullptr;
+  if (forecasts->empty()) {
+    const std::string champion = sources_.keeper->status().champion;
+    note = champion.empty() ? "no champion model yet: nothing is forecast until a run promotes one"
+                            : "not forecast yet: a cell is forecast from the cycles that arrive "
+                              "after the champion was loaded, once it has enough history";
+  }
+  return Json{{"cell", std::move(*summary)},
+              {"cycles", std::move(cycle_list)},
+              {"forecasts", std::move(forecast_list)},
+              {"note", note}};
+}
+
+Json DaemonApi::model_json(const storage::ModelRecord& model,
+                           const std::vector<storage::LiveError>& live) {
+  Json bundle = nullptr;
+  if (!model.bundle_path.empty()) {
+    bundle = {{"sha256", model.bundle_sha256},
+              {"bytes", model.bundle_bytes},
+              {"url", "/api/v1/models/" + model.version + "/bundle"}};
+  }
+  return Json{{"version", model.version},
+              {"status", storage::model_status_name(model.status)},
+              {"status_reason", text_or_null(model.status_reason)},
+              {"created_at", time_or_null(model.created_at_ms)},
+              {"run", model.run_id > 0 ? Json(model.run_id) : Json(nullptr)},
+              {"metrics", object_of(model.metrics_json)},
+              {"footprint", object_of(model.footprint_json)},
+              {"bundle", bundle},
+              {"live_error", live_error_json(model.version, live)}};
+}
+
+Result<Json> DaemonApi::models() {
+  auto db = open();
+  if (!db) return db.error();
+  auto all = storage::list_models(*db);
+  auto live = db->live_errors();
+  if (!all) return all.error();
+  if (!live) return live.error();
+  Json out = Json::array();
+  for (const auto& m : *all) {
+    out.push_back(model_json(m, *live));
+  }
+  return out;
+}
+
+Result<Json> DaemonApi::model(const std::string& version) {
+  auto db = open();
+  if (!db) return db.error();
+  auto found = storage::get_model(*db, version);
+  if (!found) return found.error();
+  auto live = db->live_errors();
+  auto events = storage::events_of(*db, version);
+  if (!live) return live.error();
+  if (!events) return events.error();
+  Json j = model_json(*found, *live);
+  j["lineage"] = object_of(found->lineage_json);
+  Json event_list = Json::array();
+  for (const auto& e : *events) {
+    event_list.push_back({{"at", time_or_null(e.at_ms)},
+                          {"action", e.action},
+                          {"actor", e.actor},
+                          {"reason", e.reason}});
+  }
+  j["events"] = std::move(event_list);
+  return j;
+}
+
+Result<fs::path> DaemonApi::bundle_file(const std::string& version) {
+  auto db = open();
+  if (!db) return db.error();
+  auto found = storage::get_model(*db, version);
+  if (!found) return found.error();
+  std::error_code ec;
+  if (found->bundle_path.empty() || !fs::is_regular_file(found->bundle_path, ec)) {
+    return make_error(ErrorCode::kNotFound, "model '" + version + "' has no bundle file");
+  }
+  return fs::path(found->bundle_path);
+}
+
+namespace {
+
+// The run's report.html: in its training directory, else with the model it registered.
+fs::path report_of(const storage::TrainingRunRecord& run, const fs::path& state_dir) {
+  std::error_code ec;
+  if (!run.out_dir.empty() && fs::is_regular_file(fs::path(run.out_dir) / "report.html", ec)) {
+    return fs::path(run.out_dir) / "report.html";
+  }
+  const Json summary = object_of(run.summary_json);
+  if (summary.contains("model_version") && summary["model_version"].is_string()) {
+    const fs::path kept =
+        state_dir / "models" / summary["model_version"].get<std::string>() / "report.html";
+    if (fs::is_regular_file(kept, ec)) return kept;
+  }
+  return {};
+}
+
+}  // namespace
+
+Json DaemonApi::run_json(const storage::TrainingRunRecord& r) const {
+  const auto progress = sources_.keeper->retrainer().progress();
+  const bool live = progress && progress->run_id == r.id;
+  Json fraction = nullptr;
+  if (live) fraction = progress->overall_fraction;
+  if (r.status == storage::RunStatus::kSucceeded) fraction = 1.0;
+  const Json summary = object_of(r.summary_json);
+  Json model_version = nullptr;
+  if (summary.contains("model_version") && summary["model_version"].is_string() &&
+      !summary["model_version"].get<std::string>().empty()) {
+    model_version = summary["model_version"];
+  }
+  const bool has_report = !report_of(r, sources_.keeper->retrainer().config().state_dir).empty();
+  Json j = {{"id", r.id},
+            {"trigger", r.trigger},
+            {"requested_by", r.requested_by},
+            {"status", storage::run_status_name(r.status)},
+            {"stage", live ? progress->stage : r.stage},
+            {"progress", fraction},
+            {"started_at", time_or_null(r.started_at_ms)},
+            {"finished_at", time_or_null(r.finished_at_ms)},
+            {"error", text_or_null(r.error)},
+            {"report_url",
+             has_report ? Json("/api/v1/runs/" + std::to_string(r.id) + "/report") : Json(nullptr)},
+            {"model_version", model_version}};
+  if (live) {
+    j["detail"] = progress->detail;
+    j["eta_s"] = number_or_null(progress->eta_s);
+  }
+  return j;
+}
+
+Result<Json> DaemonApi::runs() {
+  auto db = open();
+  if (!db) return db.error();
+  auto all = storage::list_runs(*db, kRuns);
+  if (!all) return all.error();
+  Json out = Json::array();
+  for (const auto& r : *all) {
+    out.push_back(run_json(r));
+  }
+  return out;
+}
+
+Result<Json> DaemonApi::run(std::int64_t id) {
+  auto db = open();
+  if (!db) return db.error();
+  auto found = storage::get_run(*db, id);
+  if (!found) return found.error();
+  Json j = run_json(*found);
+  Json snapshot = nullptr;
+  if (!found->snapshot.sha256.empty()) {
+    snapshot = {{"sha256", found->snapshot.sha256},
+                {"cells", found->snapshot.cells},
+                {"cycles", found->snapshot.cycles}};
+  }
+  j["snapshot"] = snapshot;
+  j["config"] = object_of(found->config_json);
+  j["summary"] = object_of(found->summary_json);
+  return j;
+}
+
+Result<fs::path> DaemonApi::run_report(std::int64_t id) {
+  auto db = open();
+  if (!db) return db.error();
+  auto found = storage::get_run(*db, id);
+  if (!found) return found.error();
+  fs::path report = report_of(*found, sources_.keeper->retrainer().config().state_dir);
+  if (report.empty()) {
+    return make_error(ErrorCode::kNotFound, "run " + std::to_string(id) + " has no report");
+  }
+  return report;
+}
+
+Result<Json> DaemonApi::retrain(const http::Caller& caller) {
+  auto id = sources_.keeper->retrain("manual", caller.who);
+  if (!id) {
+    if (id.error().code == ErrorCode::kConflict) {
+      return make_error(ErrorCode::kConflict, "a retraining run is already in progress");
+    }
+    return id.error();
+  }
+  auto db = open();
+  if (!db) return db.error();
+  auto started = storage::get_run(*db, *id);
+  if (!started) return started.error();
+  return run_json(*started);
+}
+
+Result<Json> DaemonApi::promote(const std::string& version, const http::Caller& caller) {
+  auto db = open();
+  if (!db) return db.error();
+  auto before = storage::champion(*db);
+  if (!before) return before.error();
+  const std::string why = caller.why.empty() ? "promoted by hand" : caller.why;
+  if (auto done = storage::promote(*db, version, caller.who, why); !done) {
+    return done.error();
+  }
+  sources_.keeper->champion_changed();
+  return Json{{"champion", version},
+              {"previous", *before ? Json((*before)->version) : Json(nullptr)}};
+}
+
+Result<Json> DaemonApi::rollback(const http::Caller& caller) {
+  auto db = open();
+  if (!db) return db.error();
+  auto before = storage::champion(*db);
+  if (!before) return before.error();
+  const std::string why = caller.why.empty() ? "rolled back by hand" : caller.why;
+  auto now = storage::rollback(*db, caller.who, why);
+  if (!now) return now.error();
+  sources_.keeper->champion_changed();
+  return Json{{"champion", *now}, {"previous", *before ? Json((*before)->version) : Json(nullptr)}};
+}
+
+void DaemonApi::render_model_metrics(std::string& out) const {
+  auto db = open();
+  if (!db) return;
+  auto live = db->live_errors();
+  if (!live) return;
+  render_help(out, "cyclecast_live_mae", "gauge",
+              "Mean absolute error of scored forecasts, by model, origin and horizon step.");
+  render_help(out, "cyclecast_live_scored", "gauge",
+              "Forecasts scored, by model, origin and horizon step.");
+  for (const auto& e : *live) {
+    for (const auto& [step, n, mae] :
+         {std::tuple{"10", e.scored_10, e.mae_10}, std::tuple{"100", e.scored_h, e.mae_h}}) {
+      const Labels labels = {{"model", e.model_version}, {"origin", e.origin}, {"step", step}};
+      render_sample(out, "cyclecast_live_scored", labels, static_cast<double>(n));
+      if (n > 0) render_sample(out, "cyclecast_live_mae", labels, mae);
+    }
+  }
+}
+
+std::string DaemonApi::metrics() {
+  std::string out;
+  const DaemonMetrics& m = *sources_.metrics;
+  const auto counter = [&out](std::string_view name, std::string_view help, std::uint64_t v) {
+    render_metric(out, name, "counter", help, static_cast<double>(v));
+  };
+  counter("cyclecast_messages_total", "MQTT messages received.", m.messages);
+  counter("cyclecast_records_received_total", "Cycle records received in valid messages.",
+          m.records_received);
+  counter("cyclecast_records_stored_total", "Cycle records stored.", m.stored);
+  counter("cyclecast_records_duplicate_total", "Cycle records already stored identically.",
+          m.duplicates);
+  render_help(out, "cyclecast_rejected_total", "counter",
+              "Messages and records refused, by reason.");
+  for (std::size_t i = 0; i < kRejectReasons; ++i) {
+    render_sample(out, "cyclecast_rejected_total",
+                  {{"reason", reject_reason_label(static_cast<RejectReason>(i))}},
+                  static_cast<double>(m.rejected[i]));
+  }
+  counter("cyclecast_commits_total", "Batches committed.", m.commits);
+  counter("cyclecast_commit_failures_total", "Batches whose commit failed.", m.commit_failures);
+  counter("cyclecast_acks_published_total", "Acknowledgements published to rigs.",
+          m.acks_published);
+  m.commit_latency.render(out, "cyclecast_commit_seconds", "Commit latency of a batch.");
+  render_metric(out, "cyclecast_mqtt_connected", "gauge", "1 while connected to the broker.",
+                m.mqtt_connected ? 1.0 : 0.0);
+
+  const ForecasterStats f = sources_.forecaster_stats();
+  counter("cyclecast_forecasts_total", "Host forecasts stored.", f.forecasts);
+  counter("cyclecast_edge_forecasts_total", "Edge forecasts stored.", m.edge_forecasts);
+  counter("cyclecast_forecasts_published_total", "Host forecasts published on MQTT.",
+          m.forecasts_published);
+  counter("cyclecast_forecast_lacking_history_total",
+          "Cycles not forecast for want of W cycles of history.", f.lacking_history);
+  counter("cyclecast_forecast_errors_scored_total", "Forecast errors set (+10 or +H).",
+          f.errors_scored);
+  counter("cyclecast_forecaster_failures_total", "Forecaster passes that failed.", f.failures);
+  render_metric(out, "cyclecast_forecaster_cells_pending", "gauge",
+                "Cells waiting for the forecaster's next pass.",
+                static_cast<double>(f.cells_pending));
+  render_model_metrics(out);
+
+  const KeeperStatus k = sources_.keeper->status();
+  render_help(out, "cyclecast_champion_info", "gauge", "The champion model (value 1).");
+  if (!k.champion.empty())
+    render_sample(out, "cyclecast_champion_info", {{"model", k.champion}}, 1);
+  render_metric(out, "cyclecast_live_error_alert", "gauge",
+                "1 while the champion's live error is over its threshold.",
+                k.live_error && k.live_error->alert ? 1.0 : 0.0);
+  counter("cyclecast_live_error_alerts_total", "Live-error alerts raised.", k.alerts_raised);
+  counter("cyclecast_retrain_runs_started_total", "Retraining runs started.", k.runs_started);
+  counter("cyclecast_retrain_runs_succeeded_total", "Retraining runs that succeeded.",
+          k.runs_succeeded);
+  counter("cyclecast_retrain_runs_failed_total", "Retraining runs that failed.", k.runs_failed);
+  counter("cyclecast_promotions_total", "Automatic promotions by the gate.", k.promotions);
+  const auto progress = sources_.keeper->retrainer().progress();
+  render_metric(out, "cyclecast_retrain_running", "gauge", "1 while a retraining run is running.",
+                progress ? 1.0 : 0.0);
+  render_metric(out, "cyclecast_retrain_progress", "gauge",
+                "Fraction done of the run in progress (0 when none).",
+                progress ? progress->overall_fraction : 0.0);
+  return out;
+}
+
+}  // namespace cyclecast::daemon

@@ -1,0 +1,113 @@
+#include "metrics.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace cyclecast::daemon {
+namespace {
+
+std::string escape_label(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Prometheus floats: shortest round-trip text, and its spellings of the special values.
+std::string number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+const char* reject_reason_label(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kTopic:
+      return "topic";
+    case RejectReason::kPayload:
+      return "payload";
+    case RejectReason::kRecord:
+      return "record";
+    case RejectReason::kCellMeta:
+      return "cell_meta";
+    case RejectReason::kEdgeForecast:
+      return "edge_forecast";
+    case RejectReason::kConflict:
+      return "conflict";
+    case RejectReason::kUnknownCell:
+      return "unknown_cell";
+  }
+  return "other";
+}
+
+void LatencyHistogram::observe(std::chrono::microseconds latency) {
+  const double seconds = static_cast<double>(latency.count()) / 1e6;
+  std::size_t bucket = 0;
+  while (bucket < kBoundsS.size() && seconds > kBoundsS[bucket])
+    ++bucket;
+  ++counts_[bucket];
+  sum_us_ += static_cast<std::uint64_t>(latency.count());
+}
+
+void LatencyHistogram::render(std::string& out, std::string_view name,
+                              std::string_view help) const {
+  render_help(out, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kBoundsS.size(); ++i) {
+    cumulative += counts_[i];
+    render_sample(out, bucket, {{"le", number(kBoundsS[i])}}, static_cast<double>(cumulative));
+  }
+  cumulative += counts_.back();
+  render_sample(out, bucket, {{"le", "+Inf"}}, static_cast<double>(cumulative));
+  render_sample(out, std::string(name) + "_sum", {}, static_cast<double>(sum_us_) / 1e6);
+  render_sample(out, std::string(name) + "_count", {}, static_cast<double>(cumulative));
+}
+
+std::uint64_t DaemonMetrics::rejected_total() const {
+  std::uint64_t total = 0;
+  for (const auto& n : rejected)
+    total += n;
+  return total;
+}
+
+void render_help(std::string& out, std::string_view name, std::string_view type,
+                 std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void render_sample(std::string& out, std::string_view name, const Labels& labels, double value) {
+  out.append(name);
+  if (!labels.empty()) {
+    out += '{';
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      if (i > 0) out += ',';
+      out.append(labels[i].first).append("=\"").append(escape_label(labels[i].second)) += '"';
+    }
+    out += '}';
+  }
+  out.append(" ").append(number(value)).append("\n");
+}
+
+void render_metric(std::string& out, std::string_view name, std::string_view type,
+                   std::string_view help, double value) {
+  render_help(out, name, type, help);
+  render_sample(out, name, {}, value);
+}
+
+}  // namespace cyclecast::daemon

@@ -1,0 +1,75 @@
+// cyclecastd's own counters: written by the event loop, read by the HTTP API's threads for
+// /metrics and /healthz, hence atomics. Rendering follows the Prometheus text exposition format
+// (version 0.0.4); names and labels are listed in docs/daemon.md.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cyclecast::daemon {
+
+// Why a message or record was refused, as the label `reason` of cyclecast_rejected_total. Parse
+// errors carry details in their message; the label is their kind, so it stays a small set.
+enum class RejectReason {
+  kTopic,         // a topic that is not protocol v1
+  kPayload,       // a cycles message that does not parse as a whole
+  kRecord,        // one record of a cycles message
+  kCellMeta,      // a cell's retained metadata
+  kEdgeForecast,  // an edge node's forecast
+  kConflict,      // a cycle stored before with other values
+  kUnknownCell,   // a cycle of a cell never described
+};
+inline constexpr std::size_t kRejectReasons = 7;
+const char* reject_reason_label(RejectReason reason);
+
+// Commit latency of the writer's batches, cumulative buckets in seconds.
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 12> kBoundsS = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                      0.05,   0.1,   0.2,   0.5,   1.0,  2.0};
+  void observe(std::chrono::microseconds latency);
+  // "# HELP", "# TYPE" and the _bucket, _sum and _count lines.
+  void render(std::string& out, std::string_view name, std::string_view help) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBoundsS.size() + 1> counts_{};  // last: above all
+  std::atomic<std::uint64_t> sum_us_{0};
+};
+
+struct DaemonMetrics {
+  std::atomic<std::uint64_t> messages{0};
+  std::atomic<std::uint64_t> records_received{0};
+  std::atomic<std::uint64_t> stored{0};
+  std::atomic<std::uint64_t> duplicates{0};
+  std::array<std::atomic<std::uint64_t>, kRejectReasons> rejected{};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> commit_failures{0};
+  std::atomic<std::uint64_t> acks_published{0};
+  std::atomic<std::uint64_t> edge_forecasts{0};  // stored
+  std::atomic<std::uint64_t> forecasts_published{0};
+  std::atomic<bool> mqtt_connected{false};
+  std::atomic<bool> last_commit_failed{false};
+  LatencyHistogram commit_latency;
+
+  void count_rejection(RejectReason reason, std::uint64_t n = 1) {
+    rejected[static_cast<std::size_t>(reason)] += n;
+  }
+  std::uint64_t rejected_total() const;
+};
+
+// Prometheus text lines. Label values are escaped (\\, \", \n).
+using Labels = std::vector<std::pair<std::string, std::string>>;
+void render_help(std::string& out, std::string_view name, std::string_view type,
+                 std::string_view help);
+void render_sample(std::string& out, std::string_view name, const Labels& labels, double value);
+// A metric with one unlabelled sample: HELP, TYPE and the value.
+void render_metric(std::string& out, std::string_view name, std::string_view type,
+                   std::string_view help, double value);
+
+}  // namespace cyclecast::daemon

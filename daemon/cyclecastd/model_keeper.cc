@@ -1,0 +1,347 @@
+#include "model_keeper.h"
+
+#include <cmath>
+#include <filesystem>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cyclecast/pipeline/simulate.h"
+#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/storage/registry.h"
+
+namespace cyclecast::daemon {
+namespace {
+
+using Json = nlohmann::json;
+constexpr std::int64_t kHourMs = 3600 * 1000;
+
+lifecycle::RetrainerConfig retrainer_config(const Config& config) {
+  lifecycle::RetrainerConfig rc;
+  rc.database_path = config.database_path();
+  rc.state_dir = config.state_dir;
+  rc.promotion_margin = config.retrain_margin;
+  rc.budget.max_flash_bytes = config.retrain_max_flash_bytes;
+  rc.budget.max_ram_bytes = config.retrain_max_ram_bytes;
+  rc.budget.max_instructions = config.retrain_max_instructions;
+  rc.keep_snapshot = config.retrain_keep_snapshot;
+  rc.lower_priority = config.retrain_lower_priority;
+  rc.protocol_options.input_len = config.retrain_window;
+  rc.protocol_options.horizon = config.retrain_horizon;
+  rc.protocol_options.train_stride = config.retrain_train_stride;
+  pipeline::TrainingOptions& t = rc.training;
+  t.teacher = config.retrain_teacher == "dlnet"    ? pipeline::TeacherKind::kDlnet
+              : config.retrain_teacher == "liquid" ? pipeline::TeacherKind::kLiquid
+                                                   : pipeline::TeacherKind::kAuto;
+  t.widths = config.retrain_widths;
+  t.features = config.retrain_features;
+  t.prune_ratios = config.retrain_prune_ratios;
+  t.calibration_windows = config.retrain_calibration_windows;
+  t.teacher_budget_s = config.retrain_teacher_budget_s;
+  t.teacher_max_epochs = config.retrain_teacher_max_epochs;
+  t.student_epochs = config.retrain_student_epochs;
+  t.min_student_steps = config.retrain_student_steps;
+  t.stage2_epochs = config.retrain_stage2_epochs;
+  t.min_stage2_steps = config.retrain_stage2_steps;
+  t.threads = config.retrain_threads;
+  return rc;
+}
+
+lifecycle::RetrainPolicy policy_of(const Config& config) {
+  lifecycle::RetrainPolicy policy;
+  policy.interval_ms = static_cast<std::int64_t>(config.retrain_interval_h) * kHourMs;
+  policy.new_cycles = config.retrain_new_cycles;
+  policy.min_gap_ms = static_cast<std::int64_t>(config.retrain_min_gap_min) * 60 * 1000;
+  policy.min_cycles = config.retrain_min_cycles;
+  return policy;
+}
+
+// The held-out MAE at +H a registered model was chosen with; NaN when the registry lacks it.
+double heldout_mae_h(const storage::ModelRecord& model) {
+  const Json metrics = Json::parse(model.metrics_json, nullptr, /*allow_exceptions=*/false);
+  if (!metrics.is_object() || !metrics.contains("mae_100") || !metrics["mae_100"].is_number()) {
+    return std::nan("");
+  }
+  return metrics["mae_100"].get<double>();
+}
+
+// The champion's error at +H over every origin's scored forecasts.
+LiveErrorState live_error_of(const std::string& version, const std::vector<storage::LiveError>& all,
+                             double heldout, const Config& config) {
+  LiveErrorState state;
+  state.model_version = version;
+  state.heldout_mae = heldout;
+  state.threshold = config.alert_live_error_factor * heldout;
+  double sum = 0.0;
+  for (const auto& e : all) {
+    if (e.model_version != version || e.scored_h == 0 || std::isnan(e.mae_h)) continue;
+    state.scored += e.scored_h;
+    sum += e.mae_h * static_cast<double>(e.scored_h);
+  }
+  state.live_mae = state.scored > 0 ? sum / static_cast<double>(state.scored) : std::nan("");
+  state.alert = state.scored >= config.alert_min_scored && state.live_mae > state.threshold;
+  return state;
+}
+
+std::string alert_payload(const LiveErrorState& s, bool raised, std::int64_t now_ms) {
+  return Json{{"kind", "live_error"},
+              {"state", raised ? "raised" : "cleared"},
+              {"model_version", s.model_version},
+              {"live_mae_100", s.live_mae},
+              {"heldout_mae_100", s.heldout_mae},
+              {"threshold", s.threshold},
+              {"scored", s.scored},
+              {"at", pipeline::format_utc_iso8601(now_ms)}}
+      .dump();
+}
+
+}  // namespace
+
+std::string champion_announcement(const storage::ModelRecord& model, const std::string& api_base,
+                                  std::int64_t now_ms) {
+  const std::string path = "/api/v1/models/" + model.version + "/bundle";
+  Json metrics = Json::parse(model.metrics_json, nullptr, /*allow_exceptions=*/false);
+  if (!metrics.is_object()) metrics = Json::object();
+  return Json{{"version", model.version},
+              {"sha256", model.bundle_sha256},
+              {"bytes", model.bundle_bytes},
+              {"path", path},
+              {"url", api_base.empty() ? Json(nullptr) : Json(api_base + path)},
+              {"metrics", metrics},
+              {"announced_at", pipeline::format_utc_iso8601(now_ms)}}
+      .dump();
+}
+
+Result<std::unique_ptr<ModelKeeper>> ModelKeeper::create(boost::asio::io_context& loop,
+                                                         const Config& config,
+                                                         ModelKeeperHooks hooks) {
+  auto db = storage::Database::open(config.database_path());
+  if (!db) return db.error();
+  std::unique_ptr<ModelKeeper> keeper(
+      new ModelKeeper(loop, config, std::move(hooks), std::move(*db)));
+  auto retrainer = lifecycle::Retrainer::create(
+      retrainer_config(config),
+      [raw = keeper.get()](const lifecycle::RunOutcome& outcome) { raw->run_ended(outcome); });
+  if (!retrainer) return retrainer.error();
+  keeper->retrainer_ = std::move(*retrainer);
+  return keeper;
+}
+
+ModelKeeper::ModelKeeper(boost::asio::io_context& loop, const Config& config,
+                         ModelKeeperHooks hooks, storage::Database db)
+    : loop_(loop), hooks_(std::move(hooks)), timer_(loop), db_(std::move(db)), config_(config) {}
+
+ModelKeeper::~ModelKeeper() {
+  stop();
+}
+
+void ModelKeeper::set_api_base(std::string base) {
+  std::lock_guard lock(mutex_);
+  api_base_ = std::move(base);
+}
+
+void ModelKeeper::start() {
+  boost::asio::post(monitor_, [this] { check(); });
+  schedule_check();
+}
+
+void ModelKeeper::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  timer_.cancel();
+  if (retrainer_) retrainer_->stop();
+  monitor_.stop();
+  monitor_.join();
+}
+
+void ModelKeeper::reload(const Config& config) {
+  std::lock_guard lock(mutex_);
+  config_ = config;
+}
+
+void ModelKeeper::schedule_check() {
+  int seconds = 0;
+  {
+    std::lock_guard lock(mutex_);
+    seconds = config_.retrain_check_s;
+  }
+  timer_.expires_after(std::chrono::seconds(seconds));
+  timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;
+    // A check still running (a slow query) is not queued twice.
+    if (!check_queued_.exchange(true)) {
+      boost::asio::post(monitor_, [this] {
+        check();
+        check_queued_ = false;
+      });
+    }
+    schedule_check();
+  });
+}
+
+Result<std::int64_t> ModelKeeper::retrain(const std::string& trigger, const std::string& who) {
+  auto run = retrainer_->start(trigger, who);
+  if (!run) return run;
+  spdlog::info("retraining run {} started (trigger {}, requested by {})", *run, trigger, who);
+  std::lock_guard lock(mutex_);
+  ++status_.runs_started;
+  return run;
+}
+
+void ModelKeeper::champion_changed() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+  }
+  boost::asio::post(monitor_, [this] { refresh_champion(); });
+}
+
+KeeperStatus ModelKeeper::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void ModelKeeper::check() {
+  const std::int64_t now = storage::now_ms();
+  refresh_champion();
+  consider_retraining(now);
+  watch_live_error(now);
+}
+
+void ModelKeeper::refresh_champion() {
+  auto current = storage::champion(db_);
+  if (!current) {
+    spdlog::error("model registry: {}", current.error().message);
+    return;
+  }
+  if (!*current || (*current)->version == announced_) return;
+  const storage::ModelRecord& model = **current;
+  announced_ = model.version;  // tried once per change, not on every check
+  const auto file = std::filesystem::path(model.model_dir) / "model.bin";
+  auto loaded = node::load_node_model_file(file.string());
+  if (!loaded) {
+    spdlog::error("champion {}: {} cannot be loaded ({}); forecasting stays as it was",
+                  model.version, file.string(), loaded.error().message);
+    std::lock_guard lock(mutex_);
+    status_.champion_error =
+        "champion " + model.version + " cannot be loaded: " + loaded.error().message;
+    return;
+  }
+  std::string api_base;
+  {
+    std::lock_guard lock(mutex_);
+    status_.champion = model.version;
+    status_.champion_error.clear();
+    status_.live_error.reset();
+    api_base = api_base_;
+  }
+  std::shared_ptr<const node::LoadedNodeModel> shared = std::move(*loaded);
+  std::string announcement = champion_announcement(model, api_base, storage::now_ms());
+  spdlog::info("champion {}: bundle {} ({} bytes, sha256 {})", model.version, model.bundle_path,
+               model.bundle_bytes, model.bundle_sha256);
+  boost::asio::post(
+      loop_, [this, shared, version = model.version, announcement = std::move(announcement)] {
+        hooks_.use_model(shared, version);
+        hooks_.publish(protocol::champion_topic(), announcement, /*retain=*/true);
+      });
+}
+
+void ModelKeeper::consider_retraining(std::int64_t now_ms) {
+  lifecycle::RetrainPolicy policy;
+  {
+    std::lock_guard lock(mutex_);
+    policy = policy_of(config_);
+  }
+  if (policy.interval_ms == 0 && policy.new_cycles == 0) return;
+  auto state = lifecycle::retrain_state(db_, now_ms);
+  if (!state) {
+    spdlog::warn("retrain policy: {}", state.error().message);
+    return;
+  }
+  state->run_in_progress = retrainer_->running();
+  const auto decision = lifecycle::should_retrain(policy, *state);
+  {
+    std::lock_guard lock(mutex_);
+    status_.last_decision = decision.reason;
+  }
+  if (!decision.retrain) return;
+  spdlog::info("retrain: {}", decision.reason);
+  if (auto run = retrain(decision.trigger, "scheduler"); !run) {
+    spdlog::warn("retrain: not started: {}", run.error().message);
+  }
+}
+
+void ModelKeeper::watch_live_error(std::int64_t now_ms) {
+  Config config;
+  std::optional<LiveErrorState> previous;
+  std::string champion;
+  {
+    std::lock_guard lock(mutex_);
+    config = config_;
+    previous = status_.live_error;
+    champion = status_.champion;
+  }
+  if (champion.empty()) return;
+  auto model = storage::get_model(db_, champion);
+  auto errors = db_.live_errors();
+  if (!model || !errors) {
+    spdlog::warn("live error: {}", !model ? model.error().message : errors.error().message);
+    return;
+  }
+  const double heldout = heldout_mae_h(*model);
+  if (!(heldout > 0.0)) return;  // nothing to compare against
+  const LiveErrorState now = live_error_of(champion, *errors, heldout, config);
+  const bool was_raised = previous && previous->alert && previous->model_version == champion;
+  {
+    std::lock_guard lock(mutex_);
+    if (status_.champion != champion) return;  // a promotion happened meanwhile
+    status_.live_error = now;
+    if (now.alert && !was_raised) ++status_.alerts_raised;
+  }
+  if (now.alert == was_raised) return;
+  boost::asio::post(loop_, [this, payload = alert_payload(now, now.alert, now_ms)] {
+    hooks_.publish(protocol::alerts_topic(), payload, /*retain=*/false);
+  });
+  if (!now.alert) {
+    spdlog::info("live error of champion {} back under its threshold: {:.4f} <= {:.4f}", champion,
+                 now.live_mae, now.threshold);
+    return;
+  }
+  spdlog::warn(
+      "ALERT: live error of champion {} at +H is {:.4f} over {} forecasts, above {:.1f} x its "
+      "held-out {:.4f}",
+      champion, now.live_mae, now.scored, config.alert_live_error_factor, now.heldout_mae);
+  if (!config.alert_retrain) return;
+  auto state = lifecycle::retrain_state(db_, now_ms);
+  const std::int64_t min_gap_ms = static_cast<std::int64_t>(config.retrain_min_gap_min) * 60000;
+  if (state && state->last_run_started_ms && now_ms - *state->last_run_started_ms < min_gap_ms) {
+    spdlog::info("live error: no retrain, the last run started under {} min ago",
+                 config.retrain_min_gap_min);
+    return;
+  }
+  if (auto run = retrain("live_error", "scheduler"); !run) {
+    spdlog::warn("live error: retrain not started: {}", run.error().message);
+  }
+}
+
+void ModelKeeper::run_ended(const lifecycle::RunOutcome& outcome) {
+  {
+    std::lock_guard lock(mutex_);
+    ++(outcome.succeeded ? status_.runs_succeeded : status_.runs_failed);
+    if (outcome.promoted) ++status_.promotions;
+  }
+  if (!outcome.succeeded) {
+    spdlog::error("retraining run {} failed: {}", outcome.run_id, outcome.error);
+    return;
+  }
+  spdlog::info("retraining run {}: model {} {}: {}", outcome.run_id, outcome.model_version,
+               outcome.promoted ? "promoted" : "not promoted", outcome.gate_reason);
+  if (outcome.promoted) champion_changed();
+}
+
+}  // namespace cyclecast::daemon

@@ -1,0 +1,119 @@
+// Keeps cyclecastd's model current (docs/daemon.md, "Models"): owns the retraining worker
+// (lifecycle::Retrainer), asks the retrain policy on a timer, loads the champion from the
+// registry into the stream forecaster and announces it on the retained MQTT topic, and watches the
+// champion's live error, raising an alert (log, MQTT, metric) when it exceeds its held-out error
+// by a factor, optionally starting a run.
+//
+// Database work runs on a monitor thread of its own (one Database connection, one call at a
+// time), never on the event loop; what the loop must do (swap the forecaster's model, publish) is
+// posted to it through the hooks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "config.h"
+#include "cyclecast/lifecycle/policy.h"
+#include "cyclecast/lifecycle/retrainer.h"
+#include "cyclecast/storage/database.h"
+#include "cyclecast/storage/registry.h"
+#include "virtual_node.h"
+
+namespace cyclecast::daemon {
+
+struct ModelKeeperHooks {
+  // On the loop: forecast with this model from now on (never null).
+  std::function<void(std::shared_ptr<const node::LoadedNodeModel>, const std::string& version)>
+      use_model;
+  // On the loop: publish a message, QoS 1.
+  std::function<void(const std::string& topic, const std::string& payload, bool retain)> publish;
+};
+
+// The champion's live error against its held-out error at +H.
+struct LiveErrorState {
+  std::string model_version;
+  std::int64_t scored = 0;   // forecasts scored at +H, all origins
+  double live_mae = 0.0;     // mean |error at +H| over them
+  double heldout_mae = 0.0;  // the model's held-out MAE at +H (metrics "mae_100")
+  double threshold = 0.0;    // factor x heldout_mae
+  bool alert = false;        // scored >= min_scored and live_mae > threshold
+};
+
+struct KeeperStatus {
+  std::string champion;        // version forecasting now; empty: none
+  std::string champion_error;  // why the registry's champion could not be loaded; empty: fine
+  std::optional<LiveErrorState> live_error;
+  std::string last_decision;  // the retrain policy's last sentence
+  std::uint64_t runs_started = 0, runs_succeeded = 0, runs_failed = 0, promotions = 0,
+                alerts_raised = 0;
+};
+
+class ModelKeeper {
+ public:
+  // Creates the retrainer (which marks runs a stopped process left running as failed) and opens
+  // the monitor's connection. Nothing runs until start().
+  static Result<std::unique_ptr<ModelKeeper>> create(boost::asio::io_context& loop,
+                                                     const Config& config, ModelKeeperHooks hooks);
+  ~ModelKeeper();  // stop()
+  ModelKeeper(const ModelKeeper&) = delete;
+  ModelKeeper& operator=(const ModelKeeper&) = delete;
+
+  // Where the API serves bundles ("http://127.0.0.1:8080"), for the announcement's url; empty
+  // (the default) announces the path only.
+  void set_api_base(std::string base);
+  // Loads and announces the champion, then checks every retrain.check_s.
+  void start();
+  // Cancels the timer, stops the run in progress (recorded failed, "interrupted by shutdown")
+  // and joins the monitor thread. Call from the loop. Idempotent.
+  void stop();
+  // Applies the reloadable keys (retrain triggers, alerts.*). Call from the loop.
+  void reload(const Config& config);
+
+  // Thread-safe. Starts a run now; kConflict while one is in progress.
+  Result<std::int64_t> retrain(const std::string& trigger, const std::string& who);
+  // Thread-safe. The registry's champion changed (a promotion, a rollback): load and announce
+  // it on the monitor thread.
+  void champion_changed();
+  KeeperStatus status() const;
+  const lifecycle::Retrainer& retrainer() const { return *retrainer_; }
+
+ private:
+  ModelKeeper(boost::asio::io_context& loop, const Config& config, ModelKeeperHooks hooks,
+              storage::Database db);
+  void schedule_check();
+  // On the monitor thread:
+  void check();
+  void refresh_champion();
+  void consider_retraining(std::int64_t now_ms);
+  void watch_live_error(std::int64_t now_ms);
+  void run_ended(const lifecycle::RunOutcome& outcome);  // on the retrainer's worker thread
+
+  boost::asio::io_context& loop_;
+  ModelKeeperHooks hooks_;
+  boost::asio::steady_timer timer_;
+  boost::asio::thread_pool monitor_{1};
+  std::atomic<bool> check_queued_{false};
+  std::unique_ptr<lifecycle::Retrainer> retrainer_;
+  storage::Database db_;   // the monitor thread's only
+  std::string announced_;  // monitor thread's only: the champion last loaded and announced
+
+  mutable std::mutex mutex_;  // guards what follows
+  std::string api_base_;
+  Config config_;  // the reloadable keys change under it
+  KeeperStatus status_;
+  bool stopped_ = false;
+};
+
+// The retained announcement of a champion (docs/protocol.md, "Model announcements").
+std::string champion_announcement(const storage::ModelRecord& model, const std::string& api_base,
+                                  std::int64_t now_ms);
+
+}  // namespace cyclecast::daemon

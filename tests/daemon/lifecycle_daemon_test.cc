@@ -1,0 +1,337 @@
+// The model lifecycle in the running service: a real mosquitto, the built cyclecastd on a database
+// of generated fading cells, and its HTTP API. Each trigger (interval, new cycles, manual, live
+// error) starts a run; the first run's model is promoted and announced, retained; a candidate that
+// does not beat the champion by the margin stays a candidate; manual promote and rollback; the API
+// refuses changes without the right token; forecasts are made with the champion as cycles arrive
+// and scored against the cycles that follow; a live error over its threshold raises the alert.
+//
+// Training uses the lifecycle tests' tiny configuration (W = 20, H = 10, one width-4 student), so
+// a run takes seconds.
+#include <sys/stat.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/http/client.h"
+#include "cyclecast/storage/registry.h"
+#include "fading_cells.h"
+#include "ingest_harness.h"
+#include "temp_dir.h"
+
+namespace cyclecast::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto kRunTimeout = 300s;  // sanitizer builds train many times slower
+constexpr int kCells = 10;
+constexpr std::int64_t kCycles = 120;
+constexpr const char* kToken = "s3cret-token-of-the-test";
+
+// Everything but the triggers: the tiny training of tests/lifecycle/lifecycle_fixture.h.
+std::string config_text(const std::filesystem::path& token_file, const std::string& retrain,
+                        const std::string& alerts = "retrain = false\n") {
+  return "[http]\ntoken_file = \"" + token_file.string() +
+         "\"\n"
+         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\nwindow = 20\nhorizon = 10\n"
+         "train_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\nteacher_max_epochs = 2\n"
+         "widths = [4]\nfeatures = 3\nprune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\n"
+         "student_steps = 0\nstage2_steps = 0\ncalibration_windows = 64\nthreads = 2\n"
+         "lower_priority = false\n" +
+         retrain + "[alerts]\n" + alerts;
+}
+
+// One message on the cell's cycles topic: cycles [from, to] with SOH `soh(cycle)`.
+bool publish_cycles(int port, int cell, std::int64_t from, std::int64_t to,
+                    const std::function<double(std::int64_t)>& soh) {
+  Json records = Json::array();
+  for (std::int64_t k = from; k <= to; ++k)
+    records.push_back({{"cycle", k}, {"qd_ah", kFadingRatedAh * soh(k)}});
+  return publish_raw(port, "cyclecast/v1/rigs/rig-a/cells/" + fading_cell_id(cell) + "/cycles",
+                     records.dump());
+}
+
+// The retained message on `topic`, or the next one within `wait_s`; empty when none came.
+std::string read_retained(int port, const std::string& topic, int wait_s = 10) {
+  const std::string command = "mosquitto_sub -h 127.0.0.1 -p " + std::to_string(port) + " -t '" +
+                              topic + "' -C 1 -W " + std::to_string(wait_s) + " 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {};
+  std::string out;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr)
+    out += buffer;
+  pclose(pipe);
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out;
+}
+
+class LifecycleDaemon : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    token_file_ = dir_ / "api-token";
+    std::ofstream(token_file_) << kToken << "\n";
+    ::chmod(token_file_.c_str(), 0600);
+    std::filesystem::create_directories(dir_ / "state");
+    write_fading_cells(dir_ / "state" / "cyclecast.db", kCells, kCycles);
+    broker_.start();
+  }
+
+  void start_daemon(const std::string& config) {
+    const auto path = dir_ / ("cyclecastd-" + std::to_string(++starts_) + ".toml");
+    std::ofstream(path) << config;
+    daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), path);
+    daemon_->start();
+    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
+    auto client = http::ApiClient::create(
+        {.base_url = "http://127.0.0.1:" + std::to_string(daemon_->api_port()), .token = kToken});
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    api_.emplace(std::move(*client));
+  }
+
+  void stop_daemon() {
+    daemon_->signal(SIGTERM);
+    EXPECT_EQ(daemon_->wait(60s), 0) << log();
+  }
+
+  std::string log() const { return read_text(daemon_->log()); }
+
+  // The JSON of a 200 (or /healthz's 503) answer; null for anything else.
+  Json fetch(const std::string& path) const {
+    auto response = api_->get(path);
+    if (!response || (response->status != 200 && response->status != 503)) return nullptr;
+    return Json::parse(response->body, nullptr, false);
+  }
+
+  Json get(const std::string& path) const {
+    Json answer = fetch(path);
+    if (answer.is_null()) ADD_FAILURE() << "GET " << path << " failed; log:\n" << log();
+    return answer;
+  }
+
+  http::Response post(const std::string& path, const std::string& token = kToken) const {
+    auto client = http::ApiClient::create(
+        {.base_url = "http://127.0.0.1:" + std::to_string(daemon_->api_port()), .token = token});
+    EXPECT_TRUE(client.ok());
+    auto response = client->post(path, Json{{"who", "tester"}, {"why", "the test says so"}});
+    EXPECT_TRUE(response.ok()) << response.error().message;
+    return response.ok() ? *response : http::Response{};
+  }
+
+  // Waits for run `id` to end; returns it as the API shows it.
+  Json finished_run(std::int64_t id) {
+    Json run;
+    const bool ended = eventually(
+        [&] {
+          run = fetch("/api/v1/runs/" + std::to_string(id));
+          return run.is_object() && run["status"] != "running";
+        },
+        kRunTimeout);
+    EXPECT_TRUE(ended) << "run " << id << " still running; log:\n" << log();
+    return run;
+  }
+
+  bool champion_is(const std::string& version) {
+    return eventually([&] { return fetch("/healthz")["champion"] == version; }, 30s);
+  }
+
+  TempDir dir_;
+  std::filesystem::path token_file_;
+  Broker broker_{dir_.path(), free_port()};
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::optional<http::ApiClient> api_;
+  int starts_ = 0;
+};
+
+TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
+  // No run yet and the interval trigger on: the first check starts one.
+  ASSERT_NO_FATAL_FAILURE(
+      start_daemon(config_text(token_file_, "interval_h = 1\nnew_cycles = 0\n")));
+  Json first = finished_run(1);
+  ASSERT_EQ(first["status"], "succeeded") << first.dump() << log();
+  EXPECT_EQ(first["trigger"], "interval");
+  EXPECT_EQ(first["requested_by"], "scheduler");
+  const std::string v1 = first["model_version"];
+  ASSERT_TRUE(champion_is(v1)) << log();
+
+  // Promoted with no champion before it: stored bundle announced, retained, with its digest.
+  const Json model = get("/api/v1/models/" + v1);
+  EXPECT_EQ(model["status"], "champion");
+  const Json announced =
+      Json::parse(read_retained(broker_.port(), "cyclecast/v1/models/champion"), nullptr, false);
+  ASSERT_TRUE(announced.is_object()) << log();
+  EXPECT_EQ(announced["version"], v1);
+  EXPECT_EQ(announced["sha256"], model["bundle"]["sha256"]);
+  EXPECT_EQ(announced["bytes"], model["bundle"]["bytes"]);
+  EXPECT_EQ(announced["url"], "http://127.0.0.1:" + std::to_string(daemon_->api_port()) +
+                                  "/api/v1/models/" + v1 + "/bundle");
+  const auto bundle_file = dir_ / "state" / "bundles" / (v1 + ".ccb");
+  EXPECT_EQ(bundle::sha256_file_hex(bundle_file).value(), announced["sha256"]);
+  // Within the hour, the interval does not start another.
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(get("/api/v1/runs").size(), 1u);
+  stop_daemon();
+
+  // New cycles: 50 since the last snapshot start a run. Its candidate, trained on much the same
+  // data, cannot be 90 % better than the champion, so the gate keeps it a candidate.
+  ASSERT_NO_FATAL_FAILURE(
+      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 50\nmargin = 0.9\n")));
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(get("/api/v1/runs").size(), 1u) << "no new cycles yet";
+  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 60,
+                             [](std::int64_t k) { return fading_soh(0, k); }));
+  ASSERT_TRUE(eventually([&] { return get("/api/v1/runs").size() == 2u; }, 30s)) << log();
+  Json second = finished_run(2);
+  ASSERT_EQ(second["status"], "succeeded") << second.dump() << log();
+  EXPECT_EQ(second["trigger"], "cycles");
+  const std::string v2 = second["model_version"];
+  const Json candidate = get("/api/v1/models/" + v2);
+  EXPECT_EQ(candidate["status"], "candidate");
+  EXPECT_NE(candidate["status_reason"].get<std::string>().find("MAE"), std::string::npos)
+      << candidate.dump();
+  EXPECT_EQ(get("/healthz")["champion"], v1);
+
+  // Manual promotion (the gate is skipped), then rollback to the one before.
+  const auto promoted = post("/api/v1/models/" + v2 + "/promote");
+  ASSERT_EQ(promoted.status, 200u) << promoted.body;
+  EXPECT_EQ(Json::parse(promoted.body), (Json{{"champion", v2}, {"previous", v1}}));
+  EXPECT_TRUE(champion_is(v2)) << log();
+  EXPECT_TRUE(eventually(
+      [&] {
+        const Json now = Json::parse(read_retained(broker_.port(), "cyclecast/v1/models/champion"),
+                                     nullptr, false);
+        return now.is_object() && now["version"] == v2;
+      },
+      30s));
+  EXPECT_EQ(post("/api/v1/models/" + v2 + "/promote").status, 409u);
+  EXPECT_EQ(post("/api/v1/models/r99-20000101/promote").status, 404u);
+
+  const auto rolled_back = post("/api/v1/rollback");
+  ASSERT_EQ(rolled_back.status, 200u) << rolled_back.body;
+  EXPECT_EQ(Json::parse(rolled_back.body), (Json{{"champion", v1}, {"previous", v2}}));
+  EXPECT_TRUE(champion_is(v1)) << log();
+  const Json after = get("/api/v1/models/" + v2);
+  EXPECT_EQ(after["status"], "rolled_back");
+  const Json& events = after["events"];
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["action"], "rolled_back");
+  EXPECT_EQ(events.back()["actor"], "tester");
+  EXPECT_EQ(events.back()["reason"], "the test says so");
+  stop_daemon();
+}
+
+TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
+  ASSERT_NO_FATAL_FAILURE(
+      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 0\n",
+                               "live_error_factor = 1.5\nmin_scored = 5\nretrain = true\n")));
+
+  // Changes need the token: none, a wrong one, then the right one.
+  EXPECT_EQ(post("/api/v1/retrain", "").status, 401u);
+  EXPECT_EQ(post("/api/v1/retrain", "not-the-token").status, 403u);
+  const auto started = post("/api/v1/retrain");
+  ASSERT_EQ(started.status, 200u) << started.body;
+  const Json run = Json::parse(started.body);
+  EXPECT_EQ(run["trigger"], "manual");
+  EXPECT_EQ(run["requested_by"], "tester");
+  const Json done = finished_run(run["id"].get<std::int64_t>());
+  ASSERT_EQ(done["status"], "succeeded") << done.dump() << log();
+  const std::string version = done["model_version"];
+  ASSERT_TRUE(champion_is(version)) << log();
+  ASSERT_TRUE(eventually(
+      [&] { return log().find("forecasting with champion " + version) != std::string::npos; },
+      30s));
+
+  // A cell the forecaster has not seen starts at its newest cycle: 121 gets a forecast...
+  const auto truth = [](std::int64_t k) { return fading_soh(0, k); };
+  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 1, truth));
+  Json cell;
+  ASSERT_TRUE(eventually(
+      [&] {
+        cell = get("/api/v1/cells/t0");
+        return cell.is_object() && !cell["forecasts"].empty();
+      },
+      30s))
+      << log();
+  const Json first = cell["forecasts"][0];
+  EXPECT_EQ(first["at_cycle"], kCycles + 1);
+  EXPECT_EQ(first["model_version"], version);
+  EXPECT_EQ(first["origin"], "host");
+  EXPECT_TRUE(first["error_10"].is_null());
+  const double forecast_10 = first["soh_10"];
+
+  // ...and every later cycle one of its own; cycle 131 scores the forecast made at 121.
+  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 2, kCycles + 11, truth));
+  ASSERT_TRUE(eventually(
+      [&] {
+        cell = get("/api/v1/cells/t0");
+        return cell["forecasts"].size() == 11u && !cell["forecasts"][10]["error_10"].is_null();
+      },
+      30s))
+      << cell.dump() << log();
+  const Json scored = cell["forecasts"][10];  // newest first: the forecast at 121 is last
+  EXPECT_EQ(scored["at_cycle"], kCycles + 1);
+  const double actual =
+      static_cast<double>(static_cast<float>(kFadingRatedAh * truth(kCycles + 11))) /
+      kFadingRatedAh;
+  EXPECT_NEAR(scored["error_10"].get<double>(), std::abs(actual - forecast_10), 1e-6);
+  EXPECT_NEAR(scored["error_100"].get<double>(), std::abs(actual - forecast_10), 1e-6)
+      << "H = 10: the +10 and +H points are the same cycle";
+  const Json retained =
+      Json::parse(read_retained(broker_.port(), "cyclecast/v1/cells/t0/forecasts"), nullptr, false);
+  ASSERT_TRUE(retained.is_object());
+  EXPECT_EQ(retained["at_cycle"], kCycles + 11);
+  EXPECT_EQ(get("/api/v1/models/" + version)["live_error"]["scored"], 1);
+
+  // The cell suddenly loses a third of its capacity: the champion's live error at +H climbs far
+  // over 1.5 x its held-out error, which raises the alert (log, MQTT, metric) and starts a run.
+  auto alert = std::async(std::launch::async, [&] {
+    return read_retained(broker_.port(), "cyclecast/v1/alerts", 120);
+  });
+  std::this_thread::sleep_for(500ms);  // subscribed before the alert can be published
+  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 12, kCycles + 40,
+                             [](std::int64_t k) { return 0.66 * fading_soh(0, k); }));
+  const Json raised = Json::parse(alert.get(), nullptr, false);
+  ASSERT_TRUE(raised.is_object()) << log();
+  EXPECT_EQ(raised["kind"], "live_error");
+  EXPECT_EQ(raised["state"], "raised");
+  EXPECT_EQ(raised["model_version"], version);
+  EXPECT_GT(raised["live_mae_100"].get<double>(), raised["threshold"].get<double>());
+  EXPECT_NE(log().find("ALERT: live error of champion " + version), std::string::npos);
+  const Json health = get("/healthz");
+  EXPECT_EQ(health["status"], "degraded");
+  auto metrics = api_->get("/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("cyclecast_live_error_alert 1\n"), std::string::npos);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Json runs = get("/api/v1/runs");
+        return runs.size() == 2u && runs[0]["trigger"] == "live_error";
+      },
+      30s))
+      << log();
+  stop_daemon();
+  // Stopped mid-run or not, the run is recorded as ended; the registry keeps its champion.
+  storage::OpenOptions read_only;
+  read_only.read_only = true;
+  auto db = storage::Database::open(dir_ / "state" / "cyclecast.db", read_only);
+  ASSERT_TRUE(db.ok());
+  auto runs = storage::list_runs(*db);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_NE((*runs)[0].status, storage::RunStatus::kRunning);
+  if ((*runs)[0].status == storage::RunStatus::kFailed) {
+    EXPECT_NE((*runs)[0].error.find("interrupted"), std::string::npos) << (*runs)[0].error;
+  }
+}
+
+}  // namespace
+}  // namespace cyclecast::testing
