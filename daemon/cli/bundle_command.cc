@@ -33,6 +33,7 @@ struct BundleFlags {
   bool force = false;
   std::string public_key;
   std::string bundle;
+  std::string extract_dir;
   bool json_output = false;
   std::string key_format = "hex";
 };
@@ -110,6 +111,24 @@ int run_build(const BundleFlags& flags) {
   return kExitOk;
 }
 
+// Writes a verified bundle's files under `dir` (created; refused if it holds anything), so
+// that what is flashed or loaded is exactly what was signed. Member names were checked when the
+// archive was read (relative, no '..').
+Result<void> extract_files(const std::vector<bundle::BundleFile>& files, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    return make_error(ErrorCode::kConflict, dir + " is not empty: extract into a new directory");
+  }
+  for (const auto& file : files) {
+    const fs::path path = fs::path(dir) / file.name;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) return make_error(ErrorCode::kIo, "cannot create " + path.parent_path().string());
+    if (auto written = write_file_atomically(path.string(), file.data); !written) return written;
+  }
+  return {};
+}
+
 int run_verify(const BundleFlags& flags) {
   auto key = read_public_key(flags.public_key);
   if (!key) return fail("verify", key.error());
@@ -119,6 +138,12 @@ int run_verify(const BundleFlags& flags) {
   if (!verified) return fail("verify", verified.error());
   std::cout << "ok: " << flags.bundle << " is model " << verified->manifest.model_version << ", "
             << verified->files.size() << " files intact, signed by key " << bundle::key_id(*key)
+            << '\n';
+  if (flags.extract_dir.empty()) return kExitOk;
+  if (auto extracted = extract_files(verified->files, flags.extract_dir); !extracted) {
+    return fail("verify", extracted.error());
+  }
+  std::cout << "extracted " << verified->files.size() << " files into " << flags.extract_dir
             << '\n';
   return kExitOk;
 }
@@ -225,6 +250,9 @@ void add_bundle_commands(CLI::App& app, GlobalOptions& global) {
   verify->add_option("--public-key", flags->public_key, "public key file (bundle key export)")
       ->required();
   verify->add_option("bundle", flags->bundle, "bundle file")->required();
+  verify->add_option("--extract", flags->extract_dir,
+                     "once verified, write its files (model/model.bin, ...) into this new "
+                     "directory");
   verify->callback([flags, &global] { global.exit_code = run_verify(*flags); });
 
   CLI::App* inspect = group->add_subcommand("inspect", "print a bundle's manifest (unverified)");

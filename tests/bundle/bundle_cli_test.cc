@@ -83,6 +83,29 @@ TEST_F(BundleCli, BuildThenVerifyThenInspect) {
                         bundle_path() + "'");
   ASSERT_EQ(verified.exit_code, 0) << verified.err;
   EXPECT_NE(verified.out.find("ok: " + bundle_path() + " is model cli-1"), std::string::npos);
+  // --extract writes the verified files, byte for byte, into a new directory only.
+  const auto extract = [&] {
+    return run_cli(dir_, "bundle verify --public-key '" + (dir_ / "pub.key").string() +
+                             "' --extract '" + (dir_ / "unpacked").string() + "' '" +
+                             bundle_path() + "'");
+  };
+  const CliRun extracted = extract();
+  ASSERT_EQ(extracted.exit_code, 0) << extracted.err;
+  EXPECT_NE(extracted.out.find("extracted "), std::string::npos) << extracted.out;
+  const auto model_bin = dir_ / "unpacked" / "model" / "model.bin";
+  ASSERT_TRUE(std::filesystem::is_regular_file(model_bin));
+  const std::string archive = read_file(bundle_path());
+  auto members = read_bundle_unverified(
+      std::span(reinterpret_cast<const std::uint8_t*>(archive.data()), archive.size()));
+  ASSERT_TRUE(members.ok());
+  for (const auto& member : members->files) {
+    if (member.name == "model/model.bin") {
+      EXPECT_EQ(read_file(model_bin), std::string(member.data.begin(), member.data.end()));
+    }
+  }
+  const CliRun again = extract();
+  EXPECT_EQ(again.exit_code, 3);  // refused, as any input the command will not take
+  EXPECT_NE(again.err.find("is not empty"), std::string::npos) << again.err;
 
   const CliRun inspected = run_cli(dir_, "bundle inspect '" + bundle_path() + "'");
   ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
