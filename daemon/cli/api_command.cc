@@ -243,7 +243,8 @@ int run_status(const ApiFlags& flags) {
   for (const auto& problem : field(*health, "problems"))
     std::cout << "  problem: " << text_of(problem) << '\n';
   for (const auto& [key, value] : health->items()) {
-    if (key != "status" && key != "problems" && !value.is_structured()) {
+    // The champion gets its own line below, with its date.
+    if (key != "status" && key != "problems" && key != "champion" && !value.is_structured()) {
       std::cout << "  " << key << ": " << text_of(value) << '\n';
     }
   }
