@@ -257,5 +257,57 @@ TEST_F(RetrainerTest, CreateFailsRunsAStoppedProcessLeftRunning) {
   EXPECT_TRUE(fs::exists(state_ / bundle::kSigningKeyRelativePath));
 }
 
+TEST_F(RetrainerTest, CreateRemovesTheFilesOfAnInterruptedRunsUnregisteredModel) {
+  std::string version;
+  {
+    auto db = open_db();
+    auto id = storage::create_run(db, {"interval", "scheduler", "{}", 0});
+    ASSERT_TRUE(id.ok());
+    version = model_version_for(*id, storage::get_run(db, *id)->started_at_ms);
+    // Stopped after the model's files and bundle were written, before it was registered.
+    fs::create_directories(state_ / "models" / version);
+    std::ofstream(state_ / "models" / version / "model.bin") << "model";
+    fs::create_directories(state_ / "bundles");
+    std::ofstream(state_ / "bundles" / (version + ".ccb")) << "bundle";
+  }
+  auto retrainer = make(testing::tiny_config(db_path_, state_));
+  ASSERT_TRUE(retrainer);
+  EXPECT_EQ(files_under(state_ / "models"), std::vector<std::string>{});
+  EXPECT_EQ(files_under(state_ / "bundles"), std::vector<std::string>{});
+}
+
+TEST_F(RetrainerTest, CreateFinishesARunStoppedAfterItsModelWasRegistered) {
+  std::int64_t run_id = 0;
+  {
+    auto db = open_db();
+    auto id = storage::create_run(db, {"cycles", "scheduler", "{}", 0});
+    ASSERT_TRUE(id.ok());
+    run_id = *id;
+    const std::string version =
+        model_version_for(run_id, storage::get_run(db, run_id)->started_at_ms);
+    fs::create_directories(state_ / "models" / version);
+    std::ofstream(state_ / "models" / version / "model.bin") << "model";
+    storage::NewModel model;
+    model.version = version;
+    model.run_id = run_id;
+    model.model_dir = (state_ / "models" / version).string();
+    ASSERT_TRUE(storage::register_model(db, model, "gate", "trained",
+                                        storage::AfterRegister::kPromote, "no champion")
+                    .ok());
+    // ...and stopped before the run was finished.
+  }
+  auto retrainer = make(testing::tiny_config(db_path_, state_));
+  ASSERT_TRUE(retrainer);
+  auto db = open_db();
+  auto run = storage::get_run(db, run_id);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status, storage::RunStatus::kSucceeded) << run->error;
+  EXPECT_NE(run->summary_json.find("recovered"), std::string::npos) << run->summary_json;
+  auto champion = storage::champion(db);
+  ASSERT_TRUE(champion.ok() && champion->has_value());
+  EXPECT_EQ((*champion)->run_id, run_id);
+  EXPECT_EQ(files_under(state_ / "models").size(), 1u);  // the registered model's files stay
+}
+
 }  // namespace
 }  // namespace cyclecast::lifecycle

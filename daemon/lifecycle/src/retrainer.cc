@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -146,6 +147,45 @@ void remove_partials(const fs::path& dir) {
     fs::remove_all(path, ec);
 }
 
+// Runs a stopped process left 'running'. The model is registered and the gate decided in one
+// transaction, so a run whose model is registered did all that counts and is finished as
+// succeeded; any other failed, its files removed (the registry never pointed at them).
+Result<void> settle_unfinished_runs(storage::Database& db, const fs::path& state_dir) {
+  auto runs = storage::list_runs(db, 1000);
+  if (!runs) return runs.error();
+  auto models = storage::list_models(db);
+  if (!models) return models.error();
+  for (const auto& run : *runs) {
+    if (run.status != storage::RunStatus::kRunning) continue;
+    const std::string version = model_version_for(run.id, run.started_at_ms);
+    const bool registered = std::any_of(models->begin(), models->end(),
+                                        [&](const auto& m) { return m.run_id == run.id; });
+    if (registered) {
+      const Json summary = {{"model_version", version},
+                            {"recovered",
+                             "the process stopped after registering the model; "
+                             "finished at the next start"}};
+      if (auto finished =
+              storage::finish_run(db, run.id, storage::RunStatus::kSucceeded, "", summary.dump());
+          !finished) {
+        return finished.error();
+      }
+      continue;
+    }
+    if (auto failed =
+            storage::finish_run(db, run.id, storage::RunStatus::kFailed, kInterruptedByStop);
+        !failed) {
+      return failed.error();
+    }
+    remove_run_files(state_dir / "runs" / std::to_string(run.id), state_dir / "models" / version,
+                     state_dir / "bundles" / (version + ".ccb"));
+  }
+  // Runs beyond the newest 1000 (never in practice) are failed without looking at their files.
+  auto failed = storage::fail_unfinished_runs(db, kInterruptedByStop);
+  if (!failed) return failed.error();
+  return {};
+}
+
 // A step's error as the run records it: "<stage>: <message>".
 Error at_stage(const std::string& stage, const Error& error) {
   return Error{error.code, stage + ": " + error.message};
@@ -176,13 +216,8 @@ Result<std::unique_ptr<Retrainer>> Retrainer::create(RetrainerConfig config,
   if (!key) return key.error();
   auto db = storage::Database::open(config.database_path);
   if (!db) return db.error();
-  auto runs = storage::list_runs(*db, 1000);
-  if (!runs) return runs.error();
-  if (auto failed = storage::fail_unfinished_runs(*db, kInterruptedByStop); !failed)
-    return failed.error();
-  for (const auto& run : *runs) {
-    if (run.status != storage::RunStatus::kRunning) continue;
-    fs::remove_all(config.state_dir / "runs" / std::to_string(run.id), ec);
+  if (auto settled = settle_unfinished_runs(*db, config.state_dir); !settled) {
+    return settled.error();
   }
   remove_partials(config.state_dir / "models");
   remove_partials(config.state_dir / "bundles");

@@ -89,8 +89,9 @@ class Retrainer {
   using CompletionCallback = std::function<void(const RunOutcome&)>;
 
   // Creates STATE/runs, models, bundles and the signing key (bundle::load_or_create_signing_key)
-  // if missing, marks runs a stopped process left 'running' as failed ("interrupted: the
-  // process stopped during the run") and removes their files and any *.partial left in
+  // if missing, and settles runs a stopped process left 'running': one whose model is registered
+  // is finished succeeded ("recovered" in its summary), any other failed ("interrupted: the
+  // process stopped during the run") with its files removed; so is any *.partial left in
   // models/ and bundles/. Errors: kIo, kInvalidArgument (key file mode), storage's errors.
   static Result<std::unique_ptr<Retrainer>> create(RetrainerConfig config,
                                                    CompletionCallback on_done = {});
