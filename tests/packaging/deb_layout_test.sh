@@ -120,6 +120,21 @@ while read -r link; do
   check "Documentation= target $link is packaged" test -f "$root$link"
 done < <(sed -n 's|^Documentation=file://||p' "$units"/*.service)
 
+echo "== the units' sandboxing (systemd-analyze security, offline): exposure at most 2.0"
+# Issue 8 asks for exposure <= 2.0; --threshold is in tenths. The figures are in
+# docs/reliability.md. A template is assessed through an instance.
+if command -v systemd-analyze >/dev/null; then
+  cp "$units/cyclecast-gateway@.service" "$work/cyclecast-gateway@ttyACM0.service"
+  for unit in "$units/cyclecastd.service" "$work/cyclecast-gateway@ttyACM0.service"; do
+    systemd-analyze security --offline=yes --threshold=20 "$unit" >"$work/security.out" 2>&1 \
+      && ok=1 || ok=0
+    grep 'Overall exposure level' "$work/security.out" || true
+    check "$(basename "$unit") exposure <= 2.0" test "$ok" = 1
+  done
+else
+  echo "skipped: systemd-analyze is not installed"
+fi
+
 echo "== the packaged binaries run"
 check "cyclecastd --help exits 0" "$root/usr/sbin/cyclecastd" --help >/dev/null
 check "cyclecast --help exits 0" "$root/usr/bin/cyclecast" --help >/dev/null
