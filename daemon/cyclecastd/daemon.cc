@@ -144,6 +144,20 @@ int Daemon::run() {
       }
     });
   };
+  if (!config_.mqtt_tls_ca_file.empty()) {
+    handlers.on_tls_failure = [this](const std::string& detail) {
+      boost::asio::post(io_, [this, detail] {
+        if (draining_) return;
+        spdlog::critical(
+            "mqtt: TLS with {}:{} failed before any connection ({}): the broker's certificate "
+            "does not verify against mqtt.tls_ca_file {} (or the broker is not speaking TLS, or "
+            "the client certificate is refused); refusing to run",
+            config_.mqtt_host, config_.mqtt_port, detail, config_.mqtt_tls_ca_file);
+        exit_code_ = 1;
+        shutdown();
+      });
+    };
+  }
   mqtt_ = std::make_unique<MqttClient>(std::move(options), std::move(handlers));
   if (auto started = mqtt_->start(); !started) {
     spdlog::critical("mqtt: {}", started.error().message);
@@ -166,7 +180,7 @@ int Daemon::run() {
   });
   io_.run();
   spdlog::info("stopped: {}", status_line(metrics_));
-  return 0;
+  return exit_code_;
 }
 
 bool Daemon::start_models() {

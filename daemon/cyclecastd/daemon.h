@@ -84,6 +84,7 @@ class Daemon {
   std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
   bool draining_ = false;
+  int exit_code_ = 0;  // of run(): 1 when the daemon gave up (TLS that cannot verify)
   std::chrono::microseconds watchdog_interval_{0};
 };
 

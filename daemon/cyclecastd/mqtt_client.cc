@@ -113,6 +113,12 @@ bool MqttClient::wait_or_stop(std::chrono::milliseconds delay) {
   return !wake_.wait_for(lock, delay, [this] { return stopping_.load(); });
 }
 
+void MqttClient::report_tls_failure(int rc) {
+  if (rc == MOSQ_ERR_TLS && !ever_connected_ && handlers_.on_tls_failure) {
+    handlers_.on_tls_failure(mosq_error(rc));
+  }
+}
+
 void MqttClient::run() {
   bool need_connect = true;
   bool first_connect = true;
@@ -130,6 +136,7 @@ void MqttClient::run() {
       first_connect = false;
       if (rc != MOSQ_ERR_SUCCESS) {
         if (handlers_.on_connection) handlers_.on_connection(false, "connect: " + mosq_error(rc));
+        report_tls_failure(rc);
         const int delay = reconnect_delay_ms(attempt_, options_.reconnect_min_ms,
                                              options_.reconnect_max_ms, rng_);
         ++attempt_;
@@ -143,6 +150,7 @@ void MqttClient::run() {
       connected_ = false;
       if (handlers_.on_connection)
         handlers_.on_connection(false, "connection lost: " + mosq_error(rc));
+      report_tls_failure(rc);
       const int delay =
           reconnect_delay_ms(attempt_, options_.reconnect_min_ms, options_.reconnect_max_ms, rng_);
       ++attempt_;
@@ -171,6 +179,7 @@ void MqttClient::on_connect(mosquitto* mosq, void* self_ptr, int rc) {
     return;
   }
   self->connected_ = true;
+  self->ever_connected_ = true;
   self->attempt_ = 0;
   for (const auto& topic : self->options_.subscriptions) {
     mosquitto_subscribe(mosq, nullptr, topic.c_str(), 1);

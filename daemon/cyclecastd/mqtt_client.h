@@ -39,6 +39,9 @@ struct MqttHandlers {
   // Run on the network thread; must not block.
   std::function<void(std::string topic, std::string payload)> on_message;
   std::function<void(bool connected, const std::string& detail)> on_connection;
+  // A TLS failure (handshake, certificate verification) before the first connection ever
+  // succeeded: with the broker unchanged, retrying cannot help, so the owner may give up.
+  std::function<void(const std::string& detail)> on_tls_failure;
 };
 
 // Delay before reconnect attempt `attempt` (0-based): min * 2^attempt capped at max, then a
@@ -70,6 +73,7 @@ class MqttClient {
   static void on_message(mosquitto* mosq, void* self, const mosquitto_message* message);
   static void on_publish(mosquitto* mosq, void* self, int mid);
   void run();
+  void report_tls_failure(int rc);
   bool wait_or_stop(std::chrono::milliseconds delay);
 
   MqttOptions options_;
@@ -80,6 +84,7 @@ class MqttClient {
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
+  std::atomic<bool> ever_connected_{false};
   std::atomic<int> outstanding_{0};
   std::chrono::steady_clock::time_point drain_deadline_{};
   int attempt_ = 0;
