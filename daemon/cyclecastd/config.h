@@ -69,7 +69,7 @@ struct Config {
   std::int64_t retrain_student_steps = 7200;
   std::int64_t retrain_stage2_epochs = 12;
   std::int64_t retrain_stage2_steps = 2400;
-  int retrain_threads = 0;  // 0: every hardware thread (they run at the lowest priority)
+  int retrain_threads = 0;  // 0: every hardware thread but one (at least one)
   bool retrain_keep_snapshot = false;
   // [alerts]: a champion whose live error at +H exceeds factor x its held-out error at +H
   double alert_live_error_factor = 2.0;

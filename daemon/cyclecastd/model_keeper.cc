@@ -1,7 +1,9 @@
 #include "model_keeper.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +19,16 @@ namespace {
 
 using Json = nlohmann::json;
 constexpr std::int64_t kHourMs = 3600 * 1000;
+
+// 0 (the default) leaves one hardware thread to ingestion: an idle-class training thread on
+// every core still takes the CPU share of the daemon's scheduling group, which other groups'
+// work then delays ingestion's wake-ups by (docs/benchmarks.md, "Ingest during a retraining
+// run").
+int training_threads(int configured) {
+  if (configured > 0) return configured;
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, hardware - 1);
+}
 
 lifecycle::RetrainerConfig retrainer_config(const Config& config) {
   lifecycle::RetrainerConfig rc;
@@ -45,7 +57,7 @@ lifecycle::RetrainerConfig retrainer_config(const Config& config) {
   t.min_student_steps = config.retrain_student_steps;
   t.stage2_epochs = config.retrain_stage2_epochs;
   t.min_stage2_steps = config.retrain_stage2_steps;
-  t.threads = config.retrain_threads;
+  t.threads = training_threads(config.retrain_threads);
   return rc;
 }
 
