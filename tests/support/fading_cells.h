@@ -1,6 +1,7 @@
 // Generated fading cells for tests that train or forecast: `cells` cells fading at different,
-// slowly accelerating rates, written through storage::Database as the daemon stores them. The
-// SOH of every cycle is a known function, so tests can check what was stored and scored.
+// slowly accelerating rates, written through storage::Database as the daemon stores them, or as
+// CSV files. The SOH of every cycle is a known function, so tests can check what was stored and
+// scored.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "cyclecast/storage/database.h"
+#include "temp_dir.h"
 
 namespace cyclecast::testing {
 
@@ -52,6 +54,29 @@ inline void write_fading_cells(const std::filesystem::path& path, int cells, std
   auto written = db->write_cycles(records);
   ASSERT_TRUE(written.ok()) << written.error().message;
   ASSERT_EQ(written->inserted, records.size());
+}
+
+// The same cells as a severson-raw folder (cycles.csv, cells.csv) for the CSV readers: every third
+// cell in the paper protocol's test split.
+inline void write_fading_cells_csv(const std::filesystem::path& dir, int cells,
+                                   std::int64_t cycles) {
+  std::filesystem::create_directories(dir);
+  std::string cycles_csv =
+      "cell_id,batch,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c,chargetime_min\n";
+  std::string cells_csv =
+      "cell_id,batch,policy,cycle_life,in_paper_124,paper_split,continuation_of,continued_in,"
+      "dlnet_id\n";
+  for (int c = 0; c < cells; ++c) {
+    const std::string id = fading_cell_id(c);
+    cells_csv += id + ",x,p,1,1," + (c % 3 == 2 ? "test1" : "train") + ",,,\n";
+    for (std::int64_t k = 1; k <= cycles; ++k) {
+      cycles_csv += id + ",x," + std::to_string(k) + "," +
+                    std::to_string(kFadingRatedAh * fading_soh(c, k)) +
+                    ",1.0,0.017,32,30,29,10.5\n";
+    }
+  }
+  write_file(dir / "cycles.csv", cycles_csv);
+  write_file(dir / "cells.csv", cells_csv);
 }
 
 }  // namespace cyclecast::testing
