@@ -1,7 +1,6 @@
 // `cyclecast bundle ...` run as an operator would: key export, build, verify, inspect, and the
 // refusals with their exit codes.
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_run.h"
 #include "cyclecast/bundle/archive.h"
 #include "cyclecast/bundle/bundle.h"
 #include "cyclecast/bundle/signing.h"
@@ -25,19 +25,10 @@ using cyclecast::testing::read_file;
 using cyclecast::testing::TempDir;
 using cyclecast::testing::write_file;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using cyclecast::testing::CliRun;
 
 CliRun run_cli(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt";
-  const fs::path err = dir / "stderr.txt";
-  const std::string command = std::string("'") + CYCLECAST_BINARY_DIR + "/bin/cyclecast' " + args +
-                              " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
+  return cyclecast::testing::run_cyclecast(dir, args);
 }
 
 class BundleCli : public ::testing::Test {

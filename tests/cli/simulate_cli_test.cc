@@ -1,6 +1,5 @@
 // Runs the built `cyclecast simulate` as an operator would and checks its files, output and
 // exit codes.
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.h"
 #include "temp_dir.h"
 
 namespace {
@@ -18,25 +18,8 @@ namespace fs = std::filesystem;
 using cyclecast::testing::read_file;
 using cyclecast::testing::TempDir;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `cyclecast <args>` through the shell with stdout and stderr captured in `dir`.
-RunResult run_cyclecast(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt";
-  const fs::path err = dir / "stderr.txt";
-  const std::string command = std::string("'") + CYCLECAST_BINARY_DIR + "/bin/cyclecast' " + args +
-                              " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  RunResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
-}
+using cyclecast::testing::CliRun;
+using cyclecast::testing::run_cyclecast;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;

@@ -1,7 +1,6 @@
 // Runs the built `cyclecast train` and `cyclecast eval` as an operator would, on a database of
 // simulated cells: a tiny training run, its JSON summary, evaluating what it wrote, and the exit
 // codes of the usual mistakes.
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_run.h"
 #include "temp_dir.h"
 
 namespace {
@@ -18,24 +18,8 @@ namespace fs = std::filesystem;
 using cyclecast::testing::read_file;
 using cyclecast::testing::TempDir;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-RunResult run_cyclecast(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt";
-  const fs::path err = dir / "stderr.txt";
-  const std::string command = std::string("'") + CYCLECAST_BINARY_DIR + "/bin/cyclecast' " + args +
-                              " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  RunResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
-}
+using cyclecast::testing::CliRun;
+using cyclecast::testing::run_cyclecast;
 
 // Short windows so that simulated cells of a few hundred cycles give enough of them.
 constexpr const char* kData = " --protocol split --window 20 --horizon 10";

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "cli_run.h"
 #include "http_fixture.h"
 
 namespace cyclecast::http::testing {
@@ -18,28 +19,14 @@ namespace fs = std::filesystem;
 using cyclecast::testing::read_file;
 using cyclecast::testing::write_file;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using cyclecast::testing::CliRun;
 
 class ApiCliTest : public HttpTest {
  protected:
   // Runs `cyclecast <args>` with the environment unset, stdout and stderr captured.
   CliRun run(const std::string& args) const {
-    const fs::path out = dir_ / "cli-stdout.txt";
-    const fs::path err = dir_ / "cli-stderr.txt";
-    const std::string command =
-        std::string("env -u CYCLECAST_API -u CYCLECAST_API_TOKEN_FILE USER=tester '") +
-        CYCLECAST_BINARY_DIR + "/bin/cyclecast' " + args + " >'" + out.string() + "' 2>'" +
-        err.string() + "'";
-    const int status = std::system(command.c_str());
-    CliRun result;
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_file(out);
-    result.err = read_file(err);
-    return result;
+    return cyclecast::testing::run_cyclecast(
+        dir_.path(), args, "env -u CYCLECAST_API -u CYCLECAST_API_TOKEN_FILE USER=tester ");
   }
   std::string api() const { return "--api " + base_url(); }
 };
