@@ -60,6 +60,16 @@ class BrokerSecurity : public ::testing::Test {
     return path;
   }
 
+  // cyclecastd started without waiting for its connection (DaemonProcess waits for one), its log
+  // in log().
+  Child start_unconnected(const std::filesystem::path& config_file) {
+    return Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecastd", "--config",
+                  config_file.string(), "--state-dir", (dir_ / "state").string(), "--mqtt-port",
+                  std::to_string(broker_.port()), "--http-port", "0"},
+                 log());
+  }
+  std::filesystem::path log() const { return dir_ / "cyclecastd.log"; }
+
   std::string broker_security() const {
     return "cafile " + (dir_ / "ca.pem").string() + "\ncertfile " + (dir_ / "broker.pem").string() +
            "\nkeyfile " + (dir_ / "broker.key").string() +
@@ -87,12 +97,8 @@ TEST_F(BrokerSecurity, RightCaAndCredentialsCarryRecords) {
 }
 
 TEST_F(BrokerSecurity, WrongPasswordIsRefusedAndTheDaemonKeepsTrying) {
-  const auto log = dir_ / "cyclecastd.log";
-  Child daemon({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecastd", "--config",
-                config("ca.pem", "lab-daemon", "not the password").string(), "--state-dir",
-                (dir_ / "state").string(), "--mqtt-port", std::to_string(broker_.port()),
-                "--http-port", "0"},
-               log);
+  const auto log = this->log();
+  Child daemon = start_unconnected(config("ca.pem", "lab-daemon", "not the password"));
   EXPECT_TRUE(eventually(
       [&] {
         return read_text(log).find("not authorised") != std::string::npos ||
@@ -107,12 +113,8 @@ TEST_F(BrokerSecurity, WrongPasswordIsRefusedAndTheDaemonKeepsTrying) {
 }
 
 TEST_F(BrokerSecurity, ACaThatDoesNotVerifyTheBrokerRefusesToStart) {
-  const auto log = dir_ / "cyclecastd.log";
-  Child daemon({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecastd", "--config",
-                config("other-ca.pem", "lab-daemon", "pw of the daemon").string(), "--state-dir",
-                (dir_ / "state").string(), "--mqtt-port", std::to_string(broker_.port()),
-                "--http-port", "0"},
-               log);
+  const auto log = this->log();
+  Child daemon = start_unconnected(config("other-ca.pem", "lab-daemon", "pw of the daemon"));
   EXPECT_EQ(daemon.wait(30s), 1) << read_text(log);
   EXPECT_NE(read_text(log).find((dir_ / "other-ca.pem").string()), std::string::npos)
       << read_text(log);
