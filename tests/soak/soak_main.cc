@@ -1,0 +1,509 @@
+// cyclecast_soak: the fault-injection soak (docs/reliability.md, "Fault-injection soak"). A real
+// mosquitto, the built cyclecastd and several `cyclecast rig` clients replaying generated cells;
+// at random points (seeded) it SIGKILLs the daemon and restarts it, restarts the broker on the
+// same port, SIGKILLs rigs and restarts them on their outboxes, and asks for one retraining
+// through the API. When every rig's outbox is answered it stops the daemon and checks the
+// database: every record stored exactly once, integrity, host forecasts, the model registry.
+// Prints the figures; exits 1 if anything was lost, duplicated or inconsistent.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cyclecast/http/client.h"
+#include "cyclecast/storage/database.h"
+#include "ingest_harness.h"
+#include "soak_check.h"
+#include "temp_dir.h"
+
+namespace cyclecast::soak {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+using testing::Broker;
+using testing::Child;
+using testing::DaemonProcess;
+using testing::eventually;
+using testing::read_text;
+
+constexpr const char* kToken = "soak-token-of-the-test";
+constexpr std::int64_t kWindow = 20;  // W of the tiny retraining below
+constexpr auto kRunTimeout = 300s;    // a sanitizer build trains many times slower
+
+struct Flags {
+  std::int64_t records = 5000;
+  int rigs = 4;
+  int cells_per_rig = 5;
+  int daemon_kills = 4;
+  int broker_restarts = 2;
+  int rig_kills = 3;
+  double publish_s = 20;
+  bool retrain = true;
+  std::uint64_t seed = 0;  // 0: a random one (printed)
+  int timeout_s = 900;
+  std::string work_dir;  // empty: a temporary directory, removed unless --keep
+  bool keep = false;
+};
+
+// The tiny training of the lifecycle tests (W = 20, H = 10, one width-4 student: seconds), no
+// automatic triggers: the soak asks for its one run through the API.
+std::string daemon_config(const fs::path& token_file) {
+  return "[http]\ntoken_file = \"" + token_file.string() +
+         "\"\n"
+         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\ninterval_h = 0\n"
+         "new_cycles = 0\nwindow = 20\nhorizon = 10\ntrain_stride = 2\nteacher = \"liquid\"\n"
+         "teacher_budget_s = 1\nteacher_max_epochs = 2\nwidths = [4]\nfeatures = 3\n"
+         "prune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\nstudent_steps = 0\n"
+         "stage2_steps = 0\ncalibration_windows = 64\nthreads = 2\nlower_priority = false\n"
+         "[alerts]\nretrain = false\n";
+}
+
+struct RigSetup {
+  std::string rig_id;
+  fs::path csv, cells_csv, outbox;
+  std::int64_t records = 0;
+};
+
+// Writes each rig's cycles and cells CSV; `records` spread over all cells, cycles 1..n each.
+std::vector<RigSetup> write_rigs(const fs::path& dir, const Flags& flags,
+                                 std::vector<PublishedCell>& published) {
+  const int cells = flags.rigs * flags.cells_per_rig;
+  const std::int64_t base = flags.records / cells;
+  const std::int64_t extra = flags.records % cells;
+  std::vector<RigSetup> rigs;
+  char line[256];
+  for (int r = 0; r < flags.rigs; ++r) {
+    RigSetup rig;
+    rig.rig_id = "soak-rig-" + std::to_string(r);
+    rig.csv = dir / (rig.rig_id + ".csv");
+    rig.cells_csv = dir / (rig.rig_id + ".cells.csv");
+    rig.outbox = dir / (rig.rig_id + ".outbox");
+    std::ofstream cycles_out(rig.csv);
+    std::ofstream cells_out(rig.cells_csv);
+    cycles_out << "cell_id,batch,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c,chargetime_min\n";
+    cells_out << "cell_id,rig_id,chemistry,rated_capacity_ah\n";
+    for (int c = 0; c < flags.cells_per_rig; ++c) {
+      PublishedCell cell;
+      cell.index = r * flags.cells_per_rig + c;
+      cell.cell_id = "soak-r" + std::to_string(r) + "c" + std::to_string(c);
+      cell.cycles = base + (cell.index < extra ? 1 : 0);
+      cells_out << cell.cell_id << ',' << rig.rig_id << ",LFP,1.1\n";
+      for (std::int64_t k = 1; k <= cell.cycles; ++k) {
+        const double qd = soak_qd_ah(cell.index, k);
+        std::snprintf(line, sizeof line, "%s,soak,%lld,%.6f,%.6f,0.0170,35.0,31.0,29.0,10.5\n",
+                      cell.cell_id.c_str(), static_cast<long long>(k), qd, qd + 0.0005);
+        cycles_out << line;
+      }
+      rig.records += cell.cycles;
+      published.push_back(cell);
+    }
+    rigs.push_back(rig);
+  }
+  return rigs;
+}
+
+enum class Fault { kDaemonKill, kBrokerRestart, kRigKill, kRetrain };
+
+struct Event {
+  double at_s = 0;
+  Fault fault = Fault::kDaemonKill;
+};
+
+// Faults at uniformly random points of the first 90 % of the publishing time; the retraining
+// near the middle.
+std::vector<Event> schedule(const Flags& flags, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> anywhere(0.05 * flags.publish_s, 0.9 * flags.publish_s);
+  std::uniform_real_distribution<double> middle(0.4 * flags.publish_s, 0.6 * flags.publish_s);
+  std::vector<Event> events;
+  for (int i = 0; i < flags.daemon_kills; ++i)
+    events.push_back({anywhere(rng), Fault::kDaemonKill});
+  for (int i = 0; i < flags.broker_restarts; ++i)
+    events.push_back({anywhere(rng), Fault::kBrokerRestart});
+  for (int i = 0; i < flags.rig_kills; ++i)
+    events.push_back({anywhere(rng), Fault::kRigKill});
+  if (flags.retrain) events.push_back({middle(rng), Fault::kRetrain});
+  std::sort(events.begin(), events.end(),
+            [](const Event& a, const Event& b) { return a.at_s < b.at_s; });
+  return events;
+}
+
+struct Figures {
+  int daemon_kills = 0;
+  int broker_restarts = 0;
+  int rig_kills = 0;
+  int rig_restarts_after_error = 0;  // a rig that gave up (broker away at its start) and was rerun
+  std::int64_t run_id = 0;
+  std::string run_status = "none";
+  std::string champion;
+};
+
+class Soak {
+ public:
+  Soak(const Flags& flags, const fs::path& dir, std::uint64_t seed)
+      : flags_(flags), dir_(dir), rng_(seed), broker_(dir, testing::free_port()) {}
+
+  int run();
+
+ private:
+  void start_daemon();
+  void start_rig(std::size_t i);
+  void supervise_rigs();
+  bool rigs_done();
+  void apply(Fault fault);
+  bool run_in_progress();
+  void note_champion();
+  void wait_forecaster_idle();
+  Result<http::ApiClient> api(const std::string& token = "") const;
+  std::optional<Json> api_get(const std::string& path);
+  double elapsed_s() const {
+    return std::chrono::duration<double>(Clock::now() - started_).count();
+  }
+
+  Flags flags_;
+  fs::path dir_;
+  std::mt19937_64 rng_;
+  Broker broker_;
+  std::unique_ptr<DaemonProcess> daemon_;
+  int api_port_ = 0;
+  std::vector<RigSetup> rigs_;
+  std::vector<Child> rig_children_;
+  std::vector<bool> rig_done_;
+  std::vector<PublishedCell> published_;
+  ForecastExpectation forecasts_;
+  Figures figures_;
+  Clock::time_point started_;
+};
+
+void Soak::start_daemon() {
+  const auto log_size_before = read_text(dir_ / "cyclecastd.log").size();
+  daemon_->start();
+  // The API's port of this start: its log line comes after what the earlier starts wrote.
+  const std::string marker = "operators' API listens on http://127.0.0.1:";
+  api_port_ = 0;
+  eventually(
+      [&] {
+        const std::string text = read_text(daemon_->log());
+        const auto at = text.find(marker, log_size_before);
+        if (at != std::string::npos) api_port_ = std::atoi(text.c_str() + at + marker.size());
+        return api_port_ > 0;
+      },
+      15s);
+  if (api_port_ == 0) throw std::runtime_error("cyclecastd did not say where its API listens");
+}
+
+void Soak::start_rig(std::size_t i) {
+  const RigSetup& rig = rigs_[i];
+  const double rate = static_cast<double>(rig.records) / flags_.publish_s;
+  rig_children_[i] = testing::start_rig(
+      dir_, broker_.port(),
+      {rig.csv.string(), "--cells", rig.cells_csv.string(), "--outbox", rig.outbox.string(),
+       "--client-id", rig.rig_id, "--rate", std::to_string(rate), "--ack-timeout-ms", "2000"},
+      rig.rig_id + ".log");
+}
+
+// A rig that exited 0 has every record answered; one that failed (it could not reach the broker
+// within its connect timeout at its start) is started again on its outbox.
+void Soak::supervise_rigs() {
+  for (std::size_t i = 0; i < rig_children_.size(); ++i) {
+    if (rig_done_[i] || rig_children_[i].running()) continue;
+    const auto status = rig_children_[i].wait(0ms);
+    if (status && *status == 0) {
+      rig_done_[i] = true;
+    } else {
+      ++figures_.rig_restarts_after_error;
+      start_rig(i);
+    }
+  }
+}
+
+bool Soak::rigs_done() {
+  return std::all_of(rig_done_.begin(), rig_done_.end(), [](bool done) { return done; });
+}
+
+Result<http::ApiClient> Soak::api(const std::string& token) const {
+  http::ClientOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(api_port_);
+  options.token = token;
+  options.timeout = 10s;
+  return http::ApiClient::create(options);
+}
+
+std::optional<Json> Soak::api_get(const std::string& path) {
+  auto client = api();
+  if (!client) return std::nullopt;
+  auto response = client->get(path);
+  if (!response || (response->status != 200 && response->status != 503)) return std::nullopt;
+  Json body = Json::parse(response->body, nullptr, false);
+  if (body.is_discarded()) return std::nullopt;
+  return body;
+}
+
+bool Soak::run_in_progress() {
+  if (figures_.run_id == 0 || figures_.run_status != "running") return false;
+  auto run = api_get("/api/v1/runs/" + std::to_string(figures_.run_id));
+  if (!run || !run->contains("status")) return true;
+  figures_.run_status = (*run)["status"].get<std::string>();
+  if (figures_.run_status != "running") {
+    std::printf("soak: run %lld %s at %.1f s\n", static_cast<long long>(figures_.run_id),
+                figures_.run_status.c_str(), elapsed_s());
+    if (figures_.run_status == "succeeded") note_champion();
+  }
+  return figures_.run_status == "running";
+}
+
+// Once the run's model is champion (the daemon loads it at once), remembers each cell's newest
+// stored cycle: a cell that gets cycles after that must get host forecasts.
+void Soak::note_champion() {
+  eventually(
+      [&] {
+        auto health = api_get("/healthz");
+        if (health && (*health)["champion"].is_string()) {
+          figures_.champion = (*health)["champion"].get<std::string>();
+        }
+        return !figures_.champion.empty();
+      },
+      30s);
+  if (figures_.champion.empty()) return;
+  storage::OpenOptions options;
+  options.create_if_missing = false;
+  options.read_only = true;
+  auto db = storage::Database::open(daemon_->database(), options);
+  if (!db) return;
+  for (const auto& cell : published_) {
+    auto cycles = db->cycles_of(cell.cell_id);
+    std::int64_t newest = 0;
+    if (cycles) {
+      for (const auto& c : *cycles)
+        newest = std::max(newest, c.cycle);
+    }
+    forecasts_.newest_at_champion[cell.cell_id] = newest;
+  }
+  forecasts_.check = true;
+  forecasts_.window = kWindow;
+}
+
+void Soak::apply(Fault fault) {
+  switch (fault) {
+    case Fault::kDaemonKill:
+      daemon_->signal(SIGKILL);
+      daemon_->wait(15s);
+      ++figures_.daemon_kills;
+      start_daemon();
+      break;
+    case Fault::kBrokerRestart: {
+      broker_.kill();
+      std::uniform_int_distribution<int> downtime_ms(100, 1500);
+      std::this_thread::sleep_for(std::chrono::milliseconds(downtime_ms(rng_)));
+      broker_.start();
+      ++figures_.broker_restarts;
+      break;
+    }
+    case Fault::kRigKill: {
+      std::vector<std::size_t> running;
+      for (std::size_t i = 0; i < rig_children_.size(); ++i)
+        if (!rig_done_[i] && rig_children_[i].running()) running.push_back(i);
+      if (running.empty()) break;
+      const std::size_t i =
+          running[std::uniform_int_distribution<std::size_t>(0, running.size() - 1)(rng_)];
+      rig_children_[i].signal(SIGKILL);
+      rig_children_[i].wait(15s);
+      ++figures_.rig_kills;
+      start_rig(i);
+      break;
+    }
+    case Fault::kRetrain: {
+      auto client = api(kToken);
+      if (!client) throw std::runtime_error(client.error().message);
+      auto response = client->post("/api/v1/retrain", Json{{"who", "soak"}, {"why", "soak"}});
+      if (!response || response->status != 200) {
+        throw std::runtime_error("POST /api/v1/retrain failed: " +
+                                 (response ? response->error_message() : response.error().message));
+      }
+      const Json run = Json::parse(response->body);
+      figures_.run_id = run["id"].get<std::int64_t>();
+      figures_.run_status = "running";
+      std::printf("soak: retraining run %lld started at %.1f s\n",
+                  static_cast<long long>(figures_.run_id), elapsed_s());
+      break;
+    }
+  }
+}
+
+double metric(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::atof(text.c_str() + at + name.size() + 2);
+}
+
+// The forecaster works in passes after the commits; the soak stops the daemon only when no cell
+// waits and the count of stored forecasts stopped moving.
+void Soak::wait_forecaster_idle() {
+  double last = -1;
+  eventually(
+      [&] {
+        auto client = api();
+        if (!client) return false;
+        auto response = client->get("/metrics");
+        if (!response || response->status != 200) return false;
+        const double pending = metric(response->body, "cyclecast_forecaster_cells_pending");
+        const double stored = metric(response->body, "cyclecast_forecasts_total");
+        const bool settled = pending == 0 && stored == last;
+        last = stored;
+        if (!settled) std::this_thread::sleep_for(500ms);
+        return settled;
+      },
+      120s);
+}
+
+int Soak::run() {
+  fs::create_directories(dir_ / "state");
+  const fs::path token_file = dir_ / "api-token";
+  std::ofstream(token_file) << kToken << "\n";
+  ::chmod(token_file.c_str(), 0600);
+  const fs::path config = dir_ / "cyclecastd.toml";
+  std::ofstream(config) << daemon_config(token_file);
+  rigs_ = write_rigs(dir_, flags_, published_);
+  const auto events = schedule(flags_, rng_);
+
+  started_ = Clock::now();
+  broker_.start();
+  daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), config);
+  start_daemon();
+  rig_children_.resize(rigs_.size());
+  rig_done_.assign(rigs_.size(), false);
+  for (std::size_t i = 0; i < rigs_.size(); ++i)
+    start_rig(i);
+
+  std::size_t next = 0;
+  while (next < events.size() || !rigs_done() || run_in_progress()) {
+    if (elapsed_s() > flags_.timeout_s) {
+      std::printf("soak: gave up after %d s with %zu faults to go and rigs %s\n", flags_.timeout_s,
+                  events.size() - next, rigs_done() ? "done" : "unfinished");
+      return 1;
+    }
+    supervise_rigs();
+    // A daemon killed during the run would leave it failed and no champion to forecast with;
+    // the other faults go on meanwhile.
+    const bool hold =
+        next < events.size() && events[next].fault == Fault::kDaemonKill && run_in_progress();
+    if (next < events.size() && events[next].at_s <= elapsed_s() && !hold) {
+      apply(events[next].fault);
+      ++next;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const double publish_end_s = elapsed_s();
+
+  wait_forecaster_idle();
+  daemon_->signal(SIGTERM);
+  const auto daemon_exit = daemon_->wait(60s);
+  broker_.kill();
+  SoakVerdict verdict = check_database(dir_ / "state", published_, forecasts_);
+  if (daemon_exit != 0) verdict.problems.push_back("cyclecastd did not stop cleanly on SIGTERM");
+  if (flags_.retrain && figures_.run_status != "succeeded") {
+    verdict.problems.push_back("the retraining run ended " + figures_.run_status);
+  }
+
+  std::printf(
+      "soak: records published %lld, stored %lld; lost %lld, duplicated %lld, wrong value %lld\n"
+      "soak: cyclecastd SIGKILLs %d, broker restarts %d, rig SIGKILLs %d (reruns after an error "
+      "%d), gateway kills 0 (not exercised)\n"
+      "soak: retraining run %lld %s, champion %s; host forecasts %lld, missing %lld; "
+      "rejected rows %lld\n"
+      "soak: integrity %s; %lld runs in the registry\n"
+      "soak: all answered after %.1f s, %.1f s in all\n",
+      static_cast<long long>(verdict.published), static_cast<long long>(verdict.stored),
+      static_cast<long long>(verdict.lost), static_cast<long long>(verdict.duplicated),
+      static_cast<long long>(verdict.wrong_value), figures_.daemon_kills, figures_.broker_restarts,
+      figures_.rig_kills, figures_.rig_restarts_after_error,
+      static_cast<long long>(figures_.run_id), figures_.run_status.c_str(),
+      figures_.champion.empty() ? "none" : figures_.champion.c_str(),
+      static_cast<long long>(verdict.host_forecasts),
+      static_cast<long long>(verdict.forecasts_missing),
+      static_cast<long long>(verdict.rejected_rows), verdict.integrity.c_str(),
+      static_cast<long long>(verdict.runs), publish_end_s, elapsed_s());
+  for (const auto& problem : verdict.problems)
+    std::printf("soak: FAILED: %s\n", problem.c_str());
+  if (!verdict.problems.empty()) {
+    std::printf("soak: logs and files in %s\n", dir_.c_str());
+    return 1;
+  }
+  std::printf("soak: passed\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace cyclecast::soak
+
+int main(int argc, char** argv) {
+  using cyclecast::soak::Flags;
+  Flags flags;
+  CLI::App app{"Fault-injection soak of cyclecastd (docs/reliability.md)"};
+  app.add_option("--records", flags.records, "cycle records to publish in all")
+      ->capture_default_str();
+  app.add_option("--rigs", flags.rigs, "rig clients")->capture_default_str();
+  app.add_option("--cells-per-rig", flags.cells_per_rig, "cells of each rig")
+      ->capture_default_str();
+  app.add_option("--daemon-kills", flags.daemon_kills, "SIGKILLs of cyclecastd")
+      ->capture_default_str();
+  app.add_option("--broker-restarts", flags.broker_restarts, "broker restarts")
+      ->capture_default_str();
+  app.add_option("--rig-kills", flags.rig_kills, "SIGKILLs of rig clients")->capture_default_str();
+  app.add_option("--publish-s", flags.publish_s, "seconds the rigs take to publish at their rate")
+      ->capture_default_str();
+  app.add_flag("!--no-retrain", flags.retrain, "skip the retraining run");
+  app.add_option("--seed", flags.seed, "seed of the fault schedule (0: a random one)");
+  app.add_option("--timeout-s", flags.timeout_s, "give up after this long")->capture_default_str();
+  app.add_option("--work-dir", flags.work_dir, "keep everything here (default: a temp dir)");
+  app.add_flag("--keep", flags.keep, "keep the temp dir even when the soak passes");
+  CLI11_PARSE(app, argc, argv);
+  if (flags.records < 1 || flags.rigs < 1 || flags.cells_per_rig < 1 || flags.publish_s <= 0) {
+    std::fprintf(stderr, "soak: --records, --rigs, --cells-per-rig and --publish-s must be > 0\n");
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  std::uint64_t seed = flags.seed;
+  if (seed == 0) seed = std::random_device{}() | 1u;
+  std::printf("soak: seed %llu (rerun with --seed %llu)\n", static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+  try {
+    std::optional<cyclecast::testing::TempDir> temp;
+    std::filesystem::path dir = flags.work_dir;
+    if (dir.empty()) {
+      temp.emplace();
+      dir = temp->path();
+    }
+    std::filesystem::create_directories(dir);
+    const int status = cyclecast::soak::Soak(flags, dir, seed).run();
+    std::fflush(stdout);
+    if (temp && (status != 0 || flags.keep)) {
+      // Keep the evidence: move the files out of the directory TempDir removes.
+      const auto kept =
+          std::filesystem::temp_directory_path() / ("cyclecast-soak-" + std::to_string(seed));
+      std::filesystem::remove_all(kept);
+      std::filesystem::rename(dir, kept);
+      std::filesystem::create_directories(dir);
+      std::printf("soak: files kept in %s\n", kept.c_str());
+    }
+    return status;
+  } catch (const std::exception& e) {
+    std::printf("soak: FAILED: %s\n", e.what());
+    return 1;
+  }
+}
