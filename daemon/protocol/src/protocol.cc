@@ -601,7 +601,9 @@ std::string serialize_ack(const Ack& ack) {
     }
     out["rejected_messages"] = std::move(messages);
   }
-  return out.dump();
+  // Reasons quote outside bytes (a JSON parser's "last read: ..."), which may be invalid UTF-8:
+  // replaced by U+FFFD instead of throwing, which would take the daemon down.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Ack> parse_ack(std::string_view payload) {
