@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "dispatch.h"
 #include "handlers.h"
 #include "router.h"
 #include "token.h"
@@ -72,15 +73,6 @@ bool is_parse_error(const beast::error_code& ec) {
 
 bool expects_continue(const bhttp::request_parser<bhttp::string_body>& parser) {
   return beast::iequals(parser.get()[bhttp::field::expect], "100-continue");
-}
-
-// "Bearer <token>" -> token; empty when the header is missing or another scheme.
-std::string_view bearer_token(beast::string_view authorization) {
-  constexpr beast::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return {};
-  if (!beast::iequals(authorization.substr(0, kScheme.size()), kScheme)) return {};
-  const beast::string_view token = authorization.substr(kScheme.size());
-  return std::string_view(token.data(), token.size());
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -172,48 +164,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_request() {
-    const auto& request = parser_->get();
-    RouteMatch match =
-        match_route(std::string_view(request.target().data(), request.target().size()));
-    if (!match.route) return send(error_reply(match.status, match.error), false);
-    const Route& route = *match.route;
-    const bhttp::verb wanted = route.method == Method::kGet ? bhttp::verb::get : bhttp::verb::post;
-    if (request.method() != wanted) {
-      Reply reply =
-          error_reply(405, "method not allowed; use " + std::string(bhttp::to_string(wanted)));
-      reply.headers.emplace_back("Allow", std::string(bhttp::to_string(wanted)));
-      return send(std::move(reply), false);
-    }
-    Caller caller;
-    if (route.mutating()) {
-      if (auto refused = check_token(); refused) return send(std::move(*refused), false);
-      auto parsed = parse_caller(request.body());
-      if (!parsed) return send(error_reply(400, parsed.error().message), false);
-      caller = std::move(*parsed);
-    }
-    call_backend(route, std::move(caller));
-  }
-
-  // The reply refusing a mutating request, or nothing when its token is right.
-  std::optional<Reply> check_token() {
     std::optional<TokenDigest> token;
     {
       std::lock_guard lock(state_->mutex);
       token = state_->token;
     }
-    if (!token) {
-      return error_reply(403,
-                         "changes through the API are disabled: cyclecastd has no API token file "
-                         "(http.token_file)");
-    }
-    const std::string_view presented = bearer_token(parser_->get()[bhttp::field::authorization]);
-    if (presented.empty()) {
-      Reply reply = error_reply(401, "authentication required: send Authorization: Bearer <token>");
-      reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cyclecast\"");
-      return reply;
-    }
-    if (!token_matches(*token, presented)) return error_reply(403, "invalid API token");
-    return std::nullopt;
+    Dispatch dispatched = dispatch(parser_->get(), token);
+    if (dispatched.refusal) return send(std::move(*dispatched.refusal), false);
+    call_backend(std::move(dispatched.route), std::move(dispatched.caller));
   }
 
   // Runs the backend call on the pool and the reply back on this connection's executor.

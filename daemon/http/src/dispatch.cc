@@ -1,0 +1,73 @@
+#include "dispatch.h"
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <boost/beast/core/string.hpp>
+
+namespace cyclecast::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+// "Bearer <token>" -> token; empty when the header is missing or another scheme.
+std::string_view bearer_token(beast::string_view authorization) {
+  constexpr beast::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  if (!beast::iequals(authorization.substr(0, kScheme.size()), kScheme)) return {};
+  const beast::string_view token = authorization.substr(kScheme.size());
+  return std::string_view(token.data(), token.size());
+}
+
+// The reply refusing a mutating request, or nothing when its token is right.
+std::optional<Reply> check_token(const bhttp::request<bhttp::string_body>& request,
+                                 const std::optional<TokenDigest>& token) {
+  if (!token) {
+    return error_reply(403,
+                       "changes through the API are disabled: cyclecastd has no API token file "
+                       "(http.token_file)");
+  }
+  const std::string_view presented = bearer_token(request[bhttp::field::authorization]);
+  if (presented.empty()) {
+    Reply reply = error_reply(401, "authentication required: send Authorization: Bearer <token>");
+    reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cyclecast\"");
+    return reply;
+  }
+  if (!token_matches(*token, presented)) return error_reply(403, "invalid API token");
+  return std::nullopt;
+}
+
+Dispatch refuse(Reply reply) {
+  Dispatch refused;
+  refused.refusal = std::move(reply);
+  return refused;
+}
+
+}  // namespace
+
+Dispatch dispatch(const bhttp::request<bhttp::string_body>& request,
+                  const std::optional<TokenDigest>& token) {
+  RouteMatch match =
+      match_route(std::string_view(request.target().data(), request.target().size()));
+  if (!match.route) return refuse(error_reply(match.status, match.error));
+  Dispatch accepted;
+  accepted.route = std::move(*match.route);
+  const bhttp::verb wanted =
+      accepted.route.method == Method::kGet ? bhttp::verb::get : bhttp::verb::post;
+  if (request.method() != wanted) {
+    Reply reply =
+        error_reply(405, "method not allowed; use " + std::string(bhttp::to_string(wanted)));
+    reply.headers.emplace_back("Allow", std::string(bhttp::to_string(wanted)));
+    return refuse(std::move(reply));
+  }
+  if (!accepted.route.mutating()) return accepted;
+  if (auto refused = check_token(request, token); refused) return refuse(std::move(*refused));
+  auto parsed = parse_caller(request.body());
+  if (!parsed) return refuse(error_reply(400, parsed.error().message));
+  accepted.caller = std::move(*parsed);
+  return accepted;
+}
+
+}  // namespace cyclecast::http
