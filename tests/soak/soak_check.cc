@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "cyclecast/storage/database.h"
@@ -55,11 +57,15 @@ void check_cell(storage::Database& db, const PublishedCell& cell, SoakVerdict& v
   verdict.lost += cell.cycles - static_cast<std::int64_t>(seen.size());
 }
 
-// After a cell's first host forecast, every stored cycle with W cycles up to it has one (the
-// forecaster resumes after its last forecast, also across restarts). A cell that got cycles after
-// the champion was first seen must have at least one.
+// Cycles stored before the model was loaded are not forecast by design, nor those of a cell below
+// its first forecast (the forecaster starts a cell at its newest cycle, never back-filling). Every
+// other stored cycle with W cycles up to it must have a host forecast, also one stored late (a
+// re-send after a fault) and those stored while the daemon was down.
+constexpr std::int64_t kModelLoadMarginMs = 2000;  // promotion to the forecaster's next pass
+
 void check_forecasts(storage::Database& db, const PublishedCell& cell,
-                     const ForecastExpectation& expectation, SoakVerdict& verdict) {
+                     const ForecastExpectation& expectation, std::int64_t champion_since_ms,
+                     SoakVerdict& verdict) {
   auto forecasts = db.forecasts_of(cell.cell_id);
   if (!forecasts) {
     verdict.problems.push_back("forecasts of " + cell.cell_id + ": " + forecasts.error().message);
@@ -74,25 +80,46 @@ void check_forecasts(storage::Database& db, const PublishedCell& cell,
       ++verdict.edge_forecasts;
     }
   }
-  if (!expectation.check) return;
-  if (host.empty()) {
-    const auto at = expectation.newest_at_champion.find(cell.cell_id);
-    const std::int64_t before = at == expectation.newest_at_champion.end() ? 0 : at->second;
-    if (cell.cycles > before && cell.cycles >= expectation.window) {
-      verdict.forecasts_missing += cell.cycles - std::max(before, expectation.window - 1);
-      verdict.problems.push_back(cell.cell_id + " got cycles after the champion but no forecast");
-    }
-    return;
+  if (!expectation.check || champion_since_ms == 0) return;
+  auto cycles = db.cycles_of(cell.cell_id);
+  if (!cycles) return;  // reported by check_cell
+  const std::int64_t first = host.empty() ? 0 : *host.begin();
+  // A cycle is late when a higher cycle of the cell was stored before it (a re-send after a
+  // fault overtaken by newer records). Oldest storing time among the higher cycles, by cycle:
+  std::vector<std::int64_t> earliest_above(cycles->size());
+  std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t i = cycles->size(); i-- > 0;) {
+    earliest_above[i] = earliest;
+    earliest = std::min(earliest, (*cycles)[i].received_at_ms);
   }
-  const std::int64_t first = std::max(*host.begin(), expectation.window);
-  std::int64_t missing = 0;
-  for (std::int64_t cycle = first; cycle <= cell.cycles; ++cycle)
-    if (host.count(cycle) == 0) ++missing;
+  // Stored after the last cycle the forecaster got to: it was never woken for the cell again (a
+  // commit just before a SIGKILL, and no newer cycle of the cell after the restart).
+  std::int64_t last_forecast_stored_ms = 0;
+  for (const auto& record : *cycles)
+    if (host.count(record.cycle) != 0)
+      last_forecast_stored_ms = std::max(last_forecast_stored_ms, record.received_at_ms);
+  std::int64_t missing = 0, first_missing = 0, late = 0, stranded = 0;
+  for (std::size_t i = 0; i < cycles->size(); ++i) {
+    const auto& record = (*cycles)[i];
+    if (record.received_at_ms <= champion_since_ms + kModelLoadMarginMs) continue;
+    if (record.cycle < expectation.window || record.cycle <= first) continue;
+    if (host.count(record.cycle) != 0) continue;
+    if (earliest_above[i] < record.received_at_ms && !expectation.strict) {
+      ++late;
+    } else if (record.received_at_ms > last_forecast_stored_ms && !expectation.strict) {
+      ++stranded;
+    } else if (missing++ == 0) {
+      first_missing = record.cycle;
+    }
+  }
+  verdict.late_without_forecast += late;
+  verdict.stranded_without_forecast += stranded;
   if (missing > 0) {
     verdict.forecasts_missing += missing;
     verdict.problems.push_back(cell.cell_id + ": " + std::to_string(missing) +
-                               " cycles after its first forecast (" + std::to_string(first) +
-                               ") have no host forecast");
+                               " cycles stored after the champion have no host forecast (first: " +
+                               std::to_string(first_missing) +
+                               ", the cell's first forecast: " + std::to_string(first) + ")");
   }
 }
 
@@ -164,12 +191,16 @@ SoakVerdict check_database(const std::filesystem::path& state_dir,
     verdict.stored = counts->cycles;
     verdict.rejected_rows = counts->rejected;
   }
+  std::int64_t champion_since_ms = 0;
+  if (auto champion = storage::champion(*db); champion && *champion) {
+    champion_since_ms = (*champion)->status_changed_at_ms;
+  }
   std::string error;
   const std::int64_t extra_rows = duplicate_rows(path, error);
   if (!error.empty()) verdict.problems.push_back(error);
   for (const auto& cell : published) {
     check_cell(*db, cell, verdict);
-    check_forecasts(*db, cell, forecasts, verdict);
+    check_forecasts(*db, cell, forecasts, champion_since_ms, verdict);
   }
   verdict.duplicated += std::max<std::int64_t>(extra_rows, 0);
   check_registry(*db, verdict);

@@ -5,8 +5,13 @@
 // through the API. When every rig's outbox is answered it stops the daemon and checks the
 // database: every record stored exactly once, integrity, host forecasts, the model registry.
 // Prints the figures; exits 1 if anything was lost, duplicated or inconsistent.
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,12 +57,15 @@ struct Flags {
   int daemon_kills = 4;
   int broker_restarts = 2;
   int rig_kills = 3;
+  int gateway_kills = 2;
   double publish_s = 20;
   bool retrain = true;
   std::uint64_t seed = 0;  // 0: a random one (printed)
   int timeout_s = 900;
   std::string work_dir;  // empty: a temporary directory, removed unless --keep
   bool keep = false;
+  bool strict_forecasts = false;
+  bool check_only = false;
 };
 
 // The tiny training of the lifecycle tests (W = 20, H = 10, one width-4 student: seconds), no
@@ -117,7 +125,7 @@ std::vector<RigSetup> write_rigs(const fs::path& dir, const Flags& flags,
   return rigs;
 }
 
-enum class Fault { kDaemonKill, kBrokerRestart, kRigKill, kRetrain };
+enum class Fault { kDaemonKill, kBrokerRestart, kRigKill, kGatewayKill, kRetrain };
 
 struct Event {
   double at_s = 0;
@@ -136,7 +144,13 @@ std::vector<Event> schedule(const Flags& flags, std::mt19937_64& rng) {
     events.push_back({anywhere(rng), Fault::kBrokerRestart});
   for (int i = 0; i < flags.rig_kills; ++i)
     events.push_back({anywhere(rng), Fault::kRigKill});
-  if (flags.retrain) events.push_back({middle(rng), Fault::kRetrain});
+  if (flags.retrain) {
+    events.push_back({middle(rng), Fault::kRetrain});
+    // The gateway's node runs the run's model: it starts once that is champion.
+    std::uniform_real_distribution<double> late(0.65 * flags.publish_s, 0.9 * flags.publish_s);
+    for (int i = 0; i < flags.gateway_kills; ++i)
+      events.push_back({late(rng), Fault::kGatewayKill});
+  }
   std::sort(events.begin(), events.end(),
             [](const Event& a, const Event& b) { return a.at_s < b.at_s; });
   return events;
@@ -147,6 +161,7 @@ struct Figures {
   int broker_restarts = 0;
   int rig_kills = 0;
   int rig_restarts_after_error = 0;  // a rig that gave up (broker away at its start) and was rerun
+  int gateway_kills = 0;
   std::int64_t run_id = 0;
   std::string run_status = "none";
   std::string champion;
@@ -158,6 +173,7 @@ class Soak {
       : flags_(flags), dir_(dir), rng_(seed), broker_(dir, testing::free_port()) {}
 
   int run();
+  int check_only();
 
  private:
   void start_daemon();
@@ -167,6 +183,10 @@ class Soak {
   void apply(Fault fault);
   bool run_in_progress();
   void note_champion();
+  bool held(Fault fault);
+  void start_node_line(const fs::path& model);
+  void start_gateway();
+  void stop_node_line();
   void wait_forecaster_idle();
   Result<http::ApiClient> api(const std::string& token = "") const;
   std::optional<Json> api_get(const std::string& path);
@@ -187,7 +207,79 @@ class Soak {
   ForecastExpectation forecasts_;
   Figures figures_;
   Clock::time_point started_;
+  // The edge node: cyclecast-node on a pty's master, the gateway on its slave (by a link).
+  int pty_master_ = -1, pty_slave_ = -1;
+  pid_t node_pid_ = -1;
+  Child gateway_;
+  bool gateway_started_ = false;
+
+ public:
+  ~Soak() { stop_node_line(); }
 };
+
+// The virtual node reads and writes the pty's master; the gateway opens the slave by name. The
+// soak keeps a slave descriptor open itself so that the node does not read EIO (no slave open)
+// while the gateway is dead between a kill and its restart.
+void Soak::start_node_line(const fs::path& model) {
+  char name[256] = {};
+  if (openpty(&pty_master_, &pty_slave_, name, nullptr, nullptr) != 0) {
+    throw std::runtime_error("openpty failed");
+  }
+  ::fcntl(pty_master_, F_SETFD, FD_CLOEXEC);
+  ::fcntl(pty_slave_, F_SETFD, FD_CLOEXEC);
+  termios tio{};
+  tcgetattr(pty_slave_, &tio);
+  cfmakeraw(&tio);
+  tcsetattr(pty_slave_, TCSANOW, &tio);
+  fs::remove(dir_ / "tty");
+  fs::create_symlink(name, dir_ / "tty");
+  const std::string program = std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-node";
+  const std::string log = (dir_ / "node.log").string();
+  node_pid_ = ::fork();
+  if (node_pid_ < 0) throw std::runtime_error("fork failed");
+  if (node_pid_ == 0) {
+    ::dup2(pty_master_, 0);
+    ::dup2(pty_master_, 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) ::dup2(fd, 2);
+    ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+    ::_exit(127);
+  }
+}
+
+void Soak::stop_node_line() {
+  gateway_.signal(SIGKILL);
+  gateway_.wait(15s);
+  if (node_pid_ > 0) {
+    ::kill(node_pid_, SIGKILL);
+    ::waitpid(node_pid_, nullptr, 0);
+    node_pid_ = -1;
+  }
+  if (pty_master_ >= 0) ::close(pty_master_);
+  if (pty_slave_ >= 0) ::close(pty_slave_);
+  pty_master_ = pty_slave_ = -1;
+}
+
+// The node forecasts the cells of the first rig.
+void Soak::start_gateway() {
+  std::string cells;
+  for (int c = 0; c < flags_.cells_per_rig; ++c)
+    cells += (c == 0 ? "" : ",") + published_[static_cast<std::size_t>(c)].cell_id;
+  gateway_ =
+      Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway", "--node", "soak-node",
+             "--serial", (dir_ / "tty").string(), "--cells", cells, "--mqtt-port",
+             std::to_string(broker_.port()), "--answer-timeout-ms", "500", "--reopen-min-ms", "50",
+             "--reopen-max-ms", "1000", "--status-interval-ms", "1000", "--log-level", "info"},
+            dir_ / "gateway.log");
+  gateway_started_ = true;
+}
+
+// A daemon killed during the run would leave it failed and no champion to forecast with; a
+// gateway kill waits for the gateway. The other faults go on meanwhile.
+bool Soak::held(Fault fault) {
+  return (fault == Fault::kDaemonKill && run_in_progress()) ||
+         (fault == Fault::kGatewayKill && !gateway_started_);
+}
 
 void Soak::start_daemon() {
   const auto log_size_before = read_text(dir_ / "cyclecastd.log").size();
@@ -266,8 +358,8 @@ bool Soak::run_in_progress() {
   return figures_.run_status == "running";
 }
 
-// Once the run's model is champion (the daemon loads it at once), remembers each cell's newest
-// stored cycle: a cell that gets cycles after that must get host forecasts.
+// Once the run's model is champion, host forecasts are checked at the end, and the edge node
+// starts with that model.
 void Soak::note_champion() {
   eventually(
       [&] {
@@ -279,22 +371,13 @@ void Soak::note_champion() {
       },
       30s);
   if (figures_.champion.empty()) return;
-  storage::OpenOptions options;
-  options.create_if_missing = false;
-  options.read_only = true;
-  auto db = storage::Database::open(daemon_->database(), options);
-  if (!db) return;
-  for (const auto& cell : published_) {
-    auto cycles = db->cycles_of(cell.cell_id);
-    std::int64_t newest = 0;
-    if (cycles) {
-      for (const auto& c : *cycles)
-        newest = std::max(newest, c.cycle);
-    }
-    forecasts_.newest_at_champion[cell.cell_id] = newest;
-  }
   forecasts_.check = true;
   forecasts_.window = kWindow;
+  forecasts_.strict = flags_.strict_forecasts;
+  if (flags_.gateway_kills > 0) {
+    start_node_line(dir_ / "state" / "models" / figures_.champion / "model.bin");
+    start_gateway();
+  }
 }
 
 void Soak::apply(Fault fault) {
@@ -326,6 +409,12 @@ void Soak::apply(Fault fault) {
       start_rig(i);
       break;
     }
+    case Fault::kGatewayKill:
+      gateway_.signal(SIGKILL);
+      gateway_.wait(15s);
+      ++figures_.gateway_kills;
+      start_gateway();
+      break;
     case Fault::kRetrain: {
       auto client = api(kToken);
       if (!client) throw std::runtime_error(client.error().message);
@@ -370,6 +459,29 @@ void Soak::wait_forecaster_idle() {
       120s);
 }
 
+// Checks what an earlier soak with the same data flags left in the directory.
+int Soak::check_only() {
+  fs::create_directories(dir_ / "check-only");
+  rigs_ = write_rigs(dir_ / "check-only", flags_, published_);
+  forecasts_.check = flags_.retrain;
+  forecasts_.window = kWindow;
+  forecasts_.strict = flags_.strict_forecasts;
+  const SoakVerdict verdict = check_database(dir_ / "state", published_, forecasts_);
+  std::printf(
+      "soak: records published %lld, stored %lld; lost %lld, duplicated %lld, wrong value "
+      "%lld; host forecasts %lld, missing %lld, late cycles without one %lld, stranded %lld; "
+      "integrity %s\n",
+      static_cast<long long>(verdict.published), static_cast<long long>(verdict.stored),
+      static_cast<long long>(verdict.lost), static_cast<long long>(verdict.duplicated),
+      static_cast<long long>(verdict.wrong_value), static_cast<long long>(verdict.host_forecasts),
+      static_cast<long long>(verdict.forecasts_missing),
+      static_cast<long long>(verdict.late_without_forecast),
+      static_cast<long long>(verdict.stranded_without_forecast), verdict.integrity.c_str());
+  for (const auto& problem : verdict.problems)
+    std::printf("soak: FAILED: %s\n", problem.c_str());
+  return verdict.problems.empty() ? 0 : 1;
+}
+
 int Soak::run() {
   fs::create_directories(dir_ / "state");
   const fs::path token_file = dir_ / "api-token";
@@ -397,24 +509,33 @@ int Soak::run() {
       return 1;
     }
     supervise_rigs();
-    // A daemon killed during the run would leave it failed and no champion to forecast with;
-    // the other faults go on meanwhile.
-    const bool hold =
-        next < events.size() && events[next].fault == Fault::kDaemonKill && run_in_progress();
-    if (next < events.size() && events[next].at_s <= elapsed_s() && !hold) {
-      apply(events[next].fault);
-      ++next;
+    if (next < events.size() && events[next].at_s <= elapsed_s()) {
+      const Fault fault = events[next].fault;
+      if (fault == Fault::kGatewayKill && !gateway_started_ && figures_.run_status != "running") {
+        ++next;  // the run gave no champion: no node, no gateway to kill
+      } else if (!held(fault)) {
+        apply(fault);
+        ++next;
+      }
     }
     std::this_thread::sleep_for(20ms);
   }
   const double publish_end_s = elapsed_s();
 
   wait_forecaster_idle();
+  const bool gateway_up = !gateway_started_ || gateway_.running();
+  gateway_.signal(SIGTERM);
+  const auto gateway_exit = gateway_started_ ? gateway_.wait(30s) : std::optional<int>(0);
   daemon_->signal(SIGTERM);
   const auto daemon_exit = daemon_->wait(60s);
   broker_.kill();
   SoakVerdict verdict = check_database(dir_ / "state", published_, forecasts_);
   if (daemon_exit != 0) verdict.problems.push_back("cyclecastd did not stop cleanly on SIGTERM");
+  if (!gateway_up) verdict.problems.push_back("cyclecast-gateway was not running at the end");
+  if (gateway_exit != 0) verdict.problems.push_back("cyclecast-gateway did not stop on SIGTERM");
+  if (gateway_started_ && verdict.edge_forecasts == 0) {
+    verdict.problems.push_back("the gateway's node made no edge forecast that was stored");
+  }
   if (flags_.retrain && figures_.run_status != "succeeded") {
     verdict.problems.push_back("the retraining run ended " + figures_.run_status);
   }
@@ -422,21 +543,24 @@ int Soak::run() {
   std::printf(
       "soak: records published %lld, stored %lld; lost %lld, duplicated %lld, wrong value %lld\n"
       "soak: cyclecastd SIGKILLs %d, broker restarts %d, rig SIGKILLs %d (reruns after an error "
-      "%d), gateway kills 0 (not exercised)\n"
-      "soak: retraining run %lld %s, champion %s; host forecasts %lld, missing %lld; "
+      "%d), gateway SIGKILLs %d\n"
+      "soak: retraining run %lld %s, champion %s; host forecasts %lld, missing %lld, late "
+      "cycles without one %lld, stranded %lld; edge forecasts %lld; "
       "rejected rows %lld\n"
       "soak: integrity %s; %lld runs in the registry\n"
       "soak: all answered after %.1f s, %.1f s in all\n",
       static_cast<long long>(verdict.published), static_cast<long long>(verdict.stored),
       static_cast<long long>(verdict.lost), static_cast<long long>(verdict.duplicated),
       static_cast<long long>(verdict.wrong_value), figures_.daemon_kills, figures_.broker_restarts,
-      figures_.rig_kills, figures_.rig_restarts_after_error,
+      figures_.rig_kills, figures_.rig_restarts_after_error, figures_.gateway_kills,
       static_cast<long long>(figures_.run_id), figures_.run_status.c_str(),
       figures_.champion.empty() ? "none" : figures_.champion.c_str(),
       static_cast<long long>(verdict.host_forecasts),
       static_cast<long long>(verdict.forecasts_missing),
-      static_cast<long long>(verdict.rejected_rows), verdict.integrity.c_str(),
-      static_cast<long long>(verdict.runs), publish_end_s, elapsed_s());
+      static_cast<long long>(verdict.late_without_forecast),
+      static_cast<long long>(verdict.stranded_without_forecast),
+      static_cast<long long>(verdict.edge_forecasts), static_cast<long long>(verdict.rejected_rows),
+      verdict.integrity.c_str(), static_cast<long long>(verdict.runs), publish_end_s, elapsed_s());
   for (const auto& problem : verdict.problems)
     std::printf("soak: FAILED: %s\n", problem.c_str());
   if (!verdict.problems.empty()) {
@@ -464,12 +588,19 @@ int main(int argc, char** argv) {
   app.add_option("--broker-restarts", flags.broker_restarts, "broker restarts")
       ->capture_default_str();
   app.add_option("--rig-kills", flags.rig_kills, "SIGKILLs of rig clients")->capture_default_str();
+  app.add_option("--gateway-kills", flags.gateway_kills,
+                 "SIGKILLs of cyclecast-gateway (its node runs the retrained model)")
+      ->capture_default_str();
   app.add_option("--publish-s", flags.publish_s, "seconds the rigs take to publish at their rate")
       ->capture_default_str();
   app.add_flag("!--no-retrain", flags.retrain, "skip the retraining run");
   app.add_option("--seed", flags.seed, "seed of the fault schedule (0: a random one)");
   app.add_option("--timeout-s", flags.timeout_s, "give up after this long")->capture_default_str();
   app.add_option("--work-dir", flags.work_dir, "keep everything here (default: a temp dir)");
+  app.add_flag("--strict-forecasts", flags.strict_forecasts,
+               "fail also on late and stranded cycles without a host forecast");
+  app.add_flag("--check-only", flags.check_only,
+               "only check the database a soak left in --work-dir (same data flags)");
   app.add_flag("--keep", flags.keep, "keep the temp dir even when the soak passes");
   CLI11_PARSE(app, argc, argv);
   if (flags.records < 1 || flags.rigs < 1 || flags.cells_per_rig < 1 || flags.publish_s <= 0) {
@@ -477,6 +608,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show up when piped to a file
   std::uint64_t seed = flags.seed;
   if (seed == 0) seed = std::random_device{}() | 1u;
   std::printf("soak: seed %llu (rerun with --seed %llu)\n", static_cast<unsigned long long>(seed),
@@ -490,7 +622,8 @@ int main(int argc, char** argv) {
       dir = temp->path();
     }
     std::filesystem::create_directories(dir);
-    const int status = cyclecast::soak::Soak(flags, dir, seed).run();
+    const int status = flags.check_only ? cyclecast::soak::Soak(flags, dir, seed).check_only()
+                                        : cyclecast::soak::Soak(flags, dir, seed).run();
     std::fflush(stdout);
     if (temp && (status != 0 || flags.keep)) {
       // Keep the evidence: move the files out of the directory TempDir removes.
