@@ -98,13 +98,19 @@ void check_forecasts(storage::Database& db, const PublishedCell& cell,
   for (const auto& record : *cycles)
     if (host.count(record.cycle) != 0)
       last_forecast_stored_ms = std::max(last_forecast_stored_ms, record.received_at_ms);
+  const auto window_span = static_cast<std::size_t>(expectation.window);
   std::int64_t missing = 0, first_missing = 0, late = 0, stranded = 0;
   for (std::size_t i = 0; i < cycles->size(); ++i) {
     const auto& record = (*cycles)[i];
     if (record.received_at_ms <= champion_since_ms + kModelLoadMarginMs) continue;
     if (record.cycle < expectation.window || record.cycle <= first) continue;
     if (host.count(record.cycle) != 0) continue;
-    if (earliest_above[i] < record.received_at_ms && !expectation.strict) {
+    // Its history arrived after it: the forecaster found fewer than W cycles and moved on.
+    bool history_late = false;
+    for (std::size_t j = i >= window_span ? i - window_span : 0; j < i; ++j)
+      history_late = history_late || (*cycles)[j].received_at_ms > record.received_at_ms;
+    const bool is_late = earliest_above[i] < record.received_at_ms || history_late;
+    if (is_late && !expectation.strict) {
       ++late;
     } else if (record.received_at_ms > last_forecast_stored_ms && !expectation.strict) {
       ++stranded;

@@ -200,6 +200,7 @@ class Soak {
   Broker broker_;
   std::unique_ptr<DaemonProcess> daemon_;
   int api_port_ = 0;
+  std::string last_api_failure_;
   std::vector<RigSetup> rigs_;
   std::vector<Child> rig_children_;
   std::vector<bool> rig_done_;
@@ -339,7 +340,14 @@ std::optional<Json> Soak::api_get(const std::string& path) {
   auto client = api();
   if (!client) return std::nullopt;
   auto response = client->get(path);
-  if (!response || (response->status != 200 && response->status != 503)) return std::nullopt;
+  if (!response || (response->status != 200 && response->status != 503)) {
+    // Said once per kind of failure: the daemon may be restarting, but a failure that lasts is
+    // what a reader of a stuck soak needs to see.
+    const std::string why = response ? std::to_string(response->status) : response.error().message;
+    if (why != last_api_failure_) std::printf("soak: GET %s: %s\n", path.c_str(), why.c_str());
+    last_api_failure_ = why;
+    return std::nullopt;
+  }
   Json body = Json::parse(response->body, nullptr, false);
   if (body.is_discarded()) return std::nullopt;
   return body;
@@ -509,6 +517,7 @@ int Soak::run() {
       return 1;
     }
     supervise_rigs();
+    run_in_progress();  // follows the run: its end starts the gateway that gateway kills wait for
     if (next < events.size() && events[next].at_s <= elapsed_s()) {
       const Fault fault = events[next].fault;
       if (fault == Fault::kGatewayKill && !gateway_started_ && figures_.run_status != "running") {
