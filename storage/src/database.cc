@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -35,6 +36,13 @@ constexpr const char* kCountsSql =
 #define CYCLECAST_CELL_COLUMNS                                                             \
   "c.cell_id, coalesce(r.rig_id, ''), c.chemistry, c.rated_capacity_ah, c.charge_policy, " \
   "c.metadata_json"
+// A cell with its cycle count and its first and last cycle numbers.
+#define CYCLECAST_CELL_SUMMARY                                           \
+  "SELECT " CYCLECAST_CELL_COLUMNS                                       \
+  ", (SELECT count(*) FROM cycles y WHERE y.cell = c.id), "              \
+  "coalesce((SELECT min(cycle) FROM cycles y WHERE y.cell = c.id), 0), " \
+  "coalesce((SELECT max(cycle) FROM cycles y WHERE y.cell = c.id), 0) "  \
+  "FROM cells c LEFT JOIN rigs r ON r.id = c.rig"
 
 CellInfo read_cell(sqlite3_stmt* stmt) {
   CellInfo cell;
@@ -63,6 +71,23 @@ Result<void> set_connection_pragmas(sqlite3* db, const OpenOptions& options) {
   }
   // 16 MiB of page cache: a large import keeps the right edge of the cycles B-tree in memory.
   return detail::exec(db, "PRAGMA cache_size = -16384", "setting the page cache size");
+}
+
+// PRAGMA max_page_count in bytes, rounded up to whole pages; 0 lifts the limit. SQLite never
+// sets it below the file's current page count.
+Result<void> limit_size(sqlite3* db, std::int64_t bytes) {
+  if (bytes < 0) return make_error(ErrorCode::kInvalidArgument, "a negative size limit");
+  Result<std::int64_t> page_size =
+      detail::query_int(db, "PRAGMA page_size", "reading the page size");
+  if (!page_size) return page_size.error();
+  // SQLite's own maximum page count (2^32 - 2) stands for "no limit".
+  constexpr std::int64_t kNoLimit = 4294967294;
+  const std::int64_t pages =
+      bytes == 0 ? kNoLimit : std::min(kNoLimit, (bytes + *page_size - 1) / *page_size);
+  const std::string pragma = "PRAGMA max_page_count = " + std::to_string(pages);
+  Result<std::int64_t> set = detail::query_int(db, pragma.c_str(), "setting the size limit");
+  if (!set) return set.error();
+  return {};
 }
 
 // Makes a rename durable: the new directory entry survives power loss only once the directory
@@ -157,11 +182,8 @@ Result<void> Database::Impl::prepare_statements() {
        "y.temperature_max_c, y.charge_time_min, y.measured_at_ms, y.received_at_ms, s.name "
        "FROM cycles y JOIN sources s ON s.id = y.source WHERE y.cell = (SELECT id FROM cells WHERE "
        "cell_id = ?1) AND y.cycle <= ?2 ORDER BY y.cycle DESC LIMIT ?3) ORDER BY cycle"},
-      {&s.cells,
-       "SELECT " CYCLECAST_CELL_COLUMNS ", (SELECT count(*) FROM cycles y WHERE y.cell = c.id), "
-       "coalesce((SELECT min(cycle) FROM cycles y WHERE y.cell = c.id), 0), "
-       "coalesce((SELECT max(cycle) FROM cycles y WHERE y.cell = c.id), 0) "
-       "FROM cells c LEFT JOIN rigs r ON r.id = c.rig ORDER BY c.cell_id"},
+      {&s.cells, CYCLECAST_CELL_SUMMARY " ORDER BY c.cell_id"},
+      {&s.cell_summary, CYCLECAST_CELL_SUMMARY " WHERE c.cell_id = ?1"},
       {&s.rejected,
        "SELECT source, payload, reason, rejected_at_ms FROM rejected ORDER BY id DESC LIMIT ?1"},
       {&s.counts, kCountsSql},
@@ -215,7 +237,8 @@ Result<Database> Database::open(const std::filesystem::path& path, const OpenOpt
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  const int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags,
+                                 options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     Error error = detail::sqlite_error(impl->db, rc, "opening database " + quoted(path));
     return error;
@@ -223,6 +246,9 @@ Result<Database> Database::open(const std::filesystem::path& path, const OpenOpt
   sqlite3_busy_timeout(impl->db, options.busy_timeout_ms);
   if (auto ours = detail::check_is_cyclecast_database(impl->db, path); !ours) return ours.error();
   if (auto set = set_connection_pragmas(impl->db, options); !set) return set.error();
+  if (auto limited = limit_size(impl->db, options.max_size_bytes); !limited) {
+    return limited.error();
+  }
   Result<int> version = detail::migrate(impl->db, path, options.read_only);
   if (!version) return version.error();
   impl->schema_version = *version;
@@ -299,21 +325,38 @@ Result<std::optional<CellInfo>> Database::find_cell(const std::string& cell_id) 
   return std::optional<CellInfo>{read_cell(stmt)};
 }
 
+namespace {
+
+CellSummary read_cell_summary(sqlite3_stmt* stmt) {
+  CellSummary summary;
+  summary.info = read_cell(stmt);
+  summary.cycles = sqlite3_column_int64(stmt, 6);
+  summary.first_cycle = sqlite3_column_int64(stmt, 7);
+  summary.last_cycle = sqlite3_column_int64(stmt, 8);
+  return summary;
+}
+
+}  // namespace
+
 Result<std::vector<CellSummary>> Database::cells() {
   sqlite3_stmt* stmt = impl_->statements.cells.get();
   ScopedReset reset(stmt);
   std::vector<CellSummary> cells;
   int rc = SQLITE_OK;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    CellSummary summary;
-    summary.info = read_cell(stmt);
-    summary.cycles = sqlite3_column_int64(stmt, 6);
-    summary.first_cycle = sqlite3_column_int64(stmt, 7);
-    summary.last_cycle = sqlite3_column_int64(stmt, 8);
-    cells.push_back(std::move(summary));
-  }
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    cells.push_back(read_cell_summary(stmt));
   if (rc != SQLITE_DONE) return impl_->error(rc, "listing cells");
   return cells;
+}
+
+Result<std::optional<CellSummary>> Database::cell_summary(const std::string& cell_id) {
+  sqlite3_stmt* stmt = impl_->statements.cell_summary.get();
+  ScopedReset reset(stmt);
+  detail::bind_text_static(stmt, 1, cell_id);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<CellSummary>{};
+  if (rc != SQLITE_ROW) return impl_->error(rc, "summarizing cell '" + cell_id + "'");
+  return std::optional<CellSummary>{read_cell_summary(stmt)};
 }
 
 Result<TableCounts> Database::counts() {
@@ -388,6 +431,20 @@ Result<CheckReport> Database::check() {
     return counts.error();
   }
   return report;
+}
+
+Result<std::vector<std::string>> Database::quick_check() {
+  std::vector<std::string> problems;
+  auto first_column = [](sqlite3_stmt* stmt) { return detail::column_string(stmt, 0); };
+  if (auto ran = collect_problems(impl_->db, "PRAGMA quick_check", first_column, problems); !ran) {
+    return ran.error();
+  }
+  if (problems.size() == 1 && problems.front() == "ok") problems.clear();
+  return problems;
+}
+
+Result<void> Database::set_max_size(std::int64_t bytes) {
+  return limit_size(impl_->db, bytes);
 }
 
 Result<void> Database::checkpoint() {

@@ -36,6 +36,7 @@ struct CachedStatements {
   detail::Statement cycles_of;
   detail::Statement recent_cycles;
   detail::Statement cells;
+  detail::Statement cell_summary;
   detail::Statement rejected;
   detail::Statement counts;
 };

@@ -36,6 +36,8 @@ ErrorCode error_code_of(int sqlite_rc) {
       return ErrorCode::kInvalidArgument;
     case SQLITE_CANTOPEN:
       return ErrorCode::kNotFound;
+    case SQLITE_FULL:
+      return ErrorCode::kFull;
     default:
       return ErrorCode::kIo;
   }

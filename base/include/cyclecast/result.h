@@ -16,6 +16,7 @@ enum class ErrorCode {
   kNotFound,         // a named thing does not exist
   kConflict,         // the request contradicts what is stored
   kIo,               // the file system or database failed
+  kFull,             // no room to store: the disk is full or a configured size limit is reached
   kCorrupt,          // stored data failed a consistency check
   kUnsupported,      // a format or schema version this build does not know
   kCancelled,        // the caller asked a long operation to stop (e.g. SIGINT during training)

@@ -34,6 +34,12 @@ struct OpenOptions {
   // FULL makes every committed batch survive power loss (needed before acknowledging records
   // to a rig); NORMAL is consistent after a crash but may lose the last commits on power loss.
   bool synchronous_full = true;
+  // The file never grows past this many bytes (PRAGMA max_page_count); 0: no limit. A write
+  // that would need more fails with kFull, as on a full disk.
+  std::int64_t max_size_bytes = 0;
+  // The SQLite VFS to open the file with (registered by the caller); empty: the default. Tests
+  // use it to inject I/O errors.
+  std::string vfs;
 };
 
 struct RigInfo {
@@ -207,6 +213,8 @@ class Database {
                                                  std::int64_t up_to_cycle, std::int64_t limit);
   // Every registered cell with its cycle count, ordered by cell_id.
   Result<std::vector<CellSummary>> cells();
+  // One cell with its cycle count; nullopt for an unknown cell.
+  Result<std::optional<CellSummary>> cell_summary(const std::string& cell_id);
   // The latest `limit` rejected records, newest first.
   Result<std::vector<RejectedRecord>> rejected(std::int64_t limit = 100);
   Result<TableCounts> counts();
@@ -215,6 +223,12 @@ class Database {
   // found is reported in the CheckReport (integrity_ok false), not as an error; an error means
   // the check itself could not run.
   Result<CheckReport> check();
+  // PRAGMA quick_check: the cheaper check (no index contents) for every start of a process
+  // that writes. The problems found; empty when the file is sound.
+  Result<std::vector<std::string>> quick_check();
+  // Changes the size limit of OpenOptions::max_size_bytes for this connection (0: none). A
+  // limit below the file's current size keeps it at its current size.
+  Result<void> set_max_size(std::int64_t bytes);
   // Consistent copy of the whole database to `destination` with SQLite's online backup API,
   // safe while other connections write. Refuses to overwrite an existing file.
   Result<void> backup_to(const std::filesystem::path& destination);
