@@ -126,7 +126,12 @@ Json DaemonApi::health() {
   Json problems = Json::array();
   const DaemonMetrics& m = *sources_.metrics;
   if (!m.mqtt_connected) problems.push_back("broker disconnected: nothing is being ingested");
-  if (m.last_commit_failed) problems.push_back("the last commit failed: records are not stored");
+  if (m.storage_full) {
+    problems.push_back(
+        "database full (disk full or storage.max_size_mb reached): records are not confirmed");
+  } else if (m.last_commit_failed) {
+    problems.push_back("commits are failing: records are not confirmed (see the log)");
+  }
   const ForecasterStats forecaster = sources_.forecaster_stats();
   if (!forecaster.last_error.empty()) problems.push_back("forecaster: " + forecaster.last_error);
   const KeeperStatus keeper = sources_.keeper->status();
@@ -161,13 +166,10 @@ Result<Json> DaemonApi::cells() {
 Result<Json> DaemonApi::cell(const std::string& cell_id) {
   auto db = open();
   if (!db) return db.error();
-  auto all = db->cells();
-  if (!all) return all.error();
-  const storage::CellSummary* found = nullptr;
-  for (const auto& c : *all) {
-    if (c.info.cell_id == cell_id) found = &c;
-  }
-  if (found == nullptr) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+  auto one = db->cell_summary(cell_id);
+  if (!one) return one.error();
+  if (!*one) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+  const storage::CellSummary* found = &**one;
   auto summary = cell_summary(*db, *found);
   if (!summary) return summary.error();
   auto cycles = db->recent_cycles(cell_id, found->last_cycle, kCellCycles);
@@ -440,6 +442,12 @@ std::string DaemonApi::metrics() {
   }
   counter("cyclecast_commits_total", "Batches committed.", m.commits);
   counter("cyclecast_commit_failures_total", "Batches whose commit failed.", m.commit_failures);
+  render_metric(out, "cyclecast_commit_failing", "gauge",
+                "1 while commits fail (nothing is confirmed to rigs).",
+                m.last_commit_failed ? 1.0 : 0.0);
+  render_metric(out, "cyclecast_storage_full", "gauge",
+                "1 while commits fail for want of room (disk or storage.max_size_mb).",
+                m.storage_full ? 1.0 : 0.0);
   counter("cyclecast_acks_published_total", "Acknowledgements published to rigs.",
           m.acks_published);
   m.commit_latency.render(out, "cyclecast_commit_seconds", "Commit latency of a batch.");

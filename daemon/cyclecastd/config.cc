@@ -162,6 +162,7 @@ const std::vector<Key>& keys() {
       {"storage", "state_dir", false, text(&Config::state_dir, false)},
       {"storage", "database", false, text(&Config::database, false)},
       {"storage", "synchronous_full", false, boolean(&Config::synchronous_full)},
+      {"storage", "max_size_mb", true, integer(&Config::max_size_mb, 0, 1 << 30)},
       {"ingest", "batch_records", true, integer(&Config::batch_records, 1, 1000000)},
       {"ingest", "batch_ms", true, integer(&Config::batch_ms, 0, 60000)},
       {"log", "level", true, {set_log_level, [](const Config& c) { return c.log_level; }}},

@@ -34,6 +34,7 @@ struct Config {
   std::string state_dir = "/var/lib/cyclecast";
   std::string database = "cyclecast.db";  // relative to state_dir unless absolute
   bool synchronous_full = true;
+  std::int64_t max_size_mb = 0;  // the database never grows past this; 0: no limit
   // [ingest]
   std::size_t batch_records = 2000;  // commit when this many records are pending...
   int batch_ms = 5;                  // ...or when the oldest pending one is this old
@@ -87,7 +88,8 @@ Result<Config> load_config_file(const std::filesystem::path& path, bool missing_
                                 Config base = {});
 
 // Keys whose values differ between `before` and `after` that only a restart applies (SIGHUP
-// reloads log.level, the ingest.* keys, the retrain triggers and the alerts.* keys).
+// reloads log.level, storage.max_size_mb, the ingest.* keys, the retrain triggers and the alerts.*
+// keys).
 std::vector<std::string> keys_needing_restart(const Config& before, const Config& after);
 
 }  // namespace cyclecast::daemon

@@ -42,6 +42,29 @@ std::string api_base(const std::string& address, std::uint16_t port) {
   return "http://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
+std::int64_t max_size_bytes(const Config& config) {
+  return config.max_size_mb * 1024 * 1024;
+}
+
+// A damaged file is not written to: more writes could spread the damage over what is intact.
+bool database_is_sound(storage::Database& db) {
+  const std::string path = db.path().string();
+  auto problems = db.quick_check();
+  if (!problems) {
+    spdlog::critical("database {}: the integrity check could not run: {}", path,
+                     problems.error().message);
+    return false;
+  }
+  if (problems->empty()) return true;
+  spdlog::critical(
+      "database {} failed its integrity check ({} problems; first: {}). It is not used. Keep a "
+      "copy of the file and its -wal, then: `cyclecast db check --db {}` lists every problem; "
+      "restore the latest backup (`cyclecast db backup` makes them), or salvage the readable rows "
+      "with `sqlite3 {} .recover | sqlite3 NEW.db` and point storage.database at NEW.db",
+      path, problems->size(), problems->front(), path, path);
+  return false;
+}
+
 }  // namespace
 
 Daemon::Daemon(Config config, std::function<Result<Config>()> reload)
@@ -71,11 +94,13 @@ int Daemon::run() {
   }
   storage::OpenOptions open_options;
   open_options.synchronous_full = config_.synchronous_full;
+  open_options.max_size_bytes = max_size_bytes(config_);
   auto db = storage::Database::open(config_.database_path(), open_options);
   if (!db) {
     spdlog::critical("database {}: {}", config_.database_path().string(), db.error().message);
     return 1;
   }
+  if (!database_is_sound(*db)) return 1;
   auto known = db->cells();
   if (!known) {
     spdlog::critical("database {}: {}", config_.database_path().string(), known.error().message);
@@ -95,7 +120,8 @@ int Daemon::run() {
       });
 
   auto forecaster = Forecaster::start(
-      ForecasterOptions{config_.database_path()},
+      ForecasterOptions{.database = config_.database_path(),
+                        .max_size_bytes = max_size_bytes(config_)},
       [this](std::vector<storage::ForecastRecord> forecasts) {
         boost::asio::post(
             io_, [this, forecasts = std::move(forecasts)] { publish_forecasts(forecasts); });
@@ -352,16 +378,19 @@ void Daemon::reject(RejectReason kind, const std::string& rig_id, const std::str
 
 void Daemon::handle_commit(CommitReport report) {
   if (!report.error.empty()) {
-    // Nothing of the batch is acknowledged, so every rig sends its records again.
-    ++metrics_.commit_failures;
-    metrics_.last_commit_failed = true;
-    spdlog::error("commit failed, batch not acknowledged: {}", report.error);
+    note_commit_failure(report);
     return;
   }
   if (!report.forecast_error.empty()) {
     spdlog::error("edge forecasts not stored: {}", report.forecast_error);
   }
+  if (failed_commits_in_a_row_ > 0) {
+    spdlog::info("commits succeed again after {} failed; rigs resend what was not confirmed",
+                 failed_commits_in_a_row_);
+    failed_commits_in_a_row_ = 0;
+  }
   metrics_.last_commit_failed = false;
+  metrics_.storage_full = false;
   ++metrics_.commits;
   metrics_.stored += report.stored;
   metrics_.duplicates += report.duplicates;
@@ -382,6 +411,23 @@ void Daemon::handle_commit(CommitReport report) {
     } else {
       spdlog::warn("ack {} for rig {} not queued; the rig will resend", ack.seq, rig);
     }
+  }
+}
+
+void Daemon::note_commit_failure(const CommitReport& report) {
+  // Nothing of the batch is acknowledged, so every rig keeps its records and sends them again.
+  ++metrics_.commit_failures;
+  metrics_.last_commit_failed = true;
+  metrics_.storage_full = report.error_code == ErrorCode::kFull;
+  // Rigs resend while the condition lasts: said once at error level, then at debug.
+  const auto level = failed_commits_in_a_row_++ == 0 ? spdlog::level::err : spdlog::level::debug;
+  if (metrics_.storage_full) {
+    spdlog::log(level,
+                "database full (disk full or storage.max_size_mb reached): records are not "
+                "confirmed until there is room; rigs keep them. {}",
+                report.error);
+  } else {
+    spdlog::log(level, "commit failed, batch not acknowledged: {}", report.error);
   }
 }
 
@@ -427,6 +473,12 @@ void Daemon::reload() {
   config_.batch_records = fresh->batch_records;
   config_.batch_ms = fresh->batch_ms;
   writer_->set_policy(BatchPolicy{config_.batch_records, config_.batch_ms});
+  if (fresh->max_size_mb != config_.max_size_mb) {
+    config_.max_size_mb = fresh->max_size_mb;
+    writer_->set_max_size(max_size_bytes(config_));
+    forecaster_->set_max_size(max_size_bytes(config_));
+    spdlog::info("reload: database size limit {} MB (0: none)", config_.max_size_mb);
+  }
   keeper_->reload(*fresh);
   if (http_) {
     if (auto token = http_->reload_token(); !token) {

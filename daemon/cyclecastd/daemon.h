@@ -56,6 +56,7 @@ class Daemon {
   bool start_http();
   void use_model(std::shared_ptr<const node::LoadedNodeModel> model, const std::string& version);
   void handle_commit(CommitReport report);
+  void note_commit_failure(const CommitReport& report);
   void publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts);
   void wait_signals();
   void reload();
@@ -83,6 +84,7 @@ class Daemon {
   DaemonMetrics metrics_;
   std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
+  std::uint64_t failed_commits_in_a_row_ = 0;
   bool draining_ = false;
   int exit_code_ = 0;  // of run(): 1 when the daemon gave up (TLS that cannot verify)
   std::chrono::microseconds watchdog_interval_{0};

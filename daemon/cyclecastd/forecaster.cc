@@ -1,6 +1,7 @@
 #include "forecaster.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace cyclecast::daemon {
 namespace {
@@ -21,6 +22,7 @@ Result<std::unique_ptr<Forecaster>> Forecaster::start(ForecasterOptions options,
   // Forecasts can be made again: after a power loss the forecaster resumes after the last one
   // that reached the disk, so it need not pay for FULL synchronous commits.
   open.synchronous_full = false;
+  open.max_size_bytes = options.max_size_bytes;
   auto db = storage::Database::open(options.database, open);
   if (!db) return db.error();
   std::unique_ptr<Forecaster> forecaster(
@@ -47,18 +49,34 @@ Result<void> Forecaster::set_model(std::shared_ptr<const node::LoadedNodeModel> 
   stats_.model_version = next ? next->version() : "";
   next_forecaster_ = std::move(next);
   model_changed_ = true;
+  wake_.notify_one();
   return {};
 }
 
-void Forecaster::notify(const std::unordered_map<std::string, std::int64_t>& newest_cycles) {
-  if (newest_cycles.empty()) return;
-  std::lock_guard lock(mutex_);
-  for (const auto& [cell, cycle] : newest_cycles) {
-    std::int64_t& pending = pending_[cell];
-    pending = std::max(pending, cycle);
+namespace {
+
+void merge(NewCycles& into, const std::string& cell, CycleSpan span) {
+  CycleSpan& pending = into[cell];
+  if (span.oldest > 0) {
+    pending.oldest = pending.oldest > 0 ? std::min(pending.oldest, span.oldest) : span.oldest;
   }
+  pending.newest = std::max(pending.newest, span.newest);
+}
+
+}  // namespace
+
+void Forecaster::notify(const NewCycles& cycles) {
+  if (cycles.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (const auto& [cell, span] : cycles)
+    merge(pending_, cell, span);
   stats_.cells_pending = pending_.size();
   wake_.notify_one();
+}
+
+void Forecaster::set_max_size(std::int64_t bytes) {
+  std::lock_guard lock(mutex_);
+  new_max_size_ = bytes;
 }
 
 void Forecaster::stop() {
@@ -78,15 +96,22 @@ ForecasterStats Forecaster::stats() const {
 void Forecaster::run() {
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    wake_.wait(lock, [this] { return stopping_ || model_changed_ || !pending_.empty(); });
     if (stopping_) return;
+    bool model_arrived = false;
     if (model_changed_) {
       forecaster_ = std::move(next_forecaster_);
       model_changed_ = false;
+      model_arrived = forecaster_ != nullptr;
+    }
+    if (new_max_size_) {
+      // A limit that cannot be set leaves the old one; the pass reports what it meets.
+      (void)db_.set_max_size(*std::exchange(new_max_size_, std::nullopt));
     }
     auto pending = std::move(pending_);
     pending_.clear();
     lock.unlock();
+    if (model_arrived) queue_unforecast_cells(pending);
     pass(std::move(pending));
     lock.lock();
     stats_.cells_pending = pending_.size();
@@ -95,20 +120,44 @@ void Forecaster::run() {
   }
 }
 
-void Forecaster::pass(std::unordered_map<std::string, std::int64_t> pending) {
+void Forecaster::queue_unforecast_cells(NewCycles& pending) {
+  auto cells = db_.cells();
+  if (!cells) {
+    std::lock_guard lock(mutex_);
+    ++stats_.failures;
+    stats_.last_error = cells.error().message;
+    return;
+  }
+  // Each cell from its oldest cycle without a forecast (late ones left by a crash or by a pass
+  // without a model); forecast_cell resumes after the last forecast anyway.
+  for (const auto& cell : *cells) {
+    if (cell.cycles == 0) continue;
+    auto oldest = db_.oldest_unforecast_cycle(cell.info.cell_id, kHostOrigin);
+    if (!oldest) {
+      std::lock_guard lock(mutex_);
+      ++stats_.failures;
+      stats_.last_error = oldest.error().message;
+      return;
+    }
+    merge(pending, cell.info.cell_id, {*oldest, cell.last_cycle});
+  }
+}
+
+void Forecaster::pass(NewCycles pending) {
   std::vector<storage::ForecastRecord> made;
   std::vector<std::string> cells;
-  std::unordered_map<std::string, std::int64_t> later;
+  NewCycles later;
   std::string error;
-  for (const auto& [cell, newest] : pending) {
+  for (auto& [cell, span] : pending) {
     cells.push_back(cell);
-    if (!forecaster_) continue;
-    auto done = forecast_cell(cell, newest, made);
+    if (!forecaster_ || span.newest <= 0) continue;
+    auto done = forecast_cell(cell, span, made);
     if (!done) {
       error = done.error().message;
       break;
     }
-    if (!*done) later[cell] = newest;
+    if (*done) continue;
+    later[cell] = span;
   }
   std::uint64_t stored = 0, scored = 0;
   if (error.empty() && !made.empty()) {
@@ -133,16 +182,13 @@ void Forecaster::pass(std::unordered_map<std::string, std::int64_t> pending) {
   }
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [cell, newest] : later) {
-      std::int64_t& p = pending_[cell];
-      p = std::max(p, newest);
-    }
+    for (const auto& [cell, span] : later)
+      merge(pending_, cell, span);
     stats_.forecasts += stored;
     stats_.errors_scored += scored;
-    if (!error.empty()) {
-      ++stats_.failures;
-      stats_.last_error = error;
-    }
+    if (!error.empty()) ++stats_.failures;
+    // The health report shows the condition while it lasts, not after the passes succeed again.
+    stats_.last_error = error;
   }
   if (!error.empty() || made.empty() || !on_forecasts_) return;
   // The newest forecast of each cell: `made` holds each cell's forecasts in cycle order.
@@ -156,16 +202,26 @@ void Forecaster::pass(std::unordered_map<std::string, std::int64_t> pending) {
   on_forecasts_(std::move(newest));
 }
 
-Result<bool> Forecaster::forecast_cell(const std::string& cell_id, std::int64_t newest,
+Result<bool> Forecaster::forecast_cell(const std::string& cell_id, CycleSpan& span,
                                        std::vector<storage::ForecastRecord>& out) {
   auto known = last_forecast_cycle_.find(cell_id);
+  bool back_fill = true;
   if (known == last_forecast_cycle_.end()) {
     auto last = db_.last_forecast_cycle(cell_id, kHostOrigin);
     if (!last) return last.error();
     // Never forecast: start at the newest cycle rather than back-filling the cell's history.
-    known = last_forecast_cycle_.emplace(cell_id, *last > 0 ? *last : newest - 1).first;
+    back_fill = *last > 0;
+    known = last_forecast_cycle_.emplace(cell_id, back_fill ? *last : span.newest - 1).first;
   }
-  const std::int64_t from = known->second + 1;
+  std::int64_t from = known->second + 1;
+  std::int64_t newest = span.newest;
+  // Cycles stored after newer ones of their cell: forecast from the oldest of them through the
+  // last forecast, so that no cycle in between is left without one. Those already forecast are
+  // made again and skipped by write_forecasts.
+  if (back_fill && span.oldest > 0 && span.oldest < from) {
+    from = span.oldest;
+    newest = std::max(newest, known->second);
+  }
   if (from > newest) return true;
   if (out.size() >= options_.max_forecasts_per_pass) return false;
   // A long catch-up is spread over passes.
@@ -192,7 +248,8 @@ Result<bool> Forecaster::forecast_cell(const std::string& cell_id, std::int64_t 
     if (!soh) return soh.error();
     out.push_back({cell_id, r.cycle, forecaster_->version(), kHostOrigin, std::move(*soh), 0});
   }
-  known->second = to;
+  known->second = std::max(known->second, to);
+  span.oldest = to + 1;  // where the next pass goes on when this one's budget is spent
   if (lacking > 0) {
     std::lock_guard lock(mutex_);
     stats_.lacking_history += lacking;

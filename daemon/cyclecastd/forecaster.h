@@ -8,8 +8,10 @@
 //
 // A cell it has never forecast starts at its newest cycle, so that history imported before a model
 // existed is not back-filled; afterwards every stored cycle gets a forecast, including those stored
-// while the daemon was down (it resumes after the cell's last host forecast). A cycle with fewer
-// than W cycles up to it is counted as lacking history, not forecast.
+// while the daemon was down (when a model is set, every cell resumes after its last host
+// forecast) and those stored late, after newer cycles of their cell (a rig's resend: they are
+// forecast when they arrive). A cycle with fewer than W cycles up to it is counted as lacking
+// history, not forecast.
 #pragma once
 
 #include <chrono>
@@ -25,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cycle_span.h"
 #include "cyclecast/storage/database.h"
 #include "virtual_node.h"
 #include "window_forecaster.h"
@@ -37,6 +40,7 @@ struct ForecasterOptions {
   // Forecasts per pass at most; a cell beyond it waits for the next pass (a long catch-up after a
   // restart does not hold the write lock for seconds).
   std::size_t max_forecasts_per_pass = 20000;
+  std::int64_t max_size_bytes = 0;  // the database's size limit (storage.max_size_mb); 0: none
 };
 
 struct ForecasterStats {
@@ -65,8 +69,10 @@ class Forecaster {
   // The champion to forecast with from the next pass on; nullptr: none (cells are still scored).
   // kInvalidArgument when the node program refuses the model.
   Result<void> set_model(std::shared_ptr<const node::LoadedNodeModel> model);
-  // Cells with new cycles (cell -> newest cycle stored); thread-safe, returns at once.
-  void notify(const std::unordered_map<std::string, std::int64_t>& newest_cycles);
+  // Cells with new cycles; thread-safe, returns at once.
+  void notify(const NewCycles& cycles);
+  // A new database size limit, applied before the next pass; 0: none.
+  void set_max_size(std::int64_t bytes);
   // Finishes the pass in progress and stops. Idempotent.
   void stop();
   ForecasterStats stats() const;
@@ -74,10 +80,14 @@ class Forecaster {
  private:
   Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts);
   void run();
-  void pass(std::unordered_map<std::string, std::int64_t> pending);
-  // Forecasts cycles after the cell's last forecast up to `newest` into `out`; false when the
-  // pass's budget is spent (the cell is re-queued).
-  Result<bool> forecast_cell(const std::string& cell_id, std::int64_t newest,
+  void pass(NewCycles pending);
+  // Every cell with cycles after its last host forecast, into `pending` (when a model arrives:
+  // cycles stored just before a crash, or while there was no model, are not left out).
+  void queue_unforecast_cells(NewCycles& pending);
+  // Forecasts the cycles after the cell's last forecast, and late ones from span.oldest, up to
+  // span.newest into `out`; false when the pass's budget is spent (the cell is re-queued with
+  // span.oldest where it stopped).
+  Result<bool> forecast_cell(const std::string& cell_id, CycleSpan& span,
                              std::vector<storage::ForecastRecord>& out);
 
   storage::Database db_;  // the forecaster thread's only
@@ -88,9 +98,10 @@ class Forecaster {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::unordered_map<std::string, std::int64_t> pending_;
+  NewCycles pending_;
   std::unique_ptr<node::WindowForecaster> next_forecaster_;
   bool model_changed_ = false;
+  std::optional<std::int64_t> new_max_size_;
   bool stopping_ = false;
   ForecasterStats stats_;
   std::thread thread_;

@@ -55,6 +55,7 @@ struct DaemonMetrics {
   std::atomic<std::uint64_t> forecasts_published{0};
   std::atomic<bool> mqtt_connected{false};
   std::atomic<bool> last_commit_failed{false};
+  std::atomic<bool> storage_full{false};  // the last commit failed for want of room
   LatencyHistogram commit_latency;
 
   void count_rejection(RejectReason reason, std::uint64_t n = 1) {

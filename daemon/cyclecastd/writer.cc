@@ -37,6 +37,12 @@ std::string outcome_reason(storage::CycleOutcome outcome) {
   }
 }
 
+CommitReport& failed(CommitReport& report, const std::string& what, const Error& error) {
+  report.error = what + ": " + error.message;
+  report.error_code = error.code;
+  return report;
+}
+
 }  // namespace
 
 Writer::Writer(storage::Database db, BatchPolicy policy, OnCommit on_commit)
@@ -103,6 +109,12 @@ void Writer::set_policy(BatchPolicy policy) {
   wake_.notify_one();
 }
 
+void Writer::set_max_size(std::int64_t bytes) {
+  std::lock_guard lock(mutex_);
+  new_max_size_ = bytes;
+  wake_.notify_one();
+}
+
 void Writer::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -125,6 +137,10 @@ std::size_t Writer::pending() const {
 void Writer::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
+    if (new_max_size_) {
+      // A limit that cannot be set leaves the old one; the next commit reports what it meets.
+      (void)db_.set_max_size(*std::exchange(new_max_size_, std::nullopt));
+    }
     const bool empty = pending_.size() + pending_.cells.size() == 0;
     if (empty && stopping_) return;
     const auto deadline = oldest_pending_ + std::chrono::milliseconds(policy_.batch_ms);
@@ -153,8 +169,7 @@ CommitReport Writer::commit(Batch& batch) {
   // would otherwise cost an fsync per cell before the first record is committed.
   if (!batch.cells.empty()) {
     if (auto done = db_.upsert_cells(batch.cells); !done) {
-      report.error = "cells: " + done.error().message;
-      return report;
+      return failed(report, "cells", done.error());
     }
     report.cells = batch.cells.size();
   }
@@ -164,8 +179,7 @@ CommitReport Writer::commit(Batch& batch) {
     for (const auto& r : batch.rejections)
       rows.push_back(r.rejected);
     if (auto done = db_.write_rejected(rows); !done) {
-      report.error = "rejected records: " + done.error().message;
-      return report;
+      return failed(report, "rejected records", done.error());
     }
   }
   const std::vector<storage::CycleRecord>& records = batch.records;
@@ -173,8 +187,7 @@ CommitReport Writer::commit(Batch& batch) {
   if (!records.empty()) {
     auto written = db_.write_cycles(records);
     if (!written) {
-      report.error = "cycles: " + written.error().message;
-      return report;
+      return failed(report, "cycles", written.error());
     }
     result = std::move(*written);
   }
@@ -182,7 +195,7 @@ CommitReport Writer::commit(Batch& batch) {
     if (auto done = db_.write_forecasts(batch.forecasts); done) {
       report.edge_forecasts = done->stored;
       for (const auto& f : batch.forecasts)
-        report.new_cycles.try_emplace(f.cell_id, 0);
+        report.new_cycles.try_emplace(f.cell_id);
     } else {
       report.forecast_error = done.error().message;
     }
@@ -192,8 +205,8 @@ CommitReport Writer::commit(Batch& batch) {
   std::map<std::string, std::vector<protocol::AckEntry>> entries;
   std::vector<protocol::AckEntry>* rig_entries = nullptr;
   const std::string* list_rig = nullptr;
-  std::int64_t* newest = nullptr;
-  const std::string* newest_cell = nullptr;
+  CycleSpan* span = nullptr;
+  const std::string* span_cell = nullptr;
   for (std::size_t i = 0; i < records.size() && i < result.outcomes.size(); ++i) {
     const std::string& rig = batch.record_rigs[i];
     if (list_rig == nullptr || *list_rig != rig) {
@@ -203,11 +216,13 @@ CommitReport Writer::commit(Batch& batch) {
     const auto outcome = result.outcomes[i];
     if (outcome == storage::CycleOutcome::kInserted) {
       // unordered_map values stay where they are: the cell's entry is found once per run.
-      if (newest == nullptr || records[i].cell_id != *newest_cell) {
-        newest = &report.new_cycles[records[i].cell_id];
-        newest_cell = &records[i].cell_id;
+      if (span == nullptr || records[i].cell_id != *span_cell) {
+        span = &report.new_cycles[records[i].cell_id];
+        span_cell = &records[i].cell_id;
       }
-      *newest = std::max(*newest, records[i].cycle);
+      const std::int64_t cycle = records[i].cycle;
+      span->oldest = span->oldest > 0 ? std::min(span->oldest, cycle) : cycle;
+      span->newest = std::max(span->newest, cycle);
     }
     rig_entries->push_back(
         {records[i].cell_id, records[i].cycle, ack_outcome(outcome), outcome_reason(outcome)});

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cycle_span.h"
 #include "cyclecast/protocol/protocol.h"
 #include "cyclecast/storage/database.h"
 
@@ -34,15 +35,16 @@ struct CommitReport {
   std::map<std::string, protocol::Ack> acks;  // by rig id; seq and time not yet set
   std::size_t stored = 0, duplicates = 0, conflicts = 0, unknown_cells = 0, rejected = 0, cells = 0;
   std::chrono::microseconds commit_time{0};
-  std::string error;  // non-empty: the commit failed, nothing of it is durable
+  std::string error;                      // non-empty: the commit failed, nothing of it is durable
+  ErrorCode error_code = ErrorCode::kIo;  // with `error`: kFull when out of room
   // Edge forecasts (docs/protocol.md, "Edge nodes") are written after the cycles, in their own
   // transaction, and are not acknowledged: a failure there is reported here and does not undo
   // the cycles' acks.
   std::size_t edge_forecasts = 0;
   std::string forecast_error;
-  // For the forecaster: the newest cycle stored in this commit per cell, and 0 for a cell that
-  // only got an edge forecast (to be scored if its cycles are already there).
-  std::unordered_map<std::string, std::int64_t> new_cycles;
+  // For the forecaster: the oldest and newest cycle stored in this commit per cell, and 0 for a
+  // cell that only got an edge forecast (to be scored if its cycles are already there).
+  NewCycles new_cycles;
 };
 
 class Writer {
@@ -67,6 +69,9 @@ class Writer {
   // A forecast from an edge node, stored with the next commit.
   void add_forecast(storage::ForecastRecord forecast);
   void set_policy(BatchPolicy policy);
+  // The database's size limit (OpenOptions::max_size_bytes), applied by the writer thread before
+  // its next commit; 0: none.
+  void set_max_size(std::int64_t bytes);
   // Commits what is pending, then stops the thread. Idempotent.
   void stop();
   // Last time the thread was seen alive (idle wait or finished commit): for the watchdog.
@@ -100,6 +105,7 @@ class Writer {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   BatchPolicy policy_;
+  std::optional<std::int64_t> new_max_size_;
   Batch pending_;
   std::chrono::steady_clock::time_point oldest_pending_{};
   bool stopping_ = false;

@@ -45,6 +45,16 @@ constexpr const char* kLastForecast =
     "SELECT coalesce(max(f.at_cycle), 0) FROM forecasts f JOIN cells c ON c.id = f.cell "
     "WHERE c.cell_id = ?1 AND f.origin = ?2";
 
+// Past the cell's first forecast from the origin (cycles before it were history, never to be
+// forecast), the oldest stored cycle without one.
+constexpr const char* kOldestUnforecast =
+    "WITH c AS (SELECT id FROM cells WHERE cell_id = ?1), "
+    "first AS (SELECT min(f.at_cycle) AS cycle FROM forecasts f, c "
+    "          WHERE f.cell = c.id AND f.origin = ?2) "
+    "SELECT coalesce(min(y.cycle), 0) FROM cycles y, c, first "
+    "WHERE y.cell = c.id AND y.cycle > first.cycle AND NOT EXISTS ("
+    "  SELECT 1 FROM forecasts f WHERE f.cell = c.id AND f.at_cycle = y.cycle AND f.origin = ?2)";
+
 Result<detail::Statement> prepare(Database::Impl& impl, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v2(impl.db, sql, -1, &stmt, nullptr);
@@ -293,6 +303,19 @@ Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
   detail::bind_text_static(select->get(), 2, origin);
   const int rc = sqlite3_step(select->get());
   if (rc != SQLITE_ROW) return impl_->error(rc, "reading the last forecast of '" + cell_id + "'");
+  return sqlite3_column_int64(select->get(), 0);
+}
+
+Result<std::int64_t> Database::oldest_unforecast_cycle(const std::string& cell_id,
+                                                       const std::string& origin) {
+  auto select = prepare(*impl_, kOldestUnforecast);
+  if (!select) return select.error();
+  detail::bind_text_static(select->get(), 1, cell_id);
+  detail::bind_text_static(select->get(), 2, origin);
+  const int rc = sqlite3_step(select->get());
+  if (rc != SQLITE_ROW) {
+    return impl_->error(rc, "looking for cycles of '" + cell_id + "' without a forecast");
+  }
   return sqlite3_column_int64(select->get(), 0);
 }
 

@@ -92,10 +92,10 @@ class ForecasterTest : public ::testing::Test {
 TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARestart) {
   store(*db_, "c1", 1, 50);  // imported history: only cycle 50 is forecast
   auto f = start();
-  f->notify({{"c1", 50}});
+  f->notify({{"c1", {0, 50}}});
   ASSERT_TRUE(settle(*f, 1));
   store(*db_, "c1", 51, 55);
-  f->notify({{"c1", 55}});
+  f->notify({{"c1", {0, 55}}});
   ASSERT_TRUE(settle(*f, 6));
   {
     std::lock_guard lock(mutex_);
@@ -106,7 +106,7 @@ TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARes
 
   store(*db_, "c1", 56, 60);  // stored while the forecaster was down
   auto again = start();
-  again->notify({{"c1", 60}});
+  again->notify({{"c1", {0, 60}}});
   ASSERT_TRUE(settle(*again, 5));
 
   auto stored = db_->forecasts_of("c1");
@@ -135,20 +135,66 @@ TEST_F(ForecasterTest, CountsCyclesWithoutEnoughHistoryAndScoresAsCyclesArrive) 
   store(*db_, "short", 1, 5);
   store(*db_, "c1", 1, 30);
   auto f = start();
-  f->notify({{"short", 5}, {"c1", 30}});
+  f->notify({{"short", {0, 5}}, {"c1", {0, 30}}});
   ASSERT_TRUE(settle(*f, 1));
   EXPECT_EQ(f->stats().lacking_history, 1u);
   EXPECT_EQ(f->stats().model_version, "stream-v1");
   EXPECT_TRUE(db_->forecasts_of("short")->empty());
 
   store(*db_, "c1", 31, 54);  // +10 and +24 of the cycle-30 forecast
-  f->notify({{"c1", 54}});
+  f->notify({{"c1", {0, 54}}});
   ASSERT_TRUE(settle(*f, 25));
   const storage::ForecastRecord first = db_->forecasts_of("c1")->front();
   EXPECT_EQ(first.at_cycle, 30);
   EXPECT_NEAR(first.error_10, soh_of(40) - first.soh[9], 1e-5);
   EXPECT_NEAR(first.error_h, soh_of(54) - first.soh[23], 1e-5);
   EXPECT_GE(f->stats().errors_scored, 2u);
+}
+
+std::vector<std::int64_t> forecast_cycles(storage::Database& db, const std::string& cell) {
+  auto stored = db.forecasts_of(cell);
+  EXPECT_TRUE(stored.ok());
+  std::vector<std::int64_t> cycles;
+  if (!stored.ok()) return cycles;
+  for (const storage::ForecastRecord& f : stored.value())
+    cycles.push_back(f.at_cycle);
+  return cycles;
+}
+
+std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t c = from; c <= to; ++c)
+    out.push_back(c);
+  return out;
+}
+
+TEST_F(ForecasterTest, CyclesStoredAfterNewerOnesOfTheirCellAreForecastToo) {
+  store(*db_, "c1", 1, 50);
+  auto f = start();
+  f->notify({{"c1", {50, 50}}});
+  ASSERT_TRUE(settle(*f, 1));
+  // A rig's resend of 51..55 arrives after 56..60 (the broker was down when it first sent them).
+  store(*db_, "c1", 56, 60);
+  f->notify({{"c1", {56, 60}}});
+  ASSERT_TRUE(settle(*f, 6));
+  store(*db_, "c1", 51, 55);
+  f->notify({{"c1", {51, 55}}});
+  ASSERT_TRUE(settle(*f, 11));
+  EXPECT_EQ(forecast_cycles(*db_, "c1"), range(50, 60));
+}
+
+TEST_F(ForecasterTest, AModelArrivingResumesEveryCellAfterItsLastForecastWithoutBeingTold) {
+  store(*db_, "c1", 1, 50);
+  {
+    auto f = start();
+    f->notify({{"c1", {50, 50}}});
+    ASSERT_TRUE(settle(*f, 1));
+  }
+  // Stored while the daemon was down (or just before it was killed): nobody notifies them.
+  store(*db_, "c1", 51, 55);
+  auto again = start();
+  ASSERT_TRUE(settle(*again, 5));
+  EXPECT_EQ(forecast_cycles(*db_, "c1"), range(50, 55));
 }
 
 TEST_F(ForecasterTest, WithoutAModelNothingIsForecastButForecastsAreStillScored) {
@@ -160,7 +206,7 @@ TEST_F(ForecasterTest, WithoutAModelNothingIsForecastButForecastsAreStillScored)
   ForecasterOptions options{dir_ / "f.db"};
   auto f = Forecaster::start(options, {});
   ASSERT_TRUE(f.ok());
-  (*f)->notify({{"c1", 0}});
+  (*f)->notify({{"c1", {0, 0}}});
   for (int i = 0; i < 500 && (*f)->stats().errors_scored < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ((*f)->stats().errors_scored, 2u);

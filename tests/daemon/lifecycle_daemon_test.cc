@@ -251,14 +251,15 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
       [&] { return log().find("forecasting with champion " + version) != std::string::npos; },
       30s));
 
-  // A cell the forecaster has not seen starts at its newest cycle: 121 gets a forecast...
+  // A model arriving gives every cell a forecast at its newest cycle (120), then 121 gets one...
   const auto truth = [](std::int64_t k) { return fading_soh(0, k); };
   ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 1, truth));
   Json cell;
   ASSERT_TRUE(eventually(
       [&] {
         cell = get("/api/v1/cells/t0");
-        return cell.is_object() && !cell["forecasts"].empty();
+        return cell.is_object() && !cell["forecasts"].empty() &&
+               cell["forecasts"][0]["at_cycle"] == kCycles + 1;
       },
       30s))
       << log();
@@ -274,11 +275,11 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
   ASSERT_TRUE(eventually(
       [&] {
         cell = get("/api/v1/cells/t0");
-        return cell["forecasts"].size() == 11u && !cell["forecasts"][10]["error_10"].is_null();
+        return cell["forecasts"].size() == 12u && !cell["forecasts"][10]["error_10"].is_null();
       },
       30s))
       << cell.dump() << log();
-  const Json scored = cell["forecasts"][10];  // newest first: the forecast at 121 is last
+  const Json scored = cell["forecasts"][10];  // newest first: 131 down to 121, then 120
   EXPECT_EQ(scored["at_cycle"], kCycles + 1);
   const double actual =
       static_cast<double>(static_cast<float>(kFadingRatedAh * truth(kCycles + 11))) /
@@ -290,7 +291,7 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
       Json::parse(read_retained(broker_.port(), "cyclecast/v1/cells/t0/forecasts"), nullptr, false);
   ASSERT_TRUE(retained.is_object());
   EXPECT_EQ(retained["at_cycle"], kCycles + 11);
-  EXPECT_EQ(get("/api/v1/models/" + version)["live_error"]["scored"], 1);
+  EXPECT_EQ(get("/api/v1/models/" + version)["live_error"]["scored"], 2);  // at 120 and 121
 
   // The cell suddenly loses a third of its capacity: the champion's live error at +H climbs far
   // over 1.5 x its held-out error, which raises the alert (log, MQTT, metric) and starts a run.

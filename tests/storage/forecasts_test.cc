@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "cyclecast/storage/database.h"
+#include "storage_test_util.h"
 #include "temp_dir.h"
 
 namespace cyclecast::storage {
@@ -72,6 +73,23 @@ TEST(Forecasts, RecentAreTheNewestFirstUpToTheLimit) {
   EXPECT_EQ((*recent)[1].at_cycle, 104);
   EXPECT_EQ((*recent)[2].at_cycle, 103);
   EXPECT_TRUE(db->recent_forecasts("nobody", 3)->empty());
+}
+
+TEST(Forecasts, TheOldestUnforecastCycleIsTheFirstHoleAfterTheFirstForecast) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db->upsert_cell(CellInfo{"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
+  ASSERT_TRUE(db->write_cycles(testing::make_cycles("c1", 1, 30)).ok());
+  EXPECT_EQ(*db->oldest_unforecast_cycle("c1", "host"), 0) << "never forecast: history";
+  std::vector<ForecastRecord> batch;
+  for (std::int64_t at : {20, 21, 22, 26, 27, 28, 29, 30})
+    batch.push_back({"c1", at, "v1", "host", {0.9f}, 0});
+  batch.push_back({"c1", 23, "v1", "edge:n1", {0.8f}, 0});
+  ASSERT_TRUE(db->write_forecasts(batch).ok());
+  EXPECT_EQ(*db->oldest_unforecast_cycle("c1", "host"), 23);
+  EXPECT_EQ(*db->oldest_unforecast_cycle("c1", "edge:n1"), 24);
+  EXPECT_EQ(*db->oldest_unforecast_cycle("nobody", "host"), 0);
 }
 
 TEST(Forecasts, RefuseABatchWithAnInvalidForecastWhole) {

@@ -205,6 +205,10 @@ class Database {
   Result<std::vector<LiveError>> live_errors();
   // The highest at_cycle of the cell's forecasts from `origin`; 0 when there are none.
   Result<std::int64_t> last_forecast_cycle(const std::string& cell_id, const std::string& origin);
+  // The oldest stored cycle after the cell's first forecast from `origin` that has no forecast
+  // from it (a cycle stored late, or before a crash); 0 when there is none.
+  Result<std::int64_t> oldest_unforecast_cycle(const std::string& cell_id,
+                                               const std::string& origin);
 
   // The cell's cycles in increasing cycle order; empty for an unknown cell.
   Result<std::vector<CycleRecord>> cycles_of(const std::string& cell_id);
