@@ -123,10 +123,7 @@ TEST(StorageFaultsDaemon, ADamagedDatabaseIsRefusedAtStartWithInstructions) {
     }
     ASSERT_TRUE(db->write_cycles(records).ok());
   }
-  std::string bytes = read_file(db_path);
-  for (std::size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8192; ++i)
-    bytes[i] = '\x5a';
-  write_file(db_path, bytes);
+  damage_middle(db_path);
   const std::string before = read_file(db_path);
 
   Child daemon({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecastd", "--config", "/dev/null",

@@ -288,11 +288,7 @@ TEST(Check, ReportsDamagedPagesInTheReportNotAsAnError) {
     ASSERT_TRUE(db->write_cycles(make_cycles("c1", 1, 3000)).ok());
   }
   // The last connection closed checkpointed the WAL into the file; damage its middle pages.
-  std::string bytes = cyclecast::testing::read_file(path);
-  ASSERT_GT(bytes.size(), 64u * 1024u);
-  for (std::size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8192; ++i)
-    bytes[i] = '\x5a';
-  cyclecast::testing::write_file(path, bytes);
+  ASSERT_GT(cyclecast::testing::damage_middle(path), 64u * 1024u);
 
   Result<Database> db = Database::open(path);
   ASSERT_TRUE(db.ok()) << db.error().message;

@@ -93,10 +93,7 @@ TEST(StorageStartCheck, QuickCheckFindsDamagedPagesAndPassesASoundFile) {
     ASSERT_TRUE(problems.ok());
     EXPECT_TRUE(problems->empty());
   }
-  std::string bytes = cyclecast::testing::read_file(path);
-  for (std::size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8192; ++i)
-    bytes[i] = '\x5a';
-  cyclecast::testing::write_file(path, bytes);
+  cyclecast::testing::damage_middle(path);
   Result<Database> db = Database::open(path);
   ASSERT_TRUE(db.ok()) << db.error().message;
   Result<std::vector<std::string>> problems = db->quick_check();

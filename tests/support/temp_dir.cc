@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,15 @@ std::string read_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+std::size_t damage_middle(const std::filesystem::path& path) {
+  std::string bytes = read_file(path);
+  const std::size_t end = std::min(bytes.size(), bytes.size() / 2 + 8192);
+  for (std::size_t i = bytes.size() / 2; i < end; ++i)
+    bytes[i] = '\x5a';
+  write_file(path, bytes);
+  return bytes.size();
 }
 
 }  // namespace cyclecast::testing
