@@ -127,8 +127,10 @@ bool split_broker(const std::string& broker, rig::PublishOptions& options) {
 }
 
 void print_progress(const rig::PublishProgress& p) {
-  std::fprintf(stderr, "rig: %.0f s: sent %zu (resent %zu), confirmed %zu, rejected %zu of %zu\n",
-               p.seconds, p.sent, p.resent, p.confirmed, p.rejected, p.total);
+  std::fprintf(stderr,
+               "rig: %.0f s: sent %zu (resent %zu), confirmed %zu, rejected %zu of %zu; "
+               "re-sending after %.1f s\n",
+               p.seconds, p.sent, p.resent, p.confirmed, p.rejected, p.total, p.resend_after_s);
 }
 
 int run_rig(const RigFlags& flags) {
@@ -224,7 +226,9 @@ void add_rig_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--per-message", flags->per_message, "records per MQTT message")
       ->check(CLI::Range(std::size_t{1}, protocol::kMaxRecordsPerMessage))
       ->capture_default_str();
-  cmd->add_option("--ack-timeout-ms", flags->ack_timeout_ms, "re-send records unanswered this long")
+  cmd->add_option("--ack-timeout-ms", flags->ack_timeout_ms,
+                  "re-send records unanswered this long (the wait grows with the measured "
+                  "answer time and doubles on each expiry, up to 60 s)")
       ->check(CLI::Range(10, 3600000))
       ->capture_default_str();
   cmd->add_option("--deadline-s", flags->deadline_s, "give up after this long (0: never)")

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -270,6 +271,30 @@ TEST_F(Ingest, SigtermMidStreamDrainsExitsCleanlyAndLosesNothing) {
   daemon_.start();
   ASSERT_EQ(child.wait(kRigTimeout).value_or(-1), 0) << rig_log();
   expect_exactly(data);
+}
+
+// Nobody answers (the daemon is down, or its database is full): the rig must not re-send its
+// whole window every --ack-timeout-ms, or a daemon that comes back drowns in duplicates. Its
+// wait doubles on each expiry: in 4 s at 100 ms that is about 6 sends of each record, not 40.
+TEST(IngestRig, ResendsBackOffWhileNobodyAnswers) {
+  TempDir dir;
+  const int port = free_port();
+  Broker broker(dir.path(), port);
+  broker.start();
+  const RigData data = write_rig_data(dir.path(), 2, 50);
+  Child rig =
+      start_rig(dir.path(), port,
+                {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
+                 (dir / "outbox.db").string(), "--ack-timeout-ms", "100", "--deadline-s", "4"},
+                "rig.log");
+  EXPECT_EQ(rig.wait(kRigTimeout).value_or(-1), 1) << "records stay unanswered";
+  const std::string log = read_text(dir / "rig.log");
+  std::smatch summary;  // the last line, on stdout: "sent N (resent M), ..."
+  ASSERT_TRUE(std::regex_search(log, summary, std::regex("(^|\n)sent ([0-9]+) \\(resent"))) << log;
+  const long sent = std::stol(summary[2]);
+  EXPECT_GE(sent, 2 * 100) << "it re-sends: " << log;
+  EXPECT_LE(sent, 8 * 100) << "it backs off: " << log;
+  EXPECT_NE(log.find("unanswered 100"), std::string::npos) << log;
 }
 
 TEST(IngestDaemon, RefusesABadConfigurationNamingFileLineAndReason) {

@@ -49,7 +49,7 @@ TEST(StorageFaultsDaemon, AFullDatabaseStopsConfirmationsAndResumesWithoutLoss) 
   Child rig =
       start_rig(dir.path(), port,
                 {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
-                 (dir / "outbox.db").string(), "--ack-timeout-ms", "1000", "--deadline-s", "120"},
+                 (dir / "outbox.db").string(), "--ack-timeout-ms", "1000", "--deadline-s", "240"},
                 "rig.log");
   ASSERT_TRUE(eventually(
       [&] { return read_text(daemon.log()).find("database full") != std::string::npos; }, 60s))
@@ -64,7 +64,9 @@ TEST(StorageFaultsDaemon, AFullDatabaseStopsConfirmationsAndResumesWithoutLoss) 
   ASSERT_TRUE(metrics.ok());
   EXPECT_EQ(metric_line(metrics->body, "cyclecast_storage_full"), "cyclecast_storage_full 1");
   EXPECT_EQ(metric_line(metrics->body, "cyclecast_commit_failing"), "cyclecast_commit_failing 1");
-  EXPECT_TRUE(api->get("/api/v1/cells").ok());
+  const auto cells = api->get("/api/v1/cells");
+  EXPECT_TRUE(cells.ok() && cells->status == 200u)
+      << (cells.ok() ? cells->body : cells.error().message);
   const std::int64_t stored_while_full = stored_cycle_count(daemon.database());
   EXPECT_LT(stored_while_full, kCells * kCycles);
   EXPECT_TRUE(rig.running()) << "the rig must keep what was not confirmed";
@@ -73,7 +75,7 @@ TEST(StorageFaultsDaemon, AFullDatabaseStopsConfirmationsAndResumesWithoutLoss) 
   std::ofstream(config)
       << "[storage]\nmax_size_mb = 0\n[retrain]\ninterval_h = 0\nnew_cycles = 0\n";
   daemon.signal(SIGHUP);
-  ASSERT_EQ(rig.wait(150s).value_or(-1), 0) << read_text(dir / "rig.log");
+  ASSERT_EQ(rig.wait(270s).value_or(-1), 0) << read_text(dir / "rig.log");
   EXPECT_NE(read_text(dir / "rig.log")
                 .find("confirmed " + std::to_string(kCells * kCycles) + ", rejected 0"),
             std::string::npos)

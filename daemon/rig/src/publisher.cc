@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -96,6 +97,45 @@ struct Item {
   bool settled = false;
 };
 
+// When to give up waiting for an answer and re-send, as TCP does (RFC 6298): a smoothed
+// publish-to-answer time plus four deviations, never under the configured timeout, doubled on
+// every expiry up to kMaxResendAfter and back to the estimate only when a record sent once is
+// answered (an answer to a re-send cannot say which send it answers: Karn's rule). Without the
+// backoff, a daemon that answers nothing (a full database) or slower than the timeout gets the
+// whole window again every timeout, and the re-sends bury the answers it can still give.
+class ResendTimer {
+ public:
+  static constexpr std::chrono::milliseconds kMaxResendAfter{60000};
+
+  explicit ResendTimer(std::chrono::milliseconds floor) : floor_(floor) {}
+
+  std::chrono::milliseconds after() const {
+    const std::chrono::milliseconds estimate(static_cast<std::int64_t>(srtt_ms_ + 4 * var_ms_));
+    return std::min(std::max(estimate, floor_) * backoff_, ceiling());
+  }
+  void expired() {
+    if (after() < ceiling()) backoff_ *= 2;
+  }
+  // The publish-to-answer time of a record that was sent once.
+  void answered(double ms) {
+    if (srtt_ms_ == 0) {
+      srtt_ms_ = ms;
+      var_ms_ = ms / 2;
+    } else {
+      var_ms_ = 0.75 * var_ms_ + 0.25 * std::abs(srtt_ms_ - ms);
+      srtt_ms_ = 0.875 * srtt_ms_ + 0.125 * ms;
+    }
+    backoff_ = 1;
+  }
+
+ private:
+  std::chrono::milliseconds ceiling() const { return std::max(kMaxResendAfter, floor_); }
+
+  std::chrono::milliseconds floor_;
+  double srtt_ms_ = 0, var_ms_ = 0;
+  std::int64_t backoff_ = 1;
+};
+
 double percentile(std::vector<float>& values, double p) {
   if (values.empty()) return 0;
   const auto k = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
@@ -107,7 +147,11 @@ class Sender {
  public:
   Sender(mosquitto* mosq, Shared& shared, const PublishOptions& options,
          std::vector<OutboxRecord>& records, std::vector<storage::CellInfo>& cells)
-      : mosq_(mosq), shared_(shared), options_(options), cells_(cells) {
+      : mosq_(mosq),
+        shared_(shared),
+        options_(options),
+        cells_(cells),
+        resend_(std::chrono::milliseconds(options.ack_timeout_ms)) {
     items_.reserve(records.size());
     for (auto& r : records) {
       index_[r.cell_id][r.cycle] = items_.size();
@@ -142,11 +186,13 @@ class Sender {
   Clock::time_point last_refill_ = Clock::now();
   std::vector<Settlement> settlements_;
   std::vector<float> latencies_ms_;
+  ResendTimer resend_;
   PublishProgress progress_;
 };
 
 void Sender::take_acks(const std::vector<ReceivedAck>& acks) {
   for (const auto& [ack, now] : acks) {
+    double sent_once_ms = -1;  // the slowest answer in this ack to a record sent once
     for (const auto& range : ack.ranges) {
       const auto cell = index_.find(range.cell_id);
       if (cell == index_.end()) continue;
@@ -162,8 +208,9 @@ void Sender::take_acks(const std::vector<ReceivedAck>& acks) {
           --in_flight_;
         }
         if (item.attempts > 0) {
-          latencies_ms_.push_back(
-              std::chrono::duration<float, std::milli>(now - item.sent_at).count());
+          const float ms = std::chrono::duration<float, std::milli>(now - item.sent_at).count();
+          latencies_ms_.push_back(ms);
+          if (item.attempts == 1) sent_once_ms = std::max(sent_once_ms, double{ms});
         }
         const bool durable = range.outcome == protocol::AckOutcome::kStored ||
                              range.outcome == protocol::AckOutcome::kDuplicate;
@@ -173,6 +220,7 @@ void Sender::take_acks(const std::vector<ReceivedAck>& acks) {
       settlements_.push_back(
           {range.cell_id, range.first_cycle, range.last_cycle, range.outcome, range.reason});
     }
+    if (sent_once_ms >= 0) resend_.answered(sent_once_ms);
   }
 }
 
@@ -196,7 +244,8 @@ void Sender::on_fresh_connection() {
 }
 
 void Sender::expire_late(Clock::time_point now) {
-  const auto timeout = std::chrono::milliseconds(options_.ack_timeout_ms);
+  const auto timeout = resend_.after();
+  bool expired = false;
   while (!in_flight_fifo_.empty()) {
     const auto [index, sent_at] = in_flight_fifo_.front();
     Item& item = items_[index];
@@ -209,7 +258,9 @@ void Sender::expire_late(Clock::time_point now) {
     --in_flight_;
     to_send_.push_back(index);
     in_flight_fifo_.pop_front();
+    expired = true;
   }
+  if (expired) resend_.expired();
 }
 
 bool Sender::publish_message(std::vector<std::size_t>& batch, Clock::time_point now) {
@@ -313,6 +364,7 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
       send_some(now);
     }
     if (progress && now - last_progress >= std::chrono::seconds(1)) {
+      progress_.resend_after_s = std::chrono::duration<double>(resend_.after()).count();
       progress_.seconds = std::chrono::duration<double>(now - started).count();
       progress(progress_);
       last_progress = now;

@@ -76,8 +76,10 @@ struct PublishOptions {
   double rate_records_per_s = 0;          // 0: as fast as the window of unconfirmed records allows
   std::size_t window_records = 20000;     // most records sent and not yet answered
   std::size_t records_per_message = 100;  // array payloads of up to this many records of one cell
-  int ack_timeout_ms = 5000;              // re-send a record not answered within this
-  int deadline_s = 0;                     // 0: until every record is answered
+  // Re-send a record not answered within this, or within the measured answer time when that is
+  // longer; each expiry doubles the wait up to 60 s, a prompt answer brings it back (TCP's rule).
+  int ack_timeout_ms = 5000;
+  int deadline_s = 0;  // 0: until every record is answered
   int connect_timeout_s = 10;
 };
 
@@ -88,6 +90,7 @@ struct PublishProgress {
   std::size_t confirmed = 0;  // stored or duplicate: durable in the daemon's database
   std::size_t rejected = 0;   // conflict or rejected: final, not stored
   std::size_t reconnects = 0;
+  double resend_after_s = 0;  // the current wait before a re-send
   double seconds = 0;
 };
 
