@@ -453,6 +453,14 @@ std::string DaemonApi::metrics() {
   m.commit_latency.render(out, "cyclecast_commit_seconds", "Commit latency of a batch.");
   render_metric(out, "cyclecast_mqtt_connected", "gauge", "1 while connected to the broker.",
                 m.mqtt_connected ? 1.0 : 0.0);
+  render_help(out, "cyclecast_http_responses_total", "counter",
+              "HTTP responses sent by the API, by status code (codes not sent yet are absent).");
+  for (std::size_t code = 0; code < m.http_responses.size(); ++code) {
+    if (const std::uint64_t n = m.http_responses[code]; n > 0) {
+      render_sample(out, "cyclecast_http_responses_total", {{"code", std::to_string(code)}},
+                    static_cast<double>(n));
+    }
+  }
 
   const ForecasterStats f = sources_.forecaster_stats();
   counter("cyclecast_forecasts_total", "Host forecasts stored.", f.forecasts);

@@ -253,7 +253,8 @@ bool Daemon::start_http() {
   options.address = config_.http_address;
   options.port = static_cast<std::uint16_t>(config_.http_port);
   options.token_file = config_.http_token_file;
-  options.access_log = [](const http::AccessLogEntry& e) {
+  options.access_log = [this](const http::AccessLogEntry& e) {
+    metrics_.count_http_response(e.status);
     spdlog::debug("http: {} {} {} -> {} ({} bytes, {} ms)", e.remote, e.method, e.target, e.status,
                   e.bytes_sent, e.duration.count());
   };
@@ -434,8 +435,17 @@ void Daemon::note_commit_failure(const CommitReport& report) {
 void Daemon::publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts) {
   if (draining_) return;  // stored already; consumers get the next ones after the restart
   for (const auto& f : forecasts) {
-    if (mqtt_->publish(protocol::forecast_topic(f.cell_id), protocol::serialize_forecast(f), 1,
-                       /*retain=*/true)) {
+    const auto topic = protocol::forecast_topic(f.cell_id);
+    if (!topic) {
+      if (unpublishable_cells_.insert(f.cell_id).second) {
+        spdlog::warn(
+            "cell '{}': its forecasts are stored but not published, the id is not a "
+            "valid MQTT topic segment ({})",
+            f.cell_id, protocol::check_id(f.cell_id));
+      }
+      continue;
+    }
+    if (mqtt_->publish(*topic, protocol::serialize_forecast(f), 1, /*retain=*/true)) {
       ++metrics_.forecasts_published;
     }
   }

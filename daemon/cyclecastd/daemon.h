@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -85,6 +86,7 @@ class Daemon {
   std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
   std::uint64_t failed_commits_in_a_row_ = 0;
+  std::unordered_set<std::string> unpublishable_cells_;  // warned about once each
   bool draining_ = false;
   int exit_code_ = 0;  // of run(): 1 when the daemon gave up (TLS that cannot verify)
   std::chrono::microseconds watchdog_interval_{0};

@@ -57,9 +57,14 @@ struct DaemonMetrics {
   std::atomic<bool> last_commit_failed{false};
   std::atomic<bool> storage_full{false};  // the last commit failed for want of room
   LatencyHistogram commit_latency;
+  // HTTP responses sent, by status code (100..599; anything else counts under 0).
+  std::array<std::atomic<std::uint64_t>, 600> http_responses{};
 
   void count_rejection(RejectReason reason, std::uint64_t n = 1) {
     rejected[static_cast<std::size_t>(reason)] += n;
+  }
+  void count_http_response(unsigned status) {
+    ++http_responses[status >= 100 && status < http_responses.size() ? status : 0];
   }
   std::uint64_t rejected_total() const;
 };

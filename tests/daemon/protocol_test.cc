@@ -462,6 +462,8 @@ TEST(ProtocolForecast, SerializesTheNewestForecastForConsumers) {
   f.soh[40] = 0.79f;  // cycle 341: the end of life
   f.soh[99] = 0.7f;
   EXPECT_EQ(forecast_topic("b1c2"), "cyclecast/v1/cells/b1c2/forecasts");
+  for (const char* unsafe : {"a/b", "#", "+", "", "../x", ".hidden", "a b"})
+    EXPECT_EQ(forecast_topic(unsafe), std::nullopt) << unsafe;
   const auto j = nlohmann::json::parse(serialize_forecast(f));
   EXPECT_EQ(j["cell"], "b1c2");
   EXPECT_EQ(j["at_cycle"], 300);

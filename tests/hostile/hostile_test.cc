@@ -342,6 +342,15 @@ long rejected_count(int port, const std::string& reason) {
   return std::atol(text.c_str() + at + key.size());
 }
 
+// The value of `cyclecast_http_responses_total{code="CODE"}` in /metrics; 0 when absent (codes
+// not sent yet are not listed).
+long http_response_count(int port, const std::string& code) {
+  const std::string text = http_raw(port, get("/metrics")).text;
+  const std::string key = "cyclecast_http_responses_total{code=\"" + code + "\"} ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? 0 : std::atol(text.c_str() + at + key.size());
+}
+
 bool answers_health(int port) {
   const int status = http_raw(port, get("/healthz")).status;
   return status == 200 || status == 503;  // 503: degraded (no champion yet), still serving
@@ -490,8 +499,20 @@ TEST_F(HostileDaemon, MqttPayloadsAndTopicsAreRejectedAndCounted) {
 TEST_F(HostileDaemon, HttpRequestsGetTheirDocumentedStatus) {
   for (const Case& c : http_cases()) {
     SCOPED_TRACE(c.name);
+    const long before = http_response_count(api(), c.expected);
     const RawAnswer answer = http_raw(api(), c.input);
     EXPECT_EQ(std::to_string(answer.status), c.expected) << answer.text.substr(0, 300);
+    // Counted once; 200s also count the /metrics reads themselves, and the count is taken
+    // after the response went out, so it may lag the answer a little.
+    const bool counted_once = c.expected != "200" && c.expected != "503";
+    EXPECT_TRUE(eventually(
+        [&] {
+          const long after = http_response_count(api(), c.expected);
+          return counted_once ? after == before + 1 : after > before;
+        },
+        5s))
+        << "cyclecast_http_responses_total{code=\"" << c.expected << "\"} was " << before << ", is "
+        << http_response_count(api(), c.expected);
     EXPECT_NE(answer.text.find(c.says), std::string::npos) << answer.text.substr(0, 300);
     EXPECT_TRUE(daemon_->running());
     EXPECT_TRUE(answers_health(api()));

@@ -654,7 +654,8 @@ Result<Ack> parse_ack(std::string_view payload) {
   return ack;
 }
 
-std::string forecast_topic(std::string_view cell_id) {
+std::optional<std::string> forecast_topic(std::string_view cell_id) {
+  if (!check_id(cell_id).empty()) return std::nullopt;
   return std::string(kTopicRoot) + "/cells/" + std::string(cell_id) + "/forecasts";
 }
 

@@ -166,8 +166,10 @@ Result<Ack> parse_ack(std::string_view payload);
 
 // ---- what the daemon publishes for consumers (docs/protocol.md, "Forecasts, models, alerts") ---
 
-// cyclecast/v1/cells/{cell}/forecasts, retained: the cell's newest host forecast.
-std::string forecast_topic(std::string_view cell_id);
+// cyclecast/v1/cells/{cell}/forecasts, retained: the cell's newest host forecast. None when the
+// cell id is not a valid topic segment (check_id): cells imported from files are not checked
+// like the ones arriving over MQTT, and an id such as "a/b" or "#" must not publish elsewhere.
+std::optional<std::string> forecast_topic(std::string_view cell_id);
 // {"cell", "at_cycle", "model_version", "origin", "horizon", "soh_at_10" (null when H < 10),
 //  "soh_at_h", "eol_cycle" (first cycle forecast below 80 % SOH, null when none), "soh": [H]}.
 std::string serialize_forecast(const storage::ForecastRecord& forecast);
