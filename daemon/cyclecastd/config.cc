@@ -121,6 +121,30 @@ Access one_of(std::string Config::*member, std::vector<std::string> choices) {
           [member](const Config& config) { return config.*member; }};
 }
 
+// An http:// or https:// URL with a host, kept without a trailing '/' (paths are appended).
+Access base_url(std::string Config::*member) {
+  return {[member](const toml::node& node, Config& config) -> std::string {
+            const auto value = node.value<std::string>();
+            if (!node.is_string() || !value) return "expected a string";
+            std::string url = *value;
+            while (!url.empty() && url.back() == '/')
+              url.pop_back();
+            const auto scheme_end = url.find("://");
+            const std::string scheme = url.substr(0, scheme_end);
+            if (!url.empty() &&
+                (scheme_end == std::string::npos || (scheme != "http" && scheme != "https") ||
+                 url.size() == scheme_end + 3)) {
+              return "expected an http:// or https:// URL with a host, got '" + *value + "'";
+            }
+            if (url.find_first_of(" \t\r\n?#") != std::string::npos) {
+              return "a base URL has no spaces, query or fragment, got '" + *value + "'";
+            }
+            config.*member = url;
+            return {};
+          },
+          [member](const Config& config) { return config.*member; }};
+}
+
 Access boolean(bool Config::*member) {
   return {[member](const toml::node& node, Config& config) -> std::string {
             if (!node.is_boolean()) return "expected true or false";
@@ -170,6 +194,7 @@ const std::vector<Key>& keys() {
       {"http", "address", false, text(&Config::http_address, false)},
       {"http", "port", false, integer(&Config::http_port, 0, 65535)},
       {"http", "token_file", false, text(&Config::http_token_file)},
+      {"http", "public_url", false, base_url(&Config::http_public_url)},
       {"retrain", "interval_h", true, integer(&Config::retrain_interval_h, 0, 24 * 366)},
       {"retrain", "new_cycles", true, integer(&Config::retrain_new_cycles, 0, kMaxCount)},
       {"retrain", "min_gap_min", true, integer(&Config::retrain_min_gap_min, 0, 7 * 24 * 60)},

@@ -45,6 +45,9 @@ struct Config {
   std::string http_address = "127.0.0.1";  // anything but loopback: a warning (no TLS)
   int http_port = 8080;                    // 0: a free port, logged
   std::string http_token_file;             // empty: retrain/promote/rollback answer 403
+  // Where clients reach the API ("https://lab.example/cyclecast"), for the champion
+  // announcement's url; empty: built from http_address and the port.
+  std::string http_public_url;
   // [retrain]: when and how (docs/lifecycle.md); 0 turns a trigger off
   int retrain_interval_h = 24;
   std::int64_t retrain_new_cycles = 20000;

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 
 #include "cyclecast/gateway/edge.h"
@@ -40,6 +41,22 @@ std::string status_line(const DaemonMetrics& m) {
 std::string api_base(const std::string& address, std::uint16_t port) {
   const bool v6 = address.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+// What champion announcements point clients to: http.public_url, else where the API listens,
+// except that "0.0.0.0" or "::" is no place to pull from (the announcement then has no url).
+std::string announced_api_base(const Config& config, const std::string& listening) {
+  if (!config.http_public_url.empty()) return config.http_public_url;
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(config.http_address, error);
+  if (!error && address.is_unspecified()) {
+    spdlog::warn(
+        "http: listening on every address ({}) and no http.public_url: champion announcements "
+        "carry no url; set http.public_url to where clients reach the API",
+        config.http_address);
+    return {};
+  }
+  return listening;
 }
 
 std::int64_t max_size_bytes(const Config& config) {
@@ -264,10 +281,10 @@ bool Daemon::start_http() {
     http_.reset();
     return false;
   }
-  keeper_->set_api_base(api_base(config_.http_address, http_->port()));
-  spdlog::info("http: the operators' API listens on {}{}",
-               api_base(config_.http_address, http_->port()),
+  const std::string listening = api_base(config_.http_address, http_->port());
+  spdlog::info("http: the operators' API listens on {}{}", listening,
                config_.http_token_file.empty() ? " (changes disabled: no http.token_file)" : "");
+  keeper_->set_api_base(announced_api_base(config_, listening));
   return true;
 }
 

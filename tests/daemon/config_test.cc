@@ -49,6 +49,7 @@ TEST(DaemonConfig, FileValuesOverrideDefaults) {
 TEST(DaemonConfig, LifecycleSectionsOverrideTheirDefaults) {
   auto config = parse_config(
       "[http]\nenabled = false\naddress = \"::1\"\nport = 0\ntoken_file = \"/etc/t\"\n"
+      "public_url = \"https://lab.example/cyclecast/\"\n"
       "[retrain]\ninterval_h = 0\nnew_cycles = 500\nmargin = 0\nteacher_budget_s = 2\n"
       "student_steps = 10\nmax_ram_bytes = 65536\nwidths = [8, 4]\nprune_ratios = []\n"
       "teacher = \"liquid\"\nwindow = 20\nhorizon = 10\n"
@@ -59,6 +60,7 @@ TEST(DaemonConfig, LifecycleSectionsOverrideTheirDefaults) {
   EXPECT_EQ(config->http_address, "::1");
   EXPECT_EQ(config->http_port, 0);
   EXPECT_EQ(config->http_token_file, "/etc/t");
+  EXPECT_EQ(config->http_public_url, "https://lab.example/cyclecast");  // paths are appended
   EXPECT_EQ(config->retrain_interval_h, 0);
   EXPECT_EQ(config->retrain_new_cycles, 500);
   EXPECT_EQ(config->retrain_margin, 0.0);  // an integer is accepted where a number is expected
@@ -136,6 +138,15 @@ INSTANTIATE_TEST_SUITE_P(
                   "liquid)"},
         BadConfig{"EmptyHttpAddress", "[http]\naddress = \"\"\n",
                   "cyclecastd.toml:2:11: key 'http.address': must not be empty"},
+        BadConfig{"PublicUrlWithoutScheme", "[http]\npublic_url = \"lab.example:8080\"\n",
+                  "cyclecastd.toml:2:14: key 'http.public_url': expected an http:// or https:// "
+                  "URL with a host, got 'lab.example:8080'"},
+        BadConfig{"PublicUrlWithoutHost", "[http]\npublic_url = \"https://\"\n",
+                  "cyclecastd.toml:2:14: key 'http.public_url': expected an http:// or https:// "
+                  "URL with a host, got 'https://'"},
+        BadConfig{"PublicUrlWithQuery", "[http]\npublic_url = \"http://h/?x=1\"\n",
+                  "cyclecastd.toml:2:14: key 'http.public_url': a base URL has no spaces, query "
+                  "or fragment, got 'http://h/?x=1'"},
         BadConfig{"CertWithoutKey", "[mqtt]\ntls_cert_file = \"c.pem\"\n",
                   "cyclecastd.toml: keys 'mqtt.tls_cert_file' and 'mqtt.tls_key_file' go "
                   "together"}),

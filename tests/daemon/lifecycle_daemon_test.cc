@@ -39,9 +39,9 @@ constexpr const char* kToken = "s3cret-token-of-the-test";
 
 // Everything but the triggers: the tiny training of tests/lifecycle/lifecycle_fixture.h.
 std::string config_text(const std::filesystem::path& token_file, const std::string& retrain,
-                        const std::string& alerts = "retrain = false\n") {
-  return "[http]\ntoken_file = \"" + token_file.string() +
-         "\"\n"
+                        const std::string& alerts = "retrain = false\n",
+                        const std::string& http = "") {
+  return "[http]\ntoken_file = \"" + token_file.string() + "\"\n" + http +
          "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\nwindow = 20\nhorizon = 10\n"
          "train_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\nteacher_max_epochs = 2\n"
          "widths = [4]\nfeatures = 3\nprune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\n"
@@ -185,7 +185,8 @@ TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
   // New cycles: 50 since the last snapshot start a run. Its candidate, trained on much the same
   // data, cannot be 90 % better than the champion, so the gate keeps it a candidate.
   ASSERT_NO_FATAL_FAILURE(
-      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 50\nmargin = 0.9\n")));
+      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 50\nmargin = 0.9\n",
+                               "retrain = false\n", "public_url = \"https://lab.example/cc/\"\n")));
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(get("/api/v1/runs").size(), 1u) << "no new cycles yet";
   ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 60,
@@ -210,9 +211,12 @@ TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
       [&] {
         const Json now = Json::parse(read_retained(broker_.port(), "cyclecast/v1/models/champion"),
                                      nullptr, false);
-        return now.is_object() && now["version"] == v2;
+        return now.is_object() && now["version"] == v2 &&
+               now["url"] == "https://lab.example/cc/api/v1/models/" + v2 + "/bundle";
       },
-      30s));
+      30s))
+      << "announced with http.public_url: "
+      << read_retained(broker_.port(), "cyclecast/v1/models/champion");
   EXPECT_EQ(post("/api/v1/models/" + v2 + "/promote").status, 409u);
   EXPECT_EQ(post("/api/v1/models/r99-20000101/promote").status, 404u);
 
