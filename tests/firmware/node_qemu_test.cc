@@ -192,6 +192,19 @@ TEST(NodeQemu, RealWindowsAreBitIdenticalAndWithinTheTargets) {
       static_cast<long long>(target.map.ram.at("harness")),
       static_cast<long long>(target.figures.at("stack_frame_bytes")),
       target.instructions_per_forecast, target.instructions_per_frame);
+  // CYCLECAST_EDGE_FOOTPRINT: these figures as the JSON `cyclecast bundle build --footprint`
+  // reads (docs/bundles.md), so a bundle carries what was measured, not a hand copy. The stack
+  // is the node's high-water mark over a whole frame, the forecast included.
+  const char* footprint = std::getenv("CYCLECAST_EDGE_FOOTPRINT");
+  if (footprint != nullptr && *footprint != '\0') {
+    std::ofstream out(footprint);
+    out << "{\"flash_bytes\": " << flash << ", \"ram_bytes\": " << ram
+        << ", \"stack_bytes\": " << target.figures.at("stack_frame_bytes")
+        << ", \"instructions\": " << std::llround(target.instructions_per_forecast)
+        << ", \"method\": \"firmware/target/edge_bench.sh: linker map, stack painting, QEMU "
+           "-icount (mps2-an386)\"}\n";
+    ASSERT_TRUE(out.good()) << "cannot write " << footprint;
+  }
   EXPECT_LE(flash, 16 * 1024);
   EXPECT_LE(ram, 4 * 1024);
   EXPECT_LE(target.instructions_per_forecast, 64000);
