@@ -402,13 +402,18 @@ void Daemon::handle_commit(CommitReport report) {
   if (!report.forecast_error.empty()) {
     spdlog::error("edge forecasts not stored: {}", report.forecast_error);
   }
-  if (failed_commits_in_a_row_ > 0) {
+  // A batch of records already stored writes nothing, so it commits on a full database too: only
+  // one that stored something says there is room again (else health would flicker to ok).
+  const bool still_full = metrics_.storage_full && report.stored == 0;
+  if (failed_commits_in_a_row_ > 0 && !still_full) {
     spdlog::info("commits succeed again after {} failed; rigs resend what was not confirmed",
                  failed_commits_in_a_row_);
     failed_commits_in_a_row_ = 0;
   }
-  metrics_.last_commit_failed = false;
-  metrics_.storage_full = false;
+  if (!still_full) {
+    metrics_.last_commit_failed = false;
+    metrics_.storage_full = false;
+  }
   ++metrics_.commits;
   metrics_.stored += report.stored;
   metrics_.duplicates += report.duplicates;
