@@ -295,28 +295,33 @@ Result<std::vector<LiveError>> Database::live_errors() {
   return out;
 }
 
-Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
-                                                   const std::string& origin) {
-  auto select = prepare(*impl_, kLastForecast);
+namespace {
+
+// One cycle number that `sql` selects for (cell_id, origin); `what` names the query in errors.
+Result<std::int64_t> cycle_of_cell(Database::Impl& impl, const char* sql,
+                                   const std::string& cell_id, const std::string& origin,
+                                   const std::string& what) {
+  auto select = prepare(impl, sql);
   if (!select) return select.error();
   detail::bind_text_static(select->get(), 1, cell_id);
   detail::bind_text_static(select->get(), 2, origin);
   const int rc = sqlite3_step(select->get());
-  if (rc != SQLITE_ROW) return impl_->error(rc, "reading the last forecast of '" + cell_id + "'");
+  if (rc != SQLITE_ROW) return impl.error(rc, what);
   return sqlite3_column_int64(select->get(), 0);
+}
+
+}  // namespace
+
+Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
+                                                   const std::string& origin) {
+  return cycle_of_cell(*impl_, kLastForecast, cell_id, origin,
+                       "reading the last forecast of '" + cell_id + "'");
 }
 
 Result<std::int64_t> Database::oldest_unforecast_cycle(const std::string& cell_id,
                                                        const std::string& origin) {
-  auto select = prepare(*impl_, kOldestUnforecast);
-  if (!select) return select.error();
-  detail::bind_text_static(select->get(), 1, cell_id);
-  detail::bind_text_static(select->get(), 2, origin);
-  const int rc = sqlite3_step(select->get());
-  if (rc != SQLITE_ROW) {
-    return impl_->error(rc, "looking for cycles of '" + cell_id + "' without a forecast");
-  }
-  return sqlite3_column_int64(select->get(), 0);
+  return cycle_of_cell(*impl_, kOldestUnforecast, cell_id, origin,
+                       "looking for cycles of '" + cell_id + "' without a forecast");
 }
 
 }  // namespace cyclecast::storage
