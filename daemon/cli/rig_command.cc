@@ -185,6 +185,11 @@ int run_rig(const RigFlags& flags) {
       "(%.0f records/s); publish-to-confirm p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
       p.sent, p.resent, p.confirmed, p.rejected, summary->unanswered, p.seconds, rate,
       summary->latency_p50_ms, summary->latency_p99_ms, summary->latency_max_ms);
+  if (p.daemon_restarts > 0) {
+    std::printf(
+        "a daemon came online %zu times during the run; its in-flight records were re-sent\n",
+        p.daemon_restarts);
+  }
   return summary->unanswered == 0 ? kExitOk : kExitFailure;
 }
 

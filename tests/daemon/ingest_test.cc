@@ -11,6 +11,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -244,6 +245,7 @@ TEST_F(Ingest, DaemonKilledMidStreamAndRestartedLosesNothing) {
   daemon_.start();
   const auto status = child.wait(kRigTimeout);
   ASSERT_EQ(status.value_or(-1), 0) << rig_log();
+  EXPECT_NE(rig_log().find("a daemon came online 1 times"), std::string::npos) << rig_log();
   expect_exactly(data);
 }
 
@@ -295,6 +297,29 @@ TEST(IngestRig, ResendsBackOffWhileNobodyAnswers) {
   EXPECT_GE(sent, 2 * 100) << "it re-sends: " << log;
   EXPECT_LE(sent, 8 * 100) << "it backs off: " << log;
   EXPECT_NE(log.find("unanswered 100"), std::string::npos) << log;
+}
+
+// The daemon's live `online` status ends the backoff: the rig re-sends what is in flight at once
+// instead of after a wait that grew while the daemon was down.
+TEST(IngestRig, ResendsAtOnceWhenTheDaemonComesOnline) {
+  TempDir dir;
+  const int port = free_port();
+  Broker broker(dir.path(), port);
+  broker.start();
+  const RigData data = write_rig_data(dir.path(), 2, 50);
+  Child rig =
+      start_rig(dir.path(), port,
+                {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
+                 (dir / "outbox.db").string(), "--ack-timeout-ms", "200", "--deadline-s", "120"},
+                "rig.log");
+  // Nobody answers for 3.5 s: the rig's wait has doubled four times, to 3.2 s.
+  std::this_thread::sleep_for(milliseconds(3500));
+  DaemonProcess daemon(dir.path() / "state", port);
+  daemon.start();
+  EXPECT_EQ(rig.wait(kRigTimeout).value_or(-1), 0) << read_text(dir / "rig.log");
+  const std::string log = read_text(dir / "rig.log");
+  EXPECT_NE(log.find("a daemon came online 1 times"), std::string::npos) << log;
+  EXPECT_EQ(stored_cycle_count(daemon.database()), 100);
 }
 
 TEST(IngestDaemon, RefusesABadConfigurationNamingFileLineAndReason) {

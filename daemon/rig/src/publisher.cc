@@ -1,7 +1,8 @@
 // publish_outbox(): libmosquitto's own thread (mosquitto_loop_start) does the network and the
 // reconnects; its callbacks only queue acks and flip flags under a mutex. The calling thread
 // decides what to send: new records within the window and rate, records whose answer is late,
-// and, after every (re)connect, the cell metadata then everything not yet answered.
+// and, after every (re)connect or a daemon's restart, the cell metadata then everything not yet
+// answered.
 #include <mosquitto.h>
 #include <unistd.h>
 
@@ -34,13 +35,17 @@ struct Shared {
   std::condition_variable wake;
   std::vector<ReceivedAck> acks;
   bool connected = false;
-  bool fresh_connection = false;  // set on connect, consumed by the sender
+  bool fresh_connection = false;    // set on connect, consumed by the sender
+  bool daemon_came_online = false;  // set on a live `online` status, consumed by the sender
   int subscriptions_pending = 0;
   std::size_t reconnects = 0;
   std::size_t bad_acks = 0;
   int refused = 0;  // CONNACK code of a refused connection (bad credentials...), 0 if none
-  std::vector<std::string> ack_topics;  // fixed before connecting
+  std::vector<std::string>
+      topics;  // the rigs' ack topics and daemons' status, fixed before connecting
 };
+
+const std::string kDaemonStatusTopics = protocol::status_topic("+");
 
 // A clean session loses its subscriptions with the connection: subscribe on every connect, and
 // send nothing until the broker confirmed them, so that no ack is published before we listen.
@@ -54,8 +59,8 @@ void on_connect(mosquitto* mosq, void* user, int rc) {
   }
   shared->connected = true;
   shared->fresh_connection = true;
-  shared->subscriptions_pending = static_cast<int>(shared->ack_topics.size());
-  for (const auto& topic : shared->ack_topics)
+  shared->subscriptions_pending = static_cast<int>(shared->topics.size());
+  for (const auto& topic : shared->topics)
     mosquitto_subscribe(mosq, nullptr, topic.c_str(), 1);
   shared->wake.notify_all();
 }
@@ -75,10 +80,24 @@ void on_subscribe(mosquitto* /*mosq*/, void* user, int /*mid*/, int /*count*/,
   shared->wake.notify_all();
 }
 
+// A daemon that restarted lost whatever it had received and not committed, and the rig's
+// re-send wait may have grown to a minute while it was down: its live (not retained) `online`
+// status says to re-send what is in flight now. A gateway's restart says the same; the cost is
+// one window of duplicates.
 void on_message(mosquitto* /*mosq*/, void* user, const mosquitto_message* message) {
   auto* shared = static_cast<Shared*>(user);
   const std::string_view payload(static_cast<const char*>(message->payload),
                                  static_cast<std::size_t>(std::max(message->payloadlen, 0)));
+  bool is_status = false;
+  mosquitto_topic_matches_sub(kDaemonStatusTopics.c_str(), message->topic, &is_status);
+  if (is_status) {
+    if (!message->retain && payload == "online") {
+      std::lock_guard lock(shared->mutex);
+      shared->daemon_came_online = true;
+      shared->wake.notify_all();
+    }
+    return;
+  }
   auto ack = protocol::parse_ack(payload);
   std::lock_guard lock(shared->mutex);
   if (!ack) {
@@ -127,6 +146,8 @@ class ResendTimer {
     }
     backoff_ = 1;
   }
+  // Someone says the daemon is there again: what held the answers back is gone.
+  void reset_backoff() { backoff_ = 1; }
 
  private:
   std::chrono::milliseconds ceiling() const { return std::max(kMaxResendAfter, floor_); }
@@ -168,6 +189,8 @@ class Sender {
  private:
   void take_acks(const std::vector<ReceivedAck>& acks);
   void on_fresh_connection();
+  void on_daemon_online();
+  void requeue_in_flight();
   void expire_late(Clock::time_point now);
   void send_some(Clock::time_point now);
   bool publish_message(std::vector<std::size_t>& batch, Clock::time_point now);
@@ -232,6 +255,16 @@ void Sender::on_fresh_connection() {
                       static_cast<int>(payload.size()), payload.data(), 1, true);
   }
   // Whatever was in flight may have been lost with the connection: send it again now.
+  requeue_in_flight();
+}
+
+void Sender::on_daemon_online() {
+  ++progress_.daemon_restarts;
+  resend_.reset_backoff();
+  requeue_in_flight();
+}
+
+void Sender::requeue_in_flight() {
   for (auto& [index, sent_at] : in_flight_fifo_) {
     Item& item = items_[index];
     if (item.in_flight && !item.settled && item.sent_at == sent_at) {
@@ -339,6 +372,7 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
   std::vector<ReceivedAck> acks;
   while (unsettled_ > 0) {
     bool fresh = false;
+    bool daemon_online = false;
     bool ready = false;
     {
       std::unique_lock lock(shared_.mutex);
@@ -346,6 +380,7 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
                             [&] { return !shared_.acks.empty(); });
       acks.swap(shared_.acks);
       fresh = std::exchange(shared_.fresh_connection, false);
+      daemon_online = std::exchange(shared_.daemon_came_online, false);
       ready = shared_.connected && shared_.subscriptions_pending == 0;
       progress_.reconnects = shared_.reconnects;
     }
@@ -359,6 +394,7 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
     }
     if (now >= deadline) break;
     if (fresh) on_fresh_connection();
+    if (daemon_online && !fresh) on_daemon_online();
     if (ready) {
       expire_late(now);
       send_some(now);
@@ -426,7 +462,8 @@ Result<PublishSummary> publish_outbox(Outbox& outbox, const PublishOptions& opti
   for (const auto& r : *pending)
     rigs.insert(r.rig_id);
   for (const auto& rig : rigs)
-    shared.ack_topics.push_back(protocol::acks_topic(rig));
+    shared.topics.push_back(protocol::acks_topic(rig));
+  shared.topics.push_back(kDaemonStatusTopics);
   mosquitto_connect_async(mosq, options.host.c_str(), options.port, 30);
   if (mosquitto_loop_start(mosq) != MOSQ_ERR_SUCCESS) {
     return make_error(ErrorCode::kIo, "cannot start the MQTT thread");

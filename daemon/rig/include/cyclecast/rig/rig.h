@@ -90,7 +90,8 @@ struct PublishProgress {
   std::size_t confirmed = 0;  // stored or duplicate: durable in the daemon's database
   std::size_t rejected = 0;   // conflict or rejected: final, not stored
   std::size_t reconnects = 0;
-  double resend_after_s = 0;  // the current wait before a re-send
+  std::size_t daemon_restarts = 0;  // live `online` statuses seen: in-flight records re-sent
+  double resend_after_s = 0;        // the current wait before a re-send
   double seconds = 0;
 };
 
