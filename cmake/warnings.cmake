@@ -2,13 +2,7 @@
 set(CYCLECAST_C_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
     -Wstrict-prototypes -Wmissing-prototypes -Wcast-align -Wdouble-promotion)
 set(CYCLECAST_CXX_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-    -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough)
-# GCC's -Wnull-dereference follows the optimiser's paths. The sanitizers' instrumentation adds
-# paths of its own, and at -O1 GCC 12 then reports null dereferences that cannot happen (in
-# CLI11's split()); the release build keeps the warning, so the code is still held to it.
-if(NOT (CYCLECAST_SANITIZE AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU"))
-  list(APPEND CYCLECAST_CXX_WARNINGS -Wnull-dereference)
-endif()
+    -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough -Wnull-dereference)
 # GCC 12 at -O3 reports impossible overlaps inside std::string concatenation (GCC bug 105651,
 # fixed in 13): a false positive in library code, so it is silenced for that compiler only.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
