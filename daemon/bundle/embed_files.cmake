@@ -1,7 +1,9 @@
-# Generates a C++ source holding the bytes of FILES (paths relative to ROOT, ';'-separated in
-# FILES_LIST) as arrays, and runtime_files() returning them, so an installed cyclecast can put
-# the firmware sources into bundles without a source tree. Run by the build:
-#   cmake -DROOT=<repo> -DFILES_LIST=<file listing paths> -DOUTPUT=<.cc> -P embed_files.cmake
+# Generates a C++ source holding the bytes of FILES (paths relative to ROOT, one per line in
+# FILES_LIST) as arrays, and FUNCTION() returning them, so an installed cyclecast can put the
+# firmware sources into bundles, or build them for the target, without a source tree. Run by the
+# build:
+#   cmake -DROOT=<repo> -DFILES_LIST=<file listing paths> -DFUNCTION=<name> -DOUTPUT=<.cc>
+#         -P embed_files.cmake
 file(STRINGS "${FILES_LIST}" files)
 set(arrays "")
 set(table "")
@@ -44,7 +46,7 @@ ${table}};
 
 }  // namespace
 
-std::vector<BundleFile> runtime_files() {
+std::vector<BundleFile> ${FUNCTION}() {
   std::vector<BundleFile> out;
   for (const EmbeddedFile& file : kFiles) {
     if (file.path == nullptr) continue;

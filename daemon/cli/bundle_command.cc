@@ -29,6 +29,7 @@ struct BundleFlags {
   std::string out;
   std::string data;
   std::string footprint;
+  bool measure = false;
   std::string created_at;
   bool force = false;
   std::string public_key;
@@ -95,6 +96,7 @@ int run_build(const BundleFlags& flags) {
   options.created_at = flags.created_at;
   if (!flags.data.empty()) options.data_path = flags.data;
   if (!flags.footprint.empty()) options.footprint_path = flags.footprint;
+  if (flags.measure) options.measure_with = bundle::TargetTools{};
   auto contents = bundle::collect_run(options);
   if (!contents) return fail("build", contents.error());
   auto key = bundle::load_or_create_signing_key(flags.state_dir);
@@ -240,7 +242,13 @@ void add_bundle_commands(CLI::App& app, GlobalOptions& global) {
       ->required();
   build->add_option("--out", flags->out, "bundle file to write")->required();
   build->add_option("--data", flags->data, "data the run trained on (file or folder) to digest");
-  build->add_option("--footprint", flags->footprint, "JSON file of measured footprint figures");
+  auto* footprint =
+      build->add_option("--footprint", flags->footprint, "JSON file of measured footprint figures");
+  build
+      ->add_flag("--measure", flags->measure,
+                 "measure the footprint: cross-build the node with the model "
+                 "(arm-none-eabi-gcc) and run it under qemu-system-arm")
+      ->excludes(footprint);
   build->add_option("--created-at", flags->created_at, "creation time (ISO 8601 UTC; default now)");
   build->add_flag("--force", flags->force, "replace an existing bundle file");
   add_state_dir(*build, *flags);

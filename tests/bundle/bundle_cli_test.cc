@@ -12,6 +12,7 @@
 #include "cli_run.h"
 #include "cyclecast/bundle/archive.h"
 #include "cyclecast/bundle/bundle.h"
+#include "cyclecast/bundle/measure.h"
 #include "cyclecast/bundle/signing.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
@@ -111,6 +112,18 @@ TEST_F(BundleCli, BuildThenVerifyThenInspect) {
 
   EXPECT_EQ(build().exit_code, 1);  // the bundle exists: refused without --force
   EXPECT_EQ(build("--force").exit_code, 0);
+}
+
+TEST_F(BundleCli, BuildWithMeasureCarriesTheFootprintMeasuredUnderQemu) {
+  if (!target_tools_available({})) GTEST_SKIP() << "gcc-arm-none-eabi or qemu-system-arm missing";
+  const CliRun built = build("--measure");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const CliRun inspected = run_cli(dir_, "bundle inspect '" + bundle_path() + "'");
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_NE(inspected.out.find("footprint (measured)"), std::string::npos) << inspected.out;
+  // A footprint is read or measured, not both: a usage error.
+  const CliRun both = build("--force --measure --footprint '" + (dir_ / "f.json").string() + "'");
+  EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
 TEST_F(BundleCli, VerifyRefusesATamperedBundleAndTheWrongKeyWithExitCode3) {

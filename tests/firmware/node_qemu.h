@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cc_node.h"
+#include "cyclecast/bundle/measure.h"
 #include "cyclecast/pipeline/export.h"
 #include "virtual_node.h"
 
@@ -71,130 +72,28 @@ inline std::string without_durations(const std::string& transcript) {
   return std::regex_replace(transcript, fc, "$1");
 }
 
-// Bytes per section class and object group from a GNU ld map (after "Linker script and memory
-// map", so discarded sections do not count).
-struct MapSizes {
-  std::map<std::string, int64_t> flash;  // .text, .rodata, .data (its initial values)
-  std::map<std::string, int64_t> ram;    // .data, .bss, COMMON
-};
-
-// runtime: firmware/src; model: model_data; node: cc_node; libc: newlib/libgcc; harness: the rest.
-inline std::string object_group(const std::string& file) {
-  const std::string name = std::filesystem::path(file).filename().string();
-  if (name.find("model_data") != std::string::npos) return "model";
-  if (name.rfind("cc_node.c", 0) == 0) return "node";
-  for (const char* runtime : {"cc_student.c", "cc_requantize.c", "cc_tanh.c", "cc_fully_connected"})
-    if (name.rfind(runtime, 0) == 0) return "runtime";
-  if (file.find(".a(") != std::string::npos) return "libc";
-  return "harness";
-}
-
-inline MapSizes read_map(const std::filesystem::path& path) {
-  MapSizes sizes;
-  std::ifstream in(path);
-  std::string line, pending;
-  bool started = false;
-  static const std::regex full(R"(^ (\.[^\s]+|COMMON)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(.+)$)");
-  static const std::regex name_only(R"(^ (\.[^\s]+|COMMON)$)");
-  static const std::regex rest(R"(^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(.+)$)");
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (!started) {
-      started = line.rfind("Linker script and memory map", 0) == 0;
-      continue;
-    }
-    std::string section, size, file;
-    if (std::regex_match(line, m, full)) {
-      section = m[1];
-      size = m[2];
-      file = m[3];
-    } else if (std::regex_match(line, m, name_only)) {
-      pending = m[1];
-      continue;
-    } else if (!pending.empty() && std::regex_match(line, m, rest)) {
-      section = pending;
-      size = m[1];
-      file = m[2];
-    }
-    pending.clear();
-    if (section.empty() || file.find(".o") == std::string::npos) continue;
-    const int64_t bytes = std::stoll(size, nullptr, 16);
-    const std::string group = object_group(file);
-    if (section.rfind(".text", 0) == 0 || section.rfind(".rodata", 0) == 0) {
-      sizes.flash[group] += bytes;
-    } else if (section.rfind(".data", 0) == 0) {
-      sizes.flash[group] += bytes;
-      sizes.ram[group] += bytes;
-    } else if (section.rfind(".bss", 0) == 0 || section == "COMMON") {
-      sizes.ram[group] += bytes;
-    }
-  }
-  return sizes;
-}
-
-// "key value" lines printed by node_harness.c.
-inline std::map<std::string, int64_t> harness_figures(const std::string& output) {
-  std::map<std::string, int64_t> out;
-  static const std::regex kv(R"(^([a-z_]+) (\d+)$)");
-  std::istringstream in(output);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_match(line, m, kv)) out[m[1]] = std::stoll(m[2]);
-  return out;
-}
-
-struct TargetRun {
-  std::string error;  // empty when everything ran
-  std::string build_log, qemu_output, transcript;
-  MapSizes map;
-  std::map<std::string, int64_t> figures;
-  double instructions_per_forecast = 0;  // cc_student_forecast alone
-  double instructions_per_frame = 0;     // one CY frame that forecasts, end to end
-};
-
-// Cross-builds the harness for the model exported into `dir` (model_data.c), runs it under
-// QEMU on dir/vectors.txt and dir/probe.txt, and reads dir/out.txt and the map.
-inline TargetRun run_on_target(const std::filesystem::path& dir, const std::string& source_dir,
-                               const std::string& cmake, const std::string& qemu) {
-  TargetRun r;
-  const std::filesystem::path build = dir / "m4";
-  const auto configure =
-      run_command("'" + cmake + "' -S '" + source_dir + "/firmware/target/node_harness' -B '" +
-                  build.string() + "' -G Ninja -DCMAKE_TOOLCHAIN_FILE='" + source_dir +
-                  "/cmake/arm-none-eabi.cmake' -DCMAKE_BUILD_TYPE=MinSizeRel -DCYCLECAST_WERROR=ON "
-                  "-DCC_MODEL_DIR='" +
-                  dir.string() + "' && '" + cmake + "' --build '" + build.string() + "'");
-  r.build_log = configure.output;
-  if (configure.status != 0) {
-    r.error = "cross build failed:\n" + configure.output;
-    return r;
-  }
-  // -icount shift=0: virtual time advances 1 ns per instruction, which SysTick counts.
-  const auto qemu_run = run_command("cd '" + dir.string() + "' && '" + qemu +
-                                    "' -M mps2-an386 -nographic -monitor none -serial none "
-                                    "-icount shift=0 -semihosting-config enable=on,target=native "
-                                    "-kernel '" +
-                                    (build / "cc_node_harness.elf").string() + "'");
-  r.qemu_output = qemu_run.output;
-  if (qemu_run.status != 0) {
-    r.error = "QEMU run failed:\n" + qemu_run.output;
-    return r;
-  }
-  std::ifstream out(dir / "out.txt", std::ios::binary);
+inline std::string read_file_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
-  text << out.rdbuf();
-  r.transcript = text.str();
-  r.map = read_map(build / "cc_node_harness.map");
-  r.figures = harness_figures(qemu_run.output);
-  const double per_tick = static_cast<double>(r.figures["calibration_instructions"]) /
-                          static_cast<double>(std::max<int64_t>(r.figures["calibration_ticks"], 1));
-  r.instructions_per_forecast =
-      per_tick * static_cast<double>(r.figures["forecast_ticks"]) /
-      static_cast<double>(std::max<int64_t>(r.figures["forecast_runs"], 1));
-  r.instructions_per_frame = per_tick * static_cast<double>(r.figures["frame_ticks"]) /
-                             static_cast<double>(std::max<int64_t>(r.figures["frame_runs"], 1));
-  return r;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Cross-builds the node harness for the model exported into `dir` (model_data.h/.c) and runs it
+// under QEMU on dir/vectors.txt and dir/probe.txt, as retraining and `cyclecast bundle build
+// --measure` do (bundle/measure.h): the tests check the production measurement.
+inline Result<bundle::TargetRun> run_on_target(const std::filesystem::path& dir,
+                                               const std::string& qemu) {
+  bundle::TargetTools tools;
+  tools.qemu = qemu;
+#ifdef CYCLECAST_M4_WARNINGS
+  std::istringstream flags(CYCLECAST_M4_WARNINGS);  // ','-separated
+  for (std::string flag; std::getline(flags, flag, ',');)
+    if (!flag.empty()) tools.extra_flags.push_back(flag);
+#endif
+  return bundle::run_on_target(
+      {read_file_text(dir / "model_data.h"), read_file_text(dir / "model_data.c")},
+      read_file_text(dir / "vectors.txt"), read_file_text(dir / "probe.txt"), tools, dir / "m4");
 }
 
 }  // namespace cyclecast::testing

@@ -21,7 +21,7 @@
 #include "node_qemu.h"
 #include "temp_dir.h"
 
-#if defined(CYCLECAST_QEMU_ARM) && defined(CYCLECAST_CMAKE)
+#if defined(CYCLECAST_QEMU_ARM)
 
 namespace cyclecast {
 namespace {
@@ -73,55 +73,54 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
   std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
   std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
 
-  const auto target =
-      testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE, CYCLECAST_QEMU_ARM);
-  ASSERT_TRUE(target.error.empty()) << target.error;
+  const auto target = testing::run_on_target(dir.path(), CYCLECAST_QEMU_ARM);
+  ASSERT_TRUE(target) << target.error().message;
   auto loaded = node::load_node_model(exported->blob);
   ASSERT_TRUE(loaded);
   const std::string host = testing::host_transcript(**loaded, frames);
 
-  const int64_t forecasts = target.figures.at("forecasts");
+  const int64_t forecasts = target->figures.at("forecasts");
   EXPECT_GE(forecasts, 1000);
   EXPECT_EQ(forecasts, 10 * (220 - 100 + 1));
   // Every answer and every forecast's H int32 outputs (the Y lines) agree, bit for bit.
-  EXPECT_EQ(testing::without_durations(target.transcript), testing::without_durations(host));
-  EXPECT_EQ(target.figures.at("frame_forecasts"), target.figures.at("frame_runs"));
+  EXPECT_EQ(testing::without_durations(target->transcript), testing::without_durations(host));
+  EXPECT_EQ(target->figures.at("frame_forecasts"), target->figures.at("frame_runs"));
 
-  const int64_t runtime_flash = target.map.flash.at("runtime") + target.map.flash.at("model");
+  const int64_t runtime_flash = target->map.flash.at("runtime") + target->map.flash.at("model");
   const int64_t runtime_static_ram =
-      (target.map.ram.count("runtime") ? target.map.ram.at("runtime") : 0) +
-      (target.map.ram.count("model") ? target.map.ram.at("model") : 0);
+      (target->map.ram.count("runtime") ? target->map.ram.at("runtime") : 0) +
+      (target->map.ram.count("model") ? target->map.ram.at("model") : 0);
   // The buffers the runtime is handed: int16 input, int32 output, scratch (in the node's state).
   const int64_t buffers =
       2 * student.input_size + 4 * student.horizon + static_cast<int64_t>(student.scratch_bytes());
-  const int64_t stack = target.figures.at("stack_forecast_bytes");
+  const int64_t stack = target->figures.at("stack_forecast_bytes");
   const int64_t ram = runtime_static_ram + buffers + stack;
-  for (const auto& [group, bytes] : target.map.flash)
+  for (const auto& [group, bytes] : target->map.flash)
     ::testing::Test::RecordProperty("flash_" + group, static_cast<int>(bytes));
-  for (const auto& [group, bytes] : target.map.ram)
+  for (const auto& [group, bytes] : target->map.ram)
     ::testing::Test::RecordProperty("ram_" + group, static_cast<int>(bytes));
   ::testing::Test::RecordProperty("runtime_model_flash", static_cast<int>(runtime_flash));
   ::testing::Test::RecordProperty("runtime_model_ram_with_stack", static_cast<int>(ram));
   ::testing::Test::RecordProperty("stack_forecast", static_cast<int>(stack));
   ::testing::Test::RecordProperty("stack_frame",
-                                  static_cast<int>(target.figures.at("stack_frame_bytes")));
+                                  static_cast<int>(target->figures.at("stack_frame_bytes")));
   ::testing::Test::RecordProperty("instructions_forecast",
-                                  static_cast<int>(target.instructions_per_forecast));
+                                  static_cast<int>(target->instructions_per_forecast));
   ::testing::Test::RecordProperty("instructions_frame",
-                                  static_cast<int>(target.instructions_per_frame));
+                                  static_cast<int>(target->instructions_per_frame));
   std::printf(
       "generated student I %d F %d width %d steps %d H %d: %lld windows bit-identical; "
       "flash runtime+model %lld B, RAM buffers + stack %lld B (forecast stack %lld); "
       "%.0f instructions per forecast, %.0f per frame, node frame stack %lld B\n",
       student.input_size, student.features, student.width, student.euler_steps, student.horizon,
       static_cast<long long>(forecasts), static_cast<long long>(runtime_flash),
-      static_cast<long long>(ram), static_cast<long long>(stack), target.instructions_per_forecast,
-      target.instructions_per_frame,
-      static_cast<long long>(target.figures.at("stack_frame_bytes")));
+      static_cast<long long>(ram), static_cast<long long>(stack), target->instructions_per_forecast,
+      target->instructions_per_frame,
+      static_cast<long long>(target->figures.at("stack_frame_bytes")));
   EXPECT_LE(runtime_flash, 16 * 1024);
   EXPECT_LE(ram, 4 * 1024);
-  EXPECT_LE(target.instructions_per_forecast, 64000);
-  EXPECT_GT(target.instructions_per_forecast, 1000) << "the clock did not count";
+  EXPECT_LE(target->instructions_per_forecast, 64000);
+  EXPECT_GT(target->instructions_per_forecast, 1000) << "the clock did not count";
 }
 
 // The same on real windows (severson-soh: CYCLECAST_EDGE_DATA, default
@@ -164,15 +163,14 @@ TEST(NodeQemu, RealWindowsAreBitIdenticalAndWithinTheTargets) {
   const std::string frames = cycle_frames(cells, last);
   std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
   std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
-  const auto target =
-      testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE, CYCLECAST_QEMU_ARM);
-  ASSERT_TRUE(target.error.empty()) << target.error;
-  EXPECT_EQ(target.figures.at("forecasts"), expected);
-  EXPECT_EQ(testing::without_durations(target.transcript),
+  const auto target = testing::run_on_target(dir.path(), CYCLECAST_QEMU_ARM);
+  ASSERT_TRUE(target) << target.error().message;
+  EXPECT_EQ(target->figures.at("forecasts"), expected);
+  EXPECT_EQ(testing::without_durations(target->transcript),
             testing::without_durations(testing::host_transcript(**loaded, frames)));
   const auto& s = loaded.value()->model().student;
-  const int64_t flash = target.map.flash.at("runtime") + target.map.flash.at("model");
-  const int64_t stack = target.figures.at("stack_forecast_bytes");
+  const int64_t flash = target->map.flash.at("runtime") + target->map.flash.at("model");
+  const int64_t stack = target->figures.at("stack_forecast_bytes");
   const int64_t ram =
       2 * s.input_size + 4 * s.horizon + static_cast<int64_t>(s.scratch_bytes()) + stack;
   std::printf(
@@ -182,16 +180,17 @@ TEST(NodeQemu, RealWindowsAreBitIdenticalAndWithinTheTargets) {
       "%lld B, node frame stack %lld B; %.0f instructions per forecast, %.0f per frame\n",
       run != nullptr ? "trained" : "real-data random-weight", s.input_size, s.features, s.width,
       s.euler_steps, s.horizon, static_cast<long long>(expected),
-      static_cast<long long>(target.map.flash.at("runtime")),
-      static_cast<long long>(target.map.flash.at("model")), static_cast<long long>(flash),
-      static_cast<long long>(target.map.flash.at("node")),
-      static_cast<long long>(target.map.flash.count("libc") ? target.map.flash.at("libc") : 0),
+      static_cast<long long>(target->map.flash.at("runtime")),
+      static_cast<long long>(target->map.flash.at("model")), static_cast<long long>(flash),
+      static_cast<long long>(target->map.flash.at("node")),
+      static_cast<long long>(target->map.flash.count("libc") ? target->map.flash.at("libc") : 0),
       static_cast<long long>(ram), static_cast<long long>(stack),
-      static_cast<long long>((target.map.ram.count("runtime") ? target.map.ram.at("runtime") : 0) +
-                             (target.map.ram.count("model") ? target.map.ram.at("model") : 0)),
-      static_cast<long long>(target.map.ram.at("harness")),
-      static_cast<long long>(target.figures.at("stack_frame_bytes")),
-      target.instructions_per_forecast, target.instructions_per_frame);
+      static_cast<long long>(
+          (target->map.ram.count("runtime") ? target->map.ram.at("runtime") : 0) +
+          (target->map.ram.count("model") ? target->map.ram.at("model") : 0)),
+      static_cast<long long>(target->map.ram.at("harness")),
+      static_cast<long long>(target->figures.at("stack_frame_bytes")),
+      target->instructions_per_forecast, target->instructions_per_frame);
   // CYCLECAST_EDGE_FOOTPRINT: these figures as the JSON `cyclecast bundle build --footprint`
   // reads (docs/bundles.md), so a bundle carries what was measured, not a hand copy. The stack
   // is the node's high-water mark over a whole frame, the forecast included.
@@ -199,15 +198,15 @@ TEST(NodeQemu, RealWindowsAreBitIdenticalAndWithinTheTargets) {
   if (footprint != nullptr && *footprint != '\0') {
     std::ofstream out(footprint);
     out << "{\"flash_bytes\": " << flash << ", \"ram_bytes\": " << ram
-        << ", \"stack_bytes\": " << target.figures.at("stack_frame_bytes")
-        << ", \"instructions\": " << std::llround(target.instructions_per_forecast)
+        << ", \"stack_bytes\": " << target->figures.at("stack_frame_bytes")
+        << ", \"instructions\": " << std::llround(target->instructions_per_forecast)
         << ", \"method\": \"firmware/target/edge_bench.sh: linker map, stack painting, QEMU "
            "-icount (mps2-an386)\"}\n";
     ASSERT_TRUE(out.good()) << "cannot write " << footprint;
   }
   EXPECT_LE(flash, 16 * 1024);
   EXPECT_LE(ram, 4 * 1024);
-  EXPECT_LE(target.instructions_per_forecast, 64000);
+  EXPECT_LE(target->instructions_per_forecast, 64000);
 }
 
 // Calibrates models/cost.h against the target: instructions per cc_student_forecast measured
@@ -248,21 +247,20 @@ TEST(NodeQemu, CostModelFittedToMeasuredInstructions) {
     const std::string frames = cycle_frames(one, last);
     std::ofstream(dir.path() / "vectors.txt", std::ios::binary) << frames;
     std::ofstream(dir.path() / "probe.txt", std::ios::binary) << last;
-    const auto target = testing::run_on_target(dir.path(), CYCLECAST_SOURCE_DIR, CYCLECAST_CMAKE,
-                                               CYCLECAST_QEMU_ARM);
-    ASSERT_TRUE(target.error.empty()) << target.error;
-    ASSERT_EQ(target.figures.at("forecasts"), 1);
+    const auto target = testing::run_on_target(dir.path(), CYCLECAST_QEMU_ARM);
+    ASSERT_TRUE(target) << target.error().message;
+    ASSERT_EQ(target->figures.at("forecasts"), 1);
     const models::StudentShape shape{student.input_size, s.bypass, s.width, s.steps, s.horizon};
     student_shapes.push_back(shape);
     const auto cost = models::student_cost(shape);
     const double rows = s.bypass + s.width + s.steps * s.width + 2.0 * s.horizon;
     design.row(static_cast<int64_t>(i)) << static_cast<double>(cost.macs), rows,
         static_cast<double>(s.width) * (1 + s.steps), static_cast<double>(s.steps * s.width), 1.0;
-    measured(static_cast<int64_t>(i)) = target.instructions_per_forecast;
+    measured(static_cast<int64_t>(i)) = target->instructions_per_forecast;
     // The runtime's code: everything of firmware/src in the image but the tanh table.
     code_bytes = std::max(
-        code_bytes, target.map.flash.at("runtime") - static_cast<int64_t>(CC_TANH_TABLE_SIZE * 2));
-    stack_bytes = std::max(stack_bytes, target.figures.at("stack_forecast_bytes"));
+        code_bytes, target->map.flash.at("runtime") - static_cast<int64_t>(CC_TANH_TABLE_SIZE * 2));
+    stack_bytes = std::max(stack_bytes, target->figures.at("stack_forecast_bytes"));
   }
   const Eigen::VectorXd fit = design.colPivHouseholderQr().solve(measured);
   models::CostConstants c;

@@ -227,6 +227,10 @@ Result<BundleContents> collect_run(const RunBundleOptions& options) {
   if (!report) return report.error();
   if (auto ok = read_report(*report, run / "report.json", m); !ok) return ok.error();
   if (auto ok = read_student(run / "student.ccm", m); !ok) return ok.error();
+  if (options.footprint_path && options.measure_with) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a footprint is either read from a file or measured, not both");
+  }
   if (options.footprint_path) {
     if (auto ok = read_footprint(*options.footprint_path, m.footprint); !ok) return ok.error();
   }
@@ -238,6 +242,12 @@ Result<BundleContents> collect_run(const RunBundleOptions& options) {
   auto exported = pipeline::export_run(run, options.model_version);
   if (!exported) return exported.error();
   m.runtime_abi_version = pipeline::kNodeModelVersion;
+  if (options.measure_with) {
+    auto measured =
+        measure_model({exported->model_data_h, exported->model_data_c}, *options.measure_with);
+    if (!measured) return measured.error();
+    m.footprint = *measured;
+  }
   auto html = read_bytes(run / "report.html");
   if (!html) return html.error();
   out.files.push_back({"model/model.bin", exported->blob});

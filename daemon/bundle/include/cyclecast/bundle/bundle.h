@@ -12,6 +12,7 @@
 
 #include "cyclecast/bundle/archive.h"
 #include "cyclecast/bundle/manifest.h"
+#include "cyclecast/bundle/measure.h"
 #include "cyclecast/bundle/signing.h"
 #include "cyclecast/result.h"
 
@@ -38,6 +39,9 @@ struct RunBundleOptions {
   // A JSON file of measured footprint figures (docs/bundles.md, "Footprint"); without it the
   // manifest carries the pipeline's estimate, labelled as one.
   std::optional<std::string> footprint_path;
+  // Measure the footprint on the target with these tools instead (measure.h); excludes
+  // footprint_path.
+  std::optional<TargetTools> measure_with;
   std::string created_at;  // ISO 8601 UTC; empty: now
 };
 
