@@ -43,7 +43,9 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # The broker may run on another machine (mqtt.host), so a local mosquitto is only recommended.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS mosquitto)
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS mosquitto-clients)
+# With the cross compiler and QEMU, retraining measures each student's footprint on the Cortex-M4
+# (retrain.measure = "auto"); without them it keeps the pipeline's estimate.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto-clients, gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm")
 # Maintainer scripts (user, state directory, enable without start; stop and disable on removal;
 # state deleted on purge) and the configuration kept across upgrades as a conffile.
 set(CYCLECAST_DEBIAN_DIR ${CMAKE_SOURCE_DIR}/packaging/debian)

@@ -226,6 +226,7 @@ const std::vector<Key>& keys() {
       {"retrain", "stage2_steps", false, integer(&Config::retrain_stage2_steps, 0, kMaxCount)},
       {"retrain", "threads", false, integer(&Config::retrain_threads, 0, 1024)},
       {"retrain", "keep_snapshot", false, boolean(&Config::retrain_keep_snapshot)},
+      {"retrain", "measure", false, one_of(&Config::retrain_measure, {"auto", "on", "off"})},
       {"alerts", "live_error_factor", true, number(&Config::alert_live_error_factor, 1.0, 1000.0)},
       {"alerts", "min_scored", true, integer(&Config::alert_min_scored, 1, kMaxCount)},
       {"alerts", "retrain", true, boolean(&Config::alert_retrain)},

@@ -75,6 +75,7 @@ struct Config {
   std::int64_t retrain_stage2_steps = 2400;
   int retrain_threads = 0;  // 0: every hardware thread but one (at least one)
   bool retrain_keep_snapshot = false;
+  std::string retrain_measure = "auto";  // auto, on, off: the student's footprint on the target
   // [alerts]: a champion whose live error at +H exceeds factor x its held-out error at +H
   double alert_live_error_factor = 2.0;
   std::int64_t alert_min_scored = 50;  // forecasts scored at +H before it is judged

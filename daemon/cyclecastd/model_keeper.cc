@@ -40,6 +40,9 @@ lifecycle::RetrainerConfig retrainer_config(const Config& config) {
   rc.budget.max_instructions = config.retrain_max_instructions;
   rc.keep_snapshot = config.retrain_keep_snapshot;
   rc.lower_priority = config.retrain_lower_priority;
+  rc.measure = config.retrain_measure == "on"    ? lifecycle::RetrainerConfig::Measure::kOn
+               : config.retrain_measure == "off" ? lifecycle::RetrainerConfig::Measure::kOff
+                                                 : lifecycle::RetrainerConfig::Measure::kAuto;
   rc.protocol_options.input_len = config.retrain_window;
   rc.protocol_options.horizon = config.retrain_horizon;
   rc.protocol_options.train_stride = config.retrain_train_stride;

@@ -30,6 +30,8 @@ inline RetrainerConfig tiny_config(const std::filesystem::path& database,
   // An idle-class run crawls while other tests use the CPU; the priority is checked on a run
   // that trains nothing (retrainer_test.cc).
   config.lower_priority = false;
+  // The estimate, whatever is installed; retrainer_test.cc measures on one run.
+  config.measure = RetrainerConfig::Measure::kOff;
   auto& o = config.training;
   o.teacher = pipeline::TeacherKind::kLiquid;
   o.teacher_budget_s = 1.0;

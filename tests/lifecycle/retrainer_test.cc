@@ -78,7 +78,9 @@ class RetrainerTest : public ::testing::Test {
 };
 
 TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns) {
-  auto retrainer = make(testing::tiny_config(db_path_, state_));
+  RetrainerConfig measuring = testing::tiny_config(db_path_, state_);
+  measuring.measure = RetrainerConfig::Measure::kOn;  // scripts/setup installs the cross tools
+  auto retrainer = make(measuring);
   ASSERT_TRUE(retrainer);
   const RunOutcome first = run_once(*retrainer, "alice");
   ASSERT_TRUE(first.succeeded) << first.error;
@@ -101,7 +103,13 @@ TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns
   const auto lineage = nlohmann::json::parse(model.lineage_json);
   EXPECT_EQ(lineage["run_id"], first.run_id);
   EXPECT_TRUE(lineage.contains("teacher"));
-  EXPECT_EQ(nlohmann::json::parse(model.footprint_json)["kind"], "estimate");
+  // Measured on the Cortex-M4 under QEMU, and the bundle carries the same figures.
+  const auto footprint = nlohmann::json::parse(model.footprint_json);
+  EXPECT_EQ(footprint["kind"], "measured") << footprint;
+  EXPECT_GT(footprint.value("flash_bytes", 0), 1000) << footprint;
+  EXPECT_GT(footprint.value("ram_bytes", 0), 100) << footprint;
+  EXPECT_GT(footprint.value("stack_bytes", 0), 0) << footprint;
+  EXPECT_GT(footprint.value("instructions", 0), 1000) << footprint;
 
   // The run is recorded with its snapshot; the snapshot copy itself is gone.
   auto run = storage::get_run(db, first.run_id);
@@ -125,6 +133,8 @@ TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns
   ASSERT_TRUE(verified.ok()) << verified.error().message;
   EXPECT_EQ(verified->manifest.model_version, model.version);
   EXPECT_EQ(verified->manifest.data_snapshot.digest, "sha256:" + run->snapshot.sha256);
+  EXPECT_EQ(verified->manifest.footprint.kind, "measured");
+  EXPECT_EQ(verified->manifest.footprint.instructions, footprint.value("instructions", 0));
 
   // A second run that cannot beat the champion (a 100 % margin) stays a candidate.
   RetrainerConfig strict = testing::tiny_config(db_path_, state_);
@@ -233,6 +243,49 @@ TEST_F(RetrainerTest, FailingRunIsRecordedWithItsErrorAndChangesNothing) {
   EXPECT_TRUE(models->empty());
   EXPECT_EQ(files_under(state_ / "runs"), std::vector<std::string>{});
   EXPECT_EQ(files_under(state_ / "bundles"), std::vector<std::string>{});
+}
+
+// retrain.measure = "on" where the cross compiler is missing: the run fails naming it, in the
+// bundle stage, and registers nothing.
+TEST_F(RetrainerTest, MeasuringWithoutTheCrossCompilerFailsTheRunNamingIt) {
+  RetrainerConfig config = testing::tiny_config(db_path_, state_);
+  config.measure = RetrainerConfig::Measure::kOn;
+  config.target_tools.gcc = "cyclecast-test-no-such-gcc";
+  auto retrainer = make(config);
+  ASSERT_TRUE(retrainer);
+  const RunOutcome outcome = run_once(*retrainer, "alice");
+  EXPECT_FALSE(outcome.succeeded);
+  EXPECT_EQ(outcome.error.rfind("bundle: ", 0), 0u) << outcome.error;
+  EXPECT_NE(outcome.error.find("cyclecast-test-no-such-gcc"), std::string::npos) << outcome.error;
+  auto db = open_db();
+  auto models = storage::list_models(db);
+  ASSERT_TRUE(models.ok());
+  EXPECT_TRUE(models->empty());
+  EXPECT_EQ(files_under(state_ / "bundles"), std::vector<std::string>{});
+}
+
+// retrain.measure = "auto" where the tools start but the measurement fails (here a QEMU that
+// refuses to run, as a sandbox might): the run succeeds with the estimate and says why.
+TEST_F(RetrainerTest, AutoMeasureFallsBackToTheEstimateSayingWhy) {
+  const fs::path qemu = tmp_ / "refusing-qemu";
+  std::ofstream(qemu) << "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho refused >&2\nexit 1\n";
+  fs::permissions(qemu, fs::perms::owner_all);
+  RetrainerConfig config = testing::tiny_config(db_path_, state_);
+  config.measure = RetrainerConfig::Measure::kAuto;
+  config.target_tools.qemu = qemu.string();
+  auto retrainer = make(config);
+  ASSERT_TRUE(retrainer);
+  const RunOutcome outcome = run_once(*retrainer, "alice");
+  ASSERT_TRUE(outcome.succeeded) << outcome.error;
+  auto db = open_db();
+  auto model = storage::get_model(db, outcome.model_version);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const auto footprint = nlohmann::json::parse(model->footprint_json);
+  EXPECT_EQ(footprint["kind"], "estimate") << footprint;
+  EXPECT_NE(footprint["method"].get<std::string>().find(
+                "measuring failed: the node harness failed under QEMU"),
+            std::string::npos)
+      << footprint;
 }
 
 TEST_F(RetrainerTest, CreateFailsRunsAStoppedProcessLeftRunning) {

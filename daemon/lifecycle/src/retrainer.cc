@@ -46,6 +46,21 @@ void lower_own_priority() {
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);  // refused: nice 19 still holds
 }
 
+// The first line of a message, at most 200 bytes (a tool's whole output is too much to keep).
+std::string first_line(const std::string& message) {
+  return message.substr(0, std::min<std::size_t>(message.find('\n'), 200));
+}
+
+// The tools to measure the student's footprint with, or none for the pipeline's estimate.
+std::optional<bundle::TargetTools> measuring_tools(const RetrainerConfig& config) {
+  using Measure = RetrainerConfig::Measure;
+  if (config.measure == Measure::kOff) return std::nullopt;
+  if (config.measure == Measure::kAuto && !bundle::target_tools_available(config.target_tools)) {
+    return std::nullopt;
+  }
+  return config.target_tools;
+}
+
 Json metrics_json(const pipeline::ForecastMetrics& m) {
   return {{"mae", m.mae},
           {"mae_10", m.mae_10},
@@ -407,7 +422,16 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
     bundle_options.run_dir = train_dir.string();
     bundle_options.model_version = version;
     bundle_options.data_path = snapshot_path.string();
+    bundle_options.measure_with = measuring_tools(config_);
     auto contents = bundle::collect_run(bundle_options);
+    if (!contents && bundle_options.measure_with &&
+        config_.measure == RetrainerConfig::Measure::kAuto) {
+      // "auto" measures where it can: a measurement that fails leaves the estimate, saying why.
+      const std::string why = first_line(contents.error().message);
+      bundle_options.measure_with.reset();
+      contents = bundle::collect_run(bundle_options);
+      if (contents) contents->manifest.footprint.method += "; measuring failed: " + why;
+    }
     if (!contents) return contents.error();
     const bundle::Manifest manifest = contents->manifest;
     auto bytes = bundle::build_bundle(std::move(*contents), signing_->key);

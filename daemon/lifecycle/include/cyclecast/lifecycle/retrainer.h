@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "cyclecast/bundle/measure.h"
 #include "cyclecast/lifecycle/gate.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/pipeline/train.h"
@@ -41,6 +42,13 @@ struct RetrainerConfig {
   // else needs the CPU more, e.g. tests on a loaded machine, where an idle-class run can take
   // many times as long.
   bool lower_priority = true;
+  // The footprint of each run's student, which the gate checks against `budget` and the
+  // registry keeps: measured on the Cortex-M4 under QEMU (bundle/measure.h) when kOn, or kAuto
+  // and the cross tools run; else the pipeline's estimate. With kOn a run fails if it cannot
+  // measure.
+  enum class Measure { kAuto, kOn, kOff };
+  Measure measure = Measure::kAuto;
+  bundle::TargetTools target_tools;
 };
 
 // What a run is doing now. Stages: "snapshot", "read", then the pipeline's stages ("prepare",
