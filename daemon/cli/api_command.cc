@@ -349,15 +349,15 @@ int run_models_list(const ApiFlags& flags) {
     print_json(*models);
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows{
-      {"VERSION", "STATUS", "CREATED", "RUN", "MAE", "FLASH", "RAM", "LIVE+100", "BUNDLE"}};
+  std::vector<std::vector<std::string>> rows{{"VERSION", "STATUS", "CREATED", "RUN", "MAE", "FLASH",
+                                              "RAM", "FOOTPRINT", "LIVE+100", "BUNDLE"}};
   for (const auto& model : *models) {
     const json& metrics = field(model, "metrics");
     const json& footprint = field(model, "footprint");
     rows.push_back({text_of(field(model, "version")), text_of(field(model, "status")),
                     time_of(field(model, "created_at")), text_of(field(model, "run")),
                     fixed(field(metrics, "mae"), 4), text_of(field(footprint, "flash_bytes")),
-                    text_of(field(footprint, "ram_bytes")),
+                    text_of(field(footprint, "ram_bytes")), text_of(field(footprint, "kind")),
                     fixed(field(field(model, "live_error"), "mae_100"), 4),
                     text_of(field(field(model, "bundle"), "bytes"))});
   }

@@ -89,11 +89,12 @@ TEST_F(ApiCliTest, ModelsListAndShow) {
   const CliRun table = run("models list " + api());
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out.rfind("VERSION  STATUS     CREATED               RUN  MAE     FLASH  RAM   "
-                            "LIVE+100  BUNDLE\n",
+                            "FOOTPRINT  LIVE+100  BUNDLE\n",
                             0),
             0u)
       << table.out;
-  EXPECT_NE(table.out.find("m-1      champion   2026-11-29T08:00:00Z  1    0.0123  20480  4096  -"),
+  EXPECT_NE(table.out.find(
+                "m-1      champion   2026-11-29T08:00:00Z  1    0.0123  20480  4096  estimate   -"),
             std::string::npos)
       << table.out;
   const CliRun show = run("models show m-2 " + api());

@@ -32,7 +32,11 @@ json model_json(const std::string& version, const std::string& status, const std
       {"created_at", "2026-11-29T08:00:00Z"},
       {"run", 1},
       {"metrics", {{"mae", 0.0123}, {"mae_10", 0.004}, {"mae_100", 0.021}}},
-      {"footprint", {{"flash_bytes", 20480}, {"ram_bytes", 4096}, {"cycles_per_forecast", 90000}}},
+      {"footprint",
+       {{"kind", "estimate"},
+        {"flash_bytes", 20480},
+        {"ram_bytes", 4096},
+        {"cycles_per_forecast", 90000}}},
       {"bundle",
        {{"sha256", sha256}, {"bytes", bytes}, {"url", "/api/v1/models/" + version + "/bundle"}}},
       {"live_error", nullptr}};
