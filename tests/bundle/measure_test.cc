@@ -74,14 +74,18 @@ class MeasureOnTarget : public ::testing::Test {
   void SetUp() override {
     if (!target_tools_available({})) GTEST_SKIP() << "gcc-arm-none-eabi or qemu-system-arm missing";
   }
+  // The tiny run's bundle contents, its footprint measured with `tools`.
+  static Result<BundleContents> collect_measured(const TargetTools& tools) {
+    RunBundleOptions options;
+    options.run_dir = tiny_run_dir().string();
+    options.model_version = "tiny-m";
+    options.measure_with = tools;
+    return collect_run(options);
+  }
 };
 
 TEST_F(MeasureOnTarget, ABundleBuiltWithMeasureCarriesMeasuredFigures) {
-  RunBundleOptions options;
-  options.run_dir = tiny_run_dir().string();
-  options.model_version = "tiny-m";
-  options.measure_with = TargetTools{};
-  auto contents = collect_run(options);
+  auto contents = collect_measured(TargetTools{});
   ASSERT_TRUE(contents.ok()) << contents.error().message;
   const Footprint& f = contents->manifest.footprint;
   EXPECT_EQ(f.kind, "measured");
@@ -110,11 +114,7 @@ TEST_F(MeasureOnTarget, QemuRunsWhereMemoryMayNotBeWritableAndExecutable) {
   TargetTools tools;
   tools.qemu = wrapper.string();
   ASSERT_TRUE(target_tools_available(tools));
-  RunBundleOptions options;
-  options.run_dir = tiny_run_dir().string();
-  options.model_version = "tiny-m";
-  options.measure_with = tools;
-  auto contents = collect_run(options);
+  auto contents = collect_measured(tools);
   ASSERT_TRUE(contents.ok()) << contents.error().message;
   EXPECT_EQ(contents->manifest.footprint.kind, "measured");
   // The filter is real: QEMU without split-wx cannot make its translation buffer executable.
@@ -132,16 +132,15 @@ TEST_F(MeasureOnTarget, AMissingToolOrAFileAndAMeasurementTogetherAreRefused) {
   TargetTools missing;
   missing.qemu = "cyclecast-test-no-such-qemu";
   EXPECT_FALSE(target_tools_available(missing));
-  RunBundleOptions options;
-  options.run_dir = tiny_run_dir().string();
-  options.model_version = "tiny-m";
-  options.measure_with = missing;
-  auto contents = collect_run(options);
+  auto contents = collect_measured(missing);
   ASSERT_FALSE(contents.ok());
   EXPECT_EQ(contents.error().code, ErrorCode::kUnsupported);
   EXPECT_NE(contents.error().message.find("cyclecast-test-no-such-qemu"), std::string::npos)
       << contents.error().message;
 
+  RunBundleOptions options;
+  options.run_dir = tiny_run_dir().string();
+  options.model_version = "tiny-m";
   options.measure_with = TargetTools{};
   options.footprint_path = "footprint.json";
   auto both = collect_run(options);

@@ -275,6 +275,17 @@ TEST_F(Ingest, SigtermMidStreamDrainsExitsCleanlyAndLosesNothing) {
   expect_exactly(data);
 }
 
+// A rig publishing 100 records of 2 cells to the broker on `port`, with nobody answering yet.
+Child start_lone_rig(const TempDir& dir, int port, const std::string& ack_timeout_ms,
+                     const std::string& deadline_s) {
+  const RigData data = write_rig_data(dir.path(), 2, 50);
+  return start_rig(dir.path(), port,
+                   {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
+                    (dir / "outbox.db").string(), "--ack-timeout-ms", ack_timeout_ms,
+                    "--deadline-s", deadline_s},
+                   "rig.log");
+}
+
 // Nobody answers (the daemon is down, or its database is full): the rig must not re-send its
 // whole window every --ack-timeout-ms, or a daemon that comes back drowns in duplicates. Its
 // wait doubles on each expiry: in 4 s at 100 ms that is about 6 sends of each record, not 40.
@@ -283,12 +294,7 @@ TEST(IngestRig, ResendsBackOffWhileNobodyAnswers) {
   const int port = free_port();
   Broker broker(dir.path(), port);
   broker.start();
-  const RigData data = write_rig_data(dir.path(), 2, 50);
-  Child rig =
-      start_rig(dir.path(), port,
-                {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
-                 (dir / "outbox.db").string(), "--ack-timeout-ms", "100", "--deadline-s", "4"},
-                "rig.log");
+  Child rig = start_lone_rig(dir, port, "100", "4");
   EXPECT_EQ(rig.wait(kRigTimeout).value_or(-1), 1) << "records stay unanswered";
   const std::string log = read_text(dir / "rig.log");
   std::smatch summary;  // the last line, on stdout: "sent N (resent M), ..."
@@ -306,12 +312,7 @@ TEST(IngestRig, ResendsAtOnceWhenTheDaemonComesOnline) {
   const int port = free_port();
   Broker broker(dir.path(), port);
   broker.start();
-  const RigData data = write_rig_data(dir.path(), 2, 50);
-  Child rig =
-      start_rig(dir.path(), port,
-                {data.cycles_csv.string(), "--cells", data.cells_csv.string(), "--outbox",
-                 (dir / "outbox.db").string(), "--ack-timeout-ms", "200", "--deadline-s", "120"},
-                "rig.log");
+  Child rig = start_lone_rig(dir, port, "200", "120");
   // Nobody answers for 3.5 s: the rig's wait has doubled four times, to 3.2 s.
   std::this_thread::sleep_for(milliseconds(3500));
   DaemonProcess daemon(dir.path() / "state", port);
