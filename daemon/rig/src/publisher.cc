@@ -41,8 +41,8 @@ struct Shared {
   std::size_t reconnects = 0;
   std::size_t bad_acks = 0;
   int refused = 0;  // CONNACK code of a refused connection (bad credentials...), 0 if none
-  std::vector<std::string>
-      topics;  // the rigs' ack topics and daemons' status, fixed before connecting
+  // The rigs' ack topics and the daemons' status, fixed before connecting.
+  std::vector<std::string> topics;
 };
 
 const std::string kDaemonStatusTopics = protocol::status_topic("+");
@@ -144,7 +144,7 @@ class ResendTimer {
       var_ms_ = 0.75 * var_ms_ + 0.25 * std::abs(srtt_ms_ - ms);
       srtt_ms_ = 0.875 * srtt_ms_ + 0.125 * ms;
     }
-    backoff_ = 1;
+    reset_backoff();
   }
   // Someone says the daemon is there again: what held the answers back is gone.
   void reset_backoff() { backoff_ = 1; }
