@@ -315,6 +315,7 @@ Json DaemonApi::run_json(const storage::TrainingRunRecord& r) const {
   if (live) {
     j["detail"] = progress->detail;
     j["eta_s"] = number_or_null(progress->eta_s);
+    j["worker"] = text_or_null(progress->worker);
   }
   return j;
 }

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -13,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config.h"
+#include "cyclecast/lifecycle/training_worker.h"
 #include "daemon.h"
 
 namespace {
@@ -67,6 +69,10 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A retraining run's training process (lifecycle/training_worker.h), started by this daemon.
+  if (argc == 3 && std::string_view(argv[1]) == cyclecast::lifecycle::kTrainingWorkerFlag) {
+    return cyclecast::lifecycle::training_worker_main(argv[2]);
+  }
   CLI::App app{
       "cyclecastd: takes battery cycle telemetry over MQTT into SQLite, forecasts every cell's SOH "
       "with the champion model, retrains and promotes models, and serves the operators' HTTP API "

@@ -24,6 +24,8 @@ inline RetrainerConfig tiny_config(const std::filesystem::path& database,
   RetrainerConfig config;
   config.database_path = database;
   config.state_dir = state;
+  // This test executable is not cyclecastd: the built one trains.
+  config.worker_executable = CYCLECAST_BINARY_DIR "/bin/cyclecastd";
   config.protocol_options.input_len = 20;
   config.protocol_options.horizon = 10;
   config.protocol_options.train_stride = 2;

@@ -226,7 +226,10 @@ TEST_F(RetrainerTest, FailingRunIsRecordedWithItsErrorAndChangesNothing) {
   auto retrainer = make(config);
   ASSERT_TRUE(retrainer);
   const RunOutcome outcome = run_once(*retrainer, "alice");
-  EXPECT_EQ(worker_nice_, 19);  // the worker lowered its own priority first
+  EXPECT_EQ(worker_nice_, 19);  // the worker thread lowered its own priority first
+  // So did the training process, in a session (and autogroup) of its own.
+  EXPECT_NE(outcome.worker.find(", nice 19, SCHED_IDLE, own session"), std::string::npos)
+      << outcome.worker;
   EXPECT_FALSE(outcome.succeeded);
   EXPECT_FALSE(outcome.interrupted);
   EXPECT_EQ(outcome.error.rfind("read: ", 0), 0u) << outcome.error;
@@ -243,6 +246,24 @@ TEST_F(RetrainerTest, FailingRunIsRecordedWithItsErrorAndChangesNothing) {
   EXPECT_TRUE(models->empty());
   EXPECT_EQ(files_under(state_ / "runs"), std::vector<std::string>{});
   EXPECT_EQ(files_under(state_ / "bundles"), std::vector<std::string>{});
+}
+
+// A training process that ends without answering, or cannot be started: the run fails saying
+// so, and leaves nothing behind.
+TEST_F(RetrainerTest, ATrainingProcessWithoutAResultFailsTheRun) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"/bin/true", "read: the training process ended without a result (exit status 0"},
+      {"/nonexistent/cyclecastd", "read: cannot start the training process /nonexistent/"}};
+  for (const auto& [executable, error] : cases) {
+    RetrainerConfig config = testing::tiny_config(db_path_, state_);
+    config.worker_executable = executable;
+    auto retrainer = make(config);
+    ASSERT_TRUE(retrainer);
+    const RunOutcome outcome = run_once(*retrainer, "alice");
+    EXPECT_FALSE(outcome.succeeded);
+    EXPECT_EQ(outcome.error.rfind(error, 0), 0u) << outcome.error;
+    EXPECT_EQ(files_under(state_ / "runs"), std::vector<std::string>{});
+  }
 }
 
 // retrain.measure = "on" where the cross compiler is missing: the run fails naming it, in the

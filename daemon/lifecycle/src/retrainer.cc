@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cyclecast/bundle/bundle.h"
+#include "cyclecast/lifecycle/training_worker.h"
 #include "cyclecast/pipeline/export.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/registry.h"
@@ -331,6 +332,11 @@ void Retrainer::set_progress(const std::string& stage, double stage_fraction,
   progress_->eta_s = eta_s;
 }
 
+void Retrainer::set_worker(const std::string& worker) {
+  std::lock_guard lock(mutex_);
+  if (progress_) progress_->worker = worker;
+}
+
 void Retrainer::work(RunProgress started) {
   if (config_.lower_priority) lower_own_priority();
   RunOutcome outcome = execute(started);
@@ -399,19 +405,36 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
     if (auto updated = storage::update_run(*db, started.run_id, with_snapshot); !updated)
       return updated;
 
+    // The snapshot is read and trained on by the worker process (training_worker.h); the
+    // champion at this point is evaluated there too, on the same test windows.
     if (auto entered = enter("read", 0.03); !entered) return entered;
-    auto protocol = pipeline::load_training_protocol(snapshot_path, config_.protocol,
-                                                     config_.protocol_options, config_.inputs);
-    if (!protocol) return protocol.error();
-
-    if (auto entered = enter("train", kBeforeTraining); !entered) return entered;
-    const auto on_progress = [this](const pipeline::TrainingProgress& p) {
+    auto champion_at_start = storage::champion(*db);
+    if (!champion_at_start) return champion_at_start.error();
+    TrainingRequest request;
+    request.snapshot_path = snapshot_path;
+    request.protocol = config_.protocol;
+    request.protocol_options = config_.protocol_options;
+    request.inputs = config_.inputs;
+    request.training = config_.training;
+    request.out_dir = train_dir;
+    if (*champion_at_start) {
+      request.champion_model = fs::path((*champion_at_start)->model_dir) / "student.int8";
+    }
+    request.lower_priority = config_.lower_priority;
+    TrainingWorkerEvents events;
+    events.started = [&](const std::string& worker) {
+      outcome.worker = worker;
+      set_worker(worker);
+    };
+    events.loaded = [&] { (void)enter("train", kBeforeTraining); };
+    events.progress = [this](const pipeline::TrainingProgress& p) {
       set_progress(pipeline::stage_name(p.stage), p.stage_fraction,
                    kBeforeTraining + kTrainingShare * p.overall_fraction, p.detail, p.eta_s);
     };
-    auto trained = pipeline::run_training(*protocol, config_.training, train_dir.string(),
-                                          on_progress, &cancel_);
-    if (!trained) return trained.error();
+    auto trained_run = train_in_worker(config_.worker_executable, request,
+                                       run_dir / "training-request.json", events, cancel_);
+    if (!trained_run) return trained_run.error();
+    const pipeline::TrainingResult* trained = &trained_run->result;
     outcome.candidate_mae = trained->chosen_int8.mae;
 
     if (auto entered = enter("export", 0.96); !entered) return entered;
@@ -446,10 +469,10 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
     if (!current) return current.error();
     std::optional<GateChampion> champion;
     if (*current) {
-      champion = GateChampion{(*current)->version, std::nan("")};
-      auto measured = pipeline::evaluate_model_file(
-          (fs::path((*current)->model_dir) / "student.int8").string(), *protocol);
-      if (measured) champion->mae = measured->mae;
+      // The worker evaluated the champion of the run's start; one promoted since is not
+      // compared (NaN: the gate keeps the candidate, saying so).
+      const bool same = *champion_at_start && (*champion_at_start)->version == (*current)->version;
+      champion = GateChampion{(*current)->version, same ? trained_run->champion_mae : std::nan("")};
       outcome.champion_mae = champion->mae;
     }
     GateCandidate candidate{
@@ -473,7 +496,7 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
         {"requested_by", started.requested_by},
         {"data_snapshot",
          {{"sha256", snapshot.sha256}, {"cells", snapshot.cells}, {"cycles", snapshot.cycles}}},
-        {"protocol", protocol->name},
+        {"protocol", trained_run->protocol_name},
         {"pipeline_run_id", manifest.training_run.run_id},
         {"candidate", trained->chosen},
         {"choice_reason", trained->choice_reason},
@@ -485,7 +508,7 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
         {"baselines_mae", baselines}};
     Json metrics = metrics_json(trained->chosen_int8);
     metrics["metric"] = "int8 student on the run's test windows";
-    metrics["test_cells"] = protocol->test_cells;
+    metrics["test_cells"] = trained_run->test_cells;
     storage::NewModel model;
     model.version = version;
     model.run_id = started.run_id;
@@ -525,7 +548,9 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
   }
 
   const bool interrupted = done.error().code == ErrorCode::kCancelled;
+  const std::string worker = outcome.worker;
   outcome = RunOutcome{};
+  outcome.worker = worker;
   outcome.run_id = started.run_id;
   outcome.trigger = started.trigger;
   outcome.requested_by = started.requested_by;

@@ -1,5 +1,6 @@
 // The retraining worker (docs/lifecycle.md): one run at a time on a thread of its own at the
-// lowest priority, on a consistent snapshot of the database, from snapshot to a registered model
+// lowest priority, on a consistent snapshot of the database, with the training itself in a
+// process of its own (training_worker.h), from snapshot to a registered model
 // with its signed bundle and the promotion gate's decision. A run that fails or is stopped
 // leaves the registry as it was, removes its partial files and is recorded failed with its
 // error. No Asio, MQTT or logging here: cyclecastd wires the triggers, the announcements and the
@@ -38,10 +39,14 @@ struct RetrainerConfig {
   // either way; the copy is as large as the database).
   bool keep_snapshot = false;
   std::string gate_actor = "gate";  // who the automatic decision is recorded as
-  // The worker runs at nice 19 and SCHED_IDLE (see docs/lifecycle.md). Off only where nothing
-  // else needs the CPU more, e.g. tests on a loaded machine, where an idle-class run can take
-  // many times as long.
+  // The worker thread runs at nice 19 and SCHED_IDLE, the training process also in a session of
+  // its own at autogroup nice 19 (see docs/lifecycle.md). Off only where nothing else needs the
+  // CPU more, e.g. tests on a loaded machine, where an idle-class run can take many times as
+  // long.
   bool lower_priority = true;
+  // The executable that trains, started as `<it> --training-worker REQUEST`: the running one,
+  // cyclecastd, by default; tests that run a Retrainer themselves name the built cyclecastd.
+  std::filesystem::path worker_executable = "/proc/self/exe";
   // The footprint of each run's student, which the gate checks against `budget` and the
   // registry keeps: measured on the Cortex-M4 under QEMU (bundle/measure.h) when kOn, or kAuto
   // and the cross tools run; else the pipeline's estimate. With kOn a run fails if it cannot
@@ -64,6 +69,8 @@ struct RunProgress {
   std::string detail;
   double eta_s = std::numeric_limits<double>::quiet_NaN();  // seconds left; NaN: unknown
   std::int64_t started_at_ms = 0;
+  std::string
+      worker;  // the training process's priority, once it runs (TrainingWorkerEvents::started)
 };
 
 // How a run ended, handed to the completion callback.
@@ -83,6 +90,7 @@ struct RunOutcome {
   std::string bundle_path;
   std::string bundle_sha256;
   std::int64_t bundle_bytes = 0;
+  std::string worker;  // how the training process ran (TrainingWorkerEvents::started)
 };
 
 // The model version of a run: "r<run id>-<YYYYMMDD>" of its start in UTC, e.g. "r12-20261130"
@@ -121,7 +129,8 @@ class Retrainer {
 
   // Waits for the run in progress, if any, to end by itself.
   void wait();
-  // Cancels the run in progress (the pipeline's cancel flag; it ends within a training step)
+  // Cancels the run in progress (SIGTERM to the training process, which sets the pipeline's cancel
+  // flag: it ends within a training step)
   // and joins the worker; the run is recorded failed "interrupted by shutdown". Later start()
   // calls answer kConflict. Call from the owner's thread.
   void stop();
@@ -134,6 +143,7 @@ class Retrainer {
 
   void work(RunProgress started);
   RunOutcome execute(const RunProgress& started);
+  void set_worker(const std::string& worker);
   void set_progress(const std::string& stage, double stage_fraction, double overall_fraction,
                     const std::string& detail, double eta_s);
 
