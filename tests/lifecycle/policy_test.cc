@@ -135,7 +135,7 @@ TEST(Gate, WithoutAChampionTheBudgetDecides) {
 }
 
 TEST(Gate, CandidateMustBeatTheChampionByTheMargin) {
-  const GateChampion champion{"r1-20261129", 0.010};
+  const GateChampion champion{"r1-20261129", 0.010, ""};
   const auto better = gate(candidate(0.0097), champion, 0.02, {});
   EXPECT_TRUE(better.promote) << better.reason;
   EXPECT_NE(better.reason.find("0.009700"), std::string::npos) << better.reason;
@@ -161,7 +161,18 @@ TEST(Gate, InstructionsLimitUsesMeasuredInstructionsElseEstimatedCycles) {
 
 TEST(Gate, NanNeverPromotes) {
   EXPECT_FALSE(gate(candidate(std::nan("")), std::nullopt, 0.02, {}).promote);
-  EXPECT_FALSE(gate(candidate(0.001), GateChampion{"c", std::nan("")}, 0.02, {}).promote);
+  EXPECT_FALSE(gate(candidate(0.001), GateChampion{"c", std::nan(""), ""}, 0.02, {}).promote);
+}
+
+// A retraining run evaluates the champion of its start; one promoted during the run has no MAE
+// on the run's windows, and the reason says why.
+TEST(Gate, AChampionWithoutAMaeIsNotComparedSayingWhy) {
+  const GateDecision d =
+      gate(candidate(0.001),
+           GateChampion{"r3-20261201", std::nan(""), "became champion during the run"}, 0.02, {});
+  EXPECT_FALSE(d.promote);
+  EXPECT_EQ(d.reason,
+            "r2-20261130 cannot be compared: champion r3-20261201 became champion during the run");
 }
 
 TEST(ModelVersion, IsRunIdAndUtcDate) {

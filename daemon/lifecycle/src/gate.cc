@@ -63,8 +63,9 @@ GateDecision gate(const GateCandidate& candidate, const std::optional<GateChampi
   char margin_text[32];
   std::snprintf(margin_text, sizeof margin_text, "%.1f %%", 100.0 * margin);
   if (!std::isfinite(champion->mae)) {
-    return {false, candidate.version + " cannot be compared: champion " + champion->version +
-                       " has no held-out MAE on these windows"};
+    return {false, candidate.version + " cannot be compared: champion " + champion->version + " " +
+                       (champion->why_no_mae.empty() ? "has no held-out MAE on these windows"
+                                                     : champion->why_no_mae)};
   }
   if (candidate.mae <= needed) {
     return {true, candidate.version + " beats the champion by at least " +

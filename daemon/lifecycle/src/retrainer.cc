@@ -467,12 +467,16 @@ RunOutcome Retrainer::execute(const RunProgress& started) {
     if (auto entered = enter("gate", 0.98); !entered) return entered;
     auto current = storage::champion(*db);
     if (!current) return current.error();
+    // The worker evaluated the champion of the run's start; one promoted since is not compared.
+    const bool champion_changed =
+        *current && !(*champion_at_start && (*champion_at_start)->version == (*current)->version);
     std::optional<GateChampion> champion;
     if (*current) {
-      // The worker evaluated the champion of the run's start; one promoted since is not
-      // compared (NaN: the gate keeps the candidate, saying so).
-      const bool same = *champion_at_start && (*champion_at_start)->version == (*current)->version;
-      champion = GateChampion{(*current)->version, same ? trained_run->champion_mae : std::nan("")};
+      champion = GateChampion{(*current)->version, trained_run->champion_mae, ""};
+      if (champion_changed) {
+        champion->mae = std::nan("");
+        champion->why_no_mae = "became champion during the run (promote by hand if wanted)";
+      }
       outcome.champion_mae = champion->mae;
     }
     GateCandidate candidate{

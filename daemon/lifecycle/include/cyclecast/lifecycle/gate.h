@@ -36,7 +36,8 @@ struct GateCandidate {
 
 struct GateChampion {
   std::string version;
-  double mae = 0.0;  // the champion's int8 file on the same test windows
+  double mae = 0.0;        // the champion's int8 file on the same test windows
+  std::string why_no_mae;  // when mae is NaN, why (the reason says it); else a generic sentence
 };
 
 struct GateDecision {
