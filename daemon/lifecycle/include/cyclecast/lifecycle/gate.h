@@ -37,7 +37,7 @@ struct GateCandidate {
 struct GateChampion {
   std::string version;
   double mae = 0.0;        // the champion's int8 file on the same test windows
-  std::string why_no_mae;  // when mae is NaN, why (the reason says it); else a generic sentence
+  std::string why_no_mae;  // why mae is NaN, for the gate's reason; empty: a generic sentence
 };
 
 struct GateDecision {

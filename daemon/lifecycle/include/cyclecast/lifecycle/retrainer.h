@@ -1,7 +1,7 @@
 // The retraining worker (docs/lifecycle.md): one run at a time on a thread of its own at the
 // lowest priority, on a consistent snapshot of the database, with the training itself in a
-// process of its own (training_worker.h), from snapshot to a registered model
-// with its signed bundle and the promotion gate's decision. A run that fails or is stopped
+// process of its own (training_worker.h), from snapshot to a registered model with its signed
+// bundle and the promotion gate's decision. A run that fails or is stopped
 // leaves the registry as it was, removes its partial files and is recorded failed with its
 // error. No Asio, MQTT or logging here: cyclecastd wires the triggers, the announcements and the
 // log lines to this class.
@@ -69,8 +69,7 @@ struct RunProgress {
   std::string detail;
   double eta_s = std::numeric_limits<double>::quiet_NaN();  // seconds left; NaN: unknown
   std::int64_t started_at_ms = 0;
-  std::string
-      worker;  // the training process's priority, once it runs (TrainingWorkerEvents::started)
+  std::string worker;  // the training process's pid and priority, once it has started
 };
 
 // How a run ended, handed to the completion callback.
@@ -129,10 +128,10 @@ class Retrainer {
 
   // Waits for the run in progress, if any, to end by itself.
   void wait();
-  // Cancels the run in progress (SIGTERM to the training process, which sets the pipeline's cancel
-  // flag: it ends within a training step)
-  // and joins the worker; the run is recorded failed "interrupted by shutdown". Later start()
-  // calls answer kConflict. Call from the owner's thread.
+  // Cancels the run in progress (SIGTERM to the training process, which sets the pipeline's
+  // cancel flag: it ends within a training step) and joins the worker; the run is recorded
+  // failed "interrupted by shutdown". Later start() calls answer kConflict. Call from the
+  // owner's thread.
   void stop();
 
   const RetrainerConfig& config() const { return config_; }
