@@ -1,10 +1,7 @@
 # Runs clang-format in dry-run mode over the project's C and C++ sources.
-file(GLOB_RECURSE sources
-  "${SOURCE_DIR}/base/*.h" "${SOURCE_DIR}/storage/*.h" "${SOURCE_DIR}/storage/*.cc"
-  "${SOURCE_DIR}/pipeline/*.h" "${SOURCE_DIR}/pipeline/*.cc" "${SOURCE_DIR}/models/*.h"
-  "${SOURCE_DIR}/models/*.cc" "${SOURCE_DIR}/daemon/*.h" "${SOURCE_DIR}/daemon/*.cc"
-  "${SOURCE_DIR}/firmware/*.h" "${SOURCE_DIR}/firmware/*.c" "${SOURCE_DIR}/tests/*.h"
-  "${SOURCE_DIR}/tests/*.cc" "${SOURCE_DIR}/bench/*.h" "${SOURCE_DIR}/bench/*.cc")
+# Every C and C++ source of the repository but build trees (build*/ at the top).
+file(GLOB_RECURSE sources "${SOURCE_DIR}/*.h" "${SOURCE_DIR}/*.c" "${SOURCE_DIR}/*.cc")
+list(FILTER sources EXCLUDE REGEX "^${SOURCE_DIR}/(build[^/]*|\\.git)/")
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run --Werror ${sources}
   RESULT_VARIABLE rc ERROR_VARIABLE errors)
 if(NOT rc EQUAL 0)

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "cyclecast/protocol/protocol.h"
 #include "cyclecast/storage/database.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // `cyclecast bundle build|verify|inspect` and `cyclecast bundle key export`: signed firmware
-// bundles (docs/bundles.md). The work is in daemon/bundle (cyclecast::bundle); this file maps
-// flags to calls, reads and writes files, and prints.
+// bundles (docs/bundles.md). The work is in lifecycle/ (namespace cyclecast::bundle); this file
+// maps flags to calls, reads and writes files, and prints.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "commands.h"
-#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/lifecycle/bundle.h"
 
 namespace cyclecast::cli {
 namespace {

@@ -4,8 +4,8 @@
 #include <map>
 
 #include "cyclecast/pipeline/simulate.h"
-#include "cyclecast/protocol/protocol.h"
 #include "cyclecast/storage/registry.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::daemon {
 namespace {

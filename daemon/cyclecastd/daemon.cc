@@ -9,7 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 
-#include "cyclecast/gateway/edge.h"
+#include "cyclecast/wire/edge.h"
 
 namespace cyclecast::daemon {
 namespace {
@@ -103,11 +103,41 @@ Daemon::~Daemon() {
 
 int Daemon::run() {
   started_at_ms_ = storage::now_ms();
+  if (!open_storage()) return 1;
+  if (!start_forecaster()) {
+    writer_->stop();
+    return 1;
+  }
+  start_checkpointer();
+  if (!start_mqtt()) {
+    writer_->stop();
+    return 1;
+  }
+  if (!start_models() || !start_http()) {
+    if (keeper_) keeper_->stop();
+    writer_->stop();
+    return 1;
+  }
+  keeper_->start();
+
+  wait_signals();
+  start_watchdog();
+  start_stats_timer();
+  boost::asio::post(io_, [this] {
+    spdlog::info("ready: batches of {} records or {} ms", config_.batch_records, config_.batch_ms);
+    sd_notify(0, "READY=1\nSTATUS=ready");
+  });
+  io_.run();
+  spdlog::info("stopped: {}", status_line(metrics_));
+  return exit_code_;
+}
+
+bool Daemon::open_storage() {
   std::error_code ec;
   std::filesystem::create_directories(config_.state_dir, ec);
   if (ec) {
     spdlog::critical("state directory {}: {}", config_.state_dir, ec.message());
-    return 1;
+    return false;
   }
   storage::OpenOptions open_options;
   open_options.synchronous_full = config_.synchronous_full;
@@ -115,13 +145,13 @@ int Daemon::run() {
   auto db = storage::Database::open(config_.database_path(), open_options);
   if (!db) {
     spdlog::critical("database {}: {}", config_.database_path().string(), db.error().message);
-    return 1;
+    return false;
   }
-  if (!database_is_sound(*db)) return 1;
+  if (!database_is_sound(*db)) return false;
   auto known = db->cells();
   if (!known) {
     spdlog::critical("database {}: {}", config_.database_path().string(), known.error().message);
-    return 1;
+    return false;
   }
   for (auto& summary : *known)
     cells_[summary.info.cell_id] = std::move(summary.info);
@@ -135,7 +165,10 @@ int Daemon::run() {
           handle_commit(std::move(report));
         });
       });
+  return true;
+}
 
+bool Daemon::start_forecaster() {
   auto forecaster = Forecaster::start(
       ForecasterOptions{.database = config_.database_path(),
                         .max_size_bytes = max_size_bytes(config_)},
@@ -145,17 +178,21 @@ int Daemon::run() {
       });
   if (!forecaster) {
     spdlog::critical("forecaster: {}", forecaster.error().message);
-    writer_->stop();
-    return 1;
+    return false;
   }
   forecaster_ = std::move(*forecaster);
+  return true;
+}
 
+void Daemon::start_checkpointer() {
   checkpointer_ = std::make_unique<Checkpointer>(config_.database_path(), kCheckpointInterval);
   if (!checkpointer_->running()) {
     spdlog::warn("background WAL checkpoints unavailable; SQLite checkpoints in the commit path");
   }
+}
 
-  MqttOptions options;
+bool Daemon::start_mqtt() {
+  mqtt::Options options;
   options.host = config_.mqtt_host;
   options.port = config_.mqtt_port;
   options.client_id = config_.mqtt_client_id;
@@ -168,9 +205,9 @@ int Daemon::run() {
   options.reconnect_min_ms = config_.mqtt_reconnect_min_ms;
   options.reconnect_max_ms = config_.mqtt_reconnect_max_ms;
   options.subscriptions = {protocol::meta_subscription(), protocol::cycles_subscription(),
-                           gateway::node_forecasts_subscription()};
+                           wire::node_forecasts_subscription()};
   options.status_topic = protocol::status_topic(config_.mqtt_client_id);
-  MqttHandlers handlers;
+  mqtt::Handlers handlers;
   handlers.on_message = [this](std::string topic, std::string payload) {
     boost::asio::post(io_, [this, topic = std::move(topic), payload = std::move(payload)] {
       handle_message(topic, payload);
@@ -201,34 +238,17 @@ int Daemon::run() {
       });
     };
   }
-  mqtt_ = std::make_unique<MqttClient>(std::move(options), std::move(handlers));
+  mqtt_ = std::make_unique<mqtt::Client>(std::move(options), std::move(handlers));
   if (auto started = mqtt_->start(); !started) {
     spdlog::critical("mqtt: {}", started.error().message);
-    writer_->stop();
-    return 1;
+    return false;
   }
-  if (!start_models() || !start_http()) {
-    if (keeper_) keeper_->stop();
-    writer_->stop();
-    return 1;
-  }
-  keeper_->start();
-
-  wait_signals();
-  start_watchdog();
-  start_stats_timer();
-  boost::asio::post(io_, [this] {
-    spdlog::info("ready: batches of {} records or {} ms", config_.batch_records, config_.batch_ms);
-    sd_notify(0, "READY=1\nSTATUS=ready");
-  });
-  io_.run();
-  spdlog::info("stopped: {}", status_line(metrics_));
-  return exit_code_;
+  return true;
 }
 
 bool Daemon::start_models() {
   ModelKeeperHooks hooks;
-  hooks.use_model = [this](std::shared_ptr<const node::LoadedNodeModel> model,
+  hooks.use_model = [this](std::shared_ptr<const edge::LoadedNodeModel> model,
                            const std::string& version) { use_model(std::move(model), version); };
   hooks.publish = [this](const std::string& topic, const std::string& payload, bool retain) {
     if (draining_) return;
@@ -243,7 +263,7 @@ bool Daemon::start_models() {
   return true;
 }
 
-void Daemon::use_model(std::shared_ptr<const node::LoadedNodeModel> model,
+void Daemon::use_model(std::shared_ptr<const edge::LoadedNodeModel> model,
                        const std::string& version) {
   if (auto set = forecaster_->set_model(std::move(model)); !set) {
     spdlog::error("champion {}: the forecaster refuses it: {}", version, set.error().message);
@@ -335,8 +355,8 @@ void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_
 
 // Stored as a forecast row of origin "edge:<node>": SOH by step, NaN but at +10 and +H.
 void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::string& payload) {
-  auto forecast = gateway::parse_edge_forecast(payload);
-  if (forecast && raw_topic != gateway::node_forecasts_topic(forecast->node)) {
+  auto forecast = wire::parse_edge_forecast(payload);
+  if (forecast && raw_topic != wire::node_forecasts_topic(forecast->node)) {
     forecast = make_error(ErrorCode::kInvalidArgument,
                           "edge forecast of node '" + forecast->node + "' on another node's topic");
   }

@@ -24,11 +24,11 @@
 #include "checkpointer.h"
 #include "config.h"
 #include "cyclecast/http/server.h"
-#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/mqtt/client.h"
+#include "cyclecast/wire/protocol.h"
 #include "forecaster.h"
 #include "metrics.h"
 #include "model_keeper.h"
-#include "mqtt_client.h"
 #include "writer.h"
 
 namespace cyclecast::daemon {
@@ -53,9 +53,14 @@ class Daemon {
   void reject(RejectReason kind, const std::string& rig_id, const std::string& cell_id,
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);
+  // The steps of run(), in order; each logs why it failed.
+  bool open_storage();  // the state directory, the database, the known cells and the writer
+  bool start_forecaster();
+  void start_checkpointer();
+  bool start_mqtt();
   bool start_models();
   bool start_http();
-  void use_model(std::shared_ptr<const node::LoadedNodeModel> model, const std::string& version);
+  void use_model(std::shared_ptr<const edge::LoadedNodeModel> model, const std::string& version);
   void handle_commit(CommitReport report);
   void note_commit_failure(const CommitReport& report);
   void publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts);
@@ -76,7 +81,7 @@ class Daemon {
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Forecaster> forecaster_;
-  std::unique_ptr<MqttClient> mqtt_;
+  std::unique_ptr<mqtt::Client> mqtt_;
   std::unique_ptr<ModelKeeper> keeper_;
   std::unique_ptr<DaemonApi> api_;
   std::unique_ptr<http::HttpServer> http_;  // declared after api_: destroyed before it

@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kHostOrigin = "host";
 
-node::WindowCycle window_cycle(const storage::CycleRecord& r, double rated_capacity_ah) {
+edge::WindowCycle window_cycle(const storage::CycleRecord& r, double rated_capacity_ah) {
   return {r.discharge_capacity_ah / rated_capacity_ah, r.internal_resistance_ohm,
           r.temperature_avg_c, r.charge_time_min};
 }
@@ -38,10 +38,10 @@ Forecaster::~Forecaster() {
   stop();
 }
 
-Result<void> Forecaster::set_model(std::shared_ptr<const node::LoadedNodeModel> model) {
-  std::unique_ptr<node::WindowForecaster> next;
+Result<void> Forecaster::set_model(std::shared_ptr<const edge::LoadedNodeModel> model) {
+  std::unique_ptr<edge::WindowForecaster> next;
   if (model) {
-    auto created = node::WindowForecaster::create(std::move(model));
+    auto created = edge::WindowForecaster::create(std::move(model));
     if (!created) return created.error();
     next = std::move(*created);
   }
@@ -233,7 +233,7 @@ Result<bool> Forecaster::forecast_cell(const std::string& cell_id, CycleSpan& sp
   const std::int64_t w = forecaster_->input_len();
   auto cycles = db_.recent_cycles(cell_id, to, w + (to - from) + 1);
   if (!cycles) return cycles.error();
-  std::vector<node::WindowCycle> window;
+  std::vector<edge::WindowCycle> window;
   std::uint64_t lacking = 0;
   for (std::size_t i = 0; i < cycles->size(); ++i) {
     const storage::CycleRecord& r = (*cycles)[i];

@@ -2,7 +2,7 @@
 // the loop tells it which cells got new cycles; in passes (at most one per pass_interval, so that
 // it takes SQLite's write lock a few times a second, not once per record) it forecasts every new
 // cycle of those cells with the champion model, through the node's own code
-// (node::WindowForecaster), stores the forecasts (origin "host") in one transaction, scores those
+// (edge::WindowForecaster), stores the forecasts (origin "host") in one transaction, scores those
 // cells' earlier forecasts (host and edge) against the cycles that arrived, and hands each cell's
 // newest forecast back for publishing.
 //
@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "cycle_span.h"
+#include "cyclecast/edge/virtual_node.h"
+#include "cyclecast/edge/window_forecaster.h"
 #include "cyclecast/storage/database.h"
-#include "virtual_node.h"
-#include "window_forecaster.h"
 
 namespace cyclecast::daemon {
 
@@ -68,7 +68,7 @@ class Forecaster {
 
   // The champion to forecast with from the next pass on; nullptr: none (cells are still scored).
   // kInvalidArgument when the node program refuses the model.
-  Result<void> set_model(std::shared_ptr<const node::LoadedNodeModel> model);
+  Result<void> set_model(std::shared_ptr<const edge::LoadedNodeModel> model);
   // Cells with new cycles; thread-safe, returns at once.
   void notify(const NewCycles& cycles);
   // A new database size limit, applied before the next pass; 0: none.
@@ -93,13 +93,13 @@ class Forecaster {
   storage::Database db_;  // the forecaster thread's only
   ForecasterOptions options_;
   OnForecasts on_forecasts_;
-  std::unique_ptr<node::WindowForecaster> forecaster_;                 // thread's only
+  std::unique_ptr<edge::WindowForecaster> forecaster_;                 // thread's only
   std::unordered_map<std::string, std::int64_t> last_forecast_cycle_;  // thread's only
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   NewCycles pending_;
-  std::unique_ptr<node::WindowForecaster> next_forecaster_;
+  std::unique_ptr<edge::WindowForecaster> next_forecaster_;
   bool model_changed_ = false;
   std::optional<std::int64_t> new_max_size_;
   bool stopping_ = false;

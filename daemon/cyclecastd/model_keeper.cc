@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclecast/pipeline/simulate.h"
-#include "cyclecast/protocol/protocol.h"
 #include "cyclecast/storage/registry.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::daemon {
 namespace {
@@ -238,7 +238,7 @@ void ModelKeeper::refresh_champion() {
   const storage::ModelRecord& model = **current;
   announced_ = model.version;  // tried once per change, not on every check
   const auto file = std::filesystem::path(model.model_dir) / "model.bin";
-  auto loaded = node::load_node_model_file(file.string());
+  auto loaded = edge::load_node_model_file(file.string());
   if (!loaded) {
     spdlog::error("champion {}: {} cannot be loaded ({}); forecasting stays as it was",
                   model.version, file.string(), loaded.error().message);
@@ -255,7 +255,7 @@ void ModelKeeper::refresh_champion() {
     status_.live_error.reset();
     api_base = api_base_;
   }
-  std::shared_ptr<const node::LoadedNodeModel> shared = std::move(*loaded);
+  std::shared_ptr<const edge::LoadedNodeModel> shared = std::move(*loaded);
   std::string announcement = champion_announcement(model, api_base, storage::now_ms());
   spdlog::info("champion {}: bundle {} ({} bytes, sha256 {})", model.version, model.bundle_path,
                model.bundle_bytes, model.bundle_sha256);

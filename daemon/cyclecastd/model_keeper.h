@@ -21,17 +21,17 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "config.h"
+#include "cyclecast/edge/virtual_node.h"
 #include "cyclecast/lifecycle/policy.h"
 #include "cyclecast/lifecycle/retrainer.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/registry.h"
-#include "virtual_node.h"
 
 namespace cyclecast::daemon {
 
 struct ModelKeeperHooks {
   // On the loop: forecast with this model from now on (never null).
-  std::function<void(std::shared_ptr<const node::LoadedNodeModel>, const std::string& version)>
+  std::function<void(std::shared_ptr<const edge::LoadedNodeModel>, const std::string& version)>
       use_model;
   // On the loop: publish a message, QoS 1.
   std::function<void(const std::string& topic, const std::string& payload, bool retain)> publish;

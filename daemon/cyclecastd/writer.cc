@@ -37,12 +37,6 @@ std::string outcome_reason(storage::CycleOutcome outcome) {
   }
 }
 
-CommitReport& failed(CommitReport& report, const std::string& what, const Error& error) {
-  report.error = what + ": " + error.message;
-  report.error_code = error.code;
-  return report;
-}
-
 }  // namespace
 
 Writer::Writer(storage::Database db, BatchPolicy policy, OnCommit on_commit)
@@ -165,40 +159,27 @@ void Writer::run() {
 CommitReport Writer::commit(Batch& batch) {
   const auto started = std::chrono::steady_clock::now();
   CommitReport report;
-  // All cells of the batch in one transaction: a rig announcing hundreds of cells on connect
-  // would otherwise cost an fsync per cell before the first record is committed.
-  if (!batch.cells.empty()) {
-    if (auto done = db_.upsert_cells(batch.cells); !done) {
-      return failed(report, "cells", done.error());
-    }
-    report.cells = batch.cells.size();
-  }
-  if (!batch.rejections.empty()) {
-    std::vector<storage::RejectedRecord> rows;
-    rows.reserve(batch.rejections.size());
-    for (const auto& r : batch.rejections)
-      rows.push_back(r.rejected);
-    if (auto done = db_.write_rejected(rows); !done) {
-      return failed(report, "rejected records", done.error());
-    }
-  }
+  // The whole batch in one transaction: one fsync for all of it, and a failed batch leaves
+  // nothing behind (a rig announcing hundreds of cells on connect costs one commit too).
+  std::vector<storage::RejectedRecord> rejected;
+  rejected.reserve(batch.rejections.size());
+  for (const auto& r : batch.rejections)
+    rejected.push_back(r.rejected);
   const std::vector<storage::CycleRecord>& records = batch.records;
-  storage::BatchResult result;
-  if (!records.empty()) {
-    auto written = db_.write_cycles(records);
-    if (!written) {
-      return failed(report, "cycles", written.error());
-    }
-    result = std::move(*written);
+  auto written = db_.write_batch({batch.cells, rejected, records, batch.forecasts});
+  if (!written) {
+    report.error = written.error().message;
+    report.error_code = written.error().code;
+    return report;
   }
-  if (!batch.forecasts.empty()) {
-    if (auto done = db_.write_forecasts(batch.forecasts); done) {
-      report.edge_forecasts = done->stored;
-      for (const auto& f : batch.forecasts)
-        report.new_cycles.try_emplace(f.cell_id);
-    } else {
-      report.forecast_error = done.error().message;
-    }
+  report.cells = batch.cells.size();
+  const storage::BatchResult& result = written->cycles;
+  if (written->forecast_error) {
+    report.forecast_error = written->forecast_error->message;
+  } else if (!batch.forecasts.empty()) {
+    report.edge_forecasts = written->forecasts.stored;
+    for (const auto& f : batch.forecasts)
+      report.new_cycles.try_emplace(f.cell_id);
   }
   // Everything above is committed: now say so, per rig. Consecutive records nearly always come
   // from the same rig, so its list is looked up once per run of them, not once per record.

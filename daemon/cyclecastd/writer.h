@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "cycle_span.h"
-#include "cyclecast/protocol/protocol.h"
 #include "cyclecast/storage/database.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::daemon {
 
@@ -37,9 +37,9 @@ struct CommitReport {
   std::chrono::microseconds commit_time{0};
   std::string error;                      // non-empty: the commit failed, nothing of it is durable
   ErrorCode error_code = ErrorCode::kIo;  // with `error`: kFull when out of room
-  // Edge forecasts (docs/protocol.md, "Edge nodes") are written after the cycles, in their own
-  // transaction, and are not acknowledged: a failure there is reported here and does not undo
-  // the cycles' acks.
+  // Edge forecasts (docs/protocol.md, "Edge nodes") are written after the cycles, in the same
+  // transaction under a savepoint, and are not acknowledged: a failure there is reported here
+  // and does not undo the cycles (storage::Database::write_batch).
   std::size_t edge_forecasts = 0;
   std::string forecast_error;
   // For the forecaster: the oldest and newest cycle stored in this commit per cell, and 0 for a

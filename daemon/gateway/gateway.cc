@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::gateway {
 namespace {
@@ -33,7 +33,7 @@ Gateway::Gateway(asio::io_context& io, GatewayOptions options)
     options_.mqtt.subscriptions.push_back("cyclecast/v1/rigs/+/cells/" + cell + "/meta");
     options_.mqtt.subscriptions.push_back("cyclecast/v1/rigs/+/cells/" + cell + "/cycles");
   }
-  daemon::MqttHandlers handlers;
+  mqtt::Handlers handlers;
   handlers.on_message = [this](std::string topic, std::string payload) {
     asio::post(io_, [this, topic = std::move(topic), payload = std::move(payload)] {
       on_mqtt_message(topic, payload);
@@ -45,7 +45,7 @@ Gateway::Gateway(asio::io_context& io, GatewayOptions options)
       if (connected) publish_status();
     });
   };
-  mqtt_ = std::make_unique<daemon::MqttClient>(options_.mqtt, std::move(handlers));
+  mqtt_ = std::make_unique<mqtt::Client>(options_.mqtt, std::move(handlers));
 }
 
 Gateway::~Gateway() = default;
@@ -105,7 +105,7 @@ void Gateway::enqueue(const storage::CellInfo& cell, const storage::CycleRecord&
   auto [last, inserted] = last_enqueued_.emplace(record.cell_id, 0);
   if (!inserted && record.cycle <= last->second) return;
   last->second = record.cycle;
-  NodeCycle c;
+  wire::NodeCycle c;
   c.cell = record.cell_id;
   c.cycle = record.cycle;
   c.soh = record.discharge_capacity_ah / cell.rated_capacity_ah;
@@ -203,7 +203,7 @@ void Gateway::on_bytes(size_t n) {
       }
       line_.clear();
       skipping_ = false;
-    } else if (!skipping_ && line_.size() == kMaxNodeLine + 1) {
+    } else if (!skipping_ && line_.size() == wire::kMaxNodeLine + 1) {
       skipping_ = true;  // +1: a trailing '\r' is allowed
     } else if (!skipping_) {
       line_ += ch;
@@ -213,7 +213,7 @@ void Gateway::on_bytes(size_t n) {
 
 void Gateway::on_line(const std::string& line) {
   if (line.empty() || line == "\r") return;
-  auto answer = parse_answer(line);
+  auto answer = wire::parse_answer(line);
   if (!answer) {
     ++status_.garbage_lines;
     spdlog::debug("garbage from the node ({}): {:.80}", answer.error().message, line);
@@ -223,14 +223,14 @@ void Gateway::on_line(const std::string& line) {
   on_answer(*answer);
 }
 
-void Gateway::on_answer(const Answer& answer) {
-  if (const auto* hello = std::get_if<HelloAnswer>(&answer)) {
+void Gateway::on_answer(const wire::Answer& answer) {
+  if (const auto* hello = std::get_if<wire::HelloAnswer>(&answer)) {
     on_hello(*hello);
     return;
   }
-  if (!in_flight_ || answer_seq(answer) != in_flight_->seq) return;  // late: already resent
+  if (!in_flight_ || wire::answer_seq(answer) != in_flight_->seq) return;  // late: already resent
   answer_timer_.cancel();
-  if (const auto* id = std::get_if<IdentifyAnswer>(&answer)) {
+  if (const auto* id = std::get_if<wire::IdentifyAnswer>(&answer)) {
     if (in_flight_->kind == RequestKind::kIdentify) on_identify(*id);
     return;
   }
@@ -239,7 +239,7 @@ void Gateway::on_answer(const Answer& answer) {
 
 // The node restarted: its histories are gone. The request in flight goes back to the queue,
 // behind a replay of the histories, after the node has identified itself again.
-void Gateway::on_hello(const HelloAnswer& hello) {
+void Gateway::on_hello(const wire::HelloAnswer& hello) {
   ++status_.resets;
   spdlog::warn("node reset (model {}); replaying cell histories", hello.model_version);
   answer_timer_.cancel();
@@ -249,7 +249,7 @@ void Gateway::on_hello(const HelloAnswer& hello) {
   send_identify();
 }
 
-void Gateway::on_identify(const IdentifyAnswer& id) {
+void Gateway::on_identify(const wire::IdentifyAnswer& id) {
   in_flight_.reset();
   identified_ = true;
   reopen_attempt_ = 0;
@@ -267,10 +267,10 @@ void Gateway::on_identify(const IdentifyAnswer& id) {
   send_next();
 }
 
-void Gateway::on_cycle_answer(const Answer& answer) {
+void Gateway::on_cycle_answer(const wire::Answer& answer) {
   const Item item = in_flight_->item;
   in_flight_.reset();
-  if (const auto* error = std::get_if<ErrorAnswer>(&answer)) {
+  if (const auto* error = std::get_if<wire::ErrorAnswer>(&answer)) {
     // "order" after a replay means the node kept its history: harmless. Anything else is a
     // cycle the node will not take; it is dropped and counted.
     if (!(item.replay && error->code == "order")) {
@@ -281,8 +281,8 @@ void Gateway::on_cycle_answer(const Answer& answer) {
   } else if (!item.replay) {
     remember(item.cycle);
   }
-  if (const auto* fc = std::get_if<ForecastAnswer>(&answer); fc != nullptr && !item.replay) {
-    EdgeForecast f;
+  if (const auto* fc = std::get_if<wire::ForecastAnswer>(&answer); fc != nullptr && !item.replay) {
+    wire::EdgeForecast f;
     f.node = options_.node_id;
     f.cell = fc->cell;
     f.cycle = fc->cycle;
@@ -295,7 +295,7 @@ void Gateway::on_cycle_answer(const Answer& answer) {
     f.forecast_us = fc->forecast_us;
     f.received_at_ms = now_ms();
     ++status_.forecasts;
-    mqtt_->publish(node_forecasts_topic(options_.node_id), serialize_edge_forecast(f));
+    mqtt_->publish(wire::node_forecasts_topic(options_.node_id), wire::serialize_edge_forecast(f));
   }
   send_next();
 }
@@ -308,7 +308,7 @@ void Gateway::send_identify() {
   request.kind = RequestKind::kIdentify;
   request.seq = next_seq_;
   // A leading '\n' ends whatever half line the node holds from before (docs/node-protocol.md).
-  request.frame = "\n" + identify_request(request.seq);
+  request.frame = "\n" + wire::identify_request(request.seq);
   send(std::move(request));
 }
 
@@ -320,7 +320,7 @@ void Gateway::send_next() {
   request.seq = next_seq_;
   request.item = std::move(queue_.front());
   queue_.pop_front();
-  request.frame = cycle_request(request.seq, request.item.cycle);
+  request.frame = wire::cycle_request(request.seq, request.item.cycle);
   send(std::move(request));
 }
 
@@ -377,14 +377,14 @@ void Gateway::requeue_in_flight() {
 void Gateway::queue_replay() {
   std::deque<Item> replay;
   for (const auto& [cell, cycles] : history_) {
-    for (const NodeCycle& c : cycles)
+    for (const wire::NodeCycle& c : cycles)
       replay.push_back({c, true});
   }
   queue_.insert(queue_.begin(), replay.begin(), replay.end());
 }
 
-void Gateway::remember(const NodeCycle& cycle) {
-  std::deque<NodeCycle>& cycles = history_[cycle.cell];
+void Gateway::remember(const wire::NodeCycle& cycle) {
+  std::deque<wire::NodeCycle>& cycles = history_[cycle.cell];
   if (!cycles.empty() && cycles.back().cycle == cycle.cycle) cycles.pop_back();
   cycles.push_back(cycle);
   const int64_t window = status_.window > 0 ? status_.window : 1;
@@ -403,7 +403,8 @@ void Gateway::set_state(const std::string& state) {
 
 void Gateway::publish_status() {
   status_.queued = static_cast<int64_t>(queue_.size());
-  mqtt_->publish(node_status_topic(options_.node_id), serialize_node_status(status_), 1, true);
+  mqtt_->publish(wire::node_status_topic(options_.node_id), wire::serialize_node_status(status_), 1,
+                 true);
 }
 
 void Gateway::schedule_status() {

@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "cyclecast/gateway/edge.h"
-#include "cyclecast/gateway/node_frames.h"
+#include "cyclecast/mqtt/client.h"
 #include "cyclecast/storage/database.h"
-#include "mqtt_client.h"
+#include "cyclecast/wire/edge.h"
+#include "cyclecast/wire/node_frames.h"
 
 namespace cyclecast::gateway {
 
@@ -31,7 +31,7 @@ struct GatewayOptions {
   std::string serial_path;  // e.g. /dev/ttyACM0, or a pty's link
   unsigned baud = 115200;
   std::vector<std::string> cells;  // the cells this node forecasts
-  daemon::MqttOptions mqtt;        // host, port, client id, credentials
+  mqtt::Options mqtt;              // host, port, client id, credentials
   int answer_timeout_ms = 1000;    // per request; the Nano answers within a few ms
   int max_retries = 2;             // resends of one request before the node is unresponsive
   int reopen_min_ms = 100;         // backoff of reopening the line: min * 2^n up to max
@@ -55,7 +55,7 @@ class Gateway {
  private:
   enum class RequestKind { kIdentify, kCycle };
   struct Item {
-    NodeCycle cycle;
+    wire::NodeCycle cycle;
     bool replay = false;  // a resend of history after a reset: its forecast is not published
   };
   struct InFlight {
@@ -75,10 +75,10 @@ class Gateway {
   void read_more();
   void on_bytes(size_t n);
   void on_line(const std::string& line);
-  void on_answer(const Answer& answer);
-  void on_hello(const HelloAnswer& hello);
-  void on_identify(const IdentifyAnswer& id);
-  void on_cycle_answer(const Answer& answer);
+  void on_answer(const wire::Answer& answer);
+  void on_hello(const wire::HelloAnswer& hello);
+  void on_identify(const wire::IdentifyAnswer& id);
+  void on_cycle_answer(const wire::Answer& answer);
 
   void send_identify();
   void send_next();
@@ -88,7 +88,7 @@ class Gateway {
   void on_answer_timeout();
   void requeue_in_flight();
   void queue_replay();
-  void remember(const NodeCycle& cycle);
+  void remember(const wire::NodeCycle& cycle);
 
   void set_state(const std::string& state);
   void publish_status();
@@ -96,14 +96,14 @@ class Gateway {
 
   boost::asio::io_context& io_;
   GatewayOptions options_;
-  std::unique_ptr<daemon::MqttClient> mqtt_;
+  std::unique_ptr<mqtt::Client> mqtt_;
   boost::asio::serial_port serial_;
   boost::asio::steady_timer answer_timer_;
   boost::asio::steady_timer reopen_timer_;
   boost::asio::steady_timer status_timer_;
   std::array<char, 512> read_buffer_{};
   std::string line_;
-  bool skipping_ = false;  // inside a line longer than kMaxNodeLine
+  bool skipping_ = false;  // inside a line longer than wire::kMaxNodeLine
   bool open_ = false;
   bool writing_ = false;  // an async_write is outstanding
   bool stopping_ = false;
@@ -113,10 +113,11 @@ class Gateway {
   uint32_t next_seq_ = 1;
   std::optional<InFlight> in_flight_;
   std::deque<Item> queue_;
-  std::map<std::string, std::deque<NodeCycle>> history_;  // last W acknowledged cycles per cell
-  std::map<std::string, int64_t> last_enqueued_;          // per cell, to skip rig re-sends
-  std::map<std::string, storage::CellInfo> cells_;        // metadata seen, by cell id
-  NodeStatus status_;
+  std::map<std::string, std::deque<wire::NodeCycle>>
+      history_;                                     // last W acknowledged cycles per cell
+  std::map<std::string, int64_t> last_enqueued_;    // per cell, to skip rig re-sends
+  std::map<std::string, storage::CellInfo> cells_;  // metadata seen, by cell id
+  wire::NodeStatus status_;
 };
 
 }  // namespace cyclecast::gateway

@@ -9,7 +9,7 @@
 #include <exception>
 #include <iostream>
 
-#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/wire/protocol.h"
 #include "gateway.h"
 
 int main(int argc, char** argv) {

@@ -315,6 +315,46 @@ Result<void> Database::upsert_cells(std::span<const CellInfo> cells) {
   });
 }
 
+Result<IngestResult> Database::write_batch(const IngestBatch& batch) {
+  IngestResult result;
+  auto part_failed = [](const char* part, const Error& error) {
+    return Error{error.code, std::string(part) + ": " + error.message};
+  };
+  auto written = impl_->in_transaction([&]() -> Result<void> {
+    if (!batch.cells.empty()) {
+      if (auto done = upsert_cells(batch.cells); !done) return part_failed("cells", done.error());
+    }
+    if (!batch.rejected.empty()) {
+      if (auto done = write_rejected(batch.rejected); !done) {
+        return part_failed("rejected records", done.error());
+      }
+    }
+    if (!batch.cycles.empty()) {
+      auto done = write_cycles(batch.cycles);
+      if (!done) return part_failed("cycles", done.error());
+      result.cycles = std::move(*done);
+    }
+    if (!batch.forecasts.empty()) {
+      if (auto saved = detail::exec(impl_->db, "SAVEPOINT forecasts", "saving before forecasts");
+          !saved)
+        return saved;
+      auto done = write_forecasts(batch.forecasts);
+      const char* end = done ? "RELEASE forecasts" : "ROLLBACK TO forecasts; RELEASE forecasts";
+      if (auto ended = detail::exec(impl_->db, end, "ending the forecasts' savepoint"); !ended) {
+        return ended;
+      }
+      if (done) {
+        result.forecasts = *done;
+      } else {
+        result.forecast_error = done.error();
+      }
+    }
+    return {};
+  });
+  if (!written) return written.error();
+  return result;
+}
+
 Result<std::optional<CellInfo>> Database::find_cell(const std::string& cell_id) {
   sqlite3_stmt* stmt = impl_->statements.find_cell.get();
   ScopedReset reset(stmt);

@@ -1,6 +1,7 @@
 // The state behind a Database handle: the connection, its cached prepared statements and the
 // cell-id -> rowid cache. Private to the storage module; shared by database.cc (open, cells,
-// check, backup) and cycles.cc (the cycle and rejected-record writers).
+// check, backup), cycles.cc (the cycle and rejected-record writers), forecasts.cc and
+// registry.cc, so that every write goes through the one connection and its open options.
 #pragma once
 
 #include <sqlite3.h>
@@ -63,6 +64,10 @@ struct Database::Impl {
   std::int64_t last_source_id = 0;
   bool last_source_valid = false;
 
+  // Open transactions of in_transaction: above 1, a call runs inside a caller's transaction
+  // (write_batch), whose commit is the caller's.
+  int transaction_depth = 0;
+
   // Reused buffer for the stored row that a duplicate is compared against.
   CycleRecord stored_scratch;
 
@@ -74,9 +79,10 @@ struct Database::Impl {
   Result<void> prepare_statements();
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back and returns the error if the
-  // body or the commit fails, so a failed batch leaves nothing behind.
+  // body or the commit fails, so a failed batch leaves nothing behind. Returns what `body`
+  // returns (a Result). Inside another in_transaction it only runs `body`.
   template <typename Body>
-  Result<void> in_transaction(Body&& body);
+  auto in_transaction(Body&& body) -> decltype(body());
 
   Result<void> begin();
   Result<void> commit();
@@ -87,11 +93,20 @@ struct Database::Impl {
 };
 
 template <typename Body>
-Result<void> Database::Impl::in_transaction(Body&& body) {
-  if (auto begun = begin(); !begun) return begun;
-  Result<void> outcome = body();
-  if (outcome) outcome = commit();
-  if (!outcome) rollback();
+auto Database::Impl::in_transaction(Body&& body) -> decltype(body()) {
+  if (transaction_depth > 0) return body();  // the caller's transaction commits or rolls back
+  if (auto begun = begin(); !begun) return begun.error();
+  ++transaction_depth;
+  auto outcome = body();
+  --transaction_depth;
+  if (!outcome) {
+    rollback();
+    return outcome;
+  }
+  if (auto committed = commit(); !committed) {
+    rollback();
+    return committed.error();
+  }
   return outcome;
 }
 

@@ -5,107 +5,36 @@
 
 #include <sqlite3.h>
 
-#include <memory>
 #include <string_view>
 #include <utility>
 
+#include "cyclecast/storage/sqlite.h"
+#include "database_impl.h"
 #include "sqlite_util.h"
 
 namespace cyclecast::storage {
 namespace {
 
-using detail::Statement;
-
-// A connection of the registry's own to the Database's file, with the settings every cyclecast
-// connection has (docs/storage.md, "Connection settings"); WAL mode is a property of the file.
+// The Database's own connection (database_impl.h), so that its open options (size limit, read
+// only, the VFS) hold for the registry's writes too, and its transactions are the registry's.
 class Connection {
  public:
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() { sqlite3_close_v2(db_); }
+  explicit Connection(Database& database) : impl_(database.impl()) {}
 
-  static Result<std::unique_ptr<Connection>> open(const Database& database) {
-    auto c = std::make_unique<Connection>();
-    const int rc = sqlite3_open_v2(database.path().c_str(), &c->db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      return detail::sqlite_error(c->db_, rc,
-                                  "opening the registry on " + detail::quoted(database.path()));
-    }
-    sqlite3_busy_timeout(c->db_, 5000);
-    if (auto set = detail::exec(c->db_, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
-                                "setting up the registry connection");
-        !set)
-      return set.error();
-    return c;
-  }
-
-  sqlite3* get() const { return db_; }
+  sqlite3* get() const { return impl_.db; }
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on any failure.
   template <typename Body>
   auto transaction(Body&& body) -> decltype(body()) {
-    if (auto begun = detail::exec(db_, "BEGIN IMMEDIATE", "starting a registry transaction");
-        !begun)
-      return begun.error();
-    auto outcome = body();
-    if (outcome) {
-      if (auto done = detail::exec(db_, "COMMIT", "committing a registry change"); !done) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return done.error();
-      }
-      return outcome;
-    }
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return outcome;
+    return impl_.in_transaction(std::forward<Body>(body));
   }
 
  private:
-  sqlite3* db_ = nullptr;
-};
-
-// A prepared statement and its bindings; text is copied by SQLite (SQLITE_TRANSIENT).
-class Query {
- public:
-  static Result<Query> make(sqlite3* db, std::string_view sql) {
-    auto stmt = detail::prepare(db, sql);
-    if (!stmt) return stmt.error();
-    return Query(db, std::move(*stmt));
-  }
-  Query& text(int index, std::string_view value) {
-    sqlite3_bind_text(stmt_.get(), index, value.data(), static_cast<int>(value.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Query& integer(int index, std::int64_t value) {
-    sqlite3_bind_int64(stmt_.get(), index, value);
-    return *this;
-  }
-  // SQLITE_ROW or SQLITE_DONE; anything else is returned as an error naming `what`.
-  Result<bool> step(std::string_view what) {
-    const int rc = sqlite3_step(stmt_.get());
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return detail::sqlite_error(db_, rc, what);
-  }
-  Result<void> run(std::string_view what) {
-    auto stepped = step(what);
-    if (!stepped) return stepped.error();
-    return {};
-  }
-  sqlite3_stmt* get() const { return stmt_.get(); }
-  std::int64_t column_int(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
-  std::string column_text(int column) const { return detail::column_string(stmt_.get(), column); }
-
- private:
-  Query(sqlite3* db, Statement stmt) : db_(db), stmt_(std::move(stmt)) {}
-  sqlite3* db_;
-  Statement stmt_;
+  Database::Impl& impl_;
 };
 
 Result<bool> is_json_object(sqlite3* db, const std::string& text) {
-  auto q = Query::make(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'");
+  auto q = Query::prepare(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'");
   if (!q) return q.error();
   q->text(1, text);
   auto row = q->step("checking JSON");
@@ -161,8 +90,8 @@ TrainingRunRecord run_of(const Query& q) {
 }
 
 Result<TrainingRunRecord> read_run(sqlite3* db, std::int64_t run_id) {
-  auto q =
-      Query::make(db, std::string("SELECT ") + kRunColumns + " FROM training_runs WHERE id = ?1");
+  auto q = Query::prepare(
+      db, std::string("SELECT ") + kRunColumns + " FROM training_runs WHERE id = ?1");
   if (!q) return q.error();
   q->integer(1, run_id);
   auto row = q->step("reading a training run");
@@ -218,8 +147,8 @@ ModelRecord model_of(const Query& q) {
 
 Result<std::vector<ModelRecord>> read_models(sqlite3* db, const std::string& where,
                                              const std::string& bound_text) {
-  auto q = Query::make(db, std::string("SELECT ") + kModelColumns + " FROM models m " + where +
-                               " ORDER BY m.id DESC");
+  auto q = Query::prepare(db, std::string("SELECT ") + kModelColumns + " FROM models m " + where +
+                                  " ORDER BY m.id DESC");
   if (!q) return q.error();
   if (!bound_text.empty()) q->text(1, bound_text);
   std::vector<ModelRecord> models;
@@ -252,22 +181,22 @@ Result<void> change_status(sqlite3* db, const std::string& version, const char* 
                            const char* action, const std::string& actor, const std::string& reason,
                            std::int64_t at_ms) {
   if (status != nullptr) {
-    auto q = Query::make(db,
-                         "UPDATE models SET status = ?2, status_reason = ?3, "
-                         "status_changed_at_ms = ?4 WHERE version = ?1");
+    auto q = Query::prepare(db,
+                            "UPDATE models SET status = ?2, status_reason = ?3, "
+                            "status_changed_at_ms = ?4 WHERE version = ?1");
     if (!q) return q.error();
     q->text(1, version).text(2, status).text(3, reason).integer(4, at_ms);
     if (auto ran = q->run("changing the status of model '" + version + "'"); !ran) return ran;
   } else {
-    auto q = Query::make(db, "UPDATE models SET status_reason = ?2 WHERE version = ?1");
+    auto q = Query::prepare(db, "UPDATE models SET status_reason = ?2 WHERE version = ?1");
     if (!q) return q.error();
     q->text(1, version).text(2, reason);
     if (auto ran = q->run("recording why model '" + version + "' is " + "where it is"); !ran)
       return ran;
   }
-  auto e = Query::make(db,
-                       "INSERT INTO model_events(model, action, actor, reason, at_ms) "
-                       "SELECT id, ?2, ?3, ?4, ?5 FROM models WHERE version = ?1");
+  auto e = Query::prepare(db,
+                          "INSERT INTO model_events(model, action, actor, reason, at_ms) "
+                          "SELECT id, ?2, ?3, ?4, ?5 FROM models WHERE version = ?1");
   if (!e) return e.error();
   e->text(1, version).text(2, action).text(3, actor).text(4, reason).integer(5, at_ms);
   return e->run("recording an event of model '" + version + "'");
@@ -308,10 +237,10 @@ Result<void> not_promoted_in(sqlite3* db, const std::string& version, const std:
 Result<std::vector<ModelEvent>> read_events(sqlite3* db, const std::string& where,
                                             const std::string& order, std::int64_t limit,
                                             const std::string& version) {
-  auto q = Query::make(db,
-                       "SELECT e.id, m.version, e.action, e.actor, e.reason, e.at_ms "
-                       "FROM model_events e JOIN models m ON m.id = e.model " +
-                           where + " ORDER BY e.id " + order + " LIMIT ?2");
+  auto q = Query::prepare(db,
+                          "SELECT e.id, m.version, e.action, e.actor, e.reason, e.at_ms "
+                          "FROM model_events e JOIN models m ON m.id = e.model " +
+                              where + " ORDER BY e.id " + order + " LIMIT ?2");
   if (!q) return q.error();
   if (!version.empty()) q->text(1, version);
   q->integer(2, limit);
@@ -358,13 +287,12 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
   if (run.trigger.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a training run needs a trigger");
   }
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
+  Connection c(database);
+  sqlite3* db = c.get();
   if (auto ok = require_json_object(db, run.config_json, "config_json"); !ok) return ok.error();
-  auto q = Query::make(db,
-                       "INSERT INTO training_runs(started_at_ms, status, config_json, "
-                       "trigger_kind, requested_by) VALUES (?1, 'running', ?2, ?3, ?4)");
+  auto q = Query::prepare(db,
+                          "INSERT INTO training_runs(started_at_ms, status, config_json, "
+                          "trigger_kind, requested_by) VALUES (?1, 'running', ?2, ?3, ?4)");
   if (!q) return q.error();
   q->integer(1, now_or(run.started_at_ms))
       .text(2, run.config_json)
@@ -375,20 +303,19 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
 }
 
 Result<void> update_run(Database& database, std::int64_t run_id, const RunUpdate& update) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
-  return (*c)->transaction([&]() -> Result<void> {
+  Connection c(database);
+  sqlite3* db = c.get();
+  return c.transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
     const DataSnapshot snapshot = update.snapshot.value_or(DataSnapshot{});
-    auto q = Query::make(db,
-                         "UPDATE training_runs SET stage = coalesce(?2, stage), "
-                         "out_dir = coalesce(?3, out_dir), "
-                         "snapshot_path = CASE WHEN ?4 THEN ?5 ELSE snapshot_path END, "
-                         "snapshot_sha256 = CASE WHEN ?4 THEN ?6 ELSE snapshot_sha256 END, "
-                         "snapshot_cells = CASE WHEN ?4 THEN ?7 ELSE snapshot_cells END, "
-                         "snapshot_cycles = CASE WHEN ?4 THEN ?8 ELSE snapshot_cycles END "
-                         "WHERE id = ?1");
+    auto q = Query::prepare(db,
+                            "UPDATE training_runs SET stage = coalesce(?2, stage), "
+                            "out_dir = coalesce(?3, out_dir), "
+                            "snapshot_path = CASE WHEN ?4 THEN ?5 ELSE snapshot_path END, "
+                            "snapshot_sha256 = CASE WHEN ?4 THEN ?6 ELSE snapshot_sha256 END, "
+                            "snapshot_cells = CASE WHEN ?4 THEN ?7 ELSE snapshot_cells END, "
+                            "snapshot_cycles = CASE WHEN ?4 THEN ?8 ELSE snapshot_cycles END "
+                            "WHERE id = ?1");
     if (!q) return q.error();
     q->integer(1, run_id);
     if (update.stage) q->text(2, *update.stage);
@@ -410,15 +337,14 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
   if (status == RunStatus::kFailed && error.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a failed run needs its error");
   }
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
+  Connection c(database);
+  sqlite3* db = c.get();
   if (auto ok = require_json_object(db, summary_json, "summary_json"); !ok) return ok.error();
-  return (*c)->transaction([&]() -> Result<void> {
+  return c.transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
-    auto q = Query::make(db,
-                         "UPDATE training_runs SET status = ?2, error = ?3, summary_json = ?4, "
-                         "finished_at_ms = ?5 WHERE id = ?1");
+    auto q = Query::prepare(db,
+                            "UPDATE training_runs SET status = ?2, error = ?3, summary_json = ?4, "
+                            "finished_at_ms = ?5 WHERE id = ?1");
     if (!q) return q.error();
     q->integer(1, run_id)
         .text(2, run_status_name(status))
@@ -430,12 +356,11 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
 }
 
 Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string& error) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
-  auto q = Query::make(db,
-                       "UPDATE training_runs SET status = 'failed', error = ?1, "
-                       "finished_at_ms = ?2 WHERE status = 'running'");
+  Connection c(database);
+  sqlite3* db = c.get();
+  auto q = Query::prepare(db,
+                          "UPDATE training_runs SET status = 'failed', error = ?1, "
+                          "finished_at_ms = ?2 WHERE status = 'running'");
   if (!q) return q.error();
   q->text(1, error).integer(2, now_ms());
   if (auto ran = q->run("failing unfinished training runs"); !ran) return ran.error();
@@ -443,10 +368,9 @@ Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string&
 }
 
 Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_t limit) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  auto q = Query::make((*c)->get(), std::string("SELECT ") + kRunColumns +
-                                        " FROM training_runs ORDER BY id DESC LIMIT ?1");
+  Connection c(database);
+  auto q = Query::prepare(c.get(), std::string("SELECT ") + kRunColumns +
+                                       " FROM training_runs ORDER BY id DESC LIMIT ?1");
   if (!q) return q.error();
   q->integer(1, limit);
   std::vector<TrainingRunRecord> runs;
@@ -460,9 +384,8 @@ Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_
 }
 
 Result<TrainingRunRecord> get_run(Database& database, std::int64_t run_id) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  return read_run((*c)->get(), run_id);
+  Connection c(database);
+  return read_run(c.get(), run_id);
 }
 
 Result<ModelRecord> register_model(Database& database, const NewModel& model,
@@ -471,16 +394,15 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
   if (model.version.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a model needs a version");
   }
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
+  Connection c(database);
+  sqlite3* db = c.get();
   for (const auto& [text, field] : {std::pair{&model.lineage_json, "lineage_json"},
                                     std::pair{&model.metrics_json, "metrics_json"},
                                     std::pair{&model.footprint_json, "footprint_json"}}) {
     if (auto ok = require_json_object(db, *text, field); !ok) return ok.error();
   }
   const std::int64_t at_ms = now_ms();
-  auto registered = (*c)->transaction([&]() -> Result<void> {
+  auto registered = c.transaction([&]() -> Result<void> {
     if (auto existing = read_model(db, model.version); existing) {
       return make_error(ErrorCode::kConflict, "model '" + model.version + "' already exists");
     } else if (existing.error().code != ErrorCode::kNotFound) {
@@ -489,12 +411,13 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
     if (model.run_id != 0) {
       if (auto run = read_run(db, model.run_id); !run) return run.error();
     }
-    auto q = Query::make(db,
-                         "INSERT INTO models(version, kind, training_run, created_at_ms, "
-                         "file_path, metrics_json, status, status_reason, status_changed_at_ms, "
-                         "lineage_json, footprint_json, bundle_path, bundle_sha256, bundle_bytes) "
-                         "VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6, 'candidate', ?7, ?4, ?8, ?9, "
-                         "?10, ?11, ?12)");
+    auto q =
+        Query::prepare(db,
+                       "INSERT INTO models(version, kind, training_run, created_at_ms, "
+                       "file_path, metrics_json, status, status_reason, status_changed_at_ms, "
+                       "lineage_json, footprint_json, bundle_path, bundle_sha256, bundle_bytes) "
+                       "VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6, 'candidate', ?7, ?4, ?8, ?9, "
+                       "?10, ?11, ?12)");
     if (!q) return q.error();
     q->text(1, model.version)
         .text(2, model.kind)
@@ -527,56 +450,50 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
 }
 
 Result<std::vector<ModelRecord>> list_models(Database& database) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  return read_models((*c)->get(), "", "");
+  Connection c(database);
+  return read_models(c.get(), "", "");
 }
 
 Result<ModelRecord> get_model(Database& database, const std::string& version) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  return read_model((*c)->get(), version);
+  Connection c(database);
+  return read_model(c.get(), version);
 }
 
 Result<std::optional<ModelRecord>> champion(Database& database) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  return read_champion((*c)->get());
+  Connection c(database);
+  return read_champion(c.get());
 }
 
 Result<void> promote(Database& database, const std::string& version, const std::string& actor,
                      const std::string& reason) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
-  return (*c)->transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
+  Connection c(database);
+  sqlite3* db = c.get();
+  return c.transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<void> record_not_promoted(Database& database, const std::string& version,
                                  const std::string& actor, const std::string& reason) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
-  return (*c)->transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
+  Connection c(database);
+  sqlite3* db = c.get();
+  return c.transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<std::string> rollback(Database& database, const std::string& actor,
                              const std::string& reason) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
+  Connection c(database);
+  sqlite3* db = c.get();
   std::string restored;
   const std::int64_t at_ms = now_ms();
-  auto done = (*c)->transaction([&]() -> Result<void> {
+  auto done = c.transaction([&]() -> Result<void> {
     auto current = read_champion(db);
     if (!current) return current.error();
     if (!*current) return make_error(ErrorCode::kConflict, "there is no champion to roll back");
     // The latest model promoted before, other than the champion, that is still merely retired
     // (one rolled back once is not brought back by a later rollback).
-    auto q = Query::make(db,
-                         "SELECT m.version FROM model_events e JOIN models m ON m.id = e.model "
-                         "WHERE e.action = 'promoted' AND m.version <> ?1 AND "
-                         "m.status = 'retired' ORDER BY e.id DESC LIMIT 1");
+    auto q = Query::prepare(db,
+                            "SELECT m.version FROM model_events e JOIN models m ON m.id = e.model "
+                            "WHERE e.action = 'promoted' AND m.version <> ?1 AND "
+                            "m.status = 'retired' ORDER BY e.id DESC LIMIT 1");
     if (!q) return q.error();
     q->text(1, (*current)->version);
     auto row = q->step("finding the previous champion");
@@ -598,17 +515,15 @@ Result<std::string> rollback(Database& database, const std::string& actor,
 }
 
 Result<std::vector<ModelEvent>> events_of(Database& database, const std::string& version) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  sqlite3* db = (*c)->get();
+  Connection c(database);
+  sqlite3* db = c.get();
   if (auto model = read_model(db, version); !model) return model.error();
   return read_events(db, "WHERE m.version = ?1", "ASC", -1, version);
 }
 
 Result<std::vector<ModelEvent>> recent_events(Database& database, std::int64_t limit) {
-  auto c = Connection::open(database);
-  if (!c) return c.error();
-  return read_events((*c)->get(), "", "DESC", limit, "");
+  Connection c(database);
+  return read_events(c.get(), "", "DESC", limit, "");
 }
 
 }  // namespace cyclecast::storage

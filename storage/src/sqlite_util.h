@@ -27,6 +27,12 @@ class Statement {
   ~Statement() { sqlite3_finalize(stmt_); }
 
   sqlite3_stmt* get() const { return stmt_; }
+  // Hands the statement over; this object no longer finalizes it.
+  sqlite3_stmt* release() {
+    sqlite3_stmt* stmt = stmt_;
+    stmt_ = nullptr;
+    return stmt;
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;

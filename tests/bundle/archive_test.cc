@@ -1,6 +1,6 @@
 // The bundle container: round trips, agrees with the system's tar, and refuses every kind of
 // archive our writer never makes, each with its own message.
-#include "cyclecast/bundle/archive.h"
+#include "cyclecast/lifecycle/archive.h"
 
 #include <gtest/gtest.h>
 

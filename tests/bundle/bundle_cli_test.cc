@@ -10,10 +10,10 @@
 #include <string>
 
 #include "cli_run.h"
-#include "cyclecast/bundle/archive.h"
-#include "cyclecast/bundle/bundle.h"
-#include "cyclecast/bundle/measure.h"
-#include "cyclecast/bundle/signing.h"
+#include "cyclecast/lifecycle/archive.h"
+#include "cyclecast/lifecycle/bundle.h"
+#include "cyclecast/lifecycle/measure.h"
+#include "cyclecast/lifecycle/signing.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
 

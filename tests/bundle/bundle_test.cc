@@ -1,7 +1,7 @@
 // Bundles built from a real (tiny) training run: the manifest describes the run, the files are
 // the exported model, the firmware sources and the report, and verify refuses every tampering
 // of the tamper suite, each with its own message.
-#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/lifecycle/bundle.h"
 
 #include <gtest/gtest.h>
 

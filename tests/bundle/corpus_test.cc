@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "cyclecast/bundle/bundle.h"
-#include "cyclecast/bundle/manifest.h"
+#include "cyclecast/lifecycle/bundle.h"
+#include "cyclecast/lifecycle/manifest.h"
 #include "temp_dir.h"
 
 namespace cyclecast::bundle {

@@ -1,6 +1,6 @@
 // manifest.json: what the writer writes reads back exactly, and the strict reader refuses every
 // malformed manifest with a message naming the field (the same cases seed the fuzz corpus).
-#include "cyclecast/bundle/manifest.h"
+#include "cyclecast/lifecycle/manifest.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // measure.h: the linker-map and harness-output readers on fixed text, and the measurement of a
 // real (tiny) run's student on the Cortex-M4 under QEMU, as `bundle build --measure` and
 // retraining do it. The QEMU tests need scripts/setup's gcc-arm-none-eabi and qemu-system-arm.
-#include "cyclecast/bundle/measure.h"
+#include "cyclecast/lifecycle/measure.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/lifecycle/bundle.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
 
@@ -90,8 +90,8 @@ TEST_F(MeasureOnTarget, ABundleBuiltWithMeasureCarriesMeasuredFigures) {
   const Footprint& f = contents->manifest.footprint;
   EXPECT_EQ(f.kind, "measured");
   EXPECT_NE(f.method.find("qemu-system-arm"), std::string::npos) << f.method;
-  // The tiny student (W 20, H 10, width 4) is far inside issue 6's targets, and the runtime
-  // alone is some kilobytes of code.
+  // The tiny student (W 20, H 10, width 4) is far inside the Nano's budget (docs/firmware.md), and
+  // the runtime alone is some kilobytes of code.
   ASSERT_TRUE(f.flash_bytes && f.ram_bytes && f.stack_bytes && f.instructions);
   EXPECT_GT(*f.flash_bytes, 1000);
   EXPECT_LE(*f.flash_bytes, 16 * 1024);

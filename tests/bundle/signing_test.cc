@@ -1,6 +1,6 @@
 // Digests, key files and signatures: the key is created once with mode 0600 and reused, a key
 // file others can read is refused, and public keys read back in both exported forms.
-#include "cyclecast/bundle/signing.h"
+#include "cyclecast/lifecycle/signing.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

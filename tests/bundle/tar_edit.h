@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cyclecast/bundle/archive.h"
+#include "cyclecast/lifecycle/archive.h"
 
 namespace cyclecast::bundle::testing {
 

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mqtt_client.h"
+#include "cyclecast/mqtt/client.h"
 #include "temp_dir.h"
 
 namespace cyclecast::daemon {

@@ -17,7 +17,7 @@ namespace {
 
 constexpr double kRatedAh = 1.1;
 
-std::shared_ptr<const node::LoadedNodeModel> test_model() {
+std::shared_ptr<const edge::LoadedNodeModel> test_model() {
   const auto cells = testing::generated_cells(4, 120, 7);
   pipeline::FeatureOptions options;
   options.input_len = 20;
@@ -28,9 +28,9 @@ std::shared_ptr<const node::LoadedNodeModel> test_model() {
   const auto student = testing::random_student(spec, windows, 8, 11);
   auto exported = pipeline::export_model(student, spec, "stream-v1");
   EXPECT_TRUE(exported.ok());
-  auto loaded = node::load_node_model(exported->blob);
+  auto loaded = edge::load_node_model(exported->blob);
   EXPECT_TRUE(loaded.ok());
-  return std::shared_ptr<const node::LoadedNodeModel>(std::move(loaded.value()));
+  return std::shared_ptr<const edge::LoadedNodeModel>(std::move(loaded.value()));
 }
 
 double soh_of(std::int64_t cycle) {
@@ -84,7 +84,7 @@ class ForecasterTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::optional<storage::Database> db_;
-  std::shared_ptr<const node::LoadedNodeModel> model_ = test_model();
+  std::shared_ptr<const edge::LoadedNodeModel> model_ = test_model();
   std::mutex mutex_;
   std::vector<storage::ForecastRecord> published_;
 };
@@ -112,14 +112,14 @@ TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARes
   auto stored = db_->forecasts_of("c1");
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 11u);
-  auto reference = node::WindowForecaster::create(model_);
+  auto reference = edge::WindowForecaster::create(model_);
   ASSERT_TRUE(reference.ok());
   for (std::size_t i = 0; i < stored->size(); ++i) {
     const storage::ForecastRecord& r = (*stored)[i];
     EXPECT_EQ(r.at_cycle, 50 + static_cast<std::int64_t>(i));
     EXPECT_EQ(r.origin, "host");
     EXPECT_EQ(r.model_version, "stream-v1");
-    std::vector<node::WindowCycle> window;
+    std::vector<edge::WindowCycle> window;
     for (std::int64_t c = r.at_cycle - 19; c <= r.at_cycle; ++c)
       window.push_back({static_cast<double>(static_cast<float>(soh_of(c) * kRatedAh)) / kRatedAh,
                         std::nullopt, std::nullopt, std::nullopt});

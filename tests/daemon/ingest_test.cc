@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cyclecast/protocol/protocol.h"
+#include "cyclecast/wire/protocol.h"
 #include "ingest_harness.h"
 #include "temp_dir.h"
 

@@ -9,6 +9,7 @@
 // a run takes seconds.
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -19,8 +20,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "cyclecast/bundle/bundle.h"
 #include "cyclecast/http/client.h"
+#include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/storage/registry.h"
 #include "fading_cells.h"
 #include "ingest_harness.h"
@@ -75,6 +76,41 @@ std::string read_retained(int port, const std::string& topic, int wait_s = 10) {
     out.pop_back();
   return out;
 }
+
+// The next message on `topic` within `wait_s`, read by a subscriber that says when the broker
+// has confirmed its subscription (mosquitto_sub -d prints the SUBACK), so that a test publishes
+// only once the message cannot be missed.
+class NextMessage {
+ public:
+  NextMessage(int port, const std::string& topic, int wait_s) {
+    const std::string command = "mosquitto_sub -d -h 127.0.0.1 -p " + std::to_string(port) +
+                                " -t '" + topic + "' -C 1 -W " + std::to_string(wait_s) +
+                                " 2>/dev/null";
+    message_ = std::async(std::launch::async, [this, command] {
+      FILE* pipe = popen(command.c_str(), "r");
+      if (pipe == nullptr) return std::string();
+      std::string payload;
+      char buffer[4096];
+      while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+        const std::string line = buffer;
+        if (line.find("SUBACK") != std::string::npos) subscribed_ = true;
+        const bool debug = line.rfind("Client ", 0) == 0 || line.rfind("Subscribed (", 0) == 0;
+        if (!debug) payload += line;
+      }
+      pclose(pipe);
+      subscribed_ = true;  // a subscriber that failed must not keep the test waiting
+      while (!payload.empty() && payload.back() == '\n')
+        payload.pop_back();
+      return payload;
+    });
+  }
+  bool subscribed() const { return subscribed_; }
+  std::string get() { return message_.get(); }
+
+ private:
+  std::atomic<bool> subscribed_{false};
+  std::future<std::string> message_;
+};
 
 class LifecycleDaemon : public ::testing::Test {
  protected:
@@ -299,10 +335,8 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
 
   // The cell suddenly loses a third of its capacity: the champion's live error at +H climbs far
   // over 1.5 x its held-out error, which raises the alert (log, MQTT, metric) and starts a run.
-  auto alert = std::async(std::launch::async, [&] {
-    return read_retained(broker_.port(), "cyclecast/v1/alerts", 120);
-  });
-  std::this_thread::sleep_for(500ms);  // subscribed before the alert can be published
+  NextMessage alert(broker_.port(), "cyclecast/v1/alerts", 120);
+  ASSERT_TRUE(eventually([&] { return alert.subscribed(); }, 30s));
   ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 12, kCycles + 40,
                              [](std::int64_t k) { return 0.66 * fading_soh(0, k); }));
   const Json raised = Json::parse(alert.get(), nullptr, false);

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "cyclecast/edge/virtual_node.h"
+#include "cyclecast/edge/window_forecaster.h"
 #include "cyclecast/models/model_file.h"
 #include "node_fixture.h"
-#include "virtual_node.h"
-#include "window_forecaster.h"
 
 namespace cyclecast {
 namespace {
@@ -38,7 +38,7 @@ struct Model {
   FeatureSpec spec;
   std::vector<pipeline::CellSeries> cells;
   models::QuantizedStudent student;
-  std::unique_ptr<node::LoadedNodeModel> loaded;
+  std::unique_ptr<edge::LoadedNodeModel> loaded;
 };
 
 // W 20, H 24, three features, width 8: small enough for quick tests, every code path present.
@@ -53,7 +53,7 @@ const Model& model() {
     const auto windows = pipeline::make_windows(out->cells, out->spec, 5);
     out->student = testing::random_student(out->spec, windows, 8, 5);
     auto exported = pipeline::export_model(out->student, out->spec, "test-v1");
-    auto loaded = node::load_node_model(exported->blob);
+    auto loaded = edge::load_node_model(exported->blob);
     out->loaded = std::move(loaded.value());
     return out;
   }();
@@ -362,10 +362,10 @@ TEST(CcNode, WindowForecastIsTheNodesForecastOfTheSameCycles) {
   const Model& m = model();
   auto exported = pipeline::export_model(m.student, m.spec, "test-v1");
   ASSERT_TRUE(exported.ok());
-  auto blob_model = node::load_node_model(exported->blob);
+  auto blob_model = edge::load_node_model(exported->blob);
   ASSERT_TRUE(blob_model.ok());
-  std::shared_ptr<const node::LoadedNodeModel> loaded = std::move(blob_model.value());
-  auto forecaster = node::WindowForecaster::create(loaded);
+  std::shared_ptr<const edge::LoadedNodeModel> loaded = std::move(blob_model.value());
+  auto forecaster = edge::WindowForecaster::create(loaded);
   ASSERT_TRUE(forecaster.ok()) << forecaster.error().message;
   const auto w = static_cast<size_t>(m.spec.input_len);
   const auto h = static_cast<size_t>(m.spec.horizon);
@@ -373,7 +373,7 @@ TEST(CcNode, WindowForecastIsTheNodesForecastOfTheSameCycles) {
   n.ready();
   const pipeline::CellSeries cell = as_sent(m.cells[1]);
   const auto optional = [](double v) { return std::isnan(v) ? std::nullopt : std::optional(v); };
-  std::vector<node::WindowCycle> window;
+  std::vector<edge::WindowCycle> window;
   int compared = 0;
   for (size_t i = 0; i < cell.rows.size(); ++i) {
     const auto& row = cell.rows[i];

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "cc_node.h"
-#include "cyclecast/bundle/measure.h"
+#include "cyclecast/edge/virtual_node.h"
+#include "cyclecast/lifecycle/measure.h"
 #include "cyclecast/pipeline/export.h"
-#include "virtual_node.h"
 
 namespace cyclecast::testing {
 
@@ -39,7 +39,7 @@ inline CommandResult run_command(const std::string& command) {
 
 // The host side: the same frames through the same node code, with the transcript rule of
 // node_harness.c (each FC answer followed by "Y <CRC-32 of the int32 outputs>").
-inline std::string host_transcript(const node::LoadedNodeModel& model, const std::string& frames) {
+inline std::string host_transcript(const edge::LoadedNodeModel& model, const std::string& frames) {
   struct Sink {
     std::string text;
     cc_node* node = nullptr;

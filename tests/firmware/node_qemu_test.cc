@@ -75,7 +75,7 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
 
   const auto target = testing::run_on_target(dir.path(), CYCLECAST_QEMU_ARM);
   ASSERT_TRUE(target) << target.error().message;
-  auto loaded = node::load_node_model(exported->blob);
+  auto loaded = edge::load_node_model(exported->blob);
   ASSERT_TRUE(loaded);
   const std::string host = testing::host_transcript(**loaded, frames);
 
@@ -146,7 +146,7 @@ TEST(NodeQemu, RealWindowsAreBitIdenticalAndWithinTheTargets) {
     exported = pipeline::export_model(testing::random_student(spec, windows, 16, 3), spec, "real");
   }
   ASSERT_TRUE(exported) << exported.error().message;
-  auto loaded = node::load_node_model(exported->blob);
+  auto loaded = edge::load_node_model(exported->blob);
   ASSERT_TRUE(loaded);
   const auto& n = loaded.value()->model().normalization;
   std::vector<pipeline::CellSeries> cells;

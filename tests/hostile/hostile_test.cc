@@ -28,8 +28,8 @@
 #include <gtest/gtest.h>
 
 #include "cli_run.h"
-#include "cyclecast/gateway/node_frames.h"
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/wire/node_frames.h"
 #include "ingest_harness.h"
 #include "node_fixture.h"
 #include "temp_dir.h"
@@ -205,11 +205,11 @@ std::vector<Case> http_cases() {
 
 // A request line for the node, '\n' included.
 std::string node_frame(const std::string& body) {
-  return gateway::frame(body);
+  return wire::frame(body);
 }
 // An answer line from the node as the gateway's reader hands it over: without its '\n'.
 std::string answer_line(const std::string& body) {
-  std::string line = gateway::frame(body);
+  std::string line = wire::frame(body);
   line.pop_back();
   return line;
 }
@@ -580,10 +580,10 @@ TEST(HostileSerial, NodeAnswersOrDiscardsAndCounts) {
 TEST(HostileSerial, GatewayRefusesHostileNodeAnswers) {
   for (const Case& c : node_answer_cases()) {
     SCOPED_TRACE(c.name);
-    EXPECT_FALSE(gateway::parse_answer(c.input).ok());
+    EXPECT_FALSE(wire::parse_answer(c.input).ok());
   }
   // The parser still reads a good answer afterwards.
-  EXPECT_TRUE(gateway::parse_answer(answer_line("cc1 OK 1 b1c0 1 1")).ok());
+  EXPECT_TRUE(wire::parse_answer(answer_line("cc1 OK 1 b1c0 1 1")).ok());
 }
 
 TEST(HostileCorpus, HasAtLeastFortyCasesOnEveryChannel) {

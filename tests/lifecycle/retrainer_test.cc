@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cyclecast/bundle/bundle.h"
+#include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/storage/registry.h"
 #include "lifecycle_fixture.h"
 #include "temp_dir.h"

@@ -133,6 +133,21 @@ struct BatchResult {
   std::size_t unknown_cells = 0;
 };
 
+// One batch of the daemon's writer: everything that arrived since its last commit.
+struct IngestBatch {
+  std::span<const CellInfo> cells;
+  std::span<const RejectedRecord> rejected;
+  std::span<const CycleRecord> cycles;
+  std::span<const ForecastRecord> forecasts;
+};
+
+struct IngestResult {
+  BatchResult cycles;
+  ForecastWriteResult forecasts;
+  // Why the batch's forecasts were not stored; the rest of the batch was (see write_batch).
+  std::optional<Error> forecast_error;
+};
+
 struct TableCounts {
   std::int64_t rigs = 0, cells = 0, cycles = 0, rejected = 0, forecasts = 0, models = 0,
                training_runs = 0;
@@ -185,6 +200,14 @@ class Database {
   // Writes rejected records in one transaction. Payloads over kMaxRejectedPayloadBytes are
   // truncated.
   Result<void> write_rejected(std::span<const RejectedRecord> records);
+
+  // Writes a whole ingest batch in one transaction, so one commit (one fsync) makes all of it
+  // durable: cells, then rejected records, then cycles (a cycle of a cell announced in the same
+  // batch is stored), each as the calls above would. Either all of these are durable or none
+  // is, and the error says which part failed. Forecasts are written last under a savepoint:
+  // forecasts refused (invalid, or a write failing) cost only themselves (forecast_error),
+  // not the records, which a rig is waiting to hear about.
+  Result<IngestResult> write_batch(const IngestBatch& batch);
 
   // Writes forecasts in one transaction; a forecast already stored (same cell, at_cycle,
   // model_version and origin) is skipped, so a re-delivered message stores nothing twice.
@@ -242,8 +265,10 @@ class Database {
   Result<void> checkpoint();
 
   // Opaque state, defined privately in storage/src (public only so that the module's own
-  // helpers can name it).
+  // helpers can name it). impl() is for the module's other repositories (the registry), which
+  // work on this connection; outside storage/ Impl is incomplete and impl() of no use.
   struct Impl;
+  Impl& impl() { return *impl_; }
 
  private:
   explicit Database(std::unique_ptr<Impl> impl);

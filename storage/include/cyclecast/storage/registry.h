@@ -3,10 +3,10 @@
 // (candidate, champion, retired, rolled_back), lineage, held-out metrics, footprint and bundle;
 // and model_events, the audit trail of every status change with who, when and why.
 //
-// Free functions on a Database. Each call works on a short-lived connection of its own to
-// db.path() (the Database's connection is private to database.cc), so the same rule holds: a
-// Database, and these calls on it, are used by one thread at a time. Every change that touches
-// more than one row (promote, rollback, register) is one IMMEDIATE transaction.
+// Free functions on a Database, working on its connection: its open options (size limit, read
+// only, the VFS) apply, and the same rule holds: a Database, and these calls on it, are used by
+// one thread at a time. Every change that touches more than one row (promote, rollback,
+// register) is one IMMEDIATE transaction.
 #pragma once
 
 #include <cstdint>

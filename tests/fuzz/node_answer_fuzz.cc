@@ -1,0 +1,32 @@
+// libFuzzer target for what the gateway reads from outside: the node's answer lines (the serial
+// line may carry anything) and edge forecast payloads (what cyclecastd reads from the broker).
+// Beyond "no crash": an answer that parses has a valid CRC (re-framing its body gives the line
+// back), and an edge forecast that parses writes back to text that parses to the same text.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "cyclecast/wire/edge.h"
+#include "cyclecast/wire/node_frames.h"
+
+using namespace cyclecast::wire;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  if (auto answer = parse_answer(input); answer.ok()) {
+    std::string_view line = input;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string body(line.substr(0, line.size() - 9));
+    std::string again = frame(body);
+    again.pop_back();  // the '\n'
+    if (again != line) std::abort();
+  }
+  if (auto forecast = parse_edge_forecast(input); forecast.ok()) {
+    const std::string text = serialize_edge_forecast(*forecast);
+    auto again = parse_edge_forecast(text);
+    if (!again.ok() || serialize_edge_forecast(*again) != text) std::abort();
+  }
+  return 0;
+}

@@ -1,0 +1,140 @@
+// The gateway's half of the node protocol and the edge MQTT payloads, as pure functions.
+#include "cyclecast/wire/node_frames.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cyclecast/wire/edge.h"
+
+namespace cyclecast::wire {
+namespace {
+
+std::string sha() {
+  return std::string(64, 'a');
+}
+
+// A frame as the node would send it, without the '\n'.
+std::string answer(const std::string& body) {
+  std::string line = frame(body);
+  line.pop_back();
+  return line;
+}
+
+TEST(NodeFrames, Crc32IsZlibs) {
+  EXPECT_EQ(node_crc32("123456789"), 0xcbf43926u);
+  EXPECT_EQ(node_crc32(""), 0u);
+}
+
+TEST(NodeFrames, RequestsAreFramedWithTheirCrc) {
+  const std::string id = identify_request(7);
+  EXPECT_EQ(id.substr(0, 9), "cc1 ID 7*");
+  EXPECT_EQ(id.size(), 9u + 8u + 1u);
+  EXPECT_EQ(id.back(), '\n');
+  NodeCycle c;
+  c.cell = "b1c0";
+  c.cycle = 12;
+  c.soh = 0.987654321987;
+  c.ir_ohm = 0.0165;
+  c.charge_time_min = 10.5;
+  const std::string cy = cycle_request(3, c);
+  EXPECT_EQ(cy.substr(0, cy.find('*')), "cc1 CY 3 b1c0 12 0.987654322 0.0165 - 10.5");
+  c.temperature_c = std::numeric_limits<double>::quiet_NaN();
+  c.ir_ohm = 2e6;  // beyond the node's range: sent as not measured
+  const std::string odd = cycle_request(4, c);
+  EXPECT_EQ(odd.substr(0, odd.find('*')), "cc1 CY 4 b1c0 12 0.987654322 - - 10.5");
+}
+
+TEST(NodeFrames, ParsesEveryAnswer) {
+  auto hi = parse_answer(answer("cc1 HI 0 1 v1 " + sha()));
+  ASSERT_TRUE(hi.ok()) << hi.error().message;
+  EXPECT_EQ(std::get<HelloAnswer>(*hi).model_version, "v1");
+
+  auto id = parse_answer(answer("cc1 ID 5 1 v1 " + sha() + " 100 100 ir_ohm 8") + "\r");
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_EQ(std::get<IdentifyAnswer>(*id).window, 100);
+  EXPECT_EQ(answer_seq(*id), 5u);
+
+  auto ok = parse_answer(answer("cc1 OK 6 b1c0 12 12"));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(std::get<StoredAnswer>(*ok).have, 12);
+
+  auto fc = parse_answer(answer("cc1 FC 7 b1c0 100 v1 1.061022 0.952871 - 412"));
+  ASSERT_TRUE(fc.ok()) << fc.error().message;
+  const auto& f = std::get<ForecastAnswer>(*fc);
+  EXPECT_DOUBLE_EQ(f.soh_at_10.value(), 1.061022);
+  EXPECT_DOUBLE_EQ(f.soh_at_h, 0.952871);
+  EXPECT_FALSE(f.eol_cycle.has_value());
+  EXPECT_EQ(f.forecast_us, 412);
+  auto fc_eol = parse_answer(answer("cc1 FC 8 b1c0 100 v1 - 0.79 187 50"));
+  ASSERT_TRUE(fc_eol.ok());
+  EXPECT_EQ(std::get<ForecastAnswer>(*fc_eol).eol_cycle, 187);
+  EXPECT_FALSE(std::get<ForecastAnswer>(*fc_eol).soh_at_10.has_value());
+
+  auto er = parse_answer(answer("cc1 ER 9 order"));
+  ASSERT_TRUE(er.ok());
+  EXPECT_EQ(std::get<ErrorAnswer>(*er).code, "order");
+  auto st = parse_answer(answer("cc1 ST 10 rx=1 crc=0 bad=0 long=0 fc=0 err=0 evict=0 cells=1"));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(std::get<StatsAnswer>(*st).counters,
+            "rx=1 crc=0 bad=0 long=0 fc=0 err=0 evict=0 cells=1");
+}
+
+TEST(NodeFrames, RefusesGarbageWithAReason) {
+  std::string bad_crc = answer("cc1 OK 6 b1c0 12 12");
+  bad_crc[4] = 'X';
+  const std::pair<std::string, const char*> cases[] = {
+      {bad_crc, "CRC mismatch"},
+      {"hello world", "no '*' and CRC"},
+      {std::string("cc1 OK\x01") + "*00000000", "non-printable"},
+      {std::string(300, 'x'), "longer than 255"},
+      {answer("cc2 OK 6 b1c0 12 12"), "not a protocol v1 frame"},
+      {answer("cc1 ZZ 6"), "unknown answer type 'ZZ'"},
+      {answer("cc1 OK 6 b1c0 twelve 12"), "malformed OK"},
+      {answer("cc1 FC 7 b1c0 100 v1 1.0 nan - 412"), "malformed FC"},
+      {answer("cc1 ID 5 1 v1 short 100 100 - 8"), "malformed ID"},
+      {"cc1 OK 6 b1c0 12 12*ABCDEF01", "8 lower-case hex"},
+  };
+  for (const auto& [line, reason] : cases) {
+    auto parsed = parse_answer(line);
+    ASSERT_FALSE(parsed.ok()) << line;
+    EXPECT_NE(parsed.error().message.find(reason), std::string::npos)
+        << line << ": " << parsed.error().message;
+  }
+}
+
+TEST(EdgePayloads, ForecastRoundTripsAndIsStrict) {
+  EdgeForecast f;
+  f.node = "nano-1";
+  f.cell = "b1c0";
+  f.cycle = 120;
+  f.model_version = "v1";
+  f.model_sha256 = sha();
+  f.horizon = 100;
+  f.soh_at_10 = 0.98;
+  f.soh_at_h = 0.95;
+  f.forecast_us = 412;
+  f.received_at_ms = 1700000000123;
+  const std::string text = serialize_edge_forecast(f);
+  auto parsed = parse_edge_forecast(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(serialize_edge_forecast(*parsed), text);
+  EXPECT_FALSE(parsed->eol_cycle.has_value());
+  EXPECT_EQ(node_forecasts_topic("nano-1"), "cyclecast/v1/nodes/nano-1/forecasts");
+  EXPECT_EQ(node_status_topic("nano-1"), "cyclecast/v1/nodes/nano-1/status");
+
+  std::string extra = text;
+  extra.insert(1, "\"x\":1,");
+  EXPECT_NE(parse_edge_forecast(extra).error().message.find("unknown field 'x'"),
+            std::string::npos);
+  EXPECT_NE(parse_edge_forecast("{\"v\":1}").error().message.find("missing field"),
+            std::string::npos);
+  EXPECT_FALSE(parse_edge_forecast("[]").ok());
+  std::string wrong = text;
+  wrong.replace(wrong.find("\"cycle\":120"), 11, "\"cycle\":\"120\"");
+  EXPECT_NE(parse_edge_forecast(wrong).error().message.find("'cycle' is not an integer"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cyclecast::wire

@@ -1,0 +1,53 @@
+// MQTT protocol v1, edge part (docs/protocol.md, "Edge nodes"): the forecasts a node computed,
+// published by its gateway, and the node's retained status. Pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cyclecast/result.h"
+
+namespace cyclecast::wire {
+
+// cyclecast/v1/nodes/{node}/forecasts (QoS 1, not retained) and .../status (QoS 1, retained).
+std::string node_forecasts_topic(std::string_view node_id);
+std::string node_status_topic(std::string_view node_id);
+// What the daemon subscribes to: cyclecast/v1/nodes/+/forecasts.
+std::string node_forecasts_subscription();
+
+struct EdgeForecast {
+  std::string node;
+  std::string cell;
+  int64_t cycle = 0;  // the last input cycle; the forecast is for cycle + 1 .. cycle + horizon
+  std::string model_version;
+  std::string model_sha256;
+  int64_t horizon = 0;
+  std::optional<double> soh_at_10;  // SOH at cycle + 10 (none when horizon < 10)
+  double soh_at_h = 0.0;            // SOH at cycle + horizon
+  std::optional<int64_t> eol_cycle;
+  int64_t forecast_us = 0;     // by the node's clock
+  int64_t received_at_ms = 0;  // when the gateway read the answer (ms since 1970)
+};
+
+std::string serialize_edge_forecast(const EdgeForecast& forecast);
+// Strict: unknown, missing or mistyped fields are kInvalidArgument naming the field.
+Result<EdgeForecast> parse_edge_forecast(std::string_view payload);
+
+struct NodeStatus {
+  std::string node;
+  // "online" (answering), "unresponsive" (stopped answering; reopening), "disconnected" (the
+  // serial device failed or is gone; reopening), "offline" (gateway stopped, or its last will)
+  std::string state;
+  std::string model_version, model_sha256;  // empty until the node identified itself
+  int64_t window = 0, horizon = 0;
+  int64_t last_seen_ms = 0;  // last valid frame from the node; 0: never
+  int64_t forecasts = 0, resets = 0, garbage_lines = 0, timeouts = 0, reopens = 0;
+  int64_t dropped_records = 0;  // refused by the node, or pushed out of the full queue
+  int64_t queued = 0;
+};
+
+std::string serialize_node_status(const NodeStatus& status);
+
+}  // namespace cyclecast::wire

@@ -1,0 +1,82 @@
+// The gateway's side of the node serial protocol v1 (docs/node-protocol.md): requests it sends
+// and the answers it reads. Pure functions; the node's side is firmware/node/cc_node.c.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "cyclecast/result.h"
+
+namespace cyclecast::wire {
+
+inline constexpr size_t kMaxNodeLine = 255;  // bytes before '\n' (CC_NODE_MAX_LINE)
+
+// CRC-32 (IEEE 802.3, zlib's crc32) of `bytes`.
+uint32_t node_crc32(std::string_view bytes);
+
+// "BODY*crc8hex\n".
+std::string frame(std::string_view body);
+
+// One cycle of a cell in the node's units: SOH = discharge / rated capacity; optional features
+// (internal resistance in ohm, average temperature in °C, charge time in minutes) when measured.
+struct NodeCycle {
+  std::string cell;
+  int64_t cycle = 0;
+  double soh = 0.0;
+  std::optional<double> ir_ohm, temperature_c, charge_time_min;
+};
+
+// "cc1 ID SEQ" and "cc1 CY SEQ CELL CYCLE SOH IR TEMP CHARGE" framed. Numbers are written with 9
+// significant digits at most, as the node requires; non-finite or out-of-range optional values
+// are sent as '-' (not measured).
+std::string identify_request(uint32_t seq);
+std::string cycle_request(uint32_t seq, const NodeCycle& cycle);
+
+struct HelloAnswer {  // "cc1 HI 0 1 VERSION SHA256": the node (re)started, histories lost
+  std::string model_version, model_sha256;
+};
+struct IdentifyAnswer {
+  uint32_t seq = 0;
+  std::string model_version, model_sha256;
+  int64_t window = 0, horizon = 0;
+  std::string features;  // comma-separated names or "-"
+  int64_t cells = 0;
+};
+struct StoredAnswer {  // "OK": stored, fewer than W cycles held
+  uint32_t seq = 0;
+  std::string cell;
+  int64_t cycle = 0, have = 0;
+};
+struct ForecastAnswer {  // "FC"
+  uint32_t seq = 0;
+  std::string cell;
+  int64_t cycle = 0;
+  std::string model_version;
+  std::optional<double> soh_at_10;  // none when H < 10
+  double soh_at_h = 0.0;
+  std::optional<int64_t> eol_cycle;  // none when SOH stays >= 0.8 within the horizon
+  int64_t forecast_us = 0;
+};
+struct StatsAnswer {
+  uint32_t seq = 0;
+  std::string counters;  // "rx=N crc=N ..." as sent
+};
+struct ErrorAnswer {
+  uint32_t seq = 0;
+  std::string code;  // "version", "type", "field", "order", "model"
+};
+using Answer = std::variant<HelloAnswer, IdentifyAnswer, StoredAnswer, ForecastAnswer, StatsAnswer,
+                            ErrorAnswer>;
+
+// One line from the node without its '\n' (a trailing '\r' is dropped). kParse naming what is
+// wrong for anything that is not a valid answer frame: bad CRC, non-printable bytes, unknown type,
+// wrong field count or format. The gateway counts those as garbage and goes on.
+Result<Answer> parse_answer(std::string_view line);
+
+// The sequence number an answer echoes (HI: 0).
+uint32_t answer_seq(const Answer& answer);
+
+}  // namespace cyclecast::wire
