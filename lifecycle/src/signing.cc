@@ -13,6 +13,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "cyclecast/pipeline/export.h"  // sha256_hex
+
 namespace cyclecast::bundle {
 namespace {
 
@@ -145,9 +147,7 @@ std::string to_base64(std::span<const uint8_t> bytes) {
 }
 
 std::string sha256_hex(std::span<const uint8_t> bytes) {
-  std::array<uint8_t, crypto_hash_sha256_BYTES> digest{};
-  crypto_hash_sha256(digest.data(), bytes.data(), bytes.size());
-  return to_hex(digest);
+  return pipeline::sha256_hex(bytes);
 }
 
 Result<std::string> sha256_file_hex(const fs::path& path) {

@@ -1,7 +1,6 @@
 #include "cyclecast/models/model_file.h"
 
 #include <array>
-#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,12 +9,10 @@
 #include <iterator>
 #include <optional>
 
+#include "cyclecast/byte_order.h"
+
 namespace cyclecast::models {
 namespace {
-
-static_assert(std::endian::native == std::endian::little,
-              "model files are little-endian; add byte swapping for big-endian hosts");
-static_assert(sizeof(float) == 4 && sizeof(double) == 8);
 
 constexpr size_t kHeaderBytes = 24;
 constexpr size_t kChecksumBytes = 4;
@@ -27,50 +24,20 @@ constexpr double kMaxLayers = 64;
 // A student's Euler steps cost time, not memory; the bound only stops absurd values.
 constexpr double kMaxEulerSteps = 1024;
 
-class Writer {
- public:
-  template <typename T>
-  void put(T value) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&value);
-    bytes.insert(bytes.end(), p, p + sizeof(T));
-  }
-  void put_string(const std::string& s) {
-    put(static_cast<uint32_t>(s.size()));
-    bytes.insert(bytes.end(), s.begin(), s.end());
-  }
-  std::vector<uint8_t> bytes;
-};
+// A string as model files store it: u32 length (at most kMaxStringBytes), then the bytes.
+void write_string(ByteWriter& w, const std::string& s) {
+  w.u32(static_cast<uint32_t>(s.size()));
+  w.raw({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+}
 
-// Bounds-checked reader: every read checks what is left first and fails instead of reading past.
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
-  template <typename T>
-  bool get(T& out) {
-    if (bytes_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(&out, bytes_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool get_string(std::string& out) {
-    uint32_t length = 0;
-    if (!get(length) || length > kMaxStringBytes || bytes_.size() - pos_ < length) return false;
-    out.assign(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
-    pos_ += length;
-    return true;
-  }
-  bool get_floats(float* out, size_t count) {
-    if ((bytes_.size() - pos_) / sizeof(float) < count) return false;
-    std::memcpy(out, bytes_.data() + pos_, count * sizeof(float));
-    pos_ += count * sizeof(float);
-    return true;
-  }
-  size_t remaining() const { return bytes_.size() - pos_; }
-
- private:
-  std::span<const uint8_t> bytes_;
-  size_t pos_ = 0;
-};
+// False when the string is cut short or longer than kMaxStringBytes.
+bool read_string(ByteReader& r, std::string& out) {
+  const uint32_t length = r.u32();
+  if (!r.ok() || length > kMaxStringBytes) return false;
+  const std::span<const uint8_t> text = r.raw(length);
+  out.assign(text.begin(), text.end());
+  return r.ok();
+}
 
 Error corrupt(const std::string& what) {
   return make_error(ErrorCode::kCorrupt, "The model file is corrupt: " + what + ".");
@@ -276,43 +243,43 @@ Result<std::vector<uint8_t>> encode_model(const SavedModel& model) {
                       "The model has " + std::to_string(layout.size()) + " parameters but " +
                           std::to_string(model.params.size()) + " values were given.");
   }
-  Writer body;
+  ByteWriter body;
   const Hyper hyper = hyperparameters_of(model.config);
-  body.put(static_cast<uint32_t>(hyper.size()));
+  body.u32(static_cast<uint32_t>(hyper.size()));
   for (const auto& [name, value] : hyper) {
-    body.put_string(name);
-    body.put(value);
+    write_string(body, name);
+    body.f64(value);
   }
-  body.put(model.normalization.offset);
-  body.put(model.normalization.scale);
-  body.put(static_cast<uint32_t>(model.metadata.size()));
+  body.f64(model.normalization.offset);
+  body.f64(model.normalization.scale);
+  body.u32(static_cast<uint32_t>(model.metadata.size()));
   for (const auto& [key, value] : model.metadata) {
     if (key.size() > kMaxStringBytes || value.size() > kMaxStringBytes) {
       return make_error(ErrorCode::kInvalidArgument,
                         "Metadata entry '" + key.substr(0, 64) + "' is longer than 4096 bytes.");
     }
-    body.put_string(key);
-    body.put_string(value);
+    write_string(body, key);
+    write_string(body, value);
   }
-  body.put(static_cast<uint32_t>(layout.tensors().size()));
+  body.u32(static_cast<uint32_t>(layout.tensors().size()));
   for (const TensorSpec& t : layout.tensors()) {
-    body.put_string(t.name);
-    body.put(static_cast<uint32_t>(t.rows));
-    body.put(static_cast<uint32_t>(t.cols));
-    const auto* p = reinterpret_cast<const uint8_t*>(model.params.data() + t.offset);
-    body.bytes.insert(body.bytes.end(), p, p + t.size() * 4);
+    write_string(body, t.name);
+    body.u32(static_cast<uint32_t>(t.rows));
+    body.u32(static_cast<uint32_t>(t.cols));
+    body.array(
+        std::span<const float>(model.params.data() + t.offset, static_cast<size_t>(t.size())));
   }
-  Writer out;
-  // Sized up front: GCC 12 at -O3 misreports an insert into an empty vector as an overflow.
-  out.bytes.reserve(kHeaderBytes + body.bytes.size() + kChecksumBytes);
-  out.bytes.resize(sizeof(kModelMagic));
-  std::memcpy(out.bytes.data(), kModelMagic, sizeof(kModelMagic));
-  out.put(kModelFormatVersion);
-  out.put(static_cast<uint32_t>(architecture_of(model.config)));
-  out.put(static_cast<uint64_t>(body.bytes.size()));
-  out.bytes.insert(out.bytes.end(), body.bytes.begin(), body.bytes.end());
-  out.put(crc32(out.bytes));
-  return std::move(out.bytes);
+  ByteWriter out;
+  out.reserve(kHeaderBytes + body.bytes().size() + kChecksumBytes);
+  // Byte by byte: GCC 12 at -O3 misreports an insert into an empty vector as an overflow.
+  for (const char c : kModelMagic)
+    out.u8(static_cast<uint8_t>(c));
+  out.u32(kModelFormatVersion);
+  out.u32(static_cast<uint32_t>(architecture_of(model.config)));
+  out.u64(static_cast<uint64_t>(body.bytes().size()));
+  out.raw(body.bytes());
+  out.u32(crc32(out.bytes()));
+  return std::move(out.bytes());
 }
 
 Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
@@ -321,11 +288,11 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
     return make_error(ErrorCode::kParse,
                       "Not a cyclecast model file (the first 8 bytes are not \"CCMODEL\\x1a\").");
   }
-  Reader header(bytes.subspan(sizeof(kModelMagic)));
-  uint32_t version = 0;
-  uint32_t arch = 0;
-  uint64_t body_size = 0;
-  if (!header.get(version) || !header.get(arch) || !header.get(body_size)) {
+  ByteReader header(bytes.subspan(sizeof(kModelMagic)));
+  const uint32_t version = header.u32();
+  const uint32_t arch = header.u32();
+  const uint64_t body_size = header.u64();
+  if (!header.ok()) {
     return corrupt("truncated inside the 24-byte header (" + std::to_string(bytes.size()) +
                    " bytes)");
   }
@@ -347,8 +314,7 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
                    " unexpected bytes follow the checksum");
   }
   const size_t checked = kHeaderBytes + static_cast<size_t>(body_size);
-  uint32_t stored_crc = 0;
-  std::memcpy(&stored_crc, bytes.data() + checked, sizeof(stored_crc));
+  const uint32_t stored_crc = ByteReader(bytes.subspan(checked)).u32();
   const uint32_t actual_crc = crc32(bytes.first(checked));
   if (stored_crc != actual_crc) {
     char message[96];
@@ -357,29 +323,31 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
     return corrupt(message);
   }
 
-  Reader r(bytes.subspan(kHeaderBytes, static_cast<size_t>(body_size)));
-  uint32_t count = 0;
+  ByteReader r(bytes.subspan(kHeaderBytes, static_cast<size_t>(body_size)));
+  uint32_t count = r.u32();
   Hyper hyper;
-  if (!r.get(count) || count > 1024) return corrupt("bad hyper-parameter count");
+  if (!r.ok() || count > 1024) return corrupt("bad hyper-parameter count");
   for (uint32_t i = 0; i < count; ++i) {
     std::string name;
-    double value = 0;
-    if (!r.get_string(name) || !r.get(value)) return corrupt("hyper-parameters cut short");
+    if (!read_string(r, name)) return corrupt("hyper-parameters cut short");
+    const double value = r.f64();
+    if (!r.ok()) return corrupt("hyper-parameters cut short");
     hyper.emplace_back(std::move(name), value);
   }
   SavedModel model;
-  if (!r.get(model.normalization.offset) || !r.get(model.normalization.scale)) {
-    return corrupt("normalization cut short");
-  }
+  model.normalization.offset = r.f64();
+  model.normalization.scale = r.f64();
+  if (!r.ok()) return corrupt("normalization cut short");
   if (!std::isfinite(model.normalization.offset) || !std::isfinite(model.normalization.scale) ||
       model.normalization.scale == 0.0) {
     return corrupt("the input normalization is not finite and non-zero");
   }
-  if (!r.get(count) || count > 1024) return corrupt("bad metadata count");
+  count = r.u32();
+  if (!r.ok() || count > 1024) return corrupt("bad metadata count");
   for (uint32_t i = 0; i < count; ++i) {
     std::string key;
     std::string value;
-    if (!r.get_string(key) || !r.get_string(value)) return corrupt("metadata cut short");
+    if (!read_string(r, key) || !read_string(r, value)) return corrupt("metadata cut short");
     model.metadata[key] = std::move(value);
   }
   auto config = config_from(static_cast<Architecture>(arch), hyper);
@@ -392,25 +360,25 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
   if (static_cast<uint64_t>(layout.size()) > body_size / 4) {
     return corrupt("the architecture needs more parameters than the file holds");
   }
-  if (!r.get(count) || count != layout.tensors().size()) {
+  count = r.u32();
+  if (!r.ok() || count != layout.tensors().size()) {
     return corrupt("the file does not hold the " + std::to_string(layout.tensors().size()) +
                    " tensors of its architecture");
   }
   model.params.resize(layout.size());
   for (const TensorSpec& t : layout.tensors()) {
     std::string name;
-    uint32_t rows = 0;
-    uint32_t cols = 0;
-    if (!r.get_string(name) || !r.get(rows) || !r.get(cols))
-      return corrupt("tensor header cut short");
+    const bool named = read_string(r, name);
+    const uint32_t rows = r.u32();
+    const uint32_t cols = r.u32();
+    if (!named || !r.ok()) return corrupt("tensor header cut short");
     if (name != t.name || rows != t.rows || cols != t.cols) {
       return corrupt("tensor '" + name.substr(0, 64) + "' (" + std::to_string(rows) + " x " +
                      std::to_string(cols) + ") where the architecture has '" + t.name + "' (" +
                      std::to_string(t.rows) + " x " + std::to_string(t.cols) + ")");
     }
-    if (!r.get_floats(model.params.data() + t.offset, static_cast<size_t>(t.size()))) {
-      return corrupt("tensor '" + t.name + "' cut short");
-    }
+    r.array(std::span<float>(model.params.data() + t.offset, static_cast<size_t>(t.size())));
+    if (!r.ok()) return corrupt("tensor '" + t.name + "' cut short");
   }
   if (r.remaining() != 0) return corrupt("unexpected bytes after the last tensor");
   return model;

@@ -2,10 +2,12 @@
 
 #include <Eigen/Cholesky>
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "cyclecast/byte_order.h"
 #include "cyclecast/models/model_file.h"  // crc32, shared with the model files
 
 namespace cyclecast::models {
@@ -493,62 +495,6 @@ constexpr uint16_t kBlobVersion = 1;
 constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
 constexpr size_t kCrcBytes = 4;
 
-class Writer {
- public:
-  void u8(uint8_t v) { bytes_.push_back(v); }
-  void u16(uint16_t v) {
-    u8(static_cast<uint8_t>(v));
-    u8(static_cast<uint8_t>(v >> 8));
-  }
-  void u32(uint32_t v) {
-    u16(static_cast<uint16_t>(v));
-    u16(static_cast<uint16_t>(v >> 16));
-  }
-  void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
-  void array(const std::vector<int8_t>& v) {
-    for (const int8_t x : v)
-      u8(static_cast<uint8_t>(x));
-  }
-  void array(const std::vector<int32_t>& v) {
-    for (const int32_t x : v)
-      i32(x);
-  }
-  std::vector<uint8_t>& bytes() { return bytes_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-};
-
-// Reads little-endian values; the caller has checked the total size first, so reads are in bounds.
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
-  uint8_t u8() { return bytes_[pos_++]; }
-  uint16_t u16() {
-    const uint16_t lo = u8();
-    return static_cast<uint16_t>(lo | (u8() << 8));
-  }
-  uint32_t u32() {
-    const uint32_t lo = u16();
-    return lo | (static_cast<uint32_t>(u16()) << 16);
-  }
-  int32_t i32() { return static_cast<int32_t>(u32()); }
-  void array(std::vector<int8_t>& v, size_t n) {
-    v.resize(n);
-    for (auto& x : v)
-      x = static_cast<int8_t>(u8());
-  }
-  void array(std::vector<int32_t>& v, size_t n) {
-    v.resize(n);
-    for (auto& x : v)
-      x = i32();
-  }
-
- private:
-  std::span<const uint8_t> bytes_;
-  size_t pos_ = 0;
-};
-
 // Bytes of the arrays for the given dimensions, in blob order.
 size_t payload_bytes(size_t in, size_t f, size_t w, size_t h) {
   const size_t weights = f * in + w * f + w * w + h * f + h * w;
@@ -590,7 +536,7 @@ Error corrupt(std::string message) {
 }  // namespace
 
 std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
-  Writer out;
+  ByteWriter out;
   for (const uint8_t byte : kMagic)
     out.u8(byte);
   out.u16(kBlobVersion);
@@ -614,7 +560,7 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
   if (bytes.size() < kHeaderBytes + kCrcBytes) return corrupt("truncated header");
   if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin()))
     return make_error(ErrorCode::kParse, "not a quantized student blob (magic is not CCQ8)");
-  Reader in(bytes.subspan(4));
+  ByteReader in(bytes.subspan(4));
   const uint16_t version = in.u16();
   if (version != kBlobVersion)
     return make_error(ErrorCode::kUnsupported,
@@ -638,9 +584,13 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
     return corrupt(std::to_string(bytes.size()) + " bytes where the dimensions need " +
                    std::to_string(expected));
   const auto body = bytes.first(bytes.size() - kCrcBytes);
-  Reader crc_reader(bytes.subspan(bytes.size() - kCrcBytes));
-  if (crc_reader.u32() != crc32(body)) return corrupt("CRC mismatch");
-  for_each_array(s, [&](auto& array, size_t n) { in.array(array, n); });
+  if (ByteReader(bytes.subspan(bytes.size() - kCrcBytes)).u32() != crc32(body))
+    return corrupt("CRC mismatch");
+  for_each_array(s, [&](auto& array, size_t n) {
+    array.resize(n);
+    in.array(std::span(array));
+  });
+  assert(in.ok());  // proven by the size check above (and the reader cannot read past anyway)
   const cc_student_model view = s.model();
   if (cc_student_validate(&view) != CC_OK) return corrupt("the model fails cc_student_validate");
   return s;

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <bit>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +15,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "cyclecast/byte_order.h"
 #include "cyclecast/models/model_file.h"
 
 namespace cyclecast::pipeline {
@@ -43,67 +43,9 @@ bool valid_version(const std::string& version) {
          std::all_of(version.begin(), version.end(), is_version_char);
 }
 
-// --- little-endian writer and bounds-checked reader -----------------------------------------
-
-class Writer {
- public:
-  void u8(uint8_t v) { bytes_.push_back(v); }
-  void u16(uint16_t v) {
-    u8(static_cast<uint8_t>(v));
-    u8(static_cast<uint8_t>(v >> 8));
-  }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i)
-      u8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
-  void raw(std::span<const uint8_t> b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
-  std::vector<uint8_t>& bytes() { return bytes_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
-  bool ok() const { return ok_; }
-  size_t left() const { return bytes_.size() - pos_; }
-  uint8_t u8() { return take(1) ? bytes_[pos_ - 1] : 0; }
-  uint16_t u16() {
-    if (!take(2)) return 0;
-    return static_cast<uint16_t>(bytes_[pos_ - 2] | (bytes_[pos_ - 1] << 8));
-  }
-  uint32_t u32() {
-    if (!take(4)) return 0;
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i)
-      v = (v << 8) | bytes_[pos_ - 4 + static_cast<size_t>(i)];
-    return v;
-  }
-  float f32() { return std::bit_cast<float>(u32()); }
-  std::span<const uint8_t> raw(size_t n) {
-    if (!take(n)) return {};
-    return bytes_.subspan(pos_ - n, n);
-  }
-
- private:
-  bool take(size_t n) {
-    if (!ok_ || n > left()) {
-      ok_ = false;
-      return false;
-    }
-    pos_ += n;
-    return true;
-  }
-  std::span<const uint8_t> bytes_;
-  size_t pos_ = 0;
-  bool ok_ = true;
-};
-
 std::vector<uint8_t> encode_blob(const std::string& version, const NodeNormalization& n,
                                  std::span<const uint8_t> ccq8) {
-  Writer w;
+  ByteWriter w;
   for (const char c : kNodeModelMagic)
     w.u8(static_cast<uint8_t>(c));
   w.u16(kNodeModelVersion);
@@ -466,7 +408,7 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
                   [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; })) {
     return make_error(ErrorCode::kParse, "not a node-model blob (magic is not CCNM)");
   }
-  Reader in(blob.subspan(4));
+  ByteReader in(blob.subspan(4));
   const uint16_t format = in.u16();
   if (!in.ok()) return corrupt("truncated header");
   if (format != kNodeModelVersion) {
@@ -475,8 +417,8 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   }
   if (blob.size() < 4 + 4) return corrupt("truncated");
   const auto body = blob.first(blob.size() - 4);
-  Reader tail(blob.subspan(blob.size() - 4));
-  if (tail.u32() != models::crc32(body)) return corrupt("CRC mismatch");
+  if (ByteReader(blob.subspan(blob.size() - 4)).u32() != models::crc32(body))
+    return corrupt("CRC mismatch");
   NodeModel m;
   const uint8_t version_length = in.u8();
   const auto version = in.raw(version_length);
@@ -497,7 +439,7 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   }
   const uint32_t student_bytes = in.u32();
   const auto ccq8 = in.raw(student_bytes);
-  if (!in.ok() || in.left() != 4) return corrupt("sizes do not add up to the blob's length");
+  if (!in.ok() || in.remaining() != 4) return corrupt("sizes do not add up to the blob's length");
   if (!valid_version(m.version)) return corrupt("bad model version");
   if (auto checked = check_normalization(n); !checked) return checked.error();
   auto student = models::deserialize_quantized_student(ccq8);

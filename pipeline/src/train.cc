@@ -22,6 +22,7 @@
 #include "cyclecast/models/quantize.h"
 #include "cyclecast/models/student.h"
 #include "cyclecast/models/training.h"
+#include "cyclecast/models/tuning_student.h"
 #include "cyclecast/pipeline/baselines.h"
 #include "cyclecast/pipeline/report.h"
 
@@ -59,7 +60,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kBatchSize = 256;
 constexpr double kLearningRate = 1e-3;
 constexpr double kStage2LearningRate = 5e-4;
-// Input jitter of the students, in steps of the int16 input grid (see TuningStudent).
+// Input jitter of the students, in steps of the int16 input grid (models/tuning_student.h).
 constexpr double kJitterSteps = 4.0;
 // Epochs of fine-tuning around the int8 encoder before the rest is quantized (see quantize()).
 constexpr int64_t kEncoderTuneEpochs = 3;
@@ -389,56 +390,11 @@ struct StudentRun {
   double validation_int8 = kNaN;
 };
 
-// A student as the later stages train it. Inputs are jittered by uniform noise of up to
-// `jitter` on every row but the gain, redrawn at every step: the int8 runtime rounds its inputs
-// to int16, and on the smoothed paper series a student otherwise learns to use differences
-// between neighbouring cycles finer than that rounding, which int8 then turns into error (the
-// wider test windows moved by 15 % of the float MAE). With freeze_encoder, E's gradient is
-// dropped, so training adapts the rest of the network to an encoder already rounded to int8.
-class TuningStudent final : public models::Model<float> {
- public:
-  TuningStudent(const models::StudentConfig& config, double jitter, bool freeze_encoder)
-      : inner_(config), jitter_(jitter), freeze_encoder_(freeze_encoder) {}
-  const models::ParameterLayout& layout() const override { return inner_.layout(); }
-  int64_t input_size() const override { return inner_.input_size(); }
-  int64_t output_size() const override { return inner_.output_size(); }
-  void init(float* params, uint64_t seed) const override { inner_.init(params, seed); }
-  void predict(const float* params, const Mf& x, Mf& y) const override {
-    inner_.predict(params, x, y);
-  }
-  float loss_and_gradient(const float* params, const Mf& x, const Mf& target,
-                          const models::LossSpec& loss, int64_t batch_total, uint64_t dropout_seed,
-                          float* grads) const override {
-    // Both passes of a distillation step get the same seed, hence the same jitter.
-    Mf jittered = x;
-    models::Rng rng(dropout_seed);
-    for (Eigen::Index c = 0; c < x.cols(); ++c) {
-      for (Eigen::Index r = 0; r + 1 < x.rows(); ++r) {
-        jittered(r, c) += static_cast<float>(rng.uniform(-jitter_, jitter_));
-      }
-    }
-    // Gradients are added to `grads`: a frozen E's slice is put back as it was.
-    float* encoder = grads + inner_.tensors().encoder;
-    const int64_t encoder_size = inner_.config().features * inner_.config().input_size;
-    std::vector<float> kept;
-    if (freeze_encoder_) kept.assign(encoder, encoder + encoder_size);
-    const float value =
-        inner_.loss_and_gradient(params, jittered, target, loss, batch_total, dropout_seed, grads);
-    if (freeze_encoder_) std::copy(kept.begin(), kept.end(), encoder);
-    return value;
-  }
-
- private:
-  models::StudentModel<float> inner_;
-  double jitter_;
-  bool freeze_encoder_;
-};
-
 Result<void> distill(StudentRun& run, const models::Dataset<float>& train_set,
                      const models::Dataset<float>& validation_set,
                      const models::TrainConfig& config, double jitter, RunContext& ctx,
                      double fraction_start, double fraction_span) {
-  const TuningStudent model(run.config, jitter, false);
+  const models::TuningStudent<float> model(run.config, jitter, false);
   auto trained = models::train(
       model, run.params, train_set, &validation_set, config, [&](const models::EpochProgress& e) {
         const double f = static_cast<double>(e.epoch) / static_cast<double>(e.epochs);
@@ -503,7 +459,7 @@ Result<void> quantize(StudentRun& run, const Eigen::MatrixXf& calibration,
   models::MatrixMap<float> encoder(run.params.data() + t.encoder, run.config.features,
                                    run.config.input_size);
   encoder = effective_int8_encoder(*first, encoder);
-  const TuningStudent frozen(run.config, jitter, true);
+  const models::TuningStudent<float> frozen(run.config, jitter, true);
   auto tuned = models::train(frozen, run.params, train_set, &validation_set,
                              distill_config(options, kEncoderTuneEpochs, kStage2LearningRate, ctx));
   if (!tuned) return tuned.error();

@@ -11,6 +11,7 @@
 #include <functional>
 #include <vector>
 
+#include "cyclecast/models/model.h"
 #include "cyclecast/models/tensor.h"
 
 namespace cyclecast::models::testing {
@@ -25,6 +26,19 @@ inline Matrix<double> random_matrix(int64_t rows, int64_t cols, Rng& rng, double
   for (int64_t i = 0; i < m.size(); ++i)
     m.data()[i] = rng.uniform(lo, hi);
   return m;
+}
+
+// The model's seeded initial parameters, each moved by uniform noise in [-spread, spread] drawn
+// from the same seed, so that no tensor is left at zero (init may zero one, e.g. the student's
+// head, which would hide gradient errors behind it).
+inline Eigen::VectorXd perturbed_init(const Model<double>& model, uint64_t seed,
+                                      double spread = 0.3) {
+  Rng rng(seed);
+  Eigen::VectorXd p(model.layout().size());
+  model.init(p.data(), seed);
+  for (Eigen::Index i = 0; i < p.size(); ++i)
+    p[i] += rng.uniform(-spread, spread);
+  return p;
 }
 
 // d f / d x_i for the listed coordinates (all when `indices` is empty).

@@ -11,6 +11,7 @@ namespace {
 
 using testing::kGradientTolerance;
 using testing::numeric_gradient;
+using testing::perturbed_init;
 using testing::random_matrix;
 using testing::relative_error;
 using Md = Matrix<double>;
@@ -25,21 +26,10 @@ StudentConfig small_student(int64_t features, int64_t width, int64_t steps) {
   return c;
 }
 
-// Seeded parameters with every tensor non-zero (init leaves the head at zero, which would hide
-// gradient errors behind it).
-Eigen::VectorXd random_params(const StudentModel<double>& model, uint64_t seed) {
-  Rng rng(seed);
-  Eigen::VectorXd p(model.layout().size());
-  model.init(p.data(), seed);
-  for (Eigen::Index i = 0; i < p.size(); ++i)
-    p[i] += rng.uniform(-0.3, 0.3);
-  return p;
-}
-
 void expect_gradient_matches(const StudentConfig& config, int64_t batch, uint64_t seed,
                              const LossSpec& loss = LossSpec{}) {
   const StudentModel<double> model(config);
-  const Eigen::VectorXd p = random_params(model, seed);
+  const Eigen::VectorXd p = perturbed_init(model, seed);
   Rng rng(seed + 100);
   const Md x = random_matrix(model.input_size(), batch, rng);
   const Md target = random_matrix(model.output_size(), batch, rng);
@@ -113,7 +103,7 @@ TEST(Student, GradientMatchesFiniteDifferencesAtMinimalSizes) {
 TEST(Student, BatchedForwardMatchesThePlainReference) {
   for (const StudentConfig& c : {small_student(3, 4, 1), small_student(2, 6, 4)}) {
     const StudentModel<double> model(c);
-    const Eigen::VectorXd p = random_params(model, 7);
+    const Eigen::VectorXd p = perturbed_init(model, 7);
     Rng rng(8);
     const Md x = random_matrix(c.input_size, 4, rng);
     Md y;
@@ -139,7 +129,7 @@ StudentConfig gained(StudentConfig c) {
 TEST(Student, OutputGainScalesEachSampleByItsLastInputRow) {
   const StudentModel<double> model(gained(small_student(3, 4, 2)));
   ASSERT_EQ(model.input_size(), 6);  // input_size 5 plus the gain row
-  const Eigen::VectorXd p = random_params(model, 9);
+  const Eigen::VectorXd p = perturbed_init(model, 9);
   Rng rng(10);
   Md x = random_matrix(6, 3, rng);
   x.row(5) << 0.5, 2.0, -1.5;

@@ -27,7 +27,8 @@ struct SigningKey {
   PublicKey public_key{};
 };
 
-// Lower-case hex SHA-256 of `bytes` (64 characters).
+// Lower-case hex SHA-256 of `bytes` (64 characters): pipeline::sha256_hex, which computes it,
+// under bundle's name, so that users of this header need not see pipeline's.
 std::string sha256_hex(std::span<const uint8_t> bytes);
 // The same of a file's contents, read in chunks (for data snapshots of any size). kIo on failure.
 Result<std::string> sha256_file_hex(const std::filesystem::path& path);

@@ -64,7 +64,7 @@ struct StudentTensors {
 int64_t student_parameter_count(const StudentConfig& config);
 
 template <typename S>
-class StudentModel final : public Model<S> {
+class StudentModel : public Model<S> {
  public:
   // The configuration must pass check_student_config (asserted).
   explicit StudentModel(StudentConfig config);
