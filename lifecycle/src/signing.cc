@@ -146,10 +146,6 @@ std::string to_base64(std::span<const uint8_t> bytes) {
   return out;
 }
 
-std::string sha256_hex(std::span<const uint8_t> bytes) {
-  return pipeline::sha256_hex(bytes);
-}
-
 Result<std::string> sha256_file_hex(const fs::path& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) return io_error("cannot open", path);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclecast/pipeline/export.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::bundle {
@@ -27,9 +28,8 @@ struct SigningKey {
   PublicKey public_key{};
 };
 
-// Lower-case hex SHA-256 of `bytes` (64 characters): pipeline::sha256_hex, which computes it,
-// under bundle's name, so that users of this header need not see pipeline's.
-std::string sha256_hex(std::span<const uint8_t> bytes);
+// Lower-case hex SHA-256 of `bytes` (64 characters): the project's one, pipeline's.
+using pipeline::sha256_hex;
 // The same of a file's contents, read in chunks (for data snapshots of any size). kIo on failure.
 Result<std::string> sha256_file_hex(const std::filesystem::path& path);
 
