@@ -84,6 +84,44 @@ typedef struct {
   float feature_mean[3], feature_std[3]; /* std > 0 */
 } cc_node_model;
 
+/*
+ * cc_node_model's layout, pinned: model_data.c (pipeline's export) fills it with positional
+ * initializers, so a reordered field (six floats in a row) would silently swap values. Three
+ * pointers; three uint16 and three uint8 (feature_ids), padded to float alignment; then 12 floats;
+ * the whole padded to pointer alignment (72 bytes with the Cortex-M4's 4-byte pointers).
+ */
+/* clang-format off */
+#define CC_NODE_MODEL_ALIGN(n, a) (((n) + (a) - 1u) / (a) * (a))
+#define CC_NODE_MODEL_SMALL_AT (3u * sizeof(void*))
+#define CC_NODE_MODEL_FLOATS_AT \
+  CC_NODE_MODEL_ALIGN(CC_NODE_MODEL_SMALL_AT + 3u * sizeof(uint16_t) + 3u * sizeof(uint8_t), \
+                      sizeof(float))
+#define CC_NODE_MODEL_PIN(field, offset) \
+  CC_STATIC_ASSERT(offsetof(cc_node_model, field) == (offset), cc_node_model_##field)
+CC_NODE_MODEL_PIN(student,       0u * sizeof(void*));
+CC_NODE_MODEL_PIN(version,       1u * sizeof(void*));
+CC_NODE_MODEL_PIN(sha256_hex,    2u * sizeof(void*));
+CC_NODE_MODEL_PIN(input_len,     CC_NODE_MODEL_SMALL_AT + 0u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(horizon,       CC_NODE_MODEL_SMALL_AT + 1u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(feature_count, CC_NODE_MODEL_SMALL_AT + 2u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(feature_ids,   CC_NODE_MODEL_SMALL_AT + 3u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(delta_scale,   CC_NODE_MODEL_FLOATS_AT + 0u * sizeof(float));
+CC_NODE_MODEL_PIN(level_offset,  CC_NODE_MODEL_FLOATS_AT + 1u * sizeof(float));
+CC_NODE_MODEL_PIN(level_scale,   CC_NODE_MODEL_FLOATS_AT + 2u * sizeof(float));
+CC_NODE_MODEL_PIN(amp_floor,     CC_NODE_MODEL_FLOATS_AT + 3u * sizeof(float));
+CC_NODE_MODEL_PIN(log_amp_mean,  CC_NODE_MODEL_FLOATS_AT + 4u * sizeof(float));
+CC_NODE_MODEL_PIN(log_amp_std,   CC_NODE_MODEL_FLOATS_AT + 5u * sizeof(float));
+CC_NODE_MODEL_PIN(feature_mean,  CC_NODE_MODEL_FLOATS_AT + 6u * sizeof(float));
+CC_NODE_MODEL_PIN(feature_std,   CC_NODE_MODEL_FLOATS_AT + 9u * sizeof(float));
+CC_STATIC_ASSERT(sizeof(cc_node_model) ==
+                 CC_NODE_MODEL_ALIGN(CC_NODE_MODEL_FLOATS_AT + 12u * sizeof(float), sizeof(void*)),
+                 cc_node_model_size);
+#undef CC_NODE_MODEL_PIN
+#undef CC_NODE_MODEL_FLOATS_AT
+#undef CC_NODE_MODEL_SMALL_AT
+#undef CC_NODE_MODEL_ALIGN
+/* clang-format on */
+
 /* Platform hooks. write: one whole answer line including '\n'. micros: a free-running
  * microsecond clock (wraps at 2^32; only differences are used). */
 typedef struct {

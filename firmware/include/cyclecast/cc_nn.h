@@ -15,6 +15,20 @@
 extern "C" {
 #endif
 
+/*
+ * Compile-time check of a layout (sizes, offsets) that a wire format, the flash image or a
+ * host-side constant depends on. C99 has no _Static_assert, so there it declares an array type
+ * whose size is negative (a compile error naming `name`) when `condition` is false; C11 and C++
+ * get the real thing. Every build of these sources (host, Cortex-M4, Arduino) checks them.
+ */
+#if defined(__cplusplus)
+#define CC_STATIC_ASSERT(condition, name) static_assert(condition, #name)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define CC_STATIC_ASSERT(condition, name) _Static_assert(condition, #name)
+#else
+#define CC_STATIC_ASSERT(condition, name) typedef char cc_static_assert_##name[(condition) ? 1 : -1]
+#endif
+
 typedef enum {
   CC_OK = 0,
   CC_ERROR_ARGUMENT = 1, /* a pointer is NULL, a size is zero or a parameter is out of range */

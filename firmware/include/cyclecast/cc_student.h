@@ -100,6 +100,65 @@ typedef struct {
 } cc_student_model;
 
 /*
+ * The descriptor's layout, pinned: model_data.c (pipeline's export) fills it with positional
+ * initializers, and the cost model counts it in flash (models/cost.h, CC_STUDENT_MODEL_BYTES(4)
+ * on the Cortex-M4). Six uint16 dimensions and dt_q30, then the array pointers in declaration
+ * order, then four int32 scales; no padding with 4- or 8-byte pointers.
+ */
+#define CC_STUDENT_MODEL_DIMS_BYTES (6u * sizeof(uint16_t) + sizeof(int32_t))
+#define CC_STUDENT_MODEL_ARRAYS 21u /* encoder_weight .. tanh_table */
+#define CC_STUDENT_MODEL_SCALES_BYTES (4u * sizeof(int32_t))
+#define CC_STUDENT_MODEL_BYTES(pointer_bytes)                                \
+  (CC_STUDENT_MODEL_DIMS_BYTES + CC_STUDENT_MODEL_ARRAYS * (pointer_bytes) + \
+   CC_STUDENT_MODEL_SCALES_BYTES)
+
+#define CC_STUDENT_MODEL_PIN(field, offset) \
+  CC_STATIC_ASSERT(offsetof(cc_student_model, field) == (offset), cc_student_model_##field)
+#define CC_STUDENT_MODEL_ARRAY_AT(k) (CC_STUDENT_MODEL_DIMS_BYTES + (k) * sizeof(void*))
+#define CC_STUDENT_MODEL_SCALE_AT(k) \
+  (CC_STUDENT_MODEL_ARRAY_AT(CC_STUDENT_MODEL_ARRAYS) + (k) * sizeof(int32_t))
+
+/* clang-format off */
+CC_STUDENT_MODEL_PIN(input_size,            0u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(features,              1u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(width,                 2u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(horizon,               3u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(euler_steps,           4u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(hidden_frac_bits,      5u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(dt_q30,                6u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(encoder_weight,        CC_STUDENT_MODEL_ARRAY_AT(0u));
+CC_STUDENT_MODEL_PIN(encoder_multiplier,    CC_STUDENT_MODEL_ARRAY_AT(1u));
+CC_STUDENT_MODEL_PIN(encoder_shift,         CC_STUDENT_MODEL_ARRAY_AT(2u));
+CC_STUDENT_MODEL_PIN(lift_weight,           CC_STUDENT_MODEL_ARRAY_AT(3u));
+CC_STUDENT_MODEL_PIN(lift_bias,             CC_STUDENT_MODEL_ARRAY_AT(4u));
+CC_STUDENT_MODEL_PIN(lift_multiplier,       CC_STUDENT_MODEL_ARRAY_AT(5u));
+CC_STUDENT_MODEL_PIN(lift_shift,            CC_STUDENT_MODEL_ARRAY_AT(6u));
+CC_STUDENT_MODEL_PIN(liquid_weight,         CC_STUDENT_MODEL_ARRAY_AT(7u));
+CC_STUDENT_MODEL_PIN(liquid_bias,           CC_STUDENT_MODEL_ARRAY_AT(8u));
+CC_STUDENT_MODEL_PIN(liquid_multiplier,     CC_STUDENT_MODEL_ARRAY_AT(9u));
+CC_STUDENT_MODEL_PIN(liquid_shift,          CC_STUDENT_MODEL_ARRAY_AT(10u));
+CC_STUDENT_MODEL_PIN(liquid_alpha_q24,      CC_STUDENT_MODEL_ARRAY_AT(11u));
+CC_STUDENT_MODEL_PIN(liquid_beta_q24,       CC_STUDENT_MODEL_ARRAY_AT(12u));
+CC_STUDENT_MODEL_PIN(bypass_weight,         CC_STUDENT_MODEL_ARRAY_AT(13u));
+CC_STUDENT_MODEL_PIN(head_bias,             CC_STUDENT_MODEL_ARRAY_AT(14u));
+CC_STUDENT_MODEL_PIN(bypass_multiplier,     CC_STUDENT_MODEL_ARRAY_AT(15u));
+CC_STUDENT_MODEL_PIN(bypass_shift,          CC_STUDENT_MODEL_ARRAY_AT(16u));
+CC_STUDENT_MODEL_PIN(head_weight,           CC_STUDENT_MODEL_ARRAY_AT(17u));
+CC_STUDENT_MODEL_PIN(head_multiplier,       CC_STUDENT_MODEL_ARRAY_AT(18u));
+CC_STUDENT_MODEL_PIN(head_shift,            CC_STUDENT_MODEL_ARRAY_AT(19u));
+CC_STUDENT_MODEL_PIN(tanh_table,            CC_STUDENT_MODEL_ARRAY_AT(20u));
+CC_STUDENT_MODEL_PIN(input_scale_mantissa,  CC_STUDENT_MODEL_SCALE_AT(0u));
+CC_STUDENT_MODEL_PIN(input_scale_exponent,  CC_STUDENT_MODEL_SCALE_AT(1u));
+CC_STUDENT_MODEL_PIN(output_scale_mantissa, CC_STUDENT_MODEL_SCALE_AT(2u));
+CC_STUDENT_MODEL_PIN(output_scale_exponent, CC_STUDENT_MODEL_SCALE_AT(3u));
+CC_STATIC_ASSERT(sizeof(cc_student_model) == CC_STUDENT_MODEL_BYTES(sizeof(void*)),
+                 cc_student_model_size);
+/* clang-format on */
+#undef CC_STUDENT_MODEL_PIN
+#undef CC_STUDENT_MODEL_ARRAY_AT
+#undef CC_STUDENT_MODEL_SCALE_AT
+
+/*
  * Checks every parameter of `model` once (dimensions, pointers, multiplier and shift ranges,
  * weights in [-127, 127], the per-row accumulator bound above, dt, the tanh table being
  * non-decreasing in [0, 32767] from 0, the scales). Returns CC_OK, or CC_ERROR_ARGUMENT if
