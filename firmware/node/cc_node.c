@@ -689,7 +689,9 @@ cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* 
   cc_status status;
   if (node == NULL || node->model == NULL || cell == NULL || soh_out == NULL)
     return CC_ERROR_ARGUMENT;
-  if (cell->count != node->model->input_len) return CC_ERROR_ARGUMENT;
+  /* The cell comes from the caller, not from handle_cycle: its ring position is checked against
+   * the window it claims to hold before any value is read through it. */
+  if (cell->count != node->model->input_len || cell->head >= cell->count) return CC_ERROR_ARGUMENT;
   status = run_forecast(node, cell, &last, &amp);
   if (status != CC_OK) return status;
   for (j = 0; j < node->model->horizon; ++j)

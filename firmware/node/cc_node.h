@@ -175,9 +175,11 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
 void cc_node_feed(cc_node* node, const char* bytes, size_t length);
 
 /* The node's forecast outside the line protocol, for the service's own forecaster: `cell` holds
- * a full window (count == W; values as cc_node_cell describes, oldest at head). Writes the H
- * forecast SOH values, at cycles last + 1 .. last + H, to soh_out. The node must have been
- * initialised with cc_node_init; its line state and cells are left as they were. */
+ * a full window (count == W; values as cc_node_cell describes, oldest at head, head in [0, W)).
+ * Writes the H forecast SOH values, at cycles last + 1 .. last + H, to soh_out. The node must
+ * have been initialised with cc_node_init; its line state and cells are left as they were.
+ * Returns CC_ERROR_ARGUMENT for a NULL pointer, an uninitialised node, or a cell whose count is
+ * not W or whose head is outside the window (nothing is read through it then); CC_OK otherwise. */
 cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* soh_out);
 
 /* The last forecast's raw int32 outputs (H of them, scale S_y), for parity checks. */
