@@ -39,9 +39,13 @@ typedef enum {
 /*
  * Rescales an int32 accumulator: returns round(value * multiplier * 2^shift / 2^31), with ties
  * rounded towards +infinity, saturated to int32.
- * Ranges: multiplier in [2^30, 2^31 - 1] (a normalized Q31 fraction in [0.5, 1)) or 0;
- *         shift in [-31, 30].
- * Arguments outside those ranges give 0 (callers validate parameters once, at model load).
+ * Ranges: value any int32;
+ *         multiplier in [2^30, 2^31 - 1] (a normalized Q31 fraction in [0.5, 1)) or 0;
+ *         shift in [-31, 30] (a right shift of 31 - shift in [1, 62] of the int64 product).
+ *         Result: any int32 (saturated), 0 when multiplier is 0.
+ * A negative multiplier or a shift outside [-31, 30] gives 0; a multiplier in [1, 2^30) is
+ * applied as given (it only loses precision, which is why cc_student_validate refuses it).
+ * Callers validate parameters once, at model load; this function checks nothing else.
  */
 int32_t cc_requantize(int32_t value, int32_t multiplier, int32_t shift);
 
