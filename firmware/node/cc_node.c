@@ -197,12 +197,17 @@ uint32_t cc_node_crc32(uint32_t crc, const void* bytes, size_t length) {
   return ~crc;
 }
 
+/* What send_answer appends to a body: "*", the CRC-32 in 8 hex digits, "\n". */
+#define CC_NODE_FRAME_TAIL_BYTES (1u + 8u + 1u)
+/* The answer buffer holds the longest line the protocol allows plus its '\n'. */
+CC_STATIC_ASSERT(sizeof(((cc_node*)0)->answer) == CC_NODE_MAX_LINE + 1u, cc_node_answer_bytes);
+
 /* Starts an answer: "cc1 TYPE SEQ". */
 static cc_writer begin_answer(cc_node* node, const char* type, uint32_t seq) {
   cc_writer w;
   w.text = node->answer;
   w.length = 0;
-  w.capacity = CC_NODE_MAX_LINE - 9; /* room for "*" + 8 hex digits */
+  w.capacity = sizeof node->answer - CC_NODE_FRAME_TAIL_BYTES;
   put_text(&w, "cc1 ");
   put_text(&w, type);
   put_bytes(&w, " ", 1);
@@ -684,7 +689,9 @@ cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* 
   cc_status status;
   if (node == NULL || node->model == NULL || cell == NULL || soh_out == NULL)
     return CC_ERROR_ARGUMENT;
-  if (cell->count != node->model->input_len) return CC_ERROR_ARGUMENT;
+  /* The cell comes from the caller, not from handle_cycle: its ring position is checked against
+   * the window it claims to hold before any value is read through it. */
+  if (cell->count != node->model->input_len || cell->head >= cell->count) return CC_ERROR_ARGUMENT;
   status = run_forecast(node, cell, &last, &amp);
   if (status != CC_OK) return status;
   for (j = 0; j < node->model->horizon; ++j)

@@ -84,6 +84,44 @@ typedef struct {
   float feature_mean[3], feature_std[3]; /* std > 0 */
 } cc_node_model;
 
+/*
+ * cc_node_model's layout, pinned: model_data.c (pipeline's export) fills it with positional
+ * initializers, so a reordered field (six floats in a row) would silently swap values. Three
+ * pointers; three uint16 and three uint8 (feature_ids), padded to float alignment; then 12 floats;
+ * the whole padded to pointer alignment (72 bytes with the Cortex-M4's 4-byte pointers).
+ */
+/* clang-format off */
+#define CC_NODE_MODEL_ALIGN(n, a) (((n) + (a) - 1u) / (a) * (a))
+#define CC_NODE_MODEL_SMALL_AT (3u * sizeof(void*))
+#define CC_NODE_MODEL_FLOATS_AT \
+  CC_NODE_MODEL_ALIGN(CC_NODE_MODEL_SMALL_AT + 3u * sizeof(uint16_t) + 3u * sizeof(uint8_t), \
+                      sizeof(float))
+#define CC_NODE_MODEL_PIN(field, offset) \
+  CC_STATIC_ASSERT(offsetof(cc_node_model, field) == (offset), cc_node_model_##field)
+CC_NODE_MODEL_PIN(student,       0u * sizeof(void*));
+CC_NODE_MODEL_PIN(version,       1u * sizeof(void*));
+CC_NODE_MODEL_PIN(sha256_hex,    2u * sizeof(void*));
+CC_NODE_MODEL_PIN(input_len,     CC_NODE_MODEL_SMALL_AT + 0u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(horizon,       CC_NODE_MODEL_SMALL_AT + 1u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(feature_count, CC_NODE_MODEL_SMALL_AT + 2u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(feature_ids,   CC_NODE_MODEL_SMALL_AT + 3u * sizeof(uint16_t));
+CC_NODE_MODEL_PIN(delta_scale,   CC_NODE_MODEL_FLOATS_AT + 0u * sizeof(float));
+CC_NODE_MODEL_PIN(level_offset,  CC_NODE_MODEL_FLOATS_AT + 1u * sizeof(float));
+CC_NODE_MODEL_PIN(level_scale,   CC_NODE_MODEL_FLOATS_AT + 2u * sizeof(float));
+CC_NODE_MODEL_PIN(amp_floor,     CC_NODE_MODEL_FLOATS_AT + 3u * sizeof(float));
+CC_NODE_MODEL_PIN(log_amp_mean,  CC_NODE_MODEL_FLOATS_AT + 4u * sizeof(float));
+CC_NODE_MODEL_PIN(log_amp_std,   CC_NODE_MODEL_FLOATS_AT + 5u * sizeof(float));
+CC_NODE_MODEL_PIN(feature_mean,  CC_NODE_MODEL_FLOATS_AT + 6u * sizeof(float));
+CC_NODE_MODEL_PIN(feature_std,   CC_NODE_MODEL_FLOATS_AT + 9u * sizeof(float));
+CC_STATIC_ASSERT(sizeof(cc_node_model) ==
+                 CC_NODE_MODEL_ALIGN(CC_NODE_MODEL_FLOATS_AT + 12u * sizeof(float), sizeof(void*)),
+                 cc_node_model_size);
+#undef CC_NODE_MODEL_PIN
+#undef CC_NODE_MODEL_FLOATS_AT
+#undef CC_NODE_MODEL_SMALL_AT
+#undef CC_NODE_MODEL_ALIGN
+/* clang-format on */
+
 /* Platform hooks. write: one whole answer line including '\n'. micros: a free-running
  * microsecond clock (wraps at 2^32; only differences are used). */
 typedef struct {
@@ -137,9 +175,11 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
 void cc_node_feed(cc_node* node, const char* bytes, size_t length);
 
 /* The node's forecast outside the line protocol, for the service's own forecaster: `cell` holds
- * a full window (count == W; values as cc_node_cell describes, oldest at head). Writes the H
- * forecast SOH values, at cycles last + 1 .. last + H, to soh_out. The node must have been
- * initialised with cc_node_init; its line state and cells are left as they were. */
+ * a full window (count == W; values as cc_node_cell describes, oldest at head, head in [0, W)).
+ * Writes the H forecast SOH values, at cycles last + 1 .. last + H, to soh_out. The node must
+ * have been initialised with cc_node_init; its line state and cells are left as they were.
+ * Returns CC_ERROR_ARGUMENT for a NULL pointer, an uninitialised node, or a cell whose count is
+ * not W or whose head is outside the window (nothing is read through it then); CC_OK otherwise. */
 cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* soh_out);
 
 /* The last forecast's raw int32 outputs (H of them, scale S_y), for parity checks. */

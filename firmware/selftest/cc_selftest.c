@@ -5,7 +5,11 @@
 
 #include <string.h>
 
-enum { kCases = 64, kMaxIn = 96, kMaxOut = 48 };
+enum {
+  kRequantizeCases = 4096, /* seeded (value, multiplier, shift) triples over the full ranges */
+  kTanhCases = INT16_MAX - INT16_MIN + 1, /* every int16 input of cc_tanh_q15 */
+  kCases = kRequantizeCases + kTanhCases
+};
 
 /* xorshift32: the same sequence on every target, unlike rand(). */
 static uint32_t next_random(uint32_t* state) {
@@ -34,36 +38,25 @@ uint32_t cc_selftest_cases(void) {
   return kCases;
 }
 
+/* The shipped kernels on their own: cc_requantize over its whole documented argument range
+ * (where the 64-bit product and shifts are most likely to differ between compilers), and
+ * cc_tanh_q15 with the runtime's table over every input. */
 uint32_t cc_selftest_checksum(void) {
-  static int8_t in[kMaxIn];
-  static int8_t weights[kMaxIn * kMaxOut];
-  static int32_t bias[kMaxOut];
-  static int8_t out[kMaxOut];
   uint32_t state = 0x9E3779B9u;
   uint32_t hash = 2166136261u;
-  int c;
-  for (c = 0; c < kCases; ++c) {
-    const uint16_t in_size = (uint16_t)random_in(&state, 1, kMaxIn);
-    const uint16_t out_size = (uint16_t)random_in(&state, 1, kMaxOut);
-    const int32_t input_offset = random_in(&state, -127, 128);
-    const int32_t output_offset = random_in(&state, -128, 127);
-    const int32_t multiplier = random_in(&state, 1 << 30, 0x7FFFFFFF);
-    const int32_t shift = random_in(&state, -12, 2);
-    const int32_t act_min = random_in(&state, -128, 0);
-    const int32_t act_max = random_in(&state, 0, 127);
-    uint32_t i;
-    for (i = 0; i < in_size; ++i)
-      in[i] = (int8_t)random_in(&state, -128, 127);
-    for (i = 0; i < (uint32_t)in_size * out_size; ++i) {
-      weights[i] = (int8_t)random_in(&state, -127, 127);
-    }
-    for (i = 0; i < out_size; ++i)
-      bias[i] = random_in(&state, -100000, 100000);
-    if (cc_fully_connected_s8(in, in_size, input_offset, weights, bias, out_size, multiplier, shift,
-                              output_offset, act_min, act_max, out) != CC_OK) {
-      return 0;
-    }
-    hash = fnv1a(hash, (const uint8_t*)out, out_size);
+  int32_t c;
+  for (c = 0; c < kRequantizeCases; ++c) {
+    /* Every int32 value; multiplier 0 in one case of 16, else in [2^30, 2^31 - 1]. */
+    const int32_t value = (int32_t)next_random(&state);
+    const int32_t multiplier =
+        (next_random(&state) & 15u) == 0u ? 0 : random_in(&state, 1 << 30, 0x7FFFFFFF);
+    const int32_t shift = random_in(&state, -31, 30);
+    const int32_t out = cc_requantize(value, multiplier, shift);
+    hash = fnv1a(hash, (const uint8_t*)&out, sizeof out);
+  }
+  for (c = INT16_MIN; c <= INT16_MAX; ++c) {
+    const int16_t out = cc_tanh_q15((int16_t)c, cc_tanh_q15_table);
+    hash = fnv1a(hash, (const uint8_t*)&out, sizeof out);
   }
   return hash;
 }

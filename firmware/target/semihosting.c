@@ -32,8 +32,11 @@ int32_t sh_open(const char* path, int32_t mode) {
 
 int32_t sh_read(int32_t handle, void* buffer, uint32_t length) {
   const uint32_t args[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)buffer, length};
-  /* SYS_READ returns the number of bytes NOT read. */
-  return (int32_t)(length - semihost_call(kSysRead, args));
+  /* SYS_READ returns the number of bytes NOT read; anything above `length` (QEMU answers -1 for
+   * an error) would make the caller read past its buffer, so it is an error here. */
+  const uint32_t unread = semihost_call(kSysRead, args);
+  if (unread > length || length > (uint32_t)INT32_MAX) return -1;
+  return (int32_t)(length - unread);
 }
 
 int32_t sh_write_file(int32_t handle, const void* bytes, uint32_t length) {

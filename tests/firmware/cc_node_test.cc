@@ -397,6 +397,34 @@ TEST(CcNode, WindowForecastIsTheNodesForecastOfTheSameCycles) {
   EXPECT_EQ((*forecaster)->version(), "test-v1");
 }
 
+// A cell handed in by the caller is read only inside the window it states: a count other than W
+// or a ring position at or past W is refused before any value is read (the ring is W long, so
+// head W would read the value after the window's last).
+TEST(CcNode, WindowForecastRefusesACellWhoseCountOrRingPositionIsOutsideTheWindow) {
+  const Model& m = model();
+  const auto w = static_cast<uint16_t>(m.spec.input_len);
+  Node n;
+  n.ready();
+  auto cell = std::make_unique<cc_node_cell>();
+  for (uint16_t t = 0; t < w; ++t)
+    cell->values[0][t] = 0.95f - 0.001f * static_cast<float>(t);
+  std::vector<float> soh(static_cast<size_t>(m.spec.horizon));
+  cell->count = w;
+  cell->head = static_cast<uint16_t>(w - 1);
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_OK);
+  cell->head = w;
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_ERROR_ARGUMENT);
+  cell->head = 0xFFFF;
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_ERROR_ARGUMENT);
+  cell->head = 0;
+  cell->count = static_cast<uint16_t>(w - 1);
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_ERROR_ARGUMENT);
+  cell->count = static_cast<uint16_t>(w + 1);
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_ERROR_ARGUMENT);
+  EXPECT_EQ(cc_node_forecast_cell(nullptr, cell.get(), soh.data()), CC_ERROR_ARGUMENT);
+  EXPECT_EQ(cc_node_forecast_cell(&n.raw(), nullptr, soh.data()), CC_ERROR_ARGUMENT);
+}
+
 TEST(CcNode, RetransmittedCycleGivesTheSameAnswerAndOlderCyclesAreRefused) {
   const Model& m = model();
   Node n;

@@ -1,9 +1,10 @@
 /*
  * cyclecast int8 neural-network kernels for Cortex-M4 (and the host, bit for bit).
  *
- * C99, no heap, no libc beyond <stdint.h>/<string.h>. Every function returns a cc_status;
- * none aborts. Quantization follows the affine int8 scheme real = scale * (q - zero_point);
- * integer rescaling uses a Q31 multiplier and a power-of-two shift, as described per function.
+ * C99, no heap, no libc beyond <stdint.h>/<string.h>. Functions that can fail return a
+ * cc_status; none aborts. Quantization is symmetric (real = scale * q, zero point 0); integer
+ * rescaling uses a Q31 multiplier and a power-of-two shift (cc_requantize). The kernels built on
+ * these are in cc_student.h.
  */
 #ifndef CYCLECAST_CC_NN_H
 #define CYCLECAST_CC_NN_H
@@ -12,6 +13,20 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/*
+ * Compile-time check of a layout (sizes, offsets) that a wire format, the flash image or a
+ * host-side constant depends on. C99 has no _Static_assert, so there it declares an array type
+ * whose size is negative (a compile error naming `name`) when `condition` is false; C11 and C++
+ * get the real thing. Every build of these sources (host, Cortex-M4, Arduino) checks them.
+ */
+#if defined(__cplusplus)
+#define CC_STATIC_ASSERT(condition, name) static_assert(condition, #name)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define CC_STATIC_ASSERT(condition, name) _Static_assert(condition, #name)
+#else
+#define CC_STATIC_ASSERT(condition, name) typedef char cc_static_assert_##name[(condition) ? 1 : -1]
 #endif
 
 typedef enum {
@@ -24,26 +39,15 @@ typedef enum {
 /*
  * Rescales an int32 accumulator: returns round(value * multiplier * 2^shift / 2^31), with ties
  * rounded towards +infinity, saturated to int32.
- * Ranges: multiplier in [2^30, 2^31 - 1] (a normalized Q31 fraction in [0.5, 1)) or 0;
- *         shift in [-31, 30].
- * Arguments outside those ranges give 0 (callers validate parameters once, at model load).
+ * Ranges: value any int32;
+ *         multiplier in [2^30, 2^31 - 1] (a normalized Q31 fraction in [0.5, 1)) or 0;
+ *         shift in [-31, 30] (a right shift of 31 - shift in [1, 62] of the int64 product).
+ *         Result: any int32 (saturated), 0 when multiplier is 0.
+ * A negative multiplier or a shift outside [-31, 30] gives 0; a multiplier in [1, 2^30) is
+ * applied as given (it only loses precision, which is why cc_student_validate refuses it).
+ * Callers validate parameters once, at model load; this function checks nothing else.
  */
 int32_t cc_requantize(int32_t value, int32_t multiplier, int32_t shift);
-
-/*
- * Fully connected layer, int8 in / int8 weights / int32 bias / int8 out:
- *   out[o] = clamp(cc_requantize(bias[o] + sum_i (in[i] + input_offset) * w[o * in_size + i],
- *                                multiplier, shift) + output_offset, act_min, act_max)
- * Ranges: input_offset in [-127, 128] (the negated input zero point); output_offset in
- *         [-128, 127]; act_min <= act_max, both in [-128, 127]; in_size, out_size >= 1;
- *         multiplier/shift as for cc_requantize. bias may be NULL (treated as zeros).
- * Weights are row-major [out_size][in_size] with zero point 0 (symmetric).
- * Memory: reads in, weights, bias; writes out only. No scratch needed.
- */
-cc_status cc_fully_connected_s8(const int8_t* in, uint16_t in_size, int32_t input_offset,
-                                const int8_t* weights, const int32_t* bias, uint16_t out_size,
-                                int32_t multiplier, int32_t shift, int32_t output_offset,
-                                int32_t act_min, int32_t act_max, int8_t* out);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "cyclecast/cc_student.h"
+
 namespace cyclecast::models {
 
 // The dimensions that decide the cost (the fields of StudentConfig).
@@ -33,9 +35,11 @@ StudentShape student_shape(const Config& config) {
 // so `cycles` and `milliseconds` are lower bounds until measured on a Nano. The hand-counted
 // estimates they replace were 6.5 per MAC, 45 per row, 20 per tanh, 40 per Euler unit, 200 fixed.
 struct CostConstants {
-  int64_t runtime_code_bytes = 1640;   // cc_student.o + cc_requantize.o + cc_tanh_q15's code
-  int64_t tanh_table_bytes = 514;      // 257 int16 entries
-  int64_t descriptor_bytes = 116;      // sizeof(cc_student_model) with 32-bit pointers
+  int64_t runtime_code_bytes = 1640;  // cc_student.o + cc_requantize.o + cc_tanh_q15's code
+  int64_t tanh_table_bytes = 514;     // 257 int16 entries
+  // sizeof(cc_student_model) with the Cortex-M4's 4-byte pointers (116); the firmware header pins
+  // the struct to that formula with static_asserts, so this cannot drift from the runtime.
+  int64_t descriptor_bytes = static_cast<int64_t>(CC_STUDENT_MODEL_BYTES(4));
   int64_t stack_bytes = 84;            // cc_student_forecast's painted stack high-water mark
   double cycles_per_mac = 4.44;        // 4-way unrolled int8 x int16 loop
   int64_t cycles_per_row = 72;         // dot product call and loop set-up plus cc_requantize
