@@ -2,15 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 #include <numeric>
 #include <utility>
 
+#include "csv_common.h"
 #include "csv_reader.h"
 #include "csv_values.h"
 
@@ -30,7 +27,6 @@ constexpr double kMaxRatedCapacityAh = 10000.0;
 constexpr std::int64_t kMaxCycle = 1'000'000;
 constexpr std::int64_t kMinMeasuredAtMs = 0;                  // 1970-01-01
 constexpr std::int64_t kMaxMeasuredAtMs = 4'102'444'800'000;  // 2100-01-01
-constexpr std::size_t kMaxCellIdBytes = 64;
 constexpr std::size_t kProgressEveryRows = 1 << 16;
 
 // What a column of the input means for a cycle record.
@@ -89,80 +85,12 @@ constexpr std::array kBatteryArchiveColumns{
     ColumnName{"Discharge_Energy (Wh)", Column::kIgnored},
 };
 
-std::string format_number(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
-  return buffer;
-}
-
-std::string quote_for_message(std::string_view text) {
-  constexpr std::size_t kMaxShown = 40;
-  std::string out = "'";
-  out.append(text.substr(0, kMaxShown));
-  if (text.size() > kMaxShown) out += "...";
-  out += "'";
-  return out;
-}
-
-std::string location(const std::string& source, std::uint32_t line) {
-  return source + ":" + std::to_string(line);
-}
-
-Error parse_error(const std::string& source, std::uint32_t line, const std::string& what) {
-  return make_error(ErrorCode::kParse, location(source, line) + ": " + what);
-}
-
-// Empty when `id` is a usable cell id, else what is wrong with it.
-std::string check_cell_id(std::string_view id) {
-  if (id.empty()) return "required value is empty";
-  if (id.size() > kMaxCellIdBytes) {
-    return "cell id is longer than " + std::to_string(kMaxCellIdBytes) + " bytes";
-  }
-  for (const char c : id) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      return "cell id contains a control character";
-    }
-  }
-  if (id.front() == ' ' || id.back() == ' ') return "cell id starts or ends with a space";
-  return {};
-}
-
-bool is_number_like(std::string_view field) {
-  double ignored = 0.0;
-  return csv::parse_double(field, ignored) == csv::NumberStatus::kOk;
-}
-
 // The header names; a header is refused when it is not one (delimiter, data, unknown column).
 struct Layout {
   CsvFormat format = CsvFormat::kAuto;
   std::vector<Column> columns;     // meaning of each position
   std::vector<std::string> names;  // header text of each position, for messages
 };
-
-Result<void> check_header_shape(std::span<const std::string_view> fields, std::string_view raw,
-                                const std::string& source) {
-  if (raw.empty()) return parse_error(source, 1, "the header row is empty");
-  if (fields.size() == 1) {
-    if (raw.find(';') != std::string_view::npos) {
-      return parse_error(source, 1,
-                         "the header has no ',' but contains ';': fields must be separated by "
-                         "commas, not semicolons");
-    }
-    if (raw.find('\t') != std::string_view::npos) {
-      return parse_error(source, 1,
-                         "the header has no ',' but contains tabs: fields must be separated by "
-                         "commas, not tabs");
-    }
-  }
-  for (const std::string_view field : fields) {
-    if (is_number_like(field)) {
-      return parse_error(source, 1,
-                         "no header row: the first line holds data (" + quote_for_message(raw) +
-                             "); expected column names, e.g. cell_id,cycle,qd_ah");
-    }
-  }
-  return {};
-}
 
 CsvFormat detect_format(std::span<const std::string_view> fields) {
   for (const std::string_view field : fields) {
@@ -196,25 +124,26 @@ Result<Layout> map_columns(std::span<const std::string_view> fields,
     const auto it = std::find_if(table.begin(), table.end(),
                                  [&](const ColumnName& entry) { return entry.name == name; });
     if (it == table.end()) {
-      return parse_error(source, 1,
-                         "unknown column " + quote_for_message(name) + " (column " +
-                             std::to_string(i + 1) + "); the " +
-                             std::string(csv_format_name(format)) +
-                             " format has the columns: " + list_names(table));
+      return csv::parse_error(source, 1,
+                              "unknown column " + csv::quote_for_message(name) + " (column " +
+                                  std::to_string(i + 1) + "); the " +
+                                  std::string(csv_format_name(format)) +
+                                  " format has the columns: " + list_names(table));
     }
     const auto seen = std::find(layout.names.begin(), layout.names.end(), name);
     if (seen != layout.names.end()) {
-      return parse_error(source, 1,
-                         "column " + quote_for_message(name) + " appears twice (columns " +
-                             std::to_string(seen - layout.names.begin() + 1) + " and " +
-                             std::to_string(i + 1) + ")");
+      return csv::parse_error(source, 1,
+                              "column " + csv::quote_for_message(name) +
+                                  " appears twice (columns " +
+                                  std::to_string(seen - layout.names.begin() + 1) + " and " +
+                                  std::to_string(i + 1) + ")");
     }
     layout.columns.push_back(it->column);
     layout.names.emplace_back(name);
   }
   for (const std::string_view name : required) {
     if (std::find(layout.names.begin(), layout.names.end(), name) == layout.names.end()) {
-      return parse_error(source, 1, "missing required column " + quote_for_message(name));
+      return csv::parse_error(source, 1, "missing required column " + csv::quote_for_message(name));
     }
   }
   return layout;
@@ -222,7 +151,7 @@ Result<Layout> map_columns(std::span<const std::string_view> fields,
 
 Result<Layout> read_layout(std::span<const std::string_view> fields, std::string_view raw,
                            CsvFormat requested, const std::string& source) {
-  if (auto shape = check_header_shape(fields, raw, source); !shape) return shape.error();
+  if (auto shape = csv::check_header_shape(fields, raw, source); !shape) return shape.error();
   const CsvFormat format = requested == CsvFormat::kAuto ? detect_format(fields) : requested;
   if (format == CsvFormat::kBatteryArchive) {
     static constexpr std::array<std::string_view, 2> kRequired{"Cycle_Index",
@@ -243,11 +172,11 @@ struct Range {
 };
 
 std::string describe(const Range& range, double rated_ah) {
-  std::string text = std::string(range.min_inclusive ? "[" : "(") + format_number(range.min) +
-                     ", " + format_number(range.max) + "] " + range.unit;
+  std::string text = std::string(range.min_inclusive ? "[" : "(") + csv::format_number(range.min) +
+                     ", " + csv::format_number(range.max) + "] " + range.unit;
   if (range.relative_to_rated) {
-    text += " (" + format_number(kMaxCapacityPerRated) + " x rated capacity " +
-            format_number(rated_ah) + " Ah)";
+    text += " (" + csv::format_number(kMaxCapacityPerRated) + " x rated capacity " +
+            csv::format_number(rated_ah) + " Ah)";
   }
   return text;
 }
@@ -263,9 +192,9 @@ class RowParser {
 
   // Registers the BatteryArchive file's one cell.
   Result<void> add_fixed_cell(std::string_view cell_id, std::uint32_t line) {
-    if (const std::string problem = check_cell_id(cell_id); !problem.empty()) {
+    if (const std::string problem = csv::check_cell_id(cell_id); !problem.empty()) {
       return make_error(ErrorCode::kInvalidArgument,
-                        source_ + ": cell id " + quote_for_message(cell_id) + ": " + problem);
+                        source_ + ": cell id " + csv::quote_for_message(cell_id) + ": " + problem);
     }
     auto added = add_cell(cell_id, line);
     if (!added) return added.error();
@@ -305,13 +234,14 @@ class RowParser {
     if (options_.catalog != nullptr) {
       auto info = options_.catalog->resolve(cell_id);
       if (!info)
-        return make_error(info.error().code, location(source_, line) + ": " + info.error().message);
+        return make_error(info.error().code,
+                          csv::location(source_, line) + ": " + info.error().message);
       rated = info->rated_capacity_ah;
     }
     if (!rated) {
-      return make_error(ErrorCode::kInvalidArgument, location(source_, line) +
+      return make_error(ErrorCode::kInvalidArgument, csv::location(source_, line) +
                                                          ": no rated capacity known for cell " +
-                                                         quote_for_message(cell_id));
+                                                         csv::quote_for_message(cell_id));
     }
     const auto index = static_cast<std::uint32_t>(out_.cell_ids.size());
     out_.cell_ids.emplace_back(cell_id);
@@ -329,7 +259,7 @@ class RowParser {
     const std::string_view cell_id = csv::trim(fields[position]);
     // Rows come grouped by cell in practice: compare with the previous row's cell first.
     if (!out_.cell_ids.empty() && out_.cell_ids[current_cell_] == cell_id) return true;
-    if (const std::string problem = check_cell_id(cell_id); !problem.empty()) {
+    if (const std::string problem = csv::check_cell_id(cell_id); !problem.empty()) {
       reason = column_label(position) + ": " + problem;
       return false;
     }
@@ -388,9 +318,9 @@ class RowParser {
       return true;
     }
     if (known == batch) return true;
-    reason = column_label(position) + ": cell " + quote_for_message(out_.cell_ids[row.cell]) +
-             " was in batch " + quote_for_message(known) + " on an earlier row, found " +
-             quote_for_message(batch);
+    reason = column_label(position) + ": cell " + csv::quote_for_message(out_.cell_ids[row.cell]) +
+             " was in batch " + csv::quote_for_message(known) + " on an earlier row, found " +
+             csv::quote_for_message(batch);
     return false;
   }
 
@@ -403,7 +333,7 @@ class RowParser {
       reason = column_label(position) + ": required value is empty";
     } else {
       reason = column_label(position) + ": expected a cycle number, an integer in [1, " +
-               std::to_string(kMaxCycle) + "], found " + quote_for_message(field);
+               std::to_string(kMaxCycle) + "], found " + csv::quote_for_message(field);
     }
     return false;
   }
@@ -420,7 +350,7 @@ class RowParser {
     }
     // Built only on failure: the happy path above allocates nothing.
     const std::string expected = describe(range, rated_ah_[current_cell_]);
-    const std::string found = ", found " + quote_for_message(csv::trim(field));
+    const std::string found = ", found " + csv::quote_for_message(csv::trim(field));
     reason = column_label(position) + ": ";
     switch (status) {
       case csv::NumberStatus::kEmpty:
@@ -458,7 +388,7 @@ class RowParser {
     reason = column_label(position) +
              ": expected an ISO-8601 UTC time between 1970 and 2100 like "
              "2026-01-01T00:00:00Z, found " +
-             quote_for_message(field);
+             csv::quote_for_message(field);
     return false;
   }
 
@@ -493,7 +423,7 @@ class RowParser {
   }
 
   std::string column_label(std::size_t position) const {
-    return "column " + quote_for_message(layout_.names[position]) + " (" +
+    return "column " + csv::quote_for_message(layout_.names[position]) + " (" +
            std::to_string(position + 1) + ")";
   }
 
@@ -554,7 +484,7 @@ void remove_repeats(ParsedCycles& parsed, const std::vector<std::string_view>& r
     parsed.rejected.push_back(
         RowRejection{repeat.line, std::string(raw_lines[order[i]]),
                      "conflicting duplicate: cycle " + std::to_string(repeat.cycle) + " of cell " +
-                         quote_for_message(parsed.cell_ids[repeat.cell]) + " is on line " +
+                         csv::quote_for_message(parsed.cell_ids[repeat.cell]) + " is on line " +
                          std::to_string(kept.line) + " with other values"});
   }
   std::size_t write = 0;
@@ -566,46 +496,6 @@ void remove_repeats(ParsedCycles& parsed, const std::vector<std::string_view>& r
             [](const RowRejection& a, const RowRejection& b) { return a.line < b.line; });
 }
 
-// A file's bytes. The buffer is left uninitialized before reading: zero-filling a large file
-// first would cost a pass over it for nothing.
-struct FileBytes {
-  std::unique_ptr<char[]> data;
-  std::size_t size = 0;
-  std::string_view view() const { return {data.get(), size}; }
-};
-
-Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return make_error(ErrorCode::kIo, path.string() + ": is a directory, expected a CSV file");
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!file) {
-    return make_error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
-  }
-  constexpr std::size_t kChunkBytes = 1 << 20;
-  const auto size_hint = std::filesystem::file_size(path, ec);
-  std::size_t capacity = (ec ? 0 : static_cast<std::size_t>(size_hint)) + kChunkBytes;
-  FileBytes bytes{std::make_unique_for_overwrite<char[]>(capacity), 0};
-  for (;;) {
-    if (capacity - bytes.size < kChunkBytes) {  // the file grew, or its size was unknown
-      capacity *= 2;
-      auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
-      std::memcpy(bigger.get(), bytes.data.get(), bytes.size);
-      bytes.data = std::move(bigger);
-    }
-    const std::size_t got = std::fread(bytes.data.get() + bytes.size, 1, kChunkBytes, file.get());
-    bytes.size += got;
-    if (got < kChunkBytes) break;
-  }
-  if (std::ferror(file.get()) != 0) {
-    return make_error(ErrorCode::kIo, path.string() + ": read failed: " + std::strerror(errno));
-  }
-  return bytes;
-}
-
-// Cells file columns with a fixed meaning; every other column is metadata.
 enum class CellColumn { kCellId, kRigId, kChemistry, kRatedCapacity, kPolicy, kMetadata };
 
 CellColumn cell_column_of(std::string_view name) {
@@ -653,7 +543,7 @@ std::string_view csv_format_name(CsvFormat format) {
 CellCatalog::CellCatalog(CellDefaults defaults) : defaults_(std::move(defaults)) {}
 
 Result<CellCatalog> CellCatalog::load(const std::filesystem::path& path, CellDefaults defaults) {
-  auto bytes = read_whole_file(path);
+  auto bytes = csv::read_whole_file(path);
   if (!bytes) return bytes.error();
   return parse(bytes->view(), path.string(), std::move(defaults));
 }
@@ -664,11 +554,12 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
   csv::RecordReader reader(text);
   csv::ReadStatus status = reader.next();
   if (status == csv::ReadStatus::kEnd) {
-    return parse_error(source_name, 1, "empty file: expected a header row starting with cell_id");
+    return csv::parse_error(source_name, 1,
+                            "empty file: expected a header row starting with cell_id");
   }
   if (status == csv::ReadStatus::kError)
-    return parse_error(source_name, reader.line(), reader.error());
-  if (auto shape = check_header_shape(reader.fields(), reader.raw(), source_name); !shape) {
+    return csv::parse_error(source_name, reader.line(), reader.error());
+  if (auto shape = csv::check_header_shape(reader.fields(), reader.raw(), source_name); !shape) {
     return shape.error();
   }
   std::vector<CellColumn> columns;
@@ -676,33 +567,34 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
   for (const std::string_view field : reader.fields()) {
     const std::string_view name = csv::trim(field);
     if (std::find(names.begin(), names.end(), name) != names.end()) {
-      return parse_error(source_name, 1, "column " + quote_for_message(name) + " appears twice");
+      return csv::parse_error(source_name, 1,
+                              "column " + csv::quote_for_message(name) + " appears twice");
     }
     names.emplace_back(name);
     columns.push_back(cell_column_of(name));
   }
   if (std::find(columns.begin(), columns.end(), CellColumn::kCellId) == columns.end()) {
-    return parse_error(source_name, 1, "missing required column 'cell_id'");
+    return csv::parse_error(source_name, 1, "missing required column 'cell_id'");
   }
   while ((status = reader.next()) == csv::ReadStatus::kRecord) {
     if (reader.blank()) continue;
     const auto fields = reader.fields();
     const std::uint32_t line = reader.line();
     if (fields.size() != columns.size()) {
-      return parse_error(source_name, line,
-                         "row has " + std::to_string(fields.size()) + " fields, the header has " +
-                             std::to_string(columns.size()));
+      return csv::parse_error(source_name, line,
+                              "row has " + std::to_string(fields.size()) +
+                                  " fields, the header has " + std::to_string(columns.size()));
     }
     Entry entry;
     entry.info.metadata_json = "{";
     for (std::size_t i = 0; i < fields.size(); ++i) {
       const std::string_view value = csv::trim(fields[i]);
       const std::string label =
-          "column " + quote_for_message(names[i]) + " (" + std::to_string(i + 1) + ")";
+          "column " + csv::quote_for_message(names[i]) + " (" + std::to_string(i + 1) + ")";
       switch (columns[i]) {
         case CellColumn::kCellId:
-          if (const std::string problem = check_cell_id(value); !problem.empty()) {
-            return parse_error(source_name, line, label + ": " + problem);
+          if (const std::string problem = csv::check_cell_id(value); !problem.empty()) {
+            return csv::parse_error(source_name, line, label + ": " + problem);
           }
           entry.info.cell_id.assign(value);
           break;
@@ -720,10 +612,10 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
           double rated = 0.0;
           if (csv::parse_double(value, rated) != csv::NumberStatus::kOk || rated <= 0.0 ||
               rated > kMaxRatedCapacityAh) {
-            return parse_error(source_name, line,
-                               label + ": expected a rated capacity in (0, " +
-                                   format_number(kMaxRatedCapacityAh) + "] Ah, found " +
-                                   quote_for_message(value));
+            return csv::parse_error(source_name, line,
+                                    label + ": expected a rated capacity in (0, " +
+                                        csv::format_number(kMaxRatedCapacityAh) + "] Ah, found " +
+                                        csv::quote_for_message(value));
           }
           entry.rated_capacity_ah = rated;
           break;
@@ -738,12 +630,12 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
     entry.info.metadata_json.push_back('}');
     std::string id = entry.info.cell_id;
     if (!catalog.cells_.emplace(std::move(id), std::move(entry)).second) {
-      return parse_error(source_name, line,
-                         "cell " + quote_for_message(fields[0]) + " is listed twice");
+      return csv::parse_error(source_name, line,
+                              "cell " + csv::quote_for_message(fields[0]) + " is listed twice");
     }
   }
   if (status == csv::ReadStatus::kError)
-    return parse_error(source_name, reader.line(), reader.error());
+    return csv::parse_error(source_name, reader.line(), reader.error());
   return catalog;
 }
 
@@ -760,7 +652,7 @@ Result<storage::CellInfo> CellCatalog::resolve(std::string_view cell_id,
   }
   if (!rated) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "no rated capacity known for cell " + quote_for_message(cell_id) +
+                      "no rated capacity known for cell " + csv::quote_for_message(cell_id) +
                           " (neither the cells file nor the defaults give one)");
   }
   info.rated_capacity_ah = *rated;
@@ -782,10 +674,10 @@ Result<ParsedCycles> parse_cycles_csv(std::string_view text, const std::string& 
   csv::RecordReader reader(text);
   csv::ReadStatus status = reader.next();
   if (status == csv::ReadStatus::kEnd) {
-    return parse_error(source_name, 1, "empty file: expected a header row");
+    return csv::parse_error(source_name, 1, "empty file: expected a header row");
   }
   if (status == csv::ReadStatus::kError) {
-    return parse_error(source_name, reader.line(), reader.error());
+    return csv::parse_error(source_name, reader.line(), reader.error());
   }
   auto layout = read_layout(reader.fields(), reader.raw(), options.format, source_name);
   if (!layout) return layout.error();
@@ -827,7 +719,7 @@ Result<ParsedCycles> parse_cycles_csv(std::string_view text, const std::string& 
     }
   }
   if (status == csv::ReadStatus::kError) {
-    return parse_error(source_name, reader.line(), reader.error());
+    return csv::parse_error(source_name, reader.line(), reader.error());
   }
   remove_repeats(parsed, raw_lines);
   if (options.progress) {
@@ -878,7 +770,7 @@ Result<std::vector<ParsedFile>> parse_files(std::span<const std::filesystem::pat
   std::vector<ParsedFile> files;
   for (const std::filesystem::path& path : paths) {
     ParsedFile file{path.string(), {}};
-    auto text = read_whole_file(path);
+    auto text = csv::read_whole_file(path);
     if (!text) return text.error();
     ParseOptions parse_options;
     parse_options.format = options.format;
@@ -915,7 +807,7 @@ Result<void> refuse_bad_rows(const std::vector<ParsedFile>& files) {
   }
   if (first == nullptr) return {};
   const RowRejection& bad = first->parsed.rejected.front();
-  std::string message = location(first->name, bad.line) + ": " + bad.reason;
+  std::string message = csv::location(first->name, bad.line) + ": " + bad.reason;
   if (bad_rows > 1) message += " (and " + std::to_string(bad_rows - 1) + " more bad rows)";
   message += "; nothing was imported";
   return make_error(ErrorCode::kParse, std::move(message));
@@ -946,7 +838,7 @@ Result<void> write_rejections(storage::Database& db, const ParsedFile& file) {
   records.reserve(file.parsed.rejected.size());
   for (const RowRejection& bad : file.parsed.rejected) {
     records.push_back(
-        storage::RejectedRecord{location(file.name, bad.line), bad.raw, bad.reason, 0});
+        storage::RejectedRecord{csv::location(file.name, bad.line), bad.raw, bad.reason, 0});
   }
   if (records.empty()) return {};
   return db.write_rejected(records);
