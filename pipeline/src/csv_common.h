@@ -1,4 +1,6 @@
-// Private to pipeline/: what the files of the CSV import share. Their messages all name a place as
+// Private to pipeline/: what the files of the CSV import share. csv_layout.cc reads a cycles
+// file's header into a Layout, csv_rows.cc parses the rows under it, cell_catalog.cc reads the
+// cells file, csv_import.cc writes an import to the database. Their messages all name a place as
 // "<source>:<line>: " and quote input the same way, so those helpers live here once.
 // The formats and their rules are documented in docs/csv-format.md.
 #pragma once
@@ -10,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cyclecast/pipeline/csv_import.h"
 #include "cyclecast/result.h"
@@ -35,6 +38,34 @@ std::string check_cell_id(std::string_view id);
 // cycles and the cells file need a header, and a wrong one is a whole-file error.
 Result<void> check_header_shape(std::span<const std::string_view> fields, std::string_view raw,
                                 const std::string& source);
+
+// What a column of a cycles file means for a cycle record.
+enum class Column {
+  kCellId,
+  kBatch,
+  kCycle,
+  kQd,
+  kQc,
+  kIr,
+  kTmax,
+  kTavg,
+  kTmin,
+  kChargeTime,
+  kMeasuredAt,
+  kIgnored,  // a known column whose value cyclecast does not store
+};
+
+// The header names; a header is refused when it is not one (delimiter, data, unknown column).
+struct Layout {
+  CsvFormat format = CsvFormat::kAuto;
+  std::vector<Column> columns;     // meaning of each position
+  std::vector<std::string> names;  // header text of each position, for messages
+};
+
+// The layout of a cycles file's header row (`fields`, whose text is `raw`). With kAuto the
+// format is recognised from the column names.
+Result<Layout> read_layout(std::span<const std::string_view> fields, std::string_view raw,
+                           CsvFormat requested, const std::string& source);
 
 // A file's bytes. The buffer is left uninitialized before reading: zero-filling a large file
 // first would cost a pass over it for nothing.
