@@ -42,6 +42,56 @@ void append_metadata_member(std::string& json, std::string_view key, std::string
   }
 }
 
+// The cells file's header: what each column means, and its name for messages and metadata.
+struct CellHeader {
+  std::vector<CellColumn> columns;
+  std::vector<std::string> names;
+};
+
+// Reads the header row from a fresh `reader`; a missing, malformed or cell_id-less header is an
+// error, because no row can be read without knowing which column names the cell.
+Result<CellHeader> read_cell_header(csv::RecordReader& reader, const std::string& source_name) {
+  const csv::ReadStatus status = reader.next();
+  if (status == csv::ReadStatus::kEnd) {
+    return csv::parse_error(source_name, 1,
+                            "empty file: expected a header row starting with cell_id");
+  }
+  if (status == csv::ReadStatus::kError)
+    return csv::parse_error(source_name, reader.line(), reader.error());
+  if (auto shape = csv::check_header_shape(reader.fields(), reader.raw(), source_name); !shape) {
+    return shape.error();
+  }
+  CellHeader header;
+  for (const std::string_view field : reader.fields()) {
+    const std::string_view name = csv::trim(field);
+    if (std::find(header.names.begin(), header.names.end(), name) != header.names.end()) {
+      return csv::parse_error(source_name, 1,
+                              "column " + csv::quote_for_message(name) + " appears twice");
+    }
+    header.names.emplace_back(name);
+    header.columns.push_back(cell_column_of(name));
+  }
+  if (std::find(header.columns.begin(), header.columns.end(), CellColumn::kCellId) ==
+      header.columns.end()) {
+    return csv::parse_error(source_name, 1, "missing required column 'cell_id'");
+  }
+  return header;
+}
+
+// A non-empty rated_capacity_ah field; `label` names its column in the message.
+Result<double> parse_rated_capacity(std::string_view value, const std::string& label,
+                                    const std::string& source_name, std::uint32_t line) {
+  double rated = 0.0;
+  if (csv::parse_double(value, rated) != csv::NumberStatus::kOk || rated <= 0.0 ||
+      rated > kMaxRatedCapacityAh) {
+    return csv::parse_error(source_name, line,
+                            label + ": expected a rated capacity in (0, " +
+                                csv::format_number(kMaxRatedCapacityAh) + "] Ah, found " +
+                                csv::quote_for_message(value));
+  }
+  return rated;
+}
+
 }  // namespace
 
 CellCatalog::CellCatalog(CellDefaults defaults) : defaults_(std::move(defaults)) {}
@@ -56,30 +106,11 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
                                        CellDefaults defaults) {
   CellCatalog catalog(std::move(defaults));
   csv::RecordReader reader(text);
-  csv::ReadStatus status = reader.next();
-  if (status == csv::ReadStatus::kEnd) {
-    return csv::parse_error(source_name, 1,
-                            "empty file: expected a header row starting with cell_id");
-  }
-  if (status == csv::ReadStatus::kError)
-    return csv::parse_error(source_name, reader.line(), reader.error());
-  if (auto shape = csv::check_header_shape(reader.fields(), reader.raw(), source_name); !shape) {
-    return shape.error();
-  }
-  std::vector<CellColumn> columns;
-  std::vector<std::string> names;
-  for (const std::string_view field : reader.fields()) {
-    const std::string_view name = csv::trim(field);
-    if (std::find(names.begin(), names.end(), name) != names.end()) {
-      return csv::parse_error(source_name, 1,
-                              "column " + csv::quote_for_message(name) + " appears twice");
-    }
-    names.emplace_back(name);
-    columns.push_back(cell_column_of(name));
-  }
-  if (std::find(columns.begin(), columns.end(), CellColumn::kCellId) == columns.end()) {
-    return csv::parse_error(source_name, 1, "missing required column 'cell_id'");
-  }
+  auto header = read_cell_header(reader, source_name);
+  if (!header) return header.error();
+  const std::vector<CellColumn>& columns = header->columns;
+  const std::vector<std::string>& names = header->names;
+  csv::ReadStatus status;
   while ((status = reader.next()) == csv::ReadStatus::kRecord) {
     if (reader.blank()) continue;
     const auto fields = reader.fields();
@@ -113,15 +144,9 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
           break;
         case CellColumn::kRatedCapacity: {
           if (value.empty()) break;
-          double rated = 0.0;
-          if (csv::parse_double(value, rated) != csv::NumberStatus::kOk || rated <= 0.0 ||
-              rated > kMaxRatedCapacityAh) {
-            return csv::parse_error(source_name, line,
-                                    label + ": expected a rated capacity in (0, " +
-                                        csv::format_number(kMaxRatedCapacityAh) + "] Ah, found " +
-                                        csv::quote_for_message(value));
-          }
-          entry.rated_capacity_ah = rated;
+          auto rated = parse_rated_capacity(value, label, source_name, line);
+          if (!rated) return rated.error();
+          entry.rated_capacity_ah = *rated;
           break;
         }
         case CellColumn::kMetadata:
