@@ -1,0 +1,119 @@
+#include "csv_common.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "csv_values.h"
+
+namespace cyclecast::pipeline::csv {
+
+// The bound on a cell id's length that docs/csv-format.md gives.
+constexpr std::size_t kMaxCellIdBytes = 64;
+
+std::string format_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+std::string quote_for_message(std::string_view text) {
+  constexpr std::size_t kMaxShown = 40;
+  std::string out = "'";
+  out.append(text.substr(0, kMaxShown));
+  if (text.size() > kMaxShown) out += "...";
+  out += "'";
+  return out;
+}
+
+std::string location(const std::string& source, std::uint32_t line) {
+  return source + ":" + std::to_string(line);
+}
+
+Error parse_error(const std::string& source, std::uint32_t line, const std::string& what) {
+  return make_error(ErrorCode::kParse, location(source, line) + ": " + what);
+}
+
+std::string check_cell_id(std::string_view id) {
+  if (id.empty()) return "required value is empty";
+  if (id.size() > kMaxCellIdBytes) {
+    return "cell id is longer than " + std::to_string(kMaxCellIdBytes) + " bytes";
+  }
+  for (const char c : id) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return "cell id contains a control character";
+    }
+  }
+  if (id.front() == ' ' || id.back() == ' ') return "cell id starts or ends with a space";
+  return {};
+}
+
+namespace {
+
+bool is_number_like(std::string_view field) {
+  double ignored = 0.0;
+  return parse_double(field, ignored) == NumberStatus::kOk;
+}
+
+}  // namespace
+
+Result<void> check_header_shape(std::span<const std::string_view> fields, std::string_view raw,
+                                const std::string& source) {
+  if (raw.empty()) return parse_error(source, 1, "the header row is empty");
+  if (fields.size() == 1) {
+    if (raw.find(';') != std::string_view::npos) {
+      return parse_error(source, 1,
+                         "the header has no ',' but contains ';': fields must be separated by "
+                         "commas, not semicolons");
+    }
+    if (raw.find('\t') != std::string_view::npos) {
+      return parse_error(source, 1,
+                         "the header has no ',' but contains tabs: fields must be separated by "
+                         "commas, not tabs");
+    }
+  }
+  for (const std::string_view field : fields) {
+    if (is_number_like(field)) {
+      return parse_error(source, 1,
+                         "no header row: the first line holds data (" + quote_for_message(raw) +
+                             "); expected column names, e.g. cell_id,cycle,qd_ah");
+    }
+  }
+  return {};
+}
+
+Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return make_error(ErrorCode::kIo, path.string() + ": is a directory, expected a CSV file");
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) {
+    return make_error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
+  }
+  constexpr std::size_t kChunkBytes = 1 << 20;
+  const auto size_hint = std::filesystem::file_size(path, ec);
+  std::size_t capacity = (ec ? 0 : static_cast<std::size_t>(size_hint)) + kChunkBytes;
+  FileBytes bytes{std::make_unique_for_overwrite<char[]>(capacity), 0};
+  for (;;) {
+    if (capacity - bytes.size < kChunkBytes) {  // the file grew, or its size was unknown
+      capacity *= 2;
+      auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+      std::memcpy(bigger.get(), bytes.data.get(), bytes.size);
+      bytes.data = std::move(bigger);
+    }
+    const std::size_t got = std::fread(bytes.data.get() + bytes.size, 1, kChunkBytes, file.get());
+    bytes.size += got;
+    if (got < kChunkBytes) break;
+  }
+  if (std::ferror(file.get()) != 0) {
+    return make_error(ErrorCode::kIo, path.string() + ": read failed: " + std::strerror(errno));
+  }
+  return bytes;
+}
+
+}  // namespace cyclecast::pipeline::csv
