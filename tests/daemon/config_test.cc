@@ -1,12 +1,9 @@
 // cyclecastd configuration (docs/configuration.md): defaults, TOML over defaults, and refusal of
-// unknown keys and bad values with file, line and reason; reconnect backoff bounds.
+// unknown keys and bad values with file, line and reason.
 #include "config.h"
-
-#include <random>
 
 #include <gtest/gtest.h>
 
-#include "cyclecast/mqtt/client.h"
 #include "temp_dir.h"
 
 namespace cyclecast::daemon {
@@ -174,20 +171,6 @@ TEST(DaemonConfig, ReloadTellsWhichKeysNeedARestart) {
   EXPECT_EQ(
       keys_needing_restart(before, after),
       (std::vector<std::string>{"mqtt.port", "storage.state_dir", "http.port", "retrain.margin"}));
-}
-
-TEST(DaemonReconnect, DelayDoublesUpToTheCapWithJitterInTheUpperHalf) {
-  std::mt19937 rng(7);
-  for (int attempt = 0; attempt < 12; ++attempt) {
-    long long full = 100;
-    for (int i = 0; i < attempt; ++i)
-      full = std::min(full * 2, 5000LL);
-    for (int draw = 0; draw < 50; ++draw) {
-      const int delay = reconnect_delay_ms(attempt, 100, 5000, rng);
-      EXPECT_GE(delay, full / 2) << "attempt " << attempt;
-      EXPECT_LE(delay, full) << "attempt " << attempt;
-    }
-  }
 }
 
 }  // namespace

@@ -83,9 +83,10 @@ std::string read_retained(int port, const std::string& topic, int wait_s = 10) {
 class NextMessage {
  public:
   NextMessage(int port, const std::string& topic, int wait_s) {
-    const std::string command = "mosquitto_sub -d -h 127.0.0.1 -p " + std::to_string(port) +
-                                " -t '" + topic + "' -C 1 -W " + std::to_string(wait_s) +
-                                " 2>/dev/null";
+    // stdbuf: mosquitto_sub's debug lines would otherwise wait in its stdio buffer until exit.
+    const std::string command = "stdbuf -oL mosquitto_sub -d -h 127.0.0.1 -p " +
+                                std::to_string(port) + " -t '" + topic + "' -C 1 -W " +
+                                std::to_string(wait_s) + " 2>/dev/null";
     message_ = std::async(std::launch::async, [this, command] {
       FILE* pipe = popen(command.c_str(), "r");
       if (pipe == nullptr) return std::string();

@@ -1,6 +1,6 @@
 // Runs the node program with an exported model on the Cortex-M4 under QEMU and on the host, and
-// reads what the target build measured: the parity and footprint checks of issue 6, shared by
-// node_qemu_test.cc (generated data) and the Edge benchmark (real data).
+// reads what the target build measured: the parity and footprint checks of docs/firmware.md, shared
+// by node_qemu_test.cc (generated data) and the Edge benchmark (real data).
 #pragma once
 
 #include <array>

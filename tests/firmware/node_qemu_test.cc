@@ -1,7 +1,7 @@
 // The node program with an exported model on the Cortex-M4 under QEMU: bit-identical answers and
 // int32 outputs to the host over more than 1,000 windows of generated cells, and the footprint
-// and instruction figures of issue 6 measured on that build (flash and RAM from the linker map,
-// stack by painting, instructions by QEMU's instruction-counted clock). The shape is the
+// and instruction figures of docs/firmware.md measured on that build (flash and RAM from the linker
+// map, stack by painting, instructions by QEMU's instruction-counted clock). The shape is the
 // default deployment's: W 100, H 100, three features, 8 bypass features, width 16.
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // What one int8 student costs on the Nano 33 BLE Sense (nRF52840, Cortex-M4F at 64 MHz) when run by
 // firmware/cc_student: flash, RAM, multiply-accumulates and estimated cycles per forecast. The
-// Pareto selection of issue 5 trades these against int8 error, so the numbers come from the
-// runtime's real layout and the Cortex-M4 build (docs/firmware.md says where each constant comes
-// from and how to re-measure it).
+// Pareto selection (docs/pipeline-report.md) trades these against int8 error, so the numbers come
+// from the runtime's real layout and the Cortex-M4 build (docs/firmware.md says where each constant
+// comes from and how to re-measure it).
 #pragma once
 
 #include <cstdint>
@@ -26,8 +26,8 @@ StudentShape student_shape(const Config& config) {
   return {config.input_size, config.features, config.width, config.euler_steps, config.horizon};
 }
 
-// Constants of the cost model, measured (issue 6): code and table sizes from the linker map of
-// arm-none-eabi-gcc 12 -Os (-mcpu=cortex-m4), the stack by painting, and the per-operation
+// Constants of the cost model, measured (docs/firmware.md): code and table sizes from the linker
+// map of arm-none-eabi-gcc 12 -Os (-mcpu=cortex-m4), the stack by painting, and the per-operation
 // figures fitted by least squares to QEMU's instruction counts (mps2-an386, -icount) of
 // cc_student_forecast over 8 student shapes (tests/firmware/node_qemu_test.cc; the fit predicts
 // each within 3 %; firmware/target/measured_cost.json, docs/firmware.md). They are *instructions*

@@ -21,7 +21,7 @@
 
 namespace cyclecast::models {
 
-// Float weights of one student (architecture id 4 of issue 5):
+// Float weights of one student (architecture id 4, student.h):
 //   z = E x;  h0 = tanh(A z + a);  h += dt (-alpha .* h + beta .* tanh(Wr h + b)) `steps` times,
 //   dt = 1 / steps;  y = D z + G h + c.
 // Shapes: E features x input, A width x features, Wr width x width, D horizon x features,
@@ -105,7 +105,7 @@ class QuantizedStudent {
   size_t scratch_bytes() const;
 };
 
-// Compact little-endian blob for shipping a quantized student (issue 6 signs and bundles it):
+// Compact little-endian blob for shipping a quantized student (bundles carry it, docs/bundles.md):
 //   "CCQ8" magic, u16 version (1), u16 dims..., i32 parameters, every array in the order of
 //   QuantizedStudent's fields, u32 CRC-32 (IEEE) of everything before it. docs/firmware.md.
 std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& student);

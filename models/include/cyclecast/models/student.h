@@ -1,4 +1,4 @@
-// The forecasting student of issue 5 (architecture id 4 in model files): an Euler-discretized
+// The forecasting student (architecture id 4 in model files, docs/models.md): an Euler-discretized
 // liquid network beside a linear low-rank bypass.
 //
 //   z   = E x                        E: features x input_size, no bias       "encoder.weight"
