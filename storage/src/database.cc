@@ -222,6 +222,7 @@ void Database::Impl::rollback() {
   last_cell_valid = false;
   last_source_valid = false;
   source_ids.clear();
+  cell_rowids.clear();  // a cell inserted by the rolled-back batch (write_batch) is gone again
 }
 
 Result<Database> Database::open(const std::filesystem::path& path, const OpenOptions& options) {

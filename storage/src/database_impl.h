@@ -48,9 +48,10 @@ struct Database::Impl {
   int schema_version = 0;
   CachedStatements statements;
 
-  // Cells are never deleted, so a cell's rowid never changes once seen: positive lookups are
-  // cached for the life of the handle. Negative answers are only valid inside one write
-  // transaction (no other connection can add a cell while we hold the write lock).
+  // Cells are never deleted, so a committed cell's rowid never changes once seen: positive
+  // lookups are cached for the life of the handle, and rollback() forgets them, since a cell
+  // inserted by the batch that rolled back is gone. Negative answers are only valid inside one
+  // write transaction (no other connection can add a cell while we hold the write lock).
   std::unordered_map<std::string, std::int64_t> cell_rowids;
   // Consecutive records of a batch are usually of the same cell: skip the hash lookup then.
   std::string last_cell_id;

@@ -65,6 +65,30 @@ TEST(IngestBatch, AFailedCyclesPartLeavesNothingOfTheBatchBehind) {
   EXPECT_EQ(counts->rejected, 0);
 }
 
+// A cell inserted by a batch that rolled back is gone: its cycles that come later are of an
+// unknown cell, never stored under the cell that was given its rowid next.
+TEST(IngestBatch, ACellOfARolledBackBatchIsForgotten) {
+  TempDir dir;
+  auto db = Database::open(dir / "b.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  raw_exec(dir / "b.db",
+           "CREATE TRIGGER refuse_third BEFORE INSERT ON cycles WHEN NEW.cycle = 3 "
+           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  const std::vector<CellInfo> first = {make_cell("c1")};
+  ASSERT_FALSE(db->write_batch({first, {}, make_cycles("c1", 1, 5), {}}).ok());
+  raw_exec(dir / "b.db", "DROP TRIGGER refuse_third");
+  const std::vector<CellInfo> second = {make_cell("c2")};
+  ASSERT_TRUE(db->write_batch({second, {}, make_cycles("c2", 1, 2), {}}).ok());
+
+  auto later = db->write_batch({{}, {}, make_cycles("c1", 1, 2), {}});
+  ASSERT_TRUE(later.ok()) << later.error().message;
+  EXPECT_EQ(later->cycles.unknown_cells, 2u);
+  EXPECT_EQ(later->cycles.inserted, 0u);
+  auto c2 = db->cycles_of("c2");
+  ASSERT_TRUE(c2.ok());
+  EXPECT_EQ(c2->size(), 2u);
+}
+
 TEST(IngestBatch, RefusedForecastsCostOnlyThemselves) {
   TempDir dir;
   auto db = Database::open(dir / "b.db");
