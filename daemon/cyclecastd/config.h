@@ -82,6 +82,7 @@ struct Config {
   bool alert_retrain = true;           // start a run (trigger "live_error") when raised
 
   std::filesystem::path database_path() const;
+  std::int64_t max_size_bytes() const { return max_size_mb * 1024 * 1024; }  // 0: no limit
 };
 
 // Applies the TOML `text` over `base`. `source_name` prefixes error messages.

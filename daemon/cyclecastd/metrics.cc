@@ -110,4 +110,12 @@ void render_metric(std::string& out, std::string_view name, std::string_view typ
   render_sample(out, name, {}, value);
 }
 
+std::string status_line(const DaemonMetrics& m) {
+  return "messages " + std::to_string(m.messages) + ", stored " + std::to_string(m.stored) +
+         ", duplicates " + std::to_string(m.duplicates) + ", rejected " +
+         std::to_string(m.rejected_total()) + ", commits " + std::to_string(m.commits) + " (" +
+         std::to_string(m.commit_failures) + " failed), forecasts published " +
+         std::to_string(m.forecasts_published);
+}
+
 }  // namespace cyclecast::daemon

@@ -69,6 +69,9 @@ struct DaemonMetrics {
   std::uint64_t rejected_total() const;
 };
 
+// One line of the counters, for the log: "messages N, stored N, ...".
+std::string status_line(const DaemonMetrics& m);
+
 // Prometheus text lines. Label values are escaped (\\, \", \n).
 using Labels = std::vector<std::pair<std::string, std::string>>;
 void render_help(std::string& out, std::string_view name, std::string_view type,
