@@ -287,6 +287,7 @@ struct Retrainer::RunState {
   storage::DataSnapshot snapshot;
   std::optional<storage::ModelRecord> champion_at_start;
   std::optional<TrainingOutcome> trained;
+  std::optional<pipeline::ExportedModel> exported;
   std::optional<bundle::Manifest> manifest;
   RunOutcome outcome;
 };
@@ -430,8 +431,12 @@ Result<void> Retrainer::train(RunState& run) {
   return {};
 }
 
+// The model folder; the export it holds is the one the bundle ships (exported once per run).
 Result<void> Retrainer::store_model(RunState& run) {
-  return store_model_files(run.train_dir, run.version, run.model_dir);
+  auto exported = store_model_files(run.train_dir, run.version, run.model_dir);
+  if (!exported) return exported.error();
+  run.exported = std::move(*exported);
+  return {};
 }
 
 // The signed bundle of the chosen student, its footprint measured on the target where the
@@ -442,6 +447,7 @@ Result<void> Retrainer::bundle_candidate(RunState& run) {
   options.model_version = run.version;
   options.data_path = run.snapshot_path.string();
   options.measure_with = measuring_tools(config_);
+  options.exported = run.exported;
   auto contents = bundle::collect_run(options);
   if (!contents && options.measure_with && config_.measure == RetrainerConfig::Measure::kAuto) {
     // "auto" measures where it can: a measurement that fails leaves the estimate, saying why.

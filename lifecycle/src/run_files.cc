@@ -42,14 +42,17 @@ Result<void> write_durably(const fs::path& path, const std::vector<uint8_t>& byt
   return {};
 }
 
-Result<void> store_model_files(const fs::path& train_dir, const std::string& version,
-                               const fs::path& model_dir) {
+Result<pipeline::ExportedModel> store_model_files(const fs::path& train_dir,
+                                                  const std::string& version,
+                                                  const fs::path& model_dir) {
   const fs::path partial = model_dir.string() + ".partial";
   std::error_code ec;
   fs::remove_all(partial, ec);
   auto exported = pipeline::export_run(train_dir, version);
   if (!exported) return exported.error();
-  if (auto written = pipeline::write_exported_model(*exported, partial); !written) return written;
+  if (auto written = pipeline::write_exported_model(*exported, partial); !written) {
+    return written.error();
+  }
   for (const char* name : {"student.int8", "student.ccm", "report.json", "report.html"}) {
     fs::copy_file(train_dir / name, partial / name, fs::copy_options::overwrite_existing, ec);
     if (ec) {
@@ -62,7 +65,7 @@ Result<void> store_model_files(const fs::path& train_dir, const std::string& ver
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot rename " + partial.string() + ": " + ec.message());
   }
-  return {};
+  return exported;
 }
 
 void remove_run_files(const fs::path& run_dir, const fs::path& model_dir,

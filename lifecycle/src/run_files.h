@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cyclecast/pipeline/export.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::lifecycle {
@@ -18,8 +19,10 @@ Result<void> write_durably(const std::filesystem::path& path, const std::vector<
 
 // The files a registered model keeps: the exported model (model.bin, model_data.h/.c) and the
 // run's student and report, from the run's train_dir into model_dir (via model_dir.partial).
-Result<void> store_model_files(const std::filesystem::path& train_dir, const std::string& version,
-                               const std::filesystem::path& model_dir);
+// Returns the exported model, which the run's bundle ships too.
+Result<pipeline::ExportedModel> store_model_files(const std::filesystem::path& train_dir,
+                                                  const std::string& version,
+                                                  const std::filesystem::path& model_dir);
 
 // Removes what a run wrote under STATE; the registry never pointed at it.
 void remove_run_files(const std::filesystem::path& run_dir, const std::filesystem::path& model_dir,

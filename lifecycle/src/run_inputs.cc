@@ -239,7 +239,8 @@ Result<BundleContents> collect_run(const RunBundleOptions& options) {
   if (options.data_path) {
     if (auto ok = digest_data(*options.data_path, m.data_snapshot); !ok) return ok.error();
   }
-  auto exported = pipeline::export_run(run, options.model_version);
+  auto exported = options.exported ? Result<pipeline::ExportedModel>(*options.exported)
+                                   : pipeline::export_run(run, options.model_version);
   if (!exported) return exported.error();
   m.runtime_abi_version = pipeline::kNodeModelVersion;
   if (options.measure_with) {

@@ -14,6 +14,7 @@
 #include "cyclecast/lifecycle/manifest.h"
 #include "cyclecast/lifecycle/measure.h"
 #include "cyclecast/lifecycle/signing.h"
+#include "cyclecast/pipeline/export.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::bundle {
@@ -43,6 +44,9 @@ struct RunBundleOptions {
   // footprint_path.
   std::optional<TargetTools> measure_with;
   std::string created_at;  // ISO 8601 UTC; empty: now
+  // The run's student as exported for model_version, when the caller has exported it already
+  // (the retrainer keeps it in the model folder too); empty: exported from run_dir here.
+  std::optional<pipeline::ExportedModel> exported;
 };
 
 // The manifest (without files and key id) and the files of a run: model blob, report.json and
