@@ -3,7 +3,7 @@ cmake_minimum_required(VERSION 3.25)  # IN_LIST and the other policies of the pr
 # and their boundaries"), which is read from the page itself so that the two cannot disagree.
 # Fails when a source includes a project module or a third-party library its row does not name,
 # when a folder holding sources has no row, or when a row names a folder that does not exist; and
-# when README.md's layout table misses a module or names a folder that does not exist.
+# when README.md's layout table misses a top-level folder or names one that does not exist.
 # Run with -DSOURCE_DIR=<repository root>.
 
 # Third-party libraries the table may name, with the include prefix that reveals each. C and C++
@@ -70,8 +70,8 @@ foreach(folder ${top} ${processes})
   endif()
 endforeach()
 
-# The README's layout table names every top-level folder of the table above, and only folders
-# that exist.
+# The README's layout table names every top-level folder (builds and hidden ones aside), and
+# only folders that exist.
 file(STRINGS "${SOURCE_DIR}/README.md" readme_rows ENCODING UTF-8 REGEX "^\\| `[a-z_]+/` \\|")
 set(readme_folders "")
 foreach(row ${readme_rows})
@@ -81,8 +81,9 @@ foreach(row ${readme_rows})
     list(APPEND failures "README.md: the layout names ${CMAKE_MATCH_1}/, which does not exist")
   endif()
 endforeach()
-foreach(folder ${folders})
-  if(NOT folder MATCHES "/" AND NOT folder IN_LIST readme_folders)
+foreach(folder ${top})
+  if(IS_DIRECTORY "${SOURCE_DIR}/${folder}" AND NOT folder MATCHES "^(build|\\.)"
+     AND NOT folder IN_LIST readme_folders)
     list(APPEND failures "README.md: the layout table has no row for ${folder}/")
   endif()
 endforeach()
