@@ -1,6 +1,7 @@
 // The model registry: training runs, models, their statuses and the audit trail (registry.h).
-// Statements are prepared per call: the registry changes a few times per training run, far
-// below any rate where caching would matter.
+// Every call works on the Database's own connection and transactions (database_impl.h), so its
+// open options hold for registry writes too. Statements are prepared per call: the registry
+// changes a few times per training run, far below any rate where caching would matter.
 #include "cyclecast/storage/registry.h"
 
 #include <sqlite3.h>
@@ -14,24 +15,6 @@
 
 namespace cyclecast::storage {
 namespace {
-
-// The Database's own connection (database_impl.h), so that its open options (size limit, read
-// only, the VFS) hold for the registry's writes too, and its transactions are the registry's.
-class Connection {
- public:
-  explicit Connection(Database& database) : impl_(database.impl()) {}
-
-  sqlite3* get() const { return impl_.db; }
-
-  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on any failure.
-  template <typename Body>
-  auto transaction(Body&& body) -> decltype(body()) {
-    return impl_.in_transaction(std::forward<Body>(body));
-  }
-
- private:
-  Database::Impl& impl_;
-};
 
 Result<bool> is_json_object(sqlite3* db, const std::string& text) {
   auto q = Query::prepare(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'");
@@ -287,8 +270,8 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
   if (run.trigger.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a training run needs a trigger");
   }
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   if (auto ok = require_json_object(db, run.config_json, "config_json"); !ok) return ok.error();
   auto q = Query::prepare(db,
                           "INSERT INTO training_runs(started_at_ms, status, config_json, "
@@ -303,9 +286,9 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
 }
 
 Result<void> update_run(Database& database, std::int64_t run_id, const RunUpdate& update) {
-  Connection c(database);
-  sqlite3* db = c.get();
-  return c.transaction([&]() -> Result<void> {
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
+  return c.in_transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
     const DataSnapshot snapshot = update.snapshot.value_or(DataSnapshot{});
     auto q = Query::prepare(db,
@@ -337,10 +320,10 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
   if (status == RunStatus::kFailed && error.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a failed run needs its error");
   }
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   if (auto ok = require_json_object(db, summary_json, "summary_json"); !ok) return ok.error();
-  return c.transaction([&]() -> Result<void> {
+  return c.in_transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
     auto q = Query::prepare(db,
                             "UPDATE training_runs SET status = ?2, error = ?3, summary_json = ?4, "
@@ -356,8 +339,8 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
 }
 
 Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string& error) {
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   auto q = Query::prepare(db,
                           "UPDATE training_runs SET status = 'failed', error = ?1, "
                           "finished_at_ms = ?2 WHERE status = 'running'");
@@ -368,9 +351,9 @@ Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string&
 }
 
 Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_t limit) {
-  Connection c(database);
-  auto q = Query::prepare(c.get(), std::string("SELECT ") + kRunColumns +
-                                       " FROM training_runs ORDER BY id DESC LIMIT ?1");
+  Database::Impl& c = database.impl();
+  auto q = Query::prepare(
+      c.db, std::string("SELECT ") + kRunColumns + " FROM training_runs ORDER BY id DESC LIMIT ?1");
   if (!q) return q.error();
   q->integer(1, limit);
   std::vector<TrainingRunRecord> runs;
@@ -384,8 +367,8 @@ Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_
 }
 
 Result<TrainingRunRecord> get_run(Database& database, std::int64_t run_id) {
-  Connection c(database);
-  return read_run(c.get(), run_id);
+  Database::Impl& c = database.impl();
+  return read_run(c.db, run_id);
 }
 
 Result<ModelRecord> register_model(Database& database, const NewModel& model,
@@ -394,15 +377,15 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
   if (model.version.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a model needs a version");
   }
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   for (const auto& [text, field] : {std::pair{&model.lineage_json, "lineage_json"},
                                     std::pair{&model.metrics_json, "metrics_json"},
                                     std::pair{&model.footprint_json, "footprint_json"}}) {
     if (auto ok = require_json_object(db, *text, field); !ok) return ok.error();
   }
   const std::int64_t at_ms = now_ms();
-  auto registered = c.transaction([&]() -> Result<void> {
+  auto registered = c.in_transaction([&]() -> Result<void> {
     if (auto existing = read_model(db, model.version); existing) {
       return make_error(ErrorCode::kConflict, "model '" + model.version + "' already exists");
     } else if (existing.error().code != ErrorCode::kNotFound) {
@@ -450,41 +433,41 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
 }
 
 Result<std::vector<ModelRecord>> list_models(Database& database) {
-  Connection c(database);
-  return read_models(c.get(), "", "");
+  Database::Impl& c = database.impl();
+  return read_models(c.db, "", "");
 }
 
 Result<ModelRecord> get_model(Database& database, const std::string& version) {
-  Connection c(database);
-  return read_model(c.get(), version);
+  Database::Impl& c = database.impl();
+  return read_model(c.db, version);
 }
 
 Result<std::optional<ModelRecord>> champion(Database& database) {
-  Connection c(database);
-  return read_champion(c.get());
+  Database::Impl& c = database.impl();
+  return read_champion(c.db);
 }
 
 Result<void> promote(Database& database, const std::string& version, const std::string& actor,
                      const std::string& reason) {
-  Connection c(database);
-  sqlite3* db = c.get();
-  return c.transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
+  return c.in_transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<void> record_not_promoted(Database& database, const std::string& version,
                                  const std::string& actor, const std::string& reason) {
-  Connection c(database);
-  sqlite3* db = c.get();
-  return c.transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
+  return c.in_transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
 }
 
 Result<std::string> rollback(Database& database, const std::string& actor,
                              const std::string& reason) {
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   std::string restored;
   const std::int64_t at_ms = now_ms();
-  auto done = c.transaction([&]() -> Result<void> {
+  auto done = c.in_transaction([&]() -> Result<void> {
     auto current = read_champion(db);
     if (!current) return current.error();
     if (!*current) return make_error(ErrorCode::kConflict, "there is no champion to roll back");
@@ -515,15 +498,15 @@ Result<std::string> rollback(Database& database, const std::string& actor,
 }
 
 Result<std::vector<ModelEvent>> events_of(Database& database, const std::string& version) {
-  Connection c(database);
-  sqlite3* db = c.get();
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
   if (auto model = read_model(db, version); !model) return model.error();
   return read_events(db, "WHERE m.version = ?1", "ASC", -1, version);
 }
 
 Result<std::vector<ModelEvent>> recent_events(Database& database, std::int64_t limit) {
-  Connection c(database);
-  return read_events(c.get(), "", "DESC", limit, "");
+  Database::Impl& c = database.impl();
+  return read_events(c.db, "", "DESC", limit, "");
 }
 
 }  // namespace cyclecast::storage
