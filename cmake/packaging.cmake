@@ -7,6 +7,11 @@ include(GNUInstallDirs)
 # The units' Documentation= point at /usr/share/doc/cyclecast.
 file(GLOB CYCLECAST_DOCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CYCLECAST_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The broker's users and ACL (docs/security.md), for the operator to copy into /etc/mosquitto.
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/mosquitto/cyclecast.conf
+              ${CMAKE_SOURCE_DIR}/packaging/mosquitto/cyclecast.acl
+              ${CMAKE_SOURCE_DIR}/packaging/mosquitto/gateway-acl.in
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/mosquitto)
 
 set(CYCLECAST_PACKAGE_MAINTAINER
   "cyclecast maintainers <maintainers@users.noreply.h-seed-60f6be16.example>"

@@ -32,7 +32,7 @@ struct RigFlags {
   std::string outbox = "cyclecast-rig.outbox";
   std::string broker = "127.0.0.1:1883";
   std::string client_id;
-  std::string username, password, tls_ca_file;
+  std::string username, password, tls_ca_file, tls_cert_file, tls_key_file;
   double rate = 0;
   std::size_t window = 20000;
   std::size_t per_message = 100;
@@ -143,6 +143,8 @@ int run_rig(const RigFlags& flags) {
   options.username = flags.username;
   options.password = flags.password;
   options.tls_ca_file = flags.tls_ca_file;
+  options.tls_cert_file = flags.tls_cert_file;
+  options.tls_key_file = flags.tls_key_file;
   options.rate_records_per_s = flags.rate;
   options.window_records = flags.window;
   options.records_per_message = flags.per_message;
@@ -190,6 +192,12 @@ int run_rig(const RigFlags& flags) {
         "a daemon came online %zu times during the run; its in-flight records were re-sent\n",
         p.daemon_restarts);
   }
+  if (p.ignored_statuses > 0) {
+    std::printf(
+        "ignored %zu online statuses that named no new daemon start (at most one re-send "
+        "per start, and per --ack-timeout-ms)\n",
+        p.ignored_statuses);
+  }
   return summary->unanswered == 0 ? kExitOk : kExitFailure;
 }
 
@@ -221,7 +229,13 @@ void add_rig_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--username", flags->username, "MQTT user name");
   cmd->add_option("--password", flags->password, "MQTT password (env CYCLECAST_MQTT_PASSWORD)")
       ->envname("CYCLECAST_MQTT_PASSWORD");
-  cmd->add_option("--tls-ca-file", flags->tls_ca_file, "CA bundle: connect with TLS");
+  auto* ca = cmd->add_option("--tls-ca-file", flags->tls_ca_file, "CA bundle: connect with TLS");
+  auto* cert = cmd->add_option("--tls-cert-file", flags->tls_cert_file,
+                               "client certificate (with --tls-key-file), for mutual TLS");
+  auto* key =
+      cmd->add_option("--tls-key-file", flags->tls_key_file, "client certificate's private key");
+  cert->needs(ca)->needs(key);
+  key->needs(cert);
   cmd->add_option("--rate", flags->rate, "records per second (0: as fast as acks allow)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

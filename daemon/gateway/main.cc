@@ -27,6 +27,18 @@ int main(int argc, char** argv) {
   app.add_option("--mqtt-port", options.mqtt.port, "broker port")->capture_default_str();
   app.add_option("--client-id", options.mqtt.client_id,
                  "MQTT client id (default cyclecast-gateway-NODE)");
+  // A broker with users and an ACL (docs/security.md): the gateway's user is gateway-NODE.
+  app.add_option("--username", options.mqtt.username, "MQTT user name");
+  app.add_option("--password", options.mqtt.password, "MQTT password (env CYCLECAST_MQTT_PASSWORD)")
+      ->envname("CYCLECAST_MQTT_PASSWORD");
+  auto* ca = app.add_option("--tls-ca-file", options.mqtt.tls_ca_file,
+                            "CA bundle: connect with TLS, verifying the broker");
+  auto* cert = app.add_option("--tls-cert-file", options.mqtt.tls_cert_file,
+                              "client certificate (with --tls-key-file), for mutual TLS");
+  auto* key = app.add_option("--tls-key-file", options.mqtt.tls_key_file,
+                             "client certificate's private key");
+  cert->needs(ca)->needs(key);
+  key->needs(cert);
   app.add_option("--answer-timeout-ms", options.answer_timeout_ms, "wait for each answer")
       ->capture_default_str();
   app.add_option("--max-retries", options.max_retries, "resends before the node is unresponsive")

@@ -1,6 +1,8 @@
 #include "cyclecast/mqtt/client.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 
 #include <mosquitto.h>
 
@@ -24,6 +26,14 @@ std::string mosq_error(int rc) {
   return mosquitto_strerror(rc);
 }
 
+std::string random_start_id() {
+  std::random_device device;
+  const std::uint64_t bits = (std::uint64_t{device()} << 32) | device();
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits));
+  return text;
+}
+
 }  // namespace
 
 int reconnect_delay_ms(int attempt, int min_ms, int max_ms, std::mt19937& rng) {
@@ -36,7 +46,10 @@ int reconnect_delay_ms(int attempt, int min_ms, int max_ms, std::mt19937& rng) {
 }
 
 Client::Client(Options options, Handlers handlers)
-    : options_(std::move(options)), handlers_(std::move(handlers)), rng_(std::random_device{}()) {}
+    : options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      rng_(std::random_device{}()),
+      start_id_(random_start_id()) {}
 
 Client::~Client() {
   stop(std::chrono::milliseconds(0));
@@ -184,7 +197,7 @@ void Client::on_connect(mosquitto* mosq, void* self_ptr, int rc) {
     mosquitto_subscribe(mosq, nullptr, topic.c_str(), 1);
   }
   if (!self->options_.status_topic.empty()) {
-    const std::string online = "online";
+    const std::string online = "online " + self->start_id_;
     if (mosquitto_publish(mosq, nullptr, self->options_.status_topic.c_str(),
                           static_cast<int>(online.size()), online.data(), 1,
                           true) == MOSQ_ERR_SUCCESS) {

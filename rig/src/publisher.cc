@@ -31,12 +31,14 @@ struct ReceivedAck {
 
 // State shared with libmosquitto's thread.
 struct Shared {
+  explicit Shared(std::chrono::milliseconds min_resend_interval) : starts(min_resend_interval) {}
+
   std::mutex mutex;
   std::condition_variable wake;
   std::vector<ReceivedAck> acks;
   bool connected = false;
-  bool fresh_connection = false;    // set on connect, consumed by the sender
-  bool daemon_came_online = false;  // set on a live `online` status, consumed by the sender
+  bool fresh_connection = false;  // set on connect, consumed by the sender
+  DaemonStarts starts;  // fed the daemons' statuses, asked by the sender whether to re-send
   int subscriptions_pending = 0;
   std::size_t reconnects = 0;
   std::size_t bad_acks = 0;
@@ -82,8 +84,9 @@ void on_subscribe(mosquitto* /*mosq*/, void* user, int /*mid*/, int /*count*/,
 
 // A daemon that restarted lost whatever it had received and not committed, and the rig's
 // re-send wait may have grown to a minute while it was down: its live (not retained) `online`
-// status says to re-send what is in flight now. A gateway's restart says the same; the cost is
-// one window of duplicates.
+// status with a new start id says to re-send what is in flight now. A gateway's restart says the
+// same; the cost is one window of duplicates. DaemonStarts keeps anyone else who can publish a
+// status from making the rig re-send more than once per start and per ack timeout.
 void on_message(mosquitto* /*mosq*/, void* user, const mosquitto_message* message) {
   auto* shared = static_cast<Shared*>(user);
   const std::string_view payload(static_cast<const char*>(message->payload),
@@ -91,11 +94,8 @@ void on_message(mosquitto* /*mosq*/, void* user, const mosquitto_message* messag
   bool is_status = false;
   mosquitto_topic_matches_sub(kDaemonStatusTopics.c_str(), message->topic, &is_status);
   if (is_status) {
-    if (!message->retain && payload == "online") {
-      std::lock_guard lock(shared->mutex);
-      shared->daemon_came_online = true;
-      shared->wake.notify_all();
-    }
+    std::lock_guard lock(shared->mutex);
+    shared->starts.seen(message->topic, payload, message->retain);
     return;
   }
   auto ack = protocol::parse_ack(payload);
@@ -380,7 +380,8 @@ Result<PublishSummary> Sender::run(Outbox& outbox,
                             [&] { return !shared_.acks.empty(); });
       acks.swap(shared_.acks);
       fresh = std::exchange(shared_.fresh_connection, false);
-      daemon_online = std::exchange(shared_.daemon_came_online, false);
+      daemon_online = shared_.starts.resend_due(Clock::now());
+      progress_.ignored_statuses = shared_.starts.ignored();
       ready = shared_.connected && shared_.subscriptions_pending == 0;
       progress_.reconnects = shared_.reconnects;
     }
@@ -428,7 +429,7 @@ Result<PublishSummary> publish_outbox(Outbox& outbox, const PublishOptions& opti
   if (pending->empty()) return PublishSummary{};
 
   mosquitto_lib_init();
-  Shared shared;
+  Shared shared{std::chrono::milliseconds(options.ack_timeout_ms)};
   const std::string client_id =
       options.client_id.empty() ? "cyclecast-rig-" + std::to_string(getpid()) : options.client_id;
   mosquitto* mosq = mosquitto_new(client_id.c_str(), true, &shared);
@@ -449,9 +450,13 @@ Result<PublishSummary> publish_outbox(Outbox& outbox, const PublishOptions& opti
                               options.password.empty() ? nullptr : options.password.c_str());
   }
   if (!options.tls_ca_file.empty() &&
-      mosquitto_tls_set(mosq, options.tls_ca_file.c_str(), nullptr, nullptr, nullptr, nullptr) !=
-          MOSQ_ERR_SUCCESS) {
-    return make_error(ErrorCode::kInvalidArgument, "TLS CA file " + options.tls_ca_file);
+      mosquitto_tls_set(mosq, options.tls_ca_file.c_str(), nullptr,
+                        options.tls_cert_file.empty() ? nullptr : options.tls_cert_file.c_str(),
+                        options.tls_key_file.empty() ? nullptr : options.tls_key_file.c_str(),
+                        nullptr) != MOSQ_ERR_SUCCESS) {
+    return make_error(ErrorCode::kInvalidArgument, "TLS files: CA " + options.tls_ca_file +
+                                                       ", certificate " + options.tls_cert_file +
+                                                       ", key " + options.tls_key_file);
   }
   mosquitto_connect_callback_set(mosq, on_connect);
   mosquitto_disconnect_callback_set(mosq, on_disconnect);

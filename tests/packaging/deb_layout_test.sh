@@ -115,6 +115,9 @@ doc=$root/usr/share/doc/cyclecast
 for page in README.md daemon.md gateway.md configuration.md api.md packaging.md; do
   check "doc $page" test -s "$doc/$page"
 done
+for file in cyclecast.conf cyclecast.acl gateway-acl.in; do
+  check "mosquitto example $file" test -s "$doc/examples/mosquitto/$file"
+done
 # Every Documentation= link of the units resolves inside the package.
 while read -r link; do
   check "Documentation= target $link is packaged" test -f "$root$link"

@@ -417,6 +417,17 @@ std::string acks_topic(std::string_view rig_id) {
 std::string status_topic(std::string_view client_id) {
   return std::string(kTopicRoot) + "/daemons/" + std::string(client_id) + "/status";
 }
+
+Status parse_status(std::string_view payload) {
+  Status status;
+  const std::size_t space = payload.find(' ');
+  status.state = std::string(payload.substr(0, space));
+  if (space == std::string_view::npos) return status;
+  const std::string_view id = payload.substr(space + 1);
+  if (check_id(id).empty()) status.start_id = std::string(id);
+  return status;
+}
+
 std::string cycles_subscription() {
   return std::string(kTopicRoot) + "/rigs/+/cells/+/cycles";
 }

@@ -32,7 +32,9 @@ struct Options {
   int reconnect_min_ms = 500;
   int reconnect_max_ms = 30000;
   std::vector<std::string> subscriptions;  // QoS 1, re-made on every connect
-  std::string status_topic;                // retained "online"; last will "offline"
+  // Retained "online <start id>" on every connect; last will "offline" (docs/protocol.md,
+  // "Daemon status").
+  std::string status_topic;
 };
 
 struct Handlers {
@@ -66,6 +68,9 @@ class Client {
   // be acknowledged by the broker, disconnects and joins the thread. Idempotent.
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(2000));
   bool connected() const { return connected_.load(); }
+  // 16 hex digits drawn when the client is made, one per run of the process: the same on every
+  // reconnect, so that a rig re-sends once per restart of the daemon, not once per reconnect.
+  const std::string& start_id() const { return start_id_; }
 
  private:
   static void on_connect(mosquitto* mosq, void* self, int rc);
@@ -89,6 +94,7 @@ class Client {
   std::chrono::steady_clock::time_point drain_deadline_{};
   int attempt_ = 0;
   std::mt19937 rng_;
+  std::string start_id_;
 };
 
 }  // namespace cyclecast::mqtt

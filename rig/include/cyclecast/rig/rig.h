@@ -5,13 +5,18 @@
 // not yet confirmed; the daemon stores each (cell, cycle) once, so nothing is lost or doubled.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cyclecast/result.h"
@@ -72,7 +77,9 @@ struct PublishOptions {
   std::string host = "127.0.0.1";
   int port = 1883;
   std::string client_id;  // empty: "cyclecast-rig-<pid>"
-  std::string username, password, tls_ca_file;
+  std::string username, password;
+  std::string tls_ca_file;                  // non-empty: TLS, verifying the broker with it
+  std::string tls_cert_file, tls_key_file;  // a client certificate, for brokers that ask one
   double rate_records_per_s = 0;          // 0: as fast as the window of unconfirmed records allows
   std::size_t window_records = 20000;     // most records sent and not yet answered
   std::size_t records_per_message = 100;  // array payloads of up to this many records of one cell
@@ -90,9 +97,43 @@ struct PublishProgress {
   std::size_t confirmed = 0;  // stored or duplicate: durable in the daemon's database
   std::size_t rejected = 0;   // conflict or rejected: final, not stored
   std::size_t reconnects = 0;
-  std::size_t daemon_restarts = 0;  // live `online` statuses seen: in-flight records re-sent
-  double resend_after_s = 0;        // the current wait before a re-send
+  std::size_t daemon_restarts = 0;   // daemon starts acted on: in-flight records re-sent
+  std::size_t ignored_statuses = 0;  // live `online` statuses that re-sent nothing (DaemonStarts)
+  double resend_after_s = 0;         // the current wait before a re-send
   double seconds = 0;
+};
+
+// When a daemon's (or a gateway's) live `online` status calls for re-sending what is in flight
+// (docs/protocol.md, "Daemon status"): once per distinct start id on each status topic, and never
+// more often than `min_interval` whatever the statuses say, so that no client of the broker can
+// multiply a rig's traffic by publishing statuses. A start that comes within the interval of the
+// last re-send is not dropped: its re-send waits for the interval's end. A status without a start
+// id (an older daemon) cannot be told from a replay and counts as a new start each time, within
+// the interval. Retained statuses describe a start that happened before the rig listened: they
+// are remembered, never acted on. Not thread-safe.
+class DaemonStarts {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit DaemonStarts(std::chrono::milliseconds min_interval) : min_interval_(min_interval) {}
+
+  // A message on a status topic.
+  void seen(std::string_view topic, std::string_view payload, bool retained);
+  // True when a re-send is due at `now`; the caller re-sends, and the next one waits.
+  bool resend_due(Clock::time_point now);
+  std::size_t resends() const { return resends_; }
+  // Live `online` statuses that have made no re-send (a known start, or one coalesced with
+  // another's re-send, or still waiting for the interval's end).
+  std::size_t ignored() const { return online_ - std::min(online_, resends_); }
+
+ private:
+  // (topic, start id) pairs already acted on or retained; bounded so a flood of ids cannot grow it.
+  static constexpr std::size_t kMaxKnown = 4096;
+  std::chrono::milliseconds min_interval_;
+  std::set<std::string> known_;
+  bool pending_ = false;  // a re-send is due once the interval allows
+  std::size_t online_ = 0;
+  std::size_t resends_ = 0;
+  std::optional<Clock::time_point> last_resend_;
 };
 
 struct PublishSummary {

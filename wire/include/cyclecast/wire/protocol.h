@@ -61,8 +61,20 @@ Result<Topic> parse_topic(std::string_view topic);
 std::string cycles_topic(std::string_view rig_id, std::string_view cell_id);
 std::string meta_topic(std::string_view rig_id, std::string_view cell_id);
 std::string acks_topic(std::string_view rig_id);
-// Retained "online" / "offline" (the daemon's last will) of the daemon with this client id.
+// Retained "online <start id>" / "offline" (the daemon's last will) of the daemon with this
+// client id.
 std::string status_topic(std::string_view client_id);
+
+// A status payload (docs/protocol.md, "Daemon status"): "online <start id>" when a daemon or a
+// gateway connects, "offline" when it stops or its connection drops. The start id (1..64
+// characters of the id alphabet) names one run of the process, so that a reader tells a restart
+// from a reconnect or a replay; older daemons send a bare "online".
+struct Status {
+  std::string state;     // the first word: "online", "offline", or whatever else was sent
+  std::string start_id;  // empty: none given, or not a valid id
+};
+Status parse_status(std::string_view payload);
+
 // Subscriptions the daemon makes (single-level wildcards for rig and cell).
 std::string cycles_subscription();
 std::string meta_subscription();
