@@ -15,7 +15,9 @@ using namespace std::chrono_literals;
 // only a nesting limit stops it.
 constexpr int kDeep = 90000;
 
-std::string deep_array() { return std::string(kDeep, '[') + std::string(kDeep, ']'); }
+std::string deep_array() {
+  return std::string(kDeep, '[') + std::string(kDeep, ']');
+}
 
 std::string meta_topic(std::string_view rig, std::string_view cell) {
   return "cyclecast/v1/rigs/" + std::string(rig) + "/cells/" + std::string(cell) + "/meta";
@@ -26,9 +28,8 @@ std::string cycles_topic(std::string_view rig, std::string_view cell) {
 
 std::string edge_forecast(std::string_view cell, std::string_view cycle,
                           std::string_view model_version) {
-  return R"({"v":1,"node":"intruder-node","cell":")" + std::string(cell) +
-         R"(","cycle":)" + std::string(cycle) + R"(,"model_version":")" +
-         std::string(model_version) +
+  return R"({"v":1,"node":"intruder-node","cell":")" + std::string(cell) + R"(","cycle":)" +
+         std::string(cycle) + R"(,"model_version":")" + std::string(model_version) +
          R"(","model_sha256":"00","horizon":100,"soh_at_10":0.99,"soh_at_h":0.95,)"
          R"("eol_cycle":null,"forecast_us":400,"received_at_ms":1700000000000})";
 }
@@ -41,7 +42,9 @@ HostileClients::HostileClients(const std::filesystem::path& dir, HostileTargets 
   write_messages();
 }
 
-HostileClients::~HostileClients() { stop(); }
+HostileClients::~HostileClients() {
+  stop();
+}
 
 // One file per message: mosquitto_pub -f sends it as it is.
 void HostileClients::write_messages() {

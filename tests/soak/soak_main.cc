@@ -51,10 +51,6 @@ using testing::read_text;
 constexpr const char* kToken = "soak-token-of-the-test";
 constexpr std::int64_t kWindow = 20;  // W of the tiny retraining below
 constexpr auto kRunTimeout = 300s;    // a sanitizer build trains many times slower
-// The hostile clients' broker users (docs/security.md): a rig and a gateway of their own.
-constexpr const char* kIntruderRig = "soak-intruder";
-constexpr const char* kIntruderGateway = "gateway-intruder";
-constexpr const char* kIntruderPassword = "intruder-password";
 
 struct Figures {
   int daemon_kills = 0;
@@ -71,7 +67,10 @@ struct Figures {
 class Soak {
  public:
   Soak(const Flags& flags, const fs::path& dir, std::uint64_t seed)
-      : flags_(flags), dir_(dir), rng_(seed), broker_(dir, testing::free_port()) {}
+      : flags_(flags),
+        dir_(dir),
+        rng_(seed),
+        broker_(dir, testing::free_port(), write_broker_access(dir, flags)) {}
 
   int run();
   int check_only();
@@ -172,12 +171,30 @@ void Soak::start_gateway() {
   std::string cells;
   for (int c = 0; c < flags_.cells_per_rig; ++c)
     cells += (c == 0 ? "" : ",") + published_[static_cast<std::size_t>(c)].cell_id;
-  gateway_ =
-      Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway", "--node", "soak-node",
-             "--serial", (dir_ / "tty").string(), "--cells", cells, "--mqtt-port",
-             std::to_string(broker_.port()), "--answer-timeout-ms", "500", "--reopen-min-ms", "50",
-             "--reopen-max-ms", "1000", "--status-interval-ms", "1000", "--log-level", "info"},
-            dir_ / "gateway.log");
+  gateway_ = Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway",
+                    "--node",
+                    kNode,
+                    "--username",
+                    "gateway-" + std::string(kNode),
+                    "--password",
+                    broker_password("gateway-" + std::string(kNode)),
+                    "--serial",
+                    (dir_ / "tty").string(),
+                    "--cells",
+                    cells,
+                    "--mqtt-port",
+                    std::to_string(broker_.port()),
+                    "--answer-timeout-ms",
+                    "500",
+                    "--reopen-min-ms",
+                    "50",
+                    "--reopen-max-ms",
+                    "1000",
+                    "--status-interval-ms",
+                    "1000",
+                    "--log-level",
+                    "info"},
+                   dir_ / "gateway.log");
   gateway_started_ = true;
 }
 
@@ -211,7 +228,8 @@ void Soak::start_rig(std::size_t i) {
   rig_children_[i] = testing::start_rig(
       dir_, broker_.port(),
       {rig.csv.string(), "--cells", rig.cells_csv.string(), "--outbox", rig.outbox.string(),
-       "--client-id", rig.rig_id, "--rate", std::to_string(rate), "--ack-timeout-ms", "2000"},
+       "--client-id", rig.rig_id, "--username", rig.rig_id, "--password",
+       broker_password(rig.rig_id), "--rate", std::to_string(rate), "--ack-timeout-ms", "2000"},
       rig.rig_id + ".log");
 }
 
@@ -392,11 +410,12 @@ void Soak::start_hostile() {
   HostileTargets targets;
   targets.broker_port = broker_.port();
   targets.intruder_rig_id = kIntruderRig;
-  targets.rig_intruder = {kIntruderRig, kIntruderPassword};
-  targets.gateway_intruder = {kIntruderGateway, kIntruderPassword};
+  targets.rig_intruder = {kIntruderRig, broker_password(kIntruderRig)};
+  const std::string gateway = "gateway-" + std::string(kIntruderNode);
+  targets.gateway_intruder = {gateway, broker_password(gateway)};
   targets.victim_rig_id = rigs_.back().rig_id;
   targets.victim_cell_id = victim_cell();
-  targets.daemon_client_id = "cyclecastd";
+  targets.daemon_client_id = "cyclecastd-test";  // DaemonProcess's --client-id
   hostile_ = std::make_unique<HostileClients>(dir_, targets);
   hostile_->start();
   std::printf("soak: hostile clients started at %.1f s\n", elapsed_s());

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 
 namespace cyclecast::soak {
 
@@ -38,8 +40,49 @@ void add_flags(CLI::App& app, Flags& flags) {
   app.add_flag("--keep", flags.keep, "keep the temp dir even when the soak passes");
 }
 
+std::string broker_password(const std::string& user) {
+  return "pw-" + user;
+}
+
+namespace {
+
+void run(const std::string& command) {
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
+}
+
+std::string gateway_user(const std::string& node) {
+  return "gateway-" + node;
+}
+
+}  // namespace
+
+std::string write_broker_access(const fs::path& dir, const Flags& flags) {
+  const fs::path shipped = fs::path(CYCLECAST_SOURCE_DIR) / "packaging" / "mosquitto";
+  const fs::path acl = dir / "cyclecast.acl";
+  const fs::path passwords = dir / "cyclecast.passwd";
+  run("cp '" + (shipped / "cyclecast.acl").string() + "' '" + acl.string() + "'");
+  for (const std::string node : {kNode, kIntruderNode}) {
+    run("sed 's/@NODE@/" + node + "/g' '" + (shipped / "gateway-acl.in").string() + "' >> '" +
+        acl.string() + "'");
+  }
+  std::vector<std::string> users = {kDaemonUser, kIntruderRig, gateway_user(kNode),
+                                    gateway_user(kIntruderNode)};
+  for (int r = 0; r < flags.rigs; ++r)
+    users.push_back("soak-rig-" + std::to_string(r));
+  run("rm -f '" + passwords.string() + "' && touch '" + passwords.string() + "'");
+  for (const auto& user : users) {
+    run("mosquitto_passwd -b '" + passwords.string() + "' " + user + " " + broker_password(user));
+  }
+  // mosquitto started as root reads its files as the mosquitto user.
+  run("chmod 755 '" + dir.string() + "' && chmod 644 '" + acl.string() + "' '" +
+      passwords.string() + "'");
+  return "allow_anonymous false\npassword_file " + passwords.string() + "\nacl_file " +
+         acl.string() + "\n";
+}
+
 std::string daemon_config(const fs::path& token_file) {
-  return "[http]\ntoken_file = \"" + token_file.string() +
+  return "[mqtt]\nusername = \"" + std::string(kDaemonUser) + "\"\npassword = \"" +
+         broker_password(kDaemonUser) + "\"\n[http]\ntoken_file = \"" + token_file.string() +
          "\"\n"
          "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\ninterval_h = 0\n"
          "new_cycles = 0\nwindow = 20\nhorizon = 10\ntrain_stride = 2\nteacher = \"liquid\"\n"

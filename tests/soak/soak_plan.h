@@ -42,6 +42,19 @@ struct RigSetup {
   std::int64_t records = 0;
 };
 
+// The broker's users, each with the password broker_password(user) gives: the daemon, the rigs,
+// the gateway of the soak's node, and the hostile clients' rig and gateway.
+inline constexpr const char* kDaemonUser = "cyclecastd";
+inline constexpr const char* kIntruderRig = "soak-intruder";
+inline constexpr const char* kNode = "soak-node";
+inline constexpr const char* kIntruderNode = "intruder-node";
+std::string broker_password(const std::string& user);
+
+// Writes the shipped ACL (packaging/mosquitto, with a gateway section for the soak's node and for
+// the intruder's) and a password file for every user into `dir`, and returns the broker's access
+// configuration that uses them (docs/security.md).
+std::string write_broker_access(const std::filesystem::path& dir, const Flags& flags);
+
 // The tiny training of the lifecycle tests (W = 20, H = 10, one width-4 student: seconds), no
 // automatic triggers: the soak asks for its one run through the API.
 std::string daemon_config(const std::filesystem::path& token_file);
