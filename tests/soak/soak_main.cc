@@ -29,8 +29,10 @@
 
 #include "cyclecast/http/client.h"
 #include "cyclecast/storage/database.h"
+#include "hostile.h"
 #include "ingest_harness.h"
 #include "soak_check.h"
+#include "soak_plan.h"
 #include "temp_dir.h"
 
 namespace cyclecast::soak {
@@ -50,118 +52,13 @@ constexpr const char* kToken = "soak-token-of-the-test";
 constexpr std::int64_t kWindow = 20;  // W of the tiny retraining below
 constexpr auto kRunTimeout = 300s;    // a sanitizer build trains many times slower
 
-struct Flags {
-  std::int64_t records = 5000;
-  int rigs = 4;
-  int cells_per_rig = 5;
-  int daemon_kills = 4;
-  int broker_restarts = 2;
-  int rig_kills = 3;
-  int gateway_kills = 2;
-  double publish_s = 20;
-  bool retrain = true;
-  std::uint64_t seed = 0;  // 0: a random one (printed)
-  int timeout_s = 900;
-  std::string work_dir;  // empty: a temporary directory, removed unless --keep
-  bool keep = false;
-  bool strict_forecasts = false;
-  bool check_only = false;
-};
-
-// The tiny training of the lifecycle tests (W = 20, H = 10, one width-4 student: seconds), no
-// automatic triggers: the soak asks for its one run through the API.
-std::string daemon_config(const fs::path& token_file) {
-  return "[http]\ntoken_file = \"" + token_file.string() +
-         "\"\n"
-         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\ninterval_h = 0\n"
-         "new_cycles = 0\nwindow = 20\nhorizon = 10\ntrain_stride = 2\nteacher = \"liquid\"\n"
-         "teacher_budget_s = 1\nteacher_max_epochs = 2\nwidths = [4]\nfeatures = 3\n"
-         "prune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\nstudent_steps = 0\n"
-         "stage2_steps = 0\ncalibration_windows = 64\nthreads = 2\nlower_priority = false\n"
-         "[alerts]\nretrain = false\n";
-}
-
-struct RigSetup {
-  std::string rig_id;
-  fs::path csv, cells_csv, outbox;
-  std::int64_t records = 0;
-};
-
-// Writes each rig's cycles and cells CSV; `records` spread over all cells, cycles 1..n each.
-std::vector<RigSetup> write_rigs(const fs::path& dir, const Flags& flags,
-                                 std::vector<PublishedCell>& published) {
-  const int cells = flags.rigs * flags.cells_per_rig;
-  const std::int64_t base = flags.records / cells;
-  const std::int64_t extra = flags.records % cells;
-  std::vector<RigSetup> rigs;
-  char line[256];
-  for (int r = 0; r < flags.rigs; ++r) {
-    RigSetup rig;
-    rig.rig_id = "soak-rig-" + std::to_string(r);
-    rig.csv = dir / (rig.rig_id + ".csv");
-    rig.cells_csv = dir / (rig.rig_id + ".cells.csv");
-    rig.outbox = dir / (rig.rig_id + ".outbox");
-    std::ofstream cycles_out(rig.csv);
-    std::ofstream cells_out(rig.cells_csv);
-    cycles_out << "cell_id,batch,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c,chargetime_min\n";
-    cells_out << "cell_id,rig_id,chemistry,rated_capacity_ah\n";
-    for (int c = 0; c < flags.cells_per_rig; ++c) {
-      PublishedCell cell;
-      cell.index = r * flags.cells_per_rig + c;
-      cell.cell_id = "soak-r" + std::to_string(r) + "c" + std::to_string(c);
-      cell.cycles = base + (cell.index < extra ? 1 : 0);
-      cells_out << cell.cell_id << ',' << rig.rig_id << ",LFP,1.1\n";
-      for (std::int64_t k = 1; k <= cell.cycles; ++k) {
-        const double qd = soak_qd_ah(cell.index, k);
-        std::snprintf(line, sizeof line, "%s,soak,%lld,%.6f,%.6f,0.0170,35.0,31.0,29.0,10.5\n",
-                      cell.cell_id.c_str(), static_cast<long long>(k), qd, qd + 0.0005);
-        cycles_out << line;
-      }
-      rig.records += cell.cycles;
-      published.push_back(cell);
-    }
-    rigs.push_back(rig);
-  }
-  return rigs;
-}
-
-enum class Fault { kDaemonKill, kBrokerRestart, kRigKill, kGatewayKill, kRetrain };
-
-struct Event {
-  double at_s = 0;
-  Fault fault = Fault::kDaemonKill;
-};
-
-// Faults at uniformly random points of the first 90 % of the publishing time; the retraining
-// near the middle.
-std::vector<Event> schedule(const Flags& flags, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> anywhere(0.05 * flags.publish_s, 0.9 * flags.publish_s);
-  std::uniform_real_distribution<double> middle(0.4 * flags.publish_s, 0.6 * flags.publish_s);
-  std::vector<Event> events;
-  for (int i = 0; i < flags.daemon_kills; ++i)
-    events.push_back({anywhere(rng), Fault::kDaemonKill});
-  for (int i = 0; i < flags.broker_restarts; ++i)
-    events.push_back({anywhere(rng), Fault::kBrokerRestart});
-  for (int i = 0; i < flags.rig_kills; ++i)
-    events.push_back({anywhere(rng), Fault::kRigKill});
-  if (flags.retrain) {
-    events.push_back({middle(rng), Fault::kRetrain});
-    // The gateway's node runs the run's model: it starts once that is champion.
-    std::uniform_real_distribution<double> late(0.65 * flags.publish_s, 0.9 * flags.publish_s);
-    for (int i = 0; i < flags.gateway_kills; ++i)
-      events.push_back({late(rng), Fault::kGatewayKill});
-  }
-  std::sort(events.begin(), events.end(),
-            [](const Event& a, const Event& b) { return a.at_s < b.at_s; });
-  return events;
-}
-
 struct Figures {
   int daemon_kills = 0;
   int broker_restarts = 0;
   int rig_kills = 0;
   int rig_restarts_after_error = 0;  // a rig that gave up (broker away at its start) and was rerun
   int gateway_kills = 0;
+  int daemon_exits_on_its_own = 0;  // noticed between the soak's own kills: must stay 0
   std::int64_t run_id = 0;
   std::string run_status = "none";
   std::string champion;
@@ -170,7 +67,10 @@ struct Figures {
 class Soak {
  public:
   Soak(const Flags& flags, const fs::path& dir, std::uint64_t seed)
-      : flags_(flags), dir_(dir), rng_(seed), broker_(dir, testing::free_port()) {}
+      : flags_(flags),
+        dir_(dir),
+        rng_(seed),
+        broker_(dir, testing::free_port(), write_broker_access(dir, flags)) {}
 
   int run();
   int check_only();
@@ -188,6 +88,10 @@ class Soak {
   void start_gateway();
   void stop_node_line();
   void wait_forecaster_idle();
+  void notice_daemon_exit();
+  void start_hostile();
+  std::string victim_cell() const;
+  std::string victim_cell_owner();
   Result<http::ApiClient> api(const std::string& token = "") const;
   std::optional<Json> api_get(const std::string& path);
   double elapsed_s() const {
@@ -213,6 +117,7 @@ class Soak {
   pid_t node_pid_ = -1;
   Child gateway_;
   bool gateway_started_ = false;
+  std::unique_ptr<HostileClients> hostile_;
 
  public:
   ~Soak() { stop_node_line(); }
@@ -266,12 +171,30 @@ void Soak::start_gateway() {
   std::string cells;
   for (int c = 0; c < flags_.cells_per_rig; ++c)
     cells += (c == 0 ? "" : ",") + published_[static_cast<std::size_t>(c)].cell_id;
-  gateway_ =
-      Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway", "--node", "soak-node",
-             "--serial", (dir_ / "tty").string(), "--cells", cells, "--mqtt-port",
-             std::to_string(broker_.port()), "--answer-timeout-ms", "500", "--reopen-min-ms", "50",
-             "--reopen-max-ms", "1000", "--status-interval-ms", "1000", "--log-level", "info"},
-            dir_ / "gateway.log");
+  gateway_ = Child({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway",
+                    "--node",
+                    kNode,
+                    "--username",
+                    "gateway-" + std::string(kNode),
+                    "--password",
+                    broker_password("gateway-" + std::string(kNode)),
+                    "--serial",
+                    (dir_ / "tty").string(),
+                    "--cells",
+                    cells,
+                    "--mqtt-port",
+                    std::to_string(broker_.port()),
+                    "--answer-timeout-ms",
+                    "500",
+                    "--reopen-min-ms",
+                    "50",
+                    "--reopen-max-ms",
+                    "1000",
+                    "--status-interval-ms",
+                    "1000",
+                    "--log-level",
+                    "info"},
+                   dir_ / "gateway.log");
   gateway_started_ = true;
 }
 
@@ -305,7 +228,8 @@ void Soak::start_rig(std::size_t i) {
   rig_children_[i] = testing::start_rig(
       dir_, broker_.port(),
       {rig.csv.string(), "--cells", rig.cells_csv.string(), "--outbox", rig.outbox.string(),
-       "--client-id", rig.rig_id, "--rate", std::to_string(rate), "--ack-timeout-ms", "2000"},
+       "--client-id", rig.rig_id, "--username", rig.rig_id, "--password",
+       broker_password(rig.rig_id), "--rate", std::to_string(rate), "--ack-timeout-ms", "2000"},
       rig.rig_id + ".log");
 }
 
@@ -467,6 +391,48 @@ void Soak::wait_forecaster_idle() {
       120s);
 }
 
+// The daemon must never exit but when the soak kills it: a hostile message that crashes it would
+// show here first (and again at every start when it was retained).
+void Soak::notice_daemon_exit() {
+  if (daemon_->running()) return;
+  ++figures_.daemon_exits_on_its_own;
+  std::printf("soak: cyclecastd exited on its own at %.1f s; restarting it\n", elapsed_s());
+  start_daemon();
+}
+
+// The last rig's first cell is the victim. The hostile clients start once the daemon knows it:
+// a cell belongs to the rig that registered it first, and the soak's rigs are the legitimate
+// owners.
+void Soak::start_hostile() {
+  if (elapsed_s() < 0.2 * flags_.publish_s) return;
+  const auto cell = api_get("/api/v1/cells/" + victim_cell());
+  if (!cell || !cell->contains("cell")) return;
+  HostileTargets targets;
+  targets.broker_port = broker_.port();
+  targets.intruder_rig_id = kIntruderRig;
+  targets.rig_intruder = {kIntruderRig, broker_password(kIntruderRig)};
+  const std::string gateway = "gateway-" + std::string(kIntruderNode);
+  targets.gateway_intruder = {gateway, broker_password(gateway)};
+  targets.victim_rig_id = rigs_.back().rig_id;
+  targets.victim_cell_id = victim_cell();
+  targets.daemon_client_id = "cyclecastd-test";  // DaemonProcess's --client-id
+  hostile_ = std::make_unique<HostileClients>(dir_, targets);
+  hostile_->start();
+  std::printf("soak: hostile clients started at %.1f s\n", elapsed_s());
+}
+
+std::string Soak::victim_cell() const {
+  return published_[static_cast<std::size_t>((flags_.rigs - 1) * flags_.cells_per_rig)].cell_id;
+}
+
+// The rig the daemon says the victim cell belongs to, or what went wrong asking.
+std::string Soak::victim_cell_owner() {
+  const auto cell = api_get("/api/v1/cells/" + victim_cell());
+  if (!cell || !cell->contains("cell")) return "(the API did not answer)";
+  const Json& rig = (*cell)["cell"]["rig_id"];
+  return rig.is_string() ? rig.get<std::string>() : rig.dump();
+}
+
 // Checks what an earlier soak with the same data flags left in the directory.
 int Soak::check_only() {
   fs::create_directories(dir_ / "check-only");
@@ -516,6 +482,8 @@ int Soak::run() {
                   events.size() - next, rigs_done() ? "done" : "unfinished");
       return 1;
     }
+    notice_daemon_exit();
+    if (flags_.hostile && !hostile_) start_hostile();
     supervise_rigs();
     run_in_progress();  // follows the run: its end starts the gateway that gateway kills wait for
     if (next < events.size() && events[next].at_s <= elapsed_s()) {
@@ -530,8 +498,11 @@ int Soak::run() {
     std::this_thread::sleep_for(20ms);
   }
   const double publish_end_s = elapsed_s();
+  if (hostile_) hostile_->stop();
 
   wait_forecaster_idle();
+  notice_daemon_exit();
+  const std::string victim_owner = flags_.hostile ? victim_cell_owner() : "";
   const bool gateway_up = !gateway_started_ || gateway_.running();
   gateway_.signal(SIGTERM);
   const auto gateway_exit = gateway_started_ ? gateway_.wait(30s) : std::optional<int>(0);
@@ -545,6 +516,15 @@ int Soak::run() {
   if (gateway_started_ && verdict.edge_forecasts == 0) {
     verdict.problems.push_back("the gateway's node made no edge forecast that was stored");
   }
+  if (figures_.daemon_exits_on_its_own > 0) {
+    verdict.problems.push_back("cyclecastd exited on its own " +
+                               std::to_string(figures_.daemon_exits_on_its_own) + " times");
+  }
+  if (flags_.hostile && !hostile_) verdict.problems.push_back("the hostile clients never started");
+  if (flags_.hostile && victim_owner != rigs_.back().rig_id) {
+    verdict.problems.push_back("cell " + victim_cell() + " belongs to " + victim_owner +
+                               " instead of " + rigs_.back().rig_id);
+  }
   if (flags_.retrain && figures_.run_status != "succeeded") {
     verdict.problems.push_back("the retraining run ended " + figures_.run_status);
   }
@@ -557,6 +537,7 @@ int Soak::run() {
       "cycles without one %lld, stranded %lld; edge forecasts %lld; "
       "rejected rows %lld\n"
       "soak: integrity %s; %lld runs in the registry\n"
+      "soak: cyclecastd exits on its own %d\n"
       "soak: all answered after %.1f s, %.1f s in all\n",
       static_cast<long long>(verdict.published), static_cast<long long>(verdict.stored),
       static_cast<long long>(verdict.lost), static_cast<long long>(verdict.duplicated),
@@ -569,7 +550,9 @@ int Soak::run() {
       static_cast<long long>(verdict.late_without_forecast),
       static_cast<long long>(verdict.stranded_without_forecast),
       static_cast<long long>(verdict.edge_forecasts), static_cast<long long>(verdict.rejected_rows),
-      verdict.integrity.c_str(), static_cast<long long>(verdict.runs), publish_end_s, elapsed_s());
+      verdict.integrity.c_str(), static_cast<long long>(verdict.runs),
+      figures_.daemon_exits_on_its_own, publish_end_s, elapsed_s());
+  if (hostile_) std::printf("soak: hostile messages sent: %s\n", hostile_->summary().c_str());
   for (const auto& problem : verdict.problems)
     std::printf("soak: FAILED: %s\n", problem.c_str());
   if (!verdict.problems.empty()) {
@@ -587,30 +570,7 @@ int main(int argc, char** argv) {
   using cyclecast::soak::Flags;
   Flags flags;
   CLI::App app{"Fault-injection soak of cyclecastd (docs/reliability.md)"};
-  app.add_option("--records", flags.records, "cycle records to publish in all")
-      ->capture_default_str();
-  app.add_option("--rigs", flags.rigs, "rig clients")->capture_default_str();
-  app.add_option("--cells-per-rig", flags.cells_per_rig, "cells of each rig")
-      ->capture_default_str();
-  app.add_option("--daemon-kills", flags.daemon_kills, "SIGKILLs of cyclecastd")
-      ->capture_default_str();
-  app.add_option("--broker-restarts", flags.broker_restarts, "broker restarts")
-      ->capture_default_str();
-  app.add_option("--rig-kills", flags.rig_kills, "SIGKILLs of rig clients")->capture_default_str();
-  app.add_option("--gateway-kills", flags.gateway_kills,
-                 "SIGKILLs of cyclecast-gateway (its node runs the retrained model)")
-      ->capture_default_str();
-  app.add_option("--publish-s", flags.publish_s, "seconds the rigs take to publish at their rate")
-      ->capture_default_str();
-  app.add_flag("!--no-retrain", flags.retrain, "skip the retraining run");
-  app.add_option("--seed", flags.seed, "seed of the fault schedule (0: a random one)");
-  app.add_option("--timeout-s", flags.timeout_s, "give up after this long")->capture_default_str();
-  app.add_option("--work-dir", flags.work_dir, "keep everything here (default: a temp dir)");
-  app.add_flag("--strict-forecasts", flags.strict_forecasts,
-               "fail also on late and stranded cycles without a host forecast");
-  app.add_flag("--check-only", flags.check_only,
-               "only check the database a soak left in --work-dir (same data flags)");
-  app.add_flag("--keep", flags.keep, "keep the temp dir even when the soak passes");
+  cyclecast::soak::add_flags(app, flags);
   CLI11_PARSE(app, argc, argv);
   if (flags.records < 1 || flags.rigs < 1 || flags.cells_per_rig < 1 || flags.publish_s <= 0) {
     std::fprintf(stderr, "soak: --records, --rigs, --cells-per-rig and --publish-s must be > 0\n");
