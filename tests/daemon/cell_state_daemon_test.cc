@@ -175,9 +175,9 @@ TEST(CellStateDaemon, ACellTheDatabaseRefusedIsWrittenWhenAnnouncedAgain) {
   // with x's refusal, a refused message (unknown cell) when they came after it.
   ASSERT_TRUE(eventually(
       [&] {
-        const std::string acks = read_text(dir / "acks.log");
-        return acks.find(R"("outcome":"retry")") != std::string::npos ||
-               acks.find("unknown cell 'x'") != std::string::npos;
+        const std::string answers = read_text(dir / "acks.log");
+        return answers.find(R"("outcome":"retry")") != std::string::npos ||
+               answers.find("unknown cell 'x'") != std::string::npos;
       },
       30s))
       << read_text(dir / "acks.log");
