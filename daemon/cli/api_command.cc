@@ -37,6 +37,7 @@ struct ApiFlags {
   std::string version;
   std::string out;
   std::string why;
+  std::string rig;
 };
 
 std::string env_or(const char* name, const char* fallback) {
@@ -452,6 +453,21 @@ int run_promote(const ApiFlags& flags) {
 int run_rollback(const ApiFlags& flags) {
   return run_mutation(flags, "/api/v1/rollback", "rolled back");
 }
+int run_cell_move(const ApiFlags& flags) {
+  Api api(flags);
+  if (!api.open(true)) return api.exit_code();
+  json body = caller_body(flags);
+  body["rig"] = flags.rig;
+  const auto result = api.post("/api/v1/cells/" + path_segment(flags.cell) + "/move", body);
+  if (!result) return api.exit_code();
+  if (flags.json_output) {
+    print_json(*result);
+  } else {
+    std::cout << "moved " << flags.cell << " to " << flags.rig << '\n';
+    print_fields(*result, "  ");
+  }
+  return kExitOk;
+}
 int run_retrain(const ApiFlags& flags) {
   return run_mutation(flags, "/api/v1/retrain", "retraining started (follow it: cyclecast status)");
 }
@@ -474,6 +490,14 @@ void add_api_commands(CLI::App& app, GlobalOptions& global) {
   add_api_command(app, "retrain", "start a retraining run now (API, token)", flags, global,
                   run_retrain)
       ->add_option("--why", flags->why, "reason, recorded with the run");
+
+  CLI::App* cell = app.add_subcommand("cell", "change a cell (API)");
+  cell->require_subcommand(1);
+  CLI::App* move = add_api_command(*cell, "move", "register a cell to another rig (token)", flags,
+                                   global, run_cell_move);
+  move->add_option("cell", flags->cell, "cell id")->required();
+  move->add_option("rig", flags->rig, "the rig it belongs to from now on")->required();
+  move->add_option("--why", flags->why, "reason, logged with the move");
 
   CLI::App* models = app.add_subcommand("models", "the model registry (API)");
   models->require_subcommand(1);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/registry.h"
 #include "cyclecast/wire/protocol.h"
@@ -131,6 +133,12 @@ Json DaemonApi::health() {
         "database full (disk full or storage.max_size_mb reached): records are not confirmed");
   } else if (m.last_commit_failed) {
     problems.push_back("commits are failing: records are not confirmed (see the log)");
+  }
+  if (const WalStatus wal = sources_.wal_status(); wal.blocked_too_long) {
+    problems.push_back("a reader has kept WAL checkpoints from finishing for " +
+                       std::to_string(wal.blocked_ms / 1000) + " s; the WAL is " +
+                       std::to_string(wal.wal_bytes / (1024 * 1024)) +
+                       " MiB and grows until that read transaction ends");
   }
   const ForecasterStats forecaster = sources_.forecaster_stats();
   if (!forecaster.last_error.empty()) problems.push_back("forecaster: " + forecaster.last_error);
@@ -403,6 +411,24 @@ Result<Json> DaemonApi::rollback(const http::Caller& caller) {
   return Json{{"champion", *now}, {"previous", *before ? Json((*before)->version) : Json(nullptr)}};
 }
 
+Result<Json> DaemonApi::move_cell(const std::string& cell_id, const std::string& rig_id,
+                                  const http::Caller& caller) {
+  auto db = open();
+  if (!db) return db.error();
+  auto before = db->find_cell(cell_id);
+  if (!before) return before.error();
+  if (!*before) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+  auto moved = db->move_cell(cell_id, rig_id);
+  if (!moved) return moved.error();
+  spdlog::info("api: cell {} moved from rig {} to rig {} by {}{}{}", cell_id,
+               (*before)->rig_id.empty() ? "(none)" : (*before)->rig_id, rig_id, caller.who,
+               caller.why.empty() ? "" : ": ", caller.why);
+  sources_.cell_moved(*moved);
+  return Json{{"cell_id", cell_id},
+              {"rig_id", rig_id},
+              {"previous_rig_id", text_or_null((*before)->rig_id)}};
+}
+
 void DaemonApi::render_model_metrics(std::string& out) const {
   auto db = open();
   if (!db) return;
@@ -462,6 +488,16 @@ std::string DaemonApi::metrics() {
                     static_cast<double>(n));
     }
   }
+
+  const WalStatus wal = sources_.wal_status();
+  render_metric(out, "cyclecast_wal_bytes", "gauge",
+                "Size of the database's WAL file after the last checkpoint.",
+                static_cast<double>(wal.wal_bytes));
+  render_metric(out, "cyclecast_wal_checkpoint_blocked_seconds", "gauge",
+                "How long a reader has kept checkpoints from finishing (0: they finish).",
+                static_cast<double>(wal.blocked_ms) / 1000.0);
+  counter("cyclecast_wal_truncations_total", "WAL files emptied after growing past the size limit.",
+          wal.truncations);
 
   const ForecasterStats f = sources_.forecaster_stats();
   counter("cyclecast_forecasts_total", "Host forecasts stored.", f.forecasts);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "checkpointer.h"
 #include "cyclecast/http/backend.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/registry.h"
@@ -24,6 +25,9 @@ struct ApiSources {
   ModelKeeper* keeper = nullptr;
   std::function<ForecasterStats()> forecaster_stats;
   std::int64_t started_at_ms = 0;
+  std::function<WalStatus()> wal_status;
+  // Called after a cell move committed, so that the daemon's cell cache follows (thread-safe).
+  std::function<void(storage::CellInfo)> cell_moved;
 };
 
 class DaemonApi : public http::ApiBackend {
@@ -43,6 +47,8 @@ class DaemonApi : public http::ApiBackend {
   Result<nlohmann::json> retrain(const http::Caller& caller) override;
   Result<nlohmann::json> promote(const std::string& version, const http::Caller& caller) override;
   Result<nlohmann::json> rollback(const http::Caller& caller) override;
+  Result<nlohmann::json> move_cell(const std::string& cell_id, const std::string& rig_id,
+                                   const http::Caller& caller) override;
 
  private:
   Result<storage::Database> open() const;

@@ -72,11 +72,34 @@ void Daemon::handle_message(const std::string& raw_topic, const std::string& pay
   }
 }
 
+const storage::CellInfo* Daemon::cell_for_records(const std::string& cell_id) const {
+  if (const auto a = announced_.find(cell_id); a != announced_.end()) return &a->second;
+  const auto known = cells_.find(cell_id);
+  return known == cells_.end() ? nullptr : &known->second;
+}
+
+std::string Daemon::foreign_cell(const std::string& cell_id, const std::string& rig_id) const {
+  // The stored owner decides; a cell not stored yet belongs to the rig that announced it first.
+  const auto known = cells_.find(cell_id);
+  const storage::CellInfo* owner = known != cells_.end() ? &known->second : nullptr;
+  if (owner == nullptr || owner->rig_id.empty()) {
+    const auto a = announced_.find(cell_id);
+    owner = a != announced_.end() ? &a->second : owner;
+  }
+  if (owner == nullptr || owner->rig_id.empty() || owner->rig_id == rig_id) return {};
+  return "cell '" + cell_id + "' belongs to rig '" + owner->rig_id +
+         "'; an operator moves it to another rig (cyclecast cell move)";
+}
+
 void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_topic,
                            const std::string& payload) {
-  const auto known = cells_.find(topic.cell_id);
-  const storage::CellInfo* cell = known == cells_.end() ? nullptr : &known->second;
   const std::string source = "mqtt:" + raw_topic;
+  if (auto foreign = foreign_cell(topic.cell_id, topic.rig_id); !foreign.empty()) {
+    reject(RejectReason::kForeignCell, topic.rig_id, topic.cell_id, std::nullopt, source, payload,
+           foreign);
+    return;
+  }
+  const storage::CellInfo* cell = cell_for_records(topic.cell_id);
   auto parsed = protocol::parse_cycles_payload(payload, topic, cell, limits_);
   if (!parsed) {
     reject(RejectReason::kPayload, topic.rig_id, topic.cell_id, std::nullopt, source, payload,
@@ -132,11 +155,19 @@ void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_to
            payload, cell.error().message);
     return;
   }
-  const auto known = cells_.find(cell->cell_id);
-  if (known != cells_.end() && same_cell(known->second, *cell)) return;
+  if (auto foreign = foreign_cell(cell->cell_id, cell->rig_id); !foreign.empty()) {
+    spdlog::warn("{}: refused, {}", raw_topic, foreign);
+    reject(RejectReason::kForeignCell, topic.rig_id, topic.cell_id, std::nullopt,
+           "mqtt:" + raw_topic, payload, foreign);
+    return;
+  }
+  // Equal to what is stored or on its way there: nothing to write. A write that failed or was
+  // refused is forgotten (handle_commit), so announcing the cell again writes it again.
+  const storage::CellInfo* current = cell_for_records(cell->cell_id);
+  if (current != nullptr && same_cell(*current, *cell)) return;
   spdlog::info("cell {} on rig {}: rated {} Ah", cell->cell_id, cell->rig_id,
                cell->rated_capacity_ah);
-  cells_[cell->cell_id] = *cell;
+  announced_[cell->cell_id] = *cell;
   writer_->add_cell(std::move(*cell));
 }
 
@@ -152,11 +183,39 @@ void Daemon::reject(RejectReason kind, const std::string& rig_id, const std::str
   writer_->add_rejection(rig_id, cell_id, cycle, std::move(rejected));
 }
 
+void Daemon::note_cells(CommitReport& report) {
+  for (auto& cell : report.cells) {
+    const auto a = announced_.find(cell.cell_id);
+    if (a != announced_.end() && same_cell(a->second, cell)) announced_.erase(a);
+    cells_[cell.cell_id] = std::move(cell);
+  }
+  for (auto& refused : report.refused_cells) {
+    const storage::CellInfo& cell = refused.cell;
+    const auto a = announced_.find(cell.cell_id);
+    if (a != announced_.end() && same_cell(a->second, cell)) announced_.erase(a);
+    spdlog::warn("cell {} of rig {} not stored: {}", cell.cell_id, cell.rig_id, refused.reason);
+    reject(refused.owned_elsewhere ? RejectReason::kForeignCell : RejectReason::kCellMeta,
+           cell.rig_id, cell.cell_id, std::nullopt,
+           "mqtt:" + protocol::meta_topic(cell.rig_id, cell.cell_id),
+           protocol::serialize_cell_meta(cell), "cell metadata not stored: " + refused.reason);
+  }
+}
+
+void Daemon::cell_moved(storage::CellInfo cell) {
+  spdlog::info("cell {} moved to rig {} by an operator", cell.cell_id, cell.rig_id);
+  // An announcement of the old owner still on its way is refused by the database.
+  const auto a = announced_.find(cell.cell_id);
+  if (a != announced_.end() && a->second.rig_id != cell.rig_id) announced_.erase(a);
+  cells_[cell.cell_id] = std::move(cell);
+}
+
 void Daemon::handle_commit(CommitReport report) {
   if (!report.error.empty()) {
+    // The writer keeps the batch's cells and writes them with its next batch.
     note_commit_failure(report);
     return;
   }
+  note_cells(report);
   if (!report.forecast_error.empty()) {
     spdlog::error("edge forecasts not stored: {}", report.forecast_error);
   }

@@ -62,6 +62,13 @@ class Daemon {
   bool start_http();
   void use_model(std::shared_ptr<const edge::LoadedNodeModel> model, const std::string& version);
   void handle_commit(CommitReport report);
+  void note_cells(CommitReport& report);
+  // The cell's metadata as records are checked against: the newest announced, else the stored.
+  const storage::CellInfo* cell_for_records(const std::string& cell_id) const;
+  // Why `rig_id` may not publish for the cell (it belongs to another rig); empty when it may.
+  std::string foreign_cell(const std::string& cell_id, const std::string& rig_id) const;
+  // An operator moved the cell (the API, after its commit).
+  void cell_moved(storage::CellInfo cell);
   void note_commit_failure(const CommitReport& report);
   void publish_forecasts(const std::vector<storage::ForecastRecord>& forecasts);
   void wait_signals();
@@ -85,7 +92,12 @@ class Daemon {
   std::unique_ptr<ModelKeeper> keeper_;
   std::unique_ptr<DaemonApi> api_;
   std::unique_ptr<http::HttpServer> http_;  // declared after api_: destroyed before it
+  // Cells as the database holds them: changed only by a commit (the writer's reports, the
+  // API's moves), never ahead of it.
   std::unordered_map<std::string, storage::CellInfo> cells_;
+  // Metadata handed to the writer whose commit has not been reported yet. Records are checked
+  // against it (the writer stores the cell before them); the writer retries a failed write.
+  std::unordered_map<std::string, storage::CellInfo> announced_;
   protocol::Limits limits_;
   DaemonMetrics metrics_;
   std::int64_t started_at_ms_ = 0;

@@ -50,6 +50,8 @@ const char* reject_reason_label(RejectReason reason) {
       return "conflict";
     case RejectReason::kUnknownCell:
       return "unknown_cell";
+    case RejectReason::kForeignCell:
+      return "foreign_cell";
   }
   return "other";
 }

@@ -23,9 +23,10 @@ enum class RejectReason {
   kCellMeta,      // a cell's retained metadata
   kEdgeForecast,  // an edge node's forecast
   kConflict,      // a cycle stored before with other values
-  kUnknownCell,   // a cycle of a cell never described
+  kUnknownCell,   // a cycle of a cell whose metadata is not stored (answered `retry`)
+  kForeignCell,   // metadata or cycles of a cell published under a rig it does not belong to
 };
-inline constexpr std::size_t kRejectReasons = 7;
+inline constexpr std::size_t kRejectReasons = 8;
 const char* reject_reason_label(RejectReason reason);
 
 // Commit latency of the writer's batches, cumulative buckets in seconds.

@@ -240,9 +240,16 @@ bool Daemon::start_http() {
         "reads need no token; prefer 127.0.0.1 and an SSH tunnel",
         config_.http_address);
   }
-  api_ = std::make_unique<DaemonApi>(ApiSources{config_.database_path(), &metrics_, keeper_.get(),
-                                                [this] { return forecaster_->stats(); },
-                                                started_at_ms_});
+  ApiSources sources{
+      config_.database_path(), &metrics_, keeper_.get(), [this] { return forecaster_->stats(); },
+      started_at_ms_,
+      // No checkpointer thread: nothing known about the WAL, nothing to say.
+      [this] { return checkpointer_->running() ? checkpointer_->status() : WalStatus{}; },
+      [this](storage::CellInfo cell) {
+        boost::asio::post(
+            io_, [this, cell = std::move(cell)]() mutable { cell_moved(std::move(cell)); });
+      }};
+  api_ = std::make_unique<DaemonApi>(std::move(sources));
   http::ServerOptions options;
   options.address = config_.http_address;
   options.port = static_cast<std::uint16_t>(config_.http_port);

@@ -1,6 +1,7 @@
 #include "writer.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace cyclecast::daemon {
@@ -21,7 +22,8 @@ protocol::AckOutcome ack_outcome(storage::CycleOutcome outcome) {
     case storage::CycleOutcome::kConflict:
       return protocol::AckOutcome::kConflict;
     case storage::CycleOutcome::kUnknownCell:
-      return protocol::AckOutcome::kRejected;
+      // The cell's metadata is not stored (its write failed or was refused): nothing final.
+      return protocol::AckOutcome::kRetry;
   }
   return protocol::AckOutcome::kRejected;
 }
@@ -31,9 +33,23 @@ std::string outcome_reason(storage::CycleOutcome outcome) {
     case storage::CycleOutcome::kConflict:
       return "conflicting duplicate";
     case storage::CycleOutcome::kUnknownCell:
-      return "unknown cell";
+      return "unknown cell: its metadata is not stored yet";
     default:
       return {};
+  }
+}
+
+// Splits the batch's cells into those stored and those refused, in the order they came.
+void note_cells(std::vector<storage::CellInfo>& cells,
+                const std::vector<storage::RefusedCell>& refused, CommitReport& report) {
+  std::size_t next_refused = 0;  // write_batch lists refusals in the order of the batch's cells
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (next_refused < refused.size() && refused[next_refused].index == i) {
+      const auto& r = refused[next_refused++];
+      report.refused_cells.push_back({std::move(cells[i]), r.reason, r.owned_elsewhere});
+    } else {
+      report.cells.push_back(std::move(cells[i]));
+    }
   }
 }
 
@@ -134,6 +150,13 @@ void Writer::run() {
     if (new_max_size_) {
       // A limit that cannot be set leaves the old one; the next commit reports what it meets.
       (void)db_.set_max_size(*std::exchange(new_max_size_, std::nullopt));
+      // Room again, perhaps: cells that failed for want of it need not wait for a record.
+      if (!retry_cells_.empty() && pending_.size() + pending_.cells.size() == 0) {
+        oldest_pending_ = std::chrono::steady_clock::now();
+      }
+      pending_.cells.insert(pending_.cells.begin(), std::make_move_iterator(retry_cells_.begin()),
+                            std::make_move_iterator(retry_cells_.end()));
+      retry_cells_.clear();
     }
     const bool empty = pending_.size() + pending_.cells.size() == 0;
     if (empty && stopping_) return;
@@ -148,11 +171,16 @@ void Writer::run() {
       continue;
     }
     Batch batch = std::exchange(pending_, Batch{});
+    batch.cells.insert(batch.cells.begin(), std::make_move_iterator(retry_cells_.begin()),
+                       std::make_move_iterator(retry_cells_.end()));
+    retry_cells_.clear();
     lock.unlock();
     CommitReport report = commit(batch);
+    const bool failed = !report.error.empty();
     last_alive_ns_ = steady_ns();
     on_commit_(std::move(report));
     lock.lock();
+    if (failed) retry_cells_ = std::move(batch.cells);
   }
 }
 
@@ -172,7 +200,7 @@ CommitReport Writer::commit(Batch& batch) {
     report.error_code = written.error().code;
     return report;
   }
-  report.cells = batch.cells.size();
+  note_cells(batch.cells, written->refused_cells, report);
   const storage::BatchResult& result = written->cycles;
   if (written->forecast_error) {
     report.forecast_error = written->forecast_error->message;

@@ -30,10 +30,22 @@ struct BatchPolicy {
   int batch_ms = 5;
 };
 
+// A cell of the batch that the database did not take (storage::Database::write_batch).
+struct RefusedCell {
+  storage::CellInfo cell;
+  std::string reason;
+  bool owned_elsewhere = false;  // registered to another rig
+};
+
 // What one commit did, for the acks and the counters.
 struct CommitReport {
   std::map<std::string, protocol::Ack> acks;  // by rig id; seq and time not yet set
-  std::size_t stored = 0, duplicates = 0, conflicts = 0, unknown_cells = 0, rejected = 0, cells = 0;
+  std::size_t stored = 0, duplicates = 0, conflicts = 0, unknown_cells = 0, rejected = 0;
+  // The cells this commit made durable, in the order they were added (a later one of the same
+  // cell is its newer metadata), and those it refused. Both empty when the commit failed: the
+  // writer then keeps the batch's cells and writes them with its next batch.
+  std::vector<storage::CellInfo> cells;
+  std::vector<RefusedCell> refused_cells;
   std::chrono::microseconds commit_time{0};
   std::string error;                      // non-empty: the commit failed, nothing of it is durable
   ErrorCode error_code = ErrorCode::kIo;  // with `error`: kFull when out of room
@@ -61,6 +73,8 @@ class Writer {
   void add_record(std::string rig_id, storage::CycleRecord record);
   // The records of one message, under one lock.
   void add_records(const std::string& rig_id, std::vector<storage::CycleRecord> records);
+  // Cell metadata to register. A cell whose commit fails is written again with the next batch
+  // (rigs re-send their records, not their retained metadata), and at once after set_max_size.
   // A rejection: `cycle` when the (cell, cycle) is known (acked as a range), else the rig gets a
   // message-level rejection (when rig_id is known).
   void add_rejection(std::string rig_id, std::string cell_id, std::optional<std::int64_t> cycle,
@@ -107,6 +121,7 @@ class Writer {
   BatchPolicy policy_;
   std::optional<std::int64_t> new_max_size_;
   Batch pending_;
+  std::vector<storage::CellInfo> retry_cells_;  // of a failed commit; go first in the next batch
   std::chrono::steady_clock::time_point oldest_pending_{};
   bool stopping_ = false;
   std::atomic<std::int64_t> last_alive_ns_{0};

@@ -67,6 +67,11 @@ Dispatch dispatch(const bhttp::request<bhttp::string_body>& request,
   auto parsed = parse_caller(request.body());
   if (!parsed) return refuse(error_reply(400, parsed.error().message));
   accepted.caller = std::move(*parsed);
+  if (accepted.route.id == RouteId::kCellMove) {
+    auto rig = parse_move_rig(request.body());
+    if (!rig) return refuse(error_reply(400, rig.error().message));
+    accepted.route.rig = std::move(*rig);
+  }
   return accepted;
 }
 

@@ -119,6 +119,8 @@ Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
       return from_json(backend.retrain(caller));
     case RouteId::kRollback:
       return from_json(backend.rollback(caller));
+    case RouteId::kCellMove:
+      return from_json(backend.move_cell(route.name, route.rig, caller));
   }
   return error_reply(500, "unhandled route");
 }
@@ -158,6 +160,18 @@ Result<Caller> parse_caller(const std::string& body) {
   if (!who->empty()) caller.who = std::move(*who);
   caller.why = std::move(*why);
   return caller;
+}
+
+Result<std::string> parse_move_rig(const std::string& body) {
+  const json parsed = json::parse(body, nullptr, false);
+  const auto rig = parsed.is_object() ? parsed.find("rig") : parsed.end();
+  if (!parsed.is_object() || rig == parsed.end() || !rig->is_string() ||
+      !is_valid_name(rig->get<std::string>())) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "moving a cell needs {\"rig\": RIG} with 1 to 64 of A-Z a-z 0-9 . _ -, "
+                      "not starting with '.'");
+  }
+  return rig->get<std::string>();
 }
 
 Reply handle(ApiBackend& backend, const Route& route, const Caller& caller) {

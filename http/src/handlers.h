@@ -32,6 +32,10 @@ unsigned status_for(ErrorCode code);
 // optional, printable, who at most 128 bytes and why at most 1024). kInvalidArgument otherwise.
 Result<Caller> parse_caller(const std::string& body);
 
+// The rig a cell move names: the body's "rig", a valid id (is_valid_name). kInvalidArgument
+// otherwise.
+Result<std::string> parse_move_rig(const std::string& body);
+
 // Calls the backend for `route` and makes the reply. Exceptions from the backend become 500.
 Reply handle(ApiBackend& backend, const Route& route, const Caller& caller);
 

@@ -34,7 +34,7 @@ RouteMatch bad_request(std::string why) {
   return RouteMatch{std::nullopt, 400, std::move(why)};
 }
 RouteMatch found(RouteId id, Method method) {
-  return RouteMatch{Route{id, method, {}, 0}, 0, {}};
+  return RouteMatch{Route{id, method, {}, 0, {}}, 0, {}};
 }
 
 // A decoded, validated cell id or model version in `raw`, or the 400 to answer.
@@ -67,6 +67,7 @@ RouteMatch match_api(const std::vector<std::string_view>& s) {
   if (collection == "cells") {
     if (n == 3) return found(RouteId::kCells, Method::kGet);
     if (n == 4) return named(RouteId::kCell, Method::kGet, s[3], "cell id");
+    if (n == 5 && s[4] == "move") return named(RouteId::kCellMove, Method::kPost, s[3], "cell id");
   } else if (collection == "models") {
     if (n == 3) return found(RouteId::kModels, Method::kGet);
     if (n == 4) return named(RouteId::kModel, Method::kGet, s[3], "model version");

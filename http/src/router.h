@@ -25,6 +25,7 @@ enum class RouteId {
   kReport,
   kRetrain,
   kRollback,
+  kCellMove,
 };
 
 enum class Method { kGet, kPost };
@@ -34,6 +35,7 @@ struct Route {
   Method method;            // the one method the route accepts
   std::string name;         // cell id or model version, decoded and validated
   std::int64_t run_id = 0;  // for kRun and kReport
+  std::string rig;          // for kCellMove: the rig to move the cell to, from the body
   bool mutating() const { return method == Method::kPost; }
 };
 

@@ -217,6 +217,9 @@ void Sender::take_acks(const std::vector<ReceivedAck>& acks) {
   for (const auto& [ack, now] : acks) {
     double sent_once_ms = -1;  // the slowest answer in this ack to a record sent once
     for (const auto& range : ack.ranges) {
+      // Not stored for now (docs/protocol.md): the records stay in flight and are sent again
+      // when their wait expires, like records the daemon has not answered.
+      if (range.outcome == protocol::AckOutcome::kRetry) continue;
       const auto cell = index_.find(range.cell_id);
       if (cell == index_.end()) continue;
       for (std::int64_t cycle = range.first_cycle; cycle <= range.last_cycle; ++cycle) {

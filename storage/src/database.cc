@@ -69,6 +69,9 @@ Result<void> set_connection_pragmas(sqlite3* db, const OpenOptions& options) {
   if (auto fk = detail::exec(db, "PRAGMA foreign_keys = ON", "enabling foreign keys"); !fk) {
     return fk;
   }
+  // Whichever connection restarts the WAL cuts the file back to this size (docs/storage.md).
+  const std::string wal_limit = "PRAGMA journal_size_limit = " + std::to_string(kWalSizeLimitBytes);
+  if (auto set = detail::exec(db, wal_limit.c_str(), "limiting the WAL's size"); !set) return set;
   // 16 MiB of page cache: a large import keeps the right edge of the cycles B-tree in memory.
   return detail::exec(db, "PRAGMA cache_size = -16384", "setting the page cache size");
 }
@@ -245,6 +248,7 @@ Result<Database> Database::open(const std::filesystem::path& path, const OpenOpt
     return error;
   }
   sqlite3_busy_timeout(impl->db, options.busy_timeout_ms);
+  impl->busy_timeout_ms = options.busy_timeout_ms;
   if (auto ours = detail::check_is_cyclecast_database(impl->db, path); !ours) return ours.error();
   if (auto set = set_connection_pragmas(impl->db, options); !set) return set.error();
   if (auto limited = limit_size(impl->db, options.max_size_bytes); !limited) {
@@ -316,14 +320,51 @@ Result<void> Database::upsert_cells(std::span<const CellInfo> cells) {
   });
 }
 
+namespace {
+
+// One cell of an ingest batch, inside write_batch's transaction: kept out when another rig owns
+// it, or under a savepoint when SQLite refuses its content (the refusal is returned); any other
+// failure (full, I/O) is the batch's.
+Result<std::optional<RefusedCell>> write_batch_cell(Database& db, sqlite3* connection,
+                                                    const CellInfo& cell) {
+  auto stored = db.find_cell(cell.cell_id);
+  if (!stored) return stored.error();
+  if (*stored && !(*stored)->rig_id.empty() && (*stored)->rig_id != cell.rig_id) {
+    return std::optional<RefusedCell>{RefusedCell{
+        0, cell.cell_id, "cell '" + cell.cell_id + "' belongs to rig '" + (*stored)->rig_id + "'",
+        true}};
+  }
+  if (auto saved = detail::exec(connection, "SAVEPOINT cell", "saving before a cell"); !saved) {
+    return saved.error();
+  }
+  auto done = db.upsert_cell(cell);
+  const bool refused = !done && done.error().code == ErrorCode::kInvalidArgument;
+  const char* end = refused ? "ROLLBACK TO cell; RELEASE cell" : "RELEASE cell";
+  if (auto ended = detail::exec(connection, end, "ending a cell's savepoint"); !ended) {
+    return ended.error();
+  }
+  if (refused) {
+    return std::optional<RefusedCell>{RefusedCell{0, cell.cell_id, done.error().message, false}};
+  }
+  if (!done) return done.error();
+  return std::optional<RefusedCell>{};
+}
+
+}  // namespace
+
 Result<IngestResult> Database::write_batch(const IngestBatch& batch) {
   IngestResult result;
   auto part_failed = [](const char* part, const Error& error) {
     return Error{error.code, std::string(part) + ": " + error.message};
   };
   auto written = impl_->in_transaction([&]() -> Result<void> {
-    if (!batch.cells.empty()) {
-      if (auto done = upsert_cells(batch.cells); !done) return part_failed("cells", done.error());
+    for (std::size_t i = 0; i < batch.cells.size(); ++i) {
+      auto done = write_batch_cell(*this, impl_->db, batch.cells[i]);
+      if (!done) return part_failed("cells", done.error());
+      if (*done) {
+        (*done)->index = i;
+        result.refused_cells.push_back(std::move(**done));
+      }
     }
     if (!batch.rejected.empty()) {
       if (auto done = write_rejected(batch.rejected); !done) {
@@ -488,11 +529,45 @@ Result<void> Database::set_max_size(std::int64_t bytes) {
   return limit_size(impl_->db, bytes);
 }
 
-Result<void> Database::checkpoint() {
-  const int rc =
-      sqlite3_wal_checkpoint_v2(impl_->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+Result<CheckpointStats> Database::checkpoint(CheckpointMode mode) {
+  CheckpointStats stats;
+  int log = -1, backfilled = -1;
+  int rc =
+      sqlite3_wal_checkpoint_v2(impl_->db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &backfilled);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) return impl_->error(rc, "checkpointing the WAL");
-  return {};
+  // -1: the checkpoint could not run (another one was running): nothing is known to block it.
+  stats.wal_frames = std::max(log, 0);
+  stats.backfilled = backfilled < 0 ? stats.wal_frames : backfilled;
+  if (mode != CheckpointMode::kTruncate || rc != SQLITE_OK || stats.blocked() || log <= 0) {
+    return stats;
+  }
+  // Everything is in the database already, so TRUNCATE only has to empty the file; without a
+  // busy handler it gives up at once instead of stalling the writer behind a reader.
+  sqlite3_busy_timeout(impl_->db, 0);
+  rc = sqlite3_wal_checkpoint_v2(impl_->db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &backfilled);
+  sqlite3_busy_timeout(impl_->db, impl_->busy_timeout_ms);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return impl_->error(rc, "truncating the WAL");
+  if (rc == SQLITE_OK) stats = CheckpointStats{0, 0, true};
+  return stats;
+}
+
+std::int64_t Database::wal_bytes() const {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(impl_->path.string() + "-wal", ec);
+  return ec ? 0 : static_cast<std::int64_t>(size);
+}
+
+Result<CellInfo> Database::move_cell(const std::string& cell_id, const std::string& rig_id) {
+  if (rig_id.empty()) return make_error(ErrorCode::kInvalidArgument, "a rig id is needed");
+  return impl_->in_transaction([&]() -> Result<CellInfo> {
+    auto found = find_cell(cell_id);
+    if (!found) return found.error();
+    if (!*found) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+    CellInfo cell = std::move(**found);
+    cell.rig_id = rig_id;
+    if (auto done = upsert_cell(cell); !done) return done.error();
+    return cell;
+  });
 }
 
 Result<void> Database::backup_to(const std::filesystem::path& destination) {

@@ -46,6 +46,7 @@ struct Database::Impl {
   sqlite3* db = nullptr;
   std::filesystem::path path;
   int schema_version = 0;
+  int busy_timeout_ms = 0;  // OpenOptions::busy_timeout_ms, restored after a checkpoint
   CachedStatements statements;
 
   // Cells are never deleted, so a committed cell's rowid never changes once seen: positive

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include <gtest/gtest.h>
 
 #include "temp_dir.h"
@@ -75,7 +77,7 @@ TEST(DaemonWriter, CommitsWhenTheBatchIsFullAndAcksPerRig) {
   EXPECT_TRUE(report.error.empty()) << report.error;
   EXPECT_EQ(report.stored, 3u);
   EXPECT_EQ(report.rejected, 1u);
-  EXPECT_EQ(report.cells, 2u);
+  EXPECT_EQ(report.cells.size(), 2u);
   ASSERT_EQ(report.acks.size(), 2u);
   const auto& rig1 = report.acks.at("rig-1").ranges;
   ASSERT_EQ(rig1.size(), 1u);
@@ -135,7 +137,7 @@ TEST(DaemonWriter, AcksEachRigItsOwnRecordsWhenMessagesOfRigsInterleave) {
   ASSERT_TRUE(reports.wait_for(1));
   const CommitReport& report = reports.list[0];
   EXPECT_TRUE(report.error.empty()) << report.error;
-  EXPECT_EQ(report.cells, 300u);
+  EXPECT_EQ(report.cells.size(), 300u);
   EXPECT_EQ(report.stored, 8u);
   ASSERT_EQ(report.acks.size(), 3u);
   const auto& rig0 = report.acks.at("rig-0").ranges;
@@ -162,6 +164,67 @@ TEST(DaemonWriter, CommitsAPartialBatchOnceItIsOldEnough) {
   writer.add_record("rig-1", record("a", 1));
   ASSERT_TRUE(reports.wait_for(1));
   EXPECT_EQ(reports.list[0].stored, 1u);
+}
+
+void exec_sql(const testing::TempDir& dir, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "w.db").c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// A failed commit reports no cell as stored and the writer keeps the cells for its next batch:
+// rigs send their records again, not their retained metadata.
+TEST(DaemonWriter, TheCellsOfAFailedCommitAreWrittenWithTheNextBatch) {
+  testing::TempDir dir;
+  Reports reports;
+  Writer writer(open_db(dir), BatchPolicy{2, 600000}, reports.sink());
+  exec_sql(dir,
+           "CREATE TRIGGER refuse BEFORE INSERT ON cycles "
+           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  writer.add_cell(cell("a", "rig-1"));
+  writer.add_records("rig-1", {record("a", 1), record("a", 2)});
+  ASSERT_TRUE(reports.wait_for(1));
+  EXPECT_FALSE(reports.list[0].error.empty());
+  EXPECT_TRUE(reports.list[0].cells.empty());
+  EXPECT_TRUE(reports.list[0].acks.empty());
+
+  exec_sql(dir, "DROP TRIGGER refuse");
+  writer.add_records("rig-1", {record("a", 1), record("a", 2)});
+  ASSERT_TRUE(reports.wait_for(2));
+  const CommitReport& second = reports.list[1];
+  EXPECT_TRUE(second.error.empty()) << second.error;
+  ASSERT_EQ(second.cells.size(), 1u);
+  EXPECT_EQ(second.cells[0].cell_id, "a");
+  EXPECT_EQ(second.stored, 2u);
+}
+
+// Records of a cell whose metadata is not stored are answered `retry`, never a final refusal;
+// a cell the database refuses is reported as refused, not stored.
+TEST(DaemonWriter, RecordsOfACellNotStoredAreAnsweredRetry) {
+  testing::TempDir dir;
+  Reports reports;
+  Writer writer(open_db(dir), BatchPolicy{3, 600000}, reports.sink());
+  exec_sql(dir,
+           "CREATE TRIGGER refuse_x BEFORE INSERT ON cells WHEN NEW.cell_id = 'x' "
+           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  writer.add_cell(cell("x", "rig-1"));
+  writer.add_cell(cell("y", "rig-1"));
+  writer.add_records("rig-1", {record("x", 1), record("x", 2), record("y", 1)});
+  ASSERT_TRUE(reports.wait_for(1));
+  const CommitReport& report = reports.list[0];
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  ASSERT_EQ(report.cells.size(), 1u);
+  EXPECT_EQ(report.cells[0].cell_id, "y");
+  ASSERT_EQ(report.refused_cells.size(), 1u);
+  EXPECT_EQ(report.refused_cells[0].cell.cell_id, "x");
+  EXPECT_FALSE(report.refused_cells[0].owned_elsewhere);
+  const auto& ranges = report.acks.at("rig-1").ranges;
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].cell_id, "x");
+  EXPECT_EQ(ranges[0].outcome, AckOutcome::kRetry);
+  EXPECT_EQ(ranges[0].last_cycle, 2);
+  EXPECT_EQ(ranges[1].outcome, AckOutcome::kStored);
 }
 
 }  // namespace

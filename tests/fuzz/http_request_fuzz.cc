@@ -72,6 +72,11 @@ class MemoryBackend final : public http::ApiBackend {
     return mutate();
   }
   cyclecast::Result<json> rollback(const http::Caller&) override { return mutate(); }
+  cyclecast::Result<json> move_cell(const std::string& cell, const std::string& rig,
+                                    const http::Caller&) override {
+    check(http::is_valid_name(cell) && http::is_valid_name(rig));
+    return mutate();
+  }
 
  private:
   static cyclecast::Error missing() {

@@ -144,6 +144,20 @@ TEST_F(ApiCliTest, PromoteRollbackAndRetrainWithTheTokenRecordWhoAndWhy) {
                                       "retrain:" + who + ":"}));
 }
 
+TEST_F(ApiCliTest, CellMoveSendsTheRigAndRecordsWhoAndWhy) {
+  start({}, "s3cret");
+  const std::string token = "--token-file '" + (dir_ / "api-token").string() + "' ";
+  const CliRun moved = run("cell move b2c7 rig-b --why 'rewired' " + token + api());
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_NE(moved.out.find("moved b2c7 to rig-b"), std::string::npos) << moved.out;
+  const CliRun missing = run("cell move nope rig-b " + token + api());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no cell 'nope'"), std::string::npos) << missing.err;
+  const std::string who = "tester@" + hostname();
+  EXPECT_EQ(backend_.calls(), (std::vector<std::string>{"move:b2c7:rig-b:" + who + ":rewired",
+                                                        "move:nope:rig-b:" + who + ":"}));
+}
+
 TEST_F(ApiCliTest, TheApiUrlAndTokenFileComeFromTheEnvironment) {
   start({}, "s3cret");
   const std::string env = "env CYCLECAST_API=" + base_url() + " CYCLECAST_API_TOKEN_FILE='" +

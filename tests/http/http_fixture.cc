@@ -204,6 +204,13 @@ Result<json> TestBackend::rollback(const Caller& caller) {
   return json{{"champion", "m-1"}, {"previous", "m-2"}};
 }
 
+Result<json> TestBackend::move_cell(const std::string& cell_id, const std::string& rig_id,
+                                    const Caller& caller) {
+  record("move:" + cell_id + ":" + rig_id + ":" + caller.who + ":" + caller.why);
+  if (cell_id != "b2c7") return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+  return json{{"cell_id", cell_id}, {"rig_id", rig_id}, {"previous_rig_id", "rig-a"}};
+}
+
 void TestBackend::hold_cells() {
   std::lock_guard lock(mutex_);
   holding_ = true;

@@ -44,6 +44,8 @@ class TestBackend : public ApiBackend {
   Result<json> retrain(const Caller& caller) override;
   Result<json> promote(const std::string& version, const Caller& caller) override;
   Result<json> rollback(const Caller& caller) override;
+  Result<json> move_cell(const std::string& cell_id, const std::string& rig_id,
+                         const Caller& caller) override;
 
   // Every call so far, as "name" or "name:argument[:who:why]".
   std::vector<std::string> calls() const;

@@ -144,6 +144,22 @@ TEST_F(ServerTest, MutatingRoutesNeedTheRightBearerToken) {
                                       "rollback:api:drift"}));
 }
 
+TEST_F(ServerTest, MovingACellNeedsTheTokenAndAValidRig) {
+  start({}, "s3cret-token");
+  EXPECT_EQ(post("/api/v1/cells/b2c7/move", "", {{"rig", "rig-b"}}).status, 401u);
+  EXPECT_EQ(post("/api/v1/cells/b2c7/move", "s3cret-token").status, 400u);
+  EXPECT_EQ(post("/api/v1/cells/b2c7/move", "s3cret-token", {{"rig", "a/b"}}).status, 400u);
+  EXPECT_EQ(post("/api/v1/cells/b2c7/move", "s3cret-token", {{"rig", 7}}).status, 400u);
+  EXPECT_TRUE(backend_.calls().empty());
+  const Response moved =
+      post("/api/v1/cells/b2c7/move", "s3cret-token", {{"rig", "rig-b"}, {"why", "rewired"}});
+  EXPECT_EQ(moved.status, 200u);
+  EXPECT_EQ(body_of(moved)["rig_id"], "rig-b");
+  EXPECT_EQ(post("/api/v1/cells/nope/move", "s3cret-token", {{"rig", "rig-b"}}).status, 404u);
+  EXPECT_EQ(backend_.calls(),
+            (std::vector<std::string>{"move:b2c7:rig-b:api:rewired", "move:nope:rig-b:api:"}));
+}
+
 TEST_F(ServerTest, AnswersExpect100ContinueThenReadsTheBody) {
   start({}, "t");
   RawConnection connection(port());

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "cyclecast/storage/database.h"
@@ -87,6 +88,92 @@ TEST(IngestBatch, ACellOfARolledBackBatchIsForgotten) {
   auto c2 = db->cycles_of("c2");
   ASSERT_TRUE(c2.ok());
   EXPECT_EQ(c2->size(), 2u);
+}
+
+// A cell whose content SQLite refuses (here a trigger; in the field, metadata that json_valid
+// rejects) costs only itself: the other cell of the batch is stored with its cycles.
+TEST(IngestBatch, ACellTheDatabaseRefusesCostsOnlyItself) {
+  TempDir dir;
+  auto db = Database::open(dir / "b.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  raw_exec(dir / "b.db",
+           "CREATE TRIGGER refuse_bad BEFORE INSERT ON cells WHEN NEW.cell_id = 'bad' "
+           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  const std::vector<CellInfo> cells = {make_cell("bad"), make_cell("good")};
+  std::vector<CycleRecord> cycles = make_cycles("bad", 1, 3);
+  for (auto& c : make_cycles("good", 1, 3))
+    cycles.push_back(c);
+
+  auto written = db->write_batch({cells, {}, cycles, {}});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_EQ(written->refused_cells.size(), 1u);
+  EXPECT_EQ(written->refused_cells[0].cell_id, "bad");
+  EXPECT_FALSE(written->refused_cells[0].owned_elsewhere);
+  EXPECT_NE(written->refused_cells[0].reason.find("refused by the test"), std::string::npos);
+  EXPECT_EQ(written->cycles.inserted, 3u);
+  EXPECT_EQ(written->cycles.unknown_cells, 3u);
+  auto counts = db->counts();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->cells, 1);
+
+  // Once the database takes it, the same cell is stored by a later batch.
+  raw_exec(dir / "b.db", "DROP TRIGGER refuse_bad");
+  auto again = db->write_batch({std::span<const CellInfo>(cells.data(), 1), {}, cycles, {}});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->refused_cells.empty());
+  EXPECT_EQ(again->cycles.inserted, 3u);
+}
+
+// A cell belongs to the rig that registered it: metadata from another rig changes nothing.
+TEST(IngestBatch, ACellOfAnotherRigKeepsItsRigAndMetadata) {
+  TempDir dir;
+  auto db = Database::open(dir / "b.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
+  CellInfo intruder = make_cell("c1");
+  intruder.rig_id = "rig-b";
+  intruder.rated_capacity_ah = 2.0;
+  const std::vector<CellInfo> cells = {intruder};
+
+  auto written = db->write_batch({cells, {}, {}, {}});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_EQ(written->refused_cells.size(), 1u);
+  EXPECT_TRUE(written->refused_cells[0].owned_elsewhere);
+  EXPECT_NE(written->refused_cells[0].reason.find("belongs to rig 'rig-a'"), std::string::npos);
+  auto stored = db->find_cell("c1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->rig_id, "rig-a");
+  EXPECT_EQ((*stored)->rated_capacity_ah, 1.1);
+}
+
+TEST(IngestBatch, AMovedCellTakesItsNewRigsMetadataOnly) {
+  TempDir dir;
+  auto db = Database::open(dir / "b.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(
+      db->write_batch({std::vector<CellInfo>{make_cell("c1")}, {}, make_cycles("c1", 1, 4), {}})
+          .ok());
+  auto moved = db->move_cell("c1", "rig-b");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->rig_id, "rig-b");
+  EXPECT_EQ(moved->rated_capacity_ah, 1.1);
+  EXPECT_EQ(db->cycles_of("c1")->size(), 4u);
+
+  CellInfo old_owner = make_cell("c1");
+  old_owner.rated_capacity_ah = 3.0;
+  auto refused = db->write_batch({std::vector<CellInfo>{old_owner}, {}, {}, {}});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->refused_cells.size(), 1u);
+  CellInfo new_owner = make_cell("c1");
+  new_owner.rig_id = "rig-b";
+  new_owner.rated_capacity_ah = 1.2;
+  auto taken = db->write_batch({std::vector<CellInfo>{new_owner}, {}, {}, {}});
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE(taken->refused_cells.empty());
+  EXPECT_EQ((*db->find_cell("c1"))->rated_capacity_ah, 1.2);
+
+  EXPECT_EQ(db->move_cell("nope", "rig-b").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(db->move_cell("c1", "").error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST(IngestBatch, RefusedForecastsCostOnlyThemselves) {

@@ -419,6 +419,18 @@ TEST(ProtocolAck, RoundTripsThroughJson) {
   EXPECT_EQ(back->rejected_messages[0].cell_id, "b2c8");
 }
 
+TEST(ProtocolAck, RetryIsAnOutcomeOfItsOwn) {
+  Ack ack;
+  ack.ranges = {{"b2c7", 5, 9, AckOutcome::kRetry, "cell 'b2c7' is not registered yet"}};
+  const std::string text = serialize_ack(ack);
+  EXPECT_NE(text.find(R"("outcome":"retry")"), std::string::npos) << text;
+  auto back = parse_ack(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_EQ(back->ranges.size(), 1u);
+  EXPECT_EQ(back->ranges[0].outcome, AckOutcome::kRetry);
+  EXPECT_EQ(back->ranges[0].reason, "cell 'b2c7' is not registered yet");
+}
+
 TEST(ProtocolAck, RefusesMalformedAcks) {
   EXPECT_FALSE(parse_ack("{}").ok());
   EXPECT_FALSE(parse_ack(R"({"v":1,"seq":1,"committed_at_ms":1,"ranges":[{"cell":"a"}]})").ok());

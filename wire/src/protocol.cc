@@ -347,7 +347,7 @@ std::string topic_of(const Topic& topic) {
 
 std::optional<AckOutcome> ack_outcome_from_name(std::string_view name) {
   for (AckOutcome o : {AckOutcome::kStored, AckOutcome::kDuplicate, AckOutcome::kConflict,
-                       AckOutcome::kRejected}) {
+                       AckOutcome::kRejected, AckOutcome::kRetry}) {
     if (ack_outcome_name(o) == name) return o;
   }
   return std::nullopt;
@@ -562,6 +562,8 @@ std::string_view ack_outcome_name(AckOutcome outcome) {
       return "conflict";
     case AckOutcome::kRejected:
       return "rejected";
+    case AckOutcome::kRetry:
+      return "retry";
   }
   return "rejected";
 }

@@ -55,6 +55,10 @@ class ApiBackend {
   virtual Result<nlohmann::json> retrain(const Caller& caller) = 0;
   virtual Result<nlohmann::json> promote(const std::string& version, const Caller& caller) = 0;
   virtual Result<nlohmann::json> rollback(const Caller& caller) = 0;
+  // Registers the cell to another rig (the body's "rig", validated like a cell id): a cell
+  // belongs to the rig that registered it until an operator moves it. kNotFound: no such cell.
+  virtual Result<nlohmann::json> move_cell(const std::string& cell_id, const std::string& rig_id,
+                                           const Caller& caller) = 0;
 };
 
 }  // namespace cyclecast::http

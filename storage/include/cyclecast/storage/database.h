@@ -141,7 +141,17 @@ struct IngestBatch {
   std::span<const ForecastRecord> forecasts;
 };
 
+// A cell of an ingest batch that was not written, and why (write_batch).
+struct RefusedCell {
+  std::size_t index = 0;  // in IngestBatch::cells
+  std::string cell_id;
+  std::string reason;
+  bool owned_elsewhere = false;  // the cell is registered to another rig
+};
+
 struct IngestResult {
+  // The batch's cells that were not written; every other cell of the batch is stored.
+  std::vector<RefusedCell> refused_cells;
   BatchResult cycles;
   ForecastWriteResult forecasts;
   // Why the batch's forecasts were not stored; the rest of the batch was (see write_batch).
@@ -170,6 +180,21 @@ struct CellSummary {
   std::int64_t last_cycle = 0;
 };
 
+// Every connection caps the WAL file at this size whenever the WAL restarts (PRAGMA
+// journal_size_limit): a WAL grown behind a long reader shrinks back once the reader is gone
+// (docs/storage.md, "The WAL and its bound").
+inline constexpr std::int64_t kWalSizeLimitBytes = 4 * 1024 * 1024;
+
+enum class CheckpointMode { kPassive, kTruncate };
+
+struct CheckpointStats {
+  std::int64_t wal_frames = 0;  // frames in the WAL after the checkpoint
+  std::int64_t backfilled = 0;  // of those, copied into the database
+  bool truncated = false;       // the WAL file was emptied
+  // Frames some reader still needs were left in the WAL: the checkpoint could not finish.
+  bool blocked() const { return backfilled < wal_frames; }
+};
+
 class Database {
  public:
   // Opens (creating if allowed) and migrates the file to kSchemaVersion. Refuses a file
@@ -189,6 +214,10 @@ class Database {
   // The same for many cells in one transaction: all are stored or none.
   Result<void> upsert_cells(std::span<const CellInfo> cells);
   Result<std::optional<CellInfo>> find_cell(const std::string& cell_id);
+  // Registers the cell to `rig_id` (created if needed), keeping its metadata and cycles: how an
+  // operator moves a cell to another rig. The cell as it now is; kNotFound for an unknown cell,
+  // kInvalidArgument for an empty rig id.
+  Result<CellInfo> move_cell(const std::string& cell_id, const std::string& rig_id);
 
   // Writes a batch of cycles in one transaction: either the whole batch (with its conflicts
   // and unknown cells recorded as rejected) is durable, or nothing is (the error is returned).
@@ -204,7 +233,12 @@ class Database {
   // Writes a whole ingest batch in one transaction, so one commit (one fsync) makes all of it
   // durable: cells, then rejected records, then cycles (a cycle of a cell announced in the same
   // batch is stored), each as the calls above would. Either all of these are durable or none
-  // is, and the error says which part failed. Forecasts are written last under a savepoint:
+  // is, and the error says which part failed. Two exceptions cost only their cell, which is
+  // listed in refused_cells: a cell registered to another rig keeps its rig and metadata (a cell
+  // belongs to the rig that registered it; move_cell changes that), and a cell SQLite refuses
+  // (kInvalidArgument: e.g. metadata its json_valid rejects) is left out under a savepoint.
+  // Cycles of a refused cell that is not registered are kUnknownCell. Forecasts are written
+  // last under a savepoint:
   // forecasts refused (invalid, or a write failing) cost only themselves (forecast_error),
   // not the records, which a rig is waiting to hear about.
   Result<IngestResult> write_batch(const IngestBatch& batch);
@@ -261,8 +295,12 @@ class Database {
   Result<void> backup_to(const std::filesystem::path& destination);
   // Copies what it can of the WAL into the database without waiting for writers or readers
   // (a PASSIVE checkpoint); busy is not an error. Lets a process checkpoint from a connection of
-  // its own instead of inside some writer's commit.
-  Result<void> checkpoint();
+  // its own instead of inside some writer's commit. With kTruncate, and only once a passive
+  // pass has copied the whole WAL (no reader still needs it), it then also empties the WAL file
+  // (a TRUNCATE checkpoint, not waiting: a reader or writer in the way makes it a no-op).
+  Result<CheckpointStats> checkpoint(CheckpointMode mode = CheckpointMode::kPassive);
+  // The WAL file's size in bytes (0 when there is none).
+  std::int64_t wal_bytes() const;
 
   // Opaque state, defined privately in storage/src (public only so that the module's own
   // helpers can name it). impl() is for the module's other repositories (the registry), which

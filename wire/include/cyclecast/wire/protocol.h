@@ -128,13 +128,14 @@ std::string serialize_cell_meta(const storage::CellInfo& cell);
 
 // ---- acknowledgements -----------------------------------------------------------------------
 
-// What became of a (cell, cycle) once its batch committed. Every outcome is final: the rig
-// drops the record from its outbox. kStored and kDuplicate mean the record is durable.
+// What became of a (cell, cycle) once its batch committed. Every outcome but kRetry is final:
+// the rig drops the record from its outbox. kStored and kDuplicate mean the record is durable.
 enum class AckOutcome {
   kStored,     // inserted by this commit
   kDuplicate,  // an identical record was already stored
   kConflict,   // a different record with this (cell, cycle) was already stored: refused
   kRejected,   // refused by validation (reason given); stored in the rejected table
+  kRetry,      // not stored, for a reason that may pass (reason given): the rig sends it again
 };
 std::string_view ack_outcome_name(AckOutcome outcome);
 
