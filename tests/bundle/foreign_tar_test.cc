@@ -27,25 +27,42 @@ class ForeignTar : public ::testing::Test {
   static void SetUpTestSuite() {
     if (std::system("command -v tar >/dev/null && command -v python3 >/dev/null") != 0) return;
     dir_ = new TempDir();
+    error_ = make_archives();
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (dir_ == nullptr) GTEST_SKIP() << "needs tar and python3";
+    // A failure here, not in SetUpTestSuite, where gtest would report the tests as skipped.
+    ASSERT_EQ(error_, "");
+  }
+
+  // Builds the bundle and its re-packs; what went wrong, or "".
+  static std::string make_archives() {
     const std::string state = "--state-dir '" + (*dir_ / "state").string() + "'";
     const CliRun built = cyclecast::testing::run_cyclecast(
         *dir_, "bundle build --run '" + testing::tiny_run_dir().string() +
                    "' --version foreign-1 --out '" + bundle().string() + "' " + state);
-    ASSERT_EQ(built.exit_code, 0) << built.err;
+    if (built.exit_code != 0) return "bundle build: " + built.err;
     const CliRun key = cyclecast::testing::run_cyclecast(
         *dir_, "bundle key export " + state + " --out '" + (*dir_ / "pub.key").string() + "'");
-    ASSERT_EQ(key.exit_code, 0) << key.err;
+    if (key.exit_code != 0) return "bundle key export: " + key.err;
     fs::create_directory(out());
     const std::string script =
         (fs::path(CYCLECAST_SOURCE_DIR) / "tests/bundle/foreign_tars.py").string();
-    ASSERT_EQ(std::system(("python3 '" + script + "' '" + bundle().string() + "' " + kTarget +
-                           " '" + out().string() + "'")
-                              .c_str()),
-              0);
+    if (std::system(("python3 '" + script + "' '" + bundle().string() + "' " + kTarget + " '" +
+                     out().string() + "'")
+                        .c_str()) != 0) {
+      return "foreign_tars.py failed";
+    }
     // GNU tar packs the unpacked files again, in the bundle's order.
-    const std::string gnu = "cd '" + dir_->path().string() +
-                            "' && mkdir x && tar -xf model.ccb -C x && tar -tf model.ccb > order"
-                            " && tar -cf - -C x --no-recursion -T order --mtime=@1790000000 ";
+    const std::string in_dir = "cd '" + dir_->path().string() + "' && ";
+    if (std::system((in_dir + "mkdir x && tar -xf model.ccb -C x && tar -tf model.ccb > order")
+                        .c_str()) != 0) {
+      return "could not unpack the bundle with tar";
+    }
     const std::pair<const char*, const char*> repacks[] = {
         {"gnu-tar-mode-4777", "--format=ustar --owner=0 --group=0 --numeric-owner --mode=4777"},
         {"gnu-tar-owner-root", "--format=ustar --owner=root:0 --group=root:0 --mode=0644"},
@@ -55,15 +72,12 @@ class ForeignTar : public ::testing::Test {
         {"gnu-tar-posix-format", "--format=posix --owner=0 --group=0 --numeric-owner --mode=0644"},
     };
     for (const auto& [name, options] : repacks) {
-      ASSERT_EQ(std::system((gnu + options + " > out/" + name + ".tar").c_str()), 0) << name;
+      const std::string command = in_dir + "tar -cf out/" + name +
+                                  ".tar --mtime=@1790000000 " + options +
+                                  " -C x --no-recursion -T order";
+      if (std::system(command.c_str()) != 0) return std::string("tar for ") + name + " failed";
     }
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (dir_ == nullptr) GTEST_SKIP() << "needs tar and python3";
+    return "";
   }
 
   static fs::path bundle() { return *dir_ / "model.ccb"; }
@@ -75,9 +89,11 @@ class ForeignTar : public ::testing::Test {
   }
 
   static TempDir* dir_;
+  static std::string error_;
 };
 
 TempDir* ForeignTar::dir_ = nullptr;
+std::string ForeignTar::error_;
 
 TEST_F(ForeignTar, TheWritersSettingsVerifyWhoeverPacksThem) {
   const CliRun python = verify("writer-settings");
