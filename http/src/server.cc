@@ -276,6 +276,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec, std::size_t bytes, unsigned status, bool need_eof) {
+    // Answered: from now on it may give up its slot. Before the access log, which thereby tells
+    // a test that the connection is waiting.
+    if (!ec) set_waiting(true);
     log(status, bytes);
     if (ec) return close();
     if (need_eof || !keep_alive_) return linger_close();

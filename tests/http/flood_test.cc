@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -226,11 +228,23 @@ TEST_F(Flood, AnOperatorIsAnsweredWhileManySlowConnectionsAreOpen) {
 }
 
 TEST_F(Flood, AKeptAliveConnectionGivesUpItsSlot) {
+  std::mutex mutex;
+  std::condition_variable logged;
+  int responses = 0;
   ServerOptions options;
   options.max_connections = 1;
+  options.access_log = [&](const AccessLogEntry&) {
+    std::lock_guard lock(mutex);
+    ++responses;
+    logged.notify_all();
+  };
   start(options);
   RawConnection first(port());
-  ASSERT_EQ(first.exchange(request_text("GET", "/healthz")).status, 200u);  // kept open, waiting
+  ASSERT_EQ(first.exchange(request_text("GET", "/healthz")).status, 200u);  // kept open
+  {
+    std::unique_lock lock(mutex);  // the server logs once the connection is waiting again
+    logged.wait(lock, [&] { return responses == 1; });
+  }
   RawConnection second(port());
   EXPECT_EQ(second.exchange(request_text("GET", "/healthz")).status, 200u);
   EXPECT_EQ(first.exchange(request_text("GET", "/healthz")).status, 0u);  // it was closed
