@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Slow connections against cyclecastd's API while an operator's curl is timed (bench/api_flood/run).
 
-  flood.py PORT SLOW REQUESTS [--reopen]
+  flood.py PORT SLOW REQUESTS [--reopen] [--from ADDRESS]
 
 Opens SLOW connections to 127.0.0.1:PORT: half send nothing, half send half a request header
 and then one more header byte every second (a slow-header client). With --reopen, every one
-the server closes is opened again at once (an attacker who keeps the pressure on). Once all
-are open, times REQUESTS operator requests (`curl` GET /api/v1/cells, a fresh connection each,
+the server closes is opened again at once (an attacker who keeps the pressure on). With
+--from ADDRESS (e.g. 127.0.0.2) the slow connections come from there, the operator's from
+127.0.0.1. Once all are open, times REQUESTS operator requests (`curl` GET /api/v1/cells, a fresh connection each,
 0.5 s apart; curl's time_total) and prints one line per request, then a summary line:
 
   operator requests=R ok=K status=200:K p50_s=... max_s=... slow=N closed_by_server=C reopened=O
@@ -23,8 +24,8 @@ HALF_HEADER = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
 class Flood:
-    def __init__(self, port, count, reopen):
-        self.port, self.count, self.reopen = port, count, reopen
+    def __init__(self, port, count, reopen, source):
+        self.port, self.count, self.reopen, self.source = port, count, reopen, source
         self.selector = selectors.DefaultSelector()
         self.closed = 0
         self.reopened = 0
@@ -32,7 +33,7 @@ class Flood:
         self.stop = False
 
     def open_one(self, index):
-        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock = socket.create_connection(("127.0.0.1", self.port), source_address=(self.source, 0))
         sock.setblocking(False)
         if index % 2 == 1:
             sock.send(HALF_HEADER)
@@ -83,9 +84,10 @@ def operator_request(port):
 def main(argv):
     port, count, requests = int(argv[1]), int(argv[2]), int(argv[3])
     reopen = "--reopen" in argv[4:]
+    source = argv[argv.index("--from") + 1] if "--from" in argv else "127.0.0.1"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 256)), hard))
-    flood = Flood(port, count, reopen)
+    flood = Flood(port, count, reopen, source)
     flood.open_all()
     watcher = threading.Thread(target=flood.run)
     watcher.start()
@@ -106,7 +108,7 @@ def main(argv):
     status_text = ",".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
     print(f"operator requests={requests} ok={ok} status={status_text} "
           f"p50_s={seconds[len(seconds) // 2]:.3f} max_s={seconds[-1]:.3f} slow={count} "
-          f"closed_by_server={flood.closed} reopened={flood.reopened}")
+          f"closed_by_server={flood.closed} reopened={flood.reopened} from={source}")
 
 
 if __name__ == "__main__":
