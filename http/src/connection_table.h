@@ -26,7 +26,7 @@ class ConnectionTable {
   using Id = std::uint64_t;
 
   struct Admission {
-    std::optional<Id> id;       // empty: no slot could be had; answer 503
+    std::optional<Id> id;        // empty: no slot could be had; answer 503
     std::function<void()> shed;  // set: the connection that gave up its slot; call it to close it
   };
 

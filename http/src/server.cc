@@ -347,8 +347,8 @@ void on_accept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::s
     return;
   }
   auto session = std::make_shared<Session>(std::move(socket), state);
-  auto admission = state->table->admit(
-      session->address(), [weak = std::weak_ptr<Session>(session)] {
+  auto admission =
+      state->table->admit(session->address(), [weak = std::weak_ptr<Session>(session)] {
         if (auto shed = weak.lock()) shed->shed();
       });
   if (admission.shed) admission.shed();
@@ -418,9 +418,9 @@ Result<void> HttpServer::start() {
   if (!state_->options.token_file.empty()) {
     if (auto reloaded = reload_token(); !reloaded) return reloaded;
   }
-  state_->table = std::make_unique<ConnectionTable>(
-      connection_limit(state_->options.max_connections),
-      state_->options.max_connections_per_address);
+  state_->table =
+      std::make_unique<ConnectionTable>(connection_limit(state_->options.max_connections),
+                                        state_->options.max_connections_per_address);
   if (auto listening = listen(*state_); !listening) return listening;
   {
     std::lock_guard lock(state_->mutex);

@@ -29,7 +29,7 @@ constexpr Field kGname{297, 32};
 constexpr Field kDevmajor{329, 8};
 constexpr Field kDevminor{337, 8};
 constexpr Field kPrefix{345, 155};
-constexpr Field kPad{500, 12};  // unnamed in POSIX: the rest of the block, zero
+constexpr Field kPad{500, 12};           // unnamed in POSIX: the rest of the block, zero
 constexpr char kUstarMagic[] = "ustar";  // with its NUL: the 6 bytes of the field
 constexpr char kRegularFile = '0';
 constexpr uint64_t kMaxMtime = (uint64_t{1} << 33) - 1;  // 11 octal digits
@@ -43,13 +43,23 @@ struct NamedField {
   Field field;
   bool numeric;
 };
-constexpr NamedField kHeaderFields[] = {
-    {"name", kName, false},         {"mode", kMode, true},          {"uid", kUid, true},
-    {"gid", kGid, true},            {"size", kSize, true},          {"mtime", kMtime, true},
-    {"typeflag", kTypeflag, false}, {"linkname", kLinkname, false}, {"magic", kMagic, false},
-    {"version", kVersion, false},   {"uname", kUname, false},       {"gname", kGname, false},
-    {"devmajor", kDevmajor, true},  {"devminor", kDevminor, true},  {"prefix", kPrefix, false},
-    {"pad", kPad, false},           {"chksum", kChecksum, false}};
+constexpr NamedField kHeaderFields[] = {{"name", kName, false},
+                                        {"mode", kMode, true},
+                                        {"uid", kUid, true},
+                                        {"gid", kGid, true},
+                                        {"size", kSize, true},
+                                        {"mtime", kMtime, true},
+                                        {"typeflag", kTypeflag, false},
+                                        {"linkname", kLinkname, false},
+                                        {"magic", kMagic, false},
+                                        {"version", kVersion, false},
+                                        {"uname", kUname, false},
+                                        {"gname", kGname, false},
+                                        {"devmajor", kDevmajor, true},
+                                        {"devminor", kDevminor, true},
+                                        {"prefix", kPrefix, false},
+                                        {"pad", kPad, false},
+                                        {"chksum", kChecksum, false}};
 
 using Block = std::span<const uint8_t>;
 
@@ -182,9 +192,9 @@ Result<void> check_header_kind(Block header, const std::string& name, size_t off
   }
   if (type != kRegularFile) {
     // '\0' is the old spelling of a regular file, which the writer does not use either.
-    return make_error(ErrorCode::kUnsupported, "member " + quoted(name) + " has type " +
-                                                   shown_type(type) +
-                                                   "; a bundle holds regular files (type '0') only");
+    return make_error(ErrorCode::kUnsupported,
+                      "member " + quoted(name) + " has type " + shown_type(type) +
+                          "; a bundle holds regular files (type '0') only");
   }
   if (!text_field(header, kLinkname).empty() || !text_field(header, kPrefix).empty()) {
     return make_error(ErrorCode::kParse,
@@ -218,8 +228,8 @@ Result<void> check_as_written(Block header, const std::string& name, uint64_t si
         0) {
       return make_error(ErrorCode::kParse, "member " + quoted(name) + ": header field '" +
                                                named.name + "' is \"" + shown(header, field) +
-                                               "\", the writer makes \"" +
-                                               shown(expected, field) + "\"");
+                                               "\", the writer makes \"" + shown(expected, field) +
+                                               "\"");
     }
   }
   return {};

@@ -215,14 +215,14 @@ TEST(Archive, RefusesEveryHeaderFieldTheWriterNeverMakes) {
       {337, "0000001\0"s, "header field 'devminor' is \"0000001\""},
       {500, "x"s, "header field 'pad' is \"x\""},
       {15, "\0hidden"s,  // bytes after the name's NUL
-       "header field 'name' is \"model/model.bin\\x00hidden\", the writer makes \"model/model.bin\""},
+       "header field 'name' is \"model/model.bin\\x00hidden\", the writer makes "
+       "\"model/model.bin\""},
   };
   for (const Case& c : cases) {
     std::vector<uint8_t> archive = sample_archive();
     set_field(archive, kModelHeader, c.offset, c.bytes);
     const std::string error = refusal(archive);
-    EXPECT_NE(error.find("member 'model/model.bin': " + std::string(c.message)),
-              std::string::npos)
+    EXPECT_NE(error.find("member 'model/model.bin': " + std::string(c.message)), std::string::npos)
         << c.offset << ": " << error;
   }
 }

@@ -59,8 +59,9 @@ class ForeignTar : public ::testing::Test {
     }
     // GNU tar packs the unpacked files again, in the bundle's order.
     const std::string in_dir = "cd '" + dir_->path().string() + "' && ";
-    if (std::system((in_dir + "mkdir x && tar -xf model.ccb -C x && tar -tf model.ccb > order")
-                        .c_str()) != 0) {
+    if (std::system(
+            (in_dir + "mkdir x && tar -xf model.ccb -C x && tar -tf model.ccb > order").c_str()) !=
+        0) {
       return "could not unpack the bundle with tar";
     }
     const std::pair<const char*, const char*> repacks[] = {
@@ -72,9 +73,8 @@ class ForeignTar : public ::testing::Test {
         {"gnu-tar-posix-format", "--format=posix --owner=0 --group=0 --numeric-owner --mode=0644"},
     };
     for (const auto& [name, options] : repacks) {
-      const std::string command = in_dir + "tar -cf out/" + name +
-                                  ".tar --mtime=@1790000000 " + options +
-                                  " -C x --no-recursion -T order";
+      const std::string command = in_dir + "tar -cf out/" + name + ".tar --mtime=@1790000000 " +
+                                  options + " -C x --no-recursion -T order";
       if (std::system(command.c_str()) != 0) return std::string("tar for ") + name + " failed";
     }
     return "";
@@ -83,9 +83,9 @@ class ForeignTar : public ::testing::Test {
   static fs::path bundle() { return *dir_ / "model.ccb"; }
   static fs::path out() { return *dir_ / "out"; }
   static CliRun verify(const std::string& name) {
-    return cyclecast::testing::run_cyclecast(
-        *dir_, "bundle verify --public-key '" + (*dir_ / "pub.key").string() + "' '" +
-                   (out() / (name + ".tar")).string() + "'");
+    return cyclecast::testing::run_cyclecast(*dir_, "bundle verify --public-key '" +
+                                                        (*dir_ / "pub.key").string() + "' '" +
+                                                        (out() / (name + ".tar")).string() + "'");
   }
 
   static TempDir* dir_;

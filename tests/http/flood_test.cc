@@ -30,8 +30,7 @@ namespace {
 
 // Admits a connection whose shedding is recorded in `shed`.
 std::optional<ConnectionTable::Id> admit(ConnectionTable& table, const std::string& address,
-                                         std::vector<std::string>& shed,
-                                         const std::string& name) {
+                                         std::vector<std::string>& shed, const std::string& name) {
   auto admission = table.admit(address, [&shed, name] { shed.push_back(name); });
   if (admission.shed) admission.shed();
   return admission.id;
@@ -279,8 +278,9 @@ TEST_F(Flood, OnlyARequestWithTheTokenMayTakeLongerThanTheHeaderTimeoutForItsBod
   SlowSockets without_token;
   without_token.fds.push_back(connect_raw(port()));
   const std::string unauthenticated = header("Authorization: Bearer wrong\r\n");
-  ASSERT_EQ(::send(without_token.fds[0], unauthenticated.data(), unauthenticated.size(), MSG_NOSIGNAL),
-            ssize_t(unauthenticated.size()));
+  ASSERT_EQ(
+      ::send(without_token.fds[0], unauthenticated.data(), unauthenticated.size(), MSG_NOSIGNAL),
+      ssize_t(unauthenticated.size()));
   std::size_t answered = 0;
   EXPECT_EQ(without_token.wait_closed(1, answered), 1u);  // the header deadline passed
   EXPECT_EQ(answered, 0u);

@@ -52,7 +52,7 @@ struct ServerOptions {
   // busy with requests does it get 503 and is closed. docs/api.md, "Limits".
   std::size_t max_connections = 512;
   std::size_t max_connections_per_address = 64;
-  std::size_t backend_threads = 4;   // concurrent backend calls; more requests queue
+  std::size_t backend_threads = 4;  // concurrent backend calls; more requests queue
   // Called on a thread running the io_context after every response; must not throw. The library
   // never logs: this is how the daemon sees requests.
   std::function<void(const AccessLogEntry&)> access_log;
