@@ -12,15 +12,6 @@ namespace {
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 
-// "Bearer <token>" -> token; empty when the header is missing or another scheme.
-std::string_view bearer_token(beast::string_view authorization) {
-  constexpr beast::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return {};
-  if (!beast::iequals(authorization.substr(0, kScheme.size()), kScheme)) return {};
-  const beast::string_view token = authorization.substr(kScheme.size());
-  return std::string_view(token.data(), token.size());
-}
-
 // The reply refusing a mutating request, or nothing when its token is right.
 std::optional<Reply> check_token(const bhttp::request<bhttp::string_body>& request,
                                  const std::optional<TokenDigest>& token) {
@@ -29,7 +20,9 @@ std::optional<Reply> check_token(const bhttp::request<bhttp::string_body>& reque
                        "changes through the API are disabled: cyclecastd has no API token file "
                        "(http.token_file)");
   }
-  const std::string_view presented = bearer_token(request[bhttp::field::authorization]);
+  const auto authorization = request[bhttp::field::authorization];
+  const std::string_view presented =
+      bearer_token(std::string_view(authorization.data(), authorization.size()));
   if (presented.empty()) {
     Reply reply = error_reply(401, "authentication required: send Authorization: Bearer <token>");
     reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cyclecast\"");

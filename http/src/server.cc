@@ -1,11 +1,14 @@
 #include "cyclecast/http/server.h"
 
 #include <sodium.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +19,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "connection_table.h"
 #include "dispatch.h"
 #include "handlers.h"
 #include "router.h"
@@ -42,11 +46,17 @@ struct HttpServer::State {
   // io_context runs on several threads.
   tcp::acceptor acceptor;
   std::atomic<std::uint16_t> port{0};
-  std::atomic<std::size_t> connections{0};
+  // Made by start() before the first accept, then used (thread-safe) by every connection.
+  std::unique_ptr<ConnectionTable> table;
 
   std::mutex mutex;  // guards the two below
   std::optional<TokenDigest> token;
   std::unique_ptr<asio::thread_pool> pool;  // null before start() and after stop()
+
+  std::optional<TokenDigest> current_token() {
+    std::lock_guard lock(mutex);
+    return token;
+  }
 };
 
 namespace {
@@ -59,11 +69,23 @@ constexpr std::size_t kMaxLoggedTarget = 256;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
-std::string remote_of(const tcp::socket& socket) {
+// "address:port", and the address alone (what the per-address limit counts).
+std::pair<std::string, std::string> remote_of(const tcp::socket& socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return "?";
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  if (ec) return {"?", "?"};
+  const std::string address = endpoint.address().to_string();
+  return {address + ":" + std::to_string(endpoint.port()), address};
+}
+
+// At most half the file descriptors the process may open: the daemon's database, broker
+// connection and bundle downloads need the rest.
+std::size_t connection_limit(std::size_t configured) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return configured;
+  }
+  return std::min<std::size_t>(configured, std::max<rlim_t>(1, limit.rlim_cur / 2));
 }
 
 // Errors of the HTTP parser (malformed request line, bad header, bad chunk): answered with 400.
@@ -79,14 +101,23 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<State> state)
       : stream_(std::move(socket)), state_(std::move(state)) {
-    ++state_->connections;
-    remote_ = remote_of(stream_.socket());
+    std::tie(remote_, address_) = remote_of(stream_.socket());
   }
-  ~Session() { --state_->connections; }
+  ~Session() {
+    if (slot_) state_->table->remove(*slot_);
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  void start() { read_header(); }
+  const std::string& address() const { return address_; }
+  void start(ConnectionTable::Id slot) {
+    slot_ = slot;
+    read_header();
+  }
+  // A newer connection took this one's slot (from any thread): close it on its own strand.
+  void shed() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
   void refuse_busy() {
     keep_alive_ = false;
     send(error_reply(503, "too many connections; try again later"), true);
@@ -95,13 +126,27 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   const ServerOptions& options() const { return state_->options; }
 
+  // Waiting connections may be shed (connection_table.h); busy ones keep their slot.
+  void set_waiting(bool waiting) {
+    if (slot_) state_->table->set_waiting(*slot_, waiting);
+  }
+
+  // The header carries the valid token: only such a request may take read_timeout for its body.
+  bool authenticated() const {
+    const std::optional<TokenDigest> token = state_->current_token();
+    const auto header = parser_->get()[bhttp::field::authorization];
+    const std::string_view presented = bearer_token(std::string_view(header.data(), header.size()));
+    return token && !presented.empty() && token_matches(*token, presented);
+  }
+
   void read_header() {
+    set_waiting(true);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
     parser_->body_limit(options().max_body_bytes);
     method_.clear();
     target_.clear();
-    stream_.expires_after(options().read_timeout);
+    stream_.expires_after(options().header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
@@ -129,6 +174,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto length = parser_->content_length();
     if (length && *length > options().max_body_bytes) return send(body_too_large(), true);
     if (parser_->is_done()) return on_request();
+    if (authenticated()) {
+      set_waiting(false);
+      stream_.expires_after(options().read_timeout);
+    }  // else the body must arrive before the header deadline, and the connection may be shed
     if (expects_continue(*parser_)) return send_continue();
     read_body();
   }
@@ -164,12 +213,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_request() {
-    std::optional<TokenDigest> token;
-    {
-      std::lock_guard lock(state_->mutex);
-      token = state_->token;
-    }
-    Dispatch dispatched = dispatch(parser_->get(), token);
+    set_waiting(false);
+    Dispatch dispatched = dispatch(parser_->get(), state_->current_token());
     if (dispatched.refusal) return send(std::move(*dispatched.refusal), false);
     call_backend(std::move(dispatched.route), std::move(dispatched.caller));
   }
@@ -231,6 +276,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec, std::size_t bytes, unsigned status, bool need_eof) {
+    // Answered: from now on it may give up its slot. Before the access log, which thereby tells
+    // a test that the connection is waiting.
+    if (!ec) set_waiting(true);
     log(status, bytes);
     if (ec) return close();
     if (need_eof || !keep_alive_) return linger_close();
@@ -252,6 +300,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Half-closes, then reads and discards until the client closes or kLingerTime passes.
   void linger_close() {
+    set_waiting(true);
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
@@ -277,6 +326,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string remote_;
+  std::string address_;
+  std::optional<ConnectionTable::Id> slot_;  // empty for a connection refused with 503
   std::string method_;
   std::string target_;
   bool keep_alive_ = false;
@@ -295,12 +346,16 @@ void on_accept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::s
     timer->async_wait([state, timer](beast::error_code) { accept_next(state); });
     return;
   }
-  const bool busy = state->connections.load() >= state->options.max_connections;
   auto session = std::make_shared<Session>(std::move(socket), state);
-  if (busy) {
-    session->refuse_busy();
+  auto admission =
+      state->table->admit(session->address(), [weak = std::weak_ptr<Session>(session)] {
+        if (auto shed = weak.lock()) shed->shed();
+      });
+  if (admission.shed) admission.shed();
+  if (admission.id) {
+    session->start(*admission.id);
   } else {
-    session->start();
+    session->refuse_busy();
   }
   accept_next(state);
 }
@@ -363,6 +418,9 @@ Result<void> HttpServer::start() {
   if (!state_->options.token_file.empty()) {
     if (auto reloaded = reload_token(); !reloaded) return reloaded;
   }
+  state_->table =
+      std::make_unique<ConnectionTable>(connection_limit(state_->options.max_connections),
+                                        state_->options.max_connections_per_address);
   if (auto listening = listen(*state_); !listening) return listening;
   {
     std::lock_guard lock(state_->mutex);

@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -70,6 +71,15 @@ Result<TokenDigest> read_token_file(const std::filesystem::path& path) {
 bool token_matches(const TokenDigest& token, std::string_view presented) {
   const TokenDigest digest = digest_of(presented);
   return sodium_memcmp(digest.data(), token.data(), digest.size()) == 0;
+}
+
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
+  }
+  return authorization.substr(kScheme.size());
 }
 
 }  // namespace cyclecast::http

@@ -22,4 +22,8 @@ Result<TokenDigest> read_token_file(const std::filesystem::path& path);
 // same time whatever the presented token's length or content.
 bool token_matches(const TokenDigest& token, std::string_view presented);
 
+// The token of an Authorization header "Bearer <token>" (scheme in any case); empty when the
+// header is empty or of another scheme.
+std::string_view bearer_token(std::string_view authorization);
+
 }  // namespace cyclecast::http

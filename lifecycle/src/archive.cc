@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 namespace cyclecast::bundle {
@@ -23,9 +24,42 @@ constexpr Field kTypeflag{156, 1};
 constexpr Field kLinkname{157, 100};
 constexpr Field kMagic{257, 6};
 constexpr Field kVersion{263, 2};
+constexpr Field kUname{265, 32};
+constexpr Field kGname{297, 32};
+constexpr Field kDevmajor{329, 8};
+constexpr Field kDevminor{337, 8};
 constexpr Field kPrefix{345, 155};
+constexpr Field kPad{500, 12};           // unnamed in POSIX: the rest of the block, zero
 constexpr char kUstarMagic[] = "ustar";  // with its NUL: the 6 bytes of the field
 constexpr char kRegularFile = '0';
+constexpr uint64_t kMaxMtime = (uint64_t{1} << 33) - 1;  // 11 octal digits
+
+// Every field of the header by its POSIX name: the reader compares each with what the writer
+// makes, so that `tar -xf` cannot create anything the writer did not mean (a mode with setuid or
+// group/world write, an owner, a device). In header order but for the checksum, which differs
+// whenever another field does and so comes last, to name the field that made the difference.
+struct NamedField {
+  const char* name;
+  Field field;
+  bool numeric;
+};
+constexpr NamedField kHeaderFields[] = {{"name", kName, false},
+                                        {"mode", kMode, true},
+                                        {"uid", kUid, true},
+                                        {"gid", kGid, true},
+                                        {"size", kSize, true},
+                                        {"mtime", kMtime, true},
+                                        {"typeflag", kTypeflag, false},
+                                        {"linkname", kLinkname, false},
+                                        {"magic", kMagic, false},
+                                        {"version", kVersion, false},
+                                        {"uname", kUname, false},
+                                        {"gname", kGname, false},
+                                        {"devmajor", kDevmajor, true},
+                                        {"devminor", kDevminor, true},
+                                        {"prefix", kPrefix, false},
+                                        {"pad", kPad, false},
+                                        {"chksum", kChecksum, false}};
 
 using Block = std::span<const uint8_t>;
 
@@ -64,14 +98,15 @@ uint64_t header_checksum(Block header) {
   return sum;
 }
 
-std::vector<uint8_t> make_header(const ArchiveMember& member, int64_t mtime_s) {
+// The one header the writer makes for a member: everything but name, size and mtime is fixed.
+std::vector<uint8_t> make_header(std::string_view name, uint64_t size, uint64_t mtime_s) {
   std::vector<uint8_t> header(kTarBlockBytes, 0);
-  put_text(header, kName, member.name);
+  put_text(header, kName, name);
   put_octal(header, kMode, 0644);
   put_octal(header, kUid, 0);
   put_octal(header, kGid, 0);
-  put_octal(header, kSize, member.data.size());
-  put_octal(header, kMtime, static_cast<uint64_t>(std::max<int64_t>(mtime_s, 0)));
+  put_octal(header, kSize, size);
+  put_octal(header, kMtime, mtime_s);
   header[kTypeflag.offset] = static_cast<uint8_t>(kRegularFile);
   std::memcpy(header.data() + kMagic.offset, kUstarMagic, kMagic.width);
   put_text(header, kVersion, "00");
@@ -119,6 +154,31 @@ Result<uint64_t> octal_field(Block header, Field field, const char* what, size_t
   return value;
 }
 
+// A field's bytes for a message: trailing NULs dropped, anything but printable ASCII as \xNN.
+std::string shown(Block header, Field field) {
+  size_t end = field.width;
+  while (end > 0 && header[field.offset + end - 1] == 0)
+    --end;
+  std::string text;
+  for (size_t i = 0; i < end; ++i) {
+    const uint8_t byte = header[field.offset + i];
+    if (byte >= 0x20 && byte < 0x7f && byte != '"' && byte != '\\') {
+      text += static_cast<char>(byte);
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      text += std::string("\\x") + kHex[byte >> 4] + kHex[byte & 15];
+    }
+  }
+  return text;
+}
+
+std::string shown_type(char type) {
+  if (type == '\0') return "NUL";
+  if (type > 0x20 && type < 0x7f) return "'" + std::string(1, type) + "'";
+  const Block byte(reinterpret_cast<const uint8_t*>(&type), 1);
+  return "byte " + shown(byte, Field{0, 1});
+}
+
 Result<void> check_header_kind(Block header, const std::string& name, size_t offset) {
   if (std::memcmp(header.data() + kMagic.offset, kUstarMagic, kMagic.width) != 0 ||
       std::memcmp(header.data() + kVersion.offset, "00", 2) != 0) {
@@ -130,14 +190,47 @@ Result<void> check_header_kind(Block header, const std::string& name, size_t off
     return make_error(ErrorCode::kUnsupported,
                       "member " + quoted(name) + " is a link; a bundle holds regular files only");
   }
-  if (type != kRegularFile && type != '\0') {
-    return make_error(ErrorCode::kUnsupported, "member " + quoted(name) + " has type '" +
-                                                   std::string(1, type) +
-                                                   "'; a bundle holds regular files only");
+  if (type != kRegularFile) {
+    // '\0' is the old spelling of a regular file, which the writer does not use either.
+    return make_error(ErrorCode::kUnsupported,
+                      "member " + quoted(name) + " has type " + shown_type(type) +
+                          "; a bundle holds regular files (type '0') only");
   }
   if (!text_field(header, kLinkname).empty() || !text_field(header, kPrefix).empty()) {
     return make_error(ErrorCode::kParse,
                       "member " + quoted(name) + " uses the link name or prefix field");
+  }
+  return {};
+}
+
+// GNU tar and others write numbers too large for octal in base-256 (the first byte's high bit
+// set); the writer never does, and such a uid is how a header says "some other user's file".
+Result<void> check_octal_only(Block header, const std::string& name) {
+  for (const NamedField& named : kHeaderFields) {
+    if (named.numeric && (header[named.field.offset] & 0x80) != 0) {
+      return make_error(ErrorCode::kParse, "member " + quoted(name) + ": header field '" +
+                                               named.name +
+                                               "' is a base-256 number; a bundle writes numbers "
+                                               "in octal only");
+    }
+  }
+  return {};
+}
+
+// Every byte of the header as the writer would make it for this name, size and mtime (the
+// first member's: the writer gives all the same one).
+Result<void> check_as_written(Block header, const std::string& name, uint64_t size,
+                              uint64_t mtime_s) {
+  const std::vector<uint8_t> expected = make_header(name, size, mtime_s);
+  for (const NamedField& named : kHeaderFields) {
+    const Field field = named.field;
+    if (std::memcmp(header.data() + field.offset, expected.data() + field.offset, field.width) !=
+        0) {
+      return make_error(ErrorCode::kParse, "member " + quoted(name) + ": header field '" +
+                                               named.name + "' is \"" + shown(header, field) +
+                                               "\", the writer makes \"" + shown(expected, field) +
+                                               "\"");
+    }
   }
   return {};
 }
@@ -162,6 +255,47 @@ Result<void> check_unique(const std::set<std::string>& names, const std::string&
                       "member " + quoted(name) + " is also a directory of " + quoted(*after));
   }
   return {};
+}
+
+// What one member's header says, once it is known to be exactly what the writer makes.
+struct MemberHeader {
+  std::string name;
+  uint64_t size = 0;
+  uint64_t mtime_s = 0;
+};
+
+// Checks in the order docs/bundles.md lists the refusals: checksum, kind of header, name, numbers,
+// then every remaining byte. `first_mtime_s` is the first member's, when this is not the first.
+Result<MemberHeader> read_header(Block header, size_t offset, const std::set<std::string>& names,
+                                 std::optional<uint64_t> first_mtime_s,
+                                 const ArchiveLimits& limits) {
+  MemberHeader member;
+  member.name = text_field(header, kName);
+  auto sum = octal_field(header, kChecksum, "checksum", offset);
+  if (!sum) return sum.error();
+  if (*sum != header_checksum(header)) {
+    return make_error(ErrorCode::kParse, "archive header at offset " + std::to_string(offset) +
+                                             " has a bad checksum (corrupt archive)");
+  }
+  if (auto ok = check_header_kind(header, member.name, offset); !ok) return ok.error();
+  if (auto ok = check_member_name(member.name); !ok) return ok.error();
+  if (auto ok = check_unique(names, member.name); !ok) return ok.error();
+  if (auto ok = check_octal_only(header, member.name); !ok) return ok.error();
+  auto size = octal_field(header, kSize, "size", offset);
+  if (!size) return size.error();
+  if (*size > limits.max_member_bytes) {
+    return make_error(ErrorCode::kParse, "member " + quoted(member.name) + " declares " +
+                                             std::to_string(*size) +
+                                             " bytes, more than the limit of " +
+                                             std::to_string(limits.max_member_bytes));
+  }
+  auto mtime_s = octal_field(header, kMtime, "mtime", offset);
+  if (!mtime_s) return mtime_s.error();
+  member.size = *size;
+  member.mtime_s = first_mtime_s.value_or(*mtime_s);
+  if (auto ok = check_as_written(header, member.name, member.size, member.mtime_s); !ok)
+    return ok.error();
+  return member;
 }
 
 }  // namespace
@@ -192,6 +326,12 @@ Result<std::vector<uint8_t>> write_archive(const std::vector<ArchiveMember>& mem
                                                        std::to_string(members.size()) + " > " +
                                                        std::to_string(limits.max_members) + ")");
   }
+  if (mtime_s > static_cast<int64_t>(kMaxMtime)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "modification time " + std::to_string(mtime_s) +
+                          " s is past what a ustar header holds (8^11 - 1 s, in the year 2242)");
+  }
+  const auto mtime = static_cast<uint64_t>(std::max<int64_t>(mtime_s, 0));
   std::set<std::string> names;
   std::vector<uint8_t> out;
   for (const ArchiveMember& member : members) {
@@ -202,7 +342,7 @@ Result<std::vector<uint8_t>> write_archive(const std::vector<ArchiveMember>& mem
                         "member " + quoted(member.name) + " is larger than the limit");
     }
     names.insert(member.name);
-    const std::vector<uint8_t> header = make_header(member, mtime_s);
+    const std::vector<uint8_t> header = make_header(member.name, member.data.size(), mtime);
     out.insert(out.end(), header.begin(), header.end());
     out.insert(out.end(), member.data.begin(), member.data.end());
     out.resize(out.size() + padded(member.data.size()) - member.data.size(), 0);
@@ -215,6 +355,7 @@ Result<std::vector<ArchiveMember>> read_archive(std::span<const uint8_t> bytes,
                                                 const ArchiveLimits& limits) {
   std::vector<ArchiveMember> members;
   std::set<std::string> names;
+  std::optional<uint64_t> mtime_s;  // the first member's
   size_t offset = 0;
   while (true) {
     if (bytes.size() - offset < kTarBlockBytes) {
@@ -224,44 +365,31 @@ Result<std::vector<ArchiveMember>> read_archive(std::span<const uint8_t> bytes,
     }
     const Block header = bytes.subspan(offset, kTarBlockBytes);
     if (all_zero(header)) break;
-    const std::string name = text_field(header, kName);
-    auto sum = octal_field(header, kChecksum, "checksum", offset);
-    if (!sum) return sum.error();
-    if (*sum != header_checksum(header)) {
-      return make_error(ErrorCode::kParse, "archive header at offset " + std::to_string(offset) +
-                                               " has a bad checksum (corrupt archive)");
-    }
-    if (auto ok = check_header_kind(header, name, offset); !ok) return ok.error();
-    if (auto ok = check_member_name(name); !ok) return ok.error();
-    if (auto ok = check_unique(names, name); !ok) return ok.error();
-    auto size = octal_field(header, kSize, "size", offset);
-    if (!size) return size.error();
-    if (*size > limits.max_member_bytes) {
-      return make_error(ErrorCode::kParse, "member " + quoted(name) + " declares " +
-                                               std::to_string(*size) +
-                                               " bytes, more than the limit of " +
-                                               std::to_string(limits.max_member_bytes));
-    }
+    auto member = read_header(header, offset, names, mtime_s, limits);
+    if (!member) return member.error();
+    const std::string& name = member->name;
+    const uint64_t size = member->size;
+    mtime_s = member->mtime_s;
     if (members.size() == limits.max_members) {
       return make_error(ErrorCode::kParse,
                         "archive has more than " + std::to_string(limits.max_members) + " members");
     }
     offset += kTarBlockBytes;
-    if (bytes.size() - offset < padded(*size)) {
+    if (bytes.size() - offset < padded(size)) {
       return make_error(ErrorCode::kParse, "truncated archive: member " + quoted(name) +
-                                               " declares " + std::to_string(*size) +
+                                               " declares " + std::to_string(size) +
                                                " bytes but only " +
                                                std::to_string(bytes.size() - offset) + " remain");
     }
-    const auto data = bytes.subspan(offset, static_cast<size_t>(*size));
+    const auto data = bytes.subspan(offset, static_cast<size_t>(size));
     // Every byte is accounted for: padding that is not zero is a changed archive.
-    if (!all_zero(bytes.subspan(offset + data.size(), padded(*size) - data.size()))) {
+    if (!all_zero(bytes.subspan(offset + data.size(), padded(size) - data.size()))) {
       return make_error(ErrorCode::kParse,
                         "member " + quoted(name) + " is followed by non-zero padding");
     }
     members.push_back({name, std::vector<uint8_t>(data.begin(), data.end())});
     names.insert(name);
-    offset += padded(*size);
+    offset += padded(size);
   }
   offset += kTarBlockBytes;
   if (bytes.size() - offset < kTarBlockBytes || !all_zero(bytes.subspan(offset))) {

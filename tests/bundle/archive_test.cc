@@ -17,6 +17,7 @@ namespace cyclecast::bundle {
 namespace {
 
 using cyclecast::bundle::testing::fix_checksum;
+using cyclecast::bundle::testing::set_field;
 using cyclecast::bundle::testing::set_name;
 using cyclecast::testing::read_file;
 using cyclecast::testing::TempDir;
@@ -190,6 +191,86 @@ TEST(Archive, RefusesANonUstarHeader) {
   std::memcpy(&archive[257], "ustar  ", 8);  // the old GNU magic
   fix_checksum(archive, 0);
   EXPECT_NE(refusal(archive).find("not a POSIX ustar header"), std::string::npos);
+}
+
+// Offset of the second member's header (model/model.bin): manifest.json's header and 3 bytes.
+constexpr size_t kModelHeader = 2 * kTarBlockBytes;
+
+TEST(Archive, RefusesEveryHeaderFieldTheWriterNeverMakes) {
+  struct Case {
+    size_t offset;
+    std::string bytes;
+    const char* message;
+  };
+  using namespace std::string_literals;
+  const Case cases[] = {
+      {100, "0004777\0"s, "header field 'mode' is \"0004777\", the writer makes \"0000644\""},
+      {100, "000644 \0"s, "header field 'mode' is \"000644 \""},  // another octal spelling
+      {108, "0001750\0"s, "header field 'uid' is \"0001750\", the writer makes \"0000000\""},
+      {116, "0001750\0"s, "header field 'gid' is \"0001750\""},
+      {136, "15254235601\0"s, "header field 'mtime' is \"15254235601\", the writer makes"},
+      {265, "root"s, "header field 'uname' is \"root\", the writer makes \"\""},
+      {297, "root"s, "header field 'gname' is \"root\""},
+      {329, "0000000\0"s, "header field 'devmajor' is \"0000000\""},  // as GNU tar writes
+      {337, "0000001\0"s, "header field 'devminor' is \"0000001\""},
+      {500, "x"s, "header field 'pad' is \"x\""},
+      {15, "\0hidden"s,  // bytes after the name's NUL
+       "header field 'name' is \"model/model.bin\\x00hidden\", the writer makes "
+       "\"model/model.bin\""},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> archive = sample_archive();
+    set_field(archive, kModelHeader, c.offset, c.bytes);
+    const std::string error = refusal(archive);
+    EXPECT_NE(error.find("member 'model/model.bin': " + std::string(c.message)), std::string::npos)
+        << c.offset << ": " << error;
+  }
+}
+
+TEST(Archive, RefusesAChecksumWrittenOtherwise) {
+  std::vector<uint8_t> archive = sample_archive();
+  fix_checksum(archive, kModelHeader);
+  const std::string usual(reinterpret_cast<const char*>(&archive[kModelHeader + 148]), 6);
+  // The same sum as seven digits and a NUL, as some tars write it.
+  std::memcpy(&archive[kModelHeader + 148], ("0" + usual + std::string(1, '\0')).data(), 8);
+  EXPECT_NE(refusal(archive).find("member 'model/model.bin': header field 'chksum'"),
+            std::string::npos);
+}
+
+TEST(Archive, RefusesBase256Numbers) {
+  for (const auto& [offset, field] : {std::pair<size_t, const char*>{100, "mode"},
+                                      {108, "uid"},
+                                      {116, "gid"},
+                                      {124, "size"},
+                                      {136, "mtime"},
+                                      {329, "devmajor"}}) {
+    std::vector<uint8_t> archive = sample_archive();
+    // GNU tar's base-256: the high bit of the first byte set, the value big-endian after it.
+    std::string number(offset == 124 || offset == 136 ? 12 : 8, '\0');
+    number[0] = '\x80';
+    number.back() = offset == 124 ? '\xe8' : '\x01';
+    if (offset == 124) number[number.size() - 2] = '\x03';  // 1000, model.bin's true size
+    set_field(archive, kModelHeader, offset, number);
+    const std::string error = refusal(archive);
+    EXPECT_NE(error.find("member 'model/model.bin': header field '" + std::string(field) +
+                         "' is a base-256 number; a bundle writes numbers in octal only"),
+              std::string::npos)
+        << field << ": " << error;
+  }
+}
+
+TEST(Archive, RefusesTheOldRegularFileType) {
+  std::vector<uint8_t> archive = sample_archive();
+  set_field(archive, kModelHeader, 156, std::string(1, '\0'));
+  EXPECT_NE(refusal(archive).find("member 'model/model.bin' has type NUL"), std::string::npos);
+}
+
+TEST(Archive, GivesEveryMemberTheSameMtimeAndRefusesOneItCannotWrite) {
+  const uint64_t largest = (uint64_t{1} << 33) - 1;  // 11 octal digits
+  EXPECT_TRUE(write_archive(sample_members(), static_cast<int64_t>(largest)).ok());
+  auto too_late = write_archive(sample_members(), static_cast<int64_t>(largest + 1));
+  ASSERT_FALSE(too_late.ok());
+  EXPECT_NE(too_late.error().message.find("modification time"), std::string::npos);
 }
 
 }  // namespace

@@ -61,6 +61,12 @@ TEST(ArchiveCorpus, EachBadSeedGivesItsError) {
       {"bundle-truncated.tar", "truncated archive"},
       {"bundle-gnu-longname.tar", "not a POSIX ustar header"},
       {"bundle-no-signature.tar", "missing file 'manifest.sig'"},
+      // Made by tests/bundle/foreign_tars.py: header fields the writer never sets that way.
+      {"bundle-mode-4777.tar", "member 'model/model.bin': header field 'mode' is \"0004777\""},
+      {"bundle-uid-base256.tar", "header field 'uid' is a base-256 number"},
+      {"bundle-uname-root.tar", "header field 'uname' is \"root\""},
+      {"bundle-mtime-later.tar", "member 'model/model.bin': header field 'mtime'"},
+      {"bundle-type-aregtype.tar", "member 'model/model.bin' has type NUL"},
   };
   const PublicKey key{};
   for (const auto& [name, message] : cases) {

@@ -24,6 +24,14 @@ inline void fix_checksum(std::vector<uint8_t>& archive, size_t header_offset) {
   archive[header_offset + 155] = ' ';
 }
 
+// Overwrites `bytes.size()` bytes at `field_offset` of the header at `header_offset`, then fixes
+// the checksum.
+inline void set_field(std::vector<uint8_t>& archive, size_t header_offset, size_t field_offset,
+                      const std::string& bytes) {
+  std::memcpy(&archive[header_offset + field_offset], bytes.data(), bytes.size());
+  fix_checksum(archive, header_offset);
+}
+
 inline void set_name(std::vector<uint8_t>& archive, size_t header_offset, const std::string& name) {
   std::memset(&archive[header_offset], 0, kTarNameBytes);
   std::memcpy(&archive[header_offset], name.data(), std::min(name.size(), kTarNameBytes));

@@ -1,12 +1,14 @@
 // libFuzzer target for the bytes a bundle brings from outside: the manifest parser and the
 // archive reader, then verify_bundle on the same bytes (with a fixed key), which drives both
 // through the bundle's own checks. Properties beyond "no crash": whatever parses writes back to
-// text that parses to the same manifest, and whatever reads as an archive writes back to an
-// archive that reads to the same members.
+// text that parses to the same manifest, and whatever reads as an archive is exactly what the
+// writer makes of the members read (the reader accepts nothing else, docs/bundles.md).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "cyclecast/lifecycle/archive.h"
@@ -31,13 +33,19 @@ void check_archive(std::span<const uint8_t> bytes) {
   limits.max_member_bytes = 1 << 20;
   auto members = read_archive(bytes, limits);
   if (!members) return;
-  auto written = write_archive(*members, 0, limits);
+  long long mtime_s = 0;  // every member has the first one's: 11 octal digits at offset 136
+  if (!members->empty()) {
+    const std::string digits(reinterpret_cast<const char*>(bytes.data()) + 136, 11);
+    mtime_s = std::strtoll(digits.c_str(), nullptr, 8);
+  }
+  auto written = write_archive(*members, mtime_s, limits);
   if (!written) std::abort();  // what the reader accepts, the writer must be able to write
-  auto again = read_archive(*written, limits);
-  if (!again || again->size() != members->size()) std::abort();
-  for (size_t i = 0; i < members->size(); ++i) {
-    if ((*again)[i].name != (*members)[i].name || (*again)[i].data != (*members)[i].data)
-      std::abort();
+  // The same bytes, but for the zero records tar pads an archive with.
+  if (written->size() > bytes.size() ||
+      !std::equal(written->begin(), written->end(), bytes.begin()) ||
+      !std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(written->size()), bytes.end(),
+                   [](uint8_t b) { return b == 0; })) {
+    std::abort();
   }
 }
 

@@ -405,15 +405,6 @@ TEST_F(ServerTest, ServesConcurrentClientsWithTheLoopOnSeveralThreads) {
   EXPECT_EQ(backend_.calls().size(), 6u * 20u + 1u);
 }
 
-TEST_F(ServerTest, ConnectionsOverTheLimitGet503) {
-  ServerOptions options;
-  options.max_connections = 1;
-  start(options);
-  RawConnection first(port());
-  ASSERT_EQ(first.exchange(request_text("GET", "/healthz")).status, 200u);  // accepted, kept open
-  EXPECT_EQ(get("/healthz").status, 503u);
-}
-
 TEST_F(ServerTest, ReportsEachRequestToTheAccessLog) {
   std::mutex mutex;
   std::condition_variable logged;

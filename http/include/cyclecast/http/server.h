@@ -37,12 +37,22 @@ struct ServerOptions {
   std::size_t max_body_bytes = 64 * 1024;    // larger request bodies: 413
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; larger: 431
   std::size_t max_target_bytes = 2048;       // request target (URL); longer: 414
-  // Idle time allowed while reading a request (also between keep-alive requests).
+  // Time allowed from a connection's start (or the end of its previous response) until its
+  // request header is complete; a request without the valid token must also be complete by then.
+  // Slower connections are closed, so that idle or slow clients do not hold slots.
+  std::chrono::milliseconds header_timeout{5000};
+  // Time allowed to read the body of a request whose header carried the valid token.
   std::chrono::milliseconds read_timeout{30000};
   // Time allowed to send one response (a bundle download included).
   std::chrono::milliseconds write_timeout{120000};
-  std::size_t max_connections = 64;  // further connections get 503 and are closed
-  std::size_t backend_threads = 4;   // concurrent backend calls; more requests queue
+  // Connection slots, in all (at most half the process's RLIMIT_NOFILE soft limit, so that the
+  // rest of the daemon keeps file descriptors) and per client address. A new connection beyond
+  // either takes the slot of the connection that has waited longest for a request (from the same
+  // address when the address is at its limit), which is closed; only when all those slots are
+  // busy with requests does it get 503 and is closed. docs/api.md, "Limits".
+  std::size_t max_connections = 512;
+  std::size_t max_connections_per_address = 64;
+  std::size_t backend_threads = 4;  // concurrent backend calls; more requests queue
   // Called on a thread running the io_context after every response; must not throw. The library
   // never logs: this is how the daemon sees requests.
   std::function<void(const AccessLogEntry&)> access_log;

@@ -2,13 +2,16 @@
 // format without extended headers), so that `tar -tvf` lists a bundle and `tar -xf` unpacks it,
 // while our reader accepts only what our writer makes (docs/bundles.md, "Container").
 //
-// Accepted: 512-byte ustar headers (magic "ustar\0", version "00", valid header checksum) of
-// regular files (typeflag '0') with an empty link name and an empty prefix field, names checked
-// by check_member_name(), sizes in octal, data padded to 512 bytes, then two zero blocks and at
-// most zero padding after them. Refused, each with an Error naming the member or offset: any other
-// member type (links, directories, devices, pax/GNU extension headers), a bad checksum, an
-// unsafe or duplicate name, a member larger than the limit, too many members, a truncated
-// archive, and non-zero bytes after the end blocks.
+// Accepted: exactly the headers write_archive makes. Each 512-byte ustar header must be, byte for
+// byte, the one the writer makes for its name, size and the first member's mtime: magic "ustar\0",
+// version "00", typeflag '0', mode 0644, uid/gid 0, empty uname/gname/linkname/prefix/devices,
+// every number in zero-padded octal (no base-256), the checksum as six digits, NUL, space. Names
+// checked by check_member_name(), data padded with zeros to 512 bytes, then two zero blocks and
+// at most zero padding after them. Refused, each with an Error naming the member or offset (and
+// the header field): anything else in a header (other member types, pax/GNU extension headers,
+// a setuid or writable mode, an owner), a bad checksum, an unsafe or duplicate name, a member
+// larger than the limit, too many members, a truncated archive, and non-zero bytes after the end
+// blocks. The fields and the messages: docs/bundles.md, "Container".
 #pragma once
 
 #include <cstdint>
@@ -39,8 +42,9 @@ struct ArchiveLimits {
 Result<void> check_member_name(std::string_view name);
 
 // Writes members in the given order with mode 0644, uid/gid 0 and modification time mtime_s
-// (seconds since 1970), so the same inputs give the same bytes. kInvalidArgument for a bad or
-// duplicate name, or a member over the limit.
+// (seconds since 1970; negative is written as 0), so the same inputs give the same bytes.
+// kInvalidArgument for a bad or duplicate name, a member over the limit, or an mtime past
+// 8^11 - 1 (the largest 11 octal digits hold).
 Result<std::vector<uint8_t>> write_archive(const std::vector<ArchiveMember>& members,
                                            int64_t mtime_s, const ArchiveLimits& limits = {});
 
