@@ -1,4 +1,7 @@
-/* The edge node's protocol, cell histories and forecast (cc_node.h, docs/node-protocol.md). */
+/* The edge node's protocol, cell histories and forecast (cc_node.h, docs/node-protocol.md).
+ * One file over 600 lines on purpose: the Arduino sketch (firmware/arduino/prepare_sketch.sh) and
+ * the footprint measured under QEMU (lifecycle/src/measure.cc) take the node program as this one
+ * translation unit. */
 #include "cc_node.h"
 
 #include <string.h>
@@ -398,111 +401,134 @@ static cc_status run_forecast(cc_node* node, const cc_node_cell* cell, float* so
                              sizeof node->scratch);
 }
 
-/* Stores one cycle and answers OK (fewer than W cycles) or FC. */
-static void handle_cycle(cc_node* node, uint32_t seq, const cc_token* tok) {
+/* One CY line's fields, checked: the cell id, cycle number, SOH and normalized features. */
+typedef struct {
+  cc_token id;
+  uint32_t cycle;
+  float soh;
+  float feature[CC_NODE_MAX_FEATURES];
+} cc_cycle_fields;
+
+/* Reads tok[3..8] into `out`; 0 (and the answer "field" sent) when one is malformed. */
+static int parse_cycle(cc_node* node, uint32_t seq, const cc_token* tok, cc_cycle_fields* out) {
   const cc_node_model* m = node->model;
-  float soh, raw[3], feature[3] = {0.0f, 0.0f, 0.0f};
-  uint32_t cycle, start;
-  cc_node_cell* cell;
-  cc_writer w;
+  float raw[3] = {0.0f, 0.0f, 0.0f};
   size_t i;
-  uint16_t f, slot;
-  int have[3];
-  if (tok[3].length < 1 || tok[3].length > CC_NODE_MAX_CELL_ID) {
-    send_error(node, seq, "field");
-    return;
-  }
-  for (i = 0; i < tok[3].length; ++i) {
-    if (!is_id_char(tok[3].text[i])) {
-      send_error(node, seq, "field");
-      return;
-    }
-  }
-  if (!parse_u32(tok[4], &cycle) || cycle < 1u || cycle > 1000000u || !parse_number(tok[5], &soh) ||
-      !(soh > 0.0f && soh <= 2.0f)) {
-    send_error(node, seq, "field");
-    return;
-  }
-  for (i = 0; i < 3; ++i) {
+  uint16_t f;
+  int have[3] = {0, 0, 0};
+  int ok = tok[3].length >= 1 && tok[3].length <= CC_NODE_MAX_CELL_ID;
+  for (i = 0; ok && i < tok[3].length; ++i)
+    ok = is_id_char(tok[3].text[i]);
+  ok = ok && parse_u32(tok[4], &out->cycle) && out->cycle >= 1u && out->cycle <= 1000000u &&
+       parse_number(tok[5], &out->soh) && out->soh > 0.0f && out->soh <= 2.0f;
+  for (i = 0; ok && i < 3; ++i) {
     have[i] = !token_is(tok[6 + i], "-");
-    raw[i] = 0.0f;
-    if (have[i] && (!parse_number(tok[6 + i], &raw[i]) || !(raw[i] < 1e6f && raw[i] > -1e6f))) {
-      send_error(node, seq, "field");
-      return;
-    }
+    ok = !have[i] || (parse_number(tok[6 + i], &raw[i]) && raw[i] < 1e6f && raw[i] > -1e6f);
   }
+  if (!ok) {
+    send_error(node, seq, "field");
+    return 0;
+  }
+  out->id = tok[3];
+  for (f = 0; f < CC_NODE_MAX_FEATURES; ++f)
+    out->feature[f] = 0.0f;
   for (f = 0; f < m->feature_count && f < CC_NODE_MAX_FEATURES; ++f) {
     const uint8_t id = m->feature_ids[f];
-    feature[f] = have[id] ? (raw[id] - m->feature_mean[f]) / m->feature_std[f] : 0.0f;
+    out->feature[f] = have[id] ? (raw[id] - m->feature_mean[f]) / m->feature_std[f] : 0.0f;
   }
-  cell = cell_slot(node, tok[3]);
+  return 1;
+}
+
+/* Stores the cycle in its cell's ring (a retransmission of the last cycle replaces it); NULL
+ * (and the answer "order" sent) when it goes backwards. */
+static cc_node_cell* store_cycle(cc_node* node, uint32_t seq, const cc_cycle_fields* in) {
+  const cc_node_model* m = node->model;
+  cc_node_cell* cell = cell_slot(node, in->id);
+  uint16_t f, slot;
   cell->last_used = ++node->tick;
-  if (cell->count > 0 && cycle < cell->last_cycle) {
+  if (cell->count > 0 && in->cycle < cell->last_cycle) {
     send_error(node, seq, "order");
-    return;
+    return NULL;
   }
-  if (cell->count > 0 && cycle == cell->last_cycle) {
+  if (cell->count > 0 && in->cycle == cell->last_cycle) {
     slot = (uint16_t)((cell->head + m->input_len - 1u) % m->input_len); /* retransmission */
   } else {
     slot = cell->head;
     cell->head = (uint16_t)((cell->head + 1u) % m->input_len);
     if (cell->count < m->input_len) ++cell->count;
   }
-  cell->values[0][slot] = soh;
+  cell->values[0][slot] = in->soh;
   for (f = 0; f < m->feature_count && f < CC_NODE_MAX_FEATURES; ++f)
-    cell->values[1u + f][slot] = feature[f];
-  cell->last_cycle = cycle;
-  if (cell->count < m->input_len) {
-    w = begin_answer(node, "OK", seq);
-    put_bytes(&w, " ", 1);
-    put_token(&w, tok[3]);
-    put_bytes(&w, " ", 1);
-    put_u32(&w, cycle);
-    put_bytes(&w, " ", 1);
-    put_u32(&w, cell->count);
-    send_answer(node, &w);
+    cell->values[1u + f][slot] = in->feature[f];
+  cell->last_cycle = in->cycle;
+  return cell;
+}
+
+/* FC: the forecast's SOH at step 10 and H, the end-of-life cycle and the time it took. */
+static void answer_forecast(cc_node* node, uint32_t seq, const cc_cycle_fields* in,
+                            const cc_node_cell* cell) {
+  const cc_node_model* m = node->model;
+  const uint32_t start = node->io.micros(node->io.context);
+  float last = 0.0f, amp = 0.0f, at10 = 0.0f, at_h = 0.0f;
+  uint32_t eol = 0, elapsed;
+  uint16_t j;
+  cc_writer w;
+  if (run_forecast(node, cell, &last, &amp) != CC_OK) {
+    send_error(node, seq, "model"); /* unreachable with a validated model and sized buffers */
     return;
   }
-  start = node->io.micros(node->io.context);
-  {
-    float last = 0.0f, amp = 0.0f, at10 = 0.0f, at_h = 0.0f;
-    uint32_t eol = 0, elapsed;
-    uint16_t j;
-    if (run_forecast(node, cell, &last, &amp) != CC_OK) {
-      send_error(node, seq, "model"); /* unreachable with a validated model and sized buffers */
-      return;
-    }
-    for (j = 0; j < m->horizon; ++j) {
-      const float value = last + amp * ((float)node->output[j] * node->output_scale);
-      if (j == 9) at10 = value;
-      if (j + 1u == m->horizon) at_h = value;
-      if (eol == 0u && value < CC_NODE_EOL_SOH) eol = cycle + j + 1u;
-    }
-    elapsed = node->io.micros(node->io.context) - start;
-    ++node->stats.forecasts;
-    w = begin_answer(node, "FC", seq);
-    put_bytes(&w, " ", 1);
-    put_token(&w, tok[3]);
-    put_bytes(&w, " ", 1);
-    put_u32(&w, cycle);
-    put_bytes(&w, " ", 1);
-    put_text(&w, m->version);
-    put_bytes(&w, " ", 1);
-    if (m->horizon >= 10)
-      put_fixed6(&w, at10);
-    else
-      put_bytes(&w, "-", 1);
-    put_bytes(&w, " ", 1);
-    put_fixed6(&w, at_h);
-    put_bytes(&w, " ", 1);
-    if (eol != 0u)
-      put_u32(&w, eol);
-    else
-      put_bytes(&w, "-", 1);
-    put_bytes(&w, " ", 1);
-    put_u32(&w, elapsed);
-    send_answer(node, &w);
+  for (j = 0; j < m->horizon; ++j) {
+    const float value = last + amp * ((float)node->output[j] * node->output_scale);
+    if (j == 9) at10 = value;
+    if (j + 1u == m->horizon) at_h = value;
+    if (eol == 0u && value < CC_NODE_EOL_SOH) eol = in->cycle + j + 1u;
   }
+  elapsed = node->io.micros(node->io.context) - start;
+  ++node->stats.forecasts;
+  w = begin_answer(node, "FC", seq);
+  put_bytes(&w, " ", 1);
+  put_token(&w, in->id);
+  put_bytes(&w, " ", 1);
+  put_u32(&w, in->cycle);
+  put_bytes(&w, " ", 1);
+  put_text(&w, m->version);
+  put_bytes(&w, " ", 1);
+  if (m->horizon >= 10)
+    put_fixed6(&w, at10);
+  else
+    put_bytes(&w, "-", 1);
+  put_bytes(&w, " ", 1);
+  put_fixed6(&w, at_h);
+  put_bytes(&w, " ", 1);
+  if (eol != 0u)
+    put_u32(&w, eol);
+  else
+    put_bytes(&w, "-", 1);
+  put_bytes(&w, " ", 1);
+  put_u32(&w, elapsed);
+  send_answer(node, &w);
+}
+
+/* Stores one cycle and answers OK (fewer than W cycles) or FC. */
+static void handle_cycle(cc_node* node, uint32_t seq, const cc_token* tok) {
+  cc_cycle_fields fields;
+  const cc_node_cell* cell;
+  cc_writer w;
+  if (!parse_cycle(node, seq, tok, &fields)) return;
+  cell = store_cycle(node, seq, &fields);
+  if (cell == NULL) return;
+  if (cell->count >= node->model->input_len) {
+    answer_forecast(node, seq, &fields, cell);
+    return;
+  }
+  w = begin_answer(node, "OK", seq);
+  put_bytes(&w, " ", 1);
+  put_token(&w, fields.id);
+  put_bytes(&w, " ", 1);
+  put_u32(&w, fields.cycle);
+  put_bytes(&w, " ", 1);
+  put_u32(&w, cell->count);
+  send_answer(node, &w);
 }
 
 static void handle_identify(cc_node* node, uint32_t seq) {

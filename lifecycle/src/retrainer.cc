@@ -410,7 +410,8 @@ Result<void> Retrainer::train(RunState& run) {
   request.training = config_.training;
   request.out_dir = run.train_dir;
   if (run.champion_at_start) {
-    request.champion_model = fs::path(run.champion_at_start->model_dir) / "student.int8";
+    request.champion_model =
+        fs::path(run.champion_at_start->model_dir) / pipeline::RunFiles::kStudentInt8;
   }
   request.lower_priority = config_.lower_priority;
   TrainingWorkerEvents events;
@@ -433,7 +434,7 @@ Result<void> Retrainer::train(RunState& run) {
 
 // The model folder; the export it holds is the one the bundle ships (exported once per run).
 Result<void> Retrainer::store_model(RunState& run) {
-  auto exported = store_model_files(run.train_dir, run.version, run.model_dir);
+  auto exported = store_model_files(run.trained->result, run.version, run.model_dir);
   if (!exported) return exported.error();
   run.exported = std::move(*exported);
   return {};
@@ -448,6 +449,8 @@ Result<void> Retrainer::bundle_candidate(RunState& run) {
   options.data_path = run.snapshot_path.string();
   options.measure_with = measuring_tools(config_);
   options.exported = run.exported;
+  // The run as the training process described it, not re-read from its report.
+  options.run = static_cast<const pipeline::RunOutput&>(run.trained->result);
   auto contents = bundle::collect_run(options);
   if (!contents && options.measure_with && config_.measure == RetrainerConfig::Measure::kAuto) {
     // "auto" measures where it can: a measurement that fails leaves the estimate, saying why.

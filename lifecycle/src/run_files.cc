@@ -42,22 +42,22 @@ Result<void> write_durably(const fs::path& path, const std::vector<uint8_t>& byt
   return {};
 }
 
-Result<pipeline::ExportedModel> store_model_files(const fs::path& train_dir,
+Result<pipeline::ExportedModel> store_model_files(const pipeline::RunOutput& run,
                                                   const std::string& version,
                                                   const fs::path& model_dir) {
   const fs::path partial = model_dir.string() + ".partial";
   std::error_code ec;
   fs::remove_all(partial, ec);
-  auto exported = pipeline::export_run(train_dir, version);
+  auto exported = pipeline::export_run(run.out_dir, version);
   if (!exported) return exported.error();
   if (auto written = pipeline::write_exported_model(*exported, partial); !written) {
     return written.error();
   }
-  for (const char* name : {"student.int8", "student.ccm", "report.json", "report.html"}) {
-    fs::copy_file(train_dir / name, partial / name, fs::copy_options::overwrite_existing, ec);
+  for (const char* name : pipeline::RunFiles::kKeptWithModel) {
+    fs::copy_file(run.file(name), partial / name, fs::copy_options::overwrite_existing, ec);
     if (ec) {
       return make_error(ErrorCode::kIo,
-                        "cannot copy " + (train_dir / name).string() + ": " + ec.message());
+                        "cannot copy " + run.file(name).string() + ": " + ec.message());
     }
   }
   fs::remove_all(model_dir, ec);  // a leftover of a database that was replaced

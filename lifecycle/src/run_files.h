@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/pipeline/run_output.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::lifecycle {
@@ -18,9 +19,10 @@ namespace cyclecast::lifecycle {
 Result<void> write_durably(const std::filesystem::path& path, const std::vector<uint8_t>& bytes);
 
 // The files a registered model keeps: the exported model (model.bin, model_data.h/.c) and the
-// run's student and report, from the run's train_dir into model_dir (via model_dir.partial).
-// Returns the exported model, which the run's bundle ships too.
-Result<pipeline::ExportedModel> store_model_files(const std::filesystem::path& train_dir,
+// run's files of RunFiles::kKeptWithModel (its student and report), from the run's directory
+// into model_dir (via model_dir.partial). Returns the exported model, which the run's bundle
+// ships too.
+Result<pipeline::ExportedModel> store_model_files(const pipeline::RunOutput& run,
                                                   const std::string& version,
                                                   const std::filesystem::path& model_dir);
 

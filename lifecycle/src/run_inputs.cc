@@ -1,5 +1,6 @@
 // collect_run: what a training run directory contributes to a bundle, cross-checked so that the
-// manifest cannot describe one student while the bundle ships another.
+// manifest cannot describe one student while the bundle ships another. The run's choice and its
+// figures come from its RunOutput (pipeline/run_output.h), in memory or read by the pipeline.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -52,11 +53,6 @@ Result<Json> parse_json(const std::vector<uint8_t>& bytes, const fs::path& path)
   return j;
 }
 
-std::optional<double> number_or_null(const Json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return std::nullopt;
-  return it->get<double>();
-}
 std::optional<int64_t> integer_or_null(const Json& j, const char* key) {
   const auto it = j.find(key);
   if (it == j.end() || !it->is_number()) return std::nullopt;
@@ -76,49 +72,32 @@ std::string now_iso8601() {
   return text;
 }
 
-// The run's choice, its test metrics and its estimated cost, from report.json.
-Result<void> read_report(const Json& report, const fs::path& path, Manifest& m) {
-  if (text_or_empty(report, "format") != "cyclecast-report" || report.value("version", 0) != 1) {
-    return make_error(ErrorCode::kUnsupported,
-                      path.string() + " is not a cyclecast-report of version 1");
-  }
-  m.training_run.run_id = text_or_empty(report, "run_id");
-  m.training_run.protocol = text_or_empty(report, "protocol");
-  m.data_snapshot.source = text_or_empty(report, "data_source");
-  const Json& choice = report.value("choice", Json::object());
-  const Json& candidates = report.value("candidates", Json::array());
-  const auto index = integer_or_null(choice, "index");
-  if (!index || *index < 0 || static_cast<size_t>(*index) >= candidates.size()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "run " + m.training_run.run_id + " chose no student (" +
-                          text_or_empty(choice, "reason") + "); there is nothing to bundle");
-  }
-  const Json& chosen = candidates[static_cast<size_t>(*index)];
-  m.training_run.candidate = text_or_empty(chosen, "name");
-  m.footprint.kind = "estimate";
-  m.footprint.method = "the pipeline's Cortex-M4 cost model (models/cost.h), not measured";
-  m.footprint.flash_bytes = integer_or_null(chosen, "flash_bytes");
-  m.footprint.ram_bytes = integer_or_null(chosen, "ram_bytes");
-  m.footprint.cycles = integer_or_null(chosen, "cycles");
-  for (const Json& stage : report.value("stages", Json::array())) {
-    if (text_or_empty(stage, "stage") != "int8" ||
-        text_or_empty(stage, "model") != m.training_run.candidate)
-      continue;
-    const Json& metrics = stage.value("metrics", Json::object());
-    m.heldout.mae = number_or_null(metrics, "mae");
-    m.heldout.mae_10 = number_or_null(metrics, "mae_10");
-    m.heldout.mae_100 = number_or_null(metrics, "mae_100");
-    m.heldout.rmse = number_or_null(metrics, "rmse");
-    m.heldout.eol_error_cycles = number_or_null(metrics, "eol_error_cycles");
-    m.heldout.windows = integer_or_null(metrics, "windows").value_or(0);
-    m.heldout.eol_windows = integer_or_null(metrics, "eol_windows").value_or(0);
-    return {};
-  }
-  return make_error(ErrorCode::kCorrupt, path.string() + " has no int8 test metrics of the " +
-                                             "chosen student " + m.training_run.candidate);
+std::optional<double> finite_or_null(double value) {
+  return std::isfinite(value) ? std::optional<double>(value) : std::nullopt;
 }
 
-// Feature schema and normalization from student.ccm, checked against the report.
+// The run's choice, its test metrics and its estimated cost.
+void describe_run(const pipeline::RunOutput& run, Manifest& m) {
+  m.training_run.run_id = run.run_id;
+  m.training_run.protocol = run.protocol;
+  m.data_snapshot.source = run.data_source;
+  m.training_run.candidate = run.chosen;
+  m.footprint.kind = "estimate";
+  m.footprint.method = "the pipeline's Cortex-M4 cost model (models/cost.h), not measured";
+  m.footprint.flash_bytes = run.chosen_flash_bytes;
+  m.footprint.ram_bytes = run.chosen_ram_bytes;
+  m.footprint.cycles = run.chosen_cycles;
+  const pipeline::ForecastMetrics& test = run.chosen_int8;
+  m.heldout.mae = finite_or_null(test.mae);
+  m.heldout.mae_10 = finite_or_null(test.mae_10);
+  m.heldout.mae_100 = finite_or_null(test.mae_100);
+  m.heldout.rmse = finite_or_null(test.rmse);
+  m.heldout.eol_error_cycles = finite_or_null(test.eol_error_cycles);
+  m.heldout.windows = test.windows;
+  m.heldout.eol_windows = test.eol_windows;
+}
+
+// Feature schema and normalization from student.ccm, checked against the run's description.
 Result<void> read_student(const fs::path& path, Manifest& m) {
   auto saved = models::load_model(path.string());
   if (!saved) return saved.error();
@@ -132,7 +111,7 @@ Result<void> read_student(const fs::path& path, Manifest& m) {
       get("pipeline.run_id") != m.training_run.run_id) {
     return make_error(ErrorCode::kInvalidArgument,
                       path.string() + " is student '" + get("pipeline.candidate") + "' of run '" +
-                          get("pipeline.run_id") + "', but report.json chose '" +
+                          get("pipeline.run_id") + "', but the run chose '" +
                           m.training_run.candidate + "' of run '" + m.training_run.run_id + "'");
   }
   m.feature_spec = spec->to_metadata();
@@ -221,12 +200,11 @@ Result<BundleContents> collect_run(const RunBundleOptions& options) {
   Manifest& m = out.manifest;
   m.model_version = options.model_version;
   m.created_at = options.created_at.empty() ? now_iso8601() : options.created_at;
-  auto report_bytes = read_bytes(run / "report.json");
-  if (!report_bytes) return report_bytes.error();
-  auto report = parse_json(*report_bytes, run / "report.json");
-  if (!report) return report.error();
-  if (auto ok = read_report(*report, run / "report.json", m); !ok) return ok.error();
-  if (auto ok = read_student(run / "student.ccm", m); !ok) return ok.error();
+  auto described =
+      options.run ? Result<pipeline::RunOutput>(*options.run) : pipeline::read_run_output(run);
+  if (!described) return described.error();
+  describe_run(*described, m);
+  if (auto ok = read_student(run / pipeline::RunFiles::kStudent, m); !ok) return ok.error();
   if (options.footprint_path && options.measure_with) {
     return make_error(ErrorCode::kInvalidArgument,
                       "a footprint is either read from a file or measured, not both");
@@ -249,7 +227,9 @@ Result<BundleContents> collect_run(const RunBundleOptions& options) {
     if (!measured) return measured.error();
     m.footprint = *measured;
   }
-  auto html = read_bytes(run / "report.html");
+  auto report_bytes = read_bytes(run / pipeline::RunFiles::kReportJson);
+  if (!report_bytes) return report_bytes.error();
+  auto html = read_bytes(run / pipeline::RunFiles::kReportHtml);
   if (!html) return html.error();
   out.files.push_back({"model/model.bin", exported->blob});
   out.files.push_back({"model/model_data.h", bytes_of(exported->model_data_h)});

@@ -91,9 +91,25 @@ void from_json(const nlohmann::json& j, ForecastMetrics& m) {
   for (const auto& v : j.at("mae_by_step"))
     m.mae_by_step.push_back(number_or_nan(v));
 }
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainingResult, out_dir, chosen, choice_reason, chosen_int8,
-                                   chosen_float, teacher, baselines, chosen_params, teacher_params,
-                                   chosen_flash_bytes, seconds)
+// The run's output crosses the process boundary as this typed value, so the daemon never re-reads
+// what the training process had in memory (run_output.h).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunOutput, out_dir, run_id, protocol, data_source, chosen,
+                                   choice_reason, chosen_int8, chosen_float, chosen_params,
+                                   chosen_flash_bytes, chosen_ram_bytes, chosen_cycles)
+void to_json(nlohmann::json& j, const TrainingResult& r) {
+  to_json(j, static_cast<const RunOutput&>(r));
+  j["teacher"] = r.teacher;
+  j["baselines"] = r.baselines;
+  j["teacher_params"] = r.teacher_params;
+  j["seconds"] = r.seconds;
+}
+void from_json(const nlohmann::json& j, TrainingResult& r) {
+  from_json(j, static_cast<RunOutput&>(r));
+  j.at("teacher").get_to(r.teacher);
+  j.at("baselines").get_to(r.baselines);
+  j.at("teacher_params").get_to(r.teacher_params);
+  j.at("seconds").get_to(r.seconds);
+}
 }  // namespace cyclecast::pipeline
 
 namespace cyclecast::lifecycle {

@@ -68,7 +68,7 @@ struct DlnetModel<S>::Tape {
 };
 
 template <typename S>
-DlnetModel<S>::DlnetModel(DlnetConfig config) : config_(std::move(config)) {
+DlnetModel<S>::DlnetModel(DlnetConfig config) : ConfiguredModel<S, DlnetConfig>(std::move(config)) {
   int64_t width = config_.input_len;
   for (size_t i = 0; i < config_.encoder_widths.size(); ++i) {
     const std::string name = "encoder." + std::to_string(i);

@@ -12,7 +12,8 @@ struct EulerStudentModel<S>::Tape {
 };
 
 template <typename S>
-EulerStudentModel<S>::EulerStudentModel(EulerStudentConfig config) : config_(config) {
+EulerStudentModel<S>::EulerStudentModel(EulerStudentConfig config)
+    : ConfiguredModel<S, EulerStudentConfig>(config) {
   input_ = Dense::create(layout_, "student.input", config_.input_features, config_.width);
   alpha_offset_ = layout_.add("student.alpha", config_.width, 1);
   beta_offset_ = layout_.add("student.beta", config_.width, 1);

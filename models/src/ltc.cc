@@ -166,7 +166,7 @@ struct LtcModel<S>::Tape {
 };
 
 template <typename S>
-LtcModel<S>::LtcModel(LtcConfig config) : config_(config) {
+LtcModel<S>::LtcModel(LtcConfig config) : ConfiguredModel<S, LtcConfig>(config) {
   const int64_t f = config_.input_features;
   const int64_t n = config_.units;
   input_w_ = layout_.add("ltc.input.weight", f, 1);

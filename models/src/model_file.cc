@@ -282,7 +282,16 @@ Result<std::vector<uint8_t>> encode_model(const SavedModel& model) {
   return std::move(out.bytes());
 }
 
-Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
+namespace {
+
+// A model file's frame: its architecture and its body, after the header's version, the body's
+// size and the checksum are checked.
+struct Frame {
+  uint32_t arch = 0;
+  std::span<const uint8_t> body;
+};
+
+Result<Frame> read_frame(std::span<const uint8_t> bytes) {
   if (bytes.size() < sizeof(kModelMagic) ||
       std::memcmp(bytes.data(), kModelMagic, sizeof(kModelMagic)) != 0) {
     return make_error(ErrorCode::kParse,
@@ -322,10 +331,12 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
                   stored_crc, actual_crc);
     return corrupt(message);
   }
+  return Frame{arch, bytes.subspan(kHeaderBytes, static_cast<size_t>(body_size))};
+}
 
-  ByteReader r(bytes.subspan(kHeaderBytes, static_cast<size_t>(body_size)));
+// The hyper-parameters, the input normalization and the metadata, which precede the tensors.
+Result<void> read_preamble(ByteReader& r, Hyper& hyper, SavedModel& model) {
   uint32_t count = r.u32();
-  Hyper hyper;
   if (!r.ok() || count > 1024) return corrupt("bad hyper-parameter count");
   for (uint32_t i = 0; i < count; ++i) {
     std::string name;
@@ -334,7 +345,6 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
     if (!r.ok()) return corrupt("hyper-parameters cut short");
     hyper.emplace_back(std::move(name), value);
   }
-  SavedModel model;
   model.normalization.offset = r.f64();
   model.normalization.scale = r.f64();
   if (!r.ok()) return corrupt("normalization cut short");
@@ -350,22 +360,23 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
     if (!read_string(r, key) || !read_string(r, value)) return corrupt("metadata cut short");
     model.metadata[key] = std::move(value);
   }
-  auto config = config_from(static_cast<Architecture>(arch), hyper);
-  if (!config.ok()) return config.error();
-  model.config = std::move(*config);
-  const std::unique_ptr<Model<float>> built = build_model(model.config);
-  const ParameterLayout& layout = built->layout();
+  return {};
+}
+
+// The tensors of `layout`, in its order, into `params`; nothing may follow them.
+Result<void> read_tensors(ByteReader& r, const ParameterLayout& layout, size_t body_size,
+                          Vector<float>& params) {
   // Every parameter takes 4 bytes, so a layout larger than the body cannot be right; checked
   // before allocating.
   if (static_cast<uint64_t>(layout.size()) > body_size / 4) {
     return corrupt("the architecture needs more parameters than the file holds");
   }
-  count = r.u32();
+  const uint32_t count = r.u32();
   if (!r.ok() || count != layout.tensors().size()) {
     return corrupt("the file does not hold the " + std::to_string(layout.tensors().size()) +
                    " tensors of its architecture");
   }
-  model.params.resize(layout.size());
+  params.resize(layout.size());
   for (const TensorSpec& t : layout.tensors()) {
     std::string name;
     const bool named = read_string(r, name);
@@ -377,10 +388,29 @@ Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
                      std::to_string(cols) + ") where the architecture has '" + t.name + "' (" +
                      std::to_string(t.rows) + " x " + std::to_string(t.cols) + ")");
     }
-    r.array(std::span<float>(model.params.data() + t.offset, static_cast<size_t>(t.size())));
+    r.array(std::span<float>(params.data() + t.offset, static_cast<size_t>(t.size())));
     if (!r.ok()) return corrupt("tensor '" + t.name + "' cut short");
   }
   if (r.remaining() != 0) return corrupt("unexpected bytes after the last tensor");
+  return {};
+}
+
+}  // namespace
+
+Result<SavedModel> decode_model(std::span<const uint8_t> bytes) {
+  auto frame = read_frame(bytes);
+  if (!frame) return frame.error();
+  ByteReader r(frame->body);
+  Hyper hyper;
+  SavedModel model;
+  if (auto read = read_preamble(r, hyper, model); !read) return read.error();
+  auto config = config_from(static_cast<Architecture>(frame->arch), hyper);
+  if (!config.ok()) return config.error();
+  model.config = std::move(*config);
+  const std::unique_ptr<Model<float>> built = build_model(model.config);
+  if (auto read = read_tensors(r, built->layout(), frame->body.size(), model.params); !read) {
+    return read.error();
+  }
   return model;
 }
 

@@ -320,6 +320,8 @@ size_t QuantizedStudent::scratch_bytes() const {
 
 namespace {
 
+// Long on purpose: the four layers share the activation scales set at the top, and each block
+// quantizes one layer in the order the runtime applies them (cc_student.h).
 Result<QuantizedStudent> quantize_with(const StudentWeights& w, const MatrixXd& x,
                                        const Activations& act, const Hessians& hessian,
                                        double margin, const LayerOptions& options) {

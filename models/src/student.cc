@@ -34,7 +34,7 @@ struct StudentModel<S>::Tape {
 };
 
 template <typename S>
-StudentModel<S>::StudentModel(StudentConfig config) : config_(config) {
+StudentModel<S>::StudentModel(StudentConfig config) : ConfiguredModel<S, StudentConfig>(config) {
   assert(check_student_config(config_).ok());
   tensors_.encoder = layout_.add("encoder.weight", config_.features, config_.input_size);
   lift_ = Dense::create(layout_, "lift", config_.features, config_.width);

@@ -184,6 +184,8 @@ Matrix<S> predict_all(const Model<S>& model, const S* params, const Matrix<S>& i
   return out;
 }
 
+// Long on purpose: one epoch loop whose state (shuffled order, shard buffers, optimizer, best
+// parameters for early stopping) every step shares; split, it would pass all of it around.
 template <typename S>
 Result<TrainSummary> train(const Model<S>& model, Vector<S>& params, const Dataset<S>& train_set,
                            const std::type_identity_t<Dataset<S>>* validation_set,

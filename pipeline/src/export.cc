@@ -17,6 +17,7 @@
 
 #include "cyclecast/byte_order.h"
 #include "cyclecast/models/model_file.h"
+#include "cyclecast/pipeline/run_output.h"
 
 namespace cyclecast::pipeline {
 
@@ -378,14 +379,14 @@ Result<ExportedModel> export_model(const models::QuantizedStudent& student, cons
 }
 
 Result<ExportedModel> export_run(const fs::path& run_dir, const std::string& version) {
-  auto blob = read_file(run_dir / "student.int8");
+  auto blob = read_file(run_dir / RunFiles::kStudentInt8);
   if (!blob) return blob.error();
   auto student = models::deserialize_quantized_student(*blob);
   if (!student) {
     return make_error(student.error().code,
-                      (run_dir / "student.int8").string() + ": " + student.error().message);
+                      (run_dir / RunFiles::kStudentInt8).string() + ": " + student.error().message);
   }
-  auto saved = models::load_model((run_dir / "student.ccm").string());
+  auto saved = models::load_model((run_dir / RunFiles::kStudent).string());
   if (!saved) return saved.error();
   auto spec = FeatureSpec::from_metadata(saved->metadata);
   if (!spec) return spec.error();

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
+
+#include "printf_string.h"
 
 namespace cyclecast::pipeline {
 namespace {
@@ -11,16 +12,6 @@ namespace {
 // A chord distance below this counts as "on the chord": normalized coordinates are in [0, 1], so
 // it only absorbs rounding of collinear points, which must not decide the choice.
 constexpr double kKneeEpsilon = 1e-9;
-
-std::string printf_string(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string printf_string(const char* format, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buffer, sizeof buffer, format, args);
-  va_end(args);
-  return buffer;
-}
 
 double kib(int64_t bytes) {
   return static_cast<double>(bytes) / 1024.0;

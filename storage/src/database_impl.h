@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "cyclecast/storage/database.h"
+#include "cyclecast/storage/sqlite.h"
 #include "sqlite_util.h"
 
 namespace cyclecast::storage {
@@ -97,19 +98,14 @@ struct Database::Impl {
 template <typename Body>
 auto Database::Impl::in_transaction(Body&& body) -> decltype(body()) {
   if (transaction_depth > 0) return body();  // the caller's transaction commits or rolls back
-  if (auto begun = begin(); !begun) return begun.error();
-  ++transaction_depth;
-  auto outcome = body();
-  --transaction_depth;
-  if (!outcome) {
-    rollback();
-    return outcome;
-  }
-  if (auto committed = commit(); !committed) {
-    rollback();
-    return committed.error();
-  }
-  return outcome;
+  return detail::transaction([this] { return begin(); },
+                             [&] {
+                               ++transaction_depth;
+                               auto outcome = body();
+                               --transaction_depth;
+                               return outcome;
+                             },
+                             [this] { return commit(); }, [this] { rollback(); });
 }
 
 }  // namespace cyclecast::storage

@@ -94,6 +94,36 @@ TEST_F(TrainingTest, TinyRunWritesACompleteConsistentDirectory) {
   EXPECT_LT(result->chosen_float.mae, result->baselines.front().second.mae);
 }
 
+// The RunOutput a run returns (and the retraining worker hands on in memory) is the one its
+// directory describes: read_run_output on report.json recovers every figure of it exactly.
+TEST_F(TrainingTest, TheDirectoryDescribesTheRunOutputItReturned) {
+  options_.widths = {4};
+  const std::string out = (tmp_.path() / "described").string();
+  auto result = run_training(protocol_, options_, out);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  auto read = read_run_output(out);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  const RunOutput& returned = *result;
+  EXPECT_EQ(read->out_dir, returned.out_dir);
+  EXPECT_EQ(read->run_id, returned.run_id);
+  EXPECT_FALSE(returned.run_id.empty());
+  EXPECT_EQ(read->protocol, returned.protocol);
+  EXPECT_EQ(read->data_source, returned.data_source);
+  EXPECT_EQ(read->chosen, returned.chosen);
+  EXPECT_EQ(read->choice_reason, returned.choice_reason);
+  EXPECT_EQ(read->chosen_params, returned.chosen_params);
+  EXPECT_EQ(read->chosen_flash_bytes, returned.chosen_flash_bytes);
+  EXPECT_EQ(read->chosen_ram_bytes, returned.chosen_ram_bytes);
+  EXPECT_EQ(read->chosen_cycles, returned.chosen_cycles);
+  EXPECT_GT(returned.chosen_cycles, 0);
+  EXPECT_DOUBLE_EQ(read->chosen_int8.mae, returned.chosen_int8.mae);
+  EXPECT_DOUBLE_EQ(read->chosen_float.mae, returned.chosen_float.mae);
+  EXPECT_EQ(read->chosen_int8.windows, returned.chosen_int8.windows);
+  EXPECT_EQ(read->chosen_int8.mae_by_step.size(), returned.chosen_int8.mae_by_step.size());
+  for (const char* name : RunFiles::kAll)
+    EXPECT_TRUE(fs::exists(returned.file(name))) << name;
+}
+
 TEST_F(TrainingTest, DlnetTeacherRunsToo) {
   options_.teacher = TeacherKind::kDlnet;
   options_.widths = {4};

@@ -15,6 +15,7 @@
 #include "cyclecast/lifecycle/measure.h"
 #include "cyclecast/lifecycle/signing.h"
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/pipeline/run_output.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::bundle {
@@ -33,6 +34,10 @@ std::vector<BundleFile> runtime_files();
 // What `bundle build` takes from a training run directory (the output of `cyclecast train`).
 struct RunBundleOptions {
   std::string run_dir;
+  // The run as run_training described it, when the caller has that in memory (the retrainer,
+  // through its training process); empty: read from run_dir's report.json
+  // (pipeline::read_run_output).
+  std::optional<pipeline::RunOutput> run;
   std::string model_version;
   // A file or directory holding the data the run trained on; when given, the manifest's data
   // snapshot carries its digest (docs/bundles.md, "Data snapshot").

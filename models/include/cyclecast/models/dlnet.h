@@ -69,14 +69,11 @@ struct NormBlock {
 };
 
 template <typename S>
-class DlnetModel final : public Model<S> {
+class DlnetModel final : public ConfiguredModel<S, DlnetConfig> {
  public:
   explicit DlnetModel(DlnetConfig config);
 
-  const DlnetConfig& config() const { return config_; }
-  const ParameterLayout& layout() const override { return layout_; }
   int64_t input_size() const override { return config_.input_len; }
-  int64_t output_size() const override { return config_.horizon; }
   void init(S* params, uint64_t seed) const override;
   void predict(const S* params, const Matrix<S>& x, Matrix<S>& y) const override;
   S loss_and_gradient(const S* params, const Matrix<S>& x, const Matrix<S>& target,
@@ -88,8 +85,8 @@ class DlnetModel final : public Model<S> {
   void forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tape* tape, Rng& rng) const;
   void backward(const S* params, S* grads, const Tape& tape, const Matrix<S>& dy) const;
 
-  DlnetConfig config_;
-  ParameterLayout layout_;
+  using ConfiguredModel<S, DlnetConfig>::config_;
+  using ConfiguredModel<S, DlnetConfig>::layout_;
   std::vector<NormBlock> encoder_;  // last one is the tanh block giving h0
   int64_t alpha_offset_ = 0;
   int64_t beta_offset_ = 0;

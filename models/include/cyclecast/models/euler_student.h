@@ -27,14 +27,11 @@ struct EulerStudentConfig {
 };
 
 template <typename S>
-class EulerStudentModel final : public Model<S> {
+class EulerStudentModel final : public ConfiguredModel<S, EulerStudentConfig> {
  public:
   explicit EulerStudentModel(EulerStudentConfig config);
 
-  const EulerStudentConfig& config() const { return config_; }
-  const ParameterLayout& layout() const override { return layout_; }
   int64_t input_size() const override { return config_.input_len * config_.input_features; }
-  int64_t output_size() const override { return config_.horizon; }
   void init(S* params, uint64_t seed) const override;
   void predict(const S* params, const Matrix<S>& x, Matrix<S>& y) const override;
   S loss_and_gradient(const S* params, const Matrix<S>& x, const Matrix<S>& target,
@@ -45,8 +42,8 @@ class EulerStudentModel final : public Model<S> {
   struct Tape;
   void forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tape* tape) const;
 
-  EulerStudentConfig config_;
-  ParameterLayout layout_;
+  using ConfiguredModel<S, EulerStudentConfig>::config_;
+  using ConfiguredModel<S, EulerStudentConfig>::layout_;
   Dense input_;  // U x_t + b
   int64_t alpha_offset_ = 0;
   int64_t beta_offset_ = 0;

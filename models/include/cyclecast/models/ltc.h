@@ -37,14 +37,11 @@ struct LtcConfig {
 };
 
 template <typename S>
-class LtcModel final : public Model<S> {
+class LtcModel final : public ConfiguredModel<S, LtcConfig> {
  public:
   explicit LtcModel(LtcConfig config);
 
-  const LtcConfig& config() const { return config_; }
-  const ParameterLayout& layout() const override { return layout_; }
   int64_t input_size() const override { return config_.input_len * config_.input_features; }
-  int64_t output_size() const override { return config_.horizon; }
   void init(S* params, uint64_t seed) const override;
   void predict(const S* params, const Matrix<S>& x, Matrix<S>& y) const override;
   S loss_and_gradient(const S* params, const Matrix<S>& x, const Matrix<S>& target,
@@ -65,8 +62,8 @@ class LtcModel final : public Model<S> {
   void backward(const S* params, S* grads, const Matrix<S>& x, const Tape& tape,
                 const Matrix<S>& dy) const;
 
-  LtcConfig config_;
-  ParameterLayout layout_;
+  using ConfiguredModel<S, LtcConfig>::config_;
+  using ConfiguredModel<S, LtcConfig>::layout_;
   int64_t input_w_ = 0;
   int64_t input_b_ = 0;
   Synapses sensory_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "cyclecast/models/losses.h"
 #include "cyclecast/models/tensor.h"
@@ -32,6 +33,23 @@ class Model {
   virtual S loss_and_gradient(const S* params, const Matrix<S>& x, const Matrix<S>& target,
                               const LossSpec& loss, int64_t batch_total, uint64_t dropout_seed,
                               S* grads) const = 0;
+};
+
+// What every model class shares besides the interface: its configuration, its parameter layout
+// (which the derived constructor fills) and a forecast of config.horizon steps. The derived class
+// declares the computations (init, predict, loss_and_gradient) and input_size.
+template <typename S, typename Config>
+class ConfiguredModel : public Model<S> {
+ public:
+  const Config& config() const { return config_; }
+  const ParameterLayout& layout() const override { return layout_; }
+  int64_t output_size() const override { return config_.horizon; }
+
+ protected:
+  explicit ConfiguredModel(Config config) : config_(std::move(config)) {}
+
+  Config config_;
+  ParameterLayout layout_;
 };
 
 }  // namespace cyclecast::models

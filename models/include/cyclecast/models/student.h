@@ -64,16 +64,13 @@ struct StudentTensors {
 int64_t student_parameter_count(const StudentConfig& config);
 
 template <typename S>
-class StudentModel : public Model<S> {
+class StudentModel : public ConfiguredModel<S, StudentConfig> {
  public:
   // The configuration must pass check_student_config (asserted).
   explicit StudentModel(StudentConfig config);
 
-  const StudentConfig& config() const { return config_; }
   const StudentTensors& tensors() const { return tensors_; }
-  const ParameterLayout& layout() const override { return layout_; }
   int64_t input_size() const override { return config_.input_size + (config_.output_gain ? 1 : 0); }
-  int64_t output_size() const override { return config_.horizon; }
 
   // E and A, Wr (with their biases) uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) as nn.Linear; D the
   // same with fan_in = features; alpha = beta = 1; G and c zero.
@@ -107,8 +104,8 @@ class StudentModel : public Model<S> {
   void forward(const S* params, const Matrix<S>& x, Matrix<S>& y, Tape& tape) const;
   Error bypass_shape_error(int64_t e_rows, int64_t e_cols, int64_t d_rows, int64_t d_cols) const;
 
-  StudentConfig config_;
-  ParameterLayout layout_;
+  using ConfiguredModel<S, StudentConfig>::config_;
+  using ConfiguredModel<S, StudentConfig>::layout_;
   StudentTensors tensors_;
   Dense lift_;
   Dense liquid_;

@@ -52,6 +52,8 @@ struct RunReport {
   std::vector<std::pair<std::string, double>> timings_s;                   // stage, seconds
   std::vector<std::pair<std::string, int64_t>> cleaning;  // cleaning rule, values it changed
   Budget budget;  // the deployment budget the choice was made under (drawn on the Pareto plot)
+
+  bool has_choice() const { return choice.index < candidates.size(); }
 };
 
 // The report as JSON text (format "cyclecast-report", version 1; NaN figures are null) and as

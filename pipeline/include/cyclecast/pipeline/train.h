@@ -13,6 +13,7 @@
 #include "cyclecast/models/cost.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
+#include "cyclecast/pipeline/run_output.h"
 #include "cyclecast/result.h"
 
 namespace cyclecast::pipeline {
@@ -65,24 +66,20 @@ struct TrainingProgress {
 };
 using TrainingProgressCallback = std::function<void(const TrainingProgress&)>;
 
-struct TrainingResult {
-  std::string out_dir;
-  std::string chosen;  // candidate name
-  std::string choice_reason;
-  ForecastMetrics chosen_int8;  // on the protocol's test windows
-  ForecastMetrics chosen_float;
+// What run_training returns: the run directory with its chosen student (run_output.h), and what
+// the student was compared with on the same test windows.
+struct TrainingResult : RunOutput {
   ForecastMetrics teacher;
   std::vector<std::pair<std::string, ForecastMetrics>> baselines;
-  int64_t chosen_params = 0;
   int64_t teacher_params = 0;
-  int64_t chosen_flash_bytes = 0;
   double seconds = 0.0;
 };
 
-// Runs the whole pipeline on `protocol` and writes into out_dir: student.ccm (float), student.int8
-// (the firmware blob), teacher.ccm, report.json and report.html. The files are written into
-// out_dir + ".partial" and renamed at the very end, so an interrupted run (cancel set, e.g. by
-// SIGINT) never leaves a directory that looks complete. Errors: kInvalidArgument (bad options,
+// Runs the whole pipeline on `protocol` and writes into out_dir the files of RunFiles
+// (run_output.h): student.ccm (float), student.int8 (the firmware blob), teacher.ccm, report.json
+// and report.html. The files are written into out_dir + ".partial" and renamed at the very end,
+// so an interrupted run (cancel set, e.g. by SIGINT) never leaves a directory that looks
+// complete. Errors: kInvalidArgument (bad options,
 // out_dir exists), kCancelled, kIo, or whatever a stage returned.
 Result<TrainingResult> run_training(const EvalProtocol& protocol, const TrainingOptions& options,
                                     const std::string& out_dir,

@@ -58,6 +58,30 @@ class Query {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+namespace detail {
+
+// The storage module's one transaction wrapper, for SqliteFile::transaction and the Database's
+// own (database_impl.h), which begin and commit differently: runs `body` (returning a Result)
+// between begin() and commit(), and calls rollback() when the body or the commit fails. Returns
+// what `body` returns, or the error of begin() or commit().
+template <typename Begin, typename Body, typename Commit, typename Rollback>
+auto transaction(Begin&& begin, Body&& body, Commit&& commit, Rollback&& rollback)
+    -> decltype(body()) {
+  if (auto begun = begin(); !begun) return begun.error();
+  auto outcome = std::forward<Body>(body)();
+  if (!outcome) {
+    rollback();
+    return outcome;
+  }
+  if (auto committed = commit(); !committed) {
+    rollback();
+    return committed.error();
+  }
+  return outcome;
+}
+
+}  // namespace detail
+
 struct SqliteOptions {
   bool create_if_missing = true;
   int busy_timeout_ms = 5000;
@@ -89,19 +113,10 @@ class SqliteFile {
   // the error when the body or the commit fails, so a failed change leaves nothing behind.
   template <typename Body>
   auto transaction(Body&& body) -> decltype(body()) {
-    if (auto begun = exec("BEGIN IMMEDIATE", "starting a transaction"); !begun) {
-      return begun.error();
-    }
-    auto outcome = std::forward<Body>(body)();
-    if (!outcome) {
-      rollback();
-      return outcome;
-    }
-    if (auto committed = exec("COMMIT", "committing a transaction"); !committed) {
-      rollback();
-      return committed.error();
-    }
-    return outcome;
+    return detail::transaction([this] { return exec("BEGIN IMMEDIATE", "starting a transaction"); },
+                               std::forward<Body>(body),
+                               [this] { return exec("COMMIT", "committing a transaction"); },
+                               [this] { rollback(); });
   }
 
   const std::filesystem::path& path() const { return path_; }
