@@ -159,7 +159,7 @@ TEST(EdgeForecastLimits, StringsAreBoundedLikeCellMetadata) {
   f.model_version = std::string(kMaxTextFieldLength, 'v');
   EXPECT_EQ(edge_refusal(f), "");
   f = forecast();
-  f.cell = "../x";
+  f.cell = "a/b";
   EXPECT_NE(edge_refusal(f).find("'cell': id contains a character"), std::string::npos);
   f = forecast();
   f.node = "";
