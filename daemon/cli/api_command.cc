@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/http/client.h"
 
 namespace cyclecast::cli {
@@ -209,14 +210,15 @@ class Api {
       fail(*response);
       return std::nullopt;
     }
-    json parsed = json::parse(response->body, nullptr, false);
-    if (parsed.is_discarded()) {
+    // The client bounded the body's size (ClientOptions::max_response_bytes).
+    auto parsed = parse_bounded_json(response->body, response->body.size());
+    if (!parsed) {
       std::cerr << "cyclecast: the API answered something that is not JSON (HTTP "
-                << response->status << ")\n";
+                << response->status << "): " << parsed.error().message << "\n";
       exit_code_ = kExitApiError;
       return std::nullopt;
     }
-    return parsed;
+    return std::move(*parsed);
   }
 
   const ApiFlags& flags_;

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/registry.h"
 #include "cyclecast/wire/protocol.h"
@@ -32,8 +33,9 @@ Json text_or_null(const std::string& text) {
 }
 
 Json object_of(const std::string& json_text) {
-  Json parsed = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_object() ? parsed : Json::object();
+  // Stored text, but metadata older than the nesting limit may fail it: then it is left out.
+  auto parsed = parse_bounded_json(json_text, json_text.size());
+  return parsed && parsed->is_object() ? std::move(*parsed) : Json::object();
 }
 
 // "host", or "edge" for "edge:<node>" (the node then goes in "node").

@@ -259,6 +259,39 @@ Error config_error(const std::string& source, const toml::source_region& region,
                     where(source, region) + ": key '" + key + "': " + reason);
 }
 
+// Why `text` is refused before parsing (kMaxConfigBytes, kMaxConfigDotsPerLine), or empty. A key
+// path lies on one line, so dots outside quoted strings per line bound the depth of every table
+// it creates; legitimate lines have a few (a float, a dotted key).
+std::string check_limits(std::string_view text, const std::string& source) {
+  if (text.size() > kMaxConfigBytes) {
+    return source + ": " + std::to_string(text.size()) + " bytes, more than the limit of " +
+           std::to_string(kMaxConfigBytes);
+  }
+  std::size_t line = 1;
+  std::size_t dots = 0;
+  char quote = 0;  // the quote character of the string being skipped, or 0
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+      quote = 0;  // a multi-line string's lines are counted too: only ever more refusals
+    } else if (quote != 0) {
+      if (c == '\\' && quote == '"') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '.' && ++dots > kMaxConfigDotsPerLine) {
+      return source + ":" + std::to_string(line) + ": more than " +
+             std::to_string(kMaxConfigDotsPerLine) + " dots in one line (keys nest too deep)";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::filesystem::path Config::database_path() const {
@@ -267,6 +300,9 @@ std::filesystem::path Config::database_path() const {
 }
 
 Result<Config> parse_config(std::string_view text, const std::string& source_name, Config base) {
+  if (auto reason = check_limits(text, source_name); !reason.empty()) {
+    return make_error(ErrorCode::kParse, std::move(reason));
+  }
   toml::table root;
   try {
     root = toml::parse(text, source_name);
@@ -316,9 +352,11 @@ Result<Config> load_config_file(const std::filesystem::path& path, bool missing_
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(ErrorCode::kIo, path.string() + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path.string(), std::move(base));
+  // Read at most one byte over the limit: parse_config refuses it without the rest in memory.
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_config(text, path.string(), std::move(base));
 }
 
 std::vector<std::string> keys_needing_restart(const Config& before, const Config& after) {

@@ -85,6 +85,12 @@ struct Config {
   std::int64_t max_size_bytes() const { return max_size_mb * 1024 * 1024; }  // 0: no limit
 };
 
+// Limits on the configuration text, checked before toml++ reads it (docs/configuration.md): the
+// packaged file is 4 KiB; toml++ bounds nested values (256) but not key paths, and a dotted key
+// or table header 100,000 levels deep overflows the stack when its tables are destroyed.
+inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxConfigDotsPerLine = 64;
+
 // Applies the TOML `text` over `base`. `source_name` prefixes error messages.
 Result<Config> parse_config(std::string_view text, const std::string& source_name,
                             Config base = {});

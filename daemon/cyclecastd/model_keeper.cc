@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/registry.h"
 #include "cyclecast/wire/protocol.h"
@@ -75,11 +76,12 @@ lifecycle::RetrainPolicy policy_of(const Config& config) {
 
 // The held-out MAE at +H a registered model was chosen with; NaN when the registry lacks it.
 double heldout_mae_h(const storage::ModelRecord& model) {
-  const Json metrics = Json::parse(model.metrics_json, nullptr, /*allow_exceptions=*/false);
-  if (!metrics.is_object() || !metrics.contains("mae_100") || !metrics["mae_100"].is_number()) {
+  const auto metrics = parse_bounded_json(model.metrics_json, model.metrics_json.size());
+  if (!metrics || !metrics->is_object() || !metrics->contains("mae_100") ||
+      !(*metrics)["mae_100"].is_number()) {
     return std::nan("");
   }
-  return metrics["mae_100"].get<double>();
+  return (*metrics)["mae_100"].get<double>();
 }
 
 // The champion's error at +H over every origin's scored forecasts.
@@ -117,8 +119,8 @@ std::string alert_payload(const LiveErrorState& s, bool raised, std::int64_t now
 std::string champion_announcement(const storage::ModelRecord& model, const std::string& api_base,
                                   std::int64_t now_ms) {
   const std::string path = "/api/v1/models/" + model.version + "/bundle";
-  Json metrics = Json::parse(model.metrics_json, nullptr, /*allow_exceptions=*/false);
-  if (!metrics.is_object()) metrics = Json::object();
+  auto parsed = parse_bounded_json(model.metrics_json, model.metrics_json.size());
+  const Json metrics = parsed && parsed->is_object() ? std::move(*parsed) : Json::object();
   return Json{{"version", model.version},
               {"sha256", model.bundle_sha256},
               {"bytes", model.bundle_bytes},

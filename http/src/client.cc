@@ -13,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "cyclecast/bounded_json.h"
+
 namespace cyclecast::http {
 
 namespace asio = boost::asio;
@@ -150,9 +152,11 @@ std::string read_prefix(const fs::path& path, std::size_t max_bytes) {
 }  // namespace
 
 std::string Response::error_message() const {
-  const auto parsed = nlohmann::json::parse(body, nullptr, false);
-  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string()) {
-    return parsed["error"].get<std::string>();
+  // The body is bounded by the client's limits already (ClientOptions::max_response_bytes).
+  const auto parsed = parse_bounded_json(body, body.size());
+  if (parsed && parsed->is_object() && parsed->contains("error") &&
+      (*parsed)["error"].is_string()) {
+    return (*parsed)["error"].get<std::string>();
   }
   if (!body.empty()) return body.substr(0, kMaxShownBodyBytes);
   return "HTTP status " + std::to_string(status);

@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "cyclecast/bounded_json.h"
+
 namespace cyclecast::http {
 namespace {
 
@@ -148,14 +150,17 @@ unsigned status_for(ErrorCode code) {
 Result<Caller> parse_caller(const std::string& body) {
   Caller caller;
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return caller;
-  const json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "the body must be empty or a JSON object {\"who\": ..., \"why\": ...}");
+  // The server already bounded the body's size (ServerOptions::max_body_bytes).
+  const auto parsed = parse_bounded_json(body, body.size());
+  if (!parsed || !parsed->is_object()) {
+    const std::string detail = parsed ? "" : " (" + parsed.error().message + ")";
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "the body must be empty or a JSON object {\"who\": ..., \"why\": ...}" + detail);
   }
-  auto who = text_field(parsed, "who", kMaxWhoBytes);
+  auto who = text_field(*parsed, "who", kMaxWhoBytes);
   if (!who) return who.error();
-  auto why = text_field(parsed, "why", kMaxWhyBytes);
+  auto why = text_field(*parsed, "why", kMaxWhyBytes);
   if (!why) return why.error();
   if (!who->empty()) caller.who = std::move(*who);
   caller.why = std::move(*why);

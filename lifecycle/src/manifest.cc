@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/lifecycle/archive.h"
 
 namespace cyclecast::bundle {
@@ -297,8 +298,11 @@ Result<Manifest> parse_manifest(std::string_view text) {
     return make_error(ErrorCode::kParse,
                       "manifest: larger than " + std::to_string(kMaxManifestBytes) + " bytes");
   }
-  const Json root = Json::parse(text.begin(), text.end(), nullptr, false);
-  if (root.is_discarded()) return make_error(ErrorCode::kParse, "manifest: not valid JSON");
+  auto parsed = parse_bounded_json(text, kMaxManifestBytes);
+  if (!parsed) {
+    return make_error(ErrorCode::kParse, "manifest: " + parsed.error().message);
+  }
+  const Json root(*parsed);
   ObjectReader top(root, "");
   const std::string format = top.text("format");
   if (!top.failed() && format != kManifestFormat) {
@@ -316,10 +320,10 @@ Result<Manifest> parse_manifest(std::string_view text) {
 
 std::optional<std::string> peek_signing_key_id(std::string_view text) {
   if (text.size() > kMaxManifestBytes) return std::nullopt;
-  const Json root = Json::parse(text.begin(), text.end(), nullptr, false);
-  if (!root.is_object()) return std::nullopt;
-  const auto it = root.find("signing_key_id");
-  if (it == root.end() || !it->is_string()) return std::nullopt;
+  auto root = parse_bounded_json(text, kMaxManifestBytes);
+  if (!root || !root->is_object()) return std::nullopt;
+  const auto it = root->find("signing_key_id");
+  if (it == root->end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
 }
 

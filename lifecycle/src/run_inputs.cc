@@ -14,6 +14,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/export.h"
@@ -46,11 +47,13 @@ Result<std::vector<uint8_t>> read_bytes(const fs::path& path) {
 }
 
 Result<Json> parse_json(const std::vector<uint8_t>& bytes, const fs::path& path) {
-  Json j = Json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  auto j = parse_bounded_json(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), bytes.size());
+  if (!j) return make_error(ErrorCode::kParse, path.string() + ": " + j.error().message);
+  if (!j->is_object()) {
     return make_error(ErrorCode::kParse, path.string() + " is not a JSON object");
   }
-  return j;
+  return std::move(*j);
 }
 
 std::optional<int64_t> integer_or_null(const Json& j, const char* key) {

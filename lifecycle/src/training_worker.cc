@@ -20,6 +20,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "cyclecast/bounded_json.h"
+
 extern char** environ;
 
 namespace {
@@ -128,8 +130,8 @@ std::string dump(const Json& j) {
 }
 
 pid_t parent_pid_of(const std::string& request_text) {
-  const Json j = Json::parse(request_text, nullptr, false);
-  return j.is_object() ? j.value("parent_pid", pid_t{0}) : 0;
+  const auto j = parse_bounded_json(request_text, request_text.size());
+  return j && j->is_object() ? j->value("parent_pid", pid_t{0}) : 0;
 }
 
 // ---- The worker's side -------------------------------------------------------------------
@@ -223,8 +225,9 @@ std::string exit_description(int status) {
 // A line that is not one of the worker's objects is ignored.
 void handle_line(const std::string& text, const TrainingWorkerEvents& events,
                  std::optional<Json>& answer) try {
-  const Json j = Json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return;
+  const auto parsed = parse_bounded_json(text, text.size());
+  if (!parsed || !parsed->is_object()) return;
+  const Json& j = *parsed;
   if (j.contains("started")) {
     if (events.started) events.started(j["started"].get<std::string>());
   } else if (j.contains("loaded")) {
@@ -301,7 +304,10 @@ std::string training_request_text(const TrainingRequest& r) {
 
 Result<TrainingRequest> parse_training_request(const std::string& text) {
   try {
-    const Json j = Json::parse(text);
+    auto parsed = parse_bounded_json(text, text.size());
+    if (!parsed)
+      return make_error(ErrorCode::kParse, "bad training request: " + parsed.error().message);
+    const Json& j = *parsed;
     TrainingRequest r;
     r.snapshot_path = j.at("snapshot_path").get<std::string>();
     r.protocol = j.at("protocol").get<std::string>();

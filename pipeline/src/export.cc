@@ -15,6 +15,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/byte_order.h"
 #include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/run_output.h"
@@ -271,8 +272,11 @@ Result<models::CostConstants> read_cost_file(const fs::path& path) {
   const auto bad = [&](const std::string& what) {
     return make_error(ErrorCode::kParse, path.string() + ": " + what);
   };
-  const nlohmann::json j = nlohmann::json::parse(bytes->begin(), bytes->end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  auto parsed = parse_bounded_json(
+      std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()), bytes->size());
+  if (!parsed) return bad(parsed.error().message);
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return bad("not a JSON object");
   if (!j.contains("format") || !j["format"].is_number_integer()) return bad("no integer 'format'");
   if (j["format"].get<int64_t>() != 1) {
     return make_error(ErrorCode::kUnsupported, path.string() + ": cost file format " +

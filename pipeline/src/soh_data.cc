@@ -15,6 +15,7 @@
 
 #include "csv_reader.h"
 #include "csv_values.h"
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/storage/database.h"
 
 namespace cyclecast::pipeline {
@@ -130,9 +131,11 @@ SeriesRow soh_only_row(int64_t cycle, double soh) {
 Result<std::vector<Segment>> read_segments(const fs::path& path) {
   auto text = slurp(path);
   if (!text) return text.error();
-  const auto json = nlohmann::json::parse(*text, nullptr, false);
   const std::string name = path.filename().string();
-  if (json.is_discarded() || !json.is_array()) {
+  auto parsed = parse_bounded_json(*text, text->size());
+  if (!parsed) return make_error(ErrorCode::kParse, name + ": " + parsed.error().message);
+  const nlohmann::json& json = *parsed;
+  if (!json.is_array()) {
     return make_error(ErrorCode::kParse, name + ": expected a JSON array of segments");
   }
   std::vector<Segment> segments;

@@ -201,9 +201,18 @@ Result<void> check_is_cyclecast_database(sqlite3* db, const std::filesystem::pat
   // The first read of the file: this is where SQLite notices a file that is not a database.
   Result<std::int64_t> app_id = query_int(db, "PRAGMA application_id", "reading the header");
   if (!app_id) {
+    // What to do next, for an operator whose database this was (docs/storage.md).
+    const std::string hint =
+        "; if it is cyclecast's database, stop the daemon and restore the latest `cyclecast db "
+        "backup` over it, or salvage its rows with `sqlite3 " +
+        path.string() + " .recover` (docs/storage.md, \"Check and backup\")";
     if (app_id.error().code == ErrorCode::kUnsupported) {
-      return make_error(ErrorCode::kUnsupported,
-                        quoted(path) + " is not an SQLite database (or its header is damaged)");
+      return make_error(
+          ErrorCode::kUnsupported,
+          quoted(path) + " is not an SQLite database (or its header is damaged)" + hint);
+    }
+    if (app_id.error().code == ErrorCode::kCorrupt) {
+      return make_error(ErrorCode::kCorrupt, app_id.error().message + hint);
     }
     return app_id.error();
   }

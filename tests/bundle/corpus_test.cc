@@ -42,7 +42,7 @@ TEST(ManifestCorpus, EachBadSeedGivesItsError) {
       {"manifest-bad-digest.json", "'files[0].sha256' is not 64 lower-case hex digits"},
       {"manifest-missing-horizon.json", "missing field 'horizon'"},
       {"manifest-bad-footprint-kind.json", "expected 'measured' or 'estimate'"},
-      {"manifest-not-json.txt", "not valid JSON"},
+      {"manifest-not-json.txt", "invalid JSON"},
   };
   for (const auto& [name, message] : cases) {
     auto manifest = parse_manifest(seed(name));

@@ -84,7 +84,12 @@ TEST(Manifest, RefusesAnUnknownFormatVersionAsUnsupported) {
 }
 
 TEST(Manifest, RefusesWhatIsNotAManifest) {
-  EXPECT_NE(refusal("").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(refusal("").find("invalid JSON"), std::string::npos);
+  // The bounded parser's limits (docs/protocol.md, "Limits"), for manifests from anywhere.
+  EXPECT_NE(refusal(std::string(100000, '[')).find("nested deeper than 64 levels"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"format": "cyclecast-bundle", "format": "tar"})").find("duplicate key"),
+            std::string::npos);
   EXPECT_NE(refusal("[1, 2]").find("is not an object"), std::string::npos);
   EXPECT_NE(
       refusal(edited([](Json& j) { j["format"] = "tar"; })).find("expected 'cyclecast-bundle'"),

@@ -433,5 +433,25 @@ TEST_F(GatewayTest, StopsCleanlyWithAnOfflineStatus) {
   ASSERT_TRUE(eventually([&] { return status()["state"] == "offline"; }, seconds(5)));
 }
 
+// JSON nested 90,000 deep (about 180 kB) on the gateway's topics once made it overflow the stack,
+// like the daemon (docs/reliability.md, "Hostile JSON"): now refused, and records still flow.
+TEST_F(GatewayTest, DeepJsonOnItsTopicsIsRefusedAndRecordsStillFlow) {
+  const std::string deep = std::string(90000, '[') + std::string(90000, ']');
+  const std::string meta = "cyclecast/v1/rigs/r1/cells/c1/meta";
+  const std::string cycles = "cyclecast/v1/rigs/r1/cells/c1/cycles";
+  ASSERT_TRUE(cyclecast::testing::publish_raw(
+      port_, meta, R"({"rated_capacity_ah": 1.1, "metadata": {"x": )" + deep + "}}"));
+  ASSERT_TRUE(cyclecast::testing::publish_raw(
+      port_, cycles, R"([{"cycle": 1, "qd_ah": 1.0, "x": )" + deep + "}]"));
+  ASSERT_TRUE(cyclecast::testing::publish_raw(port_, cycles,
+                                              R"([{"cycle": 1, "qd_ah": 1.0}, )" + deep + "]"));
+  publish_cycles(1, 20);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(20); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  EXPECT_TRUE(gateway_.running());
+  EXPECT_NE(read_text(dir_ / "gateway.log").find("nested deeper than 64 levels"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cyclecast::gateway

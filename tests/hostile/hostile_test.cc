@@ -29,6 +29,7 @@
 
 #include "cli_run.h"
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/wire/edge.h"
 #include "cyclecast/wire/node_frames.h"
 #include "ingest_harness.h"
 #include "node_fixture.h"
@@ -82,8 +83,30 @@ std::string bearer(const std::string& token) {
   return "Authorization: Bearer " + token + "\r\n";
 }
 
+std::string repeat(const std::string& piece, std::size_t times) {
+  std::string out;
+  for (std::size_t i = 0; i < times; ++i)
+    out += piece;
+  return out;
+}
+
+// An edge forecast of node n1 for the test's cell, as a gateway would publish it.
+std::string edge_forecast(std::int64_t cycle, const std::string& model_version) {
+  wire::EdgeForecast f;
+  f.node = "n1";
+  f.cell = kCell;
+  f.cycle = cycle;
+  f.model_version = model_version;
+  f.model_sha256 = std::string(64, 'a');
+  f.horizon = 20;
+  f.soh_at_h = 0.9;
+  f.received_at_ms = 1700000000000;
+  return wire::serialize_edge_forecast(f);
+}
+
 std::vector<Case> mqtt_cases() {
   const std::string c = cycles_topic(kCell);
+  const std::string deep = std::string(90000, '[') + std::string(90000, ']');
   return {
       {"mqtt.oversized_payload", Channel::kMqtt, c,
        "[" + std::string(300 * 1024, ' ') + "{\"cycle\": 1, \"qd_ah\": 1.0}]", "payload",
@@ -100,6 +123,30 @@ std::vector<Case> mqtt_cases() {
       {"mqtt.1e999", Channel::kMqtt, c, "{\"cycle\": 9, \"qd_ah\": 1e999}", "payload",
        "invalid JSON"},
       {"mqtt.deep_nesting", Channel::kMqtt, c, std::string(100000, '['), "payload", "JSON"},
+      // Valid JSON 90,000 deep (about 180 kB): nlohmann's serialiser recursed once per level.
+      {"mqtt.deep_metadata", Channel::kMqtt, meta_topic("h4"),
+       "{\"rated_capacity_ah\": 1.1, \"metadata\": {\"x\": " + deep + "}}", "cell_meta",
+       "nested deeper than 64 levels"},
+      {"mqtt.deep_unknown_field", Channel::kMqtt, c,
+       "{\"cycle\": 12, \"qd_ah\": 1.0, \"x\": " + deep + "}", "payload",
+       "nested deeper than 64 levels"},
+      {"mqtt.deep_array_element", Channel::kMqtt, c,
+       "[{\"cycle\": 13, \"qd_ah\": 1.0}, " + deep + "]", "payload",
+       "nested deeper than 64 levels"},
+      {"mqtt.metadata_sqlite_deep", Channel::kMqtt, meta_topic("h5"),
+       "{\"rated_capacity_ah\": 1.1, \"metadata\": " + repeat("{\"a\": ", 2000) + "1" +
+           std::string(2000, '}') + "}",
+       "cell_meta", "nested deeper than 64 levels"},
+      {"mqtt.duplicate_key", Channel::kMqtt, c, "{\"cycle\": 14, \"qd_ah\": 1.0, \"qd_ah\": 1.1}",
+       "payload", "duplicate key 'qd_ah'"},
+      {"mqtt.nul_in_chemistry", Channel::kMqtt, meta_topic("h6"),
+       "{\"rated_capacity_ah\": 1.1, \"chemistry\": \"LFP\\u0000x\"}", "cell_meta",
+       "NUL character"},
+      {"mqtt.edge_forecast_oversized", Channel::kMqtt, "cyclecast/v1/nodes/n1/forecasts",
+       edge_forecast(20, std::string(5 * 1024 * 1024, 'v')), "edge_forecast",
+       "exceeds the limit of 4096 bytes"},
+      {"mqtt.edge_forecast_cycle_overflow", Channel::kMqtt, "cyclecast/v1/nodes/n1/forecasts",
+       edge_forecast(9223372036854775807, "m1"), "edge_forecast", "'cycle' must be in"},
       {"mqtt.invalid_utf8_field", Channel::kMqtt, c,
        "{\"cycle\": 10, \"qd_ah\": 1.0, \"n\xff\xfe\": 1}", "payload", "invalid JSON"},
       {"mqtt.out_of_range", Channel::kMqtt, c, "{\"cycle\": 11, \"qd_ah\": 1070}", "record",

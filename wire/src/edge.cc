@@ -1,15 +1,66 @@
 #include "cyclecast/wire/edge.h"
 
-#include <nlohmann/json.hpp>
+#include <cmath>
+#include <limits>
 #include <set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "cyclecast/bounded_json.h"
+#include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::wire {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using Json = nlohmann::ordered_json;  // written in a fixed field order
 
 Error bad(const std::string& why) {
   return make_error(ErrorCode::kInvalidArgument, "edge forecast: " + why);
+}
+
+bool is_sha256(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// The limits of docs/protocol.md, "Edge forecast": what a gateway forwards from its node, checked
+// as strictly as a rig's cycle records, since any broker client can publish on a node's topic.
+std::string check_ranges(const EdgeForecast& f) {
+  using protocol::kMaxCycle;
+  for (const auto& [name, id] : {std::pair{"node", &f.node}, std::pair{"cell", &f.cell}}) {
+    if (auto reason = protocol::check_id(*id); !reason.empty()) {
+      return "'" + std::string(name) + "': " + reason;
+    }
+  }
+  if (f.model_version.empty() || f.model_version.size() > protocol::kMaxTextFieldLength) {
+    return "'model_version' must be 1 to " + std::to_string(protocol::kMaxTextFieldLength) +
+           " bytes";
+  }
+  if (!f.model_sha256.empty() && !is_sha256(f.model_sha256)) {
+    return "'model_sha256' must be empty or 64 lower-case hex digits";
+  }
+  if (f.cycle < 1 || f.cycle > kMaxCycle) {
+    return "'cycle' must be in [1, " + std::to_string(kMaxCycle) + "]";
+  }
+  if (f.horizon < 1 || f.horizon > kMaxEdgeHorizon) {
+    return "'horizon' must be in [1, " + std::to_string(kMaxEdgeHorizon) + "]";
+  }
+  if (f.eol_cycle && (*f.eol_cycle <= f.cycle || *f.eol_cycle > f.cycle + f.horizon)) {
+    return "'eol_cycle' must be null or in [cycle + 1, cycle + horizon]";
+  }
+  const auto soh_ok = [](double soh) {
+    return std::isfinite(soh) && std::fabs(soh) <= kMaxEdgeSoh;
+  };
+  if ((f.soh_at_10 && !soh_ok(*f.soh_at_10)) || !soh_ok(f.soh_at_h)) {
+    return "'soh_at_10' and 'soh_at_h' must be in [-" + std::to_string(int(kMaxEdgeSoh)) + ", " +
+           std::to_string(int(kMaxEdgeSoh)) + "]";
+  }
+  if (f.forecast_us < 0) return "'forecast_us' must be >= 0";
+  if (f.received_at_ms < protocol::kMinMeasuredAtMs ||
+      f.received_at_ms > protocol::kMaxMeasuredAtMs) {
+    return "'received_at_ms' must be between 2000-01-01 and 2100-01-01";
+  }
+  return {};
 }
 
 }  // namespace
@@ -41,7 +92,13 @@ std::string serialize_edge_forecast(const EdgeForecast& f) {
 }
 
 Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
-  const Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (payload.size() > kMaxEdgeForecastBytes) {
+    return bad("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+               std::to_string(kMaxEdgeForecastBytes) + " bytes");
+  }
+  auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
+  if (!parsed) return bad(parsed.error().message);
+  const nlohmann::json& j = *parsed;
   if (!j.is_object()) return bad("not a JSON object");
   static const std::set<std::string> kKeys = {
       "v",       "node",      "cell",     "cycle",     "model_version", "model_sha256",
@@ -53,7 +110,12 @@ Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
     if (!j.contains(key)) return bad("missing field '" + key + "'");
   }
   const auto text = [&](const char* key) { return j[key].is_string(); };
-  const auto integer = [&](const char* key) { return j[key].is_number_integer(); };
+  // An integer that fits int64 (nlohmann keeps larger ones unsigned).
+  const auto integer = [&](const char* key) {
+    return j[key].is_number_integer() &&
+           (!j[key].is_number_unsigned() ||
+            j[key].get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max()));
+  };
   const auto number_or_null = [&](const char* key) {
     return j[key].is_number() || j[key].is_null();
   };
@@ -66,7 +128,7 @@ Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
   }
   if (!j["soh_at_h"].is_number()) return bad("'soh_at_h' is not a number");
   if (!number_or_null("soh_at_10")) return bad("'soh_at_10' is not a number or null");
-  if (!(j["eol_cycle"].is_number_integer() || j["eol_cycle"].is_null()))
+  if (!(integer("eol_cycle") || j["eol_cycle"].is_null()))
     return bad("'eol_cycle' is not an integer or null");
   EdgeForecast f;
   f.node = j["node"];
@@ -80,7 +142,7 @@ Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
   if (!j["eol_cycle"].is_null()) f.eol_cycle = j["eol_cycle"].get<int64_t>();
   f.forecast_us = j["forecast_us"];
   f.received_at_ms = j["received_at_ms"];
-  if (f.cycle < 1 || f.horizon < 1) return bad("'cycle' and 'horizon' must be >= 1");
+  if (auto reason = check_ranges(f); !reason.empty()) return bad(reason);
   return f;
 }
 

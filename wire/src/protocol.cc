@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cyclecast/bounded_json.h"
 #include "cycles_internal.h"
 
 namespace cyclecast::protocol {
@@ -52,21 +53,17 @@ bool id_char(char c) {
          c == '-' || c == '.';
 }
 
-// Parses the payload as JSON after the size checks every message gets.
+// Parses the payload as JSON after the size checks every message gets, with the nesting, key and
+// string limits of every document from outside (cyclecast/bounded_json.h, docs/protocol.md).
 Result<json> parse_json(std::string_view payload, const Limits& limits) {
   if (payload.empty()) return invalid("empty payload");
   if (payload.size() > limits.max_payload_bytes) {
     return invalid("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
                    std::to_string(limits.max_payload_bytes) + " bytes");
   }
-  try {
-    return json::parse(payload);
-  } catch (const json::parse_error& e) {
-    return invalid(std::string("invalid JSON: ") + e.what());
-  } catch (const json::out_of_range&) {
-    // nlohmann refuses numbers beyond double range (1e999) instead of making them infinite.
-    return invalid("invalid JSON: a number overflows to infinity");
-  }
+  auto parsed = parse_bounded_json(payload, limits.max_payload_bytes);
+  if (!parsed) return invalid(parsed.error().message);
+  return std::move(*parsed);
 }
 
 // ---- typed field readers: each returns an empty string or the reason the field is refused ----
@@ -544,8 +541,10 @@ std::string serialize_cell_meta(const storage::CellInfo& cell) {
   if (!cell.chemistry.empty()) out["chemistry"] = cell.chemistry;
   if (!cell.charge_policy.empty()) out["policy"] = cell.charge_policy;
   if (!cell.metadata_json.empty() && cell.metadata_json != "{}") {
-    out["metadata"] = json::parse(cell.metadata_json, nullptr, false);
-    if (out["metadata"].is_discarded()) out.erase("metadata");
+    // Stored text, but possibly older than the nesting limit: what fails it is left out.
+    if (auto metadata = parse_bounded_json(cell.metadata_json, cell.metadata_json.size())) {
+      out["metadata"] = std::move(*metadata);
+    }
   }
   return out.dump();
 }

@@ -2,6 +2,7 @@
 // published by its gateway, and the node's retained status. Pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,8 +32,16 @@ struct EdgeForecast {
   int64_t received_at_ms = 0;  // when the gateway read the answer (ms since 1970)
 };
 
+// Limits of an edge forecast (docs/protocol.md, "Edge forecast"): one is about 300 bytes; its
+// strings follow protocol v1's rules (ids, kMaxTextFieldLength) and its cycle the cycle records'.
+inline constexpr size_t kMaxEdgeForecastBytes = 4096;
+inline constexpr int64_t kMaxEdgeHorizon = 10000;  // a stored row holds `horizon` floats
+inline constexpr double kMaxEdgeSoh = 10.0;        // |SOH| at most 10 x rated capacity
+
 std::string serialize_edge_forecast(const EdgeForecast& forecast);
-// Strict: unknown, missing or mistyped fields are kInvalidArgument naming the field.
+// Strict: a payload over kMaxEdgeForecastBytes, JSON refused by parse_bounded_json, unknown,
+// missing or mistyped fields and values outside the limits above are kInvalidArgument naming
+// the field; `cycle + horizon` cannot overflow.
 Result<EdgeForecast> parse_edge_forecast(std::string_view payload);
 
 struct NodeStatus {
