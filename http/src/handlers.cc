@@ -168,9 +168,10 @@ Result<Caller> parse_caller(const std::string& body) {
 }
 
 Result<std::string> parse_move_rig(const std::string& body) {
-  const json parsed = json::parse(body, nullptr, false);
-  const auto rig = parsed.is_object() ? parsed.find("rig") : parsed.end();
-  if (!parsed.is_object() || rig == parsed.end() || !rig->is_string() ||
+  // The server already bounded the body's size (ServerOptions::max_body_bytes).
+  const auto parsed = parse_bounded_json(body, body.size());
+  const auto rig = parsed && parsed->is_object() ? parsed->find("rig") : json::const_iterator{};
+  if (!parsed || !parsed->is_object() || rig == parsed->end() || !rig->is_string() ||
       !is_valid_name(rig->get<std::string>())) {
     return make_error(ErrorCode::kInvalidArgument,
                       "moving a cell needs {\"rig\": RIG} with 1 to 64 of A-Z a-z 0-9 . _ -, "

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "cyclecast/bounded_json.h"
 #include "cyclecast/pipeline/run_output.h"
 
 namespace cyclecast::pipeline {
@@ -155,10 +157,13 @@ Result<Json> read_report_object(const std::filesystem::path& path) {
     return make_error(ErrorCode::kIo, path.string() + ": cannot read it, or it is over 64 MiB");
   }
   std::ifstream in(path, std::ios::binary);
-  Json j = Json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return make_error(ErrorCode::kParse, path.string() + " is not a JSON object");
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto parsed = parse_bounded_json(text, kMaxReportBytes);
+  if (!parsed || !parsed->is_object()) {
+    return make_error(ErrorCode::kParse, path.string() + " is not a JSON object" +
+                                             (parsed ? "" : " (" + parsed.error().message + ")"));
   }
+  Json j = std::move(*parsed);
   const auto version = j.find("version");
   if (text_or_empty(j, "format") != "cyclecast-report" || version == j.end() ||
       !version->is_number_integer() || version->get<int64_t>() != kReportVersion) {
