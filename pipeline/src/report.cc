@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <system_error>
 
 #include "cyclecast/bounded_json.h"
@@ -157,8 +157,9 @@ Result<Json> read_report_object(const std::filesystem::path& path) {
     return make_error(ErrorCode::kIo, path.string() + ": cannot read it, or it is over 64 MiB");
   }
   std::ifstream in(path, std::ios::binary);
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  auto parsed = parse_bounded_json(text, kMaxReportBytes);
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = parse_bounded_json(text.str(), kMaxReportBytes);
   if (!parsed || !parsed->is_object()) {
     return make_error(ErrorCode::kParse, path.string() + " is not a JSON object" +
                                              (parsed ? "" : " (" + parsed.error().message + ")"));
