@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../../wire/src/cycles_internal.h"
+#include "../../wire/src/protocol_internal.h"
 #include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::protocol {

@@ -1,4 +1,4 @@
-// The fast path of parse_cycles_payload (see cycles_internal.h): a strict scanner for the subset
+// The fast path of parse_cycles_payload (see protocol_internal.h): a strict scanner for the subset
 // of JSON a well-behaved rig sends — an object or an array of objects whose keys are known field
 // names without escapes and whose values are numbers or null. It gives up (nullopt) on anything
 // else, and the reference parser on nlohmann's DOM takes over, so every rejection keeps the
@@ -10,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-#include "cycles_internal.h"
+#include "protocol_internal.h"
 
 namespace cyclecast::protocol::detail {
 namespace {

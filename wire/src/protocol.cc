@@ -13,19 +13,61 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclecast/bounded_json.h"
-#include "cycles_internal.h"
+#include "protocol_internal.h"
 
 namespace cyclecast::protocol {
-namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kRigsSegment = "rigs";
-constexpr std::string_view kCellsSegment = "cells";
+namespace detail {
 
 Error invalid(std::string reason) {
   return make_error(ErrorCode::kInvalidArgument, std::move(reason));
 }
+
+Result<json> parse_json(std::string_view payload, const Limits& limits) {
+  if (payload.empty()) return invalid("empty payload");
+  if (payload.size() > limits.max_payload_bytes) {
+    return invalid("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+                   std::to_string(limits.max_payload_bytes) + " bytes");
+  }
+  auto parsed = parse_bounded_json(payload, limits.max_payload_bytes);
+  if (!parsed) return invalid(parsed.error().message);
+  return std::move(*parsed);
+}
+
+std::string read_integer(const json& value, std::string_view name, std::int64_t min,
+                         std::int64_t max, std::int64_t& out) {
+  if (value.is_number_unsigned()) {
+    const auto unsigned_value = value.get<std::uint64_t>();
+    if (unsigned_value > static_cast<std::uint64_t>(max)) {
+      return "field '" + std::string(name) + "' must be <= " + std::to_string(max) + ", got " +
+             value.dump();
+    }
+    out = static_cast<std::int64_t>(unsigned_value);
+  } else if (value.is_number_integer()) {
+    out = value.get<std::int64_t>();
+  } else {
+    return "field '" + std::string(name) + "' must be an integer, got " +
+           (value.is_number() ? value.dump() : std::string(value.type_name()));
+  }
+  if (out < min || out > max) {
+    return "field '" + std::string(name) + "' must be in [" + std::to_string(min) + ", " +
+           std::to_string(max) + "], got " + std::to_string(out);
+  }
+  return {};
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::invalid;
+using detail::parse_json;
+using detail::read_integer;
+
+constexpr std::string_view kRigsSegment = "rigs";
+constexpr std::string_view kCellsSegment = "cells";
 
 // Six significant digits: enough for a person to see what was wrong in a rejection reason.
 std::string format_number(double value) {
@@ -53,19 +95,6 @@ bool id_char(char c) {
          c == '-' || c == '.';
 }
 
-// Parses the payload as JSON after the size checks every message gets, with the nesting, key and
-// string limits of every document from outside (cyclecast/bounded_json.h, docs/protocol.md).
-Result<json> parse_json(std::string_view payload, const Limits& limits) {
-  if (payload.empty()) return invalid("empty payload");
-  if (payload.size() > limits.max_payload_bytes) {
-    return invalid("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-                   std::to_string(limits.max_payload_bytes) + " bytes");
-  }
-  auto parsed = parse_bounded_json(payload, limits.max_payload_bytes);
-  if (!parsed) return invalid(parsed.error().message);
-  return std::move(*parsed);
-}
-
 // ---- typed field readers: each returns an empty string or the reason the field is refused ----
 
 std::string read_number(const json& value, std::string_view name, std::optional<double>& out) {
@@ -82,28 +111,6 @@ std::string read_number(const json& value, std::string_view name, std::optional<
     return "field '" + std::string(name) + "' must be a finite number";
   }
   out = number;
-  return {};
-}
-
-std::string read_integer(const json& value, std::string_view name, std::int64_t min,
-                         std::int64_t max, std::int64_t& out) {
-  if (value.is_number_unsigned()) {
-    const auto unsigned_value = value.get<std::uint64_t>();
-    if (unsigned_value > static_cast<std::uint64_t>(max)) {
-      return "field '" + std::string(name) + "' must be <= " + std::to_string(max) + ", got " +
-             value.dump();
-    }
-    out = static_cast<std::int64_t>(unsigned_value);
-  } else if (value.is_number_integer()) {
-    out = value.get<std::int64_t>();
-  } else {
-    return "field '" + std::string(name) + "' must be an integer, got " +
-           (value.is_number() ? value.dump() : std::string(value.type_name()));
-  }
-  if (out < min || out > max) {
-    return "field '" + std::string(name) + "' must be in [" + std::to_string(min) + ", " +
-           std::to_string(max) + "], got " + std::to_string(out);
-  }
   return {};
 }
 
@@ -342,14 +349,6 @@ std::string topic_of(const Topic& topic) {
   return {};
 }
 
-std::optional<AckOutcome> ack_outcome_from_name(std::string_view name) {
-  for (AckOutcome o : {AckOutcome::kStored, AckOutcome::kDuplicate, AckOutcome::kConflict,
-                       AckOutcome::kRejected, AckOutcome::kRetry}) {
-    if (ack_outcome_name(o) == name) return o;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 // ---- topics ---------------------------------------------------------------------------------
@@ -547,123 +546,6 @@ std::string serialize_cell_meta(const storage::CellInfo& cell) {
     }
   }
   return out.dump();
-}
-
-// ---- acknowledgements -----------------------------------------------------------------------
-
-std::string_view ack_outcome_name(AckOutcome outcome) {
-  switch (outcome) {
-    case AckOutcome::kStored:
-      return "stored";
-    case AckOutcome::kDuplicate:
-      return "duplicate";
-    case AckOutcome::kConflict:
-      return "conflict";
-    case AckOutcome::kRejected:
-      return "rejected";
-    case AckOutcome::kRetry:
-      return "retry";
-  }
-  return "rejected";
-}
-
-std::vector<AckRange> compress_acks(std::vector<AckEntry> entries) {
-  const auto by_cell_and_cycle = [](const AckEntry& a, const AckEntry& b) {
-    return std::tie(a.cell_id, a.cycle) < std::tie(b.cell_id, b.cycle);
-  };
-  // A batch usually arrives in order already: checking is cheaper than a merge sort's buffer.
-  if (!std::is_sorted(entries.begin(), entries.end(), by_cell_and_cycle)) {
-    std::stable_sort(entries.begin(), entries.end(), by_cell_and_cycle);
-  }
-  std::vector<AckRange> ranges;
-  for (auto& e : entries) {
-    if (!ranges.empty()) {
-      AckRange& last = ranges.back();
-      if (last.cell_id == e.cell_id && last.last_cycle + 1 == e.cycle &&
-          last.outcome == e.outcome && last.reason == e.reason) {
-        last.last_cycle = e.cycle;
-        continue;
-      }
-    }
-    ranges.push_back(
-        AckRange{std::move(e.cell_id), e.cycle, e.cycle, e.outcome, std::move(e.reason)});
-  }
-  return ranges;
-}
-
-std::string serialize_ack(const Ack& ack) {
-  json out = json::object();
-  out["v"] = 1;
-  out["seq"] = ack.seq;
-  out["committed_at_ms"] = ack.committed_at_ms;
-  json ranges = json::array();
-  for (const auto& r : ack.ranges) {
-    json item = {{"cell", r.cell_id},
-                 {"from", r.first_cycle},
-                 {"to", r.last_cycle},
-                 {"outcome", ack_outcome_name(r.outcome)}};
-    if (!r.reason.empty()) item["reason"] = r.reason;
-    ranges.push_back(std::move(item));
-  }
-  out["ranges"] = std::move(ranges);
-  if (!ack.rejected_messages.empty()) {
-    json messages = json::array();
-    for (const auto& m : ack.rejected_messages) {
-      messages.push_back({{"cell", m.cell_id}, {"reason", m.reason}});
-    }
-    out["rejected_messages"] = std::move(messages);
-  }
-  // Reasons quote outside bytes (a JSON parser's "last read: ..."), which may be invalid UTF-8:
-  // replaced by U+FFFD instead of throwing, which would take the daemon down.
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-Result<Ack> parse_ack(std::string_view payload) {
-  Limits limits;
-  limits.max_payload_bytes = 64 * 1024 * 1024;  // acks come from our daemon, not from outside
-  auto parsed = parse_json(payload, limits);
-  if (!parsed) return parsed.error();
-  const json& root = *parsed;
-  // Integers go through read_integer: nlohmann converts a float such as 1e300 to an integer
-  // with a plain cast, which is undefined behaviour when it does not fit.
-  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-  auto integer = [](const json& object, const char* key, std::int64_t min, std::int64_t max,
-                    std::int64_t& out) {
-    const std::string problem = read_integer(object.at(key), key, min, max, out);
-    if (!problem.empty()) throw std::invalid_argument(problem);
-  };
-  Ack ack;
-  try {
-    if (!root.is_object()) return invalid("not a v1 ack object");
-    std::int64_t version = 0;
-    integer(root, "v", 1, 1, version);
-    std::int64_t seq = 0;
-    integer(root, "seq", 0, kMax, seq);
-    ack.seq = static_cast<std::uint64_t>(seq);
-    integer(root, "committed_at_ms", 0, kMax, ack.committed_at_ms);
-    for (const json& item : root.at("ranges")) {
-      AckRange range;
-      range.cell_id = item.at("cell").get<std::string>();
-      integer(item, "from", 1, kMaxCycle, range.first_cycle);
-      integer(item, "to", 1, kMaxCycle, range.last_cycle);
-      const auto outcome = ack_outcome_from_name(item.at("outcome").get<std::string>());
-      if (!outcome || range.last_cycle < range.first_cycle) return invalid("bad ack range");
-      range.outcome = *outcome;
-      range.reason = item.value("reason", std::string());
-      ack.ranges.push_back(std::move(range));
-    }
-    if (const auto it = root.find("rejected_messages"); it != root.end()) {
-      for (const json& item : *it) {
-        ack.rejected_messages.push_back(
-            {item.at("cell").get<std::string>(), item.at("reason").get<std::string>()});
-      }
-    }
-  } catch (const json::exception& e) {
-    return invalid(std::string("malformed ack: ") + e.what());
-  } catch (const std::invalid_argument& e) {
-    return invalid(std::string("malformed ack: ") + e.what());
-  }
-  return ack;
 }
 
 std::optional<std::string> forecast_topic(std::string_view cell_id) {
