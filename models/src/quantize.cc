@@ -7,9 +7,6 @@
 #include <limits>
 #include <string>
 
-#include "cyclecast/byte_order.h"
-#include "cyclecast/models/model_file.h"  // crc32, shared with the model files
-
 namespace cyclecast::models {
 namespace {
 
@@ -486,116 +483,6 @@ Result<MatrixXf> run_quantized(const QuantizedStudent& student, const MatrixXf& 
       out(o, col) = static_cast<float>(output[static_cast<size_t>(o)] * s_y);
   }
   return out;
-}
-
-// ---- blob -------------------------------------------------------------------------------------
-
-namespace {
-
-constexpr uint8_t kMagic[4] = {'C', 'C', 'Q', '8'};
-constexpr uint16_t kBlobVersion = 1;
-constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
-constexpr size_t kCrcBytes = 4;
-
-// Bytes of the arrays for the given dimensions, in blob order.
-size_t payload_bytes(size_t in, size_t f, size_t w, size_t h) {
-  const size_t weights = f * in + w * f + w * w + h * f + h * w;
-  const size_t int32_values = f + w + w + w + w + w + w + h + h + h;
-  const size_t shifts = f + w + w + h + h;
-  return weights + 4 * int32_values + shifts;
-}
-
-// Every array in blob order; `visit` gets (array, element count).
-template <typename Student, typename Visit>
-void for_each_array(Student& s, Visit&& visit) {
-  const size_t in = s.input_size, f = s.features, w = s.width, h = s.horizon;
-  visit(s.encoder_weight, f * in);
-  visit(s.encoder_multiplier, f);
-  visit(s.encoder_shift, f);
-  visit(s.lift_weight, w * f);
-  visit(s.lift_bias, w);
-  visit(s.lift_multiplier, w);
-  visit(s.lift_shift, w);
-  visit(s.liquid_weight, w * w);
-  visit(s.liquid_bias, w);
-  visit(s.liquid_multiplier, w);
-  visit(s.liquid_shift, w);
-  visit(s.liquid_alpha_q24, w);
-  visit(s.liquid_beta_q24, w);
-  visit(s.bypass_weight, h * f);
-  visit(s.head_bias, h);
-  visit(s.bypass_multiplier, h);
-  visit(s.bypass_shift, h);
-  visit(s.head_weight, h * w);
-  visit(s.head_multiplier, h);
-  visit(s.head_shift, h);
-}
-
-Error corrupt(std::string message) {
-  return make_error(ErrorCode::kCorrupt, "quantized student blob: " + std::move(message));
-}
-
-}  // namespace
-
-std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
-  ByteWriter out;
-  for (const uint8_t byte : kMagic)
-    out.u8(byte);
-  out.u16(kBlobVersion);
-  out.u16(s.input_size);
-  out.u16(s.features);
-  out.u16(s.width);
-  out.u16(s.horizon);
-  out.u16(s.euler_steps);
-  out.u16(s.hidden_frac_bits);
-  out.i32(s.dt_q30);
-  out.i32(s.input_scale_mantissa);
-  out.i32(s.input_scale_exponent);
-  out.i32(s.output_scale_mantissa);
-  out.i32(s.output_scale_exponent);
-  for_each_array(s, [&](const auto& array, size_t) { out.array(array); });
-  out.u32(crc32(out.bytes()));
-  return std::move(out.bytes());
-}
-
-Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> bytes) {
-  if (bytes.size() < kHeaderBytes + kCrcBytes) return corrupt("truncated header");
-  if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin()))
-    return make_error(ErrorCode::kParse, "not a quantized student blob (magic is not CCQ8)");
-  ByteReader in(bytes.subspan(4));
-  const uint16_t version = in.u16();
-  if (version != kBlobVersion)
-    return make_error(ErrorCode::kUnsupported,
-                      "quantized student blob version " + std::to_string(version) +
-                          " is not supported (this build reads version 1)");
-  QuantizedStudent s;
-  s.input_size = in.u16();
-  s.features = in.u16();
-  s.width = in.u16();
-  s.horizon = in.u16();
-  s.euler_steps = in.u16();
-  s.hidden_frac_bits = in.u16();
-  s.dt_q30 = in.i32();
-  s.input_scale_mantissa = in.i32();
-  s.input_scale_exponent = in.i32();
-  s.output_scale_mantissa = in.i32();
-  s.output_scale_exponent = in.i32();
-  const size_t expected =
-      kHeaderBytes + payload_bytes(s.input_size, s.features, s.width, s.horizon) + kCrcBytes;
-  if (bytes.size() != expected)
-    return corrupt(std::to_string(bytes.size()) + " bytes where the dimensions need " +
-                   std::to_string(expected));
-  const auto body = bytes.first(bytes.size() - kCrcBytes);
-  if (ByteReader(bytes.subspan(bytes.size() - kCrcBytes)).u32() != crc32(body))
-    return corrupt("CRC mismatch");
-  for_each_array(s, [&](auto& array, size_t n) {
-    array.resize(n);
-    in.array(std::span(array));
-  });
-  assert(in.ok());  // proven by the size check above (and the reader cannot read past anyway)
-  const cc_student_model view = s.model();
-  if (cc_student_validate(&view) != CC_OK) return corrupt("the model fails cc_student_validate");
-  return s;
 }
 
 }  // namespace cyclecast::models
