@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -227,22 +228,27 @@ TEST_F(Flood, AnOperatorIsAnsweredWhileManySlowConnectionsAreOpen) {
 }
 
 TEST_F(Flood, AKeptAliveConnectionGivesUpItsSlot) {
-  std::mutex mutex;
-  std::condition_variable logged;
-  int responses = 0;
+  // Shared with the server's access log, which may still log after the test body returns (the
+  // fixture stops the server later): it must outlive the body's locals.
+  struct Log {
+    std::mutex mutex;
+    std::condition_variable logged;
+    int responses = 0;
+  };
+  const auto log = std::make_shared<Log>();
   ServerOptions options;
   options.max_connections = 1;
-  options.access_log = [&](const AccessLogEntry&) {
-    std::lock_guard lock(mutex);
-    ++responses;
-    logged.notify_all();
+  options.access_log = [log](const AccessLogEntry&) {
+    std::lock_guard lock(log->mutex);
+    ++log->responses;
+    log->logged.notify_all();
   };
   start(options);
   RawConnection first(port());
   ASSERT_EQ(first.exchange(request_text("GET", "/healthz")).status, 200u);  // kept open
   {
-    std::unique_lock lock(mutex);  // the server logs once the connection is waiting again
-    logged.wait(lock, [&] { return responses == 1; });
+    std::unique_lock lock(log->mutex);  // the server logs once the connection is waiting again
+    log->logged.wait(lock, [&] { return log->responses == 1; });
   }
   RawConnection second(port());
   EXPECT_EQ(second.exchange(request_text("GET", "/healthz")).status, 200u);
