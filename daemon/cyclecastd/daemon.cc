@@ -17,9 +17,8 @@ namespace {
 constexpr std::size_t kMaxStoredPayloadBytes = 64 * 1024;
 constexpr auto kStatsInterval = std::chrono::seconds(10);
 constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
-// Edge forecasts: topics under this prefix; a stored row holds horizon floats, so it is bounded.
+// Edge forecasts: topics under this prefix (parse_edge_forecast bounds what a row holds).
 constexpr const char* kNodesPrefix = "cyclecast/v1/nodes/";
-constexpr int64_t kMaxEdgeHorizon = 10000;
 
 bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
   return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
@@ -120,9 +119,6 @@ void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::strin
   if (forecast && raw_topic != wire::node_forecasts_topic(forecast->node)) {
     forecast = make_error(ErrorCode::kInvalidArgument,
                           "edge forecast of node '" + forecast->node + "' on another node's topic");
-  }
-  if (forecast && forecast->horizon > kMaxEdgeHorizon) {
-    forecast = make_error(ErrorCode::kInvalidArgument, "edge forecast horizon over 10,000");
   }
   if (!forecast) {
     reject(RejectReason::kEdgeForecast, "", "", std::nullopt, "mqtt:" + raw_topic, payload,

@@ -4,10 +4,15 @@
 #include <fstream>
 #include <string_view>
 
+#include "cyclecast/wire/edge.h"
+#include "cyclecast/wire/protocol.h"
 #include "ingest_harness.h"
 
 namespace cyclecast::soak {
 namespace {
+
+using protocol::cycles_topic;
+using protocol::meta_topic;
 
 using namespace std::chrono_literals;
 
@@ -17,13 +22,6 @@ constexpr int kDeep = 90000;
 
 std::string deep_array() {
   return std::string(kDeep, '[') + std::string(kDeep, ']');
-}
-
-std::string meta_topic(std::string_view rig, std::string_view cell) {
-  return "cyclecast/v1/rigs/" + std::string(rig) + "/cells/" + std::string(cell) + "/meta";
-}
-std::string cycles_topic(std::string_view rig, std::string_view cell) {
-  return "cyclecast/v1/rigs/" + std::string(rig) + "/cells/" + std::string(cell) + "/cycles";
 }
 
 std::string edge_forecast(std::string_view cell, std::string_view cycle,
@@ -52,7 +50,7 @@ void HostileClients::write_messages() {
   const std::string& victim = targets_.victim_cell_id;
   const BrokerLogin* rig = &targets_.rig_intruder;
   const BrokerLogin* gateway = &targets_.gateway_intruder;
-  const std::string edge_topic = "cyclecast/v1/nodes/intruder-node/forecasts";
+  const std::string edge_topic = wire::node_forecasts_topic("intruder-node");
   const std::string forged_ack =
       R"({"v":1,"seq":1,"committed_at_ms":1700000000000,"ranges":[{"cell":")" + victim +
       R"(","from":1,"to":1000000,"outcome":"stored"}]})";
@@ -64,10 +62,10 @@ void HostileClients::write_messages() {
            R"({"cycle":1,"qd_ah":1.0,"junk":)" + deep_array() + "}", false, rig},
           {"deep array element", cycles_topic(own, "intruder-deep"),
            R"([{"cycle":2,"qd_ah":1.0},)" + deep_array() + "]", false, rig},
-          {"forged ack to another rig", "cyclecast/v1/rigs/" + targets_.victim_rig_id + "/acks",
-           forged_ack, false, rig},
-          {"spoofed daemon status", "cyclecast/v1/daemons/" + targets_.daemon_client_id + "/status",
-           "online", false, rig},
+          {"forged ack to another rig", protocol::acks_topic(targets_.victim_rig_id), forged_ack,
+           false, rig},
+          {"spoofed daemon status", protocol::status_topic(targets_.daemon_client_id), "online",
+           false, rig},
           {"metadata for another rig's cell (retained)", meta_topic(own, victim),
            R"({"rated_capacity_ah":2.2,"chemistry":"NMC"})", true, rig},
           {"records for another rig's cell", cycles_topic(own, victim),
