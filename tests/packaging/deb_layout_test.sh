@@ -115,6 +115,10 @@ for page in man8/cyclecastd.8 man1/cyclecast.1 man1/cyclecast-gateway.1 man1/cyc
     bash -c "zcat '$file' | grep -q '^\\.SH NAME' && zcat '$file' | grep -q '\\-\\\\-help'"
 done
 check "cyclecastd.8 documents --config" bash -c "zcat '$root/usr/share/man/man8/cyclecastd.8.gz' | grep -q 'config'"
+check "cyclecast.1 holds every command's --help (cyclecast models promote)" \
+  bash -c "zcat '$root/usr/share/man/man1/cyclecast.1.gz' | grep -q '^\\.SS \"cyclecast models promote\"'"
+check "the pages show built-in defaults, not the packaging environment's" \
+  bash -c "zcat '$root/usr/share/man/man1/cyclecast.1.gz' | grep -q 'TEXT=/var/lib/cyclecast/cyclecast.db'"
 check "cyclecastd.8 names the token file" \
   bash -c "zcat '$root/usr/share/man/man8/cyclecastd.8.gz' | grep -q '/etc/cyclecast/api-token'"
 
