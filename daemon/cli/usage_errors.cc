@@ -84,9 +84,9 @@ std::string misplaced_option(CLI::App& root, CLI::App& where, CLI::App& chosen,
   text << name << " is not an option of " << path_of(chosen) << "; it is one of ";
   for (std::size_t i = 0; i < owners.size(); ++i)
     text << (i > 0 ? ", " : "") << path_of(*owners[i]);
-  if (owners.front()->get_parent() == nullptr) {
-    text << ", and goes before the command (cyclecast " << name << " VALUE "
-         << path_of(chosen).substr(std::string("cyclecast ").size()) << " ...)";
+  if (owners.front()->get_parent() == nullptr && chosen.get_parent() != nullptr) {
+    const std::string command = path_of(chosen).substr(std::string("cyclecast ").size());
+    text << ", and goes before the command (cyclecast " << name << " VALUE " << command << " ...)";
   }
   return text.str();
 }
@@ -116,6 +116,12 @@ std::string explain_parse_error(CLI::App& app, const CLI::ParseError& error) {
     return missing_command(*selected_chain(app).back());
   }
   if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) return unexpected_arguments(app);
+  if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr ||
+      dynamic_cast<const CLI::ArgumentMismatch*>(&error) != nullptr) {
+    // "cell is required": say of which command.
+    const std::string command = path_of(*selected_chain(app).back());
+    return command + ": " + what + " (see " + command + " --help)";
+  }
   return {};
 }
 

@@ -112,6 +112,13 @@ TEST(UsageCli, AMissingOrUnknownCommandListsTheChoices) {
       << nothing.err;
 }
 
+TEST(UsageCli, AMissingArgumentNamesItsCommand) {
+  TempDir dir;
+  const CliRun missing = run(dir, "forecast");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err, "cyclecast forecast: cell is required (see cyclecast forecast --help)\n");
+}
+
 TEST(UsageCli, DbCellsStaysAlignedWithLongIds) {
   TempDir dir;
   const std::string long_id(64, 'x');
