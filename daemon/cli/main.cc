@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "cyclecast: operator CLI of the cyclecast battery-health service.\n"
       "Exit codes: 0 ok, 1 operation failed, 2 bad command line, 3 input data refused (the API "
-      "commands status, cells, forecast, models, retrain: 3 when cyclecastd cannot be reached)."};
+      "commands status, cells, forecast, models, runs, retrain, cell: 3 when cyclecastd cannot be "
+      "reached)."};
   app.require_subcommand(1);
   GlobalOptions global;
   global.db_path = default_db_path();
