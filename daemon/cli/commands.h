@@ -29,4 +29,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global);
 void add_bundle_commands(CLI::App& app, GlobalOptions& global);
 void add_api_commands(CLI::App& app, GlobalOptions& global);  // status, cells, models, ... (API)
 
+// A message for a command line that `app` refused, naming the command and the fix (a missing or
+// unknown command, an option in the wrong place); empty when CLI11's own says it well enough.
+std::string explain_parse_error(CLI::App& app, const CLI::ParseError& error);
+
 }  // namespace cyclecast::cli

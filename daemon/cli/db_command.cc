@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "cyclecast/storage/database.h"
+#include "table.h"
 
 namespace cyclecast::cli {
 namespace {
@@ -125,14 +126,13 @@ int run_cells(const DbFlags& flags, const GlobalOptions& global) {
     std::cout << out.dump(2) << '\n';
     return kExitOk;
   }
-  std::cout << std::left << std::setw(16) << "cell" << std::setw(12) << "rig" << std::right
-            << std::setw(8) << "cycles" << std::setw(8) << "first" << std::setw(8) << "last"
-            << '\n';
+  TableRows rows{{"CELL", "RIG", "CYCLES", "FIRST", "LAST"}};
   for (const storage::CellSummary& cell : *cells) {
-    std::cout << std::left << std::setw(16) << cell.info.cell_id << std::setw(12)
-              << cell.info.rig_id << std::right << std::setw(8) << cell.cycles << std::setw(8)
-              << cell.first_cycle << std::setw(8) << cell.last_cycle << '\n';
+    rows.push_back({cell.info.cell_id, cell.info.rig_id.empty() ? "-" : cell.info.rig_id,
+                    std::to_string(cell.cycles), std::to_string(cell.first_cycle),
+                    std::to_string(cell.last_cycle)});
   }
+  print_table(rows);
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/registry.h"
 #include "cyclecast/wire/protocol.h"
+#include "process_metrics.h"
 
 namespace cyclecast::daemon {
 namespace {
@@ -436,18 +437,23 @@ void DaemonApi::render_model_metrics(std::string& out) const {
   if (!db) return;
   auto live = db->live_errors();
   if (!live) return;
-  render_help(out, "cyclecast_live_mae", "gauge",
-              "Mean absolute error of scored forecasts, by model, origin and horizon step.");
-  render_help(out, "cyclecast_live_scored", "gauge",
-              "Forecasts scored, by model, origin and horizon step.");
+  // Both come from one pass over the live errors: each family is gathered apart, then written
+  // whole (MetricFamily).
+  MetricFamily mae("cyclecast_live_mae_ratio", "gauge",
+                   "Mean absolute error of scored forecasts (SOH as a fraction of rated "
+                   "capacity), by model, origin and horizon step.");
+  MetricFamily scored("cyclecast_live_scored", "gauge",
+                      "Forecasts scored, by model, origin and horizon step.");
   for (const auto& e : *live) {
-    for (const auto& [step, n, mae] :
+    for (const auto& [step, n, error] :
          {std::tuple{"10", e.scored_10, e.mae_10}, std::tuple{"100", e.scored_h, e.mae_h}}) {
       const Labels labels = {{"model", e.model_version}, {"origin", e.origin}, {"step", step}};
-      render_sample(out, "cyclecast_live_scored", labels, static_cast<double>(n));
-      if (n > 0) render_sample(out, "cyclecast_live_mae", labels, mae);
+      scored.add(labels, static_cast<double>(n));
+      if (n > 0) mae.add(labels, error);
     }
   }
+  mae.render(out);
+  scored.render(out);
 }
 
 std::string DaemonApi::metrics() {
@@ -532,9 +538,11 @@ std::string DaemonApi::metrics() {
   const auto progress = sources_.keeper->retrainer().progress();
   render_metric(out, "cyclecast_retrain_running", "gauge", "1 while a retraining run is running.",
                 progress ? 1.0 : 0.0);
-  render_metric(out, "cyclecast_retrain_progress", "gauge",
+  render_metric(out, "cyclecast_retrain_progress_ratio", "gauge",
                 "Fraction done of the run in progress (0 when none).",
                 progress ? progress->overall_fraction : 0.0);
+  render_build_info(out);
+  render_process_metrics(out);
   return out;
 }
 

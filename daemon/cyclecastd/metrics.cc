@@ -1,7 +1,7 @@
 #include "metrics.h"
 
+#include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace cyclecast::daemon {
 namespace {
@@ -22,14 +22,30 @@ std::string escape_label(const std::string& value) {
   return out;
 }
 
-// Prometheus floats: shortest round-trip text, and its spellings of the special values.
+// HELP text escapes only backslash and line feed (the text format, version 0.0.4).
+std::string escape_help(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Prometheus floats: the shortest text that reads back as the same double (0.08, not
+// 0.080000000000000002), and the text format's spellings of the special values.
 std::string number(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  std::ostringstream out;
-  out.precision(17);
-  out << value;
-  return out.str();
+  char text[32];
+  const auto written = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, written.ptr);
 }
 
 }  // namespace
@@ -67,17 +83,33 @@ void LatencyHistogram::observe(std::chrono::microseconds latency) {
 
 void LatencyHistogram::render(std::string& out, std::string_view name,
                               std::string_view help) const {
-  render_help(out, name, "histogram", help);
-  const std::string bucket = std::string(name) + "_bucket";
+  MetricFamily family(name, "histogram", help);
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < kBoundsS.size(); ++i) {
     cumulative += counts_[i];
-    render_sample(out, bucket, {{"le", number(kBoundsS[i])}}, static_cast<double>(cumulative));
+    family.add_with_suffix("_bucket", {{"le", number(kBoundsS[i])}},
+                           static_cast<double>(cumulative));
   }
   cumulative += counts_.back();
-  render_sample(out, bucket, {{"le", "+Inf"}}, static_cast<double>(cumulative));
-  render_sample(out, std::string(name) + "_sum", {}, static_cast<double>(sum_us_) / 1e6);
-  render_sample(out, std::string(name) + "_count", {}, static_cast<double>(cumulative));
+  family.add_with_suffix("_bucket", {{"le", "+Inf"}}, static_cast<double>(cumulative));
+  family.add_with_suffix("_sum", {}, static_cast<double>(sum_us_) / 1e6);
+  family.add_with_suffix("_count", {}, static_cast<double>(cumulative));
+  family.render(out);
+}
+
+MetricFamily::MetricFamily(std::string_view name, std::string_view type, std::string_view help)
+    : name_(name) {
+  render_help(head_, name, type, help);
+}
+
+void MetricFamily::add_with_suffix(std::string_view suffix, const Labels& labels, double value) {
+  render_sample(body_, name_ + std::string(suffix), labels, value);
+  ++samples_;
+}
+
+void MetricFamily::render(std::string& out) const {
+  out += head_;
+  out += body_;
 }
 
 std::uint64_t DaemonMetrics::rejected_total() const {
@@ -89,7 +121,7 @@ std::uint64_t DaemonMetrics::rejected_total() const {
 
 void render_help(std::string& out, std::string_view name, std::string_view type,
                  std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# HELP ").append(name).append(" ").append(escape_help(help)).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 

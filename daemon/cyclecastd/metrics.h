@@ -73,8 +73,31 @@ struct DaemonMetrics {
 // One line of the counters, for the log: "messages N, stored N, ...".
 std::string status_line(const DaemonMetrics& m);
 
-// Prometheus text lines. Label values are escaped (\\, \", \n).
+// Prometheus text lines. Label values are escaped (\\, \", \n), HELP text too (\\, \n).
 using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// One metric family: its HELP and TYPE lines, then all its samples together. Parsers read the
+// samples after a family's TYPE as that family's and start a new one at any other name, so a
+// family whose samples interleave with another's is split in two (Prometheus' own parsers refuse
+// it): whatever produces the samples of several families in one pass adds them to one
+// MetricFamily each and renders them after. Not thread-safe; made per scrape.
+class MetricFamily {
+ public:
+  MetricFamily(std::string_view name, std::string_view type, std::string_view help);
+  // name{labels} value
+  void add(const Labels& labels, double value) { add_with_suffix("", labels, value); }
+  // name<suffix>{labels} value, for a histogram's _bucket, _sum and _count.
+  void add_with_suffix(std::string_view suffix, const Labels& labels, double value);
+  void render(std::string& out) const;
+  std::size_t size() const { return samples_; }
+
+ private:
+  std::string name_;
+  std::string head_;  // HELP and TYPE
+  std::string body_;  // the samples
+  std::size_t samples_ = 0;
+};
+
 void render_help(std::string& out, std::string_view name, std::string_view type,
                  std::string_view help);
 void render_sample(std::string& out, std::string_view name, const Labels& labels, double value);

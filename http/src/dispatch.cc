@@ -57,10 +57,11 @@ Dispatch dispatch(const bhttp::request<bhttp::string_body>& request,
   }
   if (!accepted.route.mutating()) return accepted;
   if (auto refused = check_token(request, token); refused) return refuse(std::move(*refused));
-  auto parsed = parse_caller(request.body());
+  const bool is_move = accepted.route.id == RouteId::kCellMove;
+  auto parsed = is_move ? parse_caller(request.body(), {"rig"}) : parse_caller(request.body());
   if (!parsed) return refuse(error_reply(400, parsed.error().message));
   accepted.caller = std::move(*parsed);
-  if (accepted.route.id == RouteId::kCellMove) {
+  if (is_move) {
     auto rig = parse_move_rig(request.body());
     if (!rig) return refuse(error_reply(400, rig.error().message));
     accepted.route.rig = std::move(*rig);

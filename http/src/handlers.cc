@@ -1,6 +1,8 @@
 #include "handlers.h"
 
+#include <algorithm>
 #include <exception>
+#include <vector>
 
 #include "cyclecast/bounded_json.h"
 
@@ -12,6 +14,7 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxWhoBytes = 128;
 constexpr std::size_t kMaxWhyBytes = 1024;
+constexpr std::size_t kMaxShownFieldBytes = 64;  // of an unknown field's name in an error
 
 // Invalid UTF-8 from the backend is replaced rather than thrown on: a bad cell id in the
 // database must not make the whole listing fail.
@@ -78,6 +81,30 @@ Result<std::string> text_field(const json& body, const char* key, std::size_t ma
                                                        std::to_string(max_bytes) + " bytes");
   }
   return text;
+}
+
+// Refuses fields the endpoint does not take, naming every one and the fields it does take.
+Result<void> only_known_fields(const json& body, std::initializer_list<std::string_view> extra) {
+  std::vector<std::string_view> known = {"who", "why"};
+  known.insert(known.end(), extra.begin(), extra.end());
+  std::string unknown;
+  std::size_t count = 0;
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    // The key comes from the client: dumped as a JSON string, so it is quoted and escaped, and
+    // cut short (a cut inside a UTF-8 sequence is replaced), so the answer stays small.
+    const std::string shown =
+        key.size() > kMaxShownFieldBytes ? key.substr(0, kMaxShownFieldBytes) + "..." : key;
+    unknown.append(count++ > 0 ? ", " : "")
+        .append(json(shown).dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  if (count == 0) return {};
+  std::string expected;
+  for (const std::string_view name : known)
+    expected.append(expected.empty() ? "" : ", ").append("\"").append(name).append("\"");
+  return make_error(ErrorCode::kInvalidArgument,
+                    std::string(count > 1 ? "unknown fields " : "unknown field ") + unknown +
+                        " in the body; this endpoint takes " + expected);
 }
 
 Reply health(ApiBackend& backend) {
@@ -147,7 +174,8 @@ unsigned status_for(ErrorCode code) {
   }
 }
 
-Result<Caller> parse_caller(const std::string& body) {
+Result<Caller> parse_caller(const std::string& body,
+                            std::initializer_list<std::string_view> extra_fields) {
   Caller caller;
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return caller;
   // The server already bounded the body's size (ServerOptions::max_body_bytes).
@@ -158,6 +186,7 @@ Result<Caller> parse_caller(const std::string& body) {
         ErrorCode::kInvalidArgument,
         "the body must be empty or a JSON object {\"who\": ..., \"why\": ...}" + detail);
   }
+  if (auto known = only_known_fields(*parsed, extra_fields); !known) return known.error();
   auto who = text_field(*parsed, "who", kMaxWhoBytes);
   if (!who) return who.error();
   auto why = text_field(*parsed, "why", kMaxWhyBytes);

@@ -2,8 +2,10 @@
 // these on its backend threads and writes the Reply on the connection's executor.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,8 +31,11 @@ Reply error_reply(unsigned status, const std::string& message);
 unsigned status_for(ErrorCode code);
 
 // The Caller from a mutating request's body: empty, or {"who": string, "why": string} (both
-// optional, printable, who at most 128 bytes and why at most 1024). kInvalidArgument otherwise.
-Result<Caller> parse_caller(const std::string& body);
+// optional, printable, who at most 128 bytes and why at most 1024). kInvalidArgument otherwise,
+// and for any field but these and `extra_fields` (a typo such as "whyy" would otherwise lose the
+// reason silently); the message names the field.
+Result<Caller> parse_caller(const std::string& body,
+                            std::initializer_list<std::string_view> extra_fields = {});
 
 // The rig a cell move names: the body's "rig", a valid id (is_valid_name). kInvalidArgument
 // otherwise.

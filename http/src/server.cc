@@ -22,6 +22,7 @@
 #include "connection_table.h"
 #include "dispatch.h"
 #include "handlers.h"
+#include "http_date.h"
 #include "router.h"
 #include "token.h"
 
@@ -241,6 +242,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void add_headers(bhttp::response<Body>& response, Reply& reply) const {
     response.set(bhttp::field::content_type, reply.content_type);
     response.set(bhttp::field::server, "cyclecastd");
+    response.set(bhttp::field::date, imf_fixdate(std::chrono::system_clock::now()));
     response.set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : reply.headers)
       response.set(name, value);

@@ -138,12 +138,15 @@ Result<json> TestBackend::cells() {
 
 Result<json> TestBackend::cell(const std::string& cell_id) {
   record("cell:" + cell_id);
+  json forecasts = json::array();
+  for (int i = 0; i < cell_forecasts; ++i)
+    forecasts.push_back(forecast_json(150 - i));  // newest first, as the API gives them
   for (const auto& cell : cells_json) {
     if (cell["cell_id"] == cell_id) {
       return json{{"cell", cell},
                   {"cycles", json::array({{{"cycle", 149}, {"soh", 0.913}},
                                           {{"cycle", 150}, {"soh", 0.91234}}})},
-                  {"forecasts", json::array({forecast_json(150)})}};
+                  {"forecasts", forecasts}};
     }
   }
   return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
@@ -156,8 +159,20 @@ Result<json> TestBackend::models() {
 
 Result<json> TestBackend::model(const std::string& version) {
   record("model:" + version);
-  for (const auto& model : models_json) {
-    if (model["version"] == version) return model;
+  for (json model : models_json) {
+    if (model["version"] != version) continue;
+    model["events"] = json::array();
+    if (version == "m-1") {  // registered, then promoted by hand a day later
+      model["events"] = json::array({{{"at", "2026-11-29T08:00:00Z"},
+                                      {"action", "registered"},
+                                      {"actor", "scheduler"},
+                                      {"reason", "run 1"}},
+                                     {{"at", "2026-11-30T12:00:00Z"},
+                                      {"action", "promoted"},
+                                      {"actor", "ana@lab-3"},
+                                      {"reason", "beats m-0 on the new cells"}}});
+    }
+    return model;
   }
   return make_error(ErrorCode::kNotFound, "no model '" + version + "'");
 }
@@ -173,8 +188,42 @@ Result<json> TestBackend::runs() {
   return runs_json;
 }
 
+json TestBackend::started_run() {
+  std::lock_guard lock(mutex_);
+  const int look = ++started_run_looks_;
+  json run = {{"id", 3},
+              {"trigger", "manual"},
+              {"requested_by", "tester"},
+              {"status", "running"},
+              {"started_at", "2026-11-30T09:00:00Z"},
+              {"finished_at", nullptr},
+              {"error", nullptr},
+              {"report_url", nullptr},
+              {"model_version", nullptr}};
+  if (look == 1) {
+    run.update({{"stage", "train"}, {"progress", 0.25}, {"detail", "epoch 3/12"}, {"eta_s", 90}});
+  } else if (look == 2) {
+    run.update({{"stage", "gate"}, {"progress", 0.9}, {"detail", "scoring"}, {"eta_s", 5}});
+  } else if (started_run_fails) {
+    run.update({{"status", "failed"},
+                {"stage", "distill"},
+                {"progress", nullptr},
+                {"finished_at", "2026-11-30T09:05:00Z"},
+                {"error", "out of memory"}});
+  } else {
+    run.update({{"status", "succeeded"},
+                {"stage", "done"},
+                {"progress", 1.0},
+                {"finished_at", "2026-11-30T09:05:00Z"},
+                {"report_url", "/api/v1/runs/3/report"},
+                {"model_version", "m-2"}});
+  }
+  return run;
+}
+
 Result<json> TestBackend::run(std::int64_t id) {
   record("run:" + std::to_string(id));
+  if (id == 3) return started_run();
   for (const auto& run : runs_json) {
     if (run["id"] == id) return run;
   }
@@ -190,7 +239,7 @@ Result<fs::path> TestBackend::run_report(std::int64_t id) {
 Result<json> TestBackend::retrain(const Caller& caller) {
   record("retrain:" + caller.who + ":" + caller.why);
   if (run_in_progress) return make_error(ErrorCode::kConflict, "run 2 is in progress");
-  return json{{"id", 3}, {"trigger", "manual"}, {"status", "queued"}};
+  return json{{"id", 3}, {"trigger", "manual"}, {"status", "running"}, {"stage", "snapshot"}};
 }
 
 Result<json> TestBackend::promote(const std::string& version, const Caller& caller) {

@@ -64,15 +64,21 @@ class TestBackend : public ApiBackend {
   std::filesystem::path report_path;
   std::string health_status = "ok";
   bool run_in_progress = false;
+  // Run 3, which retrain() starts: running (train, then gate) at the first two looks, then
+  // succeeded with model m-2, or failed when this is set.
+  bool started_run_fails = false;
+  int cell_forecasts = 1;  // forecasts of a cell, newest (at cycle 150) first
 
  private:
   void record(std::string call);
+  json started_run();
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> calls_;
   bool holding_ = false;
   bool blocked_ = false;
+  int started_run_looks_ = 0;
 };
 
 // The real server with a TestBackend, on 127.0.0.1 and a free port.
