@@ -3,7 +3,7 @@
 // that the registry holds a champion and another model with bundles and the runs have reports,
 // and cells with scored host and edge forecasts. tests/openapi/check_live.py then calls every
 // documented operation, successes and documented errors, and validates every answer with Debian's
-// python3-jsonschema (draft 2020-12).
+// python3-jsonschema (draft 2020-12); and the degraded health answer (503) once the broker is gone.
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -121,6 +121,20 @@ class OpenApiDaemon : public ::testing::Test {
     return done["model_version"].is_string() ? done["model_version"].get<std::string>() : "";
   }
 
+  // Runs tests/openapi/check_live.py on the daemon with `mode` ("" or "degraded"); expects it
+  // to pass.
+  void check_live(const std::string& mode) {
+    const auto check_log = dir_ / "check_live.txt";
+    const int status = run_openapi_command("/usr/bin/python3 '" CYCLECAST_SOURCE_DIR
+                                           "/tests/openapi/check_live.py' '" CYCLECAST_SOURCE_DIR
+                                           "/docs/openapi.json' '" +
+                                               base_url_ + "' '" + kOpenApiToken + "' " + mode,
+                                           check_log);
+    const std::string checked = read_text(check_log);
+    EXPECT_EQ(status, 0) << checked << "\ndaemon log:\n" << log();
+    EXPECT_NE(checked.find("\nok: "), std::string::npos) << checked;
+  }
+
   TempDir dir_;
   Broker broker_{dir_.path(), free_port()};
   std::unique_ptr<DaemonProcess> daemon_;
@@ -150,15 +164,19 @@ TEST_F(OpenApiDaemon, EveryDocumentedOperationAnswersAsDescribed) {
   // A second model: the champion or a candidate, whichever the gate made it.
   ASSERT_FALSE(train().empty());
 
-  const auto check_log = dir_ / "check_live.txt";
-  const int status = run_openapi_command("/usr/bin/python3 '" CYCLECAST_SOURCE_DIR
-                                         "/tests/openapi/check_live.py' '" CYCLECAST_SOURCE_DIR
-                                         "/docs/openapi.json' '" +
-                                             base_url_ + "' '" + kOpenApiToken + "'",
-                                         check_log);
-  const std::string checked = read_text(check_log);
-  EXPECT_EQ(status, 0) << checked << "\ndaemon log:\n" << log();
-  EXPECT_NE(checked.find("\nok: "), std::string::npos) << checked;
+  check_live("");
+}
+
+TEST_F(OpenApiDaemon, DegradedHealthAnswersAsDescribed) {
+  broker_.kill();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto health = api_->get("/healthz");
+        return health.ok() && health->status == 503;
+      },
+      30s))
+      << log();
+  check_live("degraded");
 }
 
 }  // namespace

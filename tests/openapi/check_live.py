@@ -13,6 +13,8 @@ clients ignore fields added later.
 Run by tests/daemon/openapi_daemon_test.cc against a daemon whose registry holds two models
 (one the champion), whose runs have reports and whose cells have scored forecasts:
   check_live.py DOCUMENT BASE_URL TOKEN
+and, once the daemon has lost its broker, for the degraded health answer (503) alone:
+  check_live.py DOCUMENT BASE_URL TOKEN degraded
 Prints one line per request and "ok: N requests, M operations" at the end; exit 1 on any
 mismatch, with every mismatch listed.
 """
@@ -265,14 +267,25 @@ def run_checks(c):
                 c.fail(f"{method.upper()} {path}: none of its documented client errors seen")
 
 
+def check_degraded(c):
+    _, _, data = c.call("get", "/healthz", expect=503)
+    if c.json_of(data).get("problems") == []:
+        c.fail("GET /healthz (503): degraded without a problem")
+
+
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5) or sys.argv[4:] not in ([], ["degraded"]):
         sys.exit(__doc__)
     with open(sys.argv[1], encoding="utf-8") as f:
         document = json.load(f)
     checker = Checker(document, sys.argv[2], sys.argv[3])
-    run_checks(checker)
-    operations = sum(1 for item in document["paths"].values() for m in item if m in OPERATION_KEYS)
+    if sys.argv[4:] == ["degraded"]:
+        check_degraded(checker)
+        operations = 1
+    else:
+        run_checks(checker)
+        operations = sum(1 for item in document["paths"].values()
+                         for m in item if m in OPERATION_KEYS)
     if checker.failures:
         print(f"{len(checker.failures)} failures in {checker.requests} requests:")
         for failure in checker.failures:
