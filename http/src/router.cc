@@ -84,6 +84,8 @@ RouteMatch match_api(const std::vector<std::string_view>& s) {
     return found(RouteId::kRetrain, Method::kPost);
   } else if (collection == "rollback" && n == 3) {
     return found(RouteId::kRollback, Method::kPost);
+  } else if (collection == "openapi.json" && n == 3) {
+    return found(RouteId::kOpenApi, Method::kGet);
   }
   return not_found();
 }
@@ -143,6 +145,42 @@ RouteMatch match_route(std::string_view target) {
   if (s.size() == 1 && s[0] == "metrics") return found(RouteId::kMetrics, Method::kGet);
   if (s.size() >= 3 && s.size() <= 5 && s[0] == "api" && s[1] == "v1") return match_api(s);
   return not_found();
+}
+
+const char* route_path(RouteId id) {
+  switch (id) {
+    case RouteId::kHealth:
+      return "/healthz";
+    case RouteId::kMetrics:
+      return "/metrics";
+    case RouteId::kCells:
+      return "/api/v1/cells";
+    case RouteId::kCell:
+      return "/api/v1/cells/{cell}";
+    case RouteId::kModels:
+      return "/api/v1/models";
+    case RouteId::kModel:
+      return "/api/v1/models/{version}";
+    case RouteId::kBundle:
+      return "/api/v1/models/{version}/bundle";
+    case RouteId::kPromote:
+      return "/api/v1/models/{version}/promote";
+    case RouteId::kRuns:
+      return "/api/v1/runs";
+    case RouteId::kRun:
+      return "/api/v1/runs/{id}";
+    case RouteId::kReport:
+      return "/api/v1/runs/{id}/report";
+    case RouteId::kRetrain:
+      return "/api/v1/retrain";
+    case RouteId::kRollback:
+      return "/api/v1/rollback";
+    case RouteId::kCellMove:
+      return "/api/v1/cells/{cell}/move";
+    case RouteId::kOpenApi:
+      return "/api/v1/openapi.json";
+  }
+  return nullptr;
 }
 
 }  // namespace cyclecast::http

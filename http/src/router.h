@@ -26,6 +26,7 @@ enum class RouteId {
   kRetrain,
   kRollback,
   kCellMove,
+  kOpenApi,
 };
 
 enum class Method { kGet, kPost };
@@ -50,6 +51,11 @@ struct RouteMatch {
 // Matches the path of `target` (the query, if any, is ignored). The method is checked by the
 // caller against route->method (405 otherwise).
 RouteMatch match_route(std::string_view target);
+
+// The route's path as docs/openapi.json writes it ("/api/v1/cells/{cell}"), for the test that
+// holds the description and the router to each other; nullptr for a value that names no route.
+// A switch over every RouteId: a route added without its path does not compile (-Wswitch).
+const char* route_path(RouteId id);
 
 // Decodes %XX escapes once ('+' stays '+'). kInvalidArgument on a malformed escape.
 Result<std::string> percent_decode(std::string_view segment);
