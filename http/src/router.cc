@@ -2,10 +2,11 @@
 
 #include <vector>
 
+#include "cyclecast/ids.h"
+
 namespace cyclecast::http {
 namespace {
 
-constexpr std::size_t kMaxNameBytes = 64;
 constexpr std::size_t kMaxRunIdDigits = 18;  // fits int64 without overflow checks
 
 int hex_value(char c) {
@@ -115,13 +116,7 @@ Result<std::string> percent_decode(std::string_view segment) {
 }
 
 bool is_valid_name(std::string_view name) {
-  if (name.empty() || name.size() > kMaxNameBytes || name.front() == '.') return false;
-  for (const char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return is_valid_id(name);
 }
 
 std::optional<std::int64_t> parse_run_id(std::string_view text) {
