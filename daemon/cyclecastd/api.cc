@@ -138,6 +138,7 @@ Json drift_json(const DriftState& d) {
           {"samples", d.samples},
           {"mean_error_ratio", d.mean_ratio},
           {"statistic", d.statistic},
+          {"peak_statistic", d.peak_statistic},
           {"detected", d.detected},
           {"detected_at", time_or_null(d.detected_at_ms)},
           {"detected_cell", text_or_null(d.detected_cell)},

@@ -269,6 +269,7 @@ void ModelKeeper::observe_scored(const std::vector<storage::ScoredForecast>& sco
       // would count the same forecast twice.
       if (s.model_version != state.model_version || s.origin != "host") continue;
       const bool raised = drift_.add(std::abs(s.error_h) / state.heldout_mae);
+      state.peak_statistic = std::max(state.peak_statistic, drift_.statistic());
       if (!raised) continue;
       state.detected = true;
       state.detected_at_ms = storage::now_ms();

@@ -53,12 +53,13 @@ struct LiveErrorState {
 // The drift monitor of the champion (docs/lifecycle.md, "Drift"); reset when a champion loads.
 struct DriftState {
   std::string model_version;
-  double heldout_mae = 0.0;  // the normalizer: the model's held-out MAE at +H ("mae_100")
-  double threshold = 0.0;    // Page-Hinkley lambda, in held-out MAEs
-  std::int64_t samples = 0;  // host forecasts of the champion scored at +H since it loaded
-  double mean_ratio = 0.0;   // mean |error at +H| / heldout_mae over them
-  double statistic = 0.0;    // Page-Hinkley PH_t now, in held-out MAEs
-  bool detected = false;     // latched until the next champion loads
+  double heldout_mae = 0.0;     // the normalizer: the model's held-out MAE at +H ("mae_100")
+  double threshold = 0.0;       // Page-Hinkley lambda, in held-out MAEs
+  std::int64_t samples = 0;     // host forecasts of the champion scored at +H since it loaded
+  double mean_ratio = 0.0;      // mean |error at +H| / heldout_mae over them
+  double statistic = 0.0;       // Page-Hinkley PH_t now, in held-out MAEs
+  double peak_statistic = 0.0;  // the highest PH_t so far: how close it came to the threshold
+  bool detected = false;        // latched until the next champion loads
   std::int64_t detected_at_ms = 0;
   std::string detected_cell;          // the forecast whose error crossed the threshold: its cell
   std::int64_t detected_cycle = 0;    // and its target cycle (at_cycle + H)
