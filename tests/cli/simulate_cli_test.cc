@@ -138,6 +138,21 @@ TEST(SimulateCli, RegimeChangeShowsInTheCellsFileAndBadFactorsAreRefused) {
   EXPECT_NE(bad.err.find("regime_fade_factor"), std::string::npos) << bad.err;
 }
 
+TEST(SimulateCli, TheRigSimulatesTheRegimeChangeToo) {
+  TempDir dir;
+  const auto help = run_cyclecast(dir, "rig --help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* option : {"--regime-change-cycle", "--regime-fade-factor", "--regime-every"})
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  // Checked before anything is published (the broker address is never used).
+  const auto bad = run_cyclecast(dir,
+                                 "rig --simulate 1 --regime-change-cycle 5 --regime-fade-factor 0 "
+                                 "--broker 127.0.0.1:1 --outbox '" +
+                                     (dir / "rig.outbox").string() + "'");
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.err.find("regime_fade_factor"), std::string::npos) << bad.err;
+}
+
 TEST(SimulateCli, RefusesZeroCellsWithAMessage) {
   TempDir dir;
   const fs::path out = dir / "zero.csv";
