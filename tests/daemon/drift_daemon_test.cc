@@ -4,12 +4,13 @@
 // arrive over MQTT and are forecast and scored as they come. In one run every second cell's fade
 // becomes 100 times as fast after cycle 200 (the simulator's regime change): the drift monitor
 // must see it within a few cycles, say so in /healthz, /metrics and on the alerts topic, and start
-// a retraining run; the model of that run, once champion, starts a monitor of its own. In the
-// other the same cells carry on unchanged: no alarm.
+// a retraining run; the model of that run, once champion, starts a monitor of its own; and the
+// changed cells, fading on past end of life, are marked so and no longer forecast. In the other
+// the same cells carry on unchanged: no alarm.
 //
 // Cycles are published in lockstep, and each step waits until the daemon has scored what it
 // made possible, so the cycle at which the drift is detected does not depend on timing. Each test
-// takes 7 to 15 s in the release build (two tiny trainings, 90 live cycles).
+// takes 7 to 16 s in the release build (two tiny trainings, 90 live cycles).
 #include <sys/stat.h>
 
 #include <cstdint>
@@ -40,7 +41,10 @@ constexpr int kSimCells = 12;
 constexpr std::uint64_t kSimSeed = 11;
 constexpr std::int64_t kStoredCycles = 150;  // in the database before the daemon starts
 constexpr std::int64_t kChangeCycle = 200;   // the regime changes after this cycle
-constexpr std::int64_t kLastCycle = 240;
+constexpr std::int64_t kLastCycle = 240;     // of the live phase
+// Simulated at most: the changed cells reach end of life within it (their fade is 100 times as
+// fast), the others do not.
+constexpr std::int64_t kSimulatedCycles = 600;
 constexpr std::int64_t kHorizon = 10;
 // Cycles from the change to the one whose scored forecast raised the alarm, at most: measured 3
 // (docs/lifecycle.md, "Drift"; 7 with a fade factor of 10); the bound leaves room for another
@@ -65,7 +69,7 @@ std::vector<pipeline::SimulatedCell> simulated_cells(bool regime_change) {
   pipeline::SimulationOptions options;
   options.seed = kSimSeed;
   options.cells = kSimCells;
-  options.max_cycles = kLastCycle;
+  options.max_cycles = kSimulatedCycles;  // a cell's first cycles do not depend on it
   options.rigs = 1;
   options.policies = {"3.6C(80%)-3.6C"};  // ~2000 cycles of life: early, nearly linear fade
   options.glitches = pipeline::GlitchRates{0.0, 0.0, 0.0, 0.0, 0.0};
@@ -166,15 +170,7 @@ class DriftDaemon : public ::testing::Test {
   // Publishes cycles [from, to] of every cell (one message per cell) and waits until the daemon
   // has scored at +H every champion forecast those cycles make scorable.
   void publish_and_wait(MqttTestClient& rig, std::int64_t from, std::int64_t to) {
-    for (const auto& cell : cells_) {
-      std::vector<storage::CycleRecord> records;
-      for (const auto& r : cell.cycles) {
-        if (r.cycle >= from && r.cycle <= to) records.push_back(r);
-      }
-      const std::string topic =
-          "cyclecast/v1/rigs/" + cell.info.rig_id + "/cells/" + cell.info.cell_id + "/cycles";
-      ASSERT_EQ(rig.publish(topic, protocol::serialize_cycles(records)), 0);
-    }
+    ASSERT_NO_FATAL_FAILURE(publish(rig, from, to));
     // Forecasts were made at kStoredCycles and every cycle after; the one at c is scored when
     // c + H arrives.
     const std::int64_t expected =
@@ -188,6 +184,21 @@ class DriftDaemon : public ::testing::Test {
         60s))
         << "drift samples " << drift_samples() << ", expected " << expected << "; log:\n"
         << log();
+  }
+
+  // Publishes cycles [from, to] of every cell that has any, one message per cell.
+  void publish(MqttTestClient& rig, std::int64_t from, std::int64_t to) {
+    for (const auto& cell : cells_) {
+      std::vector<storage::CycleRecord> records;
+      for (const auto& r : cell.cycles) {
+        if (r.cycle >= from && r.cycle <= to) records.push_back(r);
+      }
+      if (records.empty()) continue;
+      const std::string topic =
+          "cyclecast/v1/rigs/" + cell.info.rig_id + "/cells/" + cell.info.cell_id + "/cycles";
+      ASSERT_EQ(rig.publish(topic, protocol::serialize_cycles(records)), 0);
+    }
+    published_through_ = std::max(published_through_, to);
   }
 
   // What the drift monitor has seen of the champion, from /healthz.
@@ -218,6 +229,7 @@ class DriftDaemon : public ::testing::Test {
   std::optional<http::ApiClient> api_;
   std::vector<pipeline::SimulatedCell> cells_;
   std::string champion_;
+  std::int64_t published_through_ = kStoredCycles;
 };
 
 TEST_F(DriftDaemon, RegimeChangeIsDetectedWithinEightCyclesAndStartsARun) {
@@ -297,6 +309,30 @@ TEST_F(DriftDaemon, RegimeChangeIsDetectedWithinEightCyclesAndStartsARun) {
   ASSERT_TRUE(metrics.ok());
   EXPECT_NE(metrics->body.find("cyclecast_drift_detected 0\n"), std::string::npos);
   EXPECT_NE(metrics->body.find("cyclecast_drift_detections_total 1\n"), std::string::npos);
+
+  // The changed cells fade on to end of life: marked so, and no longer forecast.
+  ASSERT_NO_FATAL_FAILURE(publish(rig, published_through_ + 1, kSimulatedCycles));
+  const pipeline::SimulatedCell& changed = cells_[0];
+  ASSERT_TRUE(changed.regime_changed);
+  ASSERT_LT(changed.last_cycle, kSimulatedCycles) << "it reached end of life in the run";
+  Json cell;
+  ASSERT_TRUE(eventually(
+      [&] {
+        cell = fetch("/api/v1/cells/" + changed.info.cell_id);
+        return cell.is_object() && cell["cell"]["last_cycle"] == changed.last_cycle &&
+               cell["cell"]["end_of_life"]["past"] == true &&
+               fetch("/healthz")["forecasts_refused"]["past_end_of_life"].get<int>() > 0;
+      },
+      60s))
+      << cell.dump() << log();
+  EXPECT_LT(cell["cell"]["end_of_life"]["median_soh"].get<double>(), 0.8);
+  EXPECT_NE(cell["note"].get<std::string>().find("past end of life"), std::string::npos);
+  // Its newest forecast was made before it passed end of life, never after.
+  ASSERT_FALSE(cell["forecasts"].empty());
+  EXPECT_LT(cell["forecasts"][0]["at_cycle"].get<std::int64_t>(), changed.eol_cycle + 5);
+  const Json healthy = fetch("/api/v1/cells/" + cells_[1].info.cell_id);
+  EXPECT_EQ(healthy["cell"]["end_of_life"]["past"], false) << "an unchanged cell";
+  EXPECT_EQ(healthy["cell"]["end_of_life"]["eol_soh"], 0.8);
   daemon_->signal(SIGTERM);
   EXPECT_EQ(daemon_->wait(60s), 0) << log();
 }
