@@ -25,6 +25,9 @@ struct RigFlags {
   std::int64_t simulate_cells = 0;
   std::uint64_t seed = 1;
   std::int64_t max_cycles = 5000;
+  std::int64_t regime_change_cycle = 0;  // the simulator's regime change (docs/simulator.md)
+  double regime_fade_factor = 1.0;
+  std::int64_t regime_every = 1;
   std::string rig = "rig-1";
   std::int64_t rigs = 0;  // 0: keep the rig of each cell (cells file, simulator, or --rig)
   std::string chemistry;
@@ -89,6 +92,9 @@ Result<Input> simulate(const RigFlags& flags) {
   options.seed = flags.seed;
   options.cells = flags.simulate_cells;
   options.max_cycles = flags.max_cycles;
+  options.regime_change_cycle = flags.regime_change_cycle;
+  options.regime_fade_factor = flags.regime_fade_factor;
+  options.regime_every = flags.regime_every;
   if (flags.rigs > 0) options.rigs = flags.rigs;
   if (auto valid = pipeline::validate_simulation_options(options); !valid) return valid.error();
   Input input;
@@ -215,6 +221,16 @@ void add_rig_command(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::Range(std::int64_t{1}, pipeline::kSimMaxCells));
   cmd->add_option("--seed", flags->seed, "simulator seed")->capture_default_str();
   cmd->add_option("--max-cycles", flags->max_cycles, "simulator: cycles per cell at most")
+      ->capture_default_str();
+  cmd->add_option("--regime-change-cycle", flags->regime_change_cycle,
+                  "simulator: past this cycle the changed cells fade --regime-fade-factor times "
+                  "as fast (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--regime-fade-factor", flags->regime_fade_factor,
+                  "simulator: fade rate multiplier after the regime change, 0.1..100")
+      ->capture_default_str();
+  cmd->add_option("--regime-every", flags->regime_every,
+                  "simulator: only cells whose index is a multiple of this change regime")
       ->capture_default_str();
   cmd->add_option("--rig", flags->rig, "rig id of cells that name none")->capture_default_str();
   cmd->add_option("--rigs", flags->rigs, "spread the cells over N rigs")

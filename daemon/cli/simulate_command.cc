@@ -185,6 +185,16 @@ void add_simulate_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--batch", args->options.batch, "batch column; default sim-<seed>");
   cmd->add_flag("--no-glitches", args->no_glitches,
                 "simulate no glitches (interruptions, fill values, zero resistance)");
+  cmd->add_option("--regime-change-cycle", args->options.regime_change_cycle,
+                  "a regime change: past this cycle the changed cells fade "
+                  "--regime-fade-factor times as fast (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--regime-fade-factor", args->options.regime_fade_factor,
+                  "fade rate multiplier after the regime change, 0.1..100")
+      ->capture_default_str();
+  cmd->add_option("--regime-every", args->options.regime_every,
+                  "only cells whose index is a multiple of this change regime (1: all)")
+      ->capture_default_str();
   cmd->callback([args, &global] { global.exit_code = run_simulate(*args); });
 }
 

@@ -9,6 +9,7 @@
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/registry.h"
 #include "cyclecast/wire/protocol.h"
+#include "plausibility.h"
 #include "process_metrics.h"
 
 namespace cyclecast::daemon {
@@ -68,6 +69,12 @@ double soh_of(const storage::CycleRecord& cycle, double rated_capacity_ah) {
   return rated_capacity_ah > 0 ? cycle.discharge_capacity_ah / rated_capacity_ah : std::nan("");
 }
 
+// Past end of life (plausibility.h): the forecaster no longer forecasts such a cell.
+Json end_of_life_json(const EndOfLife& eol) {
+  return {
+      {"past", eol.past}, {"median_soh", number_or_null(eol.median_soh)}, {"eol_soh", eol.eol_soh}};
+}
+
 Result<Json> cell_summary(storage::Database& db, const storage::CellSummary& cell) {
   Json j = {{"cell_id", cell.info.cell_id},
             {"rig_id", text_or_null(cell.info.rig_id)},
@@ -75,12 +82,17 @@ Result<Json> cell_summary(storage::Database& db, const storage::CellSummary& cel
             {"last_cycle", cell.cycles > 0 ? Json(cell.last_cycle) : Json(nullptr)},
             {"soh", nullptr},
             {"forecast", nullptr}};
+  std::vector<double> recent_soh;
   if (cell.cycles > 0) {
-    auto last = db.recent_cycles(cell.info.cell_id, cell.last_cycle, 1);
+    auto last = db.recent_cycles(cell.info.cell_id, cell.last_cycle,
+                                 static_cast<std::int64_t>(kEolMedianCycles));
     if (!last) return last.error();
     if (!last->empty())
       j["soh"] = number_or_null(soh_of(last->back(), cell.info.rated_capacity_ah));
+    for (const auto& c : *last)
+      recent_soh.push_back(soh_of(c, cell.info.rated_capacity_ah));
   }
+  j["end_of_life"] = end_of_life_json(end_of_life(recent_soh, eol_soh_of(cell.info)));
   auto forecast = db.recent_forecasts(cell.info.cell_id, 1);
   if (!forecast) return forecast.error();
   if (!forecast->empty()) j["forecast"] = forecast_json(forecast->front(), false);
@@ -119,6 +131,21 @@ Json live_error_json(const std::string& version, const std::vector<storage::Live
   return j;
 }
 
+Json drift_json(const DriftState& d) {
+  return {{"model_version", d.model_version},
+          {"heldout_mae_100", d.heldout_mae},
+          {"threshold", d.threshold},
+          {"samples", d.samples},
+          {"mean_error_ratio", d.mean_ratio},
+          {"statistic", d.statistic},
+          {"peak_statistic", d.peak_statistic},
+          {"detected", d.detected},
+          {"detected_at", time_or_null(d.detected_at_ms)},
+          {"detected_cell", text_or_null(d.detected_cell)},
+          {"detected_cycle", d.detected ? Json(d.detected_cycle) : Json(nullptr)},
+          {"retrain_run", d.retrain_run > 0 ? Json(d.retrain_run) : Json(nullptr)}};
+}
+
 }  // namespace
 
 Result<storage::Database> DaemonApi::open() const {
@@ -153,11 +180,30 @@ Json DaemonApi::health() {
                        std::to_string(e.live_mae) + " over its threshold " +
                        std::to_string(e.threshold));
   }
+  if (keeper.drift && keeper.drift->detected) {
+    const DriftState& d = *keeper.drift;
+    problems.push_back(
+        "champion " + d.model_version + ": its live errors drifted up (Page-Hinkley statistic " +
+        std::to_string(d.statistic) + " over " + std::to_string(d.threshold) + " after " +
+        std::to_string(d.detected_samples) + " forecasts, first on cell " + d.detected_cell +
+        " at cycle " + std::to_string(d.detected_cycle) + ")" +
+        (d.retrain_run > 0 ? "; retraining run " + std::to_string(d.retrain_run) + " started"
+                           : "; no retraining run started (alerts.drift_retrain, or a run's "
+                             "gap)"));
+  }
+  const std::uint64_t implausible = forecaster.implausible + m.edge_forecasts_implausible;
   return {{"status", problems.empty() ? "ok" : "degraded"},
           {"problems", problems},
           {"uptime_s", (storage::now_ms() - sources_.started_at_ms) / 1000},
           {"champion", text_or_null(keeper.champion)},
-          {"retraining", sources_.keeper->retrainer().running()}};
+          {"retraining", sources_.keeper->retrainer().running()},
+          {"drift", keeper.drift ? drift_json(*keeper.drift) : Json(nullptr)},
+          {"forecasts_refused",
+           {{"implausible",
+             {{"host", forecaster.implausible}, {"edge", m.edge_forecasts_implausible.load()}}},
+            {"past_end_of_life", forecaster.past_end_of_life},
+            {"last_implausible",
+             implausible > 0 ? text_or_null(forecaster.last_implausible) : Json(nullptr)}}}};
 }
 
 Result<Json> DaemonApi::cells() {
@@ -200,7 +246,12 @@ Result<Json> DaemonApi::cell(const std::string& cell_id) {
   for (const auto& f : *forecasts)
     forecast_list.push_back(forecast_json(f, true));
   Json note = nullptr;
-  if (forecasts->empty()) {
+  if (const Json& eol = (*summary)["end_of_life"]; eol["past"] == true) {
+    note = "past end of life (median SOH of the last " + std::to_string(kEolMedianCycles) +
+           " cycles under " + eol["eol_soh"].dump() +
+           "): its cycles are no longer forecast, a forecast would only extrapolate the fade "
+           "toward zero";
+  } else if (forecasts->empty()) {
     const std::string champion = sources_.keeper->status().champion;
     note = champion.empty() ? "no champion model yet: nothing is forecast until a run promotes one"
                             : "not forecast yet: a cell is forecast from the cycles that arrive "
@@ -520,6 +571,13 @@ std::string DaemonApi::metrics() {
   render_metric(out, "cyclecast_forecaster_cells_pending", "gauge",
                 "Cells waiting for the forecaster's next pass.",
                 static_cast<double>(f.cells_pending));
+  MetricFamily implausible("cyclecast_forecasts_implausible_total", "counter",
+                           "Forecasts refused, not stored: a SOH outside [0, 1.2], by origin.");
+  implausible.add({{"origin", "host"}}, static_cast<double>(f.implausible));
+  implausible.add({{"origin", "edge"}}, static_cast<double>(m.edge_forecasts_implausible));
+  implausible.render(out);
+  counter("cyclecast_forecasts_past_end_of_life_total",
+          "Cycles not forecast because their cell is past end of life.", f.past_end_of_life);
   render_model_metrics(out);
 
   const KeeperStatus k = sources_.keeper->status();
@@ -530,6 +588,20 @@ std::string DaemonApi::metrics() {
                 "1 while the champion's live error is over its threshold.",
                 k.live_error && k.live_error->alert ? 1.0 : 0.0);
   counter("cyclecast_live_error_alerts_total", "Live-error alerts raised.", k.alerts_raised);
+  render_metric(out, "cyclecast_drift_detected", "gauge",
+                "1 once the champion's live errors drifted up (until a new champion).",
+                k.drift && k.drift->detected ? 1.0 : 0.0);
+  counter("cyclecast_drift_detections_total", "Drift detections (one per champion at most).",
+          k.drifts_detected);
+  render_metric(out, "cyclecast_drift_statistic", "gauge",
+                "Page-Hinkley statistic of the champion's live errors, in held-out MAEs.",
+                k.drift ? k.drift->statistic : 0.0);
+  render_metric(out, "cyclecast_drift_mean_error", "gauge",
+                "Mean |live error at +H| of the champion's host forecasts, in held-out MAEs at +H.",
+                k.drift ? k.drift->mean_ratio : 0.0);
+  render_metric(out, "cyclecast_drift_samples", "gauge",
+                "Champion forecasts the drift monitor has seen since the champion loaded.",
+                k.drift ? static_cast<double>(k.drift->samples) : 0.0);
   counter("cyclecast_retrain_runs_started_total", "Retraining runs started.", k.runs_started);
   counter("cyclecast_retrain_runs_succeeded_total", "Retraining runs that succeeded.",
           k.runs_succeeded);

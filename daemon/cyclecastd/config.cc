@@ -230,6 +230,11 @@ const std::vector<Key>& keys() {
       {"alerts", "live_error_factor", true, number(&Config::alert_live_error_factor, 1.0, 1000.0)},
       {"alerts", "min_scored", true, integer(&Config::alert_min_scored, 1, kMaxCount)},
       {"alerts", "retrain", true, boolean(&Config::alert_retrain)},
+      {"alerts", "drift_threshold", true, number(&Config::alert_drift_threshold, 0.0, 1e9)},
+      {"alerts", "drift_delta", true, number(&Config::alert_drift_delta, 0.0, 1000.0)},
+      {"alerts", "drift_min_samples", true,
+       integer(&Config::alert_drift_min_samples, 1, kMaxCount)},
+      {"alerts", "drift_retrain", true, boolean(&Config::alert_drift_retrain)},
   };
   return table;
 }

@@ -80,6 +80,12 @@ struct Config {
   double alert_live_error_factor = 2.0;
   std::int64_t alert_min_scored = 50;  // forecasts scored at +H before it is judged
   bool alert_retrain = true;           // start a run (trigger "live_error") when raised
+  // Drift of the champion's live errors (docs/lifecycle.md, "Drift"): a Page-Hinkley test on
+  // |error at +H| / held-out MAE at +H of its host forecasts. threshold 0 turns it off.
+  double alert_drift_threshold = 100.0;  // lambda, in held-out MAEs
+  double alert_drift_delta = 1.0;        // the rise tolerated, in held-out MAEs
+  std::int64_t alert_drift_min_samples = 30;
+  bool alert_drift_retrain = true;  // start a run (trigger "drift") when detected
 
   std::filesystem::path database_path() const;
   std::int64_t max_size_bytes() const { return max_size_mb * 1024 * 1024; }  // 0: no limit

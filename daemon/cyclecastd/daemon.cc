@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cyclecast/wire/edge.h"
+#include "plausibility.h"
 
 namespace cyclecast::daemon {
 namespace {
@@ -123,6 +124,14 @@ void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::strin
   if (!forecast) {
     reject(RejectReason::kEdgeForecast, "", "", std::nullopt, "mqtt:" + raw_topic, payload,
            forecast.error().message);
+    return;
+  }
+  // Well-formed but physically impossible: refused like a malformed one, and counted apart.
+  if (auto why = implausible_edge_forecast(forecast->soh_at_10, forecast->soh_at_h); !why.empty()) {
+    ++metrics_.edge_forecasts_implausible;
+    reject(RejectReason::kEdgeForecast, "", "", std::nullopt, "mqtt:" + raw_topic, payload,
+           "implausible edge forecast of cell '" + forecast->cell + "' at cycle " +
+               std::to_string(forecast->cycle) + ": " + why);
     return;
   }
   storage::ForecastRecord row;

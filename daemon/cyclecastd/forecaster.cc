@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "plausibility.h"
+
 namespace cyclecast::daemon {
 namespace {
 
@@ -16,7 +18,8 @@ edge::WindowCycle window_cycle(const storage::CycleRecord& r, double rated_capac
 }  // namespace
 
 Result<std::unique_ptr<Forecaster>> Forecaster::start(ForecasterOptions options,
-                                                      OnForecasts on_forecasts) {
+                                                      OnForecasts on_forecasts,
+                                                      OnScored on_scored) {
   storage::OpenOptions open;
   open.create_if_missing = false;
   // Forecasts can be made again: after a power loss the forecaster resumes after the last one
@@ -25,14 +28,18 @@ Result<std::unique_ptr<Forecaster>> Forecaster::start(ForecasterOptions options,
   open.max_size_bytes = options.max_size_bytes;
   auto db = storage::Database::open(options.database, open);
   if (!db) return db.error();
-  std::unique_ptr<Forecaster> forecaster(
-      new Forecaster(std::move(*db), std::move(options), std::move(on_forecasts)));
+  std::unique_ptr<Forecaster> forecaster(new Forecaster(
+      std::move(*db), std::move(options), std::move(on_forecasts), std::move(on_scored)));
   forecaster->thread_ = std::thread([f = forecaster.get()] { f->run(); });
   return forecaster;
 }
 
-Forecaster::Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts)
-    : db_(std::move(db)), options_(std::move(options)), on_forecasts_(std::move(on_forecasts)) {}
+Forecaster::Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts,
+                       OnScored on_scored)
+    : db_(std::move(db)),
+      options_(std::move(options)),
+      on_forecasts_(std::move(on_forecasts)),
+      on_scored_(std::move(on_scored)) {}
 
 Forecaster::~Forecaster() {
   stop();
@@ -160,6 +167,7 @@ void Forecaster::pass(NewCycles pending) {
     later[cell] = span;
   }
   std::uint64_t stored = 0, scored = 0;
+  std::vector<storage::ScoredForecast> scored_h;
   if (error.empty() && !made.empty()) {
     auto written = db_.write_forecasts(made);
     if (written)
@@ -168,7 +176,7 @@ void Forecaster::pass(NewCycles pending) {
       error = written.error().message;
   }
   if (error.empty()) {
-    auto set = db_.score_forecasts(cells);
+    auto set = db_.score_forecasts(cells, on_scored_ ? &scored_h : nullptr);
     if (set)
       scored = *set;
     else
@@ -190,6 +198,7 @@ void Forecaster::pass(NewCycles pending) {
     // The health report shows the condition while it lasts, not after the passes succeed again.
     stats_.last_error = error;
   }
+  if (!scored_h.empty()) on_scored_(std::move(scored_h));
   if (!error.empty() || made.empty() || !on_forecasts_) return;
   // The newest forecast of each cell: `made` holds each cell's forecasts in cycle order.
   std::unordered_map<std::string, std::size_t> newest_of;
@@ -233,8 +242,11 @@ Result<bool> Forecaster::forecast_cell(const std::string& cell_id, CycleSpan& sp
   const std::int64_t w = forecaster_->input_len();
   auto cycles = db_.recent_cycles(cell_id, to, w + (to - from) + 1);
   if (!cycles) return cycles.error();
+  const double eol_soh = eol_soh_of(**cell);
   std::vector<edge::WindowCycle> window;
-  std::uint64_t lacking = 0;
+  std::vector<double> recent_soh;  // the window's last kEolMedianCycles SOH values
+  std::uint64_t lacking = 0, past_eol = 0, implausible = 0;
+  std::string last_implausible;
   for (std::size_t i = 0; i < cycles->size(); ++i) {
     const storage::CycleRecord& r = (*cycles)[i];
     window.push_back(window_cycle(r, (*cell)->rated_capacity_ah));
@@ -244,15 +256,33 @@ Result<bool> Forecaster::forecast_cell(const std::string& cell_id, CycleSpan& sp
       ++lacking;
       continue;
     }
+    // Past end of life there is nothing left to forecast: a model extrapolating the fade would
+    // only walk the cell toward zero.
+    recent_soh.clear();
+    for (std::size_t k = window.size() - std::min(window.size(), kEolMedianCycles);
+         k < window.size(); ++k)
+      recent_soh.push_back(window[k].soh);
+    if (end_of_life(recent_soh, eol_soh).past) {
+      ++past_eol;
+      continue;
+    }
     auto soh = forecaster_->forecast(window);
     if (!soh) return soh.error();
+    if (auto why = implausible_host_forecast(*soh); !why.empty()) {
+      ++implausible;
+      last_implausible = "cell " + cell_id + " at cycle " + std::to_string(r.cycle) + ": " + why;
+      continue;
+    }
     out.push_back({cell_id, r.cycle, forecaster_->version(), kHostOrigin, std::move(*soh), 0});
   }
   known->second = std::max(known->second, to);
   span.oldest = to + 1;  // where the next pass goes on when this one's budget is spent
-  if (lacking > 0) {
+  if (lacking > 0 || past_eol > 0 || implausible > 0) {
     std::lock_guard lock(mutex_);
     stats_.lacking_history += lacking;
+    stats_.past_end_of_life += past_eol;
+    stats_.implausible += implausible;
+    if (!last_implausible.empty()) stats_.last_implausible = std::move(last_implausible);
   }
   return to == newest;
 }

@@ -12,6 +12,11 @@
 // forecast) and those stored late, after newer cycles of their cell (a rig's resend: they are
 // forecast when they arrive). A cycle with fewer than W cycles up to it is counted as lacking
 // history, not forecast.
+//
+// Plausibility (docs/reliability.md, "Plausible forecasts"): a cycle whose cell is past its end of
+// life (median of its last 5 SOH values under the threshold) is not forecast, and a forecast with
+// a step outside the physical SOH range [0, 1.2] is refused; both are counted, neither stored.
+// The +H errors a pass sets go to `on_scored`, the champion's drift monitor's stream.
 #pragma once
 
 #include <chrono>
@@ -44,12 +49,15 @@ struct ForecasterOptions {
 };
 
 struct ForecasterStats {
-  std::uint64_t forecasts = 0;        // stored
-  std::uint64_t lacking_history = 0;  // cycles with fewer than W cycles up to them
-  std::uint64_t errors_scored = 0;    // forecast errors set (at +10 or +H)
-  std::uint64_t failures = 0;         // passes that failed (database errors)
-  std::size_t cells_pending = 0;      // cells waiting for the next pass
-  std::string model_version;          // empty: no champion, nothing is forecast
+  std::uint64_t forecasts = 0;         // stored
+  std::uint64_t lacking_history = 0;   // cycles with fewer than W cycles up to them
+  std::uint64_t errors_scored = 0;     // forecast errors set (at +10 or +H)
+  std::uint64_t failures = 0;          // passes that failed (database errors)
+  std::uint64_t implausible = 0;       // forecasts refused: a step outside [0, 1.2]
+  std::uint64_t past_end_of_life = 0;  // cycles not forecast: the cell is past end of life
+  std::string last_implausible;        // why the last refused forecast was refused
+  std::size_t cells_pending = 0;       // cells waiting for the next pass
+  std::string model_version;           // empty: no champion, nothing is forecast
   std::string last_error;
 };
 
@@ -58,10 +66,13 @@ class Forecaster {
   // Called on the forecaster thread after each pass with the newest forecast of every cell it
   // forecast in that pass.
   using OnForecasts = std::function<void(std::vector<storage::ForecastRecord>)>;
+  // Called on the forecaster thread after a pass that set +H errors (any model, any origin).
+  using OnScored = std::function<void(std::vector<storage::ScoredForecast>)>;
 
   // Opens its own connection (the database must exist) and starts the thread.
   static Result<std::unique_ptr<Forecaster>> start(ForecasterOptions options,
-                                                   OnForecasts on_forecasts);
+                                                   OnForecasts on_forecasts,
+                                                   OnScored on_scored = {});
   ~Forecaster();
   Forecaster(const Forecaster&) = delete;
   Forecaster& operator=(const Forecaster&) = delete;
@@ -78,7 +89,8 @@ class Forecaster {
   ForecasterStats stats() const;
 
  private:
-  Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts);
+  Forecaster(storage::Database db, ForecasterOptions options, OnForecasts on_forecasts,
+             OnScored on_scored);
   void run();
   void pass(NewCycles pending);
   // Every cell with cycles after its last host forecast, into `pending` (when a model arrives:
@@ -93,6 +105,7 @@ class Forecaster {
   storage::Database db_;  // the forecaster thread's only
   ForecasterOptions options_;
   OnForecasts on_forecasts_;
+  OnScored on_scored_;
   std::unique_ptr<edge::WindowForecaster> forecaster_;                 // thread's only
   std::unordered_map<std::string, std::int64_t> last_forecast_cycle_;  // thread's only
 

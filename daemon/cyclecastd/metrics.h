@@ -53,6 +53,8 @@ struct DaemonMetrics {
   std::atomic<std::uint64_t> commit_failures{0};
   std::atomic<std::uint64_t> acks_published{0};
   std::atomic<std::uint64_t> edge_forecasts{0};  // stored
+  // Edge forecasts refused for a SOH outside [0, 1.2] (also counted under kEdgeForecast).
+  std::atomic<std::uint64_t> edge_forecasts_implausible{0};
   std::atomic<std::uint64_t> forecasts_published{0};
   std::atomic<bool> mqtt_connected{false};
   std::atomic<bool> last_commit_failed{false};

@@ -102,6 +102,33 @@ LiveErrorState live_error_of(const std::string& version, const std::vector<stora
   return state;
 }
 
+lifecycle::PageHinkleyOptions drift_options(const Config& config) {
+  lifecycle::PageHinkleyOptions o;
+  o.delta = config.alert_drift_delta;
+  o.threshold = config.alert_drift_threshold;
+  o.min_samples = config.alert_drift_min_samples;
+  return o;
+}
+
+bool drift_monitored(const Config& config) {
+  return config.alert_drift_threshold > 0.0;
+}
+
+std::string drift_payload(const DriftState& s, std::int64_t now_ms) {
+  return Json{{"kind", "drift"},
+              {"state", "raised"},
+              {"model_version", s.model_version},
+              {"statistic", s.statistic},
+              {"threshold", s.threshold},
+              {"samples", s.samples},
+              {"mean_error_ratio", s.mean_ratio},
+              {"heldout_mae_100", s.heldout_mae},
+              {"cell", s.detected_cell},
+              {"cycle", s.detected_cycle},
+              {"at", pipeline::format_utc_iso8601(now_ms)}}
+      .dump();
+}
+
 std::string alert_payload(const LiveErrorState& s, bool raised, std::int64_t now_ms) {
   return Json{{"kind", "live_error"},
               {"state", raised ? "raised" : "cleared"},
@@ -178,7 +205,19 @@ void ModelKeeper::stop() {
 
 void ModelKeeper::reload(const Config& config) {
   std::lock_guard lock(mutex_);
+  const bool drift_changed = config.alert_drift_threshold != config_.alert_drift_threshold ||
+                             config.alert_drift_delta != config_.alert_drift_delta ||
+                             config.alert_drift_min_samples != config_.alert_drift_min_samples;
   config_ = config;
+  if (!drift_changed || !status_.drift) return;
+  // New parameters: the monitor starts over (a detection under the old ones stays latched).
+  if (status_.drift->detected) return;
+  drift_ = lifecycle::PageHinkley(drift_options(config_));
+  DriftState fresh;
+  fresh.model_version = status_.drift->model_version;
+  fresh.heldout_mae = status_.drift->heldout_mae;
+  fresh.threshold = config_.alert_drift_threshold;
+  status_.drift = fresh;
 }
 
 void ModelKeeper::schedule_check() {
@@ -218,6 +257,80 @@ void ModelKeeper::champion_changed() {
   boost::asio::post(monitor_, [this] { refresh_champion(); });
 }
 
+void ModelKeeper::observe_scored(const std::vector<storage::ScoredForecast>& scored) {
+  std::optional<DriftState> detected;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_ || !status_.drift || !drift_monitored(config_)) return;
+    DriftState& state = *status_.drift;
+    if (state.detected) return;  // latched until the next champion
+    for (const storage::ScoredForecast& s : scored) {
+      // Host forecasts only: an edge node runs the same model on the same cycles, so its errors
+      // would count the same forecast twice.
+      if (s.model_version != state.model_version || s.origin != "host") continue;
+      const bool raised = drift_.add(std::abs(s.error_h) / state.heldout_mae);
+      state.peak_statistic = std::max(state.peak_statistic, drift_.statistic());
+      if (!raised) continue;
+      state.detected = true;
+      state.detected_at_ms = storage::now_ms();
+      state.detected_cell = s.cell_id;
+      state.detected_cycle = s.target_cycle;
+      state.detected_samples = drift_.samples();
+      break;
+    }
+    state.samples = drift_.samples();
+    state.mean_ratio = drift_.mean();
+    state.statistic = drift_.statistic();
+    if (state.detected) {
+      ++status_.drifts_detected;
+      detected = state;
+    }
+  }
+  if (detected) {
+    boost::asio::post(monitor_, [this, state = std::move(*detected)] { drift_detected(state); });
+  }
+}
+
+void ModelKeeper::drift_detected(DriftState state) {
+  Config config;
+  {
+    std::lock_guard lock(mutex_);
+    config = config_;
+  }
+  const std::int64_t now = storage::now_ms();
+  spdlog::warn(
+      "DRIFT: live errors of champion {} rose: Page-Hinkley statistic {:.1f} over {:.1f} after "
+      "{} forecasts (mean |error at +H| {:.2f} x held-out {:.5f}); crossed on cell {} at cycle {}",
+      state.model_version, state.statistic, state.threshold, state.samples, state.mean_ratio,
+      state.heldout_mae, state.detected_cell, state.detected_cycle);
+  boost::asio::post(loop_, [this, payload = drift_payload(state, now)] {
+    hooks_.publish(protocol::alerts_topic(), payload, /*retain=*/false);
+  });
+  if (!config.alert_drift_retrain) return;
+  if (!outside_min_gap(now, config, "drift")) return;
+  auto run = retrain("drift", "scheduler");
+  if (!run) {
+    spdlog::warn("drift: retrain not started: {}", run.error().message);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (status_.drift && status_.drift->model_version == state.model_version) {
+    status_.drift->retrain_run = *run;
+  }
+}
+
+bool ModelKeeper::outside_min_gap(std::int64_t now_ms, const Config& config,
+                                  const std::string& why) {
+  auto state = lifecycle::retrain_state(db_, now_ms);
+  const std::int64_t min_gap_ms = static_cast<std::int64_t>(config.retrain_min_gap_min) * 60000;
+  if (state && state->last_run_started_ms && now_ms - *state->last_run_started_ms < min_gap_ms) {
+    spdlog::info("{}: no retrain, the last run started under {} min ago", why,
+                 config.retrain_min_gap_min);
+    return false;
+  }
+  return true;
+}
+
 KeeperStatus ModelKeeper::status() const {
   std::lock_guard lock(mutex_);
   return status_;
@@ -250,11 +363,25 @@ void ModelKeeper::refresh_champion() {
     return;
   }
   std::string api_base;
+  const double heldout = heldout_mae_h(model);
   {
     std::lock_guard lock(mutex_);
     status_.champion = model.version;
     status_.champion_error.clear();
     status_.live_error.reset();
+    // A new champion starts a new drift monitor: its errors are its own.
+    status_.drift.reset();
+    drift_ = lifecycle::PageHinkley(drift_options(config_));
+    if (heldout > 0.0 && drift_monitored(config_)) {
+      DriftState drift;
+      drift.model_version = model.version;
+      drift.heldout_mae = heldout;
+      drift.threshold = config_.alert_drift_threshold;
+      status_.drift = drift;
+    } else if (drift_monitored(config_)) {
+      spdlog::warn("champion {}: no held-out MAE at +H in its metrics; its drift is not watched",
+                   model.version);
+    }
     api_base = api_base_;
   }
   std::shared_ptr<const edge::LoadedNodeModel> shared = std::move(*loaded);
@@ -334,13 +461,7 @@ void ModelKeeper::watch_live_error(std::int64_t now_ms) {
       "held-out {:.4f}",
       champion, now.live_mae, now.scored, config.alert_live_error_factor, now.heldout_mae);
   if (!config.alert_retrain) return;
-  auto state = lifecycle::retrain_state(db_, now_ms);
-  const std::int64_t min_gap_ms = static_cast<std::int64_t>(config.retrain_min_gap_min) * 60000;
-  if (state && state->last_run_started_ms && now_ms - *state->last_run_started_ms < min_gap_ms) {
-    spdlog::info("live error: no retrain, the last run started under {} min ago",
-                 config.retrain_min_gap_min);
-    return;
-  }
+  if (!outside_min_gap(now_ms, config, "live error")) return;
   if (auto run = retrain("live_error", "scheduler"); !run) {
     spdlog::warn("live error: retrain not started: {}", run.error().message);
   }

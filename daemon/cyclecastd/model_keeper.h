@@ -2,7 +2,9 @@
 // (lifecycle::Retrainer), asks the retrain policy on a timer, loads the champion from the
 // registry into the stream forecaster and announces it on the retained MQTT topic, and watches the
 // champion's live error, raising an alert (log, MQTT, metric) when it exceeds its held-out error
-// by a factor, optionally starting a run.
+// by a factor, optionally starting a run; and watches the champion's live errors for drift
+// (lifecycle::PageHinkley on |error at +H| / held-out MAE at +H, fed by the stream forecaster's
+// scoring), which degrades health, raises an alert and by policy starts a run.
 //
 // Database work runs on a monitor thread of its own (one Database connection, one call at a
 // time), never on the event loop; what the loop must do (swap the forecaster's model, publish) is
@@ -22,6 +24,7 @@
 
 #include "config.h"
 #include "cyclecast/edge/virtual_node.h"
+#include "cyclecast/lifecycle/drift.h"
 #include "cyclecast/lifecycle/policy.h"
 #include "cyclecast/lifecycle/retrainer.h"
 #include "cyclecast/storage/database.h"
@@ -47,13 +50,31 @@ struct LiveErrorState {
   bool alert = false;        // scored >= min_scored and live_mae > threshold
 };
 
+// The drift monitor of the champion (docs/lifecycle.md, "Drift"); reset when a champion loads.
+struct DriftState {
+  std::string model_version;
+  double heldout_mae = 0.0;     // the normalizer: the model's held-out MAE at +H ("mae_100")
+  double threshold = 0.0;       // Page-Hinkley lambda, in held-out MAEs
+  std::int64_t samples = 0;     // host forecasts of the champion scored at +H since it loaded
+  double mean_ratio = 0.0;      // mean |error at +H| / heldout_mae over them
+  double statistic = 0.0;       // Page-Hinkley PH_t now, in held-out MAEs
+  double peak_statistic = 0.0;  // the highest PH_t so far: how close it came to the threshold
+  bool detected = false;        // latched until the next champion loads
+  std::int64_t detected_at_ms = 0;
+  std::string detected_cell;          // the forecast whose error crossed the threshold: its cell
+  std::int64_t detected_cycle = 0;    // and its target cycle (at_cycle + H)
+  std::int64_t detected_samples = 0;  // samples when it crossed
+  std::int64_t retrain_run = 0;       // the run drift started; 0: none
+};
+
 struct KeeperStatus {
   std::string champion;        // version forecasting now; empty: none
   std::string champion_error;  // why the registry's champion could not be loaded; empty: fine
   std::optional<LiveErrorState> live_error;
-  std::string last_decision;  // the retrain policy's last sentence
+  std::optional<DriftState> drift;  // none while there is no champion or it lacks mae_100
+  std::string last_decision;        // the retrain policy's last sentence
   std::uint64_t runs_started = 0, runs_succeeded = 0, runs_failed = 0, promotions = 0,
-                alerts_raised = 0;
+                alerts_raised = 0, drifts_detected = 0;
 };
 
 class ModelKeeper {
@@ -82,6 +103,9 @@ class ModelKeeper {
   // Thread-safe. The registry's champion changed (a promotion, a rollback): load and announce
   // it on the monitor thread.
   void champion_changed();
+  // Thread-safe, cheap (the caller is the loop). +H errors just scored: those of the champion's
+  // host forecasts feed the drift monitor; a detection is acted on from the monitor thread.
+  void observe_scored(const std::vector<storage::ScoredForecast>& scored);
   KeeperStatus status() const;
   const lifecycle::Retrainer& retrainer() const { return *retrainer_; }
 
@@ -94,6 +118,10 @@ class ModelKeeper {
   void refresh_champion();
   void consider_retraining(std::int64_t now_ms);
   void watch_live_error(std::int64_t now_ms);
+  void drift_detected(DriftState state);
+  // Whether an automatic run may start now (retrain.min_gap_min since the last); `why` names
+  // the cause in the log line when it may not.
+  bool outside_min_gap(std::int64_t now_ms, const Config& config, const std::string& why);
   void run_ended(const lifecycle::RunOutcome& outcome);  // on the retrainer's worker thread
 
   boost::asio::io_context& loop_;
@@ -109,6 +137,7 @@ class ModelKeeper {
   std::string api_base_;
   Config config_;  // the reloadable keys change under it
   KeeperStatus status_;
+  lifecycle::PageHinkley drift_;  // of status_.drift's champion
   bool stopped_ = false;
 };
 

@@ -132,6 +132,12 @@ bool Daemon::start_forecaster() {
       [this](std::vector<storage::ForecastRecord> forecasts) {
         boost::asio::post(
             io_, [this, forecasts = std::move(forecasts)] { publish_forecasts(forecasts); });
+      },
+      [this](std::vector<storage::ScoredForecast> scored) {
+        // Through the loop: the keeper is created after the forecaster.
+        boost::asio::post(io_, [this, scored = std::move(scored)] {
+          if (keeper_) keeper_->observe_scored(scored);
+        });
       });
   if (!forecaster) {
     spdlog::critical("forecaster: {}", forecaster.error().message);

@@ -154,6 +154,12 @@ std::string cell_metadata_json(const SimulationOptions& options, const Simulated
   append_int(json, cell.knee_cycle);
   json += ",\"eol_cycle\":";
   append_int(json, cell.eol_cycle);
+  if (cell.regime_changed) {
+    json += ",\"regime_change_cycle\":";
+    append_int(json, options.regime_change_cycle);
+    json += ",\"regime_fade_factor\":";
+    append_fixed(json, options.regime_fade_factor, 3);
+  }
   json += "}";
   return json;
 }
@@ -265,7 +271,12 @@ SimulatedCell simulate_checked(const SimulationOptions& options,
   Rng parameters(sim::stream_seed(options.seed, uindex, kStreamParameters));
   Rng noise(sim::stream_seed(options.seed, uindex, kStreamNoise));
   Rng draws(sim::stream_seed(options.seed, uindex, kStreamGlitches));
-  const CellModel model = sim::draw_cell_model(policies[policy_index], parameters);
+  CellModel model = sim::draw_cell_model(policies[policy_index], parameters);
+  const bool regime_changed = options.regime_change_cycle > 0 && index % options.regime_every == 0;
+  if (regime_changed) {
+    model.regime_change_cycle = static_cast<double>(options.regime_change_cycle);
+    model.regime_fade_factor = options.regime_fade_factor;
+  }
 
   SimulatedCell cell;
   cell.info.cell_id = "sim" + std::to_string(options.seed) + "c" + std::to_string(index);
@@ -278,6 +289,7 @@ SimulatedCell simulate_checked(const SimulationOptions& options,
   cell.eol_cycle = sim::eol_cycle(model);
   cell.fresh_capacity_ah = model.fresh_capacity_ah;
   cell.initial_resistance_ohm = model.resistance_fresh_ohm;
+  cell.regime_changed = regime_changed;
   cell.info.metadata_json = cell_metadata_json(options, cell);
 
   const std::int64_t last = std::min(options.max_cycles, cell.eol_cycle + options.cycles_after_eol);
@@ -385,6 +397,15 @@ Result<void> validate_simulation_options(const SimulationOptions& options) {
   if (auto r = check_range(options.rigs, 1, kSimMaxRigs, "rigs"); !r) return r;
   if (auto r = check_range(options.start_ms, 0, kMaxStartMs, "start_ms"); !r) return r;
   if (auto r = check_glitch_rates(options.glitches); !r) return r;
+  if (auto r = check_range(options.regime_change_cycle, 0, kSimMaxCyclesCap, "regime_change_cycle");
+      !r) {
+    return r;
+  }
+  if (auto r = check_range(options.regime_every, 1, kSimMaxCells, "regime_every"); !r) return r;
+  if (!(options.regime_fade_factor >= kSimMinRegimeFadeFactor &&
+        options.regime_fade_factor <= kSimMaxRegimeFadeFactor)) {
+    return invalid("simulation option regime_fade_factor must lie in [0.1, 100].");
+  }
   for (char c : options.batch) {
     if (c == ',' || c == '"' || c == '\n' || c == '\r') {
       return invalid("simulation batch name must not contain commas, quotes or line breaks.");

@@ -109,10 +109,22 @@ CellModel draw_cell_model(const ChargePolicy& policy, Rng& rng) {
   return m;
 }
 
-double true_capacity_ah(const CellModel& m, double cycle) {
+namespace {
+
+double drawn_capacity_ah(const CellModel& m, double cycle) {
   return m.fresh_capacity_ah + m.rise_ah * (1.0 - portable_exp(-cycle / m.rise_tau_cycles)) -
          m.linear_fade_ah_per_cycle * cycle -
          m.knee_amplitude_ah * (portable_exp(cycle / m.knee_scale_cycles) - 1.0);
+}
+
+}  // namespace
+
+double true_capacity_ah(const CellModel& m, double cycle) {
+  if (m.regime_change_cycle <= 0.0 || cycle <= m.regime_change_cycle) {
+    return drawn_capacity_ah(m, cycle);
+  }
+  const double at_change_ah = drawn_capacity_ah(m, m.regime_change_cycle);
+  return at_change_ah - m.regime_fade_factor * (at_change_ah - drawn_capacity_ah(m, cycle));
 }
 
 double fade_fraction(const CellModel& m, double capacity_ah) {

@@ -31,19 +31,26 @@ struct CellModel {
   double temperature_offset_c = 0.0;    // where the cell sits in the chamber
   double heating_scale = 0.0;           // cell-to-cell spread of the heating
   double charge_time_growth_min = 0.0;  // extra charge time at end of life
+
+  // Regime change: past this cycle the fade (the capacity lost since it) is multiplied by
+  // regime_fade_factor. 0: none.
+  double regime_change_cycle = 0.0;
+  double regime_fade_factor = 1.0;
 };
 
 // Draws the model of a cell charged under `policy`.
 CellModel draw_cell_model(const ChargePolicy& policy, Rng& rng);
 
-// Noise-free discharge capacity of cycle n (n >= 1; real-valued for the knee search).
+// Noise-free discharge capacity of cycle n (n >= 1; real-valued for the knee search), with the
+// regime change if the model has one.
 double true_capacity_ah(const CellModel& model, double cycle);
 // Fraction of the fresh-to-end-of-life capacity loss reached at capacity q (0 fresh, 1 at end of
 // life, above 1 past it; never negative).
 double fade_fraction(const CellModel& model, double capacity_ah);
 // First integer cycle whose true capacity is below 0.88 Ah.
 std::int64_t eol_cycle(const CellModel& model);
-// Where the line of the early fade meets the tangent of the capacity curve at end of life.
+// Where the line of the early fade meets the tangent of the capacity curve at end of life (of the
+// curve without a regime change: the knee the cell was drawn with).
 std::int64_t knee_cycle(const CellModel& model);
 
 // Mean cycle life of policies with this stress before cell-to-cell spread.

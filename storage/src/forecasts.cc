@@ -31,7 +31,7 @@ constexpr const char* kRecentForecasts =
     "ORDER BY f.at_cycle DESC, f.id DESC LIMIT ?2";
 // Forecasts still waiting for their +H cycle (the partial index forecasts_unscored).
 constexpr const char* kUnscored =
-    "SELECT f.id, f.at_cycle, f.soh_f32le, f.error_10 FROM forecasts f "
+    "SELECT f.id, f.at_cycle, f.soh_f32le, f.error_10, f.model_version, f.origin FROM forecasts f "
     "WHERE f.cell = ?1 AND f.error_h IS NULL ORDER BY f.at_cycle";
 constexpr const char* kCellOf = "SELECT id, rated_capacity_ah FROM cells WHERE cell_id = ?1";
 constexpr const char* kCapacities =
@@ -94,12 +94,14 @@ struct Unscored {
   std::int64_t id = 0, at_cycle = 0;
   std::vector<float> soh;
   double error_10 = 0.0;
+  std::string model_version, origin;
 };
 
 struct ScoreUpdate {
   std::int64_t id = 0;
   double error_10 = 0.0, error_h = 0.0;  // NaN: not known
   std::size_t new_errors = 0;
+  ScoredForecast scored;  // filled when error_h is set (it is set once: rows with it are done)
 };
 
 Result<void> check_forecast(const ForecastRecord& f) {
@@ -209,8 +211,12 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
   std::int64_t last_target = 0;
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(unscored->get())) == SQLITE_ROW) {
-    Unscored u{sqlite3_column_int64(unscored->get(), 0), sqlite3_column_int64(unscored->get(), 1),
-               floats_of(unscored->get(), 2), nan_if_null(unscored->get(), 3)};
+    Unscored u{sqlite3_column_int64(unscored->get(), 0),
+               sqlite3_column_int64(unscored->get(), 1),
+               floats_of(unscored->get(), 2),
+               nan_if_null(unscored->get(), 3),
+               detail::column_string(unscored->get(), 4),
+               detail::column_string(unscored->get(), 5)};
     last_target = std::max<std::int64_t>(last_target, u.at_cycle + std::ssize(u.soh));
     pending.push_back(std::move(u));
   }
@@ -241,20 +247,27 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
   std::vector<ScoreUpdate> updates;
   for (const Unscored& u : pending) {
     const bool had_10 = !std::isnan(u.error_10);
-    const ScoreUpdate update{u.id, had_10 ? u.error_10 : error_at(u, 10),
-                             error_at(u, std::ssize(u.soh))};
+    ScoreUpdate update;
+    update.id = u.id;
+    update.error_10 = had_10 ? u.error_10 : error_at(u, 10);
+    update.error_h = error_at(u, std::ssize(u.soh));
     const std::size_t new_errors = (!had_10 && !std::isnan(update.error_10) ? 1u : 0u) +
                                    (!std::isnan(update.error_h) ? 1u : 0u);
     if (new_errors == 0) continue;
-    updates.push_back(update);
-    updates.back().new_errors = new_errors;
+    update.new_errors = new_errors;
+    if (!std::isnan(update.error_h)) {
+      update.scored = {cell_id,         u.at_cycle, u.at_cycle + std::ssize(u.soh),
+                       u.model_version, u.origin,   update.error_h};
+    }
+    updates.push_back(std::move(update));
   }
   return updates;
 }
 
 }  // namespace
 
-Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_ids) {
+Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_ids,
+                                              std::vector<ScoredForecast>* scored_h) {
   std::vector<ScoreUpdate> updates;
   for (const std::string& cell_id : cell_ids) {
     auto more = errors_to_set(*impl_, cell_id);
@@ -277,6 +290,11 @@ Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_
     return {};
   });
   if (!written) return written.error();
+  if (scored_h != nullptr) {
+    for (ScoreUpdate& u : updates) {
+      if (!std::isnan(u.error_h)) scored_h->push_back(std::move(u.scored));
+    }
+  }
   return set;
 }
 

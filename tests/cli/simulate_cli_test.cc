@@ -104,9 +104,53 @@ TEST(SimulateCli, HelpDescribesTheOptions) {
   const auto r = run_cyclecast(dir, "simulate --help");
   EXPECT_EQ(r.exit_code, 0);
   for (const char* option :
-       {"--cells", "--seed", "--out", "--cells-out", "--max-cycles", "--policy", "--no-glitches"}) {
+       {"--cells", "--seed", "--out", "--cells-out", "--max-cycles", "--policy", "--no-glitches",
+        "--regime-change-cycle", "--regime-fade-factor", "--regime-every"}) {
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
   }
+}
+
+TEST(SimulateCli, RegimeChangeShowsInTheCellsFileAndBadFactorsAreRefused) {
+  TempDir dir;
+  const fs::path out = dir / "regime.csv";
+  const auto r = run_cyclecast(dir,
+                               "simulate --cells 2 --seed 3 --policy '2C(10%)-6C' --no-glitches "
+                               "--regime-change-cycle 40 --regime-fade-factor 4 --regime-every 2 "
+                               "--out '" +
+                                   out.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path plain_out = dir / "plain.csv";
+  ASSERT_EQ(run_cyclecast(dir,
+                          "simulate --cells 2 --seed 3 --policy '2C(10%)-6C' --no-glitches "
+                          "--out '" +
+                              plain_out.string() + "'")
+                .exit_code,
+            0);
+  const auto changed = lines_of(read_file(dir / "regime.cells.csv"));
+  const auto plain = lines_of(read_file(dir / "plain.cells.csv"));
+  ASSERT_EQ(changed.size(), 3u);
+  ASSERT_EQ(plain.size(), 3u);
+  EXPECT_NE(changed[1], plain[1]) << "cell 0 changed: an earlier end of life";
+  EXPECT_EQ(changed[2], plain[2]) << "cell 1 is not a multiple of 2: unchanged";
+  const auto bad = run_cyclecast(
+      dir, "simulate --cells 1 --seed 1 --regime-change-cycle 5 --regime-fade-factor 0");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("regime_fade_factor"), std::string::npos) << bad.err;
+}
+
+TEST(SimulateCli, TheRigSimulatesTheRegimeChangeToo) {
+  TempDir dir;
+  const auto help = run_cyclecast(dir, "rig --help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* option : {"--regime-change-cycle", "--regime-fade-factor", "--regime-every"})
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  // Checked before anything is published (the broker address is never used).
+  const auto bad = run_cyclecast(dir,
+                                 "rig --simulate 1 --regime-change-cycle 5 --regime-fade-factor 0 "
+                                 "--broker 127.0.0.1:1 --outbox '" +
+                                     (dir / "rig.outbox").string() + "'");
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.err.find("regime_fade_factor"), std::string::npos) << bad.err;
 }
 
 TEST(SimulateCli, RefusesZeroCellsWithAMessage) {

@@ -50,7 +50,8 @@ TEST(DaemonConfig, LifecycleSectionsOverrideTheirDefaults) {
       "[retrain]\ninterval_h = 0\nnew_cycles = 500\nmargin = 0\nteacher_budget_s = 2\n"
       "student_steps = 10\nmax_ram_bytes = 65536\nwidths = [8, 4]\nprune_ratios = []\n"
       "teacher = \"liquid\"\nwindow = 20\nhorizon = 10\n"
-      "[alerts]\nlive_error_factor = 3\nmin_scored = 5\nretrain = false\n",
+      "[alerts]\nlive_error_factor = 3\nmin_scored = 5\nretrain = false\n"
+      "drift_threshold = 0\ndrift_delta = 0.5\ndrift_min_samples = 100\ndrift_retrain = false\n",
       "d.toml");
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_FALSE(config->http_enabled);
@@ -72,6 +73,15 @@ TEST(DaemonConfig, LifecycleSectionsOverrideTheirDefaults) {
   EXPECT_EQ(config->alert_live_error_factor, 3.0);
   EXPECT_EQ(config->alert_min_scored, 5);
   EXPECT_FALSE(config->alert_retrain);
+  EXPECT_EQ(config->alert_drift_threshold, 0.0);  // the drift monitor off
+  EXPECT_EQ(config->alert_drift_delta, 0.5);
+  EXPECT_EQ(config->alert_drift_min_samples, 100);
+  EXPECT_FALSE(config->alert_drift_retrain);
+  const Config defaults;
+  EXPECT_EQ(defaults.alert_drift_threshold, 100.0);
+  EXPECT_EQ(defaults.alert_drift_delta, 1.0);
+  EXPECT_EQ(defaults.alert_drift_min_samples, 30);
+  EXPECT_TRUE(defaults.alert_drift_retrain);
 }
 
 struct BadConfig {
@@ -123,6 +133,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"FactorBelowOne", "[alerts]\nlive_error_factor = 0.5\n",
                   "cyclecastd.toml:2:21: key 'alerts.live_error_factor': must be in [1, 1000], "
                   "got 0.5"},
+        BadConfig{"NegativeDriftThreshold", "[alerts]\ndrift_threshold = -1\n",
+                  "cyclecastd.toml:2:19: key 'alerts.drift_threshold': must be in [0, 1e+09], "
+                  "got -1"},
+        BadConfig{"NoDriftSamples", "[alerts]\ndrift_min_samples = 0\n",
+                  "cyclecastd.toml:2:21: key 'alerts.drift_min_samples': must be in [1, "
+                  "1000000000000], got 0"},
         BadConfig{"NoWidths", "[retrain]\nwidths = []\n",
                   "cyclecastd.toml:2:10: key 'retrain.widths': must not be empty"},
         BadConfig{"WidthNotAnInteger", "[retrain]\nwidths = [8, 4.5]\n",
@@ -163,6 +179,8 @@ TEST(DaemonConfig, ReloadTellsWhichKeysNeedARestart) {
   after.batch_records = 10;
   after.retrain_interval_h = 1;
   after.alert_live_error_factor = 4;
+  after.alert_drift_threshold = 50;
+  after.alert_drift_retrain = false;
   EXPECT_TRUE(keys_needing_restart(before, after).empty());
   after.mqtt_port = 1884;
   after.state_dir = "/tmp";

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "node_fixture.h"
@@ -55,6 +56,15 @@ bool settle(Forecaster& f, std::uint64_t forecasts) {
   for (int i = 0; i < 500; ++i) {
     const ForecasterStats s = f.stats();
     if (s.forecasts >= forecasts && s.cells_pending == 0) return s.forecasts == forecasts;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// Waits until the forecaster's stats satisfy `done` (or about 10 s pass).
+bool eventually_stats(Forecaster& f, const std::function<bool(const ForecasterStats&)>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done(f.stats())) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
@@ -212,6 +222,79 @@ TEST_F(ForecasterTest, WithoutAModelNothingIsForecastButForecastsAreStillScored)
   EXPECT_EQ((*f)->stats().errors_scored, 2u);
   EXPECT_EQ((*f)->stats().forecasts, 0u);
   EXPECT_TRUE((*f)->stats().model_version.empty());
+}
+
+}  // namespace
+}  // namespace cyclecast::daemon
+
+namespace cyclecast::daemon {
+namespace {
+
+void store_soh(storage::Database& db, const std::string& cell, std::int64_t from, std::int64_t to,
+               double soh) {
+  std::vector<storage::CycleRecord> records;
+  for (std::int64_t c = from; c <= to; ++c) {
+    storage::CycleRecord r;
+    r.cell_id = cell;
+    r.cycle = c;
+    r.discharge_capacity_ah = soh * kRatedAh;
+    r.source = "test";
+    records.push_back(r);
+  }
+  ASSERT_TRUE(db.write_cycles(records).ok());
+}
+
+TEST_F(ForecasterTest, CellsPastEndOfLifeAreNotForecast) {
+  ASSERT_TRUE(db_->upsert_cell({"old", "rig", "LFP", kRatedAh, "", "{}"}).ok());
+  ASSERT_TRUE(db_->upsert_cell({"tough", "rig", "LFP", kRatedAh, "", R"({"eol_soh": 0.7})"}).ok());
+  for (const char* cell : {"old", "tough"})
+    store_soh(*db_, cell, 1, 50, 0.85);
+  auto f = start();
+  f->notify({{"old", {0, 50}}, {"tough", {0, 50}}});
+  ASSERT_TRUE(eventually_stats(*f, [](const ForecasterStats& s) {
+    return s.forecasts + s.implausible == 2 && s.cells_pending == 0;
+  }));
+  // From cycle 53 on, three of the last five cycles read 0.75: under 0.8, not under 0.7.
+  for (const char* cell : {"old", "tough"})
+    store_soh(*db_, cell, 51, 60, 0.75);
+  f->notify({{"old", {0, 60}}, {"tough", {0, 60}}});
+  ASSERT_TRUE(eventually_stats(*f, [](const ForecasterStats& s) {
+    return s.forecasts + s.implausible + s.past_end_of_life == 22 && s.cells_pending == 0;
+  }));
+  const ForecasterStats s = f->stats();
+  EXPECT_EQ(s.past_end_of_life, 8u) << "cycles 53..60 of 'old'";
+  EXPECT_EQ(s.implausible, 0u) << s.last_implausible;
+  EXPECT_EQ(forecast_cycles(*db_, "old"), range(50, 52));
+  EXPECT_EQ(forecast_cycles(*db_, "tough"), range(50, 60));
+}
+
+TEST_F(ForecasterTest, HandsOverEachPlusHErrorItSetsOnce) {
+  store(*db_, "c1", 1, 30);
+  std::mutex mutex;
+  std::vector<storage::ScoredForecast> scored;
+  ForecasterOptions options{dir_ / "f.db"};
+  options.pass_interval = std::chrono::milliseconds(1);
+  auto f = Forecaster::start(options, {}, [&](std::vector<storage::ScoredForecast> more) {
+    std::lock_guard lock(mutex);
+    scored.insert(scored.end(), more.begin(), more.end());
+  });
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->set_model(model_).ok());
+  (*f)->notify({{"c1", {0, 30}}});
+  ASSERT_TRUE(settle(**f, 1));
+  store(*db_, "c1", 31, 54);  // +24 of the cycle-30 forecast
+  (*f)->notify({{"c1", {0, 54}}});
+  ASSERT_TRUE(settle(**f, 25));
+  (*f)->stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(scored.size(), 1u);
+  EXPECT_EQ(scored[0].cell_id, "c1");
+  EXPECT_EQ(scored[0].at_cycle, 30);
+  EXPECT_EQ(scored[0].target_cycle, 54);
+  EXPECT_EQ(scored[0].model_version, "stream-v1");
+  EXPECT_EQ(scored[0].origin, "host");
+  const storage::ForecastRecord first = db_->forecasts_of("c1")->front();
+  EXPECT_DOUBLE_EQ(scored[0].error_h, first.error_h);
 }
 
 }  // namespace

@@ -91,7 +91,8 @@ std::string repeat(const std::string& piece, std::size_t times) {
 }
 
 // An edge forecast of node n1 for the test's cell, as a gateway would publish it.
-std::string edge_forecast(std::int64_t cycle, const std::string& model_version) {
+std::string edge_forecast(std::int64_t cycle, const std::string& model_version,
+                          double soh_at_h = 0.9) {
   wire::EdgeForecast f;
   f.node = "n1";
   f.cell = kCell;
@@ -99,7 +100,7 @@ std::string edge_forecast(std::int64_t cycle, const std::string& model_version) 
   f.model_version = model_version;
   f.model_sha256 = std::string(64, 'a');
   f.horizon = 20;
-  f.soh_at_h = 0.9;
+  f.soh_at_h = soh_at_h;
   f.received_at_ms = 1700000000000;
   return wire::serialize_edge_forecast(f);
 }
@@ -169,6 +170,11 @@ std::vector<Case> mqtt_cases() {
        "{\"cycle\": 1, \"qd_ah\": 1}", "topic", "cell"},
       {"mqtt.edge_forecast_garbage", Channel::kMqtt, "cyclecast/v1/nodes/n1/forecasts",
        "{\"node\": [[[[", "edge_forecast", ""},
+      // Well-formed (the parser allows |SOH| <= 10) but no cell holds 1.7 times its rating.
+      {"mqtt.edge_forecast_implausible", Channel::kMqtt, "cyclecast/v1/nodes/n1/forecasts",
+       edge_forecast(30, "m1", 1.7), "edge_forecast",
+       "implausible edge forecast of cell '" + std::string(kCell) +
+           "' at cycle 30: SOH 1.7 at +H outside [0, 1.2]"},
       // Wildcards and NUL cannot be published at all (MQTT forbids them in a topic name): the
       // client refuses, the daemon never sees them and counts nothing.
       {"mqtt.topic_plus_cell", Channel::kMqtt, cycles_topic("a+b"), "{}", "unsent", ""},

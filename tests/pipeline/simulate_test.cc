@@ -433,6 +433,66 @@ TEST(Simulate, CyclesAfterEndOfLifeSetTheRunLength) {
     EXPECT_EQ(cell.last_cycle, cell.eol_cycle);
 }
 
+// Regime change: the cells it applies to fade `factor` times as fast past the change cycle, and
+// are identical to the unchanged run up to it; the others are untouched.
+TEST(SimulateRegime, ChangedCellsFadeFactorTimesAsFastPastTheChange) {
+  auto plain = options_for(9, 4);
+  plain.policies = {"5.4C(40%)-3.6C"};
+  plain.glitches = GlitchRates{0.0, 0.0, 0.0, 0.0, 0.0};
+  auto changed = plain;
+  changed.regime_change_cycle = 200;
+  changed.regime_fade_factor = 5.0;
+  changed.regime_every = 2;
+  const auto before = run(plain);
+  const auto after = run(changed);
+  ASSERT_EQ(before.size(), 4u);
+  ASSERT_EQ(after.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const bool is_changed = i % 2 == 0;
+    EXPECT_EQ(after[i].regime_changed, is_changed) << i;
+    for (std::int64_t n = 1; n <= 200; ++n) {
+      const auto k = static_cast<std::size_t>(n - 1);
+      ASSERT_EQ(after[i].cycles[k].discharge_capacity_ah, before[i].cycles[k].discharge_capacity_ah)
+          << "cell " << i << " cycle " << n << ": before the change nothing differs";
+    }
+    const double at_change = before[i].truth[199].capacity_ah;
+    for (std::int64_t n : {201, 250, 300}) {
+      const auto k = static_cast<std::size_t>(n - 1);
+      if (k >= after[i].truth.size()) continue;
+      const double loss_before = at_change - before[i].truth[k].capacity_ah;
+      const double loss_after = at_change - after[i].truth[k].capacity_ah;
+      EXPECT_NEAR(loss_after, (is_changed ? 5.0 : 1.0) * loss_before, 1e-12)
+          << "cell " << i << " cycle " << n;
+    }
+    if (is_changed) {
+      EXPECT_LT(after[i].eol_cycle, before[i].eol_cycle) << "faster fade, earlier end of life";
+      EXPECT_EQ(after[i].knee_cycle, before[i].knee_cycle) << "the drawn knee stays";
+      EXPECT_NE(after[i].info.metadata_json.find("\"regime_change_cycle\":200"), std::string::npos)
+          << after[i].info.metadata_json;
+      EXPECT_NE(after[i].info.metadata_json.find("\"regime_fade_factor\":5.000"),
+                std::string::npos);
+    } else {
+      EXPECT_EQ(after[i].eol_cycle, before[i].eol_cycle);
+      EXPECT_EQ(after[i].info.metadata_json, before[i].info.metadata_json);
+      EXPECT_EQ(after[i].cycles.size(), before[i].cycles.size());
+    }
+  }
+}
+
+TEST(SimulateRegime, ASlowerFadeMovesEndOfLifeLater) {
+  auto plain = options_for(4, 1);
+  plain.policies = {"2C(10%)-6C"};
+  auto slower = plain;
+  slower.regime_change_cycle = 50;
+  slower.regime_fade_factor = 0.5;
+  const auto before = run(plain);
+  const auto after = run(slower);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_GT(after[0].eol_cycle, before[0].eol_cycle);
+  EXPECT_EQ(after[0].last_cycle, after[0].eol_cycle + plain.cycles_after_eol);
+  EXPECT_LT(after[0].truth.back().capacity_ah, kSimEndOfLifeCapacityAh);
+}
+
 TEST(SimulateCsv, HasTheHeaderAndOneLinePerRecord) {
   auto options = options_for(61, 4);
   const auto cells = run(options);
@@ -544,6 +604,18 @@ TEST(SimulateOptions, RefusesOutOfRangeCountsAndRates) {
   o = options_for(1, 1);
   o.batch = "a,b";
   expect_invalid(o, "batch");
+  o = options_for(1, 1);
+  o.regime_change_cycle = -1;
+  expect_invalid(o, "regime_change_cycle");
+  o = options_for(1, 1);
+  o.regime_every = 0;
+  expect_invalid(o, "regime_every");
+  for (double factor : {0.0, 0.09, 101.0, std::numeric_limits<double>::quiet_NaN()}) {
+    o = options_for(1, 1);
+    o.regime_change_cycle = 10;
+    o.regime_fade_factor = factor;
+    expect_invalid(o, "regime_fade_factor");
+  }
 }
 
 TEST(SimulateOptions, RefusesMalformedPolicies) {

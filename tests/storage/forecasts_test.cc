@@ -137,7 +137,23 @@ TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
   EXPECT_EQ(*db->score_forecasts(kC1), 2u);
   EXPECT_EQ(*db->score_forecasts(kC1), 0u);  // nothing new: scoring is idempotent
   store_cycles(*db, 16, 25, 1.8);            // SOH 0.9 at cycle 25 = +20 of the cycle-5 ones
-  EXPECT_EQ(*db->score_forecasts(kC1), 2u);
+  std::vector<ScoredForecast> scored_h;
+  EXPECT_EQ(*db->score_forecasts(kC1, &scored_h), 2u);
+  // The drift monitor's stream: the two +H errors just set, with whose forecasts they were.
+  ASSERT_EQ(scored_h.size(), 2u);
+  for (const ScoredForecast& s : scored_h) {
+    EXPECT_EQ(s.cell_id, "c1");
+    EXPECT_EQ(s.at_cycle, 5);
+    EXPECT_EQ(s.target_cycle, 25);
+    EXPECT_EQ(s.model_version, "v1");
+  }
+  const bool host_first = scored_h[0].origin == "host";
+  EXPECT_NEAR(scored_h[host_first ? 0 : 1].error_h, 0.0, 1e-6);
+  EXPECT_EQ(scored_h[host_first ? 1 : 0].origin, "edge:n1");
+  EXPECT_NEAR(scored_h[host_first ? 1 : 0].error_h, 0.9 - 0.96, 1e-6);
+  scored_h.clear();
+  EXPECT_EQ(*db->score_forecasts(kC1, &scored_h), 0u);
+  EXPECT_TRUE(scored_h.empty()) << "each +H error is handed out once";
 
   auto read = db->forecasts_of("c1");
   ASSERT_TRUE(read.ok());

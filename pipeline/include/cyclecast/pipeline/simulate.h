@@ -33,6 +33,8 @@ inline constexpr std::int64_t kSimMaxCells = 100000;
 inline constexpr std::int64_t kSimMaxCyclesCap = 100000;
 inline constexpr std::int64_t kSimMaxRigs = 1000;
 inline constexpr std::int64_t kSimMaxCyclesAfterEol = 10000;
+inline constexpr double kSimMinRegimeFadeFactor = 0.1;
+inline constexpr double kSimMaxRegimeFadeFactor = 100.0;
 
 // 2026-01-01T00:00:00Z: the default start of the first cycle, in Unix epoch milliseconds.
 inline constexpr std::int64_t kSimDefaultStartMs = 1767225600000;
@@ -66,6 +68,13 @@ struct SimulationOptions {
   GlitchRates glitches;
   std::int64_t start_ms = kSimDefaultStartMs;  // all cells start their first cycle here
   std::string batch;                           // CSV batch column; empty means "sim-<seed>"
+  // A regime change (docs/simulator.md, "Regime change"), for testing drift detection: past
+  // cycle regime_change_cycle the capacity of the changed cells fades regime_fade_factor times
+  // as fast as their model says. 0: no change. Only cells whose index is a multiple of
+  // regime_every change (1: all). Noise, glitches and the other cells are unaffected.
+  std::int64_t regime_change_cycle = 0;  // 0..kSimMaxCyclesCap
+  double regime_fade_factor = 1.0;       // kSimMinRegimeFadeFactor..kSimMaxRegimeFadeFactor
+  std::int64_t regime_every = 1;         // 1..kSimMaxCells
 };
 
 // What a glitch did to one record: bit flags, OR-ed. The CSV carries the glitched values
@@ -95,6 +104,7 @@ struct SimulatedCell {
   double fresh_capacity_ah = 0.0;  // true capacity before the first cycle
   double initial_resistance_ohm = 0.0;  // true resistance of the fresh cell
   std::int64_t glitch_rows = 0;         // records with any glitch flag
+  bool regime_changed = false;          // the options' regime change applies to this cell
 };
 
 // The built-in policy list, chosen to spread end of life over about 150..2300 cycles.

@@ -110,6 +110,16 @@ struct LiveError {
   double mae_h = 0.0;          // mean |error_h| over them (NaN when none)
 };
 
+// A forecast's +H error as score_forecasts set it.
+struct ScoredForecast {
+  std::string cell_id;
+  std::int64_t at_cycle = 0;
+  std::int64_t target_cycle = 0;  // at_cycle + H: the cycle whose arrival scored it
+  std::string model_version;
+  std::string origin;
+  double error_h = 0.0;  // actual SOH minus the forecast at at_cycle + H
+};
+
 struct ForecastWriteResult {
   std::size_t stored = 0;
   std::size_t duplicates = 0;     // same cell, at_cycle, model_version and origin already stored
@@ -256,8 +266,11 @@ class Database {
   // Scores the forecasts of these cells whose target cycles (at_cycle + 10, at_cycle + H) are now
   // stored: error = discharge capacity / rated capacity - forecast, all in one transaction. A
   // target cycle that never arrives (a gap, the cell's end) leaves that error unset. Returns how
-  // many errors were set.
-  Result<std::size_t> score_forecasts(std::span<const std::string> cell_ids);
+  // many errors were set. With `scored_h`, the forecasts whose +H error this call set are
+  // appended to it (after the commit), each cell's in at_cycle order: the stream a drift monitor
+  // watches.
+  Result<std::size_t> score_forecasts(std::span<const std::string> cell_ids,
+                                      std::vector<ScoredForecast>* scored_h = nullptr);
   // Live error per model version and origin, ordered by both.
   Result<std::vector<LiveError>> live_errors();
   // The highest at_cycle of the cell's forecasts from `origin`; 0 when there are none.
