@@ -51,6 +51,10 @@ struct EvalProtocol {
   // SOH: "high" >= 0.95, "medium" >= 0.9, "low" below.
   std::vector<std::string> test_bands;
   double ridge_lambda = 1e-3;
+  // The strides the windows were made with (ProtocolOptions), for windows made again on other
+  // cell splits (the k-fold scoring of train.h).
+  int64_t train_stride = 1;
+  int64_t test_stride = 10;
 };
 
 Result<EvalProtocol> paper_protocol(const std::filesystem::path& dir,
