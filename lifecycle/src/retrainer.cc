@@ -84,6 +84,7 @@ Json gate_evidence_json(const pipeline::GateEvidence& e) {
           {"candidate_mae", figure(e.candidate_mae)},
           {"best_baseline", e.best_reference},
           {"best_baseline_mae", figure(e.best_reference_mae)},
+          {"weakest_baseline", e.weakest_reference},
           {"lower", figure(e.lower)},
           {"beats_baselines", e.beats_references}};
 }

@@ -128,6 +128,7 @@ void to_json(nlohmann::json& j, const GateEvidence& e) {
        {"candidate_mae", number(e.candidate_mae)},
        {"best_reference", e.best_reference},
        {"best_reference_mae", number(e.best_reference_mae)},
+       {"weakest_reference", e.weakest_reference},
        {"lower", number(e.lower)},
        {"beats_references", e.beats_references},
        {"comparisons", e.comparisons},
@@ -141,6 +142,7 @@ void from_json(const nlohmann::json& j, GateEvidence& e) {
   e.candidate_mae = number_or_nan(j.at("candidate_mae"));
   j.at("best_reference").get_to(e.best_reference);
   e.best_reference_mae = number_or_nan(j.at("best_reference_mae"));
+  j.at("weakest_reference").get_to(e.weakest_reference);
   e.lower = number_or_nan(j.at("lower"));
   j.at("beats_references").get_to(e.beats_references);
   j.at("comparisons").get_to(e.comparisons);

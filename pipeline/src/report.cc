@@ -87,6 +87,7 @@ Json gate_evidence_json(const GateEvidence& e) {
               {"candidate_mae", e.candidate_mae},
               {"best_baseline", e.best_reference},
               {"best_baseline_mae", e.best_reference_mae},
+              {"weakest_baseline", e.weakest_reference},
               {"lower", e.lower},
               {"beats_baselines", e.beats_references},
               {"comparisons", comparisons},

@@ -125,7 +125,7 @@ GateCandidate candidate(double mae) {
   c.footprint.ram_bytes = 700;
   c.footprint.cycles = 30000;
   c.beats_baselines = true;
-  c.baseline_reason = "linear beats the best baseline the node could run, line-10: ...";
+  c.baseline_reason = "linear beats every baseline the node could run on ...";
   return c;
 }
 
@@ -198,7 +198,7 @@ TEST(Gate, AnImprovementWithinTheNoiseKeepsTheChampion) {
 TEST(Gate, ACandidateThatDoesNotBeatTheNodesBaselinesIsNeverPromoted) {
   GateCandidate c = candidate(0.0005);
   c.beats_baselines = false;
-  c.baseline_reason = "w8 does not beat the best baseline the node could run, linear: ...";
+  c.baseline_reason = "w8 does not beat the baselines the node could run on ...";
   const auto alone = gate(c, std::nullopt, 0.0, {});
   EXPECT_FALSE(alone.promote);
   EXPECT_EQ(alone.reason, "r2-20261130 is not promoted: " + c.baseline_reason);

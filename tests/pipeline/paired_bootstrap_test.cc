@@ -130,6 +130,7 @@ TEST(GateEvidence, TheDecisiveBaselineIsTheMostAccurateAndTheReasonGivesBothMaes
   auto e = judge_against_references("linear", candidate, references, "k-fold", 5);
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_EQ(e->best_reference, "line-10");
+  EXPECT_EQ(e->weakest_reference, "line-10");
   EXPECT_EQ(e->comparisons.size(), 3u);
   EXPECT_TRUE(e->beats_references);
   EXPECT_GT(e->lower, 0.0);
@@ -138,6 +139,28 @@ TEST(GateEvidence, TheDecisiveBaselineIsTheMostAccurateAndTheReasonGivesBothMaes
   EXPECT_NE(e->reason.find("0.002250"), std::string::npos) << e->reason;
   EXPECT_NE(e->reason.find("lower 90 % bound"), std::string::npos) << e->reason;
   EXPECT_NE(e->reason.find("5-fold"), std::string::npos) << e->reason;
+}
+
+// Beating the most accurate baseline on average is not enough: the candidate must be told apart
+// from every one of them.
+TEST(GateEvidence, EveryBaselineMustBeBeatenNotOnlyTheMostAccurate) {
+  const auto candidate = cells_with(10, 20, [](int) { return 0.0010; });
+  const std::vector<std::pair<std::string, std::vector<CellError>>> references = {
+      // Lowest MAE, but worse than the candidate in every cell.
+      {"linear", cells_with(10, 20, [](int) { return 0.00105; })},
+      // Higher MAE on average, but better than the candidate on three cells of ten.
+      {"quadratic-50", cells_with(10, 20, [](int i) { return i < 3 ? 0.0006 : 0.0013; })}};
+  auto e = judge_against_references("w8", candidate, references, "k-fold", 5);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->best_reference, "linear");
+  EXPECT_GT(e->comparisons[0].result.lower, 0.0);
+  EXPECT_EQ(e->weakest_reference, "quadratic-50");
+  EXPECT_LE(e->lower, 0.0);
+  EXPECT_FALSE(e->beats_references);
+  EXPECT_NE(e->reason.find("does not beat the baselines the node could run"), std::string::npos)
+      << e->reason;
+  EXPECT_NE(e->reason.find("quadratic-50 MAE 0.001000 vs 0.001090"), std::string::npos)
+      << e->reason;
 }
 
 TEST(GateEvidence, NoBeatingWithoutABoundAboveZero) {

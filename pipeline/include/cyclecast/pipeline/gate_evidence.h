@@ -2,9 +2,10 @@
 // student it chose forecasts better than the best model the node could run without it. Those
 // references are the extrapolations (last value, line-10, quadratic-50) and, for a liquid
 // student, the run's int8 linear candidate; the float ridge baseline is reported but is not one
-// of them, since the node's int8 linear model cannot express it (docs/models.md). "Better" means
-// a paired bootstrap over cells (paired_bootstrap.h) puts the lower 90 % bound of the improvement
-// above zero.
+// of them, since the node's int8 linear model cannot express it (docs/lifecycle.md). "Better"
+// means that a paired bootstrap over cells (paired_bootstrap.h) puts the lower 90 % bound of the
+// improvement over every one of them above zero: the most accurate on average is not always the
+// one the data separates the candidate from least.
 #pragma once
 
 #include <cstdint>
@@ -34,8 +35,10 @@ struct GateEvidence {
   double candidate_mae = kNaN;
   std::string best_reference;  // lowest MAE of the references on the same windows
   double best_reference_mae = kNaN;
-  double lower = kNaN;  // lower 90 % bound of best_reference_mae - candidate_mae
-  bool beats_references = false;
+  // The reference with the lowest bound on the improvement, and that bound: the decisive one.
+  std::string weakest_reference;
+  double lower = kNaN;
+  bool beats_references = false;                // lower > 0 (never from one cell: NaN)
   std::vector<BaselineComparison> comparisons;  // one per reference, in the order given
   std::string reason;                           // one sentence with both MAEs and the bound
 
@@ -43,7 +46,7 @@ struct GateEvidence {
 };
 
 // The evidence for `candidate` against every reference (errors on the same cells and windows):
-// the decisive comparison is with the reference of lowest pooled MAE. `scoring` and `folds` are
+// it beats them when every comparison's lower bound is above zero. `scoring` and `folds` are
 // copied in and named in the reason. kInvalidArgument when there is no reference or the errors do
 // not pair (paired_bootstrap).
 Result<GateEvidence> judge_against_references(
