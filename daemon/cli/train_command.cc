@@ -184,6 +184,25 @@ Result<pipeline::TeacherKind> teacher_kind(const std::string& name) {
   return it->second;
 }
 
+// The run's evidence against the baselines the node could run (pipeline/gate_evidence.h).
+nlohmann::json gate_json(const pipeline::GateEvidence& e) {
+  if (!e.present()) return nullptr;
+  const auto figure = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+  };
+  return {{"scoring", e.scoring},
+          {"folds", e.folds},
+          {"candidate", e.candidate},
+          {"cells", e.cells},
+          {"candidate_mae", figure(e.candidate_mae)},
+          {"best_baseline", e.best_reference},
+          {"best_baseline_mae", figure(e.best_reference_mae)},
+          {"weakest_baseline", e.weakest_reference},
+          {"lower", figure(e.lower)},
+          {"beats_baselines", e.beats_references},
+          {"reason", e.reason}};
+}
+
 void print_training_summary(const pipeline::TrainingResult& r, bool json) {
   if (json) {
     nlohmann::json baselines = nlohmann::json::object();
@@ -199,6 +218,7 @@ void print_training_summary(const pipeline::TrainingResult& r, bool json) {
                                 {"student_params", r.chosen_params},
                                 {"teacher_params", r.teacher_params},
                                 {"student_flash_bytes", r.chosen_flash_bytes},
+                                {"gate", gate_json(r.gate_evidence)},
                                 {"seconds", r.seconds}};
     std::cout << out.dump() << '\n';
     return;
@@ -216,6 +236,7 @@ void print_training_summary(const pipeline::TrainingResult& r, bool json) {
   print_metrics_row("teacher", r.teacher);
   for (const auto& [name, m] : r.baselines)
     print_metrics_row(name, m);
+  if (r.gate_evidence.present()) std::printf("gate: %s\n", r.gate_evidence.reason.c_str());
 }
 
 int run_train(const TrainFlags& flags) {
@@ -350,6 +371,15 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   train->add_option("--seed", o.seed, "seed of initialization, shuffling and splits")
       ->capture_default_str();
+  train
+      ->add_option("--kfold-below-cells", o.kfold_below_cells,
+                   "split protocol with fewer cells: the gate's evidence by k-fold over cells "
+                   "(0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--folds", o.kfold_folds, "folds of that k-fold")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100));
   train->add_flag("--json", flags->json, "print one JSON object instead of text");
   train->callback([flags, &global] { global.exit_code = run_train(*flags); });
 

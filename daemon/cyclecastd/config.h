@@ -54,7 +54,7 @@ struct Config {
   int retrain_min_gap_min = 10;
   std::int64_t retrain_min_cycles = 2000;  // no automatic run on fewer cycles stored
   int retrain_check_s = 30;  // how often the triggers and the live error are looked at
-  double retrain_margin = 0.02;
+  double retrain_margin = 0.0;
   std::int64_t retrain_max_flash_bytes = 0;  // deployment budget; 0: no limit
   std::int64_t retrain_max_ram_bytes = 0;
   std::int64_t retrain_max_instructions = 0;

@@ -52,28 +52,39 @@ GateDecision gate(const GateCandidate& candidate, const std::optional<GateChampi
   if (!std::isfinite(candidate.mae)) {
     return {false, candidate.version + " has no held-out MAE to judge it by"};
   }
-  if (!champion) {
-    return {true, candidate.version + " fits the budget and there is no champion (held-out MAE " +
-                      figure(candidate.mae) + ")"};
+  if (!candidate.beats_baselines) {
+    return {false, candidate.version + " is not promoted: " +
+                       (candidate.baseline_reason.empty()
+                            ? std::string("its run gave no evidence against the baselines")
+                            : candidate.baseline_reason)};
   }
-  const double needed = champion->mae * (1.0 - margin);
-  const std::string figures = "held-out MAE " + figure(candidate.mae) + " vs champion " +
-                              champion->version + " " + figure(champion->mae) +
-                              " on the same test windows";
-  char margin_text[32];
-  std::snprintf(margin_text, sizeof margin_text, "%.1f %%", 100.0 * margin);
+  if (!champion) {
+    return {true, candidate.version + " fits the budget and there is no champion; " +
+                      candidate.baseline_reason};
+  }
   if (!std::isfinite(champion->mae)) {
     return {false, candidate.version + " cannot be compared: champion " + champion->version + " " +
                        (champion->why_no_mae.empty() ? "has no held-out MAE on these windows"
                                                      : champion->why_no_mae)};
   }
-  if (candidate.mae <= needed) {
-    return {true, candidate.version + " beats the champion by at least " +
-                      std::string(margin_text) + ": " + figures};
+  const double needed = margin * champion->mae;
+  const std::string figures = "held-out MAE " + figure(candidate.mae) + " vs champion " +
+                              champion->version + " " + figure(champion->mae) + " on the same " +
+                              std::to_string(champion->cells) +
+                              " test cells; paired bootstrap over cells: improvement " +
+                              figure(champion->mae - candidate.mae) + ", lower 90 % bound " +
+                              (std::isnan(champion->lower) ? std::string("unknown from one cell")
+                                                           : figure(champion->lower));
+  char needed_text[96];
+  std::snprintf(needed_text, sizeof needed_text,
+                "needs > %s (margin %.1f %% of the champion's MAE)", figure(needed).c_str(),
+                100.0 * margin);
+  if (champion->lower > needed) {
+    return {true, candidate.version + " beats the champion: " + figures + ", " + needed_text +
+                      "; " + candidate.baseline_reason};
   }
-  return {false, candidate.version + " is not " + std::string(margin_text) +
-                     " better than the champion (" + "needs at most " + figure(needed) +
-                     "): " + figures};
+  return {false, candidate.version + " is not shown better than the champion: " + figures + ", " +
+                     needed_text};
 }
 
 }  // namespace cyclecast::lifecycle

@@ -72,6 +72,23 @@ Json metrics_json(const pipeline::ForecastMetrics& m) {
           {"eol_windows", m.eol_windows}};
 }
 
+// The run's evidence against the baselines the node could run, in the model's lineage (what
+// `cyclecast models show` and scripts/demo print); NaN figures are null.
+Json gate_evidence_json(const pipeline::GateEvidence& e) {
+  if (!e.present()) return nullptr;
+  const auto figure = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
+  return {{"scoring", e.scoring},
+          {"folds", e.folds},
+          {"candidate", e.candidate},
+          {"cells", e.cells},
+          {"candidate_mae", figure(e.candidate_mae)},
+          {"best_baseline", e.best_reference},
+          {"best_baseline_mae", figure(e.best_reference_mae)},
+          {"weakest_baseline", e.weakest_reference},
+          {"lower", figure(e.lower)},
+          {"beats_baselines", e.beats_references}};
+}
+
 Json footprint_json(const bundle::Footprint& f) {
   Json j = {{"kind", f.kind}, {"method", f.method}};
   const auto put = [&j](const char* key, const std::optional<std::int64_t>& value) {
@@ -484,18 +501,20 @@ Result<void> Retrainer::gate_and_register(RunState& run) {
       *current && !(run.champion_at_start && run.champion_at_start->version == (*current)->version);
   std::optional<GateChampion> champion;
   if (*current) {
-    champion = GateChampion{(*current)->version, trained_run.champion_mae, ""};
+    champion =
+        GateChampion{(*current)->version, trained_run.champion_mae, "",
+                     trained_run.champion_comparison.lower, trained_run.champion_comparison.cells};
     if (champion_changed) {
       champion->mae = std::nan("");
       champion->why_no_mae = "became champion during the run (promote by hand if wanted)";
     }
     outcome.champion_mae = champion->mae;
   }
-  GateCandidate candidate{
-      run.version, trained.chosen_int8.mae,
-      GateFootprint{manifest.footprint.kind, manifest.footprint.flash_bytes,
-                    manifest.footprint.ram_bytes, manifest.footprint.instructions,
-                    manifest.footprint.cycles}};
+  GateCandidate candidate{run.version, trained.chosen_int8.mae,
+                          GateFootprint{manifest.footprint.kind, manifest.footprint.flash_bytes,
+                                        manifest.footprint.ram_bytes,
+                                        manifest.footprint.instructions, manifest.footprint.cycles},
+                          trained.gate_evidence.beats_references, trained.gate_evidence.reason};
   const GateDecision decision = gate(candidate, champion, config_.promotion_margin, config_.budget);
   outcome.promoted = decision.promote;
   outcome.gate_reason = decision.reason;
@@ -523,7 +542,8 @@ Result<void> Retrainer::gate_and_register(RunState& run) {
        {{"teacher_mae", trained.teacher.mae},
         {"student_float_mae", trained.chosen_float.mae},
         {"student_int8_mae", trained.chosen_int8.mae}}},
-      {"baselines_mae", baselines}};
+      {"baselines_mae", baselines},
+      {"gate_evidence", gate_evidence_json(trained.gate_evidence)}};
   Json metrics = metrics_json(trained.chosen_int8);
   metrics["metric"] = "int8 student on the run's test windows";
   metrics["test_cells"] = trained_run.test_cells;

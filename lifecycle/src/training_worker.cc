@@ -66,7 +66,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainingOptions, teacher, teache
                                                 student_epochs, stage2_epochs, min_student_steps,
                                                 min_stage2_steps, lambda_start, lambda_end,
                                                 kd_cosine, truth_loss_mae, calibration_windows,
-                                                budget, threads, seed, cost)
+                                                budget, kfold_below_cells, kfold_folds, threads,
+                                                seed, cost)
 
 void to_json(nlohmann::json& j, const ForecastMetrics& m) {
   nlohmann::json steps = nlohmann::json::array();
@@ -98,8 +99,58 @@ void from_json(const nlohmann::json& j, ForecastMetrics& m) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunOutput, out_dir, run_id, protocol, data_source, chosen,
                                    choice_reason, chosen_int8, chosen_float, chosen_params,
                                    chosen_flash_bytes, chosen_ram_bytes, chosen_cycles)
+void to_json(nlohmann::json& j, const PairedBootstrap& b) {
+  j = {{"cells", b.cells},
+       {"reference_mae", number(b.reference_mae)},
+       {"candidate_mae", number(b.candidate_mae)},
+       {"improvement", number(b.improvement)},
+       {"lower", number(b.lower)}};
+}
+void from_json(const nlohmann::json& j, PairedBootstrap& b) {
+  b.cells = j.at("cells").get<int64_t>();
+  b.reference_mae = number_or_nan(j.at("reference_mae"));
+  b.candidate_mae = number_or_nan(j.at("candidate_mae"));
+  b.improvement = number_or_nan(j.at("improvement"));
+  b.lower = number_or_nan(j.at("lower"));
+}
+void to_json(nlohmann::json& j, const BaselineComparison& c) {
+  j = {{"reference", c.reference}, {"result", c.result}};
+}
+void from_json(const nlohmann::json& j, BaselineComparison& c) {
+  j.at("reference").get_to(c.reference);
+  j.at("result").get_to(c.result);
+}
+void to_json(nlohmann::json& j, const GateEvidence& e) {
+  j = {{"scoring", e.scoring},
+       {"folds", e.folds},
+       {"candidate", e.candidate},
+       {"cells", e.cells},
+       {"candidate_mae", number(e.candidate_mae)},
+       {"best_reference", e.best_reference},
+       {"best_reference_mae", number(e.best_reference_mae)},
+       {"weakest_reference", e.weakest_reference},
+       {"lower", number(e.lower)},
+       {"beats_references", e.beats_references},
+       {"comparisons", e.comparisons},
+       {"reason", e.reason}};
+}
+void from_json(const nlohmann::json& j, GateEvidence& e) {
+  j.at("scoring").get_to(e.scoring);
+  j.at("folds").get_to(e.folds);
+  j.at("candidate").get_to(e.candidate);
+  j.at("cells").get_to(e.cells);
+  e.candidate_mae = number_or_nan(j.at("candidate_mae"));
+  j.at("best_reference").get_to(e.best_reference);
+  e.best_reference_mae = number_or_nan(j.at("best_reference_mae"));
+  j.at("weakest_reference").get_to(e.weakest_reference);
+  e.lower = number_or_nan(j.at("lower"));
+  j.at("beats_references").get_to(e.beats_references);
+  j.at("comparisons").get_to(e.comparisons);
+  j.at("reason").get_to(e.reason);
+}
 void to_json(nlohmann::json& j, const TrainingResult& r) {
   to_json(j, static_cast<const RunOutput&>(r));
+  j["gate_evidence"] = r.gate_evidence;
   j["teacher"] = r.teacher;
   j["baselines"] = r.baselines;
   j["teacher_params"] = r.teacher_params;
@@ -107,6 +158,7 @@ void to_json(nlohmann::json& j, const TrainingResult& r) {
 }
 void from_json(const nlohmann::json& j, TrainingResult& r) {
   from_json(j, static_cast<RunOutput&>(r));
+  j.at("gate_evidence").get_to(r.gate_evidence);
   j.at("teacher").get_to(r.teacher);
   j.at("baselines").get_to(r.baselines);
   j.at("teacher_params").get_to(r.teacher_params);
@@ -267,6 +319,9 @@ Result<TrainingOutcome> outcome_of(const std::optional<Json>& answer, int status
   outcome.test_cells = r.at("test_cells").get<std::vector<std::string>>();
   outcome.result = r.at("training").get<pipeline::TrainingResult>();
   outcome.champion_mae = number_or_nan(r.at("champion_mae"));
+  if (r.contains("champion_comparison")) {
+    outcome.champion_comparison = r.at("champion_comparison").get<pipeline::PairedBootstrap>();
+  }
   return outcome;
 }
 
@@ -380,6 +435,22 @@ Result<TrainingOutcome> train_in_worker(const fs::path& executable, const Traini
   }
 }
 
+namespace {
+
+// The champion against the run's int8 student on the run's test cells, paired by cell.
+Result<pipeline::PairedBootstrap> compare_with_champion(const fs::path& champion_model,
+                                                        const pipeline::TrainingResult& trained,
+                                                        const pipeline::EvalProtocol& protocol) {
+  auto champion = pipeline::model_file_errors_by_cell(champion_model.string(), protocol);
+  if (!champion) return champion.error();
+  auto candidate = pipeline::model_file_errors_by_cell(
+      trained.file(pipeline::RunFiles::kStudentInt8).string(), protocol);
+  if (!candidate) return candidate.error();
+  return pipeline::paired_bootstrap(*champion, *candidate);
+}
+
+}  // namespace
+
 int training_worker_main(const fs::path& request_file) {
   Reporter out;
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // of the daemon's thread that waits for this process
@@ -409,15 +480,19 @@ int training_worker_main(const fs::path& request_file) {
       [&out](const pipeline::TrainingProgress& p) { out.progress(p); }, &g_cancel);
   if (!trained) return out.error(trained.error());
   double champion_mae = std::numeric_limits<double>::quiet_NaN();
+  pipeline::PairedBootstrap comparison;
   if (!request->champion_model.empty()) {
     auto measured = pipeline::evaluate_model_file(request->champion_model.string(), *protocol);
     if (measured) champion_mae = measured->mae;
+    if (auto compared = compare_with_champion(request->champion_model, *trained, *protocol))
+      comparison = *compared;
   }
   out.line({{"result",
              {{"protocol", protocol->name},
               {"test_cells", protocol->test_cells},
               {"training", *trained},
-              {"champion_mae", number(champion_mae)}}}});
+              {"champion_mae", number(champion_mae)},
+              {"champion_comparison", comparison}}}});
   return 0;
 }
 

@@ -81,6 +81,8 @@ Result<EvalProtocol> from_split(std::string name, SeriesSet data, const CellSpli
   p.name = std::move(name);
   p.cleaning = cleaning;
   p.ridge_lambda = options.ridge_lambda;
+  p.train_stride = options.train_stride;
+  p.test_stride = options.test_stride;
   auto spec = fit_on(data.cells, split.train, options);
   if (!spec) return spec.error();
   p.spec = std::move(*spec);

@@ -436,6 +436,10 @@ std::string choice_section(const RunReport& r) {
     s += "<p class=\"chosen-name\">none: no candidate fits the budget</p>\n";
   }
   s += "<p>" + escape(r.choice.reason) + "</p>\n";
+  if (r.gate_evidence.present()) {
+    s += "<p class=\"gate-evidence\">Against the baselines the node could run: " +
+         escape(r.gate_evidence.reason) + ".</p>\n";
+  }
   s += "<p>Budget: " + escape(kib_text(r.budget.max_flash_bytes)) + " kB flash, " +
        escape(kib_text(r.budget.max_ram_bytes)) + " kB RAM, " +
        escape(number(r.budget.max_ms, "%.2f")) + " ms per forecast at 64 MHz.</p>\n";
@@ -467,7 +471,7 @@ svg.plot { background: #fff; } svg .frame { fill: none; stroke: #999; }
 svg .grid { stroke: #eee; } svg text { font-size: 11px; fill: #333; } svg .label { font-size: 12px; }
 svg .front { stroke: #444; stroke-width: 1.5; fill: none; }
 svg .budget { stroke: #d62728; stroke-dasharray: 6 4; }
-svg .candidate { fill: #1f77b4; fill-opacity: 0.8; } svg .candidate.stage2 { fill: #ff7f0e; }
+svg .candidate { fill: #1f77b4; fill-opacity: 0.8; } svg .candidate.stage2 { fill: #ff7f0e; } svg .candidate.linear { fill: #2ca02c; }
 svg .choice { fill: none; stroke: #d62728; stroke-width: 2.5; }
 svg .key-stage1 { stroke: #1f77b4; stroke-width: 6; } svg .key-stage2 { stroke: #ff7f0e; stroke-width: 6; }
 svg .key-choice { stroke: #d62728; stroke-width: 2.5; }

@@ -330,8 +330,12 @@ Result<void> quantize(StudentRun& run, const Eigen::MatrixXf& calibration,
                                    run.config.input_size);
   encoder = effective_int8_encoder(*first, encoder);
   const models::TuningStudent<float> frozen(run.config, jitter, true);
-  auto tuned = models::train(frozen, run.params, train_set, &validation_set,
-                             distill_config(options, kEncoderTuneEpochs, kStage2LearningRate, ctx));
+  // The linear candidate is the ridge the node can run: it is tuned on the truth alone, so that
+  // what it is does not depend on how well the teacher did.
+  const models::TrainConfig tune =
+      is_linear(run) ? train_config(options, kEncoderTuneEpochs, kStage2LearningRate, ctx)
+                     : distill_config(options, kEncoderTuneEpochs, kStage2LearningRate, ctx);
+  auto tuned = models::train(frozen, run.params, train_set, &validation_set, tune);
   if (!tuned) return tuned.error();
   auto q = models::quantize_student(models::student_weights(model, run.params.data()), calibration);
   if (!q) return q.error();

@@ -25,6 +25,8 @@
 #include "cyclecast/models/student.h"
 #include "cyclecast/models/training.h"
 #include "cyclecast/pipeline/cleaning.h"
+#include "cyclecast/pipeline/gate_evidence.h"
+#include "cyclecast/pipeline/paired_bootstrap.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/pipeline/report.h"
@@ -149,6 +151,34 @@ Result<void> quantize(StudentRun& run, const Eigen::MatrixXf& calibration,
                       const models::Dataset<float>& validation_set, double jitter,
                       const TrainingOptions& options, RunContext& ctx);
 Candidate candidate_of(const StudentRun& run, const models::CostConstants& constants);
+
+// --- The linear candidate and the gate's evidence (train_linear.cc) ---------------------------
+
+// The candidate the node runs as a plain linear model: the student's bypass alone (a rank-
+// `features` ridge in amplitude units, from `init`) with one inert hidden unit (every weight of
+// the liquid part zero), since the node's kernel needs a width of at least one. The unit stays
+// inert through fine-tuning: with G = 0 and h = 0 every gradient of the liquid part is zero.
+inline constexpr const char* kLinearCandidate = "linear";
+StudentRun linear_student(const LinearInit& init, int64_t encoded_size, int64_t features,
+                          int64_t horizon, uint64_t seed);
+bool is_linear(const StudentRun& run);
+
+// Errors by cell of the students given (their int8 forecasts) and of the node's extrapolation
+// baselines ("last value", "line-10", "quadratic-50"), all on the same windows: the protocol's
+// test windows ("held-out"), or with few cells in a split protocol every cell once, each student's
+// architecture refitted on the other folds ("k-fold"; see docs/pipeline.md, "Gate evidence").
+struct CellScores {
+  std::string scoring;  // "held-out" or "k-fold"
+  int64_t folds = 0;
+  std::string note;  // why k-fold was not possible, when it was asked for; else empty
+  std::vector<std::pair<std::string, std::vector<CellError>>> models;  // students, then baselines
+  const std::vector<CellError>* find(const std::string& name) const;
+};
+Result<CellScores> score_cells(const std::vector<const StudentRun*>& students,
+                               const EvalProtocol& protocol, const TrainingOptions& options,
+                               double jitter, int64_t epochs, RunContext& ctx);
+// The names of the node's extrapolation baselines in CellScores, in order.
+inline constexpr const char* kNodeBaselines[] = {"last value", "line-10", "quadratic-50"};
 
 // --- What the run writes (train_outputs.cc) ---------------------------------------------------
 

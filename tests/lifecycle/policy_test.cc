@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "cyclecast/lifecycle/gate.h"
+#include "cyclecast/pipeline/paired_bootstrap.h"
 #include "cyclecast/storage/registry.h"
 #include "lifecycle_fixture.h"
 #include "temp_dir.h"
@@ -123,7 +124,27 @@ GateCandidate candidate(double mae) {
   c.footprint.flash_bytes = 6000;
   c.footprint.ram_bytes = 700;
   c.footprint.cycles = 30000;
+  c.beats_baselines = true;
+  c.baseline_reason = "linear beats every baseline the node could run on ...";
   return c;
+}
+
+// The champion measured on the run's test cells, with the bootstrap's bound on the improvement.
+GateChampion champion_with(double mae, double lower, std::int64_t cells) {
+  return GateChampion{"r1-20261129", mae, "", lower, cells};
+}
+
+// The candidate's and the champion's errors on the same cells, through the real bootstrap.
+pipeline::PairedBootstrap compare_cells(const std::vector<double>& champion,
+                                        const std::vector<double>& candidate) {
+  std::vector<pipeline::CellError> a, b;
+  for (size_t i = 0; i < champion.size(); ++i) {
+    a.push_back({"c" + std::to_string(i), champion[i] * 100, 100});
+    b.push_back({"c" + std::to_string(i), candidate[i] * 100, 100});
+  }
+  auto compared = pipeline::paired_bootstrap(a, b);
+  EXPECT_TRUE(compared.ok());
+  return compared.ok() ? *compared : pipeline::PairedBootstrap{};
 }
 
 TEST(Gate, WithoutAChampionTheBudgetDecides) {
@@ -134,16 +155,57 @@ TEST(Gate, WithoutAChampionTheBudgetDecides) {
   EXPECT_NE(no.reason.find("flash bytes 6000 over the limit 4096"), std::string::npos) << no.reason;
 }
 
-TEST(Gate, CandidateMustBeatTheChampionByTheMargin) {
-  const GateChampion champion{"r1-20261129", 0.010, ""};
-  const auto better = gate(candidate(0.0097), champion, 0.02, {});
+TEST(Gate, CandidateMustBeatTheChampionByMoreThanTheNoiseAndTheMargin) {
+  const auto better = gate(candidate(0.0097), champion_with(0.010, 0.0002, 6), 0.0, {});
   EXPECT_TRUE(better.promote) << better.reason;
   EXPECT_NE(better.reason.find("0.009700"), std::string::npos) << better.reason;
   EXPECT_NE(better.reason.find("0.010000"), std::string::npos) << better.reason;
-  const auto slightly = gate(candidate(0.0099), champion, 0.02, {});
-  EXPECT_FALSE(slightly.promote);
-  EXPECT_NE(slightly.reason.find("2.0 %"), std::string::npos) << slightly.reason;
-  EXPECT_NE(slightly.reason.find("r1-20261129"), std::string::npos) << slightly.reason;
+  EXPECT_NE(better.reason.find("lower 90 % bound 0.000200"), std::string::npos) << better.reason;
+  EXPECT_NE(better.reason.find("same 6 test cells"), std::string::npos) << better.reason;
+  // The same bound under a 3 % margin: it must exceed 0.0003.
+  const auto margin = gate(candidate(0.0097), champion_with(0.010, 0.0002, 6), 0.03, {});
+  EXPECT_FALSE(margin.promote);
+  EXPECT_NE(margin.reason.find("needs > 0.000300"), std::string::npos) << margin.reason;
+  EXPECT_NE(margin.reason.find("r1-20261129"), std::string::npos) << margin.reason;
+}
+
+TEST(Gate, AnImprovementWithinTheNoiseKeepsTheChampion) {
+  // Lower on average (0.00095 against 0.00100) but worse on two of eight cells.
+  const std::vector<double> champion = {0.0010, 0.0010, 0.0010, 0.0010,
+                                        0.0010, 0.0010, 0.0010, 0.0010};
+  const std::vector<double> noisy = {0.0008, 0.0012, 0.0007, 0.0009,
+                                     0.0013, 0.0008, 0.0009, 0.0010};
+  const pipeline::PairedBootstrap compared = compare_cells(champion, noisy);
+  ASSERT_LT(compared.candidate_mae, compared.reference_mae);
+  const auto d =
+      gate(candidate(compared.candidate_mae),
+           champion_with(compared.reference_mae, compared.lower, compared.cells), 0.0, {});
+  EXPECT_FALSE(d.promote) << d.reason;
+  EXPECT_NE(d.reason.find("is not shown better than the champion"), std::string::npos) << d.reason;
+  // The same figures with one test cell: no bound, the champion stays.
+  const auto one = gate(candidate(0.0009), champion_with(0.0010, std::nan(""), 1), 0.0, {});
+  EXPECT_FALSE(one.promote);
+  EXPECT_NE(one.reason.find("unknown from one cell"), std::string::npos) << one.reason;
+  // Better on every cell: promoted.
+  const std::vector<double> clearly = {0.0008, 0.0009, 0.0007, 0.0008,
+                                       0.0009, 0.0008, 0.0009, 0.0008};
+  const pipeline::PairedBootstrap better = compare_cells(champion, clearly);
+  EXPECT_TRUE(gate(candidate(better.candidate_mae),
+                   champion_with(better.reference_mae, better.lower, better.cells), 0.0, {})
+                  .promote);
+}
+
+TEST(Gate, ACandidateThatDoesNotBeatTheNodesBaselinesIsNeverPromoted) {
+  GateCandidate c = candidate(0.0005);
+  c.beats_baselines = false;
+  c.baseline_reason = "w8 does not beat the baselines the node could run on ...";
+  const auto alone = gate(c, std::nullopt, 0.0, {});
+  EXPECT_FALSE(alone.promote);
+  EXPECT_EQ(alone.reason, "r2-20261130 is not promoted: " + c.baseline_reason);
+  EXPECT_FALSE(gate(c, champion_with(0.010, 0.009, 20), 0.0, {}).promote);
+  c.baseline_reason.clear();
+  EXPECT_NE(gate(c, std::nullopt, 0.0, {}).reason.find("no evidence against the baselines"),
+            std::string::npos);
 }
 
 TEST(Gate, InstructionsLimitUsesMeasuredInstructionsElseEstimatedCycles) {
@@ -162,6 +224,7 @@ TEST(Gate, InstructionsLimitUsesMeasuredInstructionsElseEstimatedCycles) {
 TEST(Gate, NanNeverPromotes) {
   EXPECT_FALSE(gate(candidate(std::nan("")), std::nullopt, 0.02, {}).promote);
   EXPECT_FALSE(gate(candidate(0.001), GateChampion{"c", std::nan(""), ""}, 0.02, {}).promote);
+  EXPECT_FALSE(gate(candidate(0.001), champion_with(0.002, std::nan(""), 1), 0.0, {}).promote);
 }
 
 // A retraining run evaluates the champion of its start; one promoted during the run has no MAE

@@ -103,6 +103,16 @@ TEST_F(RetrainerTest, ManualRunPromotesAWorseRunStaysCandidateAndRollbackReturns
   const auto lineage = nlohmann::json::parse(model.lineage_json);
   EXPECT_EQ(lineage["run_id"], first.run_id);
   EXPECT_TRUE(lineage.contains("teacher"));
+  // The evidence against the baselines the node could run (k-fold: 18 cells, under 20) is kept
+  // with the model and stated in the promotion's reason.
+  const auto& evidence = lineage["gate_evidence"];
+  ASSERT_TRUE(evidence.is_object()) << lineage;
+  EXPECT_EQ(evidence["scoring"], "k-fold");
+  EXPECT_EQ(evidence["cells"], 18);
+  EXPECT_TRUE(evidence["beats_baselines"].get<bool>()) << evidence;
+  EXPECT_LT(evidence["candidate_mae"].get<double>(), evidence["best_baseline_mae"].get<double>());
+  EXPECT_NE(first.gate_reason.find("beats every baseline the node could run"), std::string::npos)
+      << first.gate_reason;
   // Measured on the Cortex-M4 under QEMU, and the bundle carries the same figures.
   const auto footprint = nlohmann::json::parse(model.footprint_json);
   EXPECT_EQ(footprint["kind"], "measured") << footprint;

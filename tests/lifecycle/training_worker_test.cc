@@ -42,6 +42,8 @@ TEST(TrainingRequest, EveryOptionSurvivesTheTripThroughJson) {
   request.training.budget.max_ms = 2.5;
   request.training.cost.cycles_per_mac = 3.25;
   request.training.seed = 99;
+  request.training.kfold_below_cells = 12;
+  request.training.kfold_folds = 3;
   request.out_dir = "/state/runs/7/train";
   request.champion_model = "/state/models/r6-20261201/student.int8";
   request.lower_priority = false;
@@ -58,6 +60,8 @@ TEST(TrainingRequest, EveryOptionSurvivesTheTripThroughJson) {
   EXPECT_TRUE(parsed->training.prune_ratios.empty());
   EXPECT_DOUBLE_EQ(parsed->training.cost.cycles_per_mac, 3.25);
   EXPECT_EQ(parsed->training.seed, 99u);
+  EXPECT_EQ(parsed->training.kfold_below_cells, 12);
+  EXPECT_EQ(parsed->training.kfold_folds, 3);
   EXPECT_EQ(parsed->champion_model, request.champion_model);
   EXPECT_FALSE(parsed->lower_priority);
 }

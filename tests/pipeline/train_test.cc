@@ -74,8 +74,17 @@ TEST_F(TrainingTest, TinyRunWritesACompleteConsistentDirectory) {
 
   std::ifstream in(fs::path(out) / "report.json");
   const auto report = nlohmann::json::parse(in);
-  // 2 stage-1 students, each pruned once.
-  EXPECT_EQ(report["candidates"].size(), 4u);
+  // 2 stage-1 students, each pruned once, and the linear candidate.
+  EXPECT_EQ(report["candidates"].size(), 5u);
+  EXPECT_EQ(report["candidates"].back()["name"], "linear");
+  EXPECT_EQ(report["candidates"].back()["width"], 1);
+  // The gate's evidence, for the student the run chose, on the protocol's held-out test cells.
+  const auto& evidence = report["gate_evidence"];
+  ASSERT_TRUE(evidence.is_object()) << report.dump().substr(0, 400);
+  EXPECT_EQ(evidence["scoring"], "held-out");
+  EXPECT_EQ(evidence["candidate"], result->chosen);
+  EXPECT_EQ(evidence["reason"], result->gate_evidence.reason);
+  EXPECT_EQ(evidence["cells"], static_cast<int64_t>(protocol_.test_cells.size()));
   EXPECT_FALSE(result->chosen.empty());
   EXPECT_FALSE(result->choice_reason.empty());
   EXPECT_LT(result->chosen_params, result->teacher_params);
@@ -174,6 +183,88 @@ TEST_F(TrainingTest, RefusesAnExistingOutputDirectoryAndBadOptions) {
   bad.prune_ratios = {1.0};
   EXPECT_FALSE(run_training(protocol_, bad, (tmp_.path() / "b").string()).ok());
   EXPECT_FALSE(fs::exists(tmp_.path() / "a.partial"));
+}
+
+// Students distilled from a barely trained DLNet teacher alone (no truth term) are worse than
+// the ridge they started from. The run then deploys the linear candidate, or a student whose
+// evidence says it does not beat the baselines (which the gate refuses): never a worse model
+// passed off as better.
+TEST_F(TrainingTest, LiquidStudentsWorseThanTheLinearCandidateDeployItOrNothing) {
+  options_.teacher = TeacherKind::kDlnet;
+  options_.teacher_max_epochs = 2;
+  options_.lambda_start = 0.0;
+  options_.lambda_end = 0.0;
+  options_.min_student_steps = 300;
+  const std::string out = (tmp_.path() / "worse").string();
+  auto result = run_training(protocol_, options_, out);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  std::ifstream in(fs::path(out) / "report.json");
+  const auto report = nlohmann::json::parse(in);
+  double linear_mae = std::nan("");
+  std::vector<double> liquid_mae;
+  for (const auto& row : report["stages"]) {
+    if (row["stage"] != "int8") continue;
+    const double mae = row["metrics"]["mae"].get<double>();
+    (row["model"] == "linear" ? linear_mae : liquid_mae.emplace_back()) = mae;
+  }
+  ASSERT_FALSE(liquid_mae.empty());
+  for (double mae : liquid_mae)
+    ASSERT_GT(mae, linear_mae) << "the setting must make them worse";
+
+  const GateEvidence& e = result->gate_evidence;
+  ASSERT_TRUE(e.present());
+  EXPECT_EQ(e.candidate, result->chosen);
+  if (result->chosen == "linear") {
+    ASSERT_EQ(e.comparisons.size(), 3u);  // the node's extrapolations only
+    EXPECT_EQ(e.comparisons[0].reference, "last value");
+  } else {
+    EXPECT_FALSE(e.beats_references) << e.reason;
+    EXPECT_EQ(e.comparisons.front().reference, "linear");
+  }
+  if (e.beats_references) {
+    for (const BaselineComparison& c : e.comparisons)
+      EXPECT_LT(e.candidate_mae, c.result.reference_mae) << c.reference;
+  }
+}
+
+// With fewer cells than kfold_below_cells a split protocol is scored by k-fold over cells: every
+// cell is tested once, by the chosen architecture refitted without it.
+TEST_F(TrainingTest, FewCellsAreScoredByKFoldSoEveryCellIsTestedOnce) {
+  ProtocolOptions p;
+  p.input_len = 20;
+  p.horizon = 10;
+  p.use_optional_features = false;
+  p.train_stride = 2;
+  auto split = data_protocol(tmp_.path() / "data", p);
+  ASSERT_TRUE(split.ok()) << split.error().message;
+  ASSERT_EQ(split->name, "split");
+  options_.widths = {4};
+  options_.prune_ratios = {};
+  const std::string out = (tmp_.path() / "kfold").string();
+  std::vector<std::string> details;
+  auto result = run_training(*split, options_, out, [&](const TrainingProgress& progress) {
+    if (progress.detail.rfind("k-fold", 0) == 0) details.push_back(progress.detail);
+  });
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const GateEvidence& e = result->gate_evidence;
+  EXPECT_EQ(e.scoring, "k-fold");
+  EXPECT_EQ(e.folds, 5);
+  EXPECT_EQ(e.cells, 18);  // every cell, against 2 or 3 held-out test cells
+  for (const BaselineComparison& c : e.comparisons)
+    EXPECT_EQ(c.result.cells, 18) << c.reference;
+  EXPECT_NE(e.reason.find("18 cells, 5-fold over cells"), std::string::npos) << e.reason;
+  EXPECT_FALSE(details.empty());
+  std::ifstream in(fs::path(out) / "report.json");
+  const auto report = nlohmann::json::parse(in);
+  EXPECT_EQ(report["gate_evidence"]["scoring"], "k-fold");
+  EXPECT_EQ(report["gate_evidence"]["folds"], 5);
+
+  // Turned off, the same run is scored on its held-out test cells.
+  options_.kfold_below_cells = 0;
+  auto held_out = run_training(*split, options_, (tmp_.path() / "held-out").string());
+  ASSERT_TRUE(held_out.ok()) << held_out.error().message;
+  EXPECT_EQ(held_out->gate_evidence.scoring, "held-out");
+  EXPECT_EQ(held_out->gate_evidence.cells, static_cast<int64_t>(split->test_cells.size()));
 }
 
 TEST_F(TrainingTest, NothingFitsTheBudgetIsAnErrorNamingTheClosestMiss) {

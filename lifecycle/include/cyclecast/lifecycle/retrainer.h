@@ -33,8 +33,10 @@ struct RetrainerConfig {
   pipeline::ProtocolOptions protocol_options;
   pipeline::InputChoice inputs = pipeline::InputChoice::kSohOnly;
   pipeline::TrainingOptions training;
-  double promotion_margin = 0.02;  // relative: the candidate's MAE at least 2 % lower
-  DeploymentBudget budget;         // of the gate; 0 limits are off
+  // The lower 90 % bound of the improvement over the champion must exceed this fraction of the
+  // champion's MAE (lifecycle/gate.h); 0: any improvement the data supports.
+  double promotion_margin = 0.0;
+  DeploymentBudget budget;  // of the gate; 0 limits are off
   // Keep STATE/runs/<id>/snapshot.db after a successful run (its digest is in the registry
   // either way; the copy is as large as the database).
   bool keep_snapshot = false;

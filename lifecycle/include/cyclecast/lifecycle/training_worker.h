@@ -41,6 +41,9 @@ struct TrainingOutcome {
   std::vector<std::string> test_cells;
   pipeline::TrainingResult result;
   double champion_mae = std::numeric_limits<double>::quiet_NaN();  // NaN: none or unreadable
+  // The champion (reference) against the run's int8 student (candidate) on the test cells; cells
+  // 0 when there is no champion or it could not be evaluated.
+  pipeline::PairedBootstrap champion_comparison;
 };
 
 struct TrainingWorkerEvents {

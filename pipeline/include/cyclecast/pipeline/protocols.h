@@ -55,6 +55,10 @@ struct EvalProtocol {
   // paper: training and validation windows left out because their rows meet a test segment's
   // target rows (reported with the cleaning counts).
   int64_t windows_left_out = 0;
+  // The strides the windows were made with (ProtocolOptions), for windows made again on other
+  // cell splits (the k-fold scoring of train.h).
+  int64_t train_stride = 1;
+  int64_t test_stride = 10;
 };
 
 Result<EvalProtocol> paper_protocol(const std::filesystem::path& dir,

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "cyclecast/pipeline/gate_evidence.h"
 #include "cyclecast/pipeline/metrics.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/result.h"
@@ -51,6 +52,7 @@ struct RunReport {
   std::vector<std::pair<std::string, std::vector<double>>> error_by_step;  // model, MAE at 1..H
   std::vector<std::pair<std::string, double>> timings_s;                   // stage, seconds
   std::vector<std::pair<std::string, int64_t>> cleaning;  // cleaning rule, values it changed
+  GateEvidence gate_evidence;  // the chosen student against the node's baselines
   Budget budget;  // the deployment budget the choice was made under (drawn on the Pareto plot)
 
   bool has_choice() const { return choice.index < candidates.size(); }

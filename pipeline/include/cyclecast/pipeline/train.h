@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cyclecast/models/cost.h"
+#include "cyclecast/pipeline/gate_evidence.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/pipeline/run_output.h"
@@ -46,6 +47,12 @@ struct TrainingOptions {
   bool truth_loss_mae = true;  // truth term: MAE (default; measured better than MSE) or MSE
   int64_t calibration_windows = 2048;
   Budget budget;
+  // With fewer cells than kfold_below_cells in a split protocol, the gate's evidence comes from
+  // kfold_folds folds over cells (every cell tested once, by the chosen architecture refitted
+  // without it) instead of the one or two held-out test cells (docs/pipeline.md, "Gate
+  // evidence"). 0 turns it off.
+  int64_t kfold_below_cells = 20;
+  int64_t kfold_folds = 5;
   int64_t threads = 0;  // 0: all hardware threads
   uint64_t seed = 1;
   // Cost model of every candidate: defaults, or measured on the target (pipeline::read_cost_file).
@@ -71,6 +78,9 @@ using TrainingProgressCallback = std::function<void(const TrainingProgress&)>;
 struct TrainingResult : RunOutput {
   ForecastMetrics teacher;
   std::vector<std::pair<std::string, ForecastMetrics>> baselines;
+  // Whether the chosen student beats the best baseline the node could run (gate_evidence.h);
+  // the promotion gate refuses a student that does not.
+  GateEvidence gate_evidence;
   int64_t teacher_params = 0;
   double seconds = 0.0;
 };
@@ -100,5 +110,8 @@ Result<EvalProtocol> load_training_protocol(const std::filesystem::path& path,
 
 // Evaluates a saved model (float .ccm, or an int8 blob) on the protocol's test windows.
 Result<ForecastMetrics> evaluate_model_file(const std::string& path, const EvalProtocol& protocol);
+// The same by test cell, for a paired bootstrap against another model (paired_bootstrap.h).
+Result<std::vector<CellError>> model_file_errors_by_cell(const std::string& path,
+                                                         const EvalProtocol& protocol);
 
 }  // namespace cyclecast::pipeline
