@@ -20,6 +20,8 @@ namespace fs = std::filesystem;
 constexpr std::int64_t kCellCycles = 1000;    // a cell's history: the latest cycles
 constexpr std::int64_t kCellForecasts = 100;  // and forecasts
 constexpr std::int64_t kRuns = 100;
+// A node whose newest forecast is younger than this is "active" in /api/v1/nodes.
+constexpr std::int64_t kNodeActiveMs = 10 * 60 * 1000;
 
 Json time_or_null(std::int64_t ms) {
   return ms > 0 ? Json(pipeline::format_utc_iso8601(ms)) : Json(nullptr);
@@ -371,6 +373,24 @@ Result<fs::path> DaemonApi::run_report(std::int64_t id) {
     return make_error(ErrorCode::kNotFound, "run " + std::to_string(id) + " has no report");
   }
   return report;
+}
+
+Result<Json> DaemonApi::nodes() {
+  auto db = open();
+  if (!db) return db.error();
+  auto nodes = db->edge_nodes();
+  if (!nodes) return nodes.error();
+  const std::int64_t now = storage::now_ms();
+  Json out = Json::array();
+  for (const auto& n : *nodes) {
+    out.push_back({{"node", n.node},
+                   {"state", now - n.last_seen_ms <= kNodeActiveMs ? "active" : "silent"},
+                   {"model_version", n.model_version},
+                   {"last_seen", time_or_null(n.last_seen_ms)},
+                   {"forecasts", n.forecasts},
+                   {"cells", n.cells}});
+  }
+  return out;
 }
 
 Result<Json> DaemonApi::retrain(const http::Caller& caller) {

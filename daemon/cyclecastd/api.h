@@ -44,6 +44,7 @@ class DaemonApi : public http::ApiBackend {
   Result<nlohmann::json> runs() override;
   Result<nlohmann::json> run(std::int64_t id) override;
   Result<std::filesystem::path> run_report(std::int64_t id) override;
+  Result<nlohmann::json> nodes() override;
   Result<nlohmann::json> retrain(const http::Caller& caller) override;
   Result<nlohmann::json> promote(const std::string& version, const http::Caller& caller) override;
   Result<nlohmann::json> rollback(const http::Caller& caller) override;

@@ -150,6 +150,8 @@ Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
       return from_json(backend.rollback(caller));
     case RouteId::kCellMove:
       return from_json(backend.move_cell(route.name, route.rig, caller));
+    case RouteId::kNodes:
+      return from_json(backend.nodes());
   }
   return error_reply(500, "unhandled route");
 }
