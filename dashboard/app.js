@@ -42,7 +42,8 @@
   const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
   const fixed = (x, digits) => (isNum(x) ? x.toFixed(digits) : '–');
   const soh = (x) => (isNum(x) ? (x * 100).toFixed(1) + ' %' : '–');
-  const mae = (x) => (isNum(x) ? (x * 100).toFixed(2) + ' pp' : '–');
+  // Errors in percentage points of SOH; small ones keep three decimals.
+  const mae = (x) => (isNum(x) ? (x * 100).toFixed(Math.abs(x) < 0.01 ? 3 : 2) + ' pp' : '–');
   const text = (x) => (x === null || x === undefined || x === '' ? '–' : String(x));
   const when = (iso) => (iso ? iso.replace('T', ' ').replace('Z', ' UTC') : '–');
   const kib = (bytes) => (isNum(bytes) ? (bytes / 1024).toFixed(1) + ' KiB' : '–');
@@ -430,17 +431,18 @@
         controls, t.wrapper);
     const details = new Map();  // version -> the model with lineage and events
 
-    async function act(path, label) {
+    // `what` the change is ("Promote m-2"), `done` what it did ("Promoted m-2").
+    async function act(path, what, done) {
       try {
         const result = await change(path, why.value);
-        say(label + ': champion ' + result.champion + ' (previous ' + text(result.previous) + ').',
+        say(done + ': champion ' + result.champion + ' (previous ' + text(result.previous) + ').',
             'good');
-        await refresh();
+        await Promise.all([refresh(), refreshHealth()]);
       } catch (e) {
-        say(label + ' refused: ' + e.message, 'bad');
+        say(what + ' refused: ' + e.message, 'bad');
       }
     }
-    rollback.addEventListener('click', () => act('/api/v1/rollback', 'Rolled back'));
+    rollback.addEventListener('click', () => act('/api/v1/rollback', 'Roll back', 'Rolled back'));
 
     function lineageCell(m, detail) {
       const lineage = detail && detail.lineage;
@@ -475,7 +477,8 @@
         const promote = el('button', {type: 'button', class: 'promote',
                                       'aria-label': 'Promote ' + m.version}, 'Promote');
         promote.addEventListener('click', () =>
-          act('/api/v1/models/' + encodeURIComponent(m.version) + '/promote', 'Promoted ' + m.version));
+          act('/api/v1/models/' + encodeURIComponent(m.version) + '/promote',
+              'Promote ' + m.version, 'Promoted ' + m.version));
         return el('tr', {'data-version': m.version, class: m.status === 'champion' ? 'champion' : null},
             el('th', {scope: 'row'}, m.version),
             el('td', {title: m.status_reason || ''},
