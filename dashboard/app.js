@@ -112,6 +112,11 @@
     tbody.replaceChildren(...makeRows());
   }
 
+  // node.replaceChildren without the absent ones (a `cond ? x : null` left out, not "null").
+  function put(node, ...children) {
+    node.replaceChildren(...children.filter((c) => c !== null && c !== undefined));
+  }
+
   function cellTd(content, cls) {
     return el('td', {class: cls}, content);
   }
@@ -132,7 +137,7 @@
     const line = document.getElementById('health');
     try {
       const h = await api('/healthz');
-      line.replaceChildren(
+      put(line,
           badge(h.status === 'ok' ? 'ok' : 'degraded', h.status === 'ok' ? 'good' : 'bad'),
           ' champion ', el('strong', {}, text(h.champion)),
           h.retraining ? ' · retraining' : '');
@@ -550,7 +555,7 @@
     return {
       async refresh() {
         const r = await api('/api/v1/runs/' + encodeURIComponent(id));
-        status.replaceChildren(
+        put(status,
             badge(r.status, r.status === 'failed' ? 'bad' : r.status === 'running' ? 'warn' : 'good'),
             ' ', r.trigger + ', requested by ' + r.requested_by + ', started ' + when(r.started_at),
             r.finished_at ? ', finished ' + when(r.finished_at) : '',
@@ -558,7 +563,7 @@
         if (r.status === 'running') {
           const bar = el('progress', {max: 1, 'aria-label': 'progress of run ' + id});
           if (isNum(r.progress)) bar.value = r.progress;
-          body.replaceChildren(el('p', {}, bar, ' stage ', el('strong', {}, r.stage),
+          put(body, el('p', {}, bar, ' stage ', el('strong', {}, r.stage),
               isNum(r.progress) ? ' ' + Math.round(r.progress * 100) + ' %' : ''),
               el('p', {}, text(r.detail)),
               isNum(r.eta_s) ? el('p', {}, 'about ' + Math.round(r.eta_s) + ' s left') : null);

@@ -82,6 +82,9 @@ try {
     const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check(overflow <= 0, `${name} at ${width} px: the page does not scroll sideways (${overflow})`);
+    const leaked = await page.evaluate(
+        () => (document.body.innerText.match(/\bundefined\b|\bNaN\b|[A-Za-z0-9]null\b/) || [''])[0]);
+    check(leaked === '', `${name} at ${width} px: no "undefined", "NaN" or stray "null" shown ${leaked}`);
   }
 
   // Non-transparent pixels of the chart's canvas: a drawn chart has thousands.
