@@ -201,6 +201,21 @@ try {
   }, {}, args.candidate);
   await shot('models-promoted', 1280);
 
+  // Updates without reloading: a rollback made elsewhere (here, straight through the API) shows
+  // on the open page at its next poll.
+  const rolledBack = await fetch(args.url + '/api/v1/rollback', {
+    method: 'POST',
+    headers: {'Authorization': 'Bearer ' + args.token, 'Content-Type': 'application/json'},
+    body: JSON.stringify({who: 'dashboard_check', why: 'polling test'}),
+  });
+  check(rolledBack.status === 200, `rollback through the API: HTTP ${rolledBack.status}`);
+  await page.waitForFunction((v) => {
+    const tr = document.querySelector(`#models tr[data-version="${v}"]`);
+    return tr && tr.classList.contains('champion') &&
+        document.getElementById('health').textContent.includes(v);
+  }, {}, args.champion);
+  check(true, `the open page shows ${args.champion} champion again without a reload`);
+
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? ': ' + consoleErrors.join('; ') : ''}`);
 } catch (error) {
   check(false, `the checks ran to their end: ${error.stack || error}`);
