@@ -432,7 +432,7 @@
       {label: 'Action'},
     ], {id: 'models'});
     main.replaceChildren(el('h1', {}, 'Models'),
-        el('p', {class: 'hint'}, 'Promote and roll back need the API token (top right).'),
+        el('p', {class: 'hint'}, 'Promote and roll back need the API token (in the header).'),
         controls, t.wrapper);
     const details = new Map();  // version -> the model with lineage and events
 
