@@ -587,15 +587,26 @@
 
   // ---- Nodes -----------------------------------------------------------------------------------
 
+  const NODE_STATES = {online: 'good', active: 'good', silent: 'warn', unresponsive: 'warn'};
+
+  function gatewaySummary(g) {
+    if (!g) return '–';
+    return 'queued ' + g.queued + ', timeouts ' + g.timeouts + ', reopens ' + g.reopens +
+        ', resets ' + g.resets + ', dropped ' + g.dropped_records;
+  }
+
   function nodesPage() {
-    const t = table('Edge nodes, as their gateways\' forecasts show them: state, model, last seen', [
+    const t = table('Edge nodes: state (from the gateway\'s status, else from the forecasts), ' +
+                    'model, last seen, and what the gateway counts', [
       {label: 'Node'}, {label: 'State'}, {label: 'Model'}, {label: 'Last seen'},
-      {label: 'Forecasts', cls: 'num'}, {label: 'Cells', cls: 'num'},
+      {label: 'Forecasts stored', cls: 'num'}, {label: 'Cells', cls: 'num'}, {label: 'Gateway'},
     ], {id: 'nodes'});
     const empty = el('p', {id: 'nodes-empty', hidden: true},
-        'No node has forecast yet: a node appears with the first forecast its gateway publishes.');
+        'No node known yet: a node appears with its gateway\'s first status or forecast.');
     main.replaceChildren(el('h1', {}, 'Nodes and gateways'),
-        el('p', {class: 'hint'}, 'Active: a forecast arrived in the last 10 minutes.'),
+        el('p', {class: 'hint'}, 'State online, unresponsive, disconnected or offline as the ' +
+           'node\'s gateway reports it; without a report, active when a forecast arrived in the ' +
+           'last 10 minutes, else silent.'),
         empty, t.wrapper);
     return {
       async refresh() {
@@ -603,9 +614,10 @@
         empty.hidden = nodes.length > 0;
         fill(t.body, nodes, () => nodes.map((n) => el('tr', {'data-node': n.node},
             el('th', {scope: 'row'}, n.node),
-            el('td', {}, badge(text(n.state), n.state === 'active' ? 'good' : 'warn')),
+            el('td', {}, badge(text(n.state), NODE_STATES[n.state] || 'bad')),
             cellTd(text(n.model_version)), cellTd(when(n.last_seen)),
-            cellTd(text(n.forecasts), 'num'), cellTd(text(n.cells), 'num'))));
+            cellTd(text(n.forecasts), 'num'), cellTd(text(n.cells), 'num'),
+            cellTd(gatewaySummary(n.gateway)))));
       },
     };
   }

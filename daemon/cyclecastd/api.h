@@ -16,6 +16,7 @@
 #include "forecaster.h"
 #include "metrics.h"
 #include "model_keeper.h"
+#include "node_statuses.h"
 
 namespace cyclecast::daemon {
 
@@ -28,6 +29,8 @@ struct ApiSources {
   std::function<WalStatus()> wal_status;
   // Called after a cell move committed, so that the daemon's cell cache follows (thread-safe).
   std::function<void(storage::CellInfo)> cell_moved;
+  // The gateways' retained node statuses (null: none known).
+  const NodeStatuses* node_statuses = nullptr;
 };
 
 class DaemonApi : public http::ApiBackend {

@@ -164,7 +164,9 @@ try {
     // Nodes.
     await open('#/nodes', width);
     const nodes = await rows('#nodes tbody tr', 1);
-    check(nodes.some((r) => r.includes(args.node)), `nodes at ${width}: ${args.node} listed`);
+    check(nodes.some((r) => r.includes(args.node) && r.includes('online')),
+          `nodes at ${width}: ${args.node} listed, online`);
+    check(nodes.some((r) => r.includes('disconnected')), `nodes at ${width}: a disconnected node`);
     await shot('nodes', width);
 
     // Models (before any change).

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cyclecast/http/client.h"
+#include "cyclecast/wire/edge.h"
 #include "fading_cells.h"
 #include "ingest_harness.h"
 #include "temp_dir.h"
@@ -168,11 +169,52 @@ TEST_F(Dashboard, EveryPageInHeadlessChromium) {
       },
       60s))
       << fetch("/api/v1/cells/t0").dump() << log();
-  const Json nodes = fetch("/api/v1/nodes");
-  ASSERT_EQ(nodes.size(), 1u) << nodes.dump();
+  // The gateways' statuses: nano-7's online, and a nano-8 that never forecast, disconnected.
+  wire::NodeStatus online;
+  online.node = kNode;
+  online.state = "online";
+  online.model_version = champion;
+  online.last_seen_ms = 1800000000000;
+  online.forecasts = 1;
+  online.reopens = 2;
+  wire::NodeStatus gone = online;
+  gone.node = "nano-8";
+  gone.state = "disconnected";
+  for (const auto& status : {online, gone}) {
+    ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(status.node),
+                            wire::serialize_node_status(status)));
+  }
+  Json nodes;
+  ASSERT_TRUE(eventually(
+      [&] {
+        nodes = fetch("/api/v1/nodes");
+        return nodes.size() == 2u && nodes[0]["state"] == "online";
+      },
+      30s))
+      << nodes.dump() << log();
   EXPECT_EQ(nodes[0]["node"], kNode);
   EXPECT_EQ(nodes[0]["model_version"], champion);
   EXPECT_EQ(nodes[0]["cells"], 1);
+  EXPECT_EQ(nodes[0]["gateway"]["reopens"], 2);
+  EXPECT_EQ(nodes[1]["node"], "nano-8");
+  EXPECT_EQ(nodes[1]["state"], "disconnected");
+  EXPECT_EQ(nodes[1]["forecasts"], 0);
+  // A status on another node's topic is ignored.
+  gone.state = "offline";
+  ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(kNode),
+                          wire::serialize_node_status(gone)));
+  online.reopens = 3;  // then nano-7's own: once it shows, the one before it was handled
+  ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(kNode),
+                          wire::serialize_node_status(online)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        nodes = fetch("/api/v1/nodes");
+        return nodes.size() == 2u && nodes[0]["gateway"]["reopens"] == 3;
+      },
+      30s))
+      << nodes.dump();
+  EXPECT_EQ(nodes[0]["state"], "online");
+  EXPECT_EQ(nodes[1]["state"], "disconnected");
 
   // A second model, kept a candidate by the margin: the one the browser promotes.
   const std::string candidate = train();
