@@ -1,8 +1,8 @@
 # Runs clang-format in dry-run mode over the project's C and C++ sources.
-# Every C and C++ source of the repository but build trees (build*/ at the top) and npm packages.
+# Every C and C++ source of the repository but build trees (build*/ at the top) and npm packages
+# installed by scripts/setup (node_modules/).
 file(GLOB_RECURSE sources "${SOURCE_DIR}/*.h" "${SOURCE_DIR}/*.c" "${SOURCE_DIR}/*.cc")
-list(FILTER sources EXCLUDE REGEX "^${SOURCE_DIR}/(build[^/]*|\\.git)/")
-list(FILTER sources EXCLUDE REGEX "/node_modules/")  # npm packages of the browser tests
+list(FILTER sources EXCLUDE REGEX "^${SOURCE_DIR}/(build[^/]*|\\.git)/|/node_modules/")
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run --Werror ${sources}
   RESULT_VARIABLE rc ERROR_VARIABLE errors)
 if(NOT rc EQUAL 0)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cyclecast/bounded_json.h"
+#include "openapi.h"
 
 namespace cyclecast::http {
 namespace {
@@ -120,6 +121,13 @@ Reply metrics(ApiBackend& backend) {
   return reply;
 }
 
+// The description is the server's own: no backend call, no token.
+Reply openapi() {
+  Reply reply;
+  reply.body = std::string(openapi_document());
+  return reply;
+}
+
 Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
   switch (route.id) {
     case RouteId::kHealth:
@@ -152,6 +160,8 @@ Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
       return from_json(backend.move_cell(route.name, route.rig, caller));
     case RouteId::kNodes:
       return from_json(backend.nodes());
+    case RouteId::kOpenApi:
+      return openapi();
   }
   return error_reply(500, "unhandled route");
 }

@@ -2,10 +2,11 @@
 
 #include <vector>
 
+#include "cyclecast/ids.h"
+
 namespace cyclecast::http {
 namespace {
 
-constexpr std::size_t kMaxNameBytes = 64;
 constexpr std::size_t kMaxRunIdDigits = 18;  // fits int64 without overflow checks
 
 int hex_value(char c) {
@@ -86,6 +87,8 @@ RouteMatch match_api(const std::vector<std::string_view>& s) {
     return found(RouteId::kRetrain, Method::kPost);
   } else if (collection == "rollback" && n == 3) {
     return found(RouteId::kRollback, Method::kPost);
+  } else if (collection == "openapi.json" && n == 3) {
+    return found(RouteId::kOpenApi, Method::kGet);
   }
   return not_found();
 }
@@ -115,13 +118,7 @@ Result<std::string> percent_decode(std::string_view segment) {
 }
 
 bool is_valid_name(std::string_view name) {
-  if (name.empty() || name.size() > kMaxNameBytes || name.front() == '.') return false;
-  for (const char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return is_valid_id(name);
 }
 
 std::optional<std::int64_t> parse_run_id(std::string_view text) {
@@ -145,6 +142,44 @@ RouteMatch match_route(std::string_view target) {
   if (s.size() == 1 && s[0] == "metrics") return found(RouteId::kMetrics, Method::kGet);
   if (s.size() >= 3 && s.size() <= 5 && s[0] == "api" && s[1] == "v1") return match_api(s);
   return not_found();
+}
+
+const char* route_path(RouteId id) {
+  switch (id) {
+    case RouteId::kHealth:
+      return "/healthz";
+    case RouteId::kMetrics:
+      return "/metrics";
+    case RouteId::kCells:
+      return "/api/v1/cells";
+    case RouteId::kCell:
+      return "/api/v1/cells/{cell}";
+    case RouteId::kModels:
+      return "/api/v1/models";
+    case RouteId::kModel:
+      return "/api/v1/models/{version}";
+    case RouteId::kBundle:
+      return "/api/v1/models/{version}/bundle";
+    case RouteId::kPromote:
+      return "/api/v1/models/{version}/promote";
+    case RouteId::kRuns:
+      return "/api/v1/runs";
+    case RouteId::kRun:
+      return "/api/v1/runs/{id}";
+    case RouteId::kReport:
+      return "/api/v1/runs/{id}/report";
+    case RouteId::kRetrain:
+      return "/api/v1/retrain";
+    case RouteId::kRollback:
+      return "/api/v1/rollback";
+    case RouteId::kCellMove:
+      return "/api/v1/cells/{cell}/move";
+    case RouteId::kOpenApi:
+      return "/api/v1/openapi.json";
+    case RouteId::kNodes:
+      return "/api/v1/nodes";
+  }
+  return nullptr;
 }
 
 }  // namespace cyclecast::http

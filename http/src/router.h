@@ -27,6 +27,7 @@ enum class RouteId {
   kRollback,
   kCellMove,
   kNodes,
+  kOpenApi,
 };
 
 enum class Method { kGet, kPost };
@@ -52,9 +53,15 @@ struct RouteMatch {
 // caller against route->method (405 otherwise).
 RouteMatch match_route(std::string_view target);
 
+// The route's path as docs/openapi.json writes it ("/api/v1/cells/{cell}"), for the test that
+// holds the description and the router to each other; nullptr for a value that names no route.
+// A switch over every RouteId: a route added without its path does not compile (-Wswitch).
+const char* route_path(RouteId id);
+
 // Decodes %XX escapes once ('+' stays '+'). kInvalidArgument on a malformed escape.
 Result<std::string> percent_decode(std::string_view segment);
-// Cell ids and model versions: [A-Za-z0-9._-]{1,64}, not starting with '.'.
+// Cell ids, rig ids and model versions: cyclecast::is_valid_id (cyclecast/ids.h), the definition
+// that MQTT topics and CSV import share: [A-Za-z0-9._-]{1,64}, not starting with '.'.
 bool is_valid_name(std::string_view name);
 // Run ids: decimal digits only, 1..18 of them, value > 0.
 std::optional<std::int64_t> parse_run_id(std::string_view text);

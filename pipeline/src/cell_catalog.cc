@@ -10,6 +10,7 @@
 #include "csv_common.h"
 #include "csv_reader.h"
 #include "csv_values.h"
+#include "cyclecast/ids.h"
 
 namespace cyclecast::pipeline {
 
@@ -25,7 +26,8 @@ CellColumn cell_column_of(std::string_view name) {
   if (name == "cell_id") return CellColumn::kCellId;
   if (name == "rig_id") return CellColumn::kRigId;
   if (name == "chemistry") return CellColumn::kChemistry;
-  if (name == "rated_capacity_ah") return CellColumn::kRatedCapacity;
+  // capacity_ah: the rated capacity in batteryarchive.org's metadata.csv.
+  if (name == "rated_capacity_ah" || name == "capacity_ah") return CellColumn::kRatedCapacity;
   if (name == "policy") return CellColumn::kPolicy;
   return CellColumn::kMetadata;
 }
@@ -75,7 +77,22 @@ Result<CellHeader> read_cell_header(csv::RecordReader& reader, const std::string
       header.columns.end()) {
     return csv::parse_error(source_name, 1, "missing required column 'cell_id'");
   }
+  if (std::count(header.columns.begin(), header.columns.end(), CellColumn::kRatedCapacity) > 1) {
+    return csv::parse_error(source_name, 1,
+                            "columns 'rated_capacity_ah' and 'capacity_ah' both give the rated "
+                            "capacity: keep one");
+  }
   return header;
+}
+
+// batteryarchive.org's metadata names cells with a '/' ("SNL_18650_LFP_25C_0-100_0.5/1C_a")
+// that its file names, and so the ids import derives from them, write as '-'
+// ("..._0.5-1C_a_cycle_data.csv"). A '/' cannot be in an id (cyclecast/ids.h), so reading it as
+// '-' matches such a row to its file and loses nothing.
+std::string cell_id_of_row(std::string_view value) {
+  std::string id(value);
+  std::replace(id.begin(), id.end(), '/', '-');
+  return id;
 }
 
 // A non-empty rated_capacity_ah field; `label` names its column in the message.
@@ -127,13 +144,20 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
       const std::string label =
           "column " + csv::quote_for_message(names[i]) + " (" + std::to_string(i + 1) + ")";
       switch (columns[i]) {
-        case CellColumn::kCellId:
-          if (const std::string problem = csv::check_cell_id(value); !problem.empty()) {
+        case CellColumn::kCellId: {
+          std::string id = cell_id_of_row(value);
+          if (const std::string problem = csv::check_cell_id(id); !problem.empty()) {
             return csv::parse_error(source_name, line, label + ": " + problem);
           }
-          entry.info.cell_id.assign(value);
+          entry.info.cell_id = std::move(id);
           break;
+        }
         case CellColumn::kRigId:
+          if (!value.empty()) {
+            if (const std::string problem = check_id(value); !problem.empty()) {
+              return csv::parse_error(source_name, line, label + ": rig " + problem);
+            }
+          }
           entry.info.rig_id.assign(value);
           break;
         case CellColumn::kChemistry:
@@ -158,9 +182,9 @@ Result<CellCatalog> CellCatalog::parse(std::string_view text, const std::string&
     }
     entry.info.metadata_json.push_back('}');
     std::string id = entry.info.cell_id;
+    const std::string quoted = csv::quote_for_message(id);
     if (!catalog.cells_.emplace(std::move(id), std::move(entry)).second) {
-      return csv::parse_error(source_name, line,
-                              "cell " + csv::quote_for_message(fields[0]) + " is listed twice");
+      return csv::parse_error(source_name, line, "cell " + quoted + " is listed twice");
     }
   }
   if (status == csv::ReadStatus::kError)

@@ -8,11 +8,9 @@
 #include <utility>
 
 #include "csv_values.h"
+#include "cyclecast/ids.h"
 
 namespace cyclecast::pipeline::csv {
-
-// The bound on a cell id's length that docs/csv-format.md gives.
-constexpr std::size_t kMaxCellIdBytes = 64;
 
 std::string format_number(double value) {
   char buffer[32];
@@ -23,7 +21,17 @@ std::string format_number(double value) {
 std::string quote_for_message(std::string_view text) {
   constexpr std::size_t kMaxShown = 40;
   std::string out = "'";
-  out.append(text.substr(0, kMaxShown));
+  for (const char c : text.substr(0, kMaxShown)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      // Shown, not sent: an escape sequence in a file must not drive the operator's terminal.
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02X", byte);
+      out += escaped;
+    } else {
+      out.push_back(c);
+    }
+  }
   if (text.size() > kMaxShown) out += "...";
   out += "'";
   return out;
@@ -39,15 +47,8 @@ Error parse_error(const std::string& source, std::uint32_t line, const std::stri
 
 std::string check_cell_id(std::string_view id) {
   if (id.empty()) return "required value is empty";
-  if (id.size() > kMaxCellIdBytes) {
-    return "cell id is longer than " + std::to_string(kMaxCellIdBytes) + " bytes";
-  }
-  for (const char c : id) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      return "cell id contains a control character";
-    }
-  }
-  if (id.front() == ' ' || id.back() == ' ') return "cell id starts or ends with a space";
+  // The API and MQTT topics name cells by id: one that they cannot name must not be stored.
+  if (std::string why = check_id(id); !why.empty()) return "cell " + why;
   return {};
 }
 
@@ -63,6 +64,20 @@ bool is_number_like(std::string_view field) {
 Result<void> check_header_shape(std::span<const std::string_view> fields, std::string_view raw,
                                 const std::string& source) {
   if (raw.empty()) return parse_error(source, 1, "the header row is empty");
+  // Spreadsheets export "Unicode text" as UTF-16, with a byte-order mark and a NUL in every
+  // ASCII character; what would follow is an "unknown column" full of NULs.
+  if (raw.starts_with("\xFF\xFE") || raw.starts_with("\xFE\xFF") ||
+      raw.find('\0') != std::string_view::npos) {
+    return parse_error(source, 1,
+                       "the header holds NUL bytes or a UTF-16 byte-order mark: the file looks "
+                       "UTF-16 (or binary); save it as UTF-8 CSV");
+  }
+  // Old Mac line endings (a bare CR) make the whole file one line, taken for a header of data.
+  if (raw.find('\r') != std::string_view::npos) {
+    return parse_error(source, 1,
+                       "the header row holds a carriage return: lines must end in LF or CRLF, "
+                       "not a bare CR (convert the file, e.g. with tr '\\r' '\\n')");
+  }
   if (fields.size() == 1) {
     if (raw.find(';') != std::string_view::npos) {
       return parse_error(source, 1,

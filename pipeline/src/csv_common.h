@@ -22,7 +22,8 @@ namespace cyclecast::pipeline::csv {
 // `value` as printf's %g writes it (limits in messages: "2.2", not "2.200000").
 std::string format_number(double value);
 
-// `text` in single quotes, cut after 40 bytes so that a runaway field cannot flood a message.
+// `text` in single quotes, cut after 40 bytes so that a runaway field cannot flood a message, with
+// control characters written as \xNN.
 std::string quote_for_message(std::string_view text);
 
 // "<source>:<line>", the place every message about a row starts with.
@@ -31,7 +32,8 @@ std::string location(const std::string& source, std::uint32_t line);
 // kParse with the message "<source>:<line>: <what>".
 Error parse_error(const std::string& source, std::uint32_t line, const std::string& what);
 
-// Empty when `id` is a usable cell id, else what is wrong with it.
+// Empty when `id` is a usable cell id (cyclecast::check_id, the rule the API and MQTT topics
+// share), else what is wrong with it.
 std::string check_cell_id(std::string_view id);
 
 // Refuses a header row that is not one: empty, split by ';' or tabs, or holding data. Both the

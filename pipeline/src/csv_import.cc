@@ -10,15 +10,11 @@
 #include <vector>
 
 #include "csv_common.h"
+#include "cyclecast/ids.h"
 
 namespace cyclecast::pipeline {
 
 namespace {
-
-struct ParsedFile {
-  std::string name;
-  ParsedCycles parsed;
-};
 
 Result<std::vector<ParsedFile>> parse_files(std::span<const std::filesystem::path> paths,
                                             const CellCatalog& catalog,
@@ -53,8 +49,8 @@ Result<std::vector<ParsedFile>> parse_files(std::span<const std::filesystem::pat
   return files;
 }
 
-// Without skip_bad, the first bad row (in file order) fails the import.
-Result<void> refuse_bad_rows(const std::vector<ParsedFile>& files) {
+// "FILE:LINE: reason (and N more bad rows)": the first bad row of `files` and how many follow.
+std::string describe_bad_rows(std::span<const ParsedFile> files) {
   std::size_t bad_rows = 0;
   const ParsedFile* first = nullptr;
   for (const ParsedFile& file : files) {
@@ -65,8 +61,7 @@ Result<void> refuse_bad_rows(const std::vector<ParsedFile>& files) {
   const RowRejection& bad = first->parsed.rejected.front();
   std::string message = csv::location(first->name, bad.line) + ": " + bad.reason;
   if (bad_rows > 1) message += " (and " + std::to_string(bad_rows - 1) + " more bad rows)";
-  message += "; nothing was imported";
-  return make_error(ErrorCode::kParse, std::move(message));
+  return message;
 }
 
 Result<std::size_t> upsert_cells(storage::Database& db, const std::vector<ParsedFile>& files,
@@ -131,14 +126,9 @@ Result<void> write_rows(storage::Database& db, const ParsedFile& file, const Imp
 
 }  // namespace
 
-Result<ImportSummary> import_csv_files(storage::Database& db,
-                                       std::span<const std::filesystem::path> paths,
-                                       const ImportOptions& options) {
-  using Clock = std::chrono::steady_clock;
-  const auto seconds_since = [](Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  };
-  const auto start = Clock::now();
+Result<PreparedImport> prepare_import(std::span<const std::filesystem::path> paths,
+                                      const ImportOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   if (options.batch_rows == 0) {
     return make_error(ErrorCode::kInvalidArgument, "batch_rows must be at least 1");
   }
@@ -147,44 +137,88 @@ Result<ImportSummary> import_csv_files(storage::Database& db,
                       "a cell id can be given for a single BatteryArchive file only, not for " +
                           std::to_string(paths.size()) + " files");
   }
-  CellCatalog catalog(options.defaults);
+  if (const std::string problem = check_id(options.defaults.rig_id); !problem.empty()) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "default rig " + csv::quote_for_message(options.defaults.rig_id) + ": rig " + problem);
+  }
+  PreparedImport prepared{CellCatalog(options.defaults), {}, 0.0};
   if (options.cells_file) {
     auto loaded = CellCatalog::load(*options.cells_file, options.defaults);
     if (!loaded) return loaded.error();
-    catalog = std::move(*loaded);
+    prepared.catalog = std::move(*loaded);
   }
-  auto files = parse_files(paths, catalog, options);
+  auto files = parse_files(paths, prepared.catalog, options);
   if (!files) return files.error();
-  const auto parsed_at = Clock::now();
-  if (!options.skip_bad) {
-    if (auto refused = refuse_bad_rows(*files); !refused) return refused.error();
-  }
+  prepared.files = std::move(*files);
+  prepared.parse_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return prepared;
+}
 
+Result<void> refuse_bad_rows(const PreparedImport& prepared, bool skip_bad) {
+  if (!skip_bad) {
+    std::string first_bad = describe_bad_rows(prepared.files);
+    if (first_bad.empty()) return {};
+    return make_error(ErrorCode::kParse, std::move(first_bad) + "; nothing was imported");
+  }
+  // Skipping is for the odd bad row among good ones. A file without a single good row was read
+  // with the wrong layout, cells or rated capacity: storing all of it as rejected would hide that.
+  for (const ParsedFile& file : prepared.files) {
+    if (!file.parsed.rows.empty() || file.parsed.rejected.empty()) continue;
+    return make_error(ErrorCode::kParse,
+                      file.name + ": every one of its " + std::to_string(file.parsed.data_rows) +
+                          " rows is bad, e.g. " +
+                          describe_bad_rows(std::span<const ParsedFile>(&file, 1)) +
+                          "; nothing was imported (--skip-bad skips bad rows among good ones: "
+                          "check the file's format, cells and rated capacity)");
+  }
+  return {};
+}
+
+Result<ImportSummary> write_import(storage::Database& db, const PreparedImport& prepared,
+                                   const ImportOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.batch_rows == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "batch_rows must be at least 1");
+  }
   ImportSummary summary;
-  summary.files = files->size();
+  summary.files = prepared.files.size();
   std::size_t rows_total = 0;
-  for (const ParsedFile& file : *files) {
+  for (const ParsedFile& file : prepared.files) {
     summary.rows += file.parsed.data_rows;
     summary.duplicates += file.parsed.duplicate_rows;
     summary.conflicts += file.parsed.conflicting_rows;
     summary.rejected += file.parsed.rejected.size() - file.parsed.conflicting_rows;
     rows_total += file.parsed.rows.size();
   }
-  auto cells = upsert_cells(db, *files, catalog);
+  auto cells = upsert_cells(db, prepared.files, prepared.catalog);
   if (!cells) return cells.error();
   summary.cells = *cells;
 
   std::size_t rows_written = 0;
-  for (const ParsedFile& file : *files) {
+  for (const ParsedFile& file : prepared.files) {
     if (auto written = write_rows(db, file, options, rows_total, rows_written, summary); !written) {
       return written.error();
     }
     if (auto rejected = write_rejections(db, file); !rejected) return rejected.error();
   }
-  summary.write_seconds = seconds_since(parsed_at);
-  summary.parse_seconds = std::chrono::duration<double>(parsed_at - start).count();
-  summary.seconds = seconds_since(start);
+  summary.write_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.parse_seconds = prepared.parse_seconds;
+  summary.seconds = summary.parse_seconds + summary.write_seconds;
   return summary;
+}
+
+Result<ImportSummary> import_csv_files(storage::Database& db,
+                                       std::span<const std::filesystem::path> paths,
+                                       const ImportOptions& options) {
+  auto prepared = prepare_import(paths, options);
+  if (!prepared) return prepared.error();
+  if (auto refused = refuse_bad_rows(*prepared, options.skip_bad); !refused) {
+    return refused.error();
+  }
+  return write_import(db, *prepared, options);
 }
 
 Result<ImportSummary> import_csv_file(storage::Database& db, const std::filesystem::path& path,

@@ -75,6 +75,10 @@ constexpr std::array kBatteryArchiveColumns{
     ColumnName{"Discharge_Energy (Wh)", Column::kIgnored},
 };
 
+constexpr std::array<std::string_view, 3> kCyclecastRequired{"cell_id", "cycle", "qd_ah"};
+constexpr std::array<std::string_view, 2> kBatteryArchiveRequired{"Cycle_Index",
+                                                                  "Discharge_Capacity (Ah)"};
+
 CsvFormat detect_format(std::span<const std::string_view> fields) {
   for (const std::string_view field : fields) {
     const std::string_view name = trim(field);
@@ -86,32 +90,66 @@ CsvFormat detect_format(std::span<const std::string_view> fields) {
 }
 
 template <std::size_t N>
-std::string list_names(const std::array<ColumnName, N>& table) {
+std::string join(const std::array<std::string_view, N>& names) {
   std::string out;
-  for (const ColumnName& entry : table) {
+  for (const std::string_view name : names) {
     if (!out.empty()) out += ", ";
-    out += entry.name;
+    out += name;
   }
   return out;
 }
 
 template <std::size_t N>
+std::string join(const std::array<ColumnName, N>& table) {
+  std::array<std::string_view, N> names;
+  std::transform(table.begin(), table.end(), names.begin(),
+                 [](const ColumnName& entry) { return entry.name; });
+  return join(names);
+}
+
+// What a refused header is compared with. With --format the one layout's columns; when the
+// format was guessed from the header, the guess may be wrong (a file of another tool altogether,
+// such as a NASA-style export with an unnamed index column), so the message names every layout
+// import reads and the columns each requires.
+std::string expected_columns(CsvFormat format, bool guessed) {
+  if (!guessed) {
+    const std::string all = format == CsvFormat::kBatteryArchive ? join(kBatteryArchiveColumns)
+                                                                 : join(kCyclecastColumns);
+    const std::string required = format == CsvFormat::kBatteryArchive
+                                     ? join(kBatteryArchiveRequired)
+                                     : join(kCyclecastRequired);
+    return "the " + std::string(csv_format_name(format)) + " format has the columns: " + all +
+           " (required: " + required + ")";
+  }
+  return "import reads two layouts, told apart by the header: cyclecast (required columns: " +
+         join(kCyclecastRequired) +
+         ") and batteryarchive (required columns: " + join(kBatteryArchiveRequired) +
+         "); docs/csv-format.md lists all their columns";
+}
+
+template <std::size_t N, std::size_t R>
 Result<Layout> map_columns(std::span<const std::string_view> fields,
                            const std::array<ColumnName, N>& table,
-                           std::span<const std::string_view> required, CsvFormat format,
-                           const std::string& source) {
+                           const std::array<std::string_view, R>& required, CsvFormat format,
+                           bool guessed, const std::string& source) {
   Layout layout;
   layout.format = format;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const std::string_view name = trim(fields[i]);
+    const std::string position = "column " + std::to_string(i + 1);
+    if (name.empty()) {
+      return parse_error(source, 1,
+                         position +
+                             " has no name (an index column written by a spreadsheet or "
+                             "pandas?); " +
+                             expected_columns(format, guessed));
+    }
     const auto it = std::find_if(table.begin(), table.end(),
                                  [&](const ColumnName& entry) { return entry.name == name; });
     if (it == table.end()) {
       return parse_error(source, 1,
-                         "unknown column " + quote_for_message(name) + " (column " +
-                             std::to_string(i + 1) + "); the " +
-                             std::string(csv_format_name(format)) +
-                             " format has the columns: " + list_names(table));
+                         "unknown column " + quote_for_message(name) + " (" + position + "); " +
+                             expected_columns(format, guessed));
     }
     const auto seen = std::find(layout.names.begin(), layout.names.end(), name);
     if (seen != layout.names.end()) {
@@ -125,7 +163,9 @@ Result<Layout> map_columns(std::span<const std::string_view> fields,
   }
   for (const std::string_view name : required) {
     if (std::find(layout.names.begin(), layout.names.end(), name) == layout.names.end()) {
-      return parse_error(source, 1, "missing required column " + quote_for_message(name));
+      return parse_error(source, 1,
+                         "missing required column " + quote_for_message(name) + "; " +
+                             expected_columns(format, guessed));
     }
   }
   return layout;
@@ -136,14 +176,13 @@ Result<Layout> map_columns(std::span<const std::string_view> fields,
 Result<Layout> read_layout(std::span<const std::string_view> fields, std::string_view raw,
                            CsvFormat requested, const std::string& source) {
   if (auto shape = check_header_shape(fields, raw, source); !shape) return shape.error();
-  const CsvFormat format = requested == CsvFormat::kAuto ? detect_format(fields) : requested;
+  const bool guessed = requested == CsvFormat::kAuto;
+  const CsvFormat format = guessed ? detect_format(fields) : requested;
   if (format == CsvFormat::kBatteryArchive) {
-    static constexpr std::array<std::string_view, 2> kRequired{"Cycle_Index",
-                                                               "Discharge_Capacity (Ah)"};
-    return map_columns(fields, kBatteryArchiveColumns, kRequired, format, source);
+    return map_columns(fields, kBatteryArchiveColumns, kBatteryArchiveRequired, format, guessed,
+                       source);
   }
-  static constexpr std::array<std::string_view, 3> kRequired{"cell_id", "cycle", "qd_ah"};
-  return map_columns(fields, kCyclecastColumns, kRequired, format, source);
+  return map_columns(fields, kCyclecastColumns, kCyclecastRequired, format, guessed, source);
 }
 
 }  // namespace csv

@@ -69,7 +69,9 @@ class RowParser {
   Result<void> add_fixed_cell(std::string_view cell_id, std::uint32_t line) {
     if (const std::string problem = csv::check_cell_id(cell_id); !problem.empty()) {
       return make_error(ErrorCode::kInvalidArgument,
-                        source_ + ": cell id " + csv::quote_for_message(cell_id) + ": " + problem);
+                        source_ + ": " + csv::quote_for_message(cell_id) + ": " + problem +
+                            "; a BatteryArchive file's cell id is its file name without "
+                            "'_cycle_data.csv' unless one is given (--cell)");
     }
     auto added = add_cell(cell_id, line);
     if (!added) return added.error();

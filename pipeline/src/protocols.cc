@@ -132,18 +132,22 @@ Result<EvalProtocol> paper_protocol(const fs::path& dir, const ProtocolOptions& 
   p.spec = std::move(*spec);
   const int64_t w = options.input_len;
   const int64_t h = options.horizon;
-  const WindowFilter overlaps_a_test_target = [&](const WindowRef& ref) {
+  // A training or validation window whose rows (inputs or targets) meet a segment's target rows
+  // would show the model the answer to that test segment: left out, and counted for the report.
+  const WindowFilter touches_a_test_target = [&](const WindowRef& ref) {
     auto it = test_targets.find(ref.cell);
     if (it == test_targets.end()) return false;
-    const int64_t begin = ref.first_row + w;
-    const int64_t end = begin + h;
-    return std::any_of(it->second.begin(), it->second.end(),
-                       [&](const auto& t) { return begin < t.second && t.first < end; });
+    const int64_t begin = ref.first_row;
+    const int64_t end = begin + w + h;
+    const bool touches = std::any_of(it->second.begin(), it->second.end(),
+                                     [&](const auto& t) { return begin < t.second && t.first < end; });
+    p.windows_left_out += touches ? 1 : 0;
+    return touches;
   };
   p.train =
-      make_windows(data->cells, p.spec, options.train_stride, split.train, overlaps_a_test_target);
+      make_windows(data->cells, p.spec, options.train_stride, split.train, touches_a_test_target);
   p.validation = make_windows(data->cells, p.spec, options.train_stride, split.validation,
-                              overlaps_a_test_target);
+                              touches_a_test_target);
   auto test = make_windows_at(data->cells, p.spec, test_refs);
   if (!test) return test.error();
   p.test = std::move(*test);

@@ -431,6 +431,10 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
   run.report.protocol = protocol.name;
   run.report.budget = options.budget;
   run.report.cleaning = cleaning_rows(protocol.cleaning);
+  if (protocol.name == "paper") {
+    run.report.cleaning.emplace_back("windows touching a test segment's targets left out",
+                                     protocol.windows_left_out);
+  }
   for (const RunStage& stage : kRunStages) {
     ctx.begin(stage.stage);
     if (auto done = stage.run(run); !done) return done.error();

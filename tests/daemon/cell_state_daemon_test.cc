@@ -76,8 +76,10 @@ bool exec_sql(const std::filesystem::path& path, const char* sql) {
   return ok;
 }
 
-// Fills a new database up to `limit_bytes` with cycles and rejected records of a filler cell, so
-// that the next write needing a page fails with kFull.
+// Fills a new database up to `limit_bytes` with cycles of a filler cell until not even one more
+// record fits, so that any later batch holding a record fails with kFull. Filling in batches of
+// 200 only would leave room for a smaller batch, and a slow run (sanitizers) that commits the
+// first few records of a cell with its metadata before the rest would store the cell.
 void fill_database(const std::filesystem::path& path, std::int64_t limit_bytes) {
   storage::OpenOptions options;
   options.max_size_bytes = limit_bytes;
@@ -89,21 +91,23 @@ void fill_database(const std::filesystem::path& path, std::int64_t limit_bytes) 
   filler.rated_capacity_ah = 1.1;
   ASSERT_TRUE(db->upsert_cell(filler).ok());
   std::int64_t cycle = 1;
-  for (int batch = 0; batch < 10000; ++batch) {
-    std::vector<storage::CycleRecord> records(200);
-    for (auto& r : records) {
-      r.cell_id = "filler";
-      r.cycle = cycle++;
-      r.discharge_capacity_ah = 1.0;
-      r.source = "filler";
-    }
-    auto written = db->write_cycles(records);
-    if (!written) {
-      ASSERT_EQ(written.error().code, ErrorCode::kFull) << written.error().message;
-      return;
+  for (const std::size_t batch_size : {200, 20, 1}) {
+    for (bool full = false; !full;) {
+      ASSERT_LT(cycle, 1'000'000) << "the database never filled up";
+      std::vector<storage::CycleRecord> records(batch_size);
+      for (auto& r : records) {
+        r.cell_id = "filler";
+        r.cycle = cycle++;
+        r.discharge_capacity_ah = 1.0;
+        r.source = "filler";
+      }
+      auto written = db->write_cycles(records);
+      full = !written;
+      if (full) {
+        ASSERT_EQ(written.error().code, ErrorCode::kFull) << written.error().message;
+      }
     }
   }
-  FAIL() << "the database never filled up";
 }
 
 TEST(CellStateDaemon, CellsAnnouncedWhileTheDatabaseIsFullAreStoredOnceThereIsRoom) {

@@ -1,7 +1,7 @@
 // libFuzzer target for the CSV import parsers: cycles files of either format and companion cells
 // files. The first byte picks the parser. Beyond "no crash, no out-of-bounds read": every row the
-// parser accepts satisfies the documented rules (cycle >= 1, positive finite capacity), and no
-// row is both accepted and rejected.
+// parser accepts satisfies the documented rules (cycle >= 1, positive finite capacity, a cell id
+// the API and MQTT topics take), and no row is both accepted and rejected.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "cyclecast/ids.h"
 #include "cyclecast/pipeline/csv_import.h"
 
 namespace pipeline = cyclecast::pipeline;
@@ -29,6 +30,9 @@ void fuzz_cycles(std::string_view text, pipeline::CsvFormat format) {
   options.catalog = &catalog;
   auto parsed = pipeline::parse_cycles_csv(text, "fuzz.csv", options);
   if (!parsed.ok()) return;
+  for (const std::string& cell_id : parsed->cell_ids) {
+    check(cyclecast::is_valid_id(cell_id));
+  }
   for (const pipeline::CycleRow& row : parsed->rows) {
     check(row.cell < parsed->cell_ids.size());
     check(row.cycle >= 1);

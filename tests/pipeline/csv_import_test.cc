@@ -198,9 +198,47 @@ TEST(CsvImportParse, RejectsAFileWithAnUnknownColumnNamingIt) {
       << error.message;
 }
 
+// What a header that import does not know is told: the layouts there are and what each requires.
+constexpr const char* kKnownLayouts =
+    "import reads two layouts, told apart by the header: cyclecast (required columns: cell_id, "
+    "cycle, qd_ah) and batteryarchive (required columns: Cycle_Index, Discharge_Capacity (Ah)); "
+    "docs/csv-format.md lists all their columns";
+
 TEST(CsvImportParse, RejectsMissingRequiredColumn) {
   EXPECT_EQ(parse_error("cell_id,cycle\nc,1\n").message,
-            "test.csv:1: missing required column 'qd_ah'");
+            "test.csv:1: missing required column 'qd_ah'; " + std::string(kKnownLayouts));
+}
+
+TEST(CsvImportParse, AnUnnamedColumnNamesTheLayoutsImportReads) {
+  // A NASA-style export: pandas wrote its index as a first column without a name.
+  EXPECT_EQ(parse_error(",cycle,ambient_temperature,capacity\n0,1,24,1.856\n").message,
+            "test.csv:1: column 1 has no name (an index column written by a spreadsheet or "
+            "pandas?); " +
+                std::string(kKnownLayouts));
+  EXPECT_EQ(parse_error("\"\",Cycle_Index,Discharge_Capacity (Ah)\n0,1,1.0\n").message,
+            "test.csv:1: column 1 has no name (an index column written by a spreadsheet or "
+            "pandas?); " +
+                std::string(kKnownLayouts));
+}
+
+TEST(CsvImportParse, AHeaderOfAnotherToolNamesTheLayoutsImportReads) {
+  EXPECT_EQ(parse_error("type,start_time,ambient_temperature,battery_id,Capacity\n"
+                        "discharge,2008-04-02,24,B0005,1.856\n")
+                .message,
+            "test.csv:1: unknown column 'type' (column 1); " + std::string(kKnownLayouts));
+}
+
+TEST(CsvImportParse, AForcedFormatNamesItsColumnsAndTheRequiredOnes) {
+  const CellCatalog catalog(defaults_rated(1.1));
+  ParseOptions options;
+  options.catalog = &catalog;
+  options.format = CsvFormat::kCyclecast;
+  auto parsed = parse_cycles_csv("cell_id,cycle\nc,1\n", "t.csv", options);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().message,
+            "t.csv:1: missing required column 'qd_ah'; the cyclecast format has the columns: "
+            "cell_id, batch, cycle, qd_ah, qc_ah, ir_ohm, tmax_c, tavg_c, tmin_c, chargetime_min, "
+            "measured_at (required: cell_id, cycle, qd_ah)");
 }
 
 TEST(CsvImportParse, SaysSoWhenTheDelimiterIsASemicolonOrTab) {
@@ -228,21 +266,68 @@ TEST(CsvImportParse, AcceptsCrlfLineEndings) {
 
 TEST(CsvImportParse, AcceptsQuotedFields) {
   const ParsedCycles parsed = parse_ok(
-      "\"cell_id\",cycle,qd_ah\n"
-      "\"cell \"\"A\"\", rig 2\",\"3\",\"1.0\"\n"
-      "\"multi\nline\",4,1.0\n"
-      "c,5,1.0\n");
+      "\"cell_id\",batch,cycle,qd_ah\n"
+      "\"c1\",\"run \"\"A\"\", rig 2\",\"3\",\"1.0\"\n"
+      "\"multi\nline\",,4,1.0\n"
+      "c,,5,1.0\n");
   ASSERT_EQ(parsed.rows.size(), 2U);
-  EXPECT_EQ(parsed.cell_ids[0], "cell \"A\", rig 2");
+  EXPECT_EQ(parsed.cell_ids[0], "c1");
+  EXPECT_EQ(parsed.cell_batches[0], "run \"A\", rig 2");
   EXPECT_EQ(parsed.rows[0].cycle, 3);
   // The quoted line break is read as data (and refused in a cell id)...
   ASSERT_EQ(parsed.rejected.size(), 1U);
   EXPECT_EQ(parsed.rejected[0].line, 3U);
-  EXPECT_EQ(parsed.rejected[0].raw, "\"multi\nline\",4,1.0");
+  EXPECT_EQ(parsed.rejected[0].raw, "\"multi\nline\",,4,1.0");
   EXPECT_EQ(parsed.rejected[0].reason,
-            "column 'cell_id' (1): cell id contains a control character");
+            "column 'cell_id' (1): cell id contains a character outside [A-Za-z0-9_.-] (byte 10)");
   // ...and still counts as a line, so later rows keep their true line numbers.
   EXPECT_EQ(parsed.rows[1].line, 5U);
+}
+
+TEST(CsvImportParse, ShowsControlCharactersOfAFieldEscaped) {
+  EXPECT_EQ(rejection_of("cell_id,cycle,qd_ah", "c,1,\x1b]0;owned\x07"),
+            "column 'qd_ah' (3): expected a number in (0, 2.2] Ah (2 x rated capacity 1.1 Ah), "
+            "found '\\x1B]0;owned\\x07'");
+}
+
+// A cell is named by its id in the API's paths and in MQTT topics: import stores no id that
+// either would refuse (cyclecast::check_id), and every id it stores, they accept.
+class CsvImportCellId : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CsvImportCellId, RefusesIdsThatTheApiAndMqttRefuse) {
+  const std::string id = GetParam();
+  const std::string reason = rejection_of("cell_id,cycle,qd_ah", "\"" + id + "\",1,1.0");
+  EXPECT_EQ(reason.rfind("column 'cell_id' (1): cell id", 0), 0U) << "'" << id << "': " << reason;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    OutsideTheIdAlphabet, CsvImportCellId,
+    ::testing::Values("SNL_18650_LFP_25C_0-100_0.5/1C_a", "a b", "..", ".", ".hidden", "../etc",
+                      "b\xC3\xA9", "\xEF\xBC\x8F", "a+b", "a#b", "a%2Fb", "a?b", "a\\b", "a\tb",
+                      "b2c0\x7F", "\xFF\xFE",
+                      "0123456789012345678901234567890123456789012345678901234567890123x"));
+
+TEST(CsvImportParse, AcceptsEveryIdOfTheIdAlphabet) {
+  const std::string longest(64, 'x');
+  const ParsedCycles parsed = parse_ok(
+      "cell_id,cycle,qd_ah\nb2c0,1,1.0\na..b,1,1.0\nA-Z_0.9,1,1.0\n" + longest + ",1,1.0\n");
+  EXPECT_TRUE(parsed.rejected.empty()) << parsed.rejected.at(0).reason;
+  EXPECT_EQ(parsed.cell_ids, (std::vector<std::string>{"b2c0", "a..b", "A-Z_0.9", longest}));
+}
+
+TEST(CsvImportParse, BatteryArchiveFileNameThatIsNoIdIsRefusedSayingSo) {
+  const CellCatalog catalog(defaults_rated(1.1));
+  ParseOptions options;
+  options.catalog = &catalog;
+  options.cell_id = "cell 7";
+  auto parsed =
+      parse_cycles_csv("Cycle_Index,Discharge_Capacity (Ah)\n1,1.0\n", "cell 7.csv", options);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(parsed.error().message,
+            "cell 7.csv: 'cell 7': cell id contains a character outside [A-Za-z0-9_.-] (byte 32); "
+            "a BatteryArchive file's cell id is its file name without '_cycle_data.csv' unless "
+            "one is given (--cell)");
 }
 
 TEST(CsvImportParse, RejectsAQuoteThatIsNeverClosed) {
@@ -264,6 +349,24 @@ TEST(CsvImportParse, RejectsShortAndLongRows) {
 TEST(CsvImportParse, RejectsAnEmptyFile) {
   EXPECT_EQ(parse_error("").message, "test.csv:1: empty file: expected a header row");
   EXPECT_EQ(parse_error("\xEF\xBB\xBF").message, "test.csv:1: empty file: expected a header row");
+}
+
+TEST(CsvImportParse, SaysSoWhenTheFileIsUtf16OrHasBareCrLineEndings) {
+  const std::string utf16_message =
+      "test.csv:1: the header holds NUL bytes or a UTF-16 byte-order mark: the file looks UTF-16 "
+      "(or binary); save it as UTF-8 CSV";
+  // "cell_id,cycle,qd_ah" as UTF-16LE, with and without its byte-order mark.
+  std::string utf16;
+  for (const char c : std::string("cell_id,cycle,qd_ah\n")) {
+    utf16 += c;
+    utf16 += '\0';
+  }
+  EXPECT_EQ(parse_error("\xFF\xFE" + utf16).message, utf16_message);
+  EXPECT_EQ(parse_error(utf16).message, utf16_message);
+  EXPECT_EQ(parse_error("cell_id,cycle,qd_ah\rc,1,1.0\r").message,
+            "test.csv:1: the header row holds a carriage return: lines must end in LF or CRLF, "
+            "not a bare CR (convert the file, e.g. with tr '\\r' '\\n')");
+  EXPECT_EQ(parse_ok("cell_id,cycle,qd_ah\r\nc,1,1.0\r\n").rows.size(), 1U);
 }
 
 TEST(CsvImportParse, HeaderOnlyFileHasNoRows) {
@@ -423,6 +526,41 @@ TEST(CellCatalogTest, RefusesBadCellsFiles) {
             "10000] Ah, found '-1'");
   EXPECT_EQ(CellCatalog::parse("", "cells.csv").error().message,
             "cells.csv:1: empty file: expected a header row starting with cell_id");
+  EXPECT_EQ(CellCatalog::parse("cell_id\na b\n", "cells.csv").error().message,
+            "cells.csv:2: column 'cell_id' (1): cell id contains a character outside "
+            "[A-Za-z0-9_.-] (byte 32)");
+  EXPECT_EQ(CellCatalog::parse("rig_id,cell_id\nrig/7,a\n", "cells.csv").error().message,
+            "cells.csv:2: column 'rig_id' (1): rig id contains a character outside "
+            "[A-Za-z0-9_.-] (byte 47)");
+  EXPECT_EQ(CellCatalog::parse("cell_id,note\na/b,1\na-b,2\n", "cells.csv").error().message,
+            "cells.csv:3: cell 'a-b' is listed twice");
+  EXPECT_EQ(
+      CellCatalog::parse("cell_id,rated_capacity_ah,capacity_ah\na,1.1,1.1\n", "cells.csv")
+          .error()
+          .message,
+      "cells.csv:1: columns 'rated_capacity_ah' and 'capacity_ah' both give the rated capacity: "
+      "keep one");
+}
+
+// batteryarchive.org's metadata.csv: its capacity_ah is the rated capacity, and its ids write
+// as '/' what its file names (and so the cell ids import derives from them) write as '-'.
+TEST(CellCatalogTest, ReadsBatteryArchiveMetadata) {
+  auto catalog = CellCatalog::parse(
+      "\"cell_id\",\"study\",\"cathode\",\"anode\",\"temperature\",\"min_soc\",\"max_soc\","
+      "\"charge_crate\",\"discharge_crate\",\"capacity_ah\",\"form_factor\"\n"
+      "\"SNL_18650_NCA_25C_0-100_0.5/1C_a\",\"snl\",\"NCA\",\"graphite\",\"25\",\"0\",\"100\","
+      "\"0.5\",\"1\",\"3.2\",\"18650\"\n",
+      "metadata.csv");
+  ASSERT_TRUE(catalog.ok()) << catalog.error().message;
+  auto cell = catalog->resolve("SNL_18650_NCA_25C_0-100_0.5-1C_a");
+  ASSERT_TRUE(cell.ok()) << cell.error().message;
+  EXPECT_DOUBLE_EQ(cell->rated_capacity_ah, 3.2);
+  EXPECT_EQ(cell->metadata_json,
+            R"({"study":"snl","cathode":"NCA","anode":"graphite","temperature":25,"min_soc":0,)"
+            R"("max_soc":100,"charge_crate":0.5,"discharge_crate":1,"form_factor":18650})");
+  EXPECT_EQ(CellCatalog::parse("cell_id,capacity_ah\na,-1\n", "m.csv").error().message,
+            "m.csv:2: column 'capacity_ah' (2): expected a rated capacity in (0, 10000] Ah, found "
+            "'-1'");
 }
 
 // --- import into a real database -------------------------------------------------------------
@@ -610,6 +748,98 @@ TEST_F(CsvImportDb, CellIdOptionIsRefusedForCyclecastFiles) {
   ASSERT_FALSE(summary.ok());
   EXPECT_EQ(summary.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(stored_cycles(), 0);
+}
+
+TEST_F(CsvImportDb, SkipBadRefusesAFileWithoutAGoodRow) {
+  const auto good = write("good.csv", "cell_id,cycle,qd_ah\na,1,1.0\n");
+  const auto wrong = write("wrong.csv", "cell_id,cycle,qd_ah\nb,1,5.0\nb,2,4.9\n");
+  options_.skip_bad = true;
+  const std::vector<std::filesystem::path> paths{good, wrong};
+  auto summary = import_csv_files(*db_, paths, options_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.error().code, ErrorCode::kParse);
+  EXPECT_EQ(summary.error().message,
+            wrong.string() + ": every one of its 2 rows is bad, e.g. " + wrong.string() +
+                ":2: column 'qd_ah' (3): expected a number in (0, 2.2] Ah (2 x rated capacity "
+                "1.1 Ah), found '5.0' (and 1 more bad rows); nothing was imported (--skip-bad "
+                "skips bad rows among good ones: check the file's format, cells and rated "
+                "capacity)");
+  EXPECT_EQ(stored_cycles(), 0);
+  auto rejected = db_->rejected(10);
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_TRUE(rejected->empty());
+}
+
+TEST_F(CsvImportDb, SkipBadAcceptsAHeaderOnlyFileAndDuplicates) {
+  options_.skip_bad = true;
+  ASSERT_TRUE(import_csv_file(*db_, write("a.csv", "cell_id,cycle,qd_ah\na,1,1.0\n"), options_));
+  auto again = import_csv_file(*db_, write("b.csv", "cell_id,cycle,qd_ah\na,1,1.0\n"), options_);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->duplicates, 1U);
+  auto empty = import_csv_file(*db_, write("c.csv", "cell_id,cycle,qd_ah\n"), options_);
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_EQ(empty->rows, 0U);
+}
+
+// The command line tells a header error (which --skip-bad cannot skip) from bad rows (which it
+// can) by the step that refuses them: prepare_import or refuse_bad_rows.
+TEST_F(CsvImportDb, HeaderErrorsFailPreparationAndBadRowsFailTheCheck) {
+  const auto header = write("h.csv", "cell_id,cycle,qd_ah,volts\na,1,1.0,3.3\n");
+  auto unprepared = prepare_import(std::vector<std::filesystem::path>{header}, options_);
+  ASSERT_FALSE(unprepared.ok());
+  EXPECT_EQ(unprepared.error().code, ErrorCode::kParse);
+
+  const auto rows = write("r.csv", "cell_id,cycle,qd_ah\na,1,1.0\na,2,-1\n");
+  auto prepared = prepare_import(std::vector<std::filesystem::path>{rows}, options_);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
+  EXPECT_FALSE(refuse_bad_rows(*prepared, false).ok());
+  EXPECT_TRUE(refuse_bad_rows(*prepared, true).ok());
+}
+
+TEST_F(CsvImportDb, ADefaultRigThatIsNoIdIsRefused) {
+  options_.defaults.rig_id = "rig 1";
+  auto summary = import_csv_file(*db_, write("a.csv", "cell_id,cycle,qd_ah\na,1,1.0\n"), options_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(summary.error().message,
+            "default rig 'rig 1': rig id contains a character outside [A-Za-z0-9_.-] (byte 32)");
+}
+
+TEST_F(CsvImportDb, BatteryArchiveMetadataGivesTheRatedCapacityOfItsFiles) {
+  options_.defaults = CellDefaults{};
+  options_.cells_file = write("metadata.csv",
+                              "\"cell_id\",\"study\",\"capacity_ah\"\n"
+                              "\"SNL_18650_NCA_25C_0-100_0.5/1C_a\",\"snl\",\"3.2\"\n");
+  const auto path = write("SNL_18650_NCA_25C_0-100_0.5-1C_a_cycle_data.csv",
+                          "Cycle_Index,Discharge_Capacity (Ah)\n1,3.1\n2,3.09\n");
+  auto summary = import_csv_file(*db_, path, options_);
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(summary->inserted, 2U);
+  auto cell = db_->find_cell("SNL_18650_NCA_25C_0-100_0.5-1C_a");
+  ASSERT_TRUE(cell.ok());
+  ASSERT_TRUE(cell->has_value());
+  EXPECT_DOUBLE_EQ((*cell)->rated_capacity_ah, 3.2);
+  EXPECT_EQ((*cell)->metadata_json, R"({"study":"snl"})");
+}
+
+// A write that fails part-way (here the database's size limit) says how many rows it stored.
+TEST_F(CsvImportDb, AWriteFailingPartWaySaysHowManyRowsWereStored) {
+  storage::OpenOptions limited;
+  limited.max_size_bytes = 256 * 1024;
+  auto small = storage::Database::open(dir_ / "small.db", limited);
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  std::string text = "cell_id,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c\n";
+  for (int cycle = 1; cycle <= 20000; ++cycle) {
+    text += "a," + std::to_string(cycle) + ",1.0,1.01,0.017,31.5,30.2,29.1\n";
+  }
+  options_.batch_rows = 500;
+  auto summary = import_csv_file(*small, write("big.csv", text), options_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.error().code, ErrorCode::kFull);
+  EXPECT_NE(summary.error().message.find(": writing rows failed after "), std::string::npos)
+      << summary.error().message;
+  EXPECT_EQ(summary.error().message.find("after 0 rows"), std::string::npos)
+      << summary.error().message;
 }
 
 TEST_F(CsvImportDb, MissingFileIsAnIoError) {

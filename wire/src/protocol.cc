@@ -90,11 +90,6 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
   }
 }
 
-bool id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
-
 // ---- typed field readers: each returns an empty string or the reason the field is refused ----
 
 std::string read_number(const json& value, std::string_view name, std::optional<double>& out) {
@@ -352,22 +347,6 @@ std::string topic_of(const Topic& topic) {
 }  // namespace
 
 // ---- topics ---------------------------------------------------------------------------------
-
-std::string check_id(std::string_view id) {
-  if (id.empty()) return "empty id";
-  if (id.size() > kMaxIdLength) {
-    return "id of " + std::to_string(id.size()) + " characters exceeds " +
-           std::to_string(kMaxIdLength);
-  }
-  if (id.front() == '.') return "id '" + std::string(id) + "' starts with '.'";
-  for (char c : id) {
-    if (!id_char(c)) {
-      return "id contains a character outside [A-Za-z0-9_.-] (byte " +
-             std::to_string(static_cast<unsigned char>(c)) + ")";
-    }
-  }
-  return {};
-}
 
 Result<Topic> parse_topic(std::string_view topic) {
   if (topic.substr(0, kTopicRoot.size()) != kTopicRoot ||

@@ -3,8 +3,10 @@
 // The formats and every validation rule are documented in docs/csv-format.md.
 //
 // Two layers: parse_cycles_csv() turns the bytes of one file into validated compact rows and
-// needs no database (tests, fuzzing); import_csv_files() reads files, parses them all, and only
-// then writes cells and cycles, so that by default a file with any bad row imports nothing.
+// needs no database (tests, fuzzing); import_csv_files() reads files, parses them all
+// (prepare_import), decides whether their bad rows refuse the import (refuse_bad_rows), and only
+// then writes cells and cycles (write_import), so that by default a file with any bad row imports
+// nothing.
 #pragma once
 
 #include <cstddef>
@@ -171,9 +173,41 @@ struct ImportSummary {
   double write_seconds = 0.0;  // of which writing cells, cycles and rejected rows
 };
 
-// Imports the files: reads and validates all of them, then upserts their cells, then writes
-// their cycles in batches of options.batch_rows. Without skip_bad, the first bad row of any
-// file fails the whole import (kParse, "FILE:LINE: column 'C': ...") and nothing is written.
+// One file of an import, read and validated, not yet written.
+struct ParsedFile {
+  std::string name;  // the path as given: messages and rejected records name the file by it
+  ParsedCycles parsed;
+};
+
+// An import read and validated before anything is written, so that a caller opens (or creates)
+// the database only for an import that will write to it.
+struct PreparedImport {
+  CellCatalog catalog;
+  std::vector<ParsedFile> files;
+  double parse_seconds = 0.0;
+};
+
+// Reads the cells file and reads and validates every file. Fails only on what stops an import in
+// both modes (a missing file, a header of no known layout, an unterminated quote, a cell without
+// rated capacity, a bad cells file); bad rows are left in each file's parsed.rejected.
+Result<PreparedImport> prepare_import(std::span<const std::filesystem::path> paths,
+                                      const ImportOptions& options);
+
+// Whether bad rows sink a prepared import (kParse, nothing written). Without skip_bad any bad
+// row does ("FILE:LINE: column 'C': ...; nothing was imported"). With skip_bad a file none of
+// whose rows is good does: every row bad means a wrong file, layout or rated capacity, not the
+// odd glitch that skipping is for.
+Result<void> refuse_bad_rows(const PreparedImport& prepared, bool skip_bad);
+
+// Writes a prepared import: upserts its cells, then writes the cycles in batches of
+// options.batch_rows (one transaction each) and each file's bad rows as rejected records. A
+// failure part-way leaves the batches before it stored ("writing rows failed after N rows...").
+Result<ImportSummary> write_import(storage::Database& db, const PreparedImport& prepared,
+                                   const ImportOptions& options);
+
+// prepare_import(), refuse_bad_rows(options.skip_bad), write_import(): without skip_bad, the
+// first bad row of any file fails the whole import (kParse, "FILE:LINE: column 'C': ...") and
+// nothing is written.
 Result<ImportSummary> import_csv_files(storage::Database& db,
                                        std::span<const std::filesystem::path> paths,
                                        const ImportOptions& options);

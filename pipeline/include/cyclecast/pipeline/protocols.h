@@ -1,7 +1,8 @@
 // Evaluation protocols: which windows a model trains on, which it is validated on and which it is
 // tested on, for each kind of data source (docs/pipeline.md, "Evaluation protocols").
 //   paper    severson-soh folder: test = the paper's segments (one window each); train = every
-//            window of every series whose target rows do not overlap a segment's target rows;
+//            window of every series none of whose rows (input or target) meet a segment's
+//            target rows;
 //            validation = the windows of ~10 % of the series (by cell) taken out of train.
 //   heldout  severson-raw folder, cleaned: train = cells whose paper_split is train (~15 % of
 //            them, by cell, for validation); test = every window (stride 10) of the test1 cells.
@@ -51,6 +52,9 @@ struct EvalProtocol {
   // SOH: "high" >= 0.95, "medium" >= 0.9, "low" below.
   std::vector<std::string> test_bands;
   double ridge_lambda = 1e-3;
+  // paper: training and validation windows left out because their rows meet a test segment's
+  // target rows (reported with the cleaning counts).
+  int64_t windows_left_out = 0;
 };
 
 Result<EvalProtocol> paper_protocol(const std::filesystem::path& dir,

@@ -14,14 +14,16 @@
 #include <string_view>
 #include <vector>
 
+#include "cyclecast/ids.h"
 #include "cyclecast/result.h"
 #include "cyclecast/storage/database.h"
 
 namespace cyclecast::protocol {
 
 inline constexpr std::string_view kTopicRoot = "cyclecast/v1";
-// Rig and cell ids are topic segments: 1..64 characters of [A-Za-z0-9_.-], not starting with '.'.
-inline constexpr std::size_t kMaxIdLength = 64;
+// Rig and cell ids are topic segments: cyclecast::check_id (cyclecast/ids.h), the definition
+// the API and CSV import share.
+using cyclecast::kMaxIdLength;
 inline constexpr std::size_t kDefaultMaxPayloadBytes = 256 * 1024;
 inline constexpr std::size_t kMaxRecordsPerMessage = 10000;
 
@@ -54,7 +56,7 @@ struct Topic {
 };
 
 // Empty string when `id` is a valid rig/cell id, else why not.
-std::string check_id(std::string_view id);
+using cyclecast::check_id;
 // Parses a topic of the layout above; kInvalidArgument with the reason otherwise.
 Result<Topic> parse_topic(std::string_view topic);
 
@@ -180,8 +182,9 @@ Result<Ack> parse_ack(std::string_view payload);
 // ---- what the daemon publishes for consumers (docs/protocol.md, "Forecasts, models, alerts") ---
 
 // cyclecast/v1/cells/{cell}/forecasts, retained: the cell's newest host forecast. None when the
-// cell id is not a valid topic segment (check_id): cells imported from files are not checked
-// like the ones arriving over MQTT, and an id such as "a/b" or "#" must not publish elsewhere.
+// cell id is not a valid topic segment (check_id): import checks ids the same way now, but a
+// database filled by an older import may hold an id such as "a/b" or "#", which must not publish
+// elsewhere.
 std::optional<std::string> forecast_topic(std::string_view cell_id);
 // {"cell", "at_cycle", "model_version", "origin", "horizon", "soh_at_10" (null when H < 10),
 //  "soh_at_h", "eol_cycle" (first cycle forecast below 80 % SOH, null when none), "soh": [H]}.
