@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -21,6 +22,8 @@ namespace fs = std::filesystem;
 constexpr std::int64_t kCellCycles = 1000;    // a cell's history: the latest cycles
 constexpr std::int64_t kCellForecasts = 100;  // and forecasts
 constexpr std::int64_t kRuns = 100;
+// A node whose newest forecast is younger than this is "active" in /api/v1/nodes.
+constexpr std::int64_t kNodeActiveMs = 10 * 60 * 1000;
 
 Json time_or_null(std::int64_t ms) {
   return ms > 0 ? Json(pipeline::format_utc_iso8601(ms)) : Json(nullptr);
@@ -422,6 +425,54 @@ Result<fs::path> DaemonApi::run_report(std::int64_t id) {
     return make_error(ErrorCode::kNotFound, "run " + std::to_string(id) + " has no report");
   }
   return report;
+}
+
+// A node as its forecasts show it, then as its gateway's retained status says (which wins for
+// state and model); docs/api.md, "Nodes".
+Result<Json> DaemonApi::nodes() {
+  auto db = open();
+  if (!db) return db.error();
+  auto stored = db->edge_nodes();
+  if (!stored) return stored.error();
+  struct Node {
+    Json json;
+    std::int64_t last_seen_ms = 0;
+  };
+  std::map<std::string, Node> by_node;
+  const std::int64_t now = storage::now_ms();
+  for (const auto& n : *stored) {
+    by_node[n.node] = {{{"node", n.node},
+                        {"state", now - n.last_seen_ms <= kNodeActiveMs ? "active" : "silent"},
+                        {"model_version", text_or_null(n.model_version)},
+                        {"forecasts", n.forecasts},
+                        {"cells", n.cells},
+                        {"gateway", nullptr}},
+                       n.last_seen_ms};
+  }
+  const auto statuses =
+      sources_.node_statuses ? sources_.node_statuses->all() : std::vector<wire::NodeStatus>{};
+  for (const auto& s : statuses) {
+    Node& node = by_node[s.node];
+    if (node.json.is_null()) {
+      node.json = {{"node", s.node}, {"model_version", nullptr}, {"forecasts", 0}, {"cells", 0}};
+    }
+    node.json["state"] = s.state;
+    if (!s.model_version.empty()) node.json["model_version"] = s.model_version;
+    node.last_seen_ms = std::max(node.last_seen_ms, s.last_seen_ms);
+    node.json["gateway"] = {{"forecasts", s.forecasts},
+                            {"queued", s.queued},
+                            {"resets", s.resets},
+                            {"timeouts", s.timeouts},
+                            {"reopens", s.reopens},
+                            {"garbage_lines", s.garbage_lines},
+                            {"dropped_records", s.dropped_records}};
+  }
+  Json out = Json::array();
+  for (auto& [id, node] : by_node) {
+    node.json["last_seen"] = time_or_null(node.last_seen_ms);
+    out.push_back(std::move(node.json));
+  }
+  return out;
 }
 
 Result<Json> DaemonApi::retrain(const http::Caller& caller) {

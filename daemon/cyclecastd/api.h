@@ -16,6 +16,7 @@
 #include "forecaster.h"
 #include "metrics.h"
 #include "model_keeper.h"
+#include "node_statuses.h"
 
 namespace cyclecast::daemon {
 
@@ -28,6 +29,8 @@ struct ApiSources {
   std::function<WalStatus()> wal_status;
   // Called after a cell move committed, so that the daemon's cell cache follows (thread-safe).
   std::function<void(storage::CellInfo)> cell_moved;
+  // The gateways' retained node statuses (null: none known).
+  const NodeStatuses* node_statuses = nullptr;
 };
 
 class DaemonApi : public http::ApiBackend {
@@ -44,6 +47,7 @@ class DaemonApi : public http::ApiBackend {
   Result<nlohmann::json> runs() override;
   Result<nlohmann::json> run(std::int64_t id) override;
   Result<std::filesystem::path> run_report(std::int64_t id) override;
+  Result<nlohmann::json> nodes() override;
   Result<nlohmann::json> retrain(const http::Caller& caller) override;
   Result<nlohmann::json> promote(const std::string& version, const http::Caller& caller) override;
   Result<nlohmann::json> rollback(const http::Caller& caller) override;

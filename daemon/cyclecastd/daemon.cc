@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <limits>
+#include <string_view>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -20,6 +21,7 @@ constexpr auto kStatsInterval = std::chrono::seconds(10);
 constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
 // Edge forecasts: topics under this prefix (parse_edge_forecast bounds what a row holds).
 constexpr const char* kNodesPrefix = "cyclecast/v1/nodes/";
+constexpr std::string_view kNodeStatusSuffix = "/status";
 
 bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
   return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
@@ -51,7 +53,11 @@ void Daemon::handle_message(const std::string& raw_topic, const std::string& pay
   if (draining_) return;
   ++metrics_.messages;
   if (raw_topic.rfind(kNodesPrefix, 0) == 0) {
-    handle_edge_forecast(raw_topic, payload);
+    if (raw_topic.ends_with(kNodeStatusSuffix)) {
+      handle_node_status(raw_topic, payload);
+    } else {
+      handle_edge_forecast(raw_topic, payload);
+    }
     return;
   }
   auto topic = protocol::parse_topic(raw_topic);
@@ -145,6 +151,31 @@ void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::strin
   row.soh.back() = static_cast<float>(forecast->soh_at_h);
   row.created_at_ms = forecast->received_at_ms;
   writer_->add_forecast(std::move(row));
+}
+
+void Daemon::handle_node_status(const std::string& raw_topic, const std::string& payload) {
+  const std::string_view prefix(kNodesPrefix);
+  const std::string node =
+      raw_topic.substr(prefix.size(), raw_topic.size() - prefix.size() - kNodeStatusSuffix.size());
+  if (payload.empty()) {  // a cleared retained status
+    node_statuses_.remove(node);
+    return;
+  }
+  auto status = wire::parse_node_status(payload);
+  if (status && status->node != node) {
+    status = make_error(ErrorCode::kInvalidArgument,
+                        "status of node '" + status->node + "' on another node's topic");
+  }
+  if (!status) {
+    // Informational only (nothing is stored or acknowledged): logged, not kept.
+    spdlog::debug("{}: ignored: {}", raw_topic, status.error().message);
+    return;
+  }
+  if (!node_statuses_.update(std::move(*status)) && !node_statuses_full_warned_) {
+    node_statuses_full_warned_ = true;
+    spdlog::warn("node statuses: {} nodes known already; statuses of further nodes are ignored",
+                 NodeStatuses::kMaxNodes);
+  }
 }
 
 void Daemon::handle_meta(const protocol::Topic& topic, const std::string& raw_topic,

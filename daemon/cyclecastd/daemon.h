@@ -29,6 +29,7 @@
 #include "forecaster.h"
 #include "metrics.h"
 #include "model_keeper.h"
+#include "node_statuses.h"
 #include "writer.h"
 
 namespace cyclecast::daemon {
@@ -50,6 +51,8 @@ class Daemon {
                    const std::string& payload);
   // cyclecast/v1/nodes/{node}/forecasts: an edge forecast (docs/protocol.md, "Edge nodes").
   void handle_edge_forecast(const std::string& raw_topic, const std::string& payload);
+  // cyclecast/v1/nodes/{node}/status: a node's retained status, kept for the API.
+  void handle_node_status(const std::string& raw_topic, const std::string& payload);
   void reject(RejectReason kind, const std::string& rig_id, const std::string& cell_id,
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);
@@ -100,6 +103,8 @@ class Daemon {
   std::unordered_map<std::string, storage::CellInfo> announced_;
   protocol::Limits limits_;
   DaemonMetrics metrics_;
+  NodeStatuses node_statuses_;  // read by api_'s threads
+  bool node_statuses_full_warned_ = false;
   std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
   std::uint64_t failed_commits_in_a_row_ = 0;

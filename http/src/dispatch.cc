@@ -6,6 +6,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "dashboard.h"
+
 namespace cyclecast::http {
 namespace {
 
@@ -42,6 +44,11 @@ Dispatch refuse(Reply reply) {
 
 Dispatch dispatch(const bhttp::request<bhttp::string_body>& request,
                   const std::optional<TokenDigest>& token) {
+  if (auto page = dashboard_reply(request); page) {
+    Dispatch served;
+    (page->status >= 400 ? served.refusal : served.page) = std::move(page);
+    return served;
+  }
   RouteMatch match =
       match_route(std::string_view(request.target().data(), request.target().size()));
   if (!match.route) return refuse(error_reply(match.status, match.error));

@@ -17,13 +17,15 @@ namespace cyclecast::http {
 
 struct Dispatch {
   std::optional<Reply> refusal;  // set: send this and call nothing
+  std::optional<Reply> page;     // set: a dashboard file (dashboard.h); send it and call nothing
   Route route{};
   Caller caller;
 };
 
-// Matches the target (400/404), checks the method (405 with Allow), and for mutating routes the
-// bearer token (403 without a configured `token`, 401 without a presented one, 403 when wrong)
-// and the caller body (400).
+// Serves the dashboard's files (dashboard.h: `page`, or a `refusal` for a wrong method or an
+// unknown file). Otherwise matches the target (400/404), checks the method (405 with Allow), and
+// for mutating routes the bearer token (403 without a configured `token`, 401 without a presented
+// one, 403 when wrong) and the caller body (400).
 Dispatch dispatch(const boost::beast::http::request<boost::beast::http::string_body>& request,
                   const std::optional<TokenDigest>& token);
 

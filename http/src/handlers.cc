@@ -158,6 +158,8 @@ Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
       return from_json(backend.rollback(caller));
     case RouteId::kCellMove:
       return from_json(backend.move_cell(route.name, route.rig, caller));
+    case RouteId::kNodes:
+      return from_json(backend.nodes());
     case RouteId::kOpenApi:
       return openapi();
   }

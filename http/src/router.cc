@@ -81,6 +81,8 @@ RouteMatch match_api(const std::vector<std::string_view>& s) {
     if (n == 3) return found(RouteId::kRuns, Method::kGet);
     if (n == 4) return numbered(RouteId::kRun, s[3]);
     if (n == 5 && s[4] == "report") return numbered(RouteId::kReport, s[3]);
+  } else if (collection == "nodes" && n == 3) {
+    return found(RouteId::kNodes, Method::kGet);
   } else if (collection == "retrain" && n == 3) {
     return found(RouteId::kRetrain, Method::kPost);
   } else if (collection == "rollback" && n == 3) {
@@ -174,6 +176,8 @@ const char* route_path(RouteId id) {
       return "/api/v1/cells/{cell}/move";
     case RouteId::kOpenApi:
       return "/api/v1/openapi.json";
+    case RouteId::kNodes:
+      return "/api/v1/nodes";
   }
   return nullptr;
 }

@@ -26,6 +26,7 @@ enum class RouteId {
   kRetrain,
   kRollback,
   kCellMove,
+  kNodes,
   kOpenApi,
 };
 

@@ -217,6 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
     set_waiting(false);
     Dispatch dispatched = dispatch(parser_->get(), state_->current_token());
     if (dispatched.refusal) return send(std::move(*dispatched.refusal), false);
+    if (dispatched.page) return send(std::move(*dispatched.page), false);
     call_backend(std::move(dispatched.route), std::move(dispatched.caller));
   }
 

@@ -41,6 +41,11 @@ constexpr const char* kLiveErrors =
     "SELECT model_version, origin, count(error_10), avg(abs(error_10)), count(error_h), "
     "avg(abs(error_h)) FROM forecasts GROUP BY model_version, origin "
     "ORDER BY model_version, origin";
+// The bare model_version comes from the row of max(created_at_ms) (SQLite's rule for a query
+// with a single max() aggregate).
+constexpr const char* kEdgeNodes =
+    "SELECT substr(origin, 6), model_version, max(created_at_ms), count(*), count(DISTINCT cell) "
+    "FROM forecasts WHERE origin >= 'edge:' AND origin < 'edge;' GROUP BY origin ORDER BY origin";
 constexpr const char* kLastForecast =
     "SELECT coalesce(max(f.at_cycle), 0) FROM forecasts f JOIN cells c ON c.id = f.cell "
     "WHERE c.cell_id = ?1 AND f.origin = ?2";
@@ -310,6 +315,21 @@ Result<std::vector<LiveError>> Database::live_errors() {
                    sqlite3_column_int64(stmt, 4), nan_if_null(stmt, 5)});
   }
   if (rc != SQLITE_DONE) return impl_->error(rc, "reading the live errors");
+  return out;
+}
+
+Result<std::vector<EdgeNodeSummary>> Database::edge_nodes() {
+  auto select = prepare(*impl_, kEdgeNodes);
+  if (!select) return select.error();
+  sqlite3_stmt* stmt = select->get();
+  std::vector<EdgeNodeSummary> out;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    out.push_back({detail::column_string(stmt, 0), detail::column_string(stmt, 1),
+                   sqlite3_column_int64(stmt, 2), sqlite3_column_int64(stmt, 3),
+                   sqlite3_column_int64(stmt, 4)});
+  }
+  if (rc != SQLITE_DONE) return impl_->error(rc, "reading the edge nodes");
   return out;
 }
 

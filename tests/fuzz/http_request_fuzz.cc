@@ -66,6 +66,7 @@ class MemoryBackend final : public http::ApiBackend {
     check(id > 0);
     return missing();
   }
+  cyclecast::Result<json> nodes() override { return json::array(); }
   cyclecast::Result<json> retrain(const http::Caller&) override { return mutate(); }
   cyclecast::Result<json> promote(const std::string& version, const http::Caller&) override {
     check(http::is_valid_name(version));
@@ -138,6 +139,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http::Dispatch dispatched = http::dispatch(*request, token);
   if (dispatched.refusal) {
     check(documented(dispatched.refusal->status) && dispatched.refusal->status >= 400);
+    return 0;
+  }
+  if (dispatched.page) {  // a dashboard file: 200, or 304 for a matching If-None-Match
+    check(dispatched.page->status == 200 || dispatched.page->status == 304);
+    check(request->method() == bhttp::verb::get);
     return 0;
   }
   MemoryBackend backend;

@@ -1,7 +1,9 @@
 // libFuzzer target for what the gateway reads from outside: the node's answer lines (the serial
-// line may carry anything) and edge forecast payloads (what cyclecastd reads from the broker).
+// line may carry anything), and edge forecast and node status payloads (what cyclecastd reads
+// from the broker).
 // Beyond "no crash": an answer that parses has a valid CRC (re-framing its body gives the line
-// back), and an edge forecast that parses writes back to text that parses to the same text.
+// back), and an edge forecast or node status that parses writes back to text that parses to the
+// same text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -27,6 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text = serialize_edge_forecast(*forecast);
     auto again = parse_edge_forecast(text);
     if (!again.ok() || serialize_edge_forecast(*again) != text) std::abort();
+  }
+  if (auto status = parse_node_status(input); status.ok()) {
+    const std::string text = serialize_node_status(*status);
+    auto again = parse_node_status(text);
+    if (!again.ok() || serialize_node_status(*again) != text) std::abort();
   }
   return 0;
 }

@@ -236,6 +236,11 @@ Result<fs::path> TestBackend::run_report(std::int64_t id) {
   return make_error(ErrorCode::kNotFound, "run " + std::to_string(id) + " has no report");
 }
 
+Result<json> TestBackend::nodes() {
+  record("nodes");
+  return nodes_json;
+}
+
 Result<json> TestBackend::retrain(const Caller& caller) {
   record("retrain:" + caller.who + ":" + caller.why);
   if (run_in_progress) return make_error(ErrorCode::kConflict, "run 2 is in progress");

@@ -41,6 +41,7 @@ class TestBackend : public ApiBackend {
   Result<json> runs() override;
   Result<json> run(std::int64_t id) override;
   Result<std::filesystem::path> run_report(std::int64_t id) override;
+  Result<json> nodes() override;
   Result<json> retrain(const Caller& caller) override;
   Result<json> promote(const std::string& version, const Caller& caller) override;
   Result<json> rollback(const Caller& caller) override;
@@ -58,6 +59,8 @@ class TestBackend : public ApiBackend {
   json cells_json;
   json models_json;
   json runs_json;
+  json nodes_json = json::array(
+      {{{"node", "nano-1"}, {"state", "active"}, {"model_version", "m-1"}, {"forecasts", 3}}});
   std::string bundle_bytes;
   std::string report_html;
   std::filesystem::path bundle_path;

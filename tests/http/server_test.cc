@@ -296,7 +296,8 @@ TEST_F(ServerTest, AcceptsTheWholeRangeOfValidNames) {
 TEST_F(ServerTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
   start({}, "t");
   EXPECT_EQ(get("/api/v2/cells").status, 404u);
-  EXPECT_EQ(get("/").status, 404u);
+  EXPECT_EQ(get("/api").status, 404u);
+  EXPECT_EQ(get("/index.html").status, 404u);  // the dashboard is "/" only
   RawConnection connection(port());
   RawResponse response = connection.exchange(request_text("DELETE", "/api/v1/cells"));
   EXPECT_EQ(response.status, 405u);

@@ -215,6 +215,9 @@ def run_checks(c):
     c.call("get", "/api/v1/runs/{id}/report", {"id": "999999"}, expect=404)
     c.call("get", "/api/v1/runs/{id}/report", {"id": "1x"}, expect=400)
 
+    # Edge nodes (the dashboard's nodes page).
+    c.call("get", "/api/v1/nodes", expect=200)
+
     # Changes: the refusals first (no token, a wrong one, a bad body), then the changes.
     why = {"who": "openapi-check", "why": "the live check says so"}
     promote = "/api/v1/models/{version}/promote"

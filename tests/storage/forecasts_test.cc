@@ -181,6 +181,38 @@ TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
   EXPECT_EQ(*db->last_forecast_cycle("c1", "edge:n2"), 0);
 }
 
+TEST(Forecasts, EdgeNodesAreSummedFromTheirForecasts) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
+  ASSERT_TRUE(db->upsert_cell({"c2", "rig-1", "LFP", 1.1, "", "{}"}).ok());
+  EXPECT_TRUE(db->edge_nodes()->empty());
+  const std::vector<float> soh(10, 0.9f);
+  const std::vector<ForecastRecord> forecasts = {
+      {"c1", 10, "v1", "edge:n1", soh, 1000},
+      {"c2", 10, "v2", "edge:n1", soh, 3000},  // n1's newest: its model is v2
+      {"c1", 11, "v1", "edge:n1", soh, 2000},
+      {"c1", 10, "v1", "edge:n2", soh, 500},
+      {"c1", 10, "v1", "host", soh, 9000},  // not a node
+      {"c1", 12, "v1", "edge", soh, 9000},  // not "edge:<node>" either
+  };
+  ASSERT_TRUE(db->write_forecasts(forecasts).ok());
+  auto nodes = db->edge_nodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.error().message;
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].node, "n1");
+  EXPECT_EQ((*nodes)[0].model_version, "v2");
+  EXPECT_EQ((*nodes)[0].last_seen_ms, 3000);
+  EXPECT_EQ((*nodes)[0].forecasts, 3);
+  EXPECT_EQ((*nodes)[0].cells, 2);
+  EXPECT_EQ((*nodes)[1].node, "n2");
+  EXPECT_EQ((*nodes)[1].model_version, "v1");
+  EXPECT_EQ((*nodes)[1].last_seen_ms, 500);
+  EXPECT_EQ((*nodes)[1].forecasts, 1);
+  EXPECT_EQ((*nodes)[1].cells, 1);
+}
+
 TEST(Forecasts, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
   TempDir dir;
   auto db = Database::open(dir / "f.db");

@@ -136,5 +136,47 @@ TEST(EdgePayloads, ForecastRoundTripsAndIsStrict) {
             std::string::npos);
 }
 
+TEST(EdgePayloads, NodeStatusRoundTripsAndIsStrict) {
+  NodeStatus status;
+  status.node = "nano-1";
+  status.state = "unresponsive";
+  status.model_version = "v1";
+  status.model_sha256 = sha();
+  status.window = 100;
+  status.horizon = 100;
+  status.last_seen_ms = 1700000000123;
+  status.forecasts = 5120;
+  status.resets = 1;
+  status.queued = 3;
+  const std::string text = serialize_node_status(status);
+  auto parsed = parse_node_status(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(serialize_node_status(*parsed), text);
+  EXPECT_EQ(node_status_subscription(), "cyclecast/v1/nodes/+/status");
+
+  // What a hostile publisher on a node's status topic may try, each refused naming why.
+  const auto refused = [&](const std::string& from, const std::string& to) {
+    std::string changed = text;
+    const std::size_t at = changed.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    changed.replace(at, from.size(), to);
+    auto result = parse_node_status(changed);
+    return result.ok() ? std::string("accepted") : result.error().message;
+  };
+  EXPECT_NE(refused("\"v\":1", "\"v\":2").find("'v' must be 1"), std::string::npos);
+  EXPECT_NE(refused("\"unresponsive\"", "\"on fire\"").find("'state'"), std::string::npos);
+  EXPECT_NE(refused("\"nano-1\"", "\"../x\"").find("'node'"), std::string::npos);
+  EXPECT_NE(refused("\"queued\":3", "\"queued\":-3").find("'queued' is not an integer >= 0"),
+            std::string::npos);
+  EXPECT_NE(refused("\"resets\":1", "\"resets\":1.5").find("'resets'"), std::string::npos);
+  EXPECT_NE(refused("\"v\":1", "\"x\":1,\"v\":1").find("unknown field 'x'"), std::string::npos);
+  EXPECT_NE(refused("\"model_sha256\":\"", "\"model_sha256\":\"Z").find("'model_sha256'"),
+            std::string::npos);
+  EXPECT_NE(parse_node_status("{\"v\":1}").error().message.find("missing field"),
+            std::string::npos);
+  EXPECT_FALSE(parse_node_status("[]").ok());
+  EXPECT_FALSE(parse_node_status(std::string(kMaxEdgeForecastBytes + 1, ' ')).ok());
+}
+
 }  // namespace
 }  // namespace cyclecast::wire

@@ -75,6 +75,10 @@ std::string node_forecasts_subscription() {
   return "cyclecast/v1/nodes/+/forecasts";
 }
 
+std::string node_status_subscription() {
+  return "cyclecast/v1/nodes/+/status";
+}
+
 std::string serialize_edge_forecast(const EdgeForecast& f) {
   Json j{{"v", 1},
          {"node", f.node},
@@ -163,6 +167,72 @@ std::string serialize_node_status(const NodeStatus& s) {
          {"dropped_records", s.dropped_records},
          {"queued", s.queued}};
   return j.dump();
+}
+
+Result<NodeStatus> parse_node_status(std::string_view payload) {
+  const auto refuse = [](const std::string& why) {
+    return make_error(ErrorCode::kInvalidArgument, "node status: " + why);
+  };
+  if (payload.size() > kMaxEdgeForecastBytes) {
+    return refuse("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+                  std::to_string(kMaxEdgeForecastBytes) + " bytes");
+  }
+  auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
+  if (!parsed) return refuse(parsed.error().message);
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return refuse("not a JSON object");
+  static const std::set<std::string> kTexts = {"node", "state", "model_version", "model_sha256"};
+  static const std::set<std::string> kCounts = {
+      "v",         "window",          "horizon",       "last_seen_ms",
+      "forecasts", "resets",          "garbage_lines", "timeouts",
+      "reopens",   "dropped_records", "queued"};
+  for (const auto& [key, value] : j.items()) {
+    if (kTexts.count(key) == 0 && kCounts.count(key) == 0)
+      return refuse("unknown field '" + key + "'");
+  }
+  for (const auto* keys : {&kTexts, &kCounts}) {
+    for (const std::string& key : *keys) {
+      if (!j.contains(key)) return refuse("missing field '" + key + "'");
+      const auto& value = j[key];
+      const bool ok = keys == &kTexts ? value.is_string()
+                                      : value.is_number_unsigned() &&
+                                            value.get<uint64_t>() <=
+                                                uint64_t(std::numeric_limits<int64_t>::max());
+      if (!ok) {
+        return refuse("'" + key + "' is not " + (keys == &kTexts ? "a string" : "an integer >= 0"));
+      }
+    }
+  }
+  if (j["v"] != 1) return refuse("'v' must be 1");
+  NodeStatus s;
+  s.node = j["node"];
+  s.state = j["state"];
+  s.model_version = j["model_version"];
+  s.model_sha256 = j["model_sha256"];
+  if (auto reason = protocol::check_id(s.node); !reason.empty()) return refuse("'node': " + reason);
+  static const std::set<std::string> kStates = {"online", "unresponsive", "disconnected",
+                                                "offline"};
+  if (kStates.count(s.state) == 0) {
+    return refuse("'state' must be online, unresponsive, disconnected or offline");
+  }
+  if (s.model_version.size() > protocol::kMaxTextFieldLength) {
+    return refuse("'model_version' must be at most " +
+                  std::to_string(protocol::kMaxTextFieldLength) + " bytes");
+  }
+  if (!s.model_sha256.empty() && !is_sha256(s.model_sha256)) {
+    return refuse("'model_sha256' must be empty or 64 lower-case hex digits");
+  }
+  s.window = j["window"];
+  s.horizon = j["horizon"];
+  s.last_seen_ms = j["last_seen_ms"];
+  s.forecasts = j["forecasts"];
+  s.resets = j["resets"];
+  s.garbage_lines = j["garbage_lines"];
+  s.timeouts = j["timeouts"];
+  s.reopens = j["reopens"];
+  s.dropped_records = j["dropped_records"];
+  s.queued = j["queued"];
+  return s;
 }
 
 }  // namespace cyclecast::wire

@@ -50,6 +50,7 @@ class ApiBackend {
   virtual Result<nlohmann::json> run(std::int64_t id) = 0;  // object
   // The run's report.html; served as text/html, as is.
   virtual Result<std::filesystem::path> run_report(std::int64_t id) = 0;
+  virtual Result<nlohmann::json> nodes() = 0;  // array: the edge nodes that have forecast
 
   // Mutations (bearer token required). retrain: kConflict when a run is in progress.
   virtual Result<nlohmann::json> retrain(const Caller& caller) = 0;

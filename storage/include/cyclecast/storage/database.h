@@ -120,6 +120,15 @@ struct ScoredForecast {
   double error_h = 0.0;  // actual SOH minus the forecast at at_cycle + H
 };
 
+// One edge node as its stored forecasts show it (origin "edge:<node>").
+struct EdgeNodeSummary {
+  std::string node;
+  std::string model_version;      // of its newest forecast
+  std::int64_t last_seen_ms = 0;  // created_at_ms of its newest forecast
+  std::int64_t forecasts = 0;     // stored
+  std::int64_t cells = 0;         // distinct cells it forecast
+};
+
 struct ForecastWriteResult {
   std::size_t stored = 0;
   std::size_t duplicates = 0;     // same cell, at_cycle, model_version and origin already stored
@@ -273,6 +282,9 @@ class Database {
                                       std::vector<ScoredForecast>* scored_h = nullptr);
   // Live error per model version and origin, ordered by both.
   Result<std::vector<LiveError>> live_errors();
+  // Every node that has an edge forecast stored, by node id (one pass over the forecasts, as
+  // live_errors()).
+  Result<std::vector<EdgeNodeSummary>> edge_nodes();
   // The highest at_cycle of the cell's forecasts from `origin`; 0 when there are none.
   Result<std::int64_t> last_forecast_cycle(const std::string& cell_id, const std::string& origin);
   // The oldest stored cycle after the cell's first forecast from `origin` that has no forecast

@@ -15,8 +15,9 @@ namespace cyclecast::wire {
 // cyclecast/v1/nodes/{node}/forecasts (QoS 1, not retained) and .../status (QoS 1, retained).
 std::string node_forecasts_topic(std::string_view node_id);
 std::string node_status_topic(std::string_view node_id);
-// What the daemon subscribes to: cyclecast/v1/nodes/+/forecasts.
+// What the daemon subscribes to: cyclecast/v1/nodes/+/forecasts and .../status.
 std::string node_forecasts_subscription();
+std::string node_status_subscription();
 
 struct EdgeForecast {
   std::string node;
@@ -58,5 +59,9 @@ struct NodeStatus {
 };
 
 std::string serialize_node_status(const NodeStatus& status);
+// Strict, as parse_edge_forecast: at most kMaxEdgeForecastBytes, every field of
+// serialize_node_status and no other, `node` an id, `state` one of the four, counters >= 0;
+// kInvalidArgument naming the field otherwise.
+Result<NodeStatus> parse_node_status(std::string_view payload);
 
 }  // namespace cyclecast::wire

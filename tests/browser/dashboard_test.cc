@@ -1,0 +1,248 @@
+// The dashboard in a real browser against the real service: a mosquitto on a free loopback port,
+// the built cyclecastd on a database of generated fading cells, two training runs (the first
+// model champion, the second a candidate), host forecasts scored as cycles arrive and an edge
+// forecast published as a gateway would. Then tests/browser/dashboard_check.mjs drives Debian's
+// headless chromium through every page (puppeteer-core, installed by scripts/setup under
+// tests/browser/node_modules) and writes screenshots at 1280 and 390 px into
+// <build>/test-artifacts/dashboard/.
+//
+// Labelled "browser": left out of the sanitizer presets (a browser adds nothing there and is slow).
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cyclecast/http/client.h"
+#include "cyclecast/wire/edge.h"
+#include "fading_cells.h"
+#include "ingest_harness.h"
+#include "temp_dir.h"
+
+namespace cyclecast::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto kRunTimeout = 300s;
+constexpr int kCells = 6;
+constexpr std::int64_t kCycles = 120;
+constexpr const char* kToken = "dashboard-test-token";
+constexpr const char* kNode = "nano-7";
+
+// The lifecycle tests' tiny training (W = 20, H = 10, one width-4 student): a run takes seconds.
+// No trigger but the API; margin 0.9 keeps the second run's model a candidate.
+std::string tiny_config(const std::filesystem::path& token_file) {
+  return "[http]\ntoken_file = \"" + token_file.string() +
+         "\"\n"
+         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\nwindow = 20\nhorizon = 10\n"
+         "train_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\nteacher_max_epochs = 2\n"
+         "widths = [4]\nfeatures = 3\nprune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\n"
+         "student_steps = 0\nstage2_steps = 0\ncalibration_windows = 64\nthreads = 2\n"
+         "lower_priority = false\ninterval_h = 0\nnew_cycles = 0\nmargin = 0.9\n"
+         "[alerts]\nretrain = false\n";
+}
+
+std::filesystem::path on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::filesystem::path candidate = std::filesystem::path(dir) / name;
+    if (!dir.empty() && std::filesystem::exists(candidate)) return candidate;
+  }
+  return {};
+}
+
+class Dashboard : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    token_file_ = dir_ / "api-token";
+    std::ofstream(token_file_) << kToken << "\n";
+    ::chmod(token_file_.c_str(), 0600);
+    std::filesystem::create_directories(dir_ / "state");
+    write_fading_cells(dir_ / "state" / "cyclecast.db", kCells, kCycles);
+    broker_.start();
+    const auto config = dir_ / "cyclecastd.toml";
+    std::ofstream(config) << tiny_config(token_file_);
+    daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), config);
+    daemon_->start();
+    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
+    base_ = "http://127.0.0.1:" + std::to_string(daemon_->api_port());
+    auto client = http::ApiClient::create({.base_url = base_, .token = kToken});
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    api_.emplace(std::move(*client));
+  }
+
+  std::string log() const { return read_text(daemon_->log()); }
+
+  Json fetch(const std::string& path) const {
+    auto response = api_->get(path);
+    if (!response || (response->status != 200 && response->status != 503)) return nullptr;
+    return Json::parse(response->body, nullptr, false);
+  }
+
+  // Starts a run through the API and waits for it to succeed; its model's version.
+  std::string train() {
+    auto started = api_->post("/api/v1/retrain", Json{{"who", "test"}});
+    if (!started || started->status != 200) {
+      ADD_FAILURE() << "retrain refused: " << (started ? started->body : started.error().message);
+      return {};
+    }
+    const std::string run = std::to_string(Json::parse(started->body)["id"].get<std::int64_t>());
+    Json done;
+    const bool ended = eventually(
+        [&] {
+          done = fetch("/api/v1/runs/" + run);
+          return done.is_object() && done["status"] != "running";
+        },
+        kRunTimeout);
+    EXPECT_TRUE(ended && done["status"] == "succeeded") << done.dump() << log();
+    return done.value("model_version", "");
+  }
+
+  bool publish_cycles(int cell, std::int64_t from, std::int64_t to) {
+    Json records = Json::array();
+    for (std::int64_t k = from; k <= to; ++k)
+      records.push_back({{"cycle", k}, {"qd_ah", kFadingRatedAh * fading_soh(cell, k)}});
+    return publish_raw(broker_.port(),
+                       "cyclecast/v1/rigs/rig-a/cells/" + fading_cell_id(cell) + "/cycles",
+                       records.dump());
+  }
+
+  TempDir dir_;
+  std::filesystem::path token_file_;
+  Broker broker_{dir_.path(), free_port()};
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::optional<http::ApiClient> api_;
+  std::string base_;
+};
+
+TEST_F(Dashboard, EveryPageInHeadlessChromium) {
+  const std::filesystem::path node = on_path("node");
+  const std::filesystem::path chromium = on_path("chromium");
+  const std::filesystem::path tests = std::filesystem::path(CYCLECAST_SOURCE_DIR) / "tests/browser";
+  ASSERT_FALSE(node.empty()) << "node is not installed: run scripts/setup";
+  ASSERT_FALSE(chromium.empty()) << "chromium is not installed: run scripts/setup";
+  ASSERT_TRUE(std::filesystem::exists(tests / "node_modules/puppeteer-core/package.json"))
+      << "puppeteer-core is not installed under tests/browser: run scripts/setup";
+
+  // The champion, forecasting the cells' new cycles; those of t0 score its earlier forecasts.
+  const std::string champion = train();
+  ASSERT_FALSE(champion.empty());
+  ASSERT_TRUE(eventually([&] { return fetch("/healthz")["champion"] == champion; }, 30s)) << log();
+  ASSERT_TRUE(eventually(
+      [&] { return log().find("forecasting with champion " + champion) != std::string::npos; },
+      30s));
+  for (int cell = 0; cell < kCells; ++cell)
+    ASSERT_TRUE(publish_cycles(cell, kCycles + 1, kCycles + (cell == 0 ? 15 : 2)));
+
+  // An edge forecast of t0, as the gateway of node nano-7 publishes it.
+  const Json edge = {{"v", 1},
+                     {"node", kNode},
+                     {"cell", "t0"},
+                     {"cycle", kCycles + 3},
+                     {"model_version", champion},
+                     {"model_sha256", ""},
+                     {"horizon", 10},
+                     {"soh_at_10", fading_soh(0, kCycles + 13) + 0.002},
+                     {"soh_at_h", fading_soh(0, kCycles + 13) + 0.002},
+                     {"eol_cycle", nullptr},
+                     {"forecast_us", 400},
+                     {"received_at_ms", 1800000000000}};
+  ASSERT_TRUE(publish_raw(broker_.port(), std::string("cyclecast/v1/nodes/") + kNode + "/forecasts",
+                          edge.dump()));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Json cell = fetch("/api/v1/cells/t0");
+        if (!cell.is_object()) return false;
+        bool host_scored = false, from_edge = false;
+        for (const auto& f : cell["forecasts"]) {
+          host_scored |= f["origin"] == "host" && !f["error_10"].is_null();
+          from_edge |= f["origin"] == "edge";
+        }
+        return host_scored && from_edge;
+      },
+      60s))
+      << fetch("/api/v1/cells/t0").dump() << log();
+  // The gateways' statuses: nano-7's online, and a nano-8 that never forecast, disconnected.
+  wire::NodeStatus online;
+  online.node = kNode;
+  online.state = "online";
+  online.model_version = champion;
+  online.last_seen_ms = 1800000000000;
+  online.forecasts = 1;
+  online.reopens = 2;
+  wire::NodeStatus gone = online;
+  gone.node = "nano-8";
+  gone.state = "disconnected";
+  for (const auto& status : {online, gone}) {
+    ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(status.node),
+                            wire::serialize_node_status(status)));
+  }
+  Json nodes;
+  ASSERT_TRUE(eventually(
+      [&] {
+        nodes = fetch("/api/v1/nodes");
+        return nodes.size() == 2u && nodes[0]["state"] == "online";
+      },
+      30s))
+      << nodes.dump() << log();
+  EXPECT_EQ(nodes[0]["node"], kNode);
+  EXPECT_EQ(nodes[0]["model_version"], champion);
+  EXPECT_EQ(nodes[0]["cells"], 1);
+  EXPECT_EQ(nodes[0]["gateway"]["reopens"], 2);
+  EXPECT_EQ(nodes[1]["node"], "nano-8");
+  EXPECT_EQ(nodes[1]["state"], "disconnected");
+  EXPECT_EQ(nodes[1]["forecasts"], 0);
+  // A status on another node's topic is ignored.
+  gone.state = "offline";
+  ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(kNode),
+                          wire::serialize_node_status(gone)));
+  online.reopens = 3;  // then nano-7's own: once it shows, the one before it was handled
+  ASSERT_TRUE(publish_raw(broker_.port(), wire::node_status_topic(kNode),
+                          wire::serialize_node_status(online)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        nodes = fetch("/api/v1/nodes");
+        return nodes.size() == 2u && nodes[0]["gateway"]["reopens"] == 3;
+      },
+      30s))
+      << nodes.dump();
+  EXPECT_EQ(nodes[0]["state"], "online");
+  EXPECT_EQ(nodes[1]["state"], "disconnected");
+
+  // A second model, kept a candidate by the margin: the one the browser promotes.
+  const std::string candidate = train();
+  ASSERT_FALSE(candidate.empty());
+  ASSERT_EQ(fetch("/api/v1/models/" + candidate)["status"], "candidate");
+
+  const auto out = std::filesystem::path(CYCLECAST_BINARY_DIR) / "test-artifacts" / "dashboard";
+  std::filesystem::remove_all(out);
+  const auto output = dir_ / "dashboard_check.log";
+  const std::string command = "cd '" + tests.string() + "' && timeout 400 '" + node.string() +
+                              "' dashboard_check.mjs --url " + base_ + " --token " + kToken +
+                              " --out '" + out.string() + "' --cells " + std::to_string(kCells) +
+                              " --cell t0 --candidate " + candidate + " --champion " + champion +
+                              " --node " + kNode + " --chromium '" + chromium.string() + "' > '" +
+                              output.string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  const std::string report = read_text(output);
+  EXPECT_EQ(status, 0) << report << "\ncyclecastd's log:\n" << log();
+  std::cout << report;
+  for (const char* page : {"fleet", "cell", "models", "runs", "run", "nodes"}) {
+    for (const int width : {1280, 390}) {
+      const auto shot = out / (std::string(page) + "-" + std::to_string(width) + ".png");
+      EXPECT_TRUE(std::filesystem::exists(shot)) << shot;
+    }
+  }
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(60s), 0) << log();
+}
+
+}  // namespace
+}  // namespace cyclecast::testing
