@@ -141,8 +141,9 @@ Result<EvalProtocol> paper_protocol(const fs::path& dir, const ProtocolOptions& 
     if (it == test_targets.end()) return false;
     const int64_t begin = ref.first_row;
     const int64_t end = begin + w + h;
-    const bool touches = std::any_of(it->second.begin(), it->second.end(),
-                                     [&](const auto& t) { return begin < t.second && t.first < end; });
+    const bool touches = std::any_of(it->second.begin(), it->second.end(), [&](const auto& t) {
+      return begin < t.second && t.first < end;
+    });
     p.windows_left_out += touches ? 1 : 0;
     return touches;
   };

@@ -77,7 +77,8 @@ bool exec_sql(const std::filesystem::path& path, const char* sql) {
 }
 
 // Fills a new database up to `limit_bytes` with cycles of a filler cell until not even one more
-// record fits, so that any later batch holding a record fails with kFull. Filling in batches of
+// record fits, then with filler cells until not one more cell fits, so that any later batch
+// holding a record or a new cell fails with kFull. Filling in batches of
 // 200 only would leave room for a smaller batch, and a slow run (sanitizers) that commits the
 // first few records of a cell with its metadata before the rest would store the cell.
 void fill_database(const std::filesystem::path& path, std::int64_t limit_bytes) {
@@ -106,6 +107,17 @@ void fill_database(const std::filesystem::path& path, std::int64_t limit_bytes) 
       if (full) {
         ASSERT_EQ(written.error().code, ErrorCode::kFull) << written.error().message;
       }
+    }
+  }
+  // And cells until not one more fits: a loaded machine may commit a batch holding the new
+  // cells' metadata alone, before their records arrive.
+  for (int i = 0;; ++i) {
+    ASSERT_LT(i, 100'000) << "the cells table never filled up";
+    filler.cell_id = "filler-" + std::to_string(i);
+    auto written = db->upsert_cell(filler);
+    if (!written) {
+      ASSERT_EQ(written.error().code, ErrorCode::kFull) << written.error().message;
+      return;
     }
   }
 }
