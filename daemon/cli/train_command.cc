@@ -21,6 +21,7 @@
 
 #include "commands.h"
 #include "cyclecast/pipeline/protocols.h"
+#include "cyclecast/pipeline/report.h"
 #include "cyclecast/pipeline/train.h"
 #include "status_line.h"
 
@@ -184,25 +185,6 @@ Result<pipeline::TeacherKind> teacher_kind(const std::string& name) {
   return it->second;
 }
 
-// The run's evidence against the baselines the node could run (pipeline/gate_evidence.h).
-nlohmann::json gate_json(const pipeline::GateEvidence& e) {
-  if (!e.present()) return nullptr;
-  const auto figure = [](double v) {
-    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
-  };
-  return {{"scoring", e.scoring},
-          {"folds", e.folds},
-          {"candidate", e.candidate},
-          {"cells", e.cells},
-          {"candidate_mae", figure(e.candidate_mae)},
-          {"best_baseline", e.best_reference},
-          {"best_baseline_mae", figure(e.best_reference_mae)},
-          {"weakest_baseline", e.weakest_reference},
-          {"lower", figure(e.lower)},
-          {"beats_baselines", e.beats_references},
-          {"reason", e.reason}};
-}
-
 void print_training_summary(const pipeline::TrainingResult& r, bool json) {
   if (json) {
     nlohmann::json baselines = nlohmann::json::object();
@@ -218,7 +200,7 @@ void print_training_summary(const pipeline::TrainingResult& r, bool json) {
                                 {"student_params", r.chosen_params},
                                 {"teacher_params", r.teacher_params},
                                 {"student_flash_bytes", r.chosen_flash_bytes},
-                                {"gate", gate_json(r.gate_evidence)},
+                                {"gate", pipeline::gate_evidence_json(r.gate_evidence)},
                                 {"seconds", r.seconds}};
     std::cout << out.dump() << '\n';
     return;

@@ -16,6 +16,7 @@
 #include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/lifecycle/training_worker.h"
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/pipeline/report.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/registry.h"
 #include "run_files.h"
@@ -70,23 +71,6 @@ Json metrics_json(const pipeline::ForecastMetrics& m) {
           {"windows", m.windows},
           {"eol_error_cycles", m.eol_error_cycles},
           {"eol_windows", m.eol_windows}};
-}
-
-// The run's evidence against the baselines the node could run, in the model's lineage (what
-// `cyclecast models show` and scripts/demo print); NaN figures are null.
-Json gate_evidence_json(const pipeline::GateEvidence& e) {
-  if (!e.present()) return nullptr;
-  const auto figure = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
-  return {{"scoring", e.scoring},
-          {"folds", e.folds},
-          {"candidate", e.candidate},
-          {"cells", e.cells},
-          {"candidate_mae", figure(e.candidate_mae)},
-          {"best_baseline", e.best_reference},
-          {"best_baseline_mae", figure(e.best_reference_mae)},
-          {"weakest_baseline", e.weakest_reference},
-          {"lower", figure(e.lower)},
-          {"beats_baselines", e.beats_references}};
 }
 
 Json footprint_json(const bundle::Footprint& f) {
@@ -543,7 +527,7 @@ Result<void> Retrainer::gate_and_register(RunState& run) {
         {"student_float_mae", trained.chosen_float.mae},
         {"student_int8_mae", trained.chosen_int8.mae}}},
       {"baselines_mae", baselines},
-      {"gate_evidence", gate_evidence_json(trained.gate_evidence)}};
+      {"gate_evidence", pipeline::gate_evidence_json(trained.gate_evidence)}};
   Json metrics = metrics_json(trained.chosen_int8);
   metrics["metric"] = "int8 student on the run's test windows";
   metrics["test_cells"] = trained_run.test_cells;

@@ -70,28 +70,19 @@ Json choice_json(const RunReport& r) {
               {"reason", r.choice.reason}};
 }
 
-Json gate_evidence_json(const GateEvidence& e) {
-  if (!e.present()) return nullptr;
-  Json comparisons = Json::array();
+// The summary with every comparison behind it, for the report.
+Json report_gate_evidence_json(const GateEvidence& e) {
+  Json j = gate_evidence_json(e);
+  if (j.is_null()) return j;
+  j["comparisons"] = Json::array();
   for (const BaselineComparison& c : e.comparisons) {
-    comparisons.push_back(Json{{"baseline", c.reference},
-                               {"baseline_mae", c.result.reference_mae},
-                               {"candidate_mae", c.result.candidate_mae},
-                               {"improvement", c.result.improvement},
-                               {"lower", c.result.lower}});
+    j["comparisons"].push_back(Json{{"baseline", c.reference},
+                                    {"baseline_mae", c.result.reference_mae},
+                                    {"candidate_mae", c.result.candidate_mae},
+                                    {"improvement", c.result.improvement},
+                                    {"lower", c.result.lower}});
   }
-  return Json{{"scoring", e.scoring},
-              {"folds", e.folds},
-              {"candidate", e.candidate},
-              {"cells", e.cells},
-              {"candidate_mae", e.candidate_mae},
-              {"best_baseline", e.best_reference},
-              {"best_baseline_mae", e.best_reference_mae},
-              {"weakest_baseline", e.weakest_reference},
-              {"lower", e.lower},
-              {"beats_baselines", e.beats_references},
-              {"comparisons", comparisons},
-              {"reason", e.reason}};
+  return j;
 }
 
 Json report_json(const RunReport& r) {
@@ -107,7 +98,7 @@ Json report_json(const RunReport& r) {
          {"candidates", Json::array()},
          {"front", r.front},
          {"choice", choice_json(r)},
-         {"gate_evidence", gate_evidence_json(r.gate_evidence)},
+         {"gate_evidence", report_gate_evidence_json(r.gate_evidence)},
          {"samples", Json::array()},
          {"error_by_step", Json::array()},
          {"timings_s", Json::array()},
@@ -238,6 +229,21 @@ Result<void> read_chosen(const Json& report, const std::string& file, RunOutput&
 }
 
 }  // namespace
+
+Json gate_evidence_json(const GateEvidence& e) {
+  if (!e.present()) return nullptr;
+  return Json{{"scoring", e.scoring},
+              {"folds", e.folds},
+              {"candidate", e.candidate},
+              {"cells", e.cells},
+              {"candidate_mae", e.candidate_mae},
+              {"best_baseline", e.best_reference},
+              {"best_baseline_mae", e.best_reference_mae},
+              {"weakest_baseline", e.weakest_reference},
+              {"lower", e.lower},
+              {"beats_baselines", e.beats_references},
+              {"reason", e.reason}};
+}
 
 std::string report_json_text(const RunReport& report) {
   // replace: a cell name that is not UTF-8 must not make the whole report unwritable.

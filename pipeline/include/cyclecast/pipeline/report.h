@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "cyclecast/pipeline/gate_evidence.h"
 #include "cyclecast/pipeline/metrics.h"
 #include "cyclecast/pipeline/pareto.h"
@@ -67,5 +69,10 @@ std::string report_html_text(const RunReport& report);
 // sees half a report. Errors: kIo (the file could not be written or renamed).
 Result<void> write_report_json(const std::filesystem::path& path, const RunReport& report);
 Result<void> write_report_html(const std::filesystem::path& path, const RunReport& report);
+
+// A run's evidence against the node's baselines as the model's lineage and `cyclecast train
+// --json` show it (report.json adds every comparison); NaN figures are null; null when the run
+// has none.
+nlohmann::ordered_json gate_evidence_json(const GateEvidence& evidence);
 
 }  // namespace cyclecast::pipeline
