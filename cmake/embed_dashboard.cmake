@@ -1,6 +1,6 @@
 cmake_minimum_required(VERSION 3.25)
-# Writes OUTPUT, a C++ source that holds the dashboard's static files (docs/dashboard.md) as string
-# literals, each with its URL path, Content-Type and an ETag made from its SHA-256, so that
+# Writes OUTPUT, a C++ source that holds the dashboard's static files (docs/dashboard.md) as char
+# arrays, each with its URL path, Content-Type and an ETag made from its SHA-256, so that
 # cyclecastd serves them from its own binary: no files to install, no network.
 # Run with -DOUTPUT=<file.cc> -DASSETS=<url|content-type|file,...>; text/* types get charset=utf-8.
 
@@ -27,11 +27,13 @@ foreach(asset ${ASSETS})
   file(READ "${file}" hex HEX)
   file(SHA256 "${file}" digest)
   string(SUBSTRING "${digest}" 0 32 etag)
+  # Bytes as an array of char literals, not one string literal: Chart.js is longer than the
+  # 65,536 characters a compiler must support in a string literal (clang's -Woverlength-strings).
   string(REGEX REPLACE "(${line})" "\\1\n" hex "${hex}")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" hex "${hex}")
-  string(REPLACE "\n" "\"\n    \"" hex "${hex}")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," hex "${hex}")
+  string(REPLACE "\n" "\n    " hex "${hex}")
   get_filename_component(name "${file}" NAME)
-  string(APPEND literals "// ${name}\nconstexpr char kAsset${index}[] =\n    \"${hex}\";\n")
+  string(APPEND literals "// ${name}\nconstexpr char kAsset${index}[] = {\n    ${hex}'\\0'};\n")
   string(APPEND table "    {\"${url}\", \"${content_type}\", "
                       "{kAsset${index}, sizeof(kAsset${index}) - 1}, \"\\\"${etag}\\\"\"},\n")
   math(EXPR index "${index} + 1")
