@@ -19,6 +19,21 @@ Error bad(const std::string& why) {
   return make_error(ErrorCode::kInvalidArgument, "edge forecast: " + why);
 }
 
+// A payload within the edge size limit that parses as one JSON object; the error says why not,
+// for the caller to prefix with what the payload was meant to be.
+Result<nlohmann::json> parse_edge_object(std::string_view payload) {
+  if (payload.size() > kMaxEdgeForecastBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "payload of " + std::to_string(payload.size()) +
+                                                       " bytes exceeds the limit of " +
+                                                       std::to_string(kMaxEdgeForecastBytes) +
+                                                       " bytes");
+  }
+  auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
+  if (!parsed) return parsed.error();
+  if (!parsed->is_object()) return make_error(ErrorCode::kInvalidArgument, "not a JSON object");
+  return std::move(*parsed);
+}
+
 bool is_sha256(const std::string& text) {
   return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
@@ -96,14 +111,9 @@ std::string serialize_edge_forecast(const EdgeForecast& f) {
 }
 
 Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
-  if (payload.size() > kMaxEdgeForecastBytes) {
-    return bad("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-               std::to_string(kMaxEdgeForecastBytes) + " bytes");
-  }
-  auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
+  auto parsed = parse_edge_object(payload);
   if (!parsed) return bad(parsed.error().message);
   const nlohmann::json& j = *parsed;
-  if (!j.is_object()) return bad("not a JSON object");
   static const std::set<std::string> kKeys = {
       "v",       "node",      "cell",     "cycle",     "model_version", "model_sha256",
       "horizon", "soh_at_10", "soh_at_h", "eol_cycle", "forecast_us",   "received_at_ms"};
@@ -173,14 +183,9 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
   const auto refuse = [](const std::string& why) {
     return make_error(ErrorCode::kInvalidArgument, "node status: " + why);
   };
-  if (payload.size() > kMaxEdgeForecastBytes) {
-    return refuse("payload of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-                  std::to_string(kMaxEdgeForecastBytes) + " bytes");
-  }
-  auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
+  auto parsed = parse_edge_object(payload);
   if (!parsed) return refuse(parsed.error().message);
   const nlohmann::json& j = *parsed;
-  if (!j.is_object()) return refuse("not a JSON object");
   static const std::set<std::string> kTexts = {"node", "state", "model_version", "model_sha256"};
   static const std::set<std::string> kCounts = {
       "v",         "window",          "horizon",       "last_seen_ms",
