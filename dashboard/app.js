@@ -595,29 +595,40 @@
         ', resets ' + g.resets + ', dropped ' + g.dropped_records;
   }
 
+  // The gateway's own liveness: online or offline (its last will), since when, last heard from.
+  function gatewayLiveness(l) {
+    if (!l) return '–';
+    return el('span', {class: 'gateway-liveness'},
+        badge(l.state, l.state === 'online' ? 'good' : 'bad'), ' ', l.client_id,
+        el('br'), 'since ' + when(l.since) + ', last seen ' + when(l.last_seen));
+  }
+
   function nodesPage() {
-    const t = table('Edge nodes: state (from the gateway\'s status, else from the forecasts), ' +
-                    'model, last seen, and what the gateway counts', [
+    const t = table('Edge nodes and their gateways: state (from the gateway\'s status, else from ' +
+                    'the forecasts), model, last seen, the gateway\'s liveness and what it counts', [
       {label: 'Node'}, {label: 'State'}, {label: 'Model'}, {label: 'Last seen'},
-      {label: 'Forecasts stored', cls: 'num'}, {label: 'Cells', cls: 'num'}, {label: 'Gateway'},
+      {label: 'Forecasts stored', cls: 'num'}, {label: 'Cells', cls: 'num'},
+      {label: 'Gateway'}, {label: 'Gateway counters'},
     ], {id: 'nodes'});
     const empty = el('p', {id: 'nodes-empty', hidden: true},
         'No node known yet: a node appears with its gateway\'s first status or forecast.');
     main.replaceChildren(el('h1', {}, 'Nodes and gateways'),
         el('p', {class: 'hint'}, 'State online, unresponsive, disconnected or offline as the ' +
-           'node\'s gateway reports it; without a report, active when a forecast arrived in the ' +
-           'last 10 minutes, else silent.'),
+           'node\'s gateway reports it (offline too when the gateway itself is gone: its last ' +
+           'will); without a report, active when a forecast arrived in the last 10 minutes, else ' +
+           'silent.'),
         empty, t.wrapper);
     return {
       async refresh() {
         const nodes = await api('/api/v1/nodes');
         empty.hidden = nodes.length > 0;
-        fill(t.body, nodes, () => nodes.map((n) => el('tr', {'data-node': n.node},
+        fill(t.body, nodes, () => nodes.map((n) => el('tr', {
+          'data-node': n.node, 'data-gateway': n.liveness ? n.liveness.state : 'none'},
             el('th', {scope: 'row'}, n.node),
             el('td', {}, badge(text(n.state), NODE_STATES[n.state] || 'bad')),
             cellTd(text(n.model_version)), cellTd(when(n.last_seen)),
             cellTd(text(n.forecasts), 'num'), cellTd(text(n.cells), 'num'),
-            cellTd(gatewaySummary(n.gateway)))));
+            cellTd(gatewayLiveness(n.liveness)), cellTd(gatewaySummary(n.gateway)))));
       },
     };
   }

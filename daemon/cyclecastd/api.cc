@@ -427,6 +427,17 @@ Result<fs::path> DaemonApi::run_report(std::int64_t id) {
   return report;
 }
 
+namespace {
+// A gateway's liveness as /api/v1/nodes shows it (docs/api.md, "Nodes").
+Json liveness_json(const GatewayLiveness& g) {
+  return {{"client_id", g.status.client_id},
+          {"state", g.status.state},
+          {"start_id", text_or_null(g.status.start_id)},
+          {"since", time_or_null(g.since_ms)},
+          {"last_seen", time_or_null(g.last_seen_ms)}};
+}
+}  // namespace
+
 // A node as its forecasts show it, then as its gateway's retained status says (which wins for
 // state and model); docs/api.md, "Nodes".
 Result<Json> DaemonApi::nodes() {
@@ -467,8 +478,26 @@ Result<Json> DaemonApi::nodes() {
                             {"garbage_lines", s.garbage_lines},
                             {"dropped_records", s.dropped_records}};
   }
+  const auto gateways =
+      sources_.gateway_statuses ? sources_.gateway_statuses->all() : std::vector<GatewayLiveness>{};
+  for (const auto& g : gateways) {
+    Node& node = by_node[g.status.node];
+    if (node.json.is_null()) {
+      node.json = {{"node", g.status.node},
+                   {"state", g.status.state},
+                   {"model_version", nullptr},
+                   {"forecasts", 0},
+                   {"cells", 0},
+                   {"gateway", nullptr}};
+    }
+    // A killed gateway leaves its node's last status ("online") retained; its last will says
+    // better.
+    if (g.status.state == "offline") node.json["state"] = "offline";
+    node.json["liveness"] = liveness_json(g);
+  }
   Json out = Json::array();
   for (auto& [id, node] : by_node) {
+    if (!node.json.contains("liveness")) node.json["liveness"] = nullptr;
     node.json["last_seen"] = time_or_null(node.last_seen_ms);
     out.push_back(std::move(node.json));
   }

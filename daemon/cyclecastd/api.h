@@ -31,6 +31,8 @@ struct ApiSources {
   std::function<void(storage::CellInfo)> cell_moved;
   // The gateways' retained node statuses (null: none known).
   const NodeStatuses* node_statuses = nullptr;
+  // The gateways' liveness, by the node each serves (null: none known).
+  const GatewayStatuses* gateway_statuses = nullptr;
 };
 
 class DaemonApi : public http::ApiBackend {

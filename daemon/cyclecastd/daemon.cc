@@ -22,6 +22,15 @@ constexpr auto kMqttDrain = std::chrono::milliseconds(2000);
 // Edge forecasts: topics under this prefix (parse_edge_forecast bounds what a row holds).
 constexpr const char* kNodesPrefix = "cyclecast/v1/nodes/";
 constexpr std::string_view kNodeStatusSuffix = "/status";
+// The daemons' and gateways' statuses (protocol::status_topic): the gateways' are followed.
+constexpr std::string_view kDaemonsPrefix = "cyclecast/v1/daemons/";
+// What of a hostile topic a log line repeats: enough to recognise it, never megabytes.
+constexpr std::size_t kMaxLoggedTopicBytes = 200;
+
+std::string loggable_topic(const std::string& topic) {
+  if (topic.size() <= kMaxLoggedTopicBytes) return topic;
+  return topic.substr(0, kMaxLoggedTopicBytes) + "... (" + std::to_string(topic.size()) + " bytes)";
+}
 
 bool same_cell(const storage::CellInfo& a, const storage::CellInfo& b) {
   return a.rig_id == b.rig_id && a.chemistry == b.chemistry &&
@@ -52,6 +61,10 @@ void Daemon::handle_message(const std::string& raw_topic, const std::string& pay
   // While draining, new messages are left unacknowledged: their rigs send them again.
   if (draining_) return;
   ++metrics_.messages;
+  if (raw_topic.starts_with(kDaemonsPrefix)) {
+    handle_daemon_status(raw_topic, payload);
+    return;
+  }
   if (raw_topic.rfind(kNodesPrefix, 0) == 0) {
     if (raw_topic.ends_with(kNodeStatusSuffix)) {
       handle_node_status(raw_topic, payload);
@@ -171,10 +184,49 @@ void Daemon::handle_node_status(const std::string& raw_topic, const std::string&
     spdlog::debug("{}: ignored: {}", raw_topic, status.error().message);
     return;
   }
-  if (!node_statuses_.update(std::move(*status)) && !node_statuses_full_warned_) {
+  // The gateway serving the node is alive as long as its statuses keep coming.
+  if (auto gateway = gateway_statuses_.find(node); gateway && gateway->status.state == "online") {
+    gateway->last_seen_ms = storage::now_ms();
+    gateway_statuses_.update(node, std::move(*gateway));
+  }
+  if (!node_statuses_.update(node, std::move(*status)) && !node_statuses_full_warned_) {
     node_statuses_full_warned_ = true;
     spdlog::warn("node statuses: {} nodes known already; statuses of further nodes are ignored",
-                 NodeStatuses::kMaxNodes);
+                 NodeStatuses::kMax);
+  }
+}
+
+// A gateway's liveness (docs/protocol.md, "Gateway liveness"); the daemons' statuses (this
+// daemon's own among them) are for rigs and ignored here.
+void Daemon::handle_daemon_status(const std::string& raw_topic, const std::string& payload) {
+  if (!wire::is_gateway_status_topic(raw_topic)) return;
+  if (payload.empty()) {  // a cleared retained status: the gateway is gone for good
+    if (auto status = wire::parse_gateway_status(raw_topic, "offline"); status) {
+      gateway_statuses_.remove(status->node);
+    }
+    return;
+  }
+  auto status = wire::parse_gateway_status(raw_topic, payload);
+  if (!status) {
+    // Nothing of it is kept or shown; the gateway's last valid status stands.
+    spdlog::warn("{}: ignored: {}", loggable_topic(raw_topic), status.error().message);
+    return;
+  }
+  const std::int64_t now = storage::now_ms();
+  GatewayLiveness liveness;
+  if (auto before = gateway_statuses_.find(status->node); before) liveness = std::move(*before);
+  const bool changed = liveness.status.state != status->state;
+  if (changed) {
+    liveness.since_ms = now;
+    spdlog::info("gateway {} of node {} is {}", status->client_id, status->node, status->state);
+  }
+  if (status->state == "online") liveness.last_seen_ms = now;
+  liveness.status = std::move(*status);
+  const std::string node = liveness.status.node;
+  if (!gateway_statuses_.update(node, std::move(liveness)) && !gateway_statuses_full_warned_) {
+    gateway_statuses_full_warned_ = true;
+    spdlog::warn("gateway statuses: {} gateways known already; further gateways are ignored",
+                 GatewayStatuses::kMax);
   }
 }
 

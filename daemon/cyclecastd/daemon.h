@@ -53,6 +53,7 @@ class Daemon {
   void handle_edge_forecast(const std::string& raw_topic, const std::string& payload);
   // cyclecast/v1/nodes/{node}/status: a node's retained status, kept for the API.
   void handle_node_status(const std::string& raw_topic, const std::string& payload);
+  void handle_daemon_status(const std::string& raw_topic, const std::string& payload);
   void reject(RejectReason kind, const std::string& rig_id, const std::string& cell_id,
               std::optional<std::int64_t> cycle, const std::string& source,
               const std::string& payload, const std::string& reason);
@@ -105,6 +106,8 @@ class Daemon {
   DaemonMetrics metrics_;
   NodeStatuses node_statuses_;  // read by api_'s threads
   bool node_statuses_full_warned_ = false;
+  GatewayStatuses gateway_statuses_;  // read by api_'s threads
+  bool gateway_statuses_full_warned_ = false;
   std::int64_t started_at_ms_ = 0;
   std::uint64_t ack_seq_ = 0;
   std::uint64_t failed_commits_in_a_row_ = 0;

@@ -168,7 +168,8 @@ bool Daemon::start_mqtt() {
   options.reconnect_min_ms = config_.mqtt_reconnect_min_ms;
   options.reconnect_max_ms = config_.mqtt_reconnect_max_ms;
   options.subscriptions = {protocol::meta_subscription(), protocol::cycles_subscription(),
-                           wire::node_forecasts_subscription(), wire::node_status_subscription()};
+                           wire::node_forecasts_subscription(), wire::node_status_subscription(),
+                           wire::daemon_status_subscription()};
   options.status_topic = protocol::status_topic(config_.mqtt_client_id);
   mqtt::Handlers handlers;
   handlers.on_message = [this](std::string topic, std::string payload) {
@@ -255,7 +256,7 @@ bool Daemon::start_http() {
         boost::asio::post(
             io_, [this, cell = std::move(cell)]() mutable { cell_moved(std::move(cell)); });
       },
-      &node_statuses_};
+      &node_statuses_, &gateway_statuses_};
   api_ = std::make_unique<DaemonApi>(std::move(sources));
   http::ServerOptions options;
   options.address = config_.http_address;

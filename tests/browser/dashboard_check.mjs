@@ -6,7 +6,10 @@
 // Prints one line per check; exit 0 when all passed, 1 otherwise.
 //
 // node dashboard_check.mjs --url http://127.0.0.1:PORT --token T --out DIR --cells N
-//      --cell CELL --candidate VERSION --champion VERSION --node NODE [--chromium PATH]
+//      --cell CELL --candidate VERSION --champion VERSION --node NODE
+//      --gateway-node NODE --gateway-pid PID [--chromium PATH]
+// The gateway of --gateway-node (process --gateway-pid) must be online; the check kills it and
+// waits for the open nodes page to show it offline (its last will) without a reload.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +19,8 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, arg, i, all
   if (arg.startsWith('--')) pairs.push([arg.slice(2), all[i + 1]]);
   return pairs;
 }, []));
-for (const required of ['url', 'token', 'out', 'cells', 'cell', 'candidate', 'champion', 'node']) {
+for (const required of ['url', 'token', 'out', 'cells', 'cell', 'candidate', 'champion', 'node',
+                        'gateway-node', 'gateway-pid']) {
   if (!args[required]) {
     console.error(`dashboard_check: --${required} is required`);
     process.exit(2);
@@ -167,6 +171,12 @@ try {
     check(nodes.some((r) => r.includes(args.node) && r.includes('online')),
           `nodes at ${width}: ${args.node} listed, online`);
     check(nodes.some((r) => r.includes('disconnected')), `nodes at ${width}: a disconnected node`);
+    const gatewayRow = `#nodes tr[data-node="${args['gateway-node']}"]`;
+    await page.waitForSelector(`${gatewayRow}[data-gateway="online"]`);
+    const gatewayText = await page.$eval(gatewayRow, (tr) => tr.textContent);
+    check(gatewayText.includes('cyclecast-gateway-' + args['gateway-node']) &&
+          gatewayText.includes('online'),
+          `nodes at ${width}: the gateway of ${args['gateway-node']} online`);
     await shot('nodes', width);
 
     // Models (before any change).
@@ -175,6 +185,17 @@ try {
     check(models.some((r) => r.includes(args.candidate)), `models at ${width}: ${args.candidate}`);
     await shot('models', width);
   }
+
+  // The gateway killed: its last will makes it offline on the open page, without a reload.
+  await open('#/nodes', 1280);
+  const gatewayRow = `#nodes tr[data-node="${args['gateway-node']}"]`;
+  await page.waitForSelector(`${gatewayRow}[data-gateway="online"]`);
+  process.kill(Number(args['gateway-pid']), 'SIGKILL');
+  await page.waitForSelector(`${gatewayRow}[data-gateway="offline"]`);
+  const offlineText = await page.$eval(gatewayRow, (tr) => tr.textContent);
+  check(/offline/.test(offlineText) && !/online/.test(offlineText),
+        `the killed gateway of ${args['gateway-node']} shows offline without a reload: ${offlineText}`);
+  await shot('nodes-gateway-offline', 1280);
 
   // Promote: refused without the token, done with it.
   async function champion() {

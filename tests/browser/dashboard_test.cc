@@ -1,10 +1,10 @@
 // The dashboard in a real browser against the real service: a mosquitto on a free loopback port,
 // the built cyclecastd on a database of generated fading cells, two training runs (the first
 // model champion, the second a candidate), host forecasts scored as cycles arrive and an edge
-// forecast published as a gateway would. Then tests/browser/dashboard_check.mjs drives Debian's
-// headless chromium through every page (puppeteer-core, installed by scripts/setup under
-// tests/browser/node_modules) and writes screenshots at 1280 and 390 px into
-// <build>/test-artifacts/dashboard/.
+// forecast published as a gateway would, and a real cyclecast-gateway (no device behind it). Then
+// tests/browser/dashboard_check.mjs drives Debian's headless chromium through every page
+// (puppeteer-core, installed by scripts/setup under tests/browser/node_modules) and writes
+// screenshots at 1280 and 390 px into <build>/test-artifacts/dashboard/.
 //
 // Labelled "browser": left out of the sanitizer presets (a browser adds nothing there and is slow).
 #include <sys/stat.h>
@@ -34,6 +34,8 @@ constexpr int kCells = 6;
 constexpr std::int64_t kCycles = 120;
 constexpr const char* kToken = "dashboard-test-token";
 constexpr const char* kNode = "nano-7";
+// The node of the real cyclecast-gateway the test starts (no device behind it: disconnected).
+constexpr const char* kGatewayNode = "nano-9";
 
 // The lifecycle tests' tiny training (W = 20, H = 10, one width-4 student): a run takes seconds.
 // No trigger but the API; margin 0.9 keeps the second run's model a candidate.
@@ -216,6 +218,20 @@ TEST_F(Dashboard, EveryPageInHeadlessChromium) {
   EXPECT_EQ(nodes[0]["state"], "online");
   EXPECT_EQ(nodes[1]["state"], "disconnected");
 
+  // A real gateway, online until dashboard_check.mjs kills it and its last will shows.
+  Child gateway({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway", "--node",
+                 kGatewayNode, "--serial", (dir_ / "no-such-device").string(), "--cells", "t1",
+                 "--mqtt-port", std::to_string(broker_.port())},
+                dir_ / "gateway.log");
+  ASSERT_TRUE(eventually(
+      [&] {
+        nodes = fetch("/api/v1/nodes");
+        return nodes.size() == 3u && nodes[2]["liveness"].is_object() &&
+               nodes[2]["liveness"]["state"] == "online";
+      },
+      30s))
+      << nodes.dump() << read_text(dir_ / "gateway.log");
+
   // A second model, kept a candidate by the margin: the one the browser promotes.
   const std::string candidate = train();
   ASSERT_FALSE(candidate.empty());
@@ -228,12 +244,15 @@ TEST_F(Dashboard, EveryPageInHeadlessChromium) {
                               "' dashboard_check.mjs --url " + base_ + " --token " + kToken +
                               " --out '" + out.string() + "' --cells " + std::to_string(kCells) +
                               " --cell t0 --candidate " + candidate + " --champion " + champion +
-                              " --node " + kNode + " --chromium '" + chromium.string() + "' > '" +
-                              output.string() + "' 2>&1";
+                              " --node " + kNode + " --gateway-node " + kGatewayNode +
+                              " --gateway-pid " + std::to_string(gateway.pid()) + " --chromium '" +
+                              chromium.string() + "' > '" + output.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   const std::string report = read_text(output);
   EXPECT_EQ(status, 0) << report << "\ncyclecastd's log:\n" << log();
   std::cout << report;
+  EXPECT_TRUE(gateway.wait(30s).has_value()) << "the gateway was not killed";
+  EXPECT_EQ(fetch("/api/v1/nodes")[2]["state"], "offline");
   for (const char* page : {"fleet", "cell", "models", "runs", "run", "nodes"}) {
     for (const int width : {1280, 390}) {
       const auto shot = out / (std::string(page) + "-" + std::to_string(width) + ".png");

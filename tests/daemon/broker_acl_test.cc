@@ -14,7 +14,9 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include "cyclecast/http/client.h"
 #include "cyclecast/wire/edge.h"
 #include "cyclecast/wire/protocol.h"
 #include "ingest_harness.h"
@@ -280,6 +282,92 @@ TEST_F(BrokerAcl, TheGatewayConnectsWithItsOwnCredentials) {
   })) << read_text(dir_ / "gateway.log");
   gateway.signal(SIGTERM);
   EXPECT_EQ(gateway.wait(30s).value_or(-1), 0) << read_text(dir_ / "gateway.log");
+}
+
+// The node of `nodes` (an /api/v1/nodes answer) named `node`; null when absent.
+nlohmann::json node_of(const nlohmann::json& nodes, const std::string& node) {
+  if (nodes.is_array()) {
+    for (const auto& n : nodes)
+      if (n.value("node", "") == node) return n;
+  }
+  return nullptr;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++count;
+  return count;
+}
+
+// The daemon follows the real gateway's liveness through the shipped ACL: online with its start
+// id, then offline by its last will once the process is killed (its node's retained status still
+// says what it said last). Malformed and oversized retained statuses, published where the ACL
+// lets the gateway's user publish, are logged and ignored: the last valid status stands.
+TEST_F(BrokerAcl, TheDaemonFollowsTheGatewayToItsLastWillAndIgnoresMalformedStatuses) {
+  ASSERT_TRUE(eventually([&] { return daemon_.api_port() > 0; }, 10s));
+  http::ClientOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(daemon_.api_port());
+  auto api = http::ApiClient::create(options);
+  ASSERT_TRUE(api.ok()) << api.error().message;
+  nlohmann::json n1;
+  const auto n1_shows = [&](const std::function<bool(const nlohmann::json&)>& condition) {
+    return eventually(
+        [&] {
+          auto answer = api->get("/api/v1/nodes");
+          if (!answer || answer->status != 200) return false;
+          n1 = node_of(nlohmann::json::parse(answer->body, nullptr, false), "n1");
+          return n1.is_object() && n1["liveness"].is_object() && condition(n1);
+        },
+        30s);
+  };
+  Child gateway({std::string(CYCLECAST_BINARY_DIR) + "/bin/cyclecast-gateway", "--node", "n1",
+                 "--serial", (dir_ / "no-such-device").string(), "--cells", "t0", "--mqtt-port",
+                 std::to_string(broker_.port()), "--username", "gateway-n1"},
+                dir_ / "gateway.log", {"CYCLECAST_MQTT_PASSWORD=pw-gateway-n1"});
+  ASSERT_TRUE(n1_shows([](const nlohmann::json& n) { return n["liveness"]["state"] == "online"; }))
+      << n1.dump() << read_text(dir_ / "gateway.log") << read_text(daemon_.log());
+  const nlohmann::json online = n1["liveness"];
+  EXPECT_EQ(online["client_id"], "cyclecast-gateway-n1");
+  EXPECT_TRUE(online["start_id"].is_string()) << online.dump();
+  EXPECT_TRUE(online["since"].is_string()) << online.dump();
+  EXPECT_TRUE(online["last_seen"].is_string()) << online.dump();
+
+  // What a broken or hostile client of user gateway-n1 may leave retained on its status topic.
+  const std::string topic = protocol::status_topic("cyclecast-gateway-n1");
+  const std::vector<std::string> hostile = {
+      std::string(wire::kMaxGatewayStatusBytes + 1, 'o'), "online " + std::string(200 * 1024, 'a'),
+      "on fire", std::string("online \x01\xff\0", 10), R"({"state":"online"})"};
+  for (std::size_t i = 0; i < hostile.size(); ++i) {
+    const auto file = dir_ / ("status-" + std::to_string(i));
+    std::ofstream(file, std::ios::binary) << hostile[i];
+    ASSERT_TRUE(shell("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) +
+                      " -u gateway-n1 -P pw-gateway-n1 -q 1 -r -t '" + topic + "' -f '" +
+                      file.string() + "'"));
+  }
+  const std::string ignored = topic + ": ignored: gateway status: ";
+  ASSERT_TRUE(eventually([&] { return occurrences(read_text(daemon_.log()), ignored) >= 5; }, 30s))
+      << read_text(daemon_.log());
+  const std::string log = read_text(daemon_.log());
+  EXPECT_NE(log.find(ignored + "payload of 129 bytes exceeds the limit of 128 bytes"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(ignored + "payload of 204807 bytes exceeds the limit"), std::string::npos);
+  EXPECT_EQ(log.find(std::string(200, 'a')), std::string::npos) << "a payload was logged";
+  EXPECT_TRUE(daemon_.running());
+  ASSERT_TRUE(n1_shows([](const nlohmann::json&) { return true; }));
+  EXPECT_EQ(n1["liveness"]["state"], "online") << n1.dump();
+  EXPECT_EQ(n1["liveness"]["start_id"], online["start_id"]) << n1.dump();
+
+  // Killed: no clean "offline" of its own, the broker publishes its last will.
+  gateway.signal(SIGKILL);
+  ASSERT_TRUE(gateway.wait(30s).has_value());
+  ASSERT_TRUE(n1_shows([](const nlohmann::json& n) { return n["liveness"]["state"] == "offline"; }))
+      << n1.dump() << read_text(daemon_.log());
+  EXPECT_EQ(n1["state"], "offline") << n1.dump();
+  EXPECT_TRUE(n1["liveness"]["start_id"].is_null()) << n1.dump();
+  EXPECT_NE(read_text(daemon_.log()).find("gateway cyclecast-gateway-n1 of node n1 is offline"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -163,6 +163,16 @@ TEST_F(OpenApiDaemon, EveryDocumentedOperationAnswersAsDescribed) {
       << log();
   // A second model: the champion or a candidate, whichever the gate made it.
   ASSERT_FALSE(train().empty());
+  // A gateway's liveness (as cyclecast-gateway's MQTT client publishes it), so that the nodes'
+  // answer holds one to validate.
+  ASSERT_TRUE(publish_raw(broker_.port(), "cyclecast/v1/daemons/cyclecast-gateway-node-7/status",
+                          "online 0123456789abcdef"));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return fetch("/api/v1/nodes").dump().find("cyclecast-gateway-node-7") != std::string::npos;
+      },
+      30s))
+      << log();
 
   check_live("");
   // The check started a third run: let it end, so that no training process is left writing into

@@ -178,5 +178,51 @@ TEST(EdgePayloads, NodeStatusRoundTripsAndIsStrict) {
   EXPECT_FALSE(parse_node_status(std::string(kMaxEdgeForecastBytes + 1, ' ')).ok());
 }
 
+// A gateway's liveness on cyclecast/v1/daemons/cyclecast-gateway-{node}/status: what the MQTT
+// client of cyclecast-gateway publishes, and what anyone else may put there, refused naming why.
+TEST(GatewayStatus, ReadsOnlineAndOfflineOfAGatewayAndRefusesTheRest) {
+  const std::string topic = "cyclecast/v1/daemons/cyclecast-gateway-nano-1/status";
+  EXPECT_EQ(daemon_status_subscription(), "cyclecast/v1/daemons/+/status");
+  auto online = parse_gateway_status(topic, "online 9f3c2a1b7d4e5f60");
+  ASSERT_TRUE(online.ok()) << online.error().message;
+  EXPECT_EQ(online->client_id, "cyclecast-gateway-nano-1");
+  EXPECT_EQ(online->node, "nano-1");
+  EXPECT_EQ(online->state, "online");
+  EXPECT_EQ(online->start_id, "9f3c2a1b7d4e5f60");
+  auto offline = parse_gateway_status(topic, "offline");
+  ASSERT_TRUE(offline.ok()) << offline.error().message;
+  EXPECT_EQ(offline->state, "offline");
+  EXPECT_EQ(offline->start_id, "");
+  EXPECT_TRUE(parse_gateway_status(topic, "online").ok());  // a gateway before start ids
+
+  // Not a gateway's topic at all: the daemons' own statuses, or another layout.
+  EXPECT_FALSE(is_gateway_status_topic("cyclecast/v1/daemons/cyclecastd/status"));
+  EXPECT_FALSE(is_gateway_status_topic("cyclecast/v1/nodes/nano-1/status"));
+  EXPECT_TRUE(is_gateway_status_topic(topic));
+
+  const auto refused = [&](const std::string& t, const std::string& payload) {
+    auto result = parse_gateway_status(t, payload);
+    return result.ok() ? std::string("accepted") : result.error().message;
+  };
+  const std::string big(kMaxGatewayStatusBytes + 1, 'x');
+  EXPECT_NE(refused(topic, big)
+                .find("exceeds the limit of " + std::to_string(kMaxGatewayStatusBytes) + " bytes"),
+            std::string::npos);
+  EXPECT_NE(refused(topic, "online " + std::string(100, 'a')).find("start id"), std::string::npos);
+  EXPECT_NE(refused(topic, "on fire").find("'online <start id>' or 'offline'"), std::string::npos);
+  EXPECT_NE(refused(topic, "offline now").find("'online <start id>' or 'offline'"),
+            std::string::npos);
+  EXPECT_NE(refused(topic, "online  x").find("start id"), std::string::npos);
+  EXPECT_NE(refused(topic, std::string("online \0\x01", 9)).find("start id"), std::string::npos);
+  EXPECT_NE(refused(topic, "{\"state\":\"online\"}").find("'online <start id>' or 'offline'"),
+            std::string::npos);
+  EXPECT_NE(refused("cyclecast/v1/daemons/cyclecast-gateway-../status", "offline").find("node"),
+            std::string::npos);
+  EXPECT_NE(refused("cyclecast/v1/daemons/cyclecast-gateway-/status", "offline").find("node"),
+            std::string::npos);
+  EXPECT_NE(refused("cyclecast/v1/daemons/cyclecastd/status", "offline").find("not a gateway"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cyclecast::wire

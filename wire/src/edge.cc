@@ -21,13 +21,18 @@ Error bad(const std::string& why) {
 
 // A payload within the edge size limit that parses as one JSON object; the error says why not,
 // for the caller to prefix with what the payload was meant to be.
-Result<nlohmann::json> parse_edge_object(std::string_view payload) {
-  if (payload.size() > kMaxEdgeForecastBytes) {
+// The first check of every edge payload, before anything looks inside it.
+Result<void> check_edge_size(std::string_view payload, size_t limit) {
+  if (payload.size() > limit) {
     return make_error(ErrorCode::kInvalidArgument, "payload of " + std::to_string(payload.size()) +
                                                        " bytes exceeds the limit of " +
-                                                       std::to_string(kMaxEdgeForecastBytes) +
-                                                       " bytes");
+                                                       std::to_string(limit) + " bytes");
   }
+  return {};
+}
+
+Result<nlohmann::json> parse_edge_object(std::string_view payload) {
+  if (auto sized = check_edge_size(payload, kMaxEdgeForecastBytes); !sized) return sized.error();
   auto parsed = parse_bounded_json(payload, kMaxEdgeForecastBytes);
   if (!parsed) return parsed.error();
   if (!parsed->is_object()) return make_error(ErrorCode::kInvalidArgument, "not a JSON object");
@@ -237,6 +242,56 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
   s.reopens = j["reopens"];
   s.dropped_records = j["dropped_records"];
   s.queued = j["queued"];
+  return s;
+}
+
+std::string daemon_status_subscription() {
+  return protocol::status_topic("+");
+}
+
+namespace {
+constexpr std::string_view kDaemonsPrefix = "cyclecast/v1/daemons/";
+constexpr std::string_view kStatusSuffix = "/status";
+
+// The client id of a daemons/{client id}/status topic; empty when the topic is not one.
+std::string_view status_client_id(std::string_view topic) {
+  if (!topic.starts_with(kDaemonsPrefix) || !topic.ends_with(kStatusSuffix)) return {};
+  topic.remove_prefix(kDaemonsPrefix.size());
+  topic.remove_suffix(kStatusSuffix.size());
+  return topic.find('/') == std::string_view::npos ? topic : std::string_view{};
+}
+}  // namespace
+
+bool is_gateway_status_topic(std::string_view topic) {
+  return status_client_id(topic).starts_with(kGatewayClientPrefix);
+}
+
+Result<GatewayStatus> parse_gateway_status(std::string_view topic, std::string_view payload) {
+  const auto refuse = [](const std::string& why) {
+    return make_error(ErrorCode::kInvalidArgument, "gateway status: " + why);
+  };
+  if (!is_gateway_status_topic(topic)) return refuse("not a gateway's status topic");
+  GatewayStatus s;
+  s.client_id = std::string(status_client_id(topic));
+  s.node = s.client_id.substr(kGatewayClientPrefix.size());
+  if (auto reason = protocol::check_id(s.node); !reason.empty()) {
+    return refuse("the topic's node id: " + reason);
+  }
+  if (auto sized = check_edge_size(payload, kMaxGatewayStatusBytes); !sized) {
+    return refuse(sized.error().message);
+  }
+  const std::string_view online = "online";
+  if (payload == "offline" || payload == online) {
+    s.state = std::string(payload);
+    return s;
+  }
+  if (!payload.starts_with("online ")) {
+    return refuse("the payload is not 'online <start id>' or 'offline'");
+  }
+  const std::string_view id = payload.substr(online.size() + 1);
+  if (auto reason = protocol::check_id(id); !reason.empty()) return refuse("start id: " + reason);
+  s.state = "online";
+  s.start_id = std::string(id);
   return s;
 }
 

@@ -64,4 +64,30 @@ std::string serialize_node_status(const NodeStatus& status);
 // kInvalidArgument naming the field otherwise.
 Result<NodeStatus> parse_node_status(std::string_view payload);
 
+// ---- gateway liveness ---------------------------------------------------------------------------
+// A gateway's own MQTT status (docs/protocol.md, "Gateway liveness"): cyclecast-gateway --node N
+// connects as client cyclecast-gateway-N, keeps a retained "online <start id>" on
+// cyclecast/v1/daemons/cyclecast-gateway-N/status and leaves "offline" there as its last will.
+inline constexpr std::string_view kGatewayClientPrefix = "cyclecast-gateway-";
+// "online " and a start id of at most 64 characters fit; anything longer is not a status.
+inline constexpr size_t kMaxGatewayStatusBytes = 128;
+
+// cyclecast/v1/daemons/+/status: the daemons' and the gateways' statuses.
+std::string daemon_status_subscription();
+// Whether `topic` is a daemons/{client id}/status topic whose client id starts with
+// kGatewayClientPrefix (valid node id or not: parse_gateway_status says what is wrong).
+bool is_gateway_status_topic(std::string_view topic);
+
+struct GatewayStatus {
+  std::string client_id;  // cyclecast-gateway-{node}
+  std::string node;       // the node the gateway serves
+  std::string state;      // "online" or "offline"
+  std::string start_id;   // the gateway's run; empty for "offline" or a bare "online"
+};
+
+// Strict: the topic must be a gateway's status topic with a valid node id, the payload at most
+// kMaxGatewayStatusBytes and exactly "offline", "online" or "online <start id>" (the id rule of
+// protocol v1); kInvalidArgument naming what is wrong otherwise.
+Result<GatewayStatus> parse_gateway_status(std::string_view topic, std::string_view payload);
+
 }  // namespace cyclecast::wire
