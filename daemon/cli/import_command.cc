@@ -210,8 +210,8 @@ void add_import_command(CLI::App& app, GlobalOptions& global) {
       "import",
       "Import per-cycle CSV files (cyclecast format or BatteryArchive cycle summaries; see "
       "docs/csv-format.md). Every file is read and validated before anything is written: by "
-      "default a file with any bad row imports nothing. A database that a failed import created "
-      "is removed again.");
+      "default a file with any bad row imports nothing; a line over 1 MiB (the maximum line "
+      "length) refuses the file. A database that a failed import created is removed again.");
   sub->add_option("files", flags->files, "CSV files to import")->required();
   sub->add_option("--format", flags->format, "File format")
       ->check(CLI::IsMember({"auto", "cyclecast", "batteryarchive"}))

@@ -100,6 +100,43 @@ Result<void> check_header_shape(std::span<const std::string_view> fields, std::s
   return {};
 }
 
+namespace {
+
+// Follows the line breaks of a file as it is read, chunk by chunk, so that a line over
+// kMaxLineBytes is refused as soon as it is, long before the whole file would be in memory.
+class LineLengthGuard {
+ public:
+  // Looks at bytes [from, to) of `data`; an error naming the line once one is too long.
+  Result<void> check(const std::filesystem::path& path, const char* data, std::size_t from,
+                     std::size_t to) {
+    for (std::size_t pos = from; pos < to;) {
+      const void* found = std::memchr(data + pos, '\n', to - pos);
+      if (found == nullptr) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(found) - data);
+      if (at - line_start_ > kMaxLineBytes) return too_long(path);
+      ++line_;
+      line_start_ = at + 1;
+      pos = at + 1;
+    }
+    if (to - line_start_ > kMaxLineBytes) return too_long(path);
+    return {};
+  }
+
+ private:
+  Error too_long(const std::filesystem::path& path) const {
+    return make_error(ErrorCode::kParse, path.string() + ": line " + std::to_string(line_) +
+                                             " is longer than the maximum line length of " +
+                                             std::to_string(kMaxLineBytes) + " bytes (" +
+                                             std::to_string(kMaxLineBytes >> 20) +
+                                             " MiB); is it a CSV file?");
+  }
+
+  std::size_t line_ = 1;
+  std::size_t line_start_ = 0;  // offset of the current line's first byte
+};
+
+}  // namespace
+
 Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -114,6 +151,7 @@ Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
   const auto size_hint = std::filesystem::file_size(path, ec);
   std::size_t capacity = (ec ? 0 : static_cast<std::size_t>(size_hint)) + kChunkBytes;
   FileBytes bytes{std::make_unique_for_overwrite<char[]>(capacity), 0};
+  LineLengthGuard guard;
   for (;;) {
     if (capacity - bytes.size < kChunkBytes) {  // the file grew, or its size was unknown
       capacity *= 2;
@@ -123,6 +161,9 @@ Result<FileBytes> read_whole_file(const std::filesystem::path& path) {
     }
     const std::size_t got = std::fread(bytes.data.get() + bytes.size, 1, kChunkBytes, file.get());
     bytes.size += got;
+    if (auto fits = guard.check(path, bytes.data.get(), bytes.size - got, bytes.size); !fits) {
+      return fits.error();
+    }
     if (got < kChunkBytes) break;
   }
   if (std::ferror(file.get()) != 0) {

@@ -77,7 +77,13 @@ struct FileBytes {
   std::string_view view() const { return {data.get(), size}; }
 };
 
-// kIo naming the path when it is a directory or cannot be opened or read.
+// The longest line a CSV file may hold. A cycle record is under 200 bytes and a metadata row a
+// few KiB; without a limit an endless line (/dev/zero, a binary file) was read until memory ran
+// out.
+inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;
+
+// kIo naming the path when it is a directory or cannot be opened or read; kParse naming the
+// line when one is longer than kMaxLineBytes (its line break not counted), found while reading.
 Result<FileBytes> read_whole_file(const std::filesystem::path& path);
 
 }  // namespace cyclecast::pipeline::csv

@@ -263,5 +263,40 @@ TEST_F(ImportCli, MissingFileFailsWithExitCode1) {
   EXPECT_NE(run.err.find("absent.csv: cannot open"), std::string::npos) << run.err;
 }
 
+// An endless file without a line break (/dev/zero) once ran the reader out of memory
+// (std::bad_alloc); any line over the maximum ends the import naming the limit, before a
+// database exists.
+TEST_F(ImportCli, DevZeroEndsNamingTheMaximumLineLengthAndLeavesNoDatabase) {
+  const RunResult run = import("/dev/zero --rated-capacity-ah 1");
+  EXPECT_EQ(run.exit_code, 3) << run.err;  // input refused
+  EXPECT_NE(run.err.find("/dev/zero: line 1 is longer than the maximum line length of 1048576 "
+                         "bytes"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("bad_alloc"), std::string::npos) << run.err;
+  EXPECT_FALSE(any_database_file());
+}
+
+TEST_F(ImportCli, AGiganticLineAfterGoodOnesIsRefusedNamingItsLine) {
+  const std::string file = write("long.csv", "cell_id,cycle,qd_ah\nb7,1,1.0\nb7,2," +
+                                                 std::string(2 << 20, '9') + "\nb7,3,1.0\n");
+  const RunResult run = import(file + " --rated-capacity-ah 1");
+  EXPECT_EQ(run.exit_code, 3) << run.err;  // input refused
+  EXPECT_NE(run.err.find("long.csv: line 3 is longer than the maximum line length of 1048576 "
+                         "bytes (1 MiB)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(any_database_file());
+}
+
+TEST_F(ImportCli, ALineJustUnderTheMaximumIsReadAsAField) {
+  // Not refused for its length: the value itself is what is wrong with it.
+  const std::string file =
+      write("wide.csv", "cell_id,cycle,qd_ah\nb7,1," + std::string((1 << 20) - 10, '9') + "\n");
+  const RunResult run = import(file + " --rated-capacity-ah 1");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_EQ(run.err.find("maximum line length"), std::string::npos) << run.err.substr(0, 500);
+}
+
 }  // namespace
 }  // namespace cyclecast
