@@ -19,9 +19,7 @@
 
 #include "cyclecast/http/client.h"
 #include "cyclecast/wire/edge.h"
-#include "fading_cells.h"
-#include "ingest_harness.h"
-#include "temp_dir.h"
+#include "service_fixture.h"
 
 namespace cyclecast::testing {
 namespace {
@@ -29,26 +27,12 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto kRunTimeout = 300s;
 constexpr int kCells = 6;
 constexpr std::int64_t kCycles = 120;
 constexpr const char* kToken = "dashboard-test-token";
 constexpr const char* kNode = "nano-7";
 // The node of the real cyclecast-gateway the test starts (no device behind it: disconnected).
 constexpr const char* kGatewayNode = "nano-9";
-
-// The lifecycle tests' tiny training (W = 20, H = 10, one width-4 student): a run takes seconds.
-// No trigger but the API; margin 0.9 keeps the second run's model a candidate.
-std::string tiny_config(const std::filesystem::path& token_file) {
-  return "[http]\ntoken_file = \"" + token_file.string() +
-         "\"\n"
-         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\nwindow = 20\nhorizon = 10\n"
-         "train_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\nteacher_max_epochs = 2\n"
-         "widths = [4]\nfeatures = 3\nprune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\n"
-         "student_steps = 0\nstage2_steps = 0\ncalibration_windows = 64\nthreads = 2\n"
-         "lower_priority = false\ninterval_h = 0\nnew_cycles = 0\nmargin = 0.9\n"
-         "[alerts]\nretrain = false\n";
-}
 
 std::filesystem::path on_path(const std::string& name) {
   const char* path = std::getenv("PATH");
@@ -60,68 +44,14 @@ std::filesystem::path on_path(const std::string& name) {
   return {};
 }
 
-class Dashboard : public ::testing::Test {
+// No trigger but the API; margin 0.9 keeps the second run's model a candidate.
+class Dashboard : public ServiceTest {
  protected:
   void SetUp() override {
-    token_file_ = dir_ / "api-token";
-    std::ofstream(token_file_) << kToken << "\n";
-    ::chmod(token_file_.c_str(), 0600);
-    std::filesystem::create_directories(dir_ / "state");
-    write_fading_cells(dir_ / "state" / "cyclecast.db", kCells, kCycles);
-    broker_.start();
-    const auto config = dir_ / "cyclecastd.toml";
-    std::ofstream(config) << tiny_config(token_file_);
-    daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), config);
-    daemon_->start();
-    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
-    base_ = "http://127.0.0.1:" + std::to_string(daemon_->api_port());
-    auto client = http::ApiClient::create({.base_url = base_, .token = kToken});
-    ASSERT_TRUE(client.ok()) << client.error().message;
-    api_.emplace(std::move(*client));
+    ASSERT_NO_FATAL_FAILURE(seed_service(kToken, kCells, kCycles));
+    ASSERT_NO_FATAL_FAILURE(start_daemon(
+        tiny_service_config(token_file_, "interval_h = 0\nnew_cycles = 0\nmargin = 0.9\n")));
   }
-
-  std::string log() const { return read_text(daemon_->log()); }
-
-  Json fetch(const std::string& path) const {
-    auto response = api_->get(path);
-    if (!response || (response->status != 200 && response->status != 503)) return nullptr;
-    return Json::parse(response->body, nullptr, false);
-  }
-
-  // Starts a run through the API and waits for it to succeed; its model's version.
-  std::string train() {
-    auto started = api_->post("/api/v1/retrain", Json{{"who", "test"}});
-    if (!started || started->status != 200) {
-      ADD_FAILURE() << "retrain refused: " << (started ? started->body : started.error().message);
-      return {};
-    }
-    const std::string run = std::to_string(Json::parse(started->body)["id"].get<std::int64_t>());
-    Json done;
-    const bool ended = eventually(
-        [&] {
-          done = fetch("/api/v1/runs/" + run);
-          return done.is_object() && done["status"] != "running";
-        },
-        kRunTimeout);
-    EXPECT_TRUE(ended && done["status"] == "succeeded") << done.dump() << log();
-    return done.value("model_version", "");
-  }
-
-  bool publish_cycles(int cell, std::int64_t from, std::int64_t to) {
-    Json records = Json::array();
-    for (std::int64_t k = from; k <= to; ++k)
-      records.push_back({{"cycle", k}, {"qd_ah", kFadingRatedAh * fading_soh(cell, k)}});
-    return publish_raw(broker_.port(),
-                       "cyclecast/v1/rigs/rig-a/cells/" + fading_cell_id(cell) + "/cycles",
-                       records.dump());
-  }
-
-  TempDir dir_;
-  std::filesystem::path token_file_;
-  Broker broker_{dir_.path(), free_port()};
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::optional<http::ApiClient> api_;
-  std::string base_;
 };
 
 TEST_F(Dashboard, EveryPageInHeadlessChromium) {
@@ -241,7 +171,7 @@ TEST_F(Dashboard, EveryPageInHeadlessChromium) {
   std::filesystem::remove_all(out);
   const auto output = dir_ / "dashboard_check.log";
   const std::string command = "cd '" + tests.string() + "' && timeout 400 '" + node.string() +
-                              "' dashboard_check.mjs --url " + base_ + " --token " + kToken +
+                              "' dashboard_check.mjs --url " + base_url_ + " --token " + kToken +
                               " --out '" + out.string() + "' --cells " + std::to_string(kCells) +
                               " --cell t0 --candidate " + candidate + " --champion " + champion +
                               " --node " + kNode + " --gateway-node " + kGatewayNode +

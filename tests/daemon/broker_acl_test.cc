@@ -288,7 +288,7 @@ TEST_F(BrokerAcl, TheGatewayConnectsWithItsOwnCredentials) {
 nlohmann::json node_of(const nlohmann::json& nodes, const std::string& node) {
   if (nodes.is_array()) {
     for (const auto& n : nodes)
-      if (n.value("node", "") == node) return n;
+      if (n.is_object() && n.contains("node") && n["node"] == node) return n;
   }
   return nullptr;
 }

@@ -26,9 +26,8 @@
 #include "cyclecast/pipeline/simulate.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/wire/protocol.h"
-#include "ingest_harness.h"
 #include "mqtt_test_client.h"
-#include "temp_dir.h"
+#include "service_fixture.h"
 
 namespace cyclecast::testing {
 namespace {
@@ -36,7 +35,6 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto kTrainingTimeout = 300s;
 constexpr int kSimCells = 12;
 constexpr std::uint64_t kSimSeed = 11;
 constexpr std::int64_t kStoredCycles = 150;  // in the database before the daemon starts
@@ -51,19 +49,6 @@ constexpr std::int64_t kHorizon = 10;
 // seed of the tiny training.
 constexpr std::int64_t kDetectionBoundCycles = 8;
 constexpr const char* kDriftToken = "drift-test-token";
-
-// The tiny training of tests/lifecycle/lifecycle_fixture.h, no automatic trigger, the live-error
-// alert out of the way, the drift monitor at its defaults.
-std::string drift_daemon_config(const std::filesystem::path& token_file) {
-  return "[http]\ntoken_file = \"" + token_file.string() +
-         "\"\n"
-         "[retrain]\ninterval_h = 0\nnew_cycles = 0\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\n"
-         "window = 20\nhorizon = 10\ntrain_stride = 2\nteacher = \"liquid\"\n"
-         "teacher_budget_s = 1\nteacher_max_epochs = 2\nwidths = [4]\nfeatures = 3\n"
-         "prune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\nstudent_steps = 0\n"
-         "stage2_steps = 0\ncalibration_windows = 64\nthreads = 2\nlower_priority = false\n"
-         "[alerts]\nlive_error_factor = 1000\nretrain = false\n";
-}
 
 std::vector<pipeline::SimulatedCell> simulated_cells(bool regime_change) {
   pipeline::SimulationOptions options;
@@ -83,19 +68,13 @@ std::vector<pipeline::SimulatedCell> simulated_cells(bool regime_change) {
   return cells.ok() ? std::move(*cells) : std::vector<pipeline::SimulatedCell>{};
 }
 
-class DriftDaemon : public ::testing::Test {
+class DriftDaemon : public ServiceTest {
  protected:
-  void SetUp() override {
-    token_file_ = dir_ / "api-token";
-    std::ofstream(token_file_) << kDriftToken << "\n";
-    ::chmod(token_file_.c_str(), 0600);
-    std::filesystem::create_directories(dir_ / "state");
-    broker_.start();
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(prepare_service(kDriftToken)); }
 
   // The cells and their first kStoredCycles cycles, as the daemon would have stored them.
   void store_history(const std::vector<pipeline::SimulatedCell>& cells) {
-    auto db = storage::Database::open(dir_ / "state" / "cyclecast.db");
+    auto db = storage::Database::open(database());
     ASSERT_TRUE(db.ok()) << db.error().message;
     std::vector<storage::CellInfo> infos;
     std::vector<storage::CycleRecord> records;
@@ -110,37 +89,11 @@ class DriftDaemon : public ::testing::Test {
     ASSERT_TRUE(written.ok()) << written.error().message;
   }
 
+  // No automatic trigger, the live-error alert out of the way, the drift monitor at its
+  // defaults.
   void start_daemon() {
-    const auto path = dir_ / "cyclecastd.toml";
-    std::ofstream(path) << drift_daemon_config(token_file_);
-    daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), path);
-    daemon_->start();
-    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
-    auto client = http::ApiClient::create(
-        {.base_url = "http://127.0.0.1:" + std::to_string(daemon_->api_port()),
-         .token = kDriftToken});
-    ASSERT_TRUE(client.ok()) << client.error().message;
-    api_.emplace(std::move(*client));
-  }
-
-  std::string log() const { return daemon_ ? read_text(daemon_->log()) : std::string(); }
-
-  Json fetch(const std::string& path) const {
-    auto response = api_->get(path);
-    if (!response || (response->status != 200 && response->status != 503)) return nullptr;
-    return Json::parse(response->body, nullptr, false);
-  }
-
-  Json finished_run(std::int64_t id) {
-    Json run;
-    const bool ended = eventually(
-        [&] {
-          run = fetch("/api/v1/runs/" + std::to_string(id));
-          return run.is_object() && run["status"] != "running";
-        },
-        kTrainingTimeout);
-    EXPECT_TRUE(ended) << "run " << id << " still running; log:\n" << log();
-    return run;
+    ServiceTest::start_daemon(tiny_service_config(token_file_, "interval_h = 0\nnew_cycles = 0\n",
+                                                  "live_error_factor = 1000\nretrain = false\n"));
   }
 
   // Trains the first model by hand and makes it the champion: by the gate, or by hand when the
@@ -222,11 +175,6 @@ class DriftDaemon : public ::testing::Test {
     return drift();
   }
 
-  TempDir dir_;
-  std::filesystem::path token_file_;
-  Broker broker_{dir_.path(), free_port()};
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::optional<http::ApiClient> api_;
   std::vector<pipeline::SimulatedCell> cells_;
   std::string champion_;
   std::int64_t published_through_ = kStoredCycles;

@@ -6,7 +6,7 @@
 // and scored against the cycles that follow; a live error over its threshold raises the alert.
 //
 // Training uses the lifecycle tests' tiny configuration (W = 20, H = 10, one width-4 student), so
-// a run takes seconds.
+// a run takes seconds; the service itself is tests/support/service_fixture.h.
 #include <sys/stat.h>
 
 #include <atomic>
@@ -23,9 +23,7 @@
 #include "cyclecast/http/client.h"
 #include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/storage/registry.h"
-#include "fading_cells.h"
-#include "ingest_harness.h"
-#include "temp_dir.h"
+#include "service_fixture.h"
 
 namespace cyclecast::testing {
 namespace {
@@ -33,33 +31,9 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto kRunTimeout = 300s;  // sanitizer builds train many times slower
 constexpr int kCells = 10;
 constexpr std::int64_t kCycles = 120;
 constexpr const char* kToken = "s3cret-token-of-the-test";
-
-// Everything but the triggers: the tiny training of tests/lifecycle/lifecycle_fixture.h.
-std::string config_text(const std::filesystem::path& token_file, const std::string& retrain,
-                        const std::string& alerts = "retrain = false\n",
-                        const std::string& http = "") {
-  return "[http]\ntoken_file = \"" + token_file.string() + "\"\n" + http +
-         "[retrain]\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\nwindow = 20\nhorizon = 10\n"
-         "train_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\nteacher_max_epochs = 2\n"
-         "widths = [4]\nfeatures = 3\nprune_ratios = []\nstudent_epochs = 2\nstage2_epochs = 1\n"
-         "student_steps = 0\nstage2_steps = 0\ncalibration_windows = 64\nthreads = 2\n"
-         "lower_priority = false\n" +
-         retrain + "[alerts]\n" + alerts;
-}
-
-// One message on the cell's cycles topic: cycles [from, to] with SOH `soh(cycle)`.
-bool publish_cycles(int port, int cell, std::int64_t from, std::int64_t to,
-                    const std::function<double(std::int64_t)>& soh) {
-  Json records = Json::array();
-  for (std::int64_t k = from; k <= to; ++k)
-    records.push_back({{"cycle", k}, {"qd_ah", kFadingRatedAh * soh(k)}});
-  return publish_raw(port, "cyclecast/v1/rigs/rig-a/cells/" + fading_cell_id(cell) + "/cycles",
-                     records.dump());
-}
 
 // The retained message on `topic`, or the next one within `wait_s`; empty when none came.
 std::string read_retained(int port, const std::string& topic, int wait_s = 10) {
@@ -113,42 +87,9 @@ class NextMessage {
   std::future<std::string> message_;
 };
 
-class LifecycleDaemon : public ::testing::Test {
+class LifecycleDaemon : public ServiceTest {
  protected:
-  void SetUp() override {
-    token_file_ = dir_ / "api-token";
-    std::ofstream(token_file_) << kToken << "\n";
-    ::chmod(token_file_.c_str(), 0600);
-    std::filesystem::create_directories(dir_ / "state");
-    write_fading_cells(dir_ / "state" / "cyclecast.db", kCells, kCycles);
-    broker_.start();
-  }
-
-  void start_daemon(const std::string& config) {
-    const auto path = dir_ / ("cyclecastd-" + std::to_string(++starts_) + ".toml");
-    std::ofstream(path) << config;
-    daemon_ = std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), path);
-    daemon_->start();
-    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
-    auto client = http::ApiClient::create(
-        {.base_url = "http://127.0.0.1:" + std::to_string(daemon_->api_port()), .token = kToken});
-    ASSERT_TRUE(client.ok()) << client.error().message;
-    api_.emplace(std::move(*client));
-  }
-
-  void stop_daemon() {
-    daemon_->signal(SIGTERM);
-    EXPECT_EQ(daemon_->wait(60s), 0) << log();
-  }
-
-  std::string log() const { return read_text(daemon_->log()); }
-
-  // The JSON of a 200 (or /healthz's 503) answer; null for anything else.
-  Json fetch(const std::string& path) const {
-    auto response = api_->get(path);
-    if (!response || (response->status != 200 && response->status != 503)) return nullptr;
-    return Json::parse(response->body, nullptr, false);
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(seed_service(kToken, kCells, kCycles)); }
 
   Json get(const std::string& path) const {
     Json answer = fetch(path);
@@ -157,43 +98,22 @@ class LifecycleDaemon : public ::testing::Test {
   }
 
   http::Response post(const std::string& path, const std::string& token = kToken) const {
-    auto client = http::ApiClient::create(
-        {.base_url = "http://127.0.0.1:" + std::to_string(daemon_->api_port()), .token = token});
+    auto client = http::ApiClient::create({.base_url = base_url_, .token = token});
     EXPECT_TRUE(client.ok());
     auto response = client->post(path, Json{{"who", "tester"}, {"why", "the test says so"}});
     EXPECT_TRUE(response.ok()) << response.error().message;
     return response.ok() ? *response : http::Response{};
   }
 
-  // Waits for run `id` to end; returns it as the API shows it.
-  Json finished_run(std::int64_t id) {
-    Json run;
-    const bool ended = eventually(
-        [&] {
-          run = fetch("/api/v1/runs/" + std::to_string(id));
-          return run.is_object() && run["status"] != "running";
-        },
-        kRunTimeout);
-    EXPECT_TRUE(ended) << "run " << id << " still running; log:\n" << log();
-    return run;
-  }
-
   bool champion_is(const std::string& version) {
     return eventually([&] { return fetch("/healthz")["champion"] == version; }, 30s);
   }
-
-  TempDir dir_;
-  std::filesystem::path token_file_;
-  Broker broker_{dir_.path(), free_port()};
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::optional<http::ApiClient> api_;
-  int starts_ = 0;
 };
 
 TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
   // No run yet and the interval trigger on: the first check starts one.
   ASSERT_NO_FATAL_FAILURE(
-      start_daemon(config_text(token_file_, "interval_h = 1\nnew_cycles = 0\n")));
+      start_daemon(tiny_service_config(token_file_, "interval_h = 1\nnew_cycles = 0\n")));
   Json first = finished_run(1);
   ASSERT_EQ(first["status"], "succeeded") << first.dump() << log();
   EXPECT_EQ(first["trigger"], "interval");
@@ -221,12 +141,12 @@ TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
 
   // New cycles: 50 since the last snapshot start a run. Its candidate, trained on much the same
   // data, cannot be 90 % better than the champion, so the gate keeps it a candidate.
-  ASSERT_NO_FATAL_FAILURE(
-      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 50\nmargin = 0.9\n",
-                               "retrain = false\n", "public_url = \"https://lab.example/cc/\"\n")));
+  ASSERT_NO_FATAL_FAILURE(start_daemon(
+      tiny_service_config(token_file_, "interval_h = 0\nnew_cycles = 50\nmargin = 0.9\n",
+                          "retrain = false\n", "public_url = \"https://lab.example/cc/\"\n")));
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(get("/api/v1/runs").size(), 1u) << "no new cycles yet";
-  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 60,
+  ASSERT_TRUE(publish_cycles(0, kCycles + 1, kCycles + 60,
                              [](std::int64_t k) { return fading_soh(0, k); }));
   ASSERT_TRUE(eventually([&] { return get("/api/v1/runs").size() == 2u; }, 30s)) << log();
   Json second = finished_run(2);
@@ -272,9 +192,9 @@ TEST_F(LifecycleDaemon, IntervalAndCycleTriggersGatePromoteAndRollback) {
 }
 
 TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
-  ASSERT_NO_FATAL_FAILURE(
-      start_daemon(config_text(token_file_, "interval_h = 0\nnew_cycles = 0\n",
-                               "live_error_factor = 1.5\nmin_scored = 5\nretrain = true\n")));
+  ASSERT_NO_FATAL_FAILURE(start_daemon(
+      tiny_service_config(token_file_, "interval_h = 0\nnew_cycles = 0\n",
+                          "live_error_factor = 1.5\nmin_scored = 5\nretrain = true\n")));
 
   // Changes need the token: none, a wrong one, then the right one.
   EXPECT_EQ(post("/api/v1/retrain", "").status, 401u);
@@ -294,7 +214,7 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
 
   // A model arriving gives every cell a forecast at its newest cycle (120), then 121 gets one...
   const auto truth = [](std::int64_t k) { return fading_soh(0, k); };
-  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 1, kCycles + 1, truth));
+  ASSERT_TRUE(publish_cycles(0, kCycles + 1, kCycles + 1, truth));
   Json cell;
   ASSERT_TRUE(eventually(
       [&] {
@@ -312,7 +232,7 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
   const double forecast_10 = first["soh_10"];
 
   // ...and every later cycle one of its own; cycle 131 scores the forecast made at 121.
-  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 2, kCycles + 11, truth));
+  ASSERT_TRUE(publish_cycles(0, kCycles + 2, kCycles + 11, truth));
   ASSERT_TRUE(eventually(
       [&] {
         cell = get("/api/v1/cells/t0");
@@ -338,7 +258,7 @@ TEST_F(LifecycleDaemon, ManualRunForecastsScoringAndTheLiveErrorAlert) {
   // over 1.5 x its held-out error, which raises the alert (log, MQTT, metric) and starts a run.
   NextMessage alert(broker_.port(), "cyclecast/v1/alerts", 120);
   ASSERT_TRUE(eventually([&] { return alert.subscribed(); }, 30s));
-  ASSERT_TRUE(publish_cycles(broker_.port(), 0, kCycles + 12, kCycles + 40,
+  ASSERT_TRUE(publish_cycles(0, kCycles + 12, kCycles + 40,
                              [](std::int64_t k) { return 0.66 * fading_soh(0, k); }));
   const Json raised = Json::parse(alert.get(), nullptr, false);
   ASSERT_TRUE(raised.is_object()) << log();

@@ -19,9 +19,7 @@
 
 #include "cyclecast/http/client.h"
 #include "cyclecast/storage/database.h"
-#include "fading_cells.h"
-#include "ingest_harness.h"
-#include "temp_dir.h"
+#include "service_fixture.h"
 
 namespace cyclecast::testing {
 namespace {
@@ -29,21 +27,9 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto kOpenApiRunTimeout = 300s;  // sanitizer builds train many times slower
 constexpr int kOpenApiCells = 8;
 constexpr std::int64_t kOpenApiCycles = 120;
 constexpr const char* kOpenApiToken = "token-of-the-openapi-test";
-
-// The tiny training of tests/lifecycle/lifecycle_fixture.h, no automatic trigger.
-std::string openapi_daemon_config(const std::filesystem::path& token_file) {
-  return "[http]\ntoken_file = \"" + token_file.string() +
-         "\"\n"
-         "[retrain]\ninterval_h = 0\nnew_cycles = 0\ncheck_s = 1\nmin_cycles = 0\nmin_gap_min = 0\n"
-         "window = 20\nhorizon = 10\ntrain_stride = 2\nteacher = \"liquid\"\nteacher_budget_s = 1\n"
-         "teacher_max_epochs = 2\nwidths = [4]\nfeatures = 3\nprune_ratios = []\n"
-         "student_epochs = 2\nstage2_epochs = 1\nstudent_steps = 0\nstage2_steps = 0\n"
-         "calibration_windows = 64\nthreads = 2\nlower_priority = false\n";
-}
 
 // An edge node's forecast for cell t5 at cycle 100, scored by the cycles already stored, so that
 // the description's edge fields ("node", live error by origin) are answered too.
@@ -69,56 +55,14 @@ int run_openapi_command(const std::string& command, const std::filesystem::path&
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-class OpenApiDaemon : public ::testing::Test {
+// No trigger but the API.
+class OpenApiDaemon : public ServiceTest {
  protected:
   void SetUp() override {
-    const auto token_file = dir_ / "api-token";
-    std::ofstream(token_file) << kOpenApiToken << "\n";
-    ::chmod(token_file.c_str(), 0600);
-    std::filesystem::create_directories(dir_ / "state");
-    const auto db = dir_ / "state" / "cyclecast.db";
-    ASSERT_NO_FATAL_FAILURE(write_fading_cells(db, kOpenApiCells, kOpenApiCycles));
-    ASSERT_NO_FATAL_FAILURE(write_openapi_edge_forecast(db));
-    broker_.start();
-    std::ofstream(dir_ / "cyclecastd.toml") << openapi_daemon_config(token_file);
-    daemon_ =
-        std::make_unique<DaemonProcess>(dir_ / "state", broker_.port(), dir_ / "cyclecastd.toml");
-    daemon_->start();
-    ASSERT_TRUE(eventually([&] { return daemon_->api_port() > 0; }, 10s)) << log();
-    base_url_ = "http://127.0.0.1:" + std::to_string(daemon_->api_port());
-    auto client = http::ApiClient::create({.base_url = base_url_, .token = kOpenApiToken});
-    ASSERT_TRUE(client.ok()) << client.error().message;
-    api_.emplace(std::move(*client));
-  }
-
-  std::string log() const { return daemon_ ? read_text(daemon_->log()) : std::string(); }
-
-  // The JSON of a 200 answer; null for anything else.
-  Json fetch(const std::string& path) const {
-    auto response = api_->get(path);
-    if (!response || response->status != 200) return nullptr;
-    return Json::parse(response->body, nullptr, false);
-  }
-
-  // Starts a run by hand and waits for it to succeed; its model version.
-  std::string train() {
-    auto started = api_->post("/api/v1/retrain", Json::object());
-    if (!started || started->status != 200) {
-      ADD_FAILURE() << "retrain: " << (started ? started->body : started.error().message);
-      return {};
-    }
-    const std::string run =
-        "/api/v1/runs/" + std::to_string(Json::parse(started->body)["id"].get<std::int64_t>());
-    Json done;
-    EXPECT_TRUE(eventually(
-        [&] {
-          done = fetch(run);
-          return done.is_object() && done["status"] != "running";
-        },
-        kOpenApiRunTimeout))
-        << log();
-    EXPECT_EQ(done["status"], "succeeded") << done.dump() << log();
-    return done["model_version"].is_string() ? done["model_version"].get<std::string>() : "";
+    ASSERT_NO_FATAL_FAILURE(seed_service(kOpenApiToken, kOpenApiCells, kOpenApiCycles));
+    ASSERT_NO_FATAL_FAILURE(write_openapi_edge_forecast(database()));
+    ASSERT_NO_FATAL_FAILURE(
+        start_daemon(tiny_service_config(token_file_, "interval_h = 0\nnew_cycles = 0\n")));
   }
 
   // Runs tests/openapi/check_live.py on the daemon with `mode` ("" or "degraded"); expects it
@@ -134,12 +78,6 @@ class OpenApiDaemon : public ::testing::Test {
     EXPECT_EQ(status, 0) << checked << "\ndaemon log:\n" << log();
     EXPECT_NE(checked.find("\nok: "), std::string::npos) << checked;
   }
-
-  TempDir dir_;
-  Broker broker_{dir_.path(), free_port()};
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::string base_url_;
-  std::optional<http::ApiClient> api_;
 };
 
 TEST_F(OpenApiDaemon, EveryDocumentedOperationAnswersAsDescribed) {
@@ -149,11 +87,7 @@ TEST_F(OpenApiDaemon, EveryDocumentedOperationAnswersAsDescribed) {
   ASSERT_TRUE(eventually(
       [&] { return log().find("forecasting with champion " + first) != std::string::npos; }, 30s))
       << log();
-  Json records = Json::array();
-  for (std::int64_t k = kOpenApiCycles + 1; k <= kOpenApiCycles + 11; ++k)
-    records.push_back({{"cycle", k}, {"qd_ah", kFadingRatedAh * fading_soh(0, k)}});
-  ASSERT_TRUE(
-      publish_raw(broker_.port(), "cyclecast/v1/rigs/rig-a/cells/t0/cycles", records.dump()));
+  ASSERT_TRUE(publish_cycles(0, kOpenApiCycles + 1, kOpenApiCycles + 11));
   ASSERT_TRUE(eventually(
       [&] {
         const Json model = fetch("/api/v1/models/" + first);
@@ -178,7 +112,7 @@ TEST_F(OpenApiDaemon, EveryDocumentedOperationAnswersAsDescribed) {
   // The check started a third run: let it end, so that no training process is left writing into
   // the test's directory while it is removed.
   EXPECT_TRUE(
-      eventually([&] { return fetch("/healthz")["retraining"] == false; }, kOpenApiRunTimeout))
+      eventually([&] { return fetch("/healthz")["retraining"] == false; }, kServiceRunTimeout))
       << log();
 }
 
