@@ -1,6 +1,6 @@
 // libFuzzer target for what the gateway reads from outside: the node's answer lines (the serial
-// line may carry anything), and edge forecast and node status payloads (what cyclecastd reads
-// from the broker).
+// line may carry anything), and edge forecast, node status and gateway liveness payloads (what
+// cyclecastd reads from the broker).
 // Beyond "no crash": an answer that parses has a valid CRC (re-framing its body gives the line
 // back), and an edge forecast or node status that parses writes back to text that parses to the
 // same text.
@@ -34,6 +34,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text = serialize_node_status(*status);
     auto again = parse_node_status(text);
     if (!again.ok() || serialize_node_status(*again) != text) std::abort();
+  }
+  // A gateway's liveness: the input as the payload on a gateway's topic, and as a topic.
+  auto liveness = parse_gateway_status("cyclecast/v1/daemons/cyclecast-gateway-n1/status", input);
+  if (liveness.ok() && (input.size() > kMaxGatewayStatusBytes ||
+                        (liveness->state != "online" && liveness->state != "offline"))) {
+    std::abort();
+  }
+  if (auto named = parse_gateway_status(input, "offline"); named.ok() && named->node.empty()) {
+    std::abort();
   }
   return 0;
 }
