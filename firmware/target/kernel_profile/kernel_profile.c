@@ -5,7 +5,8 @@
  * weights; the shifts are those the quantizer gives such a student (negative up to the hidden
  * state, positive for the output). Built twice: with the DSP kernels and with
  * CC_STUDENT_PORTABLE (the host's reference kernels); docs/benchmarks.md, "Edge", quotes both.
- * The runtime's source is included to reach its static stages.
+ * The runtime's source is included to reach its static stages. The DSP build also checks its
+ * requantization against cc_requantize over every shift, edge values and seeded triples.
  */
 #include "../../src/cc_student.c"
 #include "semihosting.h"
@@ -71,6 +72,59 @@ static void stop(const char* name, uint32_t macs) {
   sh_write_u32(macs);
   sh_write("\n");
 }
+
+#if CC_STUDENT_DSP
+/*
+ * The DSP build's requantize against cc_requantize (the reference, on this same target) over
+ * every shift with edge values (0, +-1, int32 limits, the multiplier range's ends, values at
+ * the saturation boundaries) and seeded triples. Returns the number of differences.
+ */
+static uint32_t requantize_mismatches(void) {
+  static const int32_t values[] = {0,
+                                   1,
+                                   -1,
+                                   2,
+                                   -2,
+                                   3,
+                                   46341,
+                                   -46341,
+                                   65535,
+                                   -65536,
+                                   (int32_t)0x3FFFFFFF,
+                                   (int32_t)-0x40000000,
+                                   INT32_MAX,
+                                   INT32_MIN,
+                                   INT32_MAX - 1,
+                                   INT32_MIN + 1};
+  static const int32_t multipliers[] = {0, 1 << 30, (1 << 30) + 1, 0x7FFFFFFF, 0x5A827999};
+  uint32_t mismatches = 0, i, v, k;
+  int32_t shift;
+  for (shift = -31; shift <= 30; ++shift) {
+    for (v = 0; v < sizeof values / sizeof values[0]; ++v) {
+      for (k = 0; k < sizeof multipliers / sizeof multipliers[0]; ++k) {
+        /* Around the value where value * 2^(shift + 1) stops fitting in int32, too. */
+        const int32_t edge = shift >= 0 && shift < 30 ? (int32_t)(0x3FFFFFFF >> shift) : 0;
+        const int32_t probes[3] = {values[v], edge + values[v] % 3, -edge - values[v] % 3};
+        uint32_t p;
+        for (p = 0; p < 3u; ++p) {
+          if (requantize(probes[p], multipliers[k], shift) !=
+              cc_requantize(probes[p], multipliers[k], shift))
+            ++mismatches;
+        }
+      }
+    }
+  }
+  for (i = 0; i < 200000u; ++i) {
+    const int32_t value = (int32_t)(next_random() << 8 ^ next_random()) >> (next_random() % 32u);
+    const int32_t multiplier =
+        (int32_t)((1u << 30) + (next_random() << 6 ^ next_random()) % (1u << 30));
+    shift = (int32_t)(next_random() % 62u) - 31;
+    if (requantize(value, multiplier, shift) != cc_requantize(value, multiplier, shift))
+      ++mismatches;
+  }
+  return mismatches;
+}
+#endif
 
 int main(void) {
   cc_student_model m;
@@ -140,6 +194,9 @@ int main(void) {
     head(&m, z, h, output);
   stop("head", kHorizon * (kFeatures + kWidth));
 #if CC_STUDENT_DSP
+  sh_write("requantize mismatches ");
+  sh_write_u32(requantize_mismatches());
+  sh_write("\n");
   {
     /* The MAC loops alone: three encoder rows against the input, the bypass's short rows. */
     const int8_t* rows[3] = {encoder_w, encoder_w + kIn, encoder_w + 2 * kIn};
