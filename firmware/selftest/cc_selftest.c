@@ -63,7 +63,33 @@ uint32_t cc_selftest_checksum(void) {
 
 /* ---- the student runtime --------------------------------------------------------------------- */
 
-enum { kStudentForecasts = 16, kIn = 24, kFeatures = 4, kWidth = 8, kHorizon = 12, kSteps = 3 };
+/*
+ * The seeded students: the original shape, and shapes whose dimensions are not multiples of the
+ * DSP kernels' groups of four (docs/firmware.md, "DSP kernels") with output shifts at and above
+ * -1 (cc_requantize's saturating range): bypass rows of 5, head rows of 11 (longer than the
+ * short-row loop's 8) and of 1, a last row the short-row loop leaves to the general one, and a
+ * shape too small for the short-row loop at all.
+ */
+typedef struct {
+  uint16_t in, features, width, horizon, steps;
+  int8_t encoder_shift, lift_shift, liquid_shift, bypass_shift, head_shift;
+  uint8_t shift_spread; /* shifts of a layer: its shift + (row % spread) */
+} student_shape;
+
+static const student_shape kShapes[] = {
+    {24, 4, 8, 12, 3, -9, -9, -8, 0, -2, 1},
+    {23, 5, 11, 13, 2, -9, -9, -8, 2, 1, 4},
+    {102, 8, 6, 100, 1, -10, -9, -8, -1, 3, 5},
+    {3, 1, 1, 2, 1, -8, -9, -8, 5, 6, 2},
+};
+enum {
+  kShapeCount = sizeof kShapes / sizeof kShapes[0],
+  kStudentForecastsPerShape = 16,
+  kMaxIn = 102,
+  kMaxFeatures = 8,
+  kMaxWidth = 11,
+  kMaxHorizon = 100
+};
 
 static void random_bytes(uint32_t* state, int8_t* out, uint32_t n) {
   uint32_t i;
@@ -77,58 +103,63 @@ static void random_words(uint32_t* state, int32_t* out, uint32_t n, int32_t lo, 
     out[i] = random_in(state, lo, hi);
 }
 
-/* Multipliers in [2^30, 2^31 - 1] and one shift per layer, chosen so that typical accumulators
- * land inside the next format's range (and some saturate, which the checksum then covers). */
+/* Multipliers in [2^30, 2^31 - 1] and shifts from the layer's, chosen so that typical
+ * accumulators land inside the next format's range (and some saturate, which the checksum then
+ * covers). */
 static void random_requant(uint32_t* state, int32_t* multiplier, int8_t* shift, uint32_t n,
-                           int8_t layer_shift) {
+                           int8_t layer_shift, uint8_t spread) {
   uint32_t i;
   for (i = 0; i < n; ++i) {
     multiplier[i] = random_in(state, 1 << 30, 0x7FFFFFFF);
-    shift[i] = layer_shift;
+    shift[i] = (int8_t)(layer_shift + (int8_t)(i % spread));
   }
 }
 
 uint32_t cc_selftest_student_forecasts(void) {
-  return kStudentForecasts;
+  return kShapeCount * kStudentForecastsPerShape;
 }
 
-uint32_t cc_selftest_student_checksum(void) {
-  static int8_t encoder_w[kFeatures * kIn], lift_w[kWidth * kFeatures], liquid_w[kWidth * kWidth];
-  static int8_t bypass_w[kHorizon * kFeatures], head_w[kHorizon * kWidth];
-  static int32_t lift_b[kWidth], liquid_b[kWidth], head_b[kHorizon], alpha[kWidth], beta[kWidth];
-  static int32_t encoder_m[kFeatures], lift_m[kWidth], liquid_m[kWidth], bypass_m[kHorizon],
-      head_m[kHorizon];
-  static int8_t encoder_s[kFeatures], lift_s[kWidth], liquid_s[kWidth], bypass_s[kHorizon],
-      head_s[kHorizon];
-  static int16_t input[kIn], scratch[kFeatures + 2 * kWidth];
-  static int32_t output[kHorizon];
+/* Folds kStudentForecastsPerShape forecasts of a seeded student of `shape` into hash; 0 if the
+ * student was refused or a forecast failed. */
+static uint32_t student_hash(const student_shape* shape, uint32_t* state, uint32_t hash) {
+  static int8_t encoder_w[kMaxFeatures * kMaxIn], lift_w[kMaxWidth * kMaxFeatures],
+      liquid_w[kMaxWidth * kMaxWidth];
+  static int8_t bypass_w[kMaxHorizon * kMaxFeatures], head_w[kMaxHorizon * kMaxWidth];
+  static int32_t lift_b[kMaxWidth], liquid_b[kMaxWidth], head_b[kMaxHorizon], alpha[kMaxWidth],
+      beta[kMaxWidth];
+  static int32_t encoder_m[kMaxFeatures], lift_m[kMaxWidth], liquid_m[kMaxWidth],
+      bypass_m[kMaxHorizon], head_m[kMaxHorizon];
+  static int8_t encoder_s[kMaxFeatures], lift_s[kMaxWidth], liquid_s[kMaxWidth],
+      bypass_s[kMaxHorizon], head_s[kMaxHorizon];
+  static int16_t input[kMaxIn], scratch[kMaxFeatures + 2 * kMaxWidth];
+  static int32_t output[kMaxHorizon];
+  const uint32_t in = shape->in, features = shape->features, width = shape->width,
+                 horizon = shape->horizon;
   cc_student_model m;
-  uint32_t state = 0x2545F491u;
-  uint32_t hash = 2166136261u;
   int c;
   memset(&m, 0, sizeof m);
-  m.input_size = kIn;
-  m.features = kFeatures;
-  m.width = kWidth;
-  m.horizon = kHorizon;
-  m.euler_steps = kSteps;
+  m.input_size = shape->in;
+  m.features = shape->features;
+  m.width = shape->width;
+  m.horizon = shape->horizon;
+  m.euler_steps = shape->steps;
   m.hidden_frac_bits = 13;
-  m.dt_q30 = (1 << 30) / kSteps;
-  random_bytes(&state, encoder_w, sizeof encoder_w);
-  random_bytes(&state, lift_w, sizeof lift_w);
-  random_bytes(&state, liquid_w, sizeof liquid_w);
-  random_bytes(&state, bypass_w, sizeof bypass_w);
-  random_bytes(&state, head_w, sizeof head_w);
-  random_words(&state, lift_b, kWidth, -100000, 100000);
-  random_words(&state, liquid_b, kWidth, -100000, 100000);
-  random_words(&state, head_b, kHorizon, -100000, 100000);
-  random_words(&state, alpha, kWidth, 0, 1 << 25);
-  random_words(&state, beta, kWidth, -(1 << 25), 1 << 25);
-  random_requant(&state, encoder_m, encoder_s, kFeatures, -9);
-  random_requant(&state, lift_m, lift_s, kWidth, -9);
-  random_requant(&state, liquid_m, liquid_s, kWidth, -8);
-  random_requant(&state, bypass_m, bypass_s, kHorizon, 0);
-  random_requant(&state, head_m, head_s, kHorizon, -2);
+  m.dt_q30 = (1 << 30) / shape->steps;
+  random_bytes(state, encoder_w, features * in);
+  random_bytes(state, lift_w, width * features);
+  random_bytes(state, liquid_w, width * width);
+  random_bytes(state, bypass_w, horizon * features);
+  random_bytes(state, head_w, horizon * width);
+  random_words(state, lift_b, width, -100000, 100000);
+  random_words(state, liquid_b, width, -100000, 100000);
+  random_words(state, head_b, horizon, -100000, 100000);
+  random_words(state, alpha, width, 0, 1 << 25);
+  random_words(state, beta, width, -(1 << 25), 1 << 25);
+  random_requant(state, encoder_m, encoder_s, features, shape->encoder_shift, 1);
+  random_requant(state, lift_m, lift_s, width, shape->lift_shift, 1);
+  random_requant(state, liquid_m, liquid_s, width, shape->liquid_shift, 1);
+  random_requant(state, bypass_m, bypass_s, horizon, shape->bypass_shift, shape->shift_spread);
+  random_requant(state, head_m, head_s, horizon, shape->head_shift, shape->shift_spread);
   m.encoder_weight = encoder_w;
   m.encoder_multiplier = encoder_m;
   m.encoder_shift = encoder_s;
@@ -153,12 +184,23 @@ uint32_t cc_selftest_student_checksum(void) {
   m.input_scale_mantissa = 1 << 30;
   m.output_scale_mantissa = 1 << 30;
   if (cc_student_validate(&m) != CC_OK) return 0;
-  for (c = 0; c < kStudentForecasts; ++c) {
+  for (c = 0; c < kStudentForecastsPerShape; ++c) {
     uint32_t i;
-    for (i = 0; i < kIn; ++i)
-      input[i] = (int16_t)random_in(&state, -32767, 32767);
+    for (i = 0; i < in; ++i)
+      input[i] = (int16_t)random_in(state, c == 0 ? INT16_MIN : -32767, 32767);
     if (cc_student_forecast(&m, input, output, scratch, sizeof scratch) != CC_OK) return 0;
-    hash = fnv1a(hash, (const uint8_t*)output, sizeof output);
+    hash = fnv1a(hash, (const uint8_t*)output, horizon * sizeof output[0]);
+  }
+  return hash;
+}
+
+uint32_t cc_selftest_student_checksum(void) {
+  uint32_t state = 0x2545F491u;
+  uint32_t hash = 2166136261u;
+  uint32_t k;
+  for (k = 0; k < kShapeCount; ++k) {
+    hash = student_hash(&kShapes[k], &state, hash);
+    if (hash == 0u) return 0;
   }
   return hash;
 }

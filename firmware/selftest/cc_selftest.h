@@ -23,8 +23,10 @@ uint32_t cc_selftest_checksum(void);
 /* Number of cc_student_forecast calls folded into the student checksum. */
 uint32_t cc_selftest_student_forecasts(void);
 
-/* FNV-1a over every output of a seeded small student (24 inputs, 4 features, 8 units, 3 Euler
- * steps, 12 outputs) run on seeded inputs; 0 if validation or a forecast failed. */
+/* FNV-1a over every output of seeded students of four shapes (24 inputs, 4 features, 8 units,
+ * 3 Euler steps, 12 outputs; shapes off the DSP kernels' groups of four, with saturating output
+ * shifts; the deployed student's 102/8/6/100; a 3/1/1/2 one), 16 forecasts each on seeded
+ * inputs; 0 if validation or a forecast failed. */
 uint32_t cc_selftest_student_checksum(void);
 
 #ifdef __cplusplus

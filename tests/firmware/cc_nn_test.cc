@@ -96,6 +96,24 @@ TEST(CcSelftest, CortexM4UnderQemuMatchesHostBitForBit) {
                 host, cc_selftest_student_forecasts(), student);
   EXPECT_EQ(run_under_qemu(CYCLECAST_M4_SELFTEST_ELF), std::string(expected));
 }
+
+// The Cortex-M4 DSP kernels (firmware/target/kernel_profile): the same forecast as the portable
+// kernels on the target, and the DSP requantization equal to cc_requantize over every shift.
+TEST(CcKernelProfile, DspKernelsMatchThePortableOnesOnTheCortexM4) {
+  const std::string dir = std::string(CYCLECAST_M4_SELFTEST_ELF)
+                              .substr(0, std::string(CYCLECAST_M4_SELFTEST_ELF).rfind('/') + 1);
+  const std::string dsp = run_under_qemu(dir + "cc_kernel_profile.elf");
+  const std::string portable = run_under_qemu(dir + "cc_kernel_profile_portable.elf");
+  ASSERT_NE(dsp.find("kernels dsp\n"), std::string::npos) << dsp;
+  ASSERT_NE(portable.find("kernels portable\n"), std::string::npos) << portable;
+  EXPECT_NE(dsp.find("requantize mismatches 0\n"), std::string::npos) << dsp;
+  const auto checksum = [](const std::string& out) {
+    const size_t at = out.find("checksum ");
+    return at == std::string::npos ? std::string("none") : out.substr(at, 17);
+  };
+  EXPECT_NE(checksum(dsp), "none") << dsp;
+  EXPECT_EQ(checksum(dsp), checksum(portable));
+}
 #endif
 
 }  // namespace

@@ -28,25 +28,28 @@ StudentShape student_shape(const Config& config) {
 
 // Constants of the cost model, measured (docs/firmware.md): code and table sizes from the linker
 // map of arm-none-eabi-gcc 12 -Os (-mcpu=cortex-m4), the stack by painting, and the per-operation
-// figures fitted by least squares to QEMU's instruction counts (mps2-an386, -icount) of
-// cc_student_forecast over 8 student shapes (tests/firmware/node_qemu_test.cc; the fit predicts
-// each within 3 %; firmware/target/measured_cost.json, docs/firmware.md). They are *instructions*
-// per operation: on the Cortex-M4 most of these take one cycle, loads and 64-bit multiplies more,
-// so `cycles` and `milliseconds` are lower bounds until measured on a Nano. The hand-counted
-// estimates they replace were 6.5 per MAC, 45 per row, 20 per tanh, 40 per Euler unit, 200 fixed.
+// figures fitted by non-negative least squares to QEMU's instruction counts (mps2-an386, -icount)
+// of cc_student_forecast with the DSP kernels over 8 student shapes
+// (tests/firmware/node_qemu_test.cc; the fit predicts each within 3 %;
+// firmware/target/measured_cost.json, docs/firmware.md). They are *instructions* per operation:
+// on the Cortex-M4 most of these take one cycle, loads and 64-bit multiplies more, so `cycles`
+// and `milliseconds` are lower bounds until measured on a Nano. With the DSP kernels the
+// per-Euler-unit and fixed work is not separable from the rows' and tanh's (the fit puts them at
+// 0). The portable kernels' fit was 4.44 per MAC, 72 per row, 25 per tanh, 72 per Euler unit,
+// 219 fixed; the hand-counted estimates before it 6.5, 45, 20, 40, 200.
 struct CostConstants {
-  int64_t runtime_code_bytes = 1640;  // cc_student.o + cc_requantize.o + cc_tanh_q15's code
+  int64_t runtime_code_bytes = 3138;  // cc_student.o + cc_requantize.o + cc_tanh_q15's code
   // The runtime's table, CC_TANH_TABLE_SIZE (257) int16 entries: 514 bytes.
   int64_t tanh_table_bytes = static_cast<int64_t>(sizeof(cc_tanh_q15_table));
   // sizeof(cc_student_model) with the Cortex-M4's 4-byte pointers (116); the firmware header pins
   // the struct to that formula with static_asserts, so this cannot drift from the runtime.
   int64_t descriptor_bytes = static_cast<int64_t>(CC_STUDENT_MODEL_BYTES(4));
-  int64_t stack_bytes = 84;            // cc_student_forecast's painted stack high-water mark
-  double cycles_per_mac = 4.44;        // 4-way unrolled int8 x int16 loop
-  int64_t cycles_per_row = 72;         // dot product call and loop set-up plus cc_requantize
-  int64_t cycles_per_tanh = 25;        // table index, interpolation, sign
-  int64_t cycles_per_euler_unit = 72;  // three 64-bit products and rounded shifts
-  int64_t cycles_fixed = 219;          // argument checks, pointer set-up, call and return
+  int64_t stack_bytes = 208;          // cc_student_forecast's painted stack high-water mark
+  double cycles_per_mac = 2.37;       // SMLAD loops, the encoder's input pairing, padded lanes
+  int64_t cycles_per_row = 22;        // a short row's loop pass plus its requantization
+  int64_t cycles_per_tanh = 126;      // tanh, its row's requantization and the Euler update
+  int64_t cycles_per_euler_unit = 0;  // in cycles_per_tanh (not separable in the fit)
+  int64_t cycles_fixed = 0;           // argument checks, set-up (not separable in the fit)
   double clock_hz = 64e6;
 };
 
