@@ -63,6 +63,7 @@ struct DataFlags {
   // model on the validation cells, so "auto" picked them.
   std::string inputs = "soh";
   bool include_approx = false;
+  std::string test_batch;
   int64_t window = 100;
   int64_t horizon = 100;
 };
@@ -89,8 +90,9 @@ void add_data_flags(CLI::App& command, DataFlags& flags) {
   command
       .add_option("--protocol", flags.protocol,
                   "auto (paper for severson-soh, heldout for severson-raw, split otherwise), "
-                  "paper, heldout or split")
-      ->check(CLI::IsMember({"auto", "paper", "heldout", "split"}))
+                  "paper, heldout, split, or cross-batch (severson-raw: leave one batch out, "
+                  "--test-batch)")
+      ->check(CLI::IsMember({"auto", "paper", "heldout", "split", "cross-batch"}))
       ->capture_default_str();
   command
       .add_option("--inputs", flags.inputs,
@@ -102,6 +104,9 @@ void add_data_flags(CLI::App& command, DataFlags& flags) {
   command.add_flag("--include-approx", flags.include_approx,
                    "severson-raw: also read cycles_qd_approx.csv (capacity only, approximate cycle "
                    "numbers), which joins the earlier batch's cells to their continuations");
+  command.add_option("--test-batch", flags.test_batch,
+                     "cross-batch: the batch held out for testing (e.g. 2017-05-12); default the "
+                     "earliest batch. Reads cycles_qd_approx.csv too and uses SOH only");
   command.add_option("--window", flags.window, "input cycles per window (W)")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();
@@ -115,6 +120,7 @@ Result<pipeline::EvalProtocol> load_protocol(const DataFlags& flags) {
   options.input_len = flags.window;
   options.horizon = flags.horizon;
   options.raw.include_approx = flags.include_approx;
+  options.test_batch = flags.test_batch;
   const auto inputs = flags.inputs == "soh"   ? pipeline::InputChoice::kSohOnly
                       : flags.inputs == "all" ? pipeline::InputChoice::kAll
                                               : pipeline::InputChoice::kAuto;

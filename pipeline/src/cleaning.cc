@@ -44,6 +44,13 @@ class Cleaner {
       : options_(options), report_(report) {}
 
   void add(SeriesRow row, std::vector<SeriesRow>& out) {
+    if (has_previous_ && row.cycle <= options_.restart_max_cycle &&
+        previous_cycle_ - (row.cycle + offset_) >= options_.restart_min_drop) {
+      // Numbered from the start again: continue after the last cycle seen.
+      offset_ = previous_cycle_ + 1 - row.cycle;
+      ++report_.cycle_restarts;
+    }
+    row.cycle += offset_;
     if (has_previous_ && row.cycle == previous_cycle_) {
       ++report_.duplicate_cycles;
       return;
@@ -67,6 +74,8 @@ class Cleaner {
     hold_missing(row);
     out.push_back(row);
   }
+
+  std::vector<FilledGap> take_gaps() { return std::move(gaps_); }
 
  private:
   void screen_values(SeriesRow& row) {
@@ -107,12 +116,16 @@ class Cleaner {
   void fill_gap(int64_t cycle, std::vector<SeriesRow>& out) {
     if (out.empty()) return;
     const SeriesRow held = out.back();
+    if (cycle - held.cycle <= 1) return;
+    const FilledGap gap{static_cast<int64_t>(out.size()), cycle - held.cycle - 1};
     for (int64_t missing = held.cycle + 1; missing < cycle; ++missing) {
       SeriesRow filler = held;
       filler.cycle = missing;
       out.push_back(filler);
       ++report_.gap_cycles_filled;
     }
+    if (gap.rows > options_.max_window_gap_cycles) ++report_.long_gaps;
+    gaps_.push_back(gap);
   }
 
   void hold_missing(SeriesRow& row) {
@@ -137,7 +150,9 @@ class Cleaner {
   const CleaningOptions& options_;
   CleaningReport& report_;
   bool has_previous_ = false;
-  int64_t previous_cycle_ = 0;
+  int64_t previous_cycle_ = 0;  // renumbered (offset_ included)
+  int64_t offset_ = 0;          // added to recorded cycle numbers after restarts
+  std::vector<FilledGap> gaps_;
   SeriesRow last_{0, kNaN, kNaN, kNaN, kNaN};  // last good value of each quantity
   std::deque<double> recent_soh_;
 };
@@ -159,6 +174,9 @@ CleaningReport& CleaningReport::operator+=(const CleaningReport& other) {
   cycle_jumps_dropped += other.cycle_jumps_dropped;
   leading_rows_dropped += other.leading_rows_dropped;
   soh_held += other.soh_held;
+  cycle_restarts += other.cycle_restarts;
+  long_gaps += other.long_gaps;
+  continuations_joined += other.continuations_joined;
   return *this;
 }
 
@@ -172,6 +190,7 @@ CleaningReport clean_series(CellSeries& cell, const CleaningOptions& options) {
   for (const SeriesRow& row : cell.rows)
     cleaner.add(row, out);
   cell.rows = std::move(out);
+  cell.filled_gaps = cleaner.take_gaps();
   report.rows_out = static_cast<int64_t>(cell.rows.size());
   return report;
 }

@@ -86,9 +86,17 @@ Result<EvalProtocol> from_split(std::string name, SeriesSet data, const CellSpli
   auto spec = fit_on(data.cells, split.train, options);
   if (!spec) return spec.error();
   p.spec = std::move(*spec);
-  p.train = make_windows(data.cells, p.spec, options.train_stride, split.train);
-  p.validation = make_windows(data.cells, p.spec, options.train_stride, split.validation);
-  p.test = make_windows(data.cells, p.spec, options.test_stride, split.test);
+  const int64_t span = options.input_len + options.horizon;
+  const WindowFilter across_a_long_gap = [&](const WindowRef& ref) {
+    const bool spans = spans_long_gap(data.cells[static_cast<std::size_t>(ref.cell)], ref.first_row,
+                                      span, options.cleaning.max_window_gap_cycles);
+    p.windows_across_gaps += spans ? 1 : 0;
+    return spans;
+  };
+  p.train = make_windows(data.cells, p.spec, options.train_stride, split.train, across_a_long_gap);
+  p.validation =
+      make_windows(data.cells, p.spec, options.train_stride, split.validation, across_a_long_gap);
+  p.test = make_windows(data.cells, p.spec, options.test_stride, split.test, across_a_long_gap);
   p.test_cells = unique_cell_ids(data.cells, p.test);
   p.test_bands = bands_of(p.test);
   p.data = std::move(data);
@@ -97,6 +105,13 @@ Result<EvalProtocol> from_split(std::string name, SeriesSet data, const CellSpli
 }
 
 }  // namespace
+
+bool spans_long_gap(const CellSeries& cell, int64_t first_row, int64_t rows, int64_t max_gap) {
+  const int64_t end = first_row + rows;
+  return std::any_of(cell.filled_gaps.begin(), cell.filled_gaps.end(), [&](const FilledGap& g) {
+    return g.rows > max_gap && first_row < g.first_row + g.rows && g.first_row < end;
+  });
+}
 
 const char* soh_band(double last_soh) {
   if (last_soh >= 0.95) return "high";
@@ -172,7 +187,8 @@ Result<EvalProtocol> heldout_protocol(const fs::path& dir, const ProtocolOptions
   }
   auto data = read_severson_raw(dir, options.raw);
   if (!data) return data.error();
-  const CleaningReport cleaning = clean_all(data->cells, options.cleaning);
+  CleaningReport cleaning = clean_all(data->cells, options.cleaning);
+  cleaning.continuations_joined = data->continuations_joined;
   std::vector<int64_t> train_cells;
   CellSplit split;
   for (std::size_t i = 0; i < data->cells.size(); ++i) {
@@ -187,6 +203,71 @@ Result<EvalProtocol> heldout_protocol(const fs::path& dir, const ProtocolOptions
   return from_split("heldout", std::move(*data), split, cleaning, options);
 }
 
+namespace {
+
+// The batches of `cells` in name order, and the held-out one: `wanted`, or the first.
+Result<std::pair<std::vector<std::string>, std::string>> pick_test_batch(
+    const std::vector<CellSeries>& cells, const std::string& wanted) {
+  std::set<std::string> batches;
+  for (const CellSeries& cell : cells) {
+    if (!cell.batch.empty()) batches.insert(cell.batch);
+  }
+  if (batches.size() < 2) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cross-batch protocol needs cells of at least two batches, the data has " +
+                          std::to_string(batches.size()));
+  }
+  const std::string test = wanted.empty() ? *batches.begin() : wanted;
+  if (!batches.count(test)) {
+    std::string known;
+    for (const std::string& b : batches)
+      known += (known.empty() ? "" : ", ") + b;
+    return make_error(ErrorCode::kInvalidArgument, "cross-batch protocol: no cell of batch '" +
+                                                       test + "' (batches: " + known + ")");
+  }
+  batches.erase(test);
+  return std::make_pair(std::vector<std::string>(batches.begin(), batches.end()), test);
+}
+
+}  // namespace
+
+Result<EvalProtocol> cross_batch_protocol(const fs::path& dir, const ProtocolOptions& options) {
+  if (auto ok = check_options(options); !ok) return ok.error();
+  std::error_code ec;
+  if (!fs::exists(dir / "cycles.csv", ec) || !fs::exists(dir / "cells.csv", ec)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cross-batch protocol needs a severson-raw folder (cycles.csv, cells.csv): " +
+                          dir.string());
+  }
+  ProtocolOptions o = options;
+  // The earlier batch is only in cycles_qd_approx.csv, and reports capacity alone: features
+  // measured in one batch only would be noise (their mean) in the other.
+  o.raw.include_approx = fs::exists(dir / "cycles_qd_approx.csv", ec);
+  o.use_optional_features = false;
+  auto data = read_severson_raw(dir, o.raw);
+  if (!data) return data.error();
+  CleaningReport cleaning = clean_all(data->cells, o.cleaning);
+  cleaning.continuations_joined = data->continuations_joined;
+  auto batches = pick_test_batch(data->cells, o.test_batch);
+  if (!batches) return batches.error();
+  std::vector<int64_t> train_cells;
+  CellSplit split;
+  for (std::size_t i = 0; i < data->cells.size(); ++i) {
+    const std::string& batch = data->cells[i].batch;
+    if (batch.empty()) continue;
+    (batch == batches->second ? split.test : train_cells).push_back(static_cast<int64_t>(i));
+  }
+  const CellSplit train_split =
+      split_by_cell(data->cells, train_cells, o.cross_batch_validation_fraction, 0.0, o.seed);
+  split.train = train_split.train;
+  split.validation = train_split.validation;
+  auto p = from_split("cross-batch", std::move(*data), split, cleaning, o);
+  if (!p) return p;
+  p->test_batch = batches->second;
+  p->train_batches = batches->first;
+  return p;
+}
+
 Result<EvalProtocol> data_protocol(const fs::path& path, const ProtocolOptions& options) {
   if (auto ok = check_options(options); !ok) return ok.error();
   auto data = read_series(path, options.raw);
@@ -194,6 +275,7 @@ Result<EvalProtocol> data_protocol(const fs::path& path, const ProtocolOptions& 
   CleaningReport cleaning;
   // The severson-soh series are published smoothed; only telemetry is cleaned.
   if (data->source != "severson-soh") cleaning = clean_all(data->cells, options.cleaning);
+  cleaning.continuations_joined = data->continuations_joined;
   data->segments.clear();
   const CellSplit split = split_by_cell(data->cells, options.split_validation_fraction,
                                         options.split_test_fraction, options.seed);
@@ -210,8 +292,9 @@ Result<EvalProtocol> load_protocol(const fs::path& path, const std::string& name
   if (chosen == "paper") return paper_protocol(path, options);
   if (chosen == "heldout") return heldout_protocol(path, options);
   if (chosen == "split") return data_protocol(path, options);
+  if (chosen == "cross-batch") return cross_batch_protocol(path, options);
   return make_error(ErrorCode::kInvalidArgument,
-                    "unknown protocol '" + name + "' (auto, paper, heldout or split)");
+                    "unknown protocol '" + name + "' (auto, paper, heldout, split or cross-batch)");
 }
 
 std::vector<std::pair<std::string, ForecastMetrics>> evaluate_baselines(

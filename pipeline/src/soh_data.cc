@@ -178,6 +178,7 @@ Result<std::vector<Segment>> read_segments(const fs::path& path) {
 struct RawCellInfo {
   std::string split;
   std::string continuation_of;
+  std::string batch;
 };
 
 Result<std::map<std::string, RawCellInfo>> read_raw_cells(const fs::path& path) {
@@ -186,7 +187,9 @@ Result<std::map<std::string, RawCellInfo>> read_raw_cells(const fs::path& path) 
   auto id = table->column("cell_id");
   auto split = table->column("paper_split");
   auto parent = table->column("continuation_of");
+  auto batch = table->column("batch");
   if (!id) return id.error();
+  if (!batch) return batch.error();
   if (!split) return split.error();
   if (!parent) return parent.error();
   std::map<std::string, RawCellInfo> cells;
@@ -195,7 +198,8 @@ Result<std::map<std::string, RawCellInfo>> read_raw_cells(const fs::path& path) 
     if (!more) return more.error();
     if (!*more) break;
     cells[std::string(table->field(*id))] =
-        RawCellInfo{std::string(table->field(*split)), std::string(table->field(*parent))};
+        RawCellInfo{std::string(table->field(*split)), std::string(table->field(*parent)),
+                    std::string(table->field(*batch))};
   }
   return cells;
 }
@@ -228,7 +232,7 @@ Result<std::vector<CellSeries>> read_raw_cycles(const fs::path& path, bool qd_on
     auto it = index_of.find(id);
     if (it == index_of.end()) {
       it = index_of.emplace(std::string(id), cells.size()).first;
-      cells.push_back(CellSeries{std::string(id), "", kSeversonRatedAh, {}});
+      cells.push_back(CellSeries{std::string(id), "", kSeversonRatedAh, {}, "", {}});
     }
     auto cycle = table->integer(c_cycle);
     auto qd = table->number(c_qd);
@@ -266,7 +270,10 @@ std::vector<CellSeries> join_continuations(std::vector<CellSeries> cells,
     auto parent = index_of.find(parent_id);
     if (parent == index_of.end()) {
       auto parent_info = info.find(parent_id);
-      if (parent_info != info.end()) cells[i].split = parent_info->second.split;
+      if (parent_info != info.end()) {
+        cells[i].split = parent_info->second.split;
+        cells[i].batch = parent_info->second.batch;
+      }
       continue;
     }
     CellSeries& target = cells[parent->second];
@@ -315,7 +322,7 @@ Result<SeriesSet> read_severson_soh(const fs::path& dir) {
     auto it = index_of.find(series);
     if (it == index_of.end()) {
       it = index_of.emplace(std::string(series), set.cells.size()).first;
-      set.cells.push_back(CellSeries{std::string(series), "", kSeversonRatedAh, {}});
+      set.cells.push_back(CellSeries{std::string(series), "", kSeversonRatedAh, {}, "", {}});
     }
     CellSeries& cell = set.cells[it->second];
     auto row = table->integer(*c_row);
@@ -364,11 +371,15 @@ Result<SeriesSet> read_severson_raw(const fs::path& dir, const RawReadOptions& o
   }
   for (auto& cell : *cells) {
     auto it = info->find(cell.cell_id);
-    if (it != info->end()) cell.split = it->second.split;
+    if (it == info->end()) continue;
+    cell.split = it->second.split;
+    cell.batch = it->second.batch;
   }
   SeriesSet set;
   set.source = "severson-raw";
+  const std::size_t loaded = cells->size();
   set.cells = join_continuations(std::move(*cells), *info);
+  set.continuations_joined = static_cast<int64_t>(loaded - set.cells.size());
   return set;
 }
 
@@ -387,7 +398,7 @@ Result<SeriesSet> read_database(const fs::path& path) {
     if (!(rated_ah > 0.0) || summary.cycles == 0) continue;
     auto records = db->cycles_of(summary.info.cell_id);
     if (!records) return records.error();
-    CellSeries cell{summary.info.cell_id, "", rated_ah, {}};
+    CellSeries cell{summary.info.cell_id, "", rated_ah, {}, "", {}};
     cell.rows.reserve(records->size());
     for (const auto& r : *records) {
       cell.rows.push_back(SeriesRow{

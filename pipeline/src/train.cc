@@ -178,6 +178,14 @@ void prepare_distillation(TrainingRun& run) {
   const EvalProtocol& protocol = run.protocol;
   const TrainingOptions& options = run.options;
   run.report.settings = settings_of(options, *run.teacher, *run.init);
+  if (!protocol.test_batch.empty()) {
+    // cross-batch: which batch the test figures are on, and which ones trained and validated.
+    std::string trained;
+    for (const std::string& b : protocol.train_batches)
+      trained += (trained.empty() ? "" : ", ") + b;
+    run.report.settings["test_batch"] = protocol.test_batch;
+    run.report.settings["train_batches"] = trained;
+  }
   run.train_set = dataset(protocol.train);
   run.train_set.teacher =
       forecast(*run.teacher->model, run.teacher->params, run.train_set.inputs, options.threads);
@@ -496,6 +504,8 @@ Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOp
     run.report.cleaning.emplace_back("windows touching a test segment's targets left out",
                                      protocol.windows_left_out);
   }
+  run.report.cleaning.emplace_back("windows spanning a long gap left out",
+                                   protocol.windows_across_gaps);
   for (const RunStage& stage : kRunStages) {
     ctx.begin(stage.stage);
     if (auto done = stage.run(run); !done) return done.error();

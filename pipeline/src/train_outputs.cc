@@ -159,7 +159,10 @@ std::vector<std::pair<std::string, int64_t>> cleaning_rows(const CleaningReport&
           {"out-of-order cycles", c.out_of_order_cycles},
           {"gap cycles filled", c.gap_cycles_filled},
           {"cycle jumps dropped", c.cycle_jumps_dropped},
-          {"leading rows dropped", c.leading_rows_dropped}};
+          {"leading rows dropped", c.leading_rows_dropped},
+          {"cycle numbering restarts renumbered", c.cycle_restarts},
+          {"gaps longer than the window limit", c.long_gaps},
+          {"continuation cells joined to their parent", c.continuations_joined}};
 }
 
 }  // namespace cyclecast::pipeline::training

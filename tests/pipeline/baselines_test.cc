@@ -110,7 +110,7 @@ TEST(Ridge, RefusesNoWindowsNegativeLambdaAndASingularSystem) {
 
 // SOH falling at `rate` per cycle with a slow acceleration, no optional feature.
 CellSeries fading_cell(const std::string& id, int64_t rows, double rate) {
-  CellSeries cell{id, "", 1.1, {}};
+  CellSeries cell{id, "", 1.1, {}, "", {}};
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (int64_t r = 0; r < rows; ++r) {
     const double t = static_cast<double>(r);

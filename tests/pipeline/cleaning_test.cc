@@ -21,7 +21,7 @@ SeriesRow row(int64_t cycle, double soh, double ir = 0.02, double temp = 30.0,
 
 // A cell fading by 0.001 per cycle, cycles 1..n.
 CellSeries steady(int64_t n) {
-  CellSeries cell{"c", "", 1.1, {}};
+  CellSeries cell{"c", "", 1.1, {}, "", {}};
   for (int64_t k = 1; k <= n; ++k)
     cell.rows.push_back(row(k, 1.0 - 0.001 * static_cast<double>(k)));
   return cell;
@@ -109,7 +109,7 @@ TEST(Cleaning, ALastingLevelChangeIsAcceptedAfterHalfTheMedianWindow) {
 
 TEST(Cleaning, DuplicateAndOutOfOrderCyclesAreDropped) {
   CellSeries cell{
-      "c", "", 1.1, {row(1, 1.0), row(2, 0.999), row(2, 0.5), row(1, 0.7), row(3, 0.998)}};
+      "c", "", 1.1, {row(1, 1.0), row(2, 0.999), row(2, 0.5), row(1, 0.7), row(3, 0.998)}, "", {}};
   const CleaningReport r = clean_series(cell);
   EXPECT_EQ(r.duplicate_cycles, 1);
   EXPECT_EQ(r.out_of_order_cycles, 1);
@@ -119,7 +119,7 @@ TEST(Cleaning, DuplicateAndOutOfOrderCyclesAreDropped) {
 }
 
 TEST(Cleaning, GapsAreFilledByHoldingTheLastValues) {
-  CellSeries cell{"c", "", 1.1, {row(1, 1.0), row(2, 0.999), row(5, 0.996)}};
+  CellSeries cell{"c", "", 1.1, {row(1, 1.0), row(2, 0.999), row(5, 0.996)}, "", {}};
   const CleaningReport r = clean_series(cell);
   EXPECT_EQ(r.gap_cycles_filled, 2);
   ASSERT_EQ(cell.rows.size(), 5u);
@@ -130,8 +130,73 @@ TEST(Cleaning, GapsAreFilledByHoldingTheLastValues) {
   EXPECT_DOUBLE_EQ(cell.rows[4].soh, 0.996);
 }
 
+TEST(Cleaning, FilledGapsAreListedAndTheLongOnesCounted) {
+  // Missing cycles 3-4 (2 rows) and 8-27 (20 rows, above the window limit of 10).
+  CellSeries cell{"c", "", 1.1, {}, "", {}};
+  for (const int64_t k : {1, 2, 5, 6, 7, 28, 29})
+    cell.rows.push_back(row(k, 1.0 - 0.001 * static_cast<double>(k)));
+  const CleaningReport r = clean_series(cell);
+  EXPECT_EQ(r.gap_cycles_filled, 22);
+  EXPECT_EQ(r.long_gaps, 1);
+  ASSERT_EQ(cell.filled_gaps.size(), 2u);
+  EXPECT_EQ(cell.filled_gaps[0].first_row, 2);
+  EXPECT_EQ(cell.filled_gaps[0].rows, 2);
+  EXPECT_EQ(cell.filled_gaps[1].first_row, 7);
+  EXPECT_EQ(cell.filled_gaps[1].rows, 20);
+  EXPECT_EQ(cell.rows[7].cycle, 8);
+  EXPECT_EQ(cell.rows.back().cycle, 29);
+}
+
+TEST(Cleaning, ARestartedNumberingContinuesAfterTheLastCycle) {
+  // A cycler restarted (or a continuation test) numbers from 1 again after cycle 40; the
+  // second run also misses its cycle 3.
+  CellSeries cell = steady(40);
+  for (const int64_t k : {1, 2, 4, 5})
+    cell.rows.push_back(row(k, 0.96 - 0.001 * static_cast<double>(k)));
+  const CleaningReport r = clean_series(cell);
+  EXPECT_EQ(r.cycle_restarts, 1);
+  EXPECT_EQ(r.out_of_order_cycles, 0);
+  EXPECT_EQ(r.gap_cycles_filled, 1);
+  ASSERT_EQ(cell.rows.size(), 45u);
+  for (std::size_t i = 0; i < cell.rows.size(); ++i)
+    EXPECT_EQ(cell.rows[i].cycle, static_cast<int64_t>(i) + 1);
+  EXPECT_DOUBLE_EQ(cell.rows[40].soh, 0.959);
+  EXPECT_DOUBLE_EQ(cell.rows[44].soh, 0.955);
+}
+
+TEST(Cleaning, ACycleOneArrivingLateIsNotARestart) {
+  CellSeries cell = steady(5);
+  cell.rows.push_back(row(1, 0.5));  // 4 cycles back: a late record, under restart_min_drop
+  cell.rows.push_back(row(6, 0.994));
+  const CleaningReport r = clean_series(cell);
+  EXPECT_EQ(r.cycle_restarts, 0);
+  EXPECT_EQ(r.out_of_order_cycles, 1);
+  ASSERT_EQ(cell.rows.size(), 6u);
+  EXPECT_EQ(cell.rows.back().cycle, 6);
+}
+
+TEST(Cleaning, ApproximateNumbersWithAnOutlierAndAGapCleanToOneRowPerCycle) {
+  // Capacity-only telemetry as cycles_qd_approx.csv has it: numbers starting at 3, a repeated
+  // record, a missing cycle and one interruption spike.
+  const double nan = kNaN;
+  CellSeries cell{"c", "", 1.1, {}, "", {}};
+  for (const int64_t k : {3, 4, 5, 6, 6, 7, 9, 10, 11, 12}) {
+    const double soh = k == 10 ? 1.4 : 1.0 - 0.001 * static_cast<double>(k);
+    cell.rows.push_back(SeriesRow{k, soh, nan, nan, nan});
+  }
+  const CleaningReport r = clean_series(cell);
+  EXPECT_EQ(r.duplicate_cycles, 1);
+  EXPECT_EQ(r.gap_cycles_filled, 1);
+  EXPECT_EQ(r.soh_spikes, 1);
+  ASSERT_EQ(cell.rows.size(), 10u);
+  EXPECT_EQ(cell.rows.front().cycle, 3);
+  EXPECT_EQ(cell.rows.back().cycle, 12);
+  for (const SeriesRow& x : cell.rows)
+    EXPECT_LT(x.soh, 1.0);
+}
+
 TEST(Cleaning, ARowJumpingFurtherThanTheGapLimitIsDroppedNotFilled) {
-  CellSeries cell{"c", "", 1.1, {row(1, 1.0), row(1000000000, 0.999), row(2, 0.998)}};
+  CellSeries cell{"c", "", 1.1, {row(1, 1.0), row(1000000000, 0.999), row(2, 0.998)}, "", {}};
   CleaningOptions options;
   options.max_gap_cycles = 100;
   const CleaningReport r = clean_series(cell, options);
@@ -141,7 +206,7 @@ TEST(Cleaning, ARowJumpingFurtherThanTheGapLimitIsDroppedNotFilled) {
 }
 
 TEST(Cleaning, RowsBeforeTheFirstUsableSohAreDropped) {
-  CellSeries cell{"c", "", 1.1, {row(1, kNaN), row(2, 0.0), row(3, 0.99), row(4, 0.989)}};
+  CellSeries cell{"c", "", 1.1, {row(1, kNaN), row(2, 0.0), row(3, 0.99), row(4, 0.989)}, "", {}};
   const CleaningReport r = clean_series(cell);
   EXPECT_EQ(r.leading_rows_dropped, 2);
   ASSERT_EQ(cell.rows.size(), 2u);
@@ -170,7 +235,7 @@ TEST(Cleaning, IsCausalAPrefixCleansTheSameWhateverFollows) {
 }
 
 TEST(Cleaning, CleanAllSumsTheReportsAndRemovesEmptyCells) {
-  std::vector<CellSeries> cells{steady(10), CellSeries{"empty", "", 1.1, {row(1, kNaN)}},
+  std::vector<CellSeries> cells{steady(10), CellSeries{"empty", "", 1.1, {row(1, kNaN)}, "", {}},
                                 steady(5)};
   cells[2].rows[2].charge_time_min = 20.0;
   const CleaningReport r = clean_all(cells);

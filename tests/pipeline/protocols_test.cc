@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -164,6 +165,123 @@ TEST(HeldoutProtocol, TrainsOnTrainCellsAndTestsOnTest1CellsWithStride10) {
   // The raw data reports IR, temperature and charge time: all become inputs.
   EXPECT_EQ(p->spec.features.size(), 3u);
   EXPECT_EQ(p->spec.input_size(), 20 + 2 + 3 * 20 + 1);
+}
+
+// Two batches as severson-raw has them: batch "A" only in cycles_qd_approx.csv (capacity only,
+// cycle numbers offset by a few), batch "B" in cycles.csv with every column; cell B0 continues A0
+// and numbers its cycles from 1 again.
+void write_two_batch_folder(const fs::path& dir, int cells_per_batch, int64_t cycles) {
+  fs::create_directories(dir);
+  const std::string header =
+      "cell_id,batch,cycle,qd_ah,qc_ah,ir_ohm,tmax_c,tavg_c,tmin_c,chargetime_min\n";
+  std::string exact = header;
+  std::string approx = header;
+  std::string cells_csv =
+      "cell_id,batch,policy,cycle_life,in_paper_124,paper_split,continuation_of,continued_in,"
+      "dlnet_id\n";
+  for (int c = 0; c < cells_per_batch; ++c) {
+    const std::string a = "bAc" + std::to_string(c);
+    const std::string b = "bBc" + std::to_string(c);
+    cells_csv += a + ",A,p,1,1,train,," + (c == 0 ? "bBc0" : "") + ",\n";
+    cells_csv += b + ",B,p,1,1,test1," + (c == 0 ? "bAc0" : "") + ",,\n";
+    for (int64_t k = 1; k <= cycles; ++k) {
+      approx += a + ",A," + std::to_string(k + 3) + "," +
+                std::to_string(1.1 * fade(k, 2e-4 * (1 + c % 3))) + ",,,,,,\n";
+      exact += b + ",B," + std::to_string(k) + "," +
+               std::to_string(1.1 * fade(k, 3e-4 * (1 + c % 3))) + ",1.0,0.017,32,30,29,10.5\n";
+    }
+  }
+  write_file(dir / "cycles.csv", exact);
+  write_file(dir / "cycles_qd_approx.csv", approx);
+  write_file(dir / "cells.csv", cells_csv);
+}
+
+TEST(CrossBatchProtocol, TestsOnTheHeldOutBatchAndSelectsOnTheOthersOnly) {
+  TempDir tmp;
+  write_two_batch_folder(tmp.path(), 8, 150);
+  for (const std::string held_out : {"A", "B"}) {
+    ProtocolOptions options = small_options();
+    options.test_batch = held_out;
+    auto p = load_protocol(tmp.path(), "cross-batch", options);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->name, "cross-batch");
+    EXPECT_EQ(p->test_batch, held_out);
+    ASSERT_EQ(p->train_batches.size(), 1u);
+    EXPECT_NE(p->train_batches[0], held_out);
+    // bBc0 joins bAc0 (batch A): 7 cells of batch B remain, 8 of A, one of them 300 cycles.
+    EXPECT_EQ(p->test_cells.size(), held_out == "A" ? 8u : 7u);
+    for (const Windows* w : {&p->train, &p->validation}) {
+      for (const WindowRef& ref : w->refs)
+        EXPECT_NE(p->data.cells[static_cast<std::size_t>(ref.cell)].batch, held_out);
+    }
+    for (const WindowRef& ref : p->test.refs)
+      EXPECT_EQ(p->data.cells[static_cast<std::size_t>(ref.cell)].batch, held_out);
+    EXPECT_GT(p->validation.size(), 0);
+    // Batch A reports capacity only: the protocol uses SOH alone whichever batch is held out.
+    EXPECT_TRUE(p->spec.features.empty());
+  }
+  ProtocolOptions first = small_options();
+  auto by_default = cross_batch_protocol(tmp.path(), first);
+  ASSERT_TRUE(by_default.ok()) << by_default.error().message;
+  EXPECT_EQ(by_default->test_batch, "A");  // the earliest batch
+}
+
+TEST(CrossBatchProtocol, RefusesAnUnknownBatchAndASingleBatch) {
+  TempDir tmp;
+  write_two_batch_folder(tmp / "two", 4, 150);
+  ProtocolOptions options = small_options();
+  options.test_batch = "C";
+  auto unknown = cross_batch_protocol(tmp / "two", options);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("A, B"), std::string::npos) << unknown.error().message;
+  write_raw_folder(tmp / "one", 4, 100);  // every cell in batch "x"
+  auto single = cross_batch_protocol(tmp / "one", small_options());
+  ASSERT_FALSE(single.ok());
+  EXPECT_EQ(single.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(HeldoutProtocol, NoWindowSpansALongGapAndTheCountsAreReported) {
+  TempDir tmp;
+  write_raw_folder(tmp.path(), 12, 200);
+  // Cell b9c1 (test1) loses cycles 101-130 (30 > the 10-cycle limit), cell b9c2 (train) loses
+  // cycles 51-55 (5: filled and kept).
+  const fs::path csv = tmp.path() / "cycles.csv";
+  std::ifstream in(csv);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const auto c1 = line.find(',');
+    const auto c2 = line.find(',', c1 + 1);
+    const auto c3 = line.find(',', c2 + 1);
+    const std::string id = line.substr(0, c1);
+    const std::string cycle = line.substr(c2 + 1, c3 - c2 - 1);
+    const int64_t k = id.rfind("b9c", 0) == 0 ? std::stoll(cycle) : 0;
+    if (id == "b9c1" && k >= 101 && k <= 130) continue;
+    if (id == "b9c2" && k >= 51 && k <= 55) continue;
+    kept += line + "\n";
+  }
+  in.close();
+  write_file(csv, kept);
+  auto p = heldout_protocol(tmp.path(), small_options());
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->cleaning.gap_cycles_filled, 35);
+  EXPECT_EQ(p->cleaning.long_gaps, 1);
+  const int64_t long_gap_cell = find_cell(p->data, "b9c1");
+  for (const Windows* w : {&p->train, &p->validation, &p->test}) {
+    for (const WindowRef& ref : w->refs) {
+      const CellSeries& cell = p->data.cells[static_cast<std::size_t>(ref.cell)];
+      EXPECT_FALSE(spans_long_gap(cell, ref.first_row, 30, 10));
+      if (ref.cell == long_gap_cell) {
+        // Rows 100..129 are the filled gap: a 30-row window starting at 71..129 meets it.
+        EXPECT_TRUE(ref.first_row < 71 || ref.first_row >= 130) << ref.first_row;
+      }
+    }
+  }
+  // b9c1, stride 10: of first rows 0..170, 80..120 meet the gap (5 windows).
+  EXPECT_EQ(p->windows_across_gaps, 5);
+  EXPECT_EQ(p->test.size(), 6 * 18 - 5);
+  // The short gap is filled and its windows kept: 5 train/validation cells x 171 windows.
+  EXPECT_EQ(p->train.size() + p->validation.size(), 6 * 171);
 }
 
 TEST(DataProtocol, SplitsCellsSeventyFifteenFifteen) {

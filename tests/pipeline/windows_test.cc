@@ -20,7 +20,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // SOH 1 - 0.01 * row; IR 0.02 + 0.001 * row; no temperature; charge time 10 or 12 alternately.
 CellSeries cell_of(const std::string& id, int64_t rows) {
-  CellSeries cell{id, "", 1.1, {}};
+  CellSeries cell{id, "", 1.1, {}, "", {}};
   for (int64_t r = 0; r < rows; ++r) {
     const double x = static_cast<double>(r);
     cell.rows.push_back(
@@ -57,7 +57,7 @@ TEST(FeatureSpec, FitsLevelAndFeatureStatisticsOnTheGivenCellsAndSkipsUnreported
 
 TEST(FeatureSpec, FitsLogAmplitudeStatisticsOverTheSameWindowsAsTheLevel) {
   // W 3, H 1 over 7 rows: windows start at rows 0..3 and fall 0.03, 0.05, 0.07, 0.09.
-  CellSeries cell{"a", "", 1.1, {}};
+  CellSeries cell{"a", "", 1.1, {}, "", {}};
   for (const double soh : {1.0, 0.99, 0.97, 0.94, 0.90, 0.85, 0.79}) {
     cell.rows.push_back(
         SeriesRow{static_cast<int64_t>(cell.rows.size()) + 1, soh, kNaN, kNaN, kNaN});
@@ -225,7 +225,7 @@ TEST(Windows, EncodeInputsAndTargetsAsRepresentation2Says) {
 
 TEST(Windows, AFlatWindowIsNormalizedByTheAmplitudeFloor) {
   // Falls only 0.001 from first to last input (a bump between): amp is the floor, 0.003.
-  CellSeries cell{"flat", "", 1.1, {}};
+  CellSeries cell{"flat", "", 1.1, {}, "", {}};
   for (const double soh : {0.901, 0.905, 0.9, 0.9, 0.899, 0.898}) {
     cell.rows.push_back(
         SeriesRow{static_cast<int64_t>(cell.rows.size()) + 1, soh, 0.02, kNaN, 11.0});

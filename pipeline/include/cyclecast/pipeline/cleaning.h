@@ -27,6 +27,15 @@ struct CleaningOptions {
   // A row whose cycle number jumps further than this past the previous row is dropped rather
   // than filled (a corrupt cycle number would otherwise make millions of filler rows).
   int64_t max_gap_cycles = 500;
+  // A row whose cycle number falls back to restart_max_cycle or below, at least restart_min_drop
+  // cycles under the previous row's, restarts the numbering, as a cycler does after a restart or
+  // a continuation test: it and the rows after it are renumbered after the last cycle seen,
+  // instead of being dropped as out of order. A smaller fall-back is a late record (dropped).
+  int64_t restart_max_cycle = 1;
+  int64_t restart_min_drop = 10;
+  // Windows must not span a filled gap longer than this many cycles (protocols.h): held values
+  // across a long gap would teach or test a flat stretch that never happened. Counted here.
+  int64_t max_window_gap_cycles = 10;
 };
 
 // How many values each rule changed, summed over cells. "Missing" values are replaced by the
@@ -47,12 +56,18 @@ struct CleaningReport {
   int64_t cycle_jumps_dropped = 0;   // rows jumping more than max_gap_cycles ahead: dropped
   int64_t leading_rows_dropped = 0;  // rows before the first usable SOH value
   int64_t soh_held = 0;              // rows whose SOH is a held value (spikes, missing SOH)
+  int64_t cycle_restarts = 0;        // numbering restarted: later rows renumbered, not dropped
+  int64_t long_gaps = 0;             // filled gaps longer than max_window_gap_cycles
+  // Set by the severson-raw protocols, not by clean_series: continuation cells appended to
+  // their parent (soh_data.h).
+  int64_t continuations_joined = 0;
 
   CleaningReport& operator+=(const CleaningReport& other);
 };
 
 // Cleans one series in place (rows in arrival order). Afterwards cycles are consecutive and
 // every SOH is finite; optional features may still be NaN before their first good value.
+// cell.filled_gaps lists the rows inserted for missing cycles.
 CleaningReport clean_series(CellSeries& cell, const CleaningOptions& options = {});
 
 // Cleans every cell; cells left with no rows are removed.

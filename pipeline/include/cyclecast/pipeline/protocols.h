@@ -7,6 +7,10 @@
 //   heldout  severson-raw folder, cleaned: train = cells whose paper_split is train (~15 % of
 //            them, by cell, for validation); test = every window (stride 10) of the test1 cells.
 //   split    any source, cleaned: cells split 70/15/15 into train/validation/test.
+//   cross-batch  severson-raw folder with cycles_qd_approx.csv read too, cleaned, SOH only: leave
+//            one batch out; test = every window (stride 10) of the held-out batch's cells; train
+//            = the other batches' cells, ~15 % of them (by cell) for validation, so model
+//            selection never sees the held-out batch.
 #pragma once
 
 #include <cstdint>
@@ -38,10 +42,14 @@ struct ProtocolOptions {
   CleaningOptions cleaning;
   RawReadOptions raw;
   double ridge_lambda = 1e-3;  // of the ridge baseline in evaluate_baselines
+  // cross-batch: the batch held out for testing (severson-raw `batch`, e.g. "2017-05-12"); empty
+  // holds out the earliest batch (in name order).
+  std::string test_batch;
+  double cross_batch_validation_fraction = 0.15;
 };
 
 struct EvalProtocol {
-  std::string name;  // "paper", "heldout" or "split"
+  std::string name;  // "paper", "heldout", "split" or "cross-batch"
   FeatureSpec spec;  // fitted on the training cells only
   Windows train, validation, test;
   std::vector<std::string> test_cells;  // ids of the cells the test windows come from
@@ -59,19 +67,33 @@ struct EvalProtocol {
   // cell splits (the k-fold scoring of train.h).
   int64_t train_stride = 1;
   int64_t test_stride = 10;
+  // Windows (train, validation and test) left out because they span a filled gap longer than
+  // options.cleaning.max_window_gap_cycles (cleaning.h); reported with the cleaning counts.
+  int64_t windows_across_gaps = 0;
+  // cross-batch: the held-out batch and the batches trained (and validated) on; empty otherwise.
+  std::string test_batch;
+  std::vector<std::string> train_batches;
 };
 
 Result<EvalProtocol> paper_protocol(const std::filesystem::path& dir,
                                     const ProtocolOptions& options = {});
 Result<EvalProtocol> heldout_protocol(const std::filesystem::path& dir,
                                       const ProtocolOptions& options = {});
+// Leave one batch out (see the top of this file). kInvalidArgument for a folder that is not
+// severson-raw, a named batch the data lacks, or fewer than two batches.
+Result<EvalProtocol> cross_batch_protocol(const std::filesystem::path& dir,
+                                          const ProtocolOptions& options = {});
 Result<EvalProtocol> data_protocol(const std::filesystem::path& path,
                                    const ProtocolOptions& options = {});
-// By name: "paper", "heldout", "split", or "auto" (paper for a severson-soh folder, heldout for
-// a severson-raw folder, split otherwise). kInvalidArgument for another name or a protocol that
-// does not fit the source.
+// By name: "paper", "heldout", "split", "cross-batch", or "auto" (paper for a severson-soh folder,
+// heldout for a severson-raw folder, split otherwise). kInvalidArgument for another name or a
+// protocol that does not fit the source.
 Result<EvalProtocol> load_protocol(const std::filesystem::path& path, const std::string& name,
                                    const ProtocolOptions& options = {});
+
+// Whether rows [first_row, first_row + rows) of `cell` meet a gap that cleaning filled with more
+// than `max_gap` rows.
+bool spans_long_gap(const CellSeries& cell, int64_t first_row, int64_t rows, int64_t max_gap);
 
 // The band of a window from its last input SOH (see EvalProtocol::test_bands).
 const char* soh_band(double last_soh);

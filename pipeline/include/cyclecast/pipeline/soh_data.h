@@ -23,11 +23,23 @@ struct SeriesRow {
   double charge_time_min = 0.0;  // duration of the charge step
 };
 
+// Rows [first_row, first_row + rows) of a cleaned series that cleaning inserted for cycles the
+// data lacked (cleaning.h, "gap").
+struct FilledGap {
+  int64_t first_row = 0;
+  int64_t rows = 0;
+};
+
 struct CellSeries {
   std::string cell_id;  // severson-soh: the series name (Bat001...), which segments refer to
   std::string split;    // the study's split where the source gives one: "train", "test1"; or ""
   double rated_capacity_ah = 0.0;
   std::vector<SeriesRow> rows;
+  // The test batch the cell belongs to where the source says (severson-raw: cells.csv `batch`;
+  // a joined continuation keeps its parent's), or "". The cross-batch protocol holds one out.
+  std::string batch;
+  // Set by cleaning: the gaps it filled, in row order (windows must not span a long one).
+  std::vector<FilledGap> filled_gaps;
 };
 
 // One of the paper's fixed evaluation segments: rows are 0-based positions in the series' rows,
@@ -45,6 +57,8 @@ struct SeriesSet {
   std::vector<CellSeries> cells;
   std::vector<Segment> segments;  // severson-soh only
   std::string source;             // "severson-soh", "severson-raw" or "database"
+  // severson-raw: continuation cells appended to their loaded parent (their cycles renumbered).
+  int64_t continuations_joined = 0;
 };
 
 // Reads soh.csv (series,cell_id,row,soh) and segments.json from `dir`. Rows of a series must be
@@ -60,10 +74,10 @@ struct RawReadOptions {
 };
 
 // Reads cycles.csv and cells.csv from `dir`: SOH = qd_ah / 1.1, temperature = tavg_c, split =
-// the cell's paper_split. A cell that continues another (cells.csv column continuation_of) is
-// appended to its parent's series with its cycles renumbered after the parent's last cycle; when
-// the parent's cycles are not loaded, the continuation stays a series of its own and takes the
-// parent's split. Values are as recorded: clean them (cleaning.h) before use.
+// the cell's paper_split, batch = the cell's batch. A cell that continues another (cells.csv column
+// continuation_of) is appended to its parent's series with its cycles renumbered after the parent's
+// last cycle; when the parent's cycles are not loaded, the continuation stays a series of its own
+// and takes the parent's split. Values are as recorded: clean them (cleaning.h) before use.
 Result<SeriesSet> read_severson_raw(const std::filesystem::path& dir,
                                     const RawReadOptions& options = {});
 
