@@ -358,6 +358,13 @@ Result<std::int64_t> PgBackend::source_id(const std::string& source) {
       params, "recording the source '" + source + "'");
   if (!rows) return rows.error();
   if (rows->rows.empty()) {
+    // Another transaction inserted it while this statement waited: its snapshot predates that
+    // commit, a new statement's (READ COMMITTED) does not.
+    rows = query("SELECT id FROM sources WHERE name = $1", params,
+                 "reading the source '" + source + "'");
+    if (!rows) return rows.error();
+  }
+  if (rows->rows.empty()) {
     return make_error(ErrorCode::kIo, "the source '" + source + "' was not stored");
   }
   const std::int64_t id = to_int(rows->rows.front()[0]);
@@ -477,6 +484,8 @@ Result<std::optional<RefusedCell>> PgBackend::write_batch_cell(const CellInfo& c
   if (auto saved = query("SAVEPOINT cell", "saving before a cell"); !saved) return saved.error();
   auto done = upsert_cells({&cell, 1});
   const bool refused = !done && done.error().code == ErrorCode::kInvalidArgument;
+  // Any other failure is the batch's, which rolls back whole (the savepoint with it).
+  if (!done && !refused) return done.error();
   if (refused) {
     // The savepoint undoes the cell's insert; a cached id of it would name nothing.
     cell_ids_.erase(cell.cell_id);
@@ -490,7 +499,6 @@ Result<std::optional<RefusedCell>> PgBackend::write_batch_cell(const CellInfo& c
   if (refused) {
     return std::optional<RefusedCell>{RefusedCell{0, cell.cell_id, done.error().message, false}};
   }
-  if (!done) return done.error();
   return std::optional<RefusedCell>{};
 }
 

@@ -83,7 +83,9 @@ CREATE TABLE forecasts (
   error_10 double precision,
   error_h double precision
 );
-CREATE INDEX forecasts_by_cell ON forecasts(cell, at_cycle);
+-- One forecast per (cell, at_cycle, model_version, origin), by the key rather than by a
+-- look-up before the insert: replicas may write the same re-delivered forecast at once.
+CREATE UNIQUE INDEX forecasts_once ON forecasts(cell, at_cycle, model_version, origin);
 CREATE INDEX forecasts_unscored ON forecasts(cell, at_cycle) WHERE error_h IS NULL;
 )sql";
 

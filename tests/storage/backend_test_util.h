@@ -54,25 +54,29 @@ class BackendTest : public ::testing::TestWithParam<TestBackend> {
   }
 
   // SQL for a trigger that fails every insert into `table` WHEN `condition` (on NEW), named
-  // `name`, and the SQL that drops it again, in the backend's dialect.
+  // `name`, with `message`, and the SQL that drops it again, in the backend's dialect. Both fail
+  // as a constraint would (SQLite's RAISE(ABORT); check_violation on PostgreSQL).
   std::string failing_trigger(const std::string& name, const std::string& table,
-                              const std::string& condition) const {
+                              const std::string& condition,
+                              const std::string& message = "injected failure") const {
     if (!on_postgresql()) {
       return "CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + " WHEN " + condition +
-             " BEGIN SELECT RAISE(ABORT, 'injected failure'); END";
+             " BEGIN SELECT RAISE(ABORT, '" + message + "'); END";
     }
     return "CREATE FUNCTION " + name + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF " +
-           condition + " THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$; " +
-           "CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + " FOR EACH ROW EXECUTE " +
-           "FUNCTION " + name + "()";
+           condition + " THEN RAISE EXCEPTION '" + message +
+           "' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$; " + "CREATE TRIGGER " +
+           name + " BEFORE INSERT ON " + table + " FOR EACH ROW EXECUTE " + "FUNCTION " + name +
+           "()";
   }
   std::string dropping_trigger(const std::string& name, const std::string& table) const {
     if (!on_postgresql()) return "DROP TRIGGER " + name;
     return "DROP TRIGGER " + name + " ON " + table + "; DROP FUNCTION " + name + "()";
   }
   void add_failing_trigger(const std::string& name, const std::string& table,
-                           const std::string& condition) {
-    const std::string sql = failing_trigger(name, table, condition);
+                           const std::string& condition,
+                           const std::string& message = "injected failure") {
+    const std::string sql = failing_trigger(name, table, condition, message);
     raw_sql(sql, sql);
   }
   void drop_trigger(const std::string& name, const std::string& table) {
