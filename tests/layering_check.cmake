@@ -9,7 +9,7 @@ cmake_minimum_required(VERSION 3.25)  # IN_LIST and the other policies of the pr
 # Third-party libraries the table may name, with the include prefix that reveals each. C and C++
 # standard and POSIX headers are not listed: every module may use them.
 set(library_names Asio Beast libmosquitto spdlog libsystemd CLI11 Eigen SQLite nlohmann-json
-                  toml++ libsodium)
+                  toml++ libsodium libpq)
 set(library_Asio "boost/asio")
 set(library_Beast "boost/beast")
 set(library_libmosquitto "mosquitto.h")
@@ -21,6 +21,7 @@ set(library_SQLite "sqlite3.h")
 set(library_nlohmann-json "nlohmann/")
 set(library_toml++ "toml++/")
 set(library_libsodium "sodium.h")
+set(library_libpq "libpq-fe.h")
 
 # Folders that hold sources but are no module: the processes' parent, tests, benchmarks, builds.
 set(not_modules daemon tests bench docs cmake packaging scripts systemd)

@@ -8,6 +8,8 @@
 
 #include <toml++/toml.h>
 
+#include "cyclecast/storage/database.h"
+
 namespace cyclecast::daemon {
 namespace {
 
@@ -166,6 +168,30 @@ std::string set_log_level(const toml::node& node, Config& config) {
   return "unknown level '" + *value + "' (trace, debug, info, warn, error, critical, off)";
 }
 
+// storage.url: a PostgreSQL URL (libpq's syntax); anything else is a mistake worth naming.
+Access storage_url() {
+  return {[](const toml::node& node, Config& config) -> std::string {
+            const auto value = node.value<std::string>();
+            if (!node.is_string() || !value) return "expected a string";
+            if (!value->empty() && !storage::is_postgresql_url(*value)) {
+              return "expected a postgresql:// URL (an SQLite file is storage.database)";
+            }
+            config.storage_url = *value;
+            return {};
+          },
+          [](const Config& config) { return config.storage_url; }};
+}
+
+// Why cyclecastd refuses storage.url until every part of it runs on PostgreSQL: a daemon whose
+// records go to one database and whose forecasts, models and checks go to another (or nowhere)
+// would half-work.
+constexpr const char* kPostgresqlNotYet =
+    "cyclecastd cannot run on PostgreSQL yet: the storage module stores cells, cycles and "
+    "rejected records there, but forecasts and their scoring, the model registry and retraining "
+    "snapshots, the database checks, checkpoints and backups, and the daemon's wiring are not on "
+    "PostgreSQL yet (docs/storage.md, \"Backends\"); remove storage.url to use the SQLite "
+    "database of storage.database";
+
 constexpr std::int64_t kMaxCount = 1'000'000'000'000;
 
 const std::vector<Key>& keys() {
@@ -185,6 +211,7 @@ const std::vector<Key>& keys() {
        integer(&Config::mqtt_max_payload_bytes, 64, 256 * 1024 * 1024)},
       {"storage", "state_dir", false, text(&Config::state_dir, false)},
       {"storage", "database", false, text(&Config::database, false)},
+      {"storage", "url", false, storage_url()},
       {"storage", "synchronous_full", false, boolean(&Config::synchronous_full)},
       {"storage", "max_size_mb", true, integer(&Config::max_size_mb, 0, 1 << 30)},
       {"ingest", "batch_records", true, integer(&Config::batch_records, 1, 1000000)},
@@ -339,6 +366,10 @@ Result<Config> parse_config(std::string_view text, const std::string& source_nam
   if (config.mqtt_reconnect_max_ms < config.mqtt_reconnect_min_ms) {
     return make_error(ErrorCode::kInvalidArgument,
                       source_name + ": key 'mqtt.reconnect_max_ms': must be >= reconnect_min_ms");
+  }
+  if (!config.storage_url.empty()) {
+    return make_error(ErrorCode::kUnsupported,
+                      source_name + ": key 'storage.url': " + kPostgresqlNotYet);
   }
   if (config.mqtt_tls_cert_file.empty() != config.mqtt_tls_key_file.empty()) {
     return make_error(ErrorCode::kInvalidArgument,

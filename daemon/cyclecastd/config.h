@@ -33,6 +33,9 @@ struct Config {
   // [storage]
   std::string state_dir = "/var/lib/cyclecast";
   std::string database = "cyclecast.db";  // relative to state_dir unless absolute
+  // A postgresql:// URL: the PostgreSQL backend instead of `database`. Refused for now, with
+  // what is missing (kPostgresqlNotYet); docs/storage.md, "Backends".
+  std::string storage_url;
   bool synchronous_full = true;
   std::int64_t max_size_mb = 0;  // the database never grows past this; 0: no limit
   // [ingest]

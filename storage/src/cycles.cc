@@ -8,6 +8,7 @@
 
 #include "cyclecast/storage/database.h"
 #include "database_impl.h"
+#include "ingest_checks.h"
 #include "sqlite_util.h"
 
 namespace cyclecast::storage {
@@ -16,8 +17,8 @@ using detail::ScopedReset;
 
 namespace {
 
-constexpr const char* kReasonUnknownCell = "unknown cell";
-constexpr const char* kReasonConflict = "conflicting duplicate";
+using detail::kReasonConflict;
+using detail::kReasonUnknownCell;
 
 bool finite(const std::optional<double>& value) {
   return !value || std::isfinite(*value);
@@ -33,19 +34,6 @@ std::string structural_problem(const CycleRecord& record) {
                           finite(record.temperature_min_c) && finite(record.temperature_avg_c) &&
                           finite(record.temperature_max_c) && finite(record.charge_time_min);
   if (!all_finite) return "has a value that is not a finite number";
-  return {};
-}
-
-Result<void> check_batch(std::span<const CycleRecord> records) {
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const std::string problem = structural_problem(records[i]);
-    if (!problem.empty()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "cycle batch refused: record " + std::to_string(i) + " (cell '" +
-                            records[i].cell_id + "', cycle " + std::to_string(records[i].cycle) +
-                            ") " + problem);
-    }
-  }
   return {};
 }
 
@@ -206,25 +194,6 @@ Result<CycleOutcome> CycleWriter::write(const CycleRecord& record) {
   return CycleOutcome::kConflict;
 }
 
-void tally(BatchResult& result) {
-  for (const CycleOutcome outcome : result.outcomes) {
-    switch (outcome) {
-      case CycleOutcome::kInserted:
-        ++result.inserted;
-        break;
-      case CycleOutcome::kDuplicate:
-        ++result.duplicates;
-        break;
-      case CycleOutcome::kConflict:
-        ++result.conflicts;
-        break;
-      case CycleOutcome::kUnknownCell:
-        ++result.unknown_cells;
-        break;
-    }
-  }
-}
-
 CycleRecord read_cycle(sqlite3_stmt* stmt, const std::string& cell_id) {
   CycleRecord record;
   record.cell_id = cell_id;
@@ -249,8 +218,45 @@ Result<std::vector<CycleRecord>> read_cycles(Database::Impl& impl, sqlite3_stmt*
 
 }  // namespace
 
+namespace detail {
+
+Result<void> check_cycle_batch(std::span<const CycleRecord> records) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const std::string problem = structural_problem(records[i]);
+    if (!problem.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cycle batch refused: record " + std::to_string(i) + " (cell '" +
+                            records[i].cell_id + "', cycle " + std::to_string(records[i].cycle) +
+                            ") " + problem);
+    }
+  }
+  return {};
+}
+
+void tally(BatchResult& result) {
+  for (const CycleOutcome outcome : result.outcomes) {
+    switch (outcome) {
+      case CycleOutcome::kInserted:
+        ++result.inserted;
+        break;
+      case CycleOutcome::kDuplicate:
+        ++result.duplicates;
+        break;
+      case CycleOutcome::kConflict:
+        ++result.conflicts;
+        break;
+      case CycleOutcome::kUnknownCell:
+        ++result.unknown_cells;
+        break;
+    }
+  }
+}
+
+}  // namespace detail
+
 Result<BatchResult> Database::write_cycles(std::span<const CycleRecord> records) {
-  if (auto valid = check_batch(records); !valid) return valid.error();
+  if (impl_->pg) return impl_->pg->write_cycles(records);
+  if (auto valid = detail::check_cycle_batch(records); !valid) return valid.error();
   BatchResult result;
   result.outcomes.reserve(records.size());
   CycleWriter writer(*impl_, now_ms());
@@ -263,11 +269,12 @@ Result<BatchResult> Database::write_cycles(std::span<const CycleRecord> records)
     return {};
   });
   if (!written) return written.error();
-  tally(result);
+  detail::tally(result);
   return result;
 }
 
 Result<void> Database::write_rejected(std::span<const RejectedRecord> records) {
+  if (impl_->pg) return impl_->pg->write_rejected(records);
   const std::int64_t now = now_ms();
   return impl_->in_transaction([&]() -> Result<void> {
     sqlite3_stmt* stmt = impl_->statements.insert_rejected.get();
@@ -288,6 +295,7 @@ Result<void> Database::write_rejected(std::span<const RejectedRecord> records) {
 }
 
 Result<std::vector<CycleRecord>> Database::cycles_of(const std::string& cell_id) {
+  if (impl_->pg) return impl_->pg->cycles_of(cell_id);
   sqlite3_stmt* stmt = impl_->statements.cycles_of.get();
   ScopedReset reset(stmt);
   detail::bind_text_static(stmt, 1, cell_id);
@@ -297,6 +305,7 @@ Result<std::vector<CycleRecord>> Database::cycles_of(const std::string& cell_id)
 Result<std::vector<CycleRecord>> Database::recent_cycles(const std::string& cell_id,
                                                          std::int64_t up_to_cycle,
                                                          std::int64_t limit) {
+  if (impl_->pg) return impl_->pg->recent_cycles(cell_id, up_to_cycle, limit);
   sqlite3_stmt* stmt = impl_->statements.recent_cycles.get();
   ScopedReset reset(stmt);
   detail::bind_text_static(stmt, 1, cell_id);
@@ -306,6 +315,7 @@ Result<std::vector<CycleRecord>> Database::recent_cycles(const std::string& cell
 }
 
 Result<std::vector<RejectedRecord>> Database::rejected(std::int64_t limit) {
+  if (impl_->pg) return impl_->pg->rejected(limit);
   sqlite3_stmt* stmt = impl_->statements.rejected.get();
   ScopedReset reset(stmt);
   sqlite3_bind_int64(stmt, 1, limit);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "database_impl.h"
+#include "ingest_checks.h"
 #include "schema.h"
 #include "sqlite_util.h"
 
@@ -249,6 +250,27 @@ Result<Database> Database::open(const std::filesystem::path& path, const OpenOpt
   return Database(std::move(impl));
 }
 
+bool is_postgresql_url(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+Result<Database> Database::open_url(const std::string& location, const OpenOptions& options) {
+  if (!is_postgresql_url(location)) return open(std::filesystem::path(location), options);
+  if (options.max_size_bytes != 0) return detail::pg_unsupported("a size limit");
+  if (!options.vfs.empty()) return detail::pg_unsupported("an SQLite VFS");
+  auto backend = detail::PgBackend::open(location, options);
+  if (!backend) return backend.error();
+  auto impl = std::make_unique<Impl>();
+  impl->path = (*backend)->display_url();
+  impl->schema_version = (*backend)->schema_version();
+  impl->pg = std::move(*backend);
+  return Database(std::move(impl));
+}
+
+Database::Backend Database::backend() const {
+  return impl_->pg ? Backend::kPostgresql : Backend::kSqlite;
+}
+
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
@@ -262,6 +284,7 @@ const std::filesystem::path& Database::path() const {
 }
 
 Result<void> Database::upsert_rig(const RigInfo& rig) {
+  if (impl_->pg) return impl_->pg->upsert_rig(rig);
   if (rig.rig_id.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "a rig needs a non-empty rig_id");
   }
@@ -275,17 +298,23 @@ Result<void> Database::upsert_cell(const CellInfo& cell) {
   return upsert_cells(std::span<const CellInfo>(&cell, 1));
 }
 
+Result<void> detail::check_cell(const CellInfo& cell) {
+  if (cell.cell_id.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a cell needs a non-empty cell_id");
+  }
+  if (!std::isfinite(cell.rated_capacity_ah) || cell.rated_capacity_ah <= 0.0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cell '" + cell.cell_id + "' needs a positive rated capacity, got " +
+                          std::to_string(cell.rated_capacity_ah) + " Ah");
+  }
+  return {};
+}
+
 Result<void> Database::upsert_cells(std::span<const CellInfo> cells) {
   for (const CellInfo& cell : cells) {
-    if (cell.cell_id.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "a cell needs a non-empty cell_id");
-    }
-    if (!std::isfinite(cell.rated_capacity_ah) || cell.rated_capacity_ah <= 0.0) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "cell '" + cell.cell_id + "' needs a positive rated capacity, got " +
-                            std::to_string(cell.rated_capacity_ah) + " Ah");
-    }
+    if (auto valid = detail::check_cell(cell); !valid) return valid;
   }
+  if (impl_->pg) return impl_->pg->upsert_cells(cells);
   // One transaction for all: with synchronous FULL each commit costs an fsync.
   return impl_->in_transaction([&]() -> Result<void> {
     for (const CellInfo& cell : cells) {
@@ -341,6 +370,7 @@ Result<std::optional<RefusedCell>> write_batch_cell(Database& db, sqlite3* conne
 }  // namespace
 
 Result<IngestResult> Database::write_batch(const IngestBatch& batch) {
+  if (impl_->pg) return impl_->pg->write_batch(batch);
   IngestResult result;
   auto part_failed = [](const char* part, const Error& error) {
     return Error{error.code, std::string(part) + ": " + error.message};
@@ -386,6 +416,7 @@ Result<IngestResult> Database::write_batch(const IngestBatch& batch) {
 }
 
 Result<std::optional<CellInfo>> Database::find_cell(const std::string& cell_id) {
+  if (impl_->pg) return impl_->pg->find_cell(cell_id);
   sqlite3_stmt* stmt = impl_->statements.find_cell.get();
   ScopedReset reset(stmt);
   detail::bind_text_static(stmt, 1, cell_id);
@@ -409,6 +440,7 @@ CellSummary read_cell_summary(sqlite3_stmt* stmt) {
 }  // namespace
 
 Result<std::vector<CellSummary>> Database::cells() {
+  if (impl_->pg) return impl_->pg->cells();
   sqlite3_stmt* stmt = impl_->statements.cells.get();
   ScopedReset reset(stmt);
   std::vector<CellSummary> cells;
@@ -420,6 +452,7 @@ Result<std::vector<CellSummary>> Database::cells() {
 }
 
 Result<std::optional<CellSummary>> Database::cell_summary(const std::string& cell_id) {
+  if (impl_->pg) return impl_->pg->cell_summary(cell_id);
   sqlite3_stmt* stmt = impl_->statements.cell_summary.get();
   ScopedReset reset(stmt);
   detail::bind_text_static(stmt, 1, cell_id);
@@ -430,6 +463,7 @@ Result<std::optional<CellSummary>> Database::cell_summary(const std::string& cel
 }
 
 Result<TableCounts> Database::counts() {
+  if (impl_->pg) return impl_->pg->counts();
   sqlite3_stmt* stmt = impl_->statements.counts.get();
   ScopedReset reset(stmt);
   const int rc = sqlite3_step(stmt);
@@ -445,11 +479,13 @@ Result<TableCounts> Database::counts() {
 }
 
 Result<void> Database::set_max_size(std::int64_t bytes) {
+  if (impl_->pg) return detail::pg_unsupported("a size limit");
   return limit_size(impl_->db, bytes);
 }
 
 Result<CellInfo> Database::move_cell(const std::string& cell_id, const std::string& rig_id) {
   if (rig_id.empty()) return make_error(ErrorCode::kInvalidArgument, "a rig id is needed");
+  if (impl_->pg) return impl_->pg->move_cell(cell_id, rig_id);
   return impl_->in_transaction([&]() -> Result<CellInfo> {
     auto found = find_cell(cell_id);
     if (!found) return found.error();

@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/sqlite.h"
+#include "pg_backend.h"
 #include "sqlite_util.h"
 
 namespace cyclecast::storage {
@@ -44,6 +46,9 @@ struct CachedStatements {
 };
 
 struct Database::Impl {
+  // Set when the handle was opened on a postgresql:// URL: every method forwards to it (or
+  // answers detail::pg_unsupported), and the SQLite members below stay unused.
+  std::unique_ptr<detail::PgBackend> pg;
   sqlite3* db = nullptr;
   std::filesystem::path path;
   int schema_version = 0;

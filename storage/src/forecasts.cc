@@ -122,6 +122,7 @@ Result<void> check_forecast(const ForecastRecord& f) {
 }  // namespace
 
 Result<ForecastWriteResult> Database::write_forecasts(std::span<const ForecastRecord> forecasts) {
+  if (impl_->pg) return detail::pg_unsupported("storing forecasts");
   for (const ForecastRecord& f : forecasts) {
     if (auto ok = check_forecast(f); !ok) return ok.error();
   }
@@ -183,6 +184,7 @@ Result<std::vector<ForecastRecord>> read_forecasts(Database::Impl& impl, sqlite3
 }  // namespace
 
 Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& cell_id) {
+  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
   auto select = prepare(*impl_, kForecastsOf);
   if (!select) return select.error();
   detail::bind_text_static(select->get(), 1, cell_id);
@@ -191,6 +193,7 @@ Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& ce
 
 Result<std::vector<ForecastRecord>> Database::recent_forecasts(const std::string& cell_id,
                                                                std::int64_t limit) {
+  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
   auto select = prepare(*impl_, kRecentForecasts);
   if (!select) return select.error();
   detail::bind_text_static(select->get(), 1, cell_id);
@@ -273,6 +276,7 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
 
 Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_ids,
                                               std::vector<ScoredForecast>* scored_h) {
+  if (impl_->pg) return detail::pg_unsupported("scoring forecasts");
   std::vector<ScoreUpdate> updates;
   for (const std::string& cell_id : cell_ids) {
     auto more = errors_to_set(*impl_, cell_id);
@@ -304,6 +308,7 @@ Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_
 }
 
 Result<std::vector<LiveError>> Database::live_errors() {
+  if (impl_->pg) return detail::pg_unsupported("live forecast errors");
   auto select = prepare(*impl_, kLiveErrors);
   if (!select) return select.error();
   sqlite3_stmt* stmt = select->get();
@@ -319,6 +324,7 @@ Result<std::vector<LiveError>> Database::live_errors() {
 }
 
 Result<std::vector<EdgeNodeSummary>> Database::edge_nodes() {
+  if (impl_->pg) return detail::pg_unsupported("the edge node summary");
   auto select = prepare(*impl_, kEdgeNodes);
   if (!select) return select.error();
   sqlite3_stmt* stmt = select->get();
@@ -352,12 +358,14 @@ Result<std::int64_t> cycle_of_cell(Database::Impl& impl, const char* sql,
 
 Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
                                                    const std::string& origin) {
+  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
   return cycle_of_cell(*impl_, kLastForecast, cell_id, origin,
                        "reading the last forecast of '" + cell_id + "'");
 }
 
 Result<std::int64_t> Database::oldest_unforecast_cycle(const std::string& cell_id,
                                                        const std::string& origin) {
+  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
   return cycle_of_cell(*impl_, kOldestUnforecast, cell_id, origin,
                        "looking for cycles of '" + cell_id + "' without a forecast");
 }

@@ -50,6 +50,7 @@ Result<void> collect_problems(sqlite3* db, const char* pragma,
 }  // namespace
 
 Result<CheckReport> Database::check() {
+  if (impl_->pg) return detail::pg_unsupported("check");
   CheckReport report;
   auto first_column = [](sqlite3_stmt* stmt) { return detail::column_string(stmt, 0); };
   if (auto ran = collect_problems(impl_->db, "PRAGMA integrity_check", first_column,
@@ -88,6 +89,7 @@ Result<CheckReport> Database::check() {
 }
 
 Result<std::vector<std::string>> Database::quick_check() {
+  if (impl_->pg) return detail::pg_unsupported("quick_check");
   std::vector<std::string> problems;
   auto first_column = [](sqlite3_stmt* stmt) { return detail::column_string(stmt, 0); };
   if (auto ran = collect_problems(impl_->db, "PRAGMA quick_check", first_column, problems); !ran) {
@@ -98,6 +100,7 @@ Result<std::vector<std::string>> Database::quick_check() {
 }
 
 Result<CheckpointStats> Database::checkpoint(CheckpointMode mode) {
+  if (impl_->pg) return detail::pg_unsupported("a WAL checkpoint");
   CheckpointStats stats;
   int log = -1, backfilled = -1;
   int rc =
@@ -120,12 +123,14 @@ Result<CheckpointStats> Database::checkpoint(CheckpointMode mode) {
 }
 
 std::int64_t Database::wal_bytes() const {
+  if (impl_->pg) return 0;  // PostgreSQL's WAL is the server's
   std::error_code ec;
   const auto size = std::filesystem::file_size(impl_->path.string() + "-wal", ec);
   return ec ? 0 : static_cast<std::int64_t>(size);
 }
 
 Result<void> Database::backup_to(const std::filesystem::path& destination) {
+  if (impl_->pg) return detail::pg_unsupported("backup_to");
   std::error_code ec;
   if (std::filesystem::exists(destination, ec)) {
     return make_error(ErrorCode::kConflict, "backup destination " + quoted(destination) +

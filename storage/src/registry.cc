@@ -271,6 +271,7 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
     return make_error(ErrorCode::kInvalidArgument, "a training run needs a trigger");
   }
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   if (auto ok = require_json_object(db, run.config_json, "config_json"); !ok) return ok.error();
   auto q = Query::prepare(db,
@@ -287,6 +288,7 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
 
 Result<void> update_run(Database& database, std::int64_t run_id, const RunUpdate& update) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   return c.in_transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
@@ -321,6 +323,7 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
     return make_error(ErrorCode::kInvalidArgument, "a failed run needs its error");
   }
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   if (auto ok = require_json_object(db, summary_json, "summary_json"); !ok) return ok.error();
   return c.in_transaction([&]() -> Result<void> {
@@ -340,6 +343,7 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
 
 Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string& error) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   auto q = Query::prepare(db,
                           "UPDATE training_runs SET status = 'failed', error = ?1, "
@@ -352,6 +356,7 @@ Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string&
 
 Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_t limit) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   auto q = Query::prepare(
       c.db, std::string("SELECT ") + kRunColumns + " FROM training_runs ORDER BY id DESC LIMIT ?1");
   if (!q) return q.error();
@@ -368,6 +373,7 @@ Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_
 
 Result<TrainingRunRecord> get_run(Database& database, std::int64_t run_id) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   return read_run(c.db, run_id);
 }
 
@@ -378,6 +384,7 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
     return make_error(ErrorCode::kInvalidArgument, "a model needs a version");
   }
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   for (const auto& [text, field] : {std::pair{&model.lineage_json, "lineage_json"},
                                     std::pair{&model.metrics_json, "metrics_json"},
@@ -434,22 +441,26 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
 
 Result<std::vector<ModelRecord>> list_models(Database& database) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   return read_models(c.db, "", "");
 }
 
 Result<ModelRecord> get_model(Database& database, const std::string& version) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   return read_model(c.db, version);
 }
 
 Result<std::optional<ModelRecord>> champion(Database& database) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   return read_champion(c.db);
 }
 
 Result<void> promote(Database& database, const std::string& version, const std::string& actor,
                      const std::string& reason) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   return c.in_transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
 }
@@ -457,6 +468,7 @@ Result<void> promote(Database& database, const std::string& version, const std::
 Result<void> record_not_promoted(Database& database, const std::string& version,
                                  const std::string& actor, const std::string& reason) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   return c.in_transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
 }
@@ -464,6 +476,7 @@ Result<void> record_not_promoted(Database& database, const std::string& version,
 Result<std::string> rollback(Database& database, const std::string& actor,
                              const std::string& reason) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   std::string restored;
   const std::int64_t at_ms = now_ms();
@@ -499,6 +512,7 @@ Result<std::string> rollback(Database& database, const std::string& actor,
 
 Result<std::vector<ModelEvent>> events_of(Database& database, const std::string& version) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   if (auto model = read_model(db, version); !model) return model.error();
   return read_events(db, "WHERE m.version = ?1", "ASC", -1, version);
@@ -506,6 +520,7 @@ Result<std::vector<ModelEvent>> events_of(Database& database, const std::string&
 
 Result<std::vector<ModelEvent>> recent_events(Database& database, std::int64_t limit) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_unsupported("the model registry");
   return read_events(c.db, "", "DESC", limit, "");
 }
 

@@ -172,6 +172,29 @@ TEST(DaemonConfig, SyntaxErrorsNameFileAndLine) {
   EXPECT_EQ(config.error().message.rfind("x.toml:2:", 0), 0u) << config.error().message;
 }
 
+TEST(DaemonConfig, StorageUrlOtherThanPostgresqlIsRefused) {
+  auto config = parse_config("[storage]\nurl = \"mysql://h/db\"\n", "c.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().message,
+            "c.toml:2:7: key 'storage.url': expected a postgresql:// URL (an SQLite file is "
+            "storage.database)");
+}
+
+TEST(DaemonConfig, PostgresqlStorageUrlFailsSayingWhatIsNotOnPostgresqlYet) {
+  // Until the daemon runs wholly on PostgreSQL, it must not start half on it.
+  auto config = parse_config("[storage]\nurl = \"postgresql://db.example/cyclecast\"\n", "c.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().code, ErrorCode::kUnsupported);
+  const std::string& message = config.error().message;
+  EXPECT_EQ(message.rfind("c.toml: key 'storage.url': cyclecastd cannot run on PostgreSQL yet", 0),
+            0u)
+      << message;
+  for (const char* missing : {"forecasts", "model registry", "retraining snapshots", "backups"}) {
+    EXPECT_NE(message.find(missing), std::string::npos) << missing << " in: " << message;
+  }
+  EXPECT_NE(message.find("remove storage.url"), std::string::npos) << message;
+}
+
 TEST(DaemonConfig, ReloadTellsWhichKeysNeedARestart) {
   Config before;
   Config after = before;

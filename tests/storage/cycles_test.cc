@@ -1,10 +1,13 @@
-// The cycle write path: exactly-once storage, conflicts, unknown cells, batch atomicity.
+// The cycle write path: exactly-once storage, conflicts, unknown cells, batch atomicity; on
+// both backends (SQLite and PostgreSQL).
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "backend_test_util.h"
 #include "cyclecast/storage/database.h"
 #include "storage_test_util.h"
 #include "temp_dir.h"
@@ -12,19 +15,22 @@
 namespace cyclecast::storage {
 namespace {
 
-using cyclecast::testing::TempDir;
+using testing::BackendTest;
 using testing::make_cell;
 using testing::make_cycle;
 using testing::make_cycles;
-using testing::raw_exec;
-using testing::raw_int;
 
-class CyclesTest : public ::testing::Test {
+// The rejected record's payload as JSON (the field order and spacing are the backend's).
+nlohmann::json payload_json(const RejectedRecord& record) {
+  return nlohmann::json::parse(record.payload, nullptr, false);
+}
+
+class CyclesTest : public BackendTest {
  protected:
   void SetUp() override { open(); }
 
   void open() {
-    Result<Database> opened = Database::open(dir_ / "cycles.db");
+    Result<Database> opened = open_database();
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     db_.emplace(std::move(*opened));
     ASSERT_TRUE(db_->upsert_cell(make_cell("c1")).ok());
@@ -32,13 +38,13 @@ class CyclesTest : public ::testing::Test {
   }
 
   Database& db() { return *db_; }
-  std::filesystem::path path() const { return dir_ / "cycles.db"; }
 
-  TempDir dir_;
   std::optional<Database> db_;
 };
 
-TEST_F(CyclesTest, InsertsNewCyclesAndReportsEachOutcome) {
+CYCLECAST_ON_BOTH_BACKENDS(CyclesTest);
+
+TEST_P(CyclesTest, InsertsNewCyclesAndReportsEachOutcome) {
   const auto records = make_cycles("c1", 1, 3);
   Result<BatchResult> result = db().write_cycles(records);
   ASSERT_TRUE(result.ok()) << result.error().message;
@@ -48,7 +54,7 @@ TEST_F(CyclesTest, InsertsNewCyclesAndReportsEachOutcome) {
   EXPECT_EQ(db().counts()->rejected, 0);
 }
 
-TEST_F(CyclesTest, StoredCycleReadsBackWithEveryField) {
+TEST_P(CyclesTest, StoredCycleReadsBackWithEveryField) {
   CycleRecord record = make_cycle("c1", 42);
   record.temperature_min_c.reset();
   record.source = "import:cycles.csv";
@@ -65,7 +71,7 @@ TEST_F(CyclesTest, StoredCycleReadsBackWithEveryField) {
   EXPECT_EQ(back.source, "import:cycles.csv");
 }
 
-TEST_F(CyclesTest, ZeroReceivedAtIsSetToTheTimeOfTheWrite) {
+TEST_P(CyclesTest, ZeroReceivedAtIsSetToTheTimeOfTheWrite) {
   CycleRecord record = make_cycle("c1", 1);
   record.received_at_ms = 0;
   const std::int64_t before_ms = now_ms();
@@ -76,7 +82,7 @@ TEST_F(CyclesTest, ZeroReceivedAtIsSetToTheTimeOfTheWrite) {
   EXPECT_LE(stored_ms, after_ms);
 }
 
-TEST_F(CyclesTest, SameRecordAgainIsANoOpDuplicate) {
+TEST_P(CyclesTest, SameRecordAgainIsANoOpDuplicate) {
   const auto records = make_cycles("c1", 1, 5);
   ASSERT_TRUE(db().write_cycles(records).ok());
   // A re-send may differ in when and where it was received, not in what was measured.
@@ -95,7 +101,7 @@ TEST_F(CyclesTest, SameRecordAgainIsANoOpDuplicate) {
   EXPECT_EQ(db().cycles_of("c1")->front().source, "test") << "the first write is kept";
 }
 
-TEST_F(CyclesTest, DuplicateWithinOneBatchIsDetected) {
+TEST_P(CyclesTest, DuplicateWithinOneBatchIsDetected) {
   std::vector<CycleRecord> records = {make_cycle("c1", 1), make_cycle("c1", 1)};
   Result<BatchResult> result = db().write_cycles(records);
   ASSERT_TRUE(result.ok());
@@ -103,7 +109,7 @@ TEST_F(CyclesTest, DuplicateWithinOneBatchIsDetected) {
             (std::vector<CycleOutcome>{CycleOutcome::kInserted, CycleOutcome::kDuplicate}));
 }
 
-TEST_F(CyclesTest, ConflictingDuplicateKeepsFirstAndRecordsRejection) {
+TEST_P(CyclesTest, ConflictingDuplicateKeepsFirstAndRecordsRejection) {
   const CycleRecord first = make_cycle("c1", 7);
   ASSERT_TRUE(db().write_cycles({&first, 1}).ok());
   CycleRecord second = first;
@@ -123,12 +129,14 @@ TEST_F(CyclesTest, ConflictingDuplicateKeepsFirstAndRecordsRejection) {
   ASSERT_EQ(rejected->size(), 1u);
   EXPECT_EQ(rejected->front().reason, "conflicting duplicate");
   EXPECT_EQ(rejected->front().source, "mqtt:rig-a");
-  EXPECT_NE(rejected->front().payload.find("\"cell_id\":\"c1\""), std::string::npos)
-      << rejected->front().payload;
-  EXPECT_NE(rejected->front().payload.find("\"cycle\":7"), std::string::npos);
+  const nlohmann::json payload = payload_json(rejected->front());
+  EXPECT_EQ(payload.value("cell_id", ""), "c1") << rejected->front().payload;
+  EXPECT_EQ(payload.value("cycle", 0), 7);
+  // SQLite's json_object prints 15 significant digits.
+  EXPECT_NEAR(payload.value("discharge_capacity_ah", 0.0), second.discharge_capacity_ah, 1e-12);
 }
 
-TEST_F(CyclesTest, MissingOptionalFieldAgainstStoredValueIsAConflict) {
+TEST_P(CyclesTest, MissingOptionalFieldAgainstStoredValueIsAConflict) {
   const CycleRecord first = make_cycle("c1", 3);
   ASSERT_TRUE(db().write_cycles({&first, 1}).ok());
   CycleRecord second = first;
@@ -138,7 +146,7 @@ TEST_F(CyclesTest, MissingOptionalFieldAgainstStoredValueIsAConflict) {
   EXPECT_EQ(result->outcomes, std::vector<CycleOutcome>{CycleOutcome::kConflict});
 }
 
-TEST_F(CyclesTest, UnknownCellIsRejectedWithReason) {
+TEST_P(CyclesTest, UnknownCellIsRejectedWithReason) {
   std::vector<CycleRecord> records = {make_cycle("c1", 1), make_cycle("nobody", 1),
                                       make_cycle("c1", 2)};
   Result<BatchResult> result = db().write_cycles(records);
@@ -151,33 +159,32 @@ TEST_F(CyclesTest, UnknownCellIsRejectedWithReason) {
   Result<std::vector<RejectedRecord>> rejected = db().rejected();
   ASSERT_EQ(rejected->size(), 1u);
   EXPECT_EQ(rejected->front().reason, "unknown cell");
-  EXPECT_NE(rejected->front().payload.find("\"cell_id\":\"nobody\""), std::string::npos);
+  EXPECT_EQ(payload_json(rejected->front()).value("cell_id", ""), "nobody")
+      << rejected->front().payload;
 }
 
-TEST_F(CyclesTest, CellRegisteredAfterAnUnknownCellRejectionIsAccepted) {
+TEST_P(CyclesTest, CellRegisteredAfterAnUnknownCellRejectionIsAccepted) {
   const CycleRecord record = make_cycle("late", 1);
   ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kUnknownCell);
   ASSERT_TRUE(db().upsert_cell(make_cell("late")).ok());
   ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kInserted);
 }
 
-TEST_F(CyclesTest, CellRegisteredByAnotherConnectionIsSeen) {
+TEST_P(CyclesTest, CellRegisteredByAnotherConnectionIsSeen) {
   const CycleRecord record = make_cycle("other", 1);
   ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kUnknownCell);
   {
-    Result<Database> second = Database::open(path());
+    Result<Database> second = open_database();
     ASSERT_TRUE(second.ok());
     ASSERT_TRUE(second->upsert_cell(make_cell("other")).ok());
   }
   ASSERT_EQ(db().write_cycles({&record, 1})->outcomes.front(), CycleOutcome::kInserted);
 }
 
-TEST_F(CyclesTest, FailureHalfWayLeavesNothingOfTheBatch) {
+TEST_P(CyclesTest, FailureHalfWayLeavesNothingOfTheBatch) {
   ASSERT_TRUE(db().write_cycles(make_cycles("c1", 1, 10)).ok());
-  // Make SQLite itself fail at cycle 60 of c2, mid-batch.
-  raw_exec(path(),
-           "CREATE TRIGGER fail_at_60 BEFORE INSERT ON cycles WHEN NEW.cycle = 60 "
-           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  // Make the database itself fail at cycle 60 of c2, mid-batch.
+  add_failing_trigger("fail_at_60", "cycles", "NEW.cycle = 60");
   std::vector<CycleRecord> batch = make_cycles("c2", 1, 100);
   // Before the failure point: a conflict and an unknown cell, whose rejections must vanish too.
   batch[10] = make_cycle("c1", 5);
@@ -193,7 +200,7 @@ TEST_F(CyclesTest, FailureHalfWayLeavesNothingOfTheBatch) {
   EXPECT_TRUE(db().cycles_of("c2")->empty());
 
   // The connection is usable afterwards and the same batch goes through once fixed.
-  raw_exec(path(), "DROP TRIGGER fail_at_60");
+  drop_trigger("fail_at_60", "cycles");
   Result<BatchResult> retried = db().write_cycles(batch);
   ASSERT_TRUE(retried.ok()) << retried.error().message;
   EXPECT_EQ(retried->conflicts, 1u);
@@ -201,23 +208,24 @@ TEST_F(CyclesTest, FailureHalfWayLeavesNothingOfTheBatch) {
   EXPECT_EQ(db().counts()->rejected, 2);
 }
 
-TEST_F(CyclesTest, NewSourceOfARolledBackBatchIsRecordedOnRetry) {
-  raw_exec(path(),
-           "CREATE TRIGGER fail_at_3 BEFORE INSERT ON cycles WHEN NEW.cycle = 3 "
-           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+TEST_P(CyclesTest, NewSourceOfARolledBackBatchIsRecordedOnRetry) {
+  add_failing_trigger("fail_at_3", "cycles", "NEW.cycle = 3");
   std::vector<CycleRecord> batch = make_cycles("c1", 1, 3);
   for (CycleRecord& record : batch)
     record.source = "import:first-try.csv";
   ASSERT_FALSE(db().write_cycles(batch).ok());
-  raw_exec(path(), "DROP TRIGGER fail_at_3");
+  drop_trigger("fail_at_3", "cycles");
   ASSERT_TRUE(db().write_cycles(batch).ok());
   EXPECT_EQ(db().cycles_of("c1")->back().source, "import:first-try.csv");
+  EXPECT_EQ(raw_count("SELECT count(*) FROM cycles c JOIN sources s ON s.id = c.source"), 3)
+      << "every stored cycle names a stored source";
+  if (on_postgresql()) return;  // check() is SQLite's integrity_check
   Result<CheckReport> report = db().check();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->integrity_ok) << report->integrity_messages.back();
 }
 
-TEST_F(CyclesTest, RefusesWholeBatchWithANonFiniteValue) {
+TEST_P(CyclesTest, RefusesWholeBatchWithANonFiniteValue) {
   std::vector<CycleRecord> batch = make_cycles("c1", 1, 4);
   batch[2].temperature_max_c = std::numeric_limits<double>::quiet_NaN();
   Result<BatchResult> result = db().write_cycles(batch);
@@ -227,14 +235,14 @@ TEST_F(CyclesTest, RefusesWholeBatchWithANonFiniteValue) {
   EXPECT_EQ(db().counts()->cycles, 0);
 }
 
-TEST_F(CyclesTest, RefusesCycleNumberBelowOne) {
+TEST_P(CyclesTest, RefusesCycleNumberBelowOne) {
   const CycleRecord record = make_cycle("c1", 0);
   Result<BatchResult> result = db().write_cycles({&record, 1});
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST_F(CyclesTest, CyclesOfReturnsIncreasingCycleOrderWhateverTheWriteOrder) {
+TEST_P(CyclesTest, CyclesOfReturnsIncreasingCycleOrderWhateverTheWriteOrder) {
   std::vector<CycleRecord> batch = {make_cycle("c1", 30), make_cycle("c1", 2), make_cycle("c2", 1),
                                     make_cycle("c1", 17)};
   ASSERT_TRUE(db().write_cycles(batch).ok());
@@ -250,13 +258,13 @@ TEST_F(CyclesTest, CyclesOfReturnsIncreasingCycleOrderWhateverTheWriteOrder) {
   EXPECT_EQ(numbers, (std::vector<std::int64_t>{1, 2, 17, 30}));
 }
 
-TEST_F(CyclesTest, CyclesOfUnknownCellIsEmpty) {
+TEST_P(CyclesTest, CyclesOfUnknownCellIsEmpty) {
   Result<std::vector<CycleRecord>> cycles = db().cycles_of("nobody");
   ASSERT_TRUE(cycles.ok());
   EXPECT_TRUE(cycles->empty());
 }
 
-TEST_F(CyclesTest, WriteRejectedKeepsRawBytesAndTruncatesHugePayloads) {
+TEST_P(CyclesTest, WriteRejectedKeepsRawBytesAndTruncatesHugePayloads) {
   std::vector<RejectedRecord> records(2);
   records[0].source = "mqtt:cyclecast/rigs/a/cycles";
   records[0].payload = std::string("\xff\x00{bad", 6);
@@ -277,7 +285,7 @@ TEST_F(CyclesTest, WriteRejectedKeepsRawBytesAndTruncatesHugePayloads) {
   EXPECT_GT((*stored)[0].rejected_at_ms, 0);
 }
 
-TEST_F(CyclesTest, RejectedHonoursTheLimit) {
+TEST_P(CyclesTest, RejectedHonoursTheLimit) {
   std::vector<RejectedRecord> records(5);
   for (std::size_t i = 0; i < records.size(); ++i) {
     records[i].source = "s";
@@ -290,12 +298,12 @@ TEST_F(CyclesTest, RejectedHonoursTheLimit) {
   EXPECT_EQ((*latest)[1].reason, "r3");
 }
 
-TEST_F(CyclesTest, LargeBatchIsStoredWhole) {
+TEST_P(CyclesTest, LargeBatchIsStoredWhole) {
   const auto records = make_cycles("c1", 1, 20000);
   Result<BatchResult> result = db().write_cycles(records);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->inserted, 20000u);
-  EXPECT_EQ(raw_int(path(), "SELECT count(*) FROM cycles"), 20000);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM cycles"), 20000);
 }
 
 TEST(CycleRecordTest, SameMeasurementIgnoresTimestampsAndSource) {

@@ -1,10 +1,12 @@
-// Database::write_batch: one ingest batch of the daemon's writer is one transaction.
+// Database::write_batch: one ingest batch of the daemon's writer is one transaction. The cases
+// without forecasts run on both backends (SQLite and PostgreSQL).
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "backend_test_util.h"
 #include "cyclecast/storage/database.h"
 #include "cyclecast/storage/registry.h"
 #include "storage_test_util.h"
@@ -14,12 +16,50 @@ namespace cyclecast::storage {
 namespace {
 
 using cyclecast::testing::TempDir;
+using testing::BackendTest;
 using testing::make_cell;
 using testing::make_cycles;
 using testing::raw_exec;
 
 ForecastRecord make_forecast(const std::string& cell_id, std::int64_t at_cycle) {
   return {cell_id, at_cycle, "v1", "edge:nano-1", {0.98f, 0.97f}, 1'700'000'000'000};
+}
+
+class IngestBatchTest : public BackendTest {
+ protected:
+  Result<Database> open_db() { return open_database(); }
+};
+
+CYCLECAST_ON_BOTH_BACKENDS(IngestBatchTest);
+
+TEST_P(IngestBatchTest, CellsRejectedAndCyclesAreDurableTogether) {
+  auto db = open_db();
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  const std::vector<CellInfo> cells = {make_cell("c1")};
+  const std::vector<RejectedRecord> rejected = {{"rig-a", "not json", "malformed JSON", 0}};
+  auto written = db->write_batch({cells, rejected, make_cycles("c1", 1, 5), {}});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(written->cycles.inserted, 5u);  // the cell announced in the same batch is known
+  EXPECT_EQ(raw_count("SELECT count(*) FROM cells"), 1);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM cycles"), 5);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM rejected"), 1);
+}
+
+// Metadata that is not a JSON object is refused by the database itself (a CHECK on both
+// backends): the cell costs only itself.
+TEST_P(IngestBatchTest, ACellWithMetadataThatIsNotJsonCostsOnlyItself) {
+  auto db = open_db();
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  CellInfo bad = make_cell("bad");
+  bad.metadata_json = "{not json";
+  const std::vector<CellInfo> cells = {bad, make_cell("good")};
+  auto written = db->write_batch({cells, {}, make_cycles("good", 1, 2), {}});
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_EQ(written->refused_cells.size(), 1u);
+  EXPECT_EQ(written->refused_cells[0].cell_id, "bad");
+  EXPECT_EQ(written->refused_cells[0].index, 0u);
+  EXPECT_EQ(written->cycles.inserted, 2u);
+  EXPECT_FALSE(db->find_cell("bad")->has_value());
 }
 
 TEST(IngestBatch, CellsRejectedCyclesAndForecastsAreDurableTogether) {
@@ -44,16 +84,13 @@ TEST(IngestBatch, CellsRejectedCyclesAndForecastsAreDurableTogether) {
   EXPECT_EQ(counts->forecasts, 1);
 }
 
-TEST(IngestBatch, AFailedCyclesPartLeavesNothingOfTheBatchBehind) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, AFailedCyclesPartLeavesNothingOfTheBatchBehind) {
+  auto db = open_db();
   ASSERT_TRUE(db.ok()) << db.error().message;
   const std::vector<CellInfo> cells = {make_cell("c1")};
   const std::vector<RejectedRecord> rejected = {{"rig-a", "not json", "malformed JSON", 0}};
   // The database refuses the third cycle after the first two were written.
-  raw_exec(dir / "b.db",
-           "CREATE TRIGGER refuse_third BEFORE INSERT ON cycles WHEN NEW.cycle = 3 "
-           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  add_failing_trigger("refuse_third", "cycles", "NEW.cycle = 3", "refused by the test");
   const std::vector<CycleRecord> cycles = make_cycles("c1", 1, 5);
 
   auto written = db->write_batch({cells, rejected, cycles, {}});
@@ -68,16 +105,13 @@ TEST(IngestBatch, AFailedCyclesPartLeavesNothingOfTheBatchBehind) {
 
 // A cell inserted by a batch that rolled back is gone: its cycles that come later are of an
 // unknown cell, never stored under the cell that was given its rowid next.
-TEST(IngestBatch, ACellOfARolledBackBatchIsForgotten) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, ACellOfARolledBackBatchIsForgotten) {
+  auto db = open_db();
   ASSERT_TRUE(db.ok()) << db.error().message;
-  raw_exec(dir / "b.db",
-           "CREATE TRIGGER refuse_third BEFORE INSERT ON cycles WHEN NEW.cycle = 3 "
-           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  add_failing_trigger("refuse_third", "cycles", "NEW.cycle = 3", "refused by the test");
   const std::vector<CellInfo> first = {make_cell("c1")};
   ASSERT_FALSE(db->write_batch({first, {}, make_cycles("c1", 1, 5), {}}).ok());
-  raw_exec(dir / "b.db", "DROP TRIGGER refuse_third");
+  drop_trigger("refuse_third", "cycles");
   const std::vector<CellInfo> second = {make_cell("c2")};
   ASSERT_TRUE(db->write_batch({second, {}, make_cycles("c2", 1, 2), {}}).ok());
 
@@ -90,15 +124,12 @@ TEST(IngestBatch, ACellOfARolledBackBatchIsForgotten) {
   EXPECT_EQ(c2->size(), 2u);
 }
 
-// A cell whose content SQLite refuses (here a trigger; in the field, metadata that json_valid
+// A cell whose content the database refuses (here a trigger; in the field, metadata that json_valid
 // rejects) costs only itself: the other cell of the batch is stored with its cycles.
-TEST(IngestBatch, ACellTheDatabaseRefusesCostsOnlyItself) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, ACellTheDatabaseRefusesCostsOnlyItself) {
+  auto db = open_db();
   ASSERT_TRUE(db.ok()) << db.error().message;
-  raw_exec(dir / "b.db",
-           "CREATE TRIGGER refuse_bad BEFORE INSERT ON cells WHEN NEW.cell_id = 'bad' "
-           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  add_failing_trigger("refuse_bad", "cells", "NEW.cell_id = 'bad'", "refused by the test");
   const std::vector<CellInfo> cells = {make_cell("bad"), make_cell("good")};
   std::vector<CycleRecord> cycles = make_cycles("bad", 1, 3);
   for (auto& c : make_cycles("good", 1, 3))
@@ -117,7 +148,7 @@ TEST(IngestBatch, ACellTheDatabaseRefusesCostsOnlyItself) {
   EXPECT_EQ(counts->cells, 1);
 
   // Once the database takes it, the same cell is stored by a later batch.
-  raw_exec(dir / "b.db", "DROP TRIGGER refuse_bad");
+  drop_trigger("refuse_bad", "cells");
   auto again = db->write_batch({std::span<const CellInfo>(cells.data(), 1), {}, cycles, {}});
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_TRUE(again->refused_cells.empty());
@@ -125,9 +156,8 @@ TEST(IngestBatch, ACellTheDatabaseRefusesCostsOnlyItself) {
 }
 
 // A cell belongs to the rig that registered it: metadata from another rig changes nothing.
-TEST(IngestBatch, ACellOfAnotherRigKeepsItsRigAndMetadata) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, ACellOfAnotherRigKeepsItsRigAndMetadata) {
+  auto db = open_db();
   ASSERT_TRUE(db.ok()) << db.error().message;
   ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
   CellInfo intruder = make_cell("c1");
@@ -146,9 +176,8 @@ TEST(IngestBatch, ACellOfAnotherRigKeepsItsRigAndMetadata) {
   EXPECT_EQ((*stored)->rated_capacity_ah, 1.1);
 }
 
-TEST(IngestBatch, AMovedCellTakesItsNewRigsMetadataOnly) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, AMovedCellTakesItsNewRigsMetadataOnly) {
+  auto db = open_db();
   ASSERT_TRUE(db.ok()) << db.error().message;
   ASSERT_TRUE(
       db->write_batch({std::vector<CellInfo>{make_cell("c1")}, {}, make_cycles("c1", 1, 4), {}})

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cyclecast/result.h"
@@ -214,17 +215,35 @@ struct CheckpointStats {
   bool blocked() const { return backfilled < wal_frames; }
 };
 
+// True for a location that names a PostgreSQL database ("postgresql://…" or "postgres://…",
+// libpq's URL syntax); anything else is an SQLite file path.
+bool is_postgresql_url(std::string_view location);
+
 class Database {
  public:
+  // Which engine a handle works on (docs/storage.md, "Backends").
+  enum class Backend { kSqlite, kPostgresql };
+
   // Opens (creating if allowed) and migrates the file to kSchemaVersion. Refuses a file
   // written by a newer schema (kUnsupported) or one that is not a cyclecast database.
   static Result<Database> open(const std::filesystem::path& path, const OpenOptions& options = {});
+
+  // Opens `location`: a postgresql:// URL on the PostgreSQL backend (its schema migrated to
+  // detail::kPgSchemaVersion, the same refusals of a newer schema and of a foreign database),
+  // anything else as open(path) does. On PostgreSQL only the ingest path (rigs, cells, cycles,
+  // rejected records, write_batch without forecasts) and its readers work so far; every other
+  // method answers kUnsupported saying so. OpenOptions' SQLite-only settings (max_size_bytes,
+  // vfs) are refused there; synchronous_full and busy_timeout_ms are the server's business.
+  static Result<Database> open_url(const std::string& location, const OpenOptions& options = {});
 
   Database(Database&&) noexcept;
   Database& operator=(Database&&) noexcept;
   ~Database();
 
+  Backend backend() const;
+  // The schema version: SQLite's (kSchemaVersion) or PostgreSQL's own sequence.
   int schema_version() const;
+  // The SQLite file, or the PostgreSQL URL with its password masked.
   const std::filesystem::path& path() const;
 
   Result<void> upsert_rig(const RigInfo& rig);

@@ -1,0 +1,637 @@
+// The PostgreSQL backend's connection, errors and ingest path (pg_backend.h). Every statement
+// is a parameterised PQexecParams in text format: doubles go out in their shortest round-trip
+// form and PostgreSQL 15 prints them back the same way, so a stored value reads back equal.
+#include "pg_backend.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include "ingest_checks.h"
+
+namespace cyclecast::storage::detail {
+namespace {
+
+// SQLSTATE classes (PostgreSQL's appendix A) that mean the values were refused, not the server.
+ErrorCode code_of(const char* sqlstate) {
+  if (sqlstate == nullptr) return ErrorCode::kIo;  // no answer: the connection is gone
+  const std::string_view state(sqlstate);
+  if (state.starts_with("22") || state.starts_with("23")) return ErrorCode::kInvalidArgument;
+  if (state == "53100") return ErrorCode::kFull;  // disk_full
+  if (state.starts_with("XX")) return ErrorCode::kCorrupt;
+  return ErrorCode::kIo;
+}
+
+std::string text_of(double value) {
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+  return std::string(buffer, end);
+}
+
+PgParam text(std::string value) {
+  return PgParam{std::move(value), false};
+}
+PgParam number(std::int64_t value) {
+  return PgParam{std::to_string(value), false};
+}
+PgParam number(double value) {
+  return PgParam{text_of(value), false};
+}
+template <typename T>
+PgParam optional_number(const std::optional<T>& value) {
+  if (!value) return PgParam{};
+  return number(*value);
+}
+
+std::int64_t to_int(const std::optional<std::string>& value) {
+  std::int64_t out = 0;
+  if (value) std::from_chars(value->data(), value->data() + value->size(), out);
+  return out;
+}
+double to_double(const std::optional<std::string>& value) {
+  double out = 0.0;
+  if (value) std::from_chars(value->data(), value->data() + value->size(), out);
+  return out;
+}
+std::optional<double> to_optional_double(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  return to_double(value);
+}
+std::optional<std::int64_t> to_optional_int(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  return to_int(value);
+}
+std::string to_string(const std::optional<std::string>& value) {
+  return value.value_or(std::string{});
+}
+
+std::string from_hex(std::string_view hex) {
+  // bytea's hex output: "\x" then two digits a byte.
+  if (hex.starts_with("\\x")) hex.remove_prefix(2);
+  std::string bytes;
+  bytes.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    unsigned value = 0;
+    std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+    bytes.push_back(static_cast<char>(value));
+  }
+  return bytes;
+}
+
+// The URL as messages may show it: a password ("user:secret@", "password=") is masked.
+std::string without_password(const std::string& url) {
+  std::string shown = url;
+  const std::size_t scheme = shown.find("://");
+  const std::size_t at = shown.find('@');
+  if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+    const std::size_t colon = shown.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) shown.replace(colon + 1, at - colon - 1, "***");
+  }
+  const std::size_t password = shown.find("password=");
+  if (password != std::string::npos) {
+    const std::size_t end = shown.find('&', password);
+    shown.replace(password + 9, end == std::string::npos ? std::string::npos : end - password - 9,
+                  "***");
+  }
+  return shown;
+}
+
+// Columns of a cell as CellInfo wants them, then its cycle count and first and last cycle.
+constexpr const char* kCellSummarySql =
+    "SELECT c.cell_id, coalesce(r.rig_id, ''), c.chemistry, c.rated_capacity_ah, "
+    "c.charge_policy, c.metadata_json, "
+    "(SELECT count(*) FROM cycles y WHERE y.cell = c.id), "
+    "coalesce((SELECT min(cycle) FROM cycles y WHERE y.cell = c.id), 0), "
+    "coalesce((SELECT max(cycle) FROM cycles y WHERE y.cell = c.id), 0) "
+    "FROM cells c LEFT JOIN rigs r ON r.id = c.rig";
+
+CellInfo read_cell(const std::vector<std::optional<std::string>>& row) {
+  CellInfo cell;
+  cell.cell_id = to_string(row[0]);
+  cell.rig_id = to_string(row[1]);
+  cell.chemistry = to_string(row[2]);
+  cell.rated_capacity_ah = to_double(row[3]);
+  cell.charge_policy = to_string(row[4]);
+  cell.metadata_json = to_string(row[5]);
+  return cell;
+}
+
+CellSummary read_cell_summary(const std::vector<std::optional<std::string>>& row) {
+  CellSummary summary;
+  summary.info = read_cell(row);
+  summary.cycles = to_int(row[6]);
+  summary.first_cycle = to_int(row[7]);
+  summary.last_cycle = to_int(row[8]);
+  return summary;
+}
+
+// The measured fields of a cycle as parameters, in CycleRecord order.
+void add_measurements(std::vector<PgParam>& params, const CycleRecord& record) {
+  params.push_back(number(record.discharge_capacity_ah));
+  params.push_back(optional_number(record.charge_capacity_ah));
+  params.push_back(optional_number(record.internal_resistance_ohm));
+  params.push_back(optional_number(record.temperature_min_c));
+  params.push_back(optional_number(record.temperature_avg_c));
+  params.push_back(optional_number(record.temperature_max_c));
+  params.push_back(optional_number(record.charge_time_min));
+}
+
+void read_measurements(const std::vector<std::optional<std::string>>& row, std::size_t first,
+                       CycleRecord& record) {
+  record.discharge_capacity_ah = to_double(row[first]);
+  record.charge_capacity_ah = to_optional_double(row[first + 1]);
+  record.internal_resistance_ohm = to_optional_double(row[first + 2]);
+  record.temperature_min_c = to_optional_double(row[first + 3]);
+  record.temperature_avg_c = to_optional_double(row[first + 4]);
+  record.temperature_max_c = to_optional_double(row[first + 5]);
+  record.charge_time_min = to_optional_double(row[first + 6]);
+}
+
+constexpr const char* kCycleColumns =
+    "y.cycle, y.discharge_capacity_ah, y.charge_capacity_ah, y.internal_resistance_ohm, "
+    "y.temperature_min_c, y.temperature_avg_c, y.temperature_max_c, y.charge_time_min, "
+    "y.measured_at_ms, y.received_at_ms, s.name";
+
+}  // namespace
+
+Error pg_unsupported(std::string_view what) {
+  return Error{ErrorCode::kUnsupported,
+               std::string(what) +
+                   " is not available on the PostgreSQL storage backend yet (docs/storage.md, "
+                   "\"Backends\"); use an SQLite database"};
+}
+
+Result<std::unique_ptr<PgBackend>> PgBackend::open(const std::string& url,
+                                                   const OpenOptions& options) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::unique_ptr<PgBackend> backend(new PgBackend(conn));
+  backend->display_url_ = without_password(url);
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    std::string message = conn != nullptr ? PQerrorMessage(conn) : "out of memory";
+    while (!message.empty() && message.back() == '\n')
+      message.pop_back();
+    return make_error(
+        options.create_if_missing ? ErrorCode::kIo : ErrorCode::kNotFound,
+        "connecting to PostgreSQL database " + backend->display_url_ + ": " + message);
+  }
+  // Messages from the server in English whatever its locale; no NOTICE chatter on stderr.
+  if (auto set = backend->query("SET client_min_messages = warning", "setting up the session");
+      !set) {
+    return set.error();
+  }
+  if (options.read_only) {
+    if (auto set = backend->query("SET default_transaction_read_only = on", "setting read-only");
+        !set) {
+      return set.error();
+    }
+  }
+  Result<int> version = pg_migrate(*backend, backend->display_url_, options.read_only);
+  if (!version) return version.error();
+  backend->schema_version_ = *version;
+  return backend;
+}
+
+PgBackend::~PgBackend() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+Result<PgRows> PgBackend::query(std::string_view sql, std::span<const PgParam> params,
+                                std::string_view what) {
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  for (const PgParam& param : params) {
+    values.push_back(param.text ? param.text->data() : nullptr);
+    lengths.push_back(param.text ? static_cast<int>(param.text->size()) : 0);
+    formats.push_back(param.binary ? 1 : 0);
+  }
+  const std::string statement(sql);
+  // Without parameters the simple protocol, which also runs several statements (migrations).
+  PGresult* result = params.empty()
+                         ? PQexec(conn_, statement.c_str())
+                         : PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()),
+                                        nullptr, values.data(), lengths.data(), formats.data(), 0);
+  const ExecStatusType status = PQresultStatus(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    const ErrorCode code = code_of(state);
+    std::string message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n')
+      message.pop_back();
+    PQclear(result);
+    return make_error(code, std::string(what) + " in " + display_url_ + ": " + message);
+  }
+  PgRows rows;
+  const int tuples = PQntuples(result);
+  const int fields = PQnfields(result);
+  rows.rows.reserve(static_cast<std::size_t>(tuples));
+  for (int r = 0; r < tuples; ++r) {
+    std::vector<std::optional<std::string>> row;
+    row.reserve(static_cast<std::size_t>(fields));
+    for (int f = 0; f < fields; ++f) {
+      if (PQgetisnull(result, r, f)) {
+        row.emplace_back();
+      } else {
+        row.emplace_back(std::string(PQgetvalue(result, r, f),
+                                     static_cast<std::size_t>(PQgetlength(result, r, f))));
+      }
+    }
+    rows.rows.push_back(std::move(row));
+  }
+  const char* affected = PQcmdTuples(result);
+  if (affected != nullptr && *affected != '\0') rows.affected = std::atoll(affected);
+  PQclear(result);
+  return rows;
+}
+
+void PgBackend::forget_uncommitted() {
+  // A cell or source inserted by the transaction that rolled back is gone again.
+  cell_ids_.clear();
+  source_ids_.clear();
+}
+
+template <typename Body>
+auto PgBackend::in_transaction(Body&& body) -> decltype(body()) {
+  if (transaction_depth_ > 0) return body();  // the caller's transaction commits or rolls back
+  if (auto begun = query("BEGIN", "starting a transaction"); !begun) return begun.error();
+  ++transaction_depth_;
+  auto outcome = body();
+  --transaction_depth_;
+  if (!outcome) {
+    (void)query("ROLLBACK", "rolling back");
+    forget_uncommitted();
+    return outcome;
+  }
+  if (auto committed = query("COMMIT", "committing a transaction"); !committed) {
+    (void)query("ROLLBACK", "rolling back");
+    forget_uncommitted();
+    return committed.error();
+  }
+  return outcome;
+}
+
+Result<void> PgBackend::upsert_rig(const RigInfo& rig) {
+  const PgParam params[] = {text(rig.rig_id), text(rig.description)};
+  auto done = query(
+      "INSERT INTO rigs(rig_id, description) VALUES ($1, $2) "
+      "ON CONFLICT (rig_id) DO UPDATE SET description = excluded.description",
+      params, "upserting rig '" + rig.rig_id + "'");
+  if (!done) return done.error();
+  return {};
+}
+
+Result<void> PgBackend::upsert_cells(std::span<const CellInfo> cells) {
+  return in_transaction([&]() -> Result<void> {
+    for (const CellInfo& cell : cells) {
+      const std::string what = "upserting cell '" + cell.cell_id + "'";
+      if (!cell.rig_id.empty()) {
+        const PgParam rig[] = {text(cell.rig_id)};
+        auto made = query("INSERT INTO rigs(rig_id) VALUES ($1) ON CONFLICT (rig_id) DO NOTHING",
+                          rig, what);
+        if (!made) return made.error();
+      }
+      const PgParam params[] = {text(cell.cell_id),       text(cell.rig_id),
+                                text(cell.chemistry),     number(cell.rated_capacity_ah),
+                                text(cell.charge_policy), text(cell.metadata_json)};
+      auto done = query(
+          "INSERT INTO cells(cell_id, rig, chemistry, rated_capacity_ah, charge_policy, "
+          "metadata_json) VALUES ($1, (SELECT id FROM rigs WHERE rig_id = $2), $3, $4, $5, $6) "
+          "ON CONFLICT (cell_id) DO UPDATE SET rig = excluded.rig, chemistry = "
+          "excluded.chemistry, rated_capacity_ah = excluded.rated_capacity_ah, "
+          "charge_policy = excluded.charge_policy, metadata_json = excluded.metadata_json",
+          params, what);
+      if (!done) return done.error();
+    }
+    return {};
+  });
+}
+
+Result<std::optional<CellInfo>> PgBackend::find_cell(const std::string& cell_id) {
+  const PgParam params[] = {text(cell_id)};
+  auto rows = query(
+      "SELECT c.cell_id, coalesce(r.rig_id, ''), c.chemistry, c.rated_capacity_ah, "
+      "c.charge_policy, c.metadata_json FROM cells c LEFT JOIN rigs r ON r.id = c.rig "
+      "WHERE c.cell_id = $1",
+      params, "looking up cell '" + cell_id + "'");
+  if (!rows) return rows.error();
+  if (rows->rows.empty()) return std::optional<CellInfo>{};
+  return std::optional<CellInfo>{read_cell(rows->rows.front())};
+}
+
+Result<CellInfo> PgBackend::move_cell(const std::string& cell_id, const std::string& rig_id) {
+  return in_transaction([&]() -> Result<CellInfo> {
+    auto found = find_cell(cell_id);
+    if (!found) return found.error();
+    if (!*found) return make_error(ErrorCode::kNotFound, "no cell '" + cell_id + "'");
+    CellInfo cell = std::move(**found);
+    cell.rig_id = rig_id;
+    if (auto done = upsert_cells({&cell, 1}); !done) return done.error();
+    return cell;
+  });
+}
+
+Result<std::optional<std::int64_t>> PgBackend::cell_id_of(const std::string& cell_id) {
+  if (auto cached = cell_ids_.find(cell_id); cached != cell_ids_.end()) {
+    return std::optional<std::int64_t>{cached->second};
+  }
+  const PgParam params[] = {text(cell_id)};
+  auto rows =
+      query("SELECT id FROM cells WHERE cell_id = $1", params, "looking up cell '" + cell_id + "'");
+  if (!rows) return rows.error();
+  if (rows->rows.empty()) return std::optional<std::int64_t>{};
+  const std::int64_t id = to_int(rows->rows.front()[0]);
+  cell_ids_.emplace(cell_id, id);
+  return std::optional<std::int64_t>{id};
+}
+
+Result<std::int64_t> PgBackend::source_id(const std::string& source) {
+  if (auto cached = source_ids_.find(source); cached != source_ids_.end()) return cached->second;
+  const PgParam params[] = {text(source)};
+  // Another connection may insert the same name concurrently: DO NOTHING, then read it.
+  auto rows = query(
+      "WITH made AS (INSERT INTO sources(name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
+      "RETURNING id) SELECT id FROM made UNION ALL SELECT id FROM sources WHERE name = $1 "
+      "LIMIT 1",
+      params, "recording the source '" + source + "'");
+  if (!rows) return rows.error();
+  if (rows->rows.empty()) {
+    // Another transaction inserted it while this statement waited: its snapshot predates that
+    // commit, a new statement's (READ COMMITTED) does not.
+    rows = query("SELECT id FROM sources WHERE name = $1", params,
+                 "reading the source '" + source + "'");
+    if (!rows) return rows.error();
+  }
+  if (rows->rows.empty()) {
+    return make_error(ErrorCode::kIo, "the source '" + source + "' was not stored");
+  }
+  const std::int64_t id = to_int(rows->rows.front()[0]);
+  source_ids_.emplace(source, id);
+  return id;
+}
+
+Result<void> PgBackend::reject_cycle(const CycleRecord& record, const char* reason) {
+  // The record is kept as JSON so that an operator can read and re-submit it (as on SQLite).
+  std::vector<PgParam> params{text(record.source), text(record.cell_id), number(record.cycle)};
+  add_measurements(params, record);
+  params.push_back(optional_number(record.measured_at_ms));
+  params.push_back(text(reason));
+  params.push_back(number(now_ms()));
+  auto done = query(
+      "INSERT INTO rejected(source, payload, reason, rejected_at_ms) VALUES ($1, "
+      "convert_to(json_build_object('cell_id', $2::text, 'cycle', $3::bigint, "
+      "'discharge_capacity_ah', $4::float8, 'charge_capacity_ah', $5::float8, "
+      "'internal_resistance_ohm', $6::float8, 'temperature_min_c', $7::float8, "
+      "'temperature_avg_c', $8::float8, 'temperature_max_c', $9::float8, "
+      "'charge_time_min', $10::float8, 'measured_at_ms', $11::bigint)::text, 'UTF8'), $12, $13)",
+      params, "recording a rejected cycle");
+  if (!done) return done.error();
+  return {};
+}
+
+Result<CycleOutcome> PgBackend::write_cycle(const CycleRecord& record) {
+  auto cell = cell_id_of(record.cell_id);
+  if (!cell) return cell.error();
+  if (!*cell) {
+    if (auto rejected = reject_cycle(record, kReasonUnknownCell); !rejected) {
+      return rejected.error();
+    }
+    return CycleOutcome::kUnknownCell;
+  }
+  auto source = source_id(record.source);
+  if (!source) return source.error();
+  std::vector<PgParam> params{number(**cell), number(record.cycle)};
+  add_measurements(params, record);
+  params.push_back(optional_number(record.measured_at_ms));
+  params.push_back(number(record.received_at_ms != 0 ? record.received_at_ms : now_ms()));
+  params.push_back(number(*source));
+  // The key (cell, cycle) decides: a second insert changes nothing, whichever connection
+  // (replica) made the first; the stored row is then compared with this one.
+  auto inserted = query(
+      "INSERT INTO cycles(cell, cycle, discharge_capacity_ah, charge_capacity_ah, "
+      "internal_resistance_ohm, temperature_min_c, temperature_avg_c, temperature_max_c, "
+      "charge_time_min, measured_at_ms, received_at_ms, source) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+      "ON CONFLICT (cell, cycle) DO NOTHING",
+      params, "inserting a cycle");
+  if (!inserted) return inserted.error();
+  if (inserted->affected == 1) return CycleOutcome::kInserted;
+
+  const PgParam key[] = {number(**cell), number(record.cycle)};
+  auto stored = query(
+      "SELECT discharge_capacity_ah, charge_capacity_ah, internal_resistance_ohm, "
+      "temperature_min_c, temperature_avg_c, temperature_max_c, charge_time_min "
+      "FROM cycles WHERE cell = $1 AND cycle = $2",
+      key, "reading back a stored cycle");
+  if (!stored) return stored.error();
+  if (stored->rows.empty()) return make_error(ErrorCode::kIo, "a stored cycle vanished");
+  CycleRecord existing;
+  read_measurements(stored->rows.front(), 0, existing);
+  existing.cell_id = record.cell_id;
+  existing.cycle = record.cycle;
+  if (existing.same_measurement(record)) return CycleOutcome::kDuplicate;
+  if (auto rejected = reject_cycle(record, kReasonConflict); !rejected) return rejected.error();
+  return CycleOutcome::kConflict;
+}
+
+Result<BatchResult> PgBackend::write_cycles(std::span<const CycleRecord> records) {
+  if (auto valid = check_cycle_batch(records); !valid) return valid.error();
+  BatchResult result;
+  result.outcomes.reserve(records.size());
+  auto written = in_transaction([&]() -> Result<void> {
+    for (const CycleRecord& record : records) {
+      auto outcome = write_cycle(record);
+      if (!outcome) return outcome.error();
+      result.outcomes.push_back(*outcome);
+    }
+    return {};
+  });
+  if (!written) return written.error();
+  tally(result);
+  return result;
+}
+
+Result<void> PgBackend::write_rejected(std::span<const RejectedRecord> records) {
+  const std::int64_t now = now_ms();
+  return in_transaction([&]() -> Result<void> {
+    for (const RejectedRecord& record : records) {
+      // bytea, sent as binary: the raw bytes exactly, whether or not they are valid UTF-8.
+      const PgParam params[] = {
+          text(record.source), PgParam{record.payload.substr(0, kMaxRejectedPayloadBytes), true},
+          text(record.reason), number(record.rejected_at_ms != 0 ? record.rejected_at_ms : now)};
+      auto done = query(
+          "INSERT INTO rejected(source, payload, reason, rejected_at_ms) VALUES ($1, $2, $3, $4)",
+          params, "recording a rejected record");
+      if (!done) return done.error();
+    }
+    return {};
+  });
+}
+
+Result<std::optional<RefusedCell>> PgBackend::write_batch_cell(const CellInfo& cell) {
+  auto stored = find_cell(cell.cell_id);
+  if (!stored) return stored.error();
+  if (*stored && !(*stored)->rig_id.empty() && (*stored)->rig_id != cell.rig_id) {
+    return std::optional<RefusedCell>{RefusedCell{
+        0, cell.cell_id, "cell '" + cell.cell_id + "' belongs to rig '" + (*stored)->rig_id + "'",
+        true}};
+  }
+  if (auto valid = check_cell(cell); !valid) {
+    return std::optional<RefusedCell>{RefusedCell{0, cell.cell_id, valid.error().message, false}};
+  }
+  if (auto saved = query("SAVEPOINT cell", "saving before a cell"); !saved) return saved.error();
+  auto done = upsert_cells({&cell, 1});
+  const bool refused = !done && done.error().code == ErrorCode::kInvalidArgument;
+  // Any other failure is the batch's, which rolls back whole (the savepoint with it).
+  if (!done && !refused) return done.error();
+  if (refused) {
+    // The savepoint undoes the cell's insert; a cached id of it would name nothing.
+    cell_ids_.erase(cell.cell_id);
+    if (auto back = query("ROLLBACK TO SAVEPOINT cell", "undoing a refused cell"); !back) {
+      return back.error();
+    }
+  }
+  if (auto released = query("RELEASE SAVEPOINT cell", "ending a cell's savepoint"); !released) {
+    return released.error();
+  }
+  if (refused) {
+    return std::optional<RefusedCell>{RefusedCell{0, cell.cell_id, done.error().message, false}};
+  }
+  return std::optional<RefusedCell>{};
+}
+
+Result<IngestResult> PgBackend::write_batch(const IngestBatch& batch) {
+  if (!batch.forecasts.empty()) return pg_unsupported("storing forecasts");
+  if (auto valid = check_cycle_batch(batch.cycles); !valid) {
+    return Error{valid.error().code, "cycles: " + valid.error().message};
+  }
+  IngestResult result;
+  auto part_failed = [](const char* part, const Error& error) {
+    return Error{error.code, std::string(part) + ": " + error.message};
+  };
+  auto written = in_transaction([&]() -> Result<void> {
+    for (std::size_t i = 0; i < batch.cells.size(); ++i) {
+      auto done = write_batch_cell(batch.cells[i]);
+      if (!done) return part_failed("cells", done.error());
+      if (*done) {
+        (*done)->index = i;
+        result.refused_cells.push_back(std::move(**done));
+      }
+    }
+    if (!batch.rejected.empty()) {
+      if (auto done = write_rejected(batch.rejected); !done) {
+        return part_failed("rejected records", done.error());
+      }
+    }
+    if (!batch.cycles.empty()) {
+      auto done = write_cycles(batch.cycles);
+      if (!done) return part_failed("cycles", done.error());
+      result.cycles = std::move(*done);
+    }
+    return {};
+  });
+  if (!written) return written.error();
+  return result;
+}
+
+Result<std::vector<CycleRecord>> PgBackend::read_cycles(const PgRows& rows,
+                                                        const std::string& cell_id) {
+  std::vector<CycleRecord> cycles;
+  cycles.reserve(rows.rows.size());
+  for (const auto& row : rows.rows) {
+    CycleRecord record;
+    record.cell_id = cell_id;
+    record.cycle = to_int(row[0]);
+    read_measurements(row, 1, record);
+    record.measured_at_ms = to_optional_int(row[8]);
+    record.received_at_ms = to_int(row[9]);
+    record.source = to_string(row[10]);
+    cycles.push_back(std::move(record));
+  }
+  return cycles;
+}
+
+Result<std::vector<CycleRecord>> PgBackend::cycles_of(const std::string& cell_id) {
+  const PgParam params[] = {text(cell_id)};
+  auto rows = query(std::string("SELECT ") + kCycleColumns +
+                        " FROM cycles y JOIN sources s ON s.id = y.source "
+                        "WHERE y.cell = (SELECT id FROM cells WHERE cell_id = $1) ORDER BY y.cycle",
+                    params, "reading the cycles of cell '" + cell_id + "'");
+  if (!rows) return rows.error();
+  return read_cycles(*rows, cell_id);
+}
+
+Result<std::vector<CycleRecord>> PgBackend::recent_cycles(const std::string& cell_id,
+                                                          std::int64_t up_to_cycle,
+                                                          std::int64_t limit) {
+  const PgParam params[] = {text(cell_id), number(up_to_cycle), number(limit)};
+  auto rows = query(std::string("SELECT * FROM (SELECT ") + kCycleColumns +
+                        " FROM cycles y JOIN sources s ON s.id = y.source "
+                        "WHERE y.cell = (SELECT id FROM cells WHERE cell_id = $1) AND y.cycle <= "
+                        "$2 ORDER BY y.cycle DESC LIMIT $3) recent ORDER BY cycle",
+                    params, "reading the cycles of cell '" + cell_id + "'");
+  if (!rows) return rows.error();
+  return read_cycles(*rows, cell_id);
+}
+
+Result<std::vector<CellSummary>> PgBackend::cells() {
+  auto rows = query(std::string(kCellSummarySql) + " ORDER BY c.cell_id", "listing cells");
+  if (!rows) return rows.error();
+  std::vector<CellSummary> cells;
+  for (const auto& row : rows->rows)
+    cells.push_back(read_cell_summary(row));
+  return cells;
+}
+
+Result<std::optional<CellSummary>> PgBackend::cell_summary(const std::string& cell_id) {
+  const PgParam params[] = {text(cell_id)};
+  auto rows = query(std::string(kCellSummarySql) + " WHERE c.cell_id = $1", params,
+                    "summarizing cell '" + cell_id + "'");
+  if (!rows) return rows.error();
+  if (rows->rows.empty()) return std::optional<CellSummary>{};
+  return std::optional<CellSummary>{read_cell_summary(rows->rows.front())};
+}
+
+Result<std::vector<RejectedRecord>> PgBackend::rejected(std::int64_t limit) {
+  const PgParam params[] = {number(limit)};
+  auto rows = query(
+      "SELECT source, encode(payload, 'hex'), reason, rejected_at_ms FROM rejected "
+      "ORDER BY id DESC LIMIT $1",
+      params, "reading rejected records");
+  if (!rows) return rows.error();
+  std::vector<RejectedRecord> records;
+  for (const auto& row : rows->rows) {
+    RejectedRecord record;
+    record.source = to_string(row[0]);
+    record.payload = from_hex(to_string(row[1]));
+    record.reason = to_string(row[2]);
+    record.rejected_at_ms = to_int(row[3]);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+Result<TableCounts> PgBackend::counts() {
+  auto rows = query(
+      "SELECT (SELECT count(*) FROM rigs), (SELECT count(*) FROM cells), "
+      "(SELECT count(*) FROM cycles), (SELECT count(*) FROM rejected), "
+      "(SELECT count(*) FROM forecasts), "
+      // No registry on PostgreSQL yet (pg_schema.cc): no models, no training runs.
+      "0, 0",
+      "counting rows");
+  if (!rows) return rows.error();
+  if (rows->rows.empty()) return make_error(ErrorCode::kIo, "counting rows returned nothing");
+  const auto& row = rows->rows.front();
+  TableCounts counts;
+  std::int64_t* fields[] = {&counts.rigs,         &counts.cells,     &counts.cycles,
+                            &counts.rejected,     &counts.forecasts, &counts.models,
+                            &counts.training_runs};
+  std::size_t column = 0;
+  for (std::int64_t* field : fields)
+    *field = to_int(row[column++]);
+  return counts;
+}
+
+}  // namespace cyclecast::storage::detail
