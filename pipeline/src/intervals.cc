@@ -2,6 +2,7 @@
 #include "cyclecast/pipeline/intervals.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -158,6 +159,66 @@ EolInterval eol_interval(std::span<const double> forecast, std::span<const doubl
   eol.earliest = std::min(eol.earliest, eol.expected);
   eol.latest = std::max(eol.latest, eol.expected);
   return eol;
+}
+
+namespace {
+
+constexpr const char* kCoverageKey = "pipeline.interval.coverage";
+constexpr const char* kHalfWidthKey = "pipeline.interval.half_width";
+
+std::string round_trip_text(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+std::optional<double> parse_number(const std::string& text) {
+  double value = 0.0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (result.ec != std::errc() || result.ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+Error bad_key(const char* key, const std::string& why) {
+  return make_error(ErrorCode::kInvalidArgument, std::string("model metadata ") + key + " " + why);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> interval_metadata(const IntervalReport& report) {
+  std::string widths;
+  for (double w : report.calibration.half_width)
+    widths += (widths.empty() ? "" : ",") + round_trip_text(w);
+  return {{kCoverageKey, round_trip_text(report.calibration.coverage)}, {kHalfWidthKey, widths}};
+}
+
+Result<std::optional<ModelIntervals>> intervals_from_metadata(
+    const std::map<std::string, std::string>& metadata, int64_t horizon) {
+  const auto coverage = metadata.find(kCoverageKey);
+  const auto widths = metadata.find(kHalfWidthKey);
+  if (coverage == metadata.end() && widths == metadata.end())
+    return std::optional<ModelIntervals>();
+  if (coverage == metadata.end()) return bad_key(kCoverageKey, "is missing");
+  if (widths == metadata.end()) return bad_key(kHalfWidthKey, "is missing");
+  ModelIntervals out;
+  const auto c = parse_number(coverage->second);
+  if (!c || !(*c > 0.0 && *c < 1.0)) return bad_key(kCoverageKey, "must be a number in (0, 1)");
+  out.coverage = *c;
+  const std::string& text = widths->second;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const auto w = parse_number(text.substr(start, comma - start));
+    if (!w || !std::isfinite(*w) || *w < 0.0)
+      return bad_key(kHalfWidthKey, "must hold finite non-negative numbers");
+    out.half_width.push_back(*w);
+    if (static_cast<int64_t>(out.half_width.size()) > horizon) break;
+    start = comma + 1;
+  }
+  if (static_cast<int64_t>(out.half_width.size()) != horizon)
+    return bad_key(kHalfWidthKey,
+                   "must hold one value per horizon step (" + std::to_string(horizon) + ")");
+  return std::optional<ModelIntervals>(std::move(out));
 }
 
 }  // namespace cyclecast::pipeline

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -169,6 +170,40 @@ TEST(EolInterval, TheLowerBoundCrossesFirstAndNoCrossingIsHPlusOne) {
   EXPECT_EQ(eol.earliest, 2);
   EXPECT_EQ(eol.expected, 3);
   EXPECT_EQ(eol.latest, 5);  // the upper bound stays at or above 0.8: beyond the horizon
+}
+
+TEST(IntervalMetadata, RoundTripsExactlyAndAFileWithoutItHasNoInterval) {
+  IntervalReport report;
+  report.calibration.coverage = 0.9;
+  report.calibration.half_width = {0.1, 1.0 / 3.0, 2.5e-7};
+  auto back = intervals_from_metadata(interval_metadata(report), 3);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->coverage, 0.9);
+  EXPECT_EQ((*back)->half_width, report.calibration.half_width);
+  auto none = intervals_from_metadata({{"pipeline.horizon", "3"}}, 3);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST(IntervalMetadata, RefusesHalfAPairBadNumbersAndTheWrongCount) {
+  const auto refused = [](std::map<std::string, std::string> m) {
+    auto r = intervals_from_metadata(m, 2);
+    return !r.ok() && r.error().code == ErrorCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused({{"pipeline.interval.coverage", "0.9"}}));
+  EXPECT_TRUE(refused({{"pipeline.interval.half_width", "1,2"}}));
+  const std::string c = "pipeline.interval.coverage", w = "pipeline.interval.half_width";
+  EXPECT_TRUE(refused({{c, "1.5"}, {w, "1,2"}}));
+  EXPECT_TRUE(refused({{c, "x"}, {w, "1,2"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1,2,3"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1,"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, ""}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1,-2"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1,inf"}}));
+  EXPECT_TRUE(refused({{c, "0.9"}, {w, "1,nan"}}));
+  EXPECT_FALSE(refused({{c, "0.9"}, {w, "1,2"}}));
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -100,5 +102,19 @@ struct IntervalReport {
   std::vector<double> coverage_by_step;   // the model's, on the test windows
   std::string note;                       // e.g. why the finite-sample level was capped
 };
+
+// The intervals in a model file's metadata (docs/pipeline.md, "Prediction intervals"):
+// pipeline.interval.coverage (nominal) and pipeline.interval.half_width (H comma-separated
+// values, amplitude units, shortest round-trip text). A file without them (a model from before
+// intervals) forecasts without an interval.
+struct ModelIntervals {
+  double coverage = 0.0;
+  std::vector<double> half_width;
+};
+std::map<std::string, std::string> interval_metadata(const IntervalReport& report);
+// nullopt when the keys are absent; kInvalidArgument naming the key when one is present without
+// the other, does not parse, is negative or not finite, or does not hold `horizon` values.
+Result<std::optional<ModelIntervals>> intervals_from_metadata(
+    const std::map<std::string, std::string>& metadata, int64_t horizon);
 
 }  // namespace cyclecast::pipeline
