@@ -52,9 +52,11 @@ Result<ConformalQuantiles> conformal_quantiles(const Eigen::MatrixXd& scores,
   q.coverage = coverage;
   q.cells = static_cast<int64_t>(windows_of_cell.size());
   q.windows = scores.cols();
-  const double rank = std::ceil((cells + 1.0) * coverage - 1e-9);
-  q.capped = rank > cells;
-  q.level = std::min(1.0, rank / cells);
+  const auto windows = static_cast<double>(scores.cols());
+  const double rank = std::ceil((windows + 1.0) * coverage - 1e-9);
+  q.capped = rank > windows;
+  q.level = std::min(1.0, rank / windows);
+  q.few_cells = std::ceil((cells + 1.0) * coverage - 1e-9) > cells;
   std::vector<double> row(static_cast<size_t>(scores.cols()));
   for (Eigen::Index k = 0; k < scores.rows(); ++k) {
     for (Eigen::Index j = 0; j < scores.cols(); ++j)

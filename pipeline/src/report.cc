@@ -94,17 +94,12 @@ Json intervals_json(const std::optional<IntervalReport>& intervals) {
   if (!intervals) return nullptr;
   const IntervalReport& r = *intervals;
   const ConformalQuantiles& q = r.calibration;
-  Json j{{"method", r.method},
-         {"nominal_coverage", q.coverage},
-         {"calibration_cells", q.cells},
-         {"calibration_windows", q.windows},
-         {"quantile_level", q.level},
-         {"level_capped", q.capped},
-         {"note", r.note},
-         {"baseline", r.baseline},
-         {"half_width_amplitude", q.half_width},
-         {"half_width_int8", r.table},
-         {"coverage_by_step", r.coverage_by_step},
+  Json j{{"method", r.method},           {"nominal_coverage", q.coverage},
+         {"calibration_cells", q.cells}, {"calibration_windows", q.windows},
+         {"quantile_level", q.level},    {"level_capped", q.capped},
+         {"few_cells", q.few_cells},     {"note", r.note},
+         {"baseline", r.baseline},       {"half_width_amplitude", q.half_width},
+         {"half_width_int8", r.table},   {"coverage_by_step", r.coverage_by_step},
          {"test", Json::array()}};
   for (const IntervalCoverageRow& row : r.rows) {
     j["test"].push_back(Json{{"group", row.group},

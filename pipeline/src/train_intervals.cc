@@ -82,14 +82,18 @@ Result<IntervalReport> calibrate_intervals(const EvalProtocol& protocol,
   IntervalReport r;
   r.method =
       "split-conformal on the int8 student's |residual| / window amplitude, per step, over the "
-      "validation cells (each cell weighs the same; finite-sample rank over cells)";
+      "validation cells (each cell weighs the same; finite-sample rank over windows)";
   r.calibration = *q;
   r.table = half_width_table(q->half_width, student.output_scale());
+  const std::string needed =
+      std::to_string(static_cast<int64_t>(std::ceil(coverage / (1.0 - coverage) - 1e-9)));
   if (q->capped) {
-    r.note = std::to_string(q->cells) + " validation cells cannot support " + percent(coverage) +
-             " (at least " +
-             std::to_string(static_cast<int64_t>(std::ceil(coverage / (1.0 - coverage) - 1e-9))) +
-             " are needed): the half-widths are the largest validation residuals";
+    r.note = std::to_string(q->windows) + " validation windows cannot support " +
+             percent(coverage) + ": the half-widths are the largest validation residuals";
+  } else if (q->few_cells) {
+    r.note = std::to_string(q->cells) + " validation cells, fewer than the " + needed +
+             " a guarantee for a new cell at " + percent(coverage) +
+             " needs: the coverage is nominal, measured on the test cells";
   }
 
   const Windows& test = protocol.test;

@@ -43,12 +43,13 @@ TEST(ConformalQuantiles, OneWindowPerCellIsTheClassicFiniteSampleRank) {
   ASSERT_TRUE(q) << q.error().message;
   EXPECT_EQ(q->half_width, std::vector<double>{18});
   EXPECT_FALSE(q->capped);
+  EXPECT_FALSE(q->few_cells);
   EXPECT_EQ(q->cells, 19);
   EXPECT_NEAR(q->level, 18.0 / 19.0, 1e-12);
 }
 
-TEST(ConformalQuantiles, FewCellsCapTheLevelAtTheLargestScoreAndSaySo) {
-  // Two validation cells cannot support 90 %: (2 + 1) * 0.9 > 2.
+TEST(ConformalQuantiles, FewWindowsCapTheLevelAtTheLargestScoreAndSaySo) {
+  // Four windows cannot support 90 %: (4 + 1) * 0.9 > 4.
   Eigen::MatrixXd scores(2, 4);
   scores << 0.1, 0.2, 0.3, 0.4,  //
       1.0, 5.0, 2.0, 3.0;
@@ -56,10 +57,28 @@ TEST(ConformalQuantiles, FewCellsCapTheLevelAtTheLargestScoreAndSaySo) {
   auto q = conformal_quantiles(scores, cells, 0.9);
   ASSERT_TRUE(q);
   EXPECT_TRUE(q->capped);
+  EXPECT_TRUE(q->few_cells);
   EXPECT_EQ(q->level, 1.0);
   EXPECT_EQ(q->half_width, (std::vector<double>{0.4, 5.0}));
   EXPECT_EQ(q->cells, 2);
   EXPECT_EQ(q->windows, 4);
+}
+
+TEST(ConformalQuantiles, FewCellsWithManyWindowsAreNotCappedButFlagged) {
+  // Three cells of 40 windows, scores 0.01 .. 1.20: the rank over 120 windows (level 109/120)
+  // stays below the largest score; three cells are too few for a guarantee per new cell.
+  Eigen::MatrixXd scores(1, 120);
+  std::vector<int64_t> cells;
+  for (Eigen::Index j = 0; j < 120; ++j) {
+    scores(0, j) = 0.01 * static_cast<double>(j + 1);
+    cells.push_back(j / 40);
+  }
+  auto q = conformal_quantiles(scores, cells, 0.9);
+  ASSERT_TRUE(q);
+  EXPECT_FALSE(q->capped);
+  EXPECT_TRUE(q->few_cells);
+  EXPECT_NEAR(q->level, 109.0 / 120.0, 1e-12);
+  EXPECT_NEAR(q->half_width[0], 1.09, 1e-12);
 }
 
 TEST(ConformalQuantiles, EveryCellWeighsTheSameWhateverItsNumberOfWindows) {

@@ -28,20 +28,25 @@ inline constexpr double kDefaultIntervalCoverage = 0.9;
 struct ConformalQuantiles {
   std::vector<double> half_width;  // H values, in the scores' units
   double coverage = 0.0;           // the nominal coverage asked for
-  // Level of the quantile taken of the cell-weighted score distribution: ceil((m + 1) c) / m for
-  // m cells and nominal coverage c, at most 1.
+  // Level of the quantile taken of the cell-weighted score distribution: the finite-sample
+  // conformal rank over n windows, ceil((n + 1) c) / n for nominal coverage c, at most 1.
   double level = 0.0;
   int64_t cells = 0, windows = 0;
-  // True when (m + 1) c > m (fewer than c / (1 - c) cells, 9 at 90 %): the finite-sample
-  // guarantee needs a quantile beyond the largest score, and half_width is the largest score.
+  // True when (n + 1) c > n: half_width is the largest score.
   bool capped = false;
+  // True with fewer than c / (1 - c) cells (9 at 90 %): a rank over cells (the guarantee for a
+  // new cell) would need a quantile beyond the largest score; the coverage is then nominal.
+  bool few_cells = false;
 };
 
 // Windows are not exchangeable (the windows of one cell share its history), cells are: every
-// cell weighs the same, spread evenly over its windows, and the finite-sample correction counts
-// cells, not windows. scores: H x n, each >= 0 and finite; window_cells: n cell indices (any
-// integers, equal for windows of one cell). kInvalidArgument for n = 0, H = 0, a size mismatch, a
-// negative or non-finite score, or coverage outside (0, 1).
+// cell weighs the same, spread evenly over its windows, so a cell with many windows does not
+// set the quantile. The level is the finite-sample rank over windows; a rank over cells would be
+// the strict guarantee, but with the few validation cells of a run (4 to 12) it is always the
+// largest score, and intervals that wide cover 100 % (docs/pipeline.md, "Prediction intervals").
+// scores: H x n, each >= 0 and finite; window_cells: n cell indices (any integers, equal for
+// windows of one cell). kInvalidArgument for n = 0, H = 0, a size mismatch, a negative or
+// non-finite score, or coverage outside (0, 1).
 Result<ConformalQuantiles> conformal_quantiles(const Eigen::MatrixXd& scores,
                                                std::span<const int64_t> window_cells,
                                                double coverage);
