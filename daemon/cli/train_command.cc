@@ -191,6 +191,40 @@ Result<pipeline::TeacherKind> teacher_kind(const std::string& name) {
   return it->second;
 }
 
+// The intervals' test coverage, overall and per SOH band, against the baseline's.
+nlohmann::json intervals_json(const std::optional<pipeline::IntervalReport>& intervals) {
+  if (!intervals) return nullptr;
+  nlohmann::json test = nlohmann::json::array();
+  for (const pipeline::IntervalCoverageRow& row : intervals->rows) {
+    test.push_back({{"group", row.group},
+                    {"coverage", row.model.coverage},
+                    {"mean_width", row.model.mean_width},
+                    {"baseline_coverage", row.baseline.coverage},
+                    {"baseline_mean_width", row.baseline.mean_width},
+                    {"windows", row.model.windows}});
+  }
+  return {{"nominal_coverage", intervals->calibration.coverage},
+          {"calibration_cells", intervals->calibration.cells},
+          {"level_capped", intervals->calibration.capped},
+          {"baseline", intervals->baseline},
+          {"test", test}};
+}
+
+void print_intervals(const std::optional<pipeline::IntervalReport>& intervals) {
+  if (!intervals) return;
+  std::printf("intervals (nominal %.0f %%, %lld validation cells%s):\n",
+              100.0 * intervals->calibration.coverage,
+              static_cast<long long>(intervals->calibration.cells),
+              intervals->note.empty() ? "" : ", level capped");
+  std::printf("  %-8s %9s %11s %15s %15s\n", "windows", "coverage", "mean width",
+              (intervals->baseline + " cover").c_str(), (intervals->baseline + " width").c_str());
+  for (const pipeline::IntervalCoverageRow& row : intervals->rows) {
+    std::printf("  %-8s %8.1f%% %11.5f %14.1f%% %15.5f\n", row.group.c_str(),
+                100.0 * row.model.coverage, row.model.mean_width, 100.0 * row.baseline.coverage,
+                row.baseline.mean_width);
+  }
+}
+
 void print_training_summary(const pipeline::TrainingResult& r, bool json) {
   if (json) {
     nlohmann::json baselines = nlohmann::json::object();
@@ -207,6 +241,7 @@ void print_training_summary(const pipeline::TrainingResult& r, bool json) {
                                 {"teacher_params", r.teacher_params},
                                 {"student_flash_bytes", r.chosen_flash_bytes},
                                 {"gate", pipeline::gate_evidence_json(r.gate_evidence)},
+                                {"intervals", intervals_json(r.intervals)},
                                 {"seconds", r.seconds}};
     std::cout << out.dump() << '\n';
     return;
@@ -225,6 +260,7 @@ void print_training_summary(const pipeline::TrainingResult& r, bool json) {
   for (const auto& [name, m] : r.baselines)
     print_metrics_row(name, m);
   if (r.gate_evidence.present()) std::printf("gate: %s\n", r.gate_evidence.reason.c_str());
+  print_intervals(r.intervals);
 }
 
 int run_train(const TrainFlags& flags) {
@@ -354,6 +390,12 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
   train->add_option("--max-ram", o.budget.max_ram_bytes, "deployment budget: RAM bytes")
       ->capture_default_str();
   train->add_option("--max-ms", o.budget.max_ms, "deployment budget: ms per forecast at 64 MHz")
+      ->capture_default_str();
+  train
+      ->add_option("--interval-coverage", o.interval_coverage,
+                   "nominal coverage of the per-step prediction intervals, calibrated on the "
+                   "validation cells")
+      ->check(CLI::Range(0.5, 0.999))
       ->capture_default_str();
   train->add_option("--threads", o.threads, "training threads (0: all cores)")
       ->capture_default_str();

@@ -15,6 +15,8 @@ namespace {
 
 constexpr uint8_t kMagic[4] = {'C', 'C', 'Q', '8'};
 constexpr uint16_t kBlobVersion = 1;
+constexpr uint16_t kBlobVersionWithIntervals = 2;  // version 1 + the interval table
+constexpr int32_t kMaxHalfWidth = int32_t{1} << 30;
 constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
 constexpr size_t kCrcBytes = 4;
 
@@ -62,7 +64,8 @@ std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
   ByteWriter out;
   for (const uint8_t byte : kMagic)
     out.u8(byte);
-  out.u16(kBlobVersion);
+  const bool intervals = !s.interval_half_width.empty();
+  out.u16(intervals ? kBlobVersionWithIntervals : kBlobVersion);
   out.u16(s.input_size);
   out.u16(s.features);
   out.u16(s.width);
@@ -75,6 +78,7 @@ std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
   out.i32(s.output_scale_mantissa);
   out.i32(s.output_scale_exponent);
   for_each_array(s, [&](const auto& array, size_t) { out.array(array); });
+  if (intervals) out.array(s.interval_half_width);
   out.u32(crc32(out.bytes()));
   return std::move(out.bytes());
 }
@@ -85,10 +89,11 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
     return make_error(ErrorCode::kParse, "not a quantized student blob (magic is not CCQ8)");
   ByteReader in(bytes.subspan(4));
   const uint16_t version = in.u16();
-  if (version != kBlobVersion)
+  if (version != kBlobVersion && version != kBlobVersionWithIntervals)
     return make_error(ErrorCode::kUnsupported,
                       "quantized student blob version " + std::to_string(version) +
-                          " is not supported (this build reads version 1)");
+                          " is not supported (this build reads versions 1 and 2)");
+  const bool intervals = version == kBlobVersionWithIntervals;
   QuantizedStudent s;
   s.input_size = in.u16();
   s.features = in.u16();
@@ -101,8 +106,9 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
   s.input_scale_exponent = in.i32();
   s.output_scale_mantissa = in.i32();
   s.output_scale_exponent = in.i32();
-  const size_t expected =
-      kHeaderBytes + payload_bytes(s.input_size, s.features, s.width, s.horizon) + kCrcBytes;
+  const size_t expected = kHeaderBytes +
+                          payload_bytes(s.input_size, s.features, s.width, s.horizon) +
+                          (intervals ? 4 * size_t{s.horizon} : 0) + kCrcBytes;
   if (bytes.size() != expected)
     return corrupt(std::to_string(bytes.size()) + " bytes where the dimensions need " +
                    std::to_string(expected));
@@ -113,6 +119,13 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
     array.resize(n);
     in.array(std::span(array));
   });
+  if (intervals) {
+    s.interval_half_width.resize(s.horizon);
+    in.array(std::span(s.interval_half_width));
+    for (int32_t w : s.interval_half_width) {
+      if (w < 0 || w > kMaxHalfWidth) return corrupt("an interval half-width outside [0, 2^30]");
+    }
+  }
   assert(in.ok());  // proven by the size check above (and the reader cannot read past anyway)
   const cc_student_model view = s.model();
   if (cc_student_validate(&view) != CC_OK) return corrupt("the model fails cc_student_validate");

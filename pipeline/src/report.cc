@@ -85,6 +85,30 @@ Json report_gate_evidence_json(const GateEvidence& e) {
   return j;
 }
 
+Json coverage_json(const IntervalCoverage& c) {
+  return Json{{"coverage", c.coverage}, {"mean_width", c.mean_width}, {"windows", c.windows}};
+}
+
+// The chosen student's prediction intervals (docs/pipeline-report.md, "intervals").
+Json intervals_json(const std::optional<IntervalReport>& intervals) {
+  if (!intervals) return nullptr;
+  const IntervalReport& r = *intervals;
+  const ConformalQuantiles& q = r.calibration;
+  Json j{{"method", r.method},           {"nominal_coverage", q.coverage},
+         {"calibration_cells", q.cells}, {"calibration_windows", q.windows},
+         {"quantile_level", q.level},    {"level_capped", q.capped},
+         {"few_cells", q.few_cells},     {"note", r.note},
+         {"baseline", r.baseline},       {"half_width_amplitude", q.half_width},
+         {"half_width_int8", r.table},   {"coverage_by_step", r.coverage_by_step},
+         {"test", Json::array()}};
+  for (const IntervalCoverageRow& row : r.rows) {
+    j["test"].push_back(Json{{"group", row.group},
+                             {"model", coverage_json(row.model)},
+                             {"baseline", coverage_json(row.baseline)}});
+  }
+  return j;
+}
+
 Json report_json(const RunReport& r) {
   Json j{{"format", "cyclecast-report"},
          {"version", kReportVersion},
@@ -99,6 +123,7 @@ Json report_json(const RunReport& r) {
          {"front", r.front},
          {"choice", choice_json(r)},
          {"gate_evidence", report_gate_evidence_json(r.gate_evidence)},
+         {"intervals", intervals_json(r.intervals)},
          {"samples", Json::array()},
          {"error_by_step", Json::array()},
          {"timings_s", Json::array()},

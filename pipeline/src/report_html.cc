@@ -446,6 +446,34 @@ std::string choice_section(const RunReport& r) {
   return s + "</section>\n";
 }
 
+std::string percent_text(double share) {
+  return std::isfinite(share) ? number(100.0 * share, "%.1f") + " %" : "n/a";
+}
+
+// The chosen student's intervals: coverage and mean width on the test windows, overall and per
+// SOH band, next to the baseline's residual quantiles calibrated the same way.
+std::string intervals_section(const RunReport& r) {
+  std::string s = "<section class=\"intervals\">\n<h2>Prediction intervals</h2>\n";
+  if (!r.intervals) return s + "<p>No intervals: the run chose no student.</p>\n</section>\n";
+  const IntervalReport& iv = *r.intervals;
+  const ConformalQuantiles& q = iv.calibration;
+  s += "<p>Nominal " + escape(percent_text(q.coverage)) + ", " + escape(iv.method) + ": " +
+       std::to_string(q.cells) + " cells, " + std::to_string(q.windows) +
+       " windows, quantile level " + escape(number(q.level, "%.3f")) + ".</p>\n";
+  if (!iv.note.empty()) s += "<p class=\"note\">" + escape(iv.note) + ".</p>\n";
+  const std::string base = iv.baseline.empty() ? "baseline" : iv.baseline;
+  s += "<table class=\"interval-coverage\">\n" +
+       header_row({"test windows", "windows", "coverage", "mean width (SOH)", base + " coverage",
+                   base + " mean width (SOH)"});
+  for (const IntervalCoverageRow& row : iv.rows) {
+    s += "<tr>" + cell(row.group) + num_cell(std::to_string(row.model.windows)) +
+         num_cell(percent_text(row.model.coverage)) + num_cell(mae_text(row.model.mean_width)) +
+         num_cell(percent_text(row.baseline.coverage)) +
+         num_cell(mae_text(row.baseline.mean_width)) + "</tr>\n";
+  }
+  return s + "</table>\n</section>\n";
+}
+
 std::string samples_section(const RunReport& r) {
   std::string s = "<section>\n<h2>Forecasts against truth</h2>\n<div class=\"samples\">\n";
   for (const SampleForecast& f : r.samples) {
@@ -496,6 +524,7 @@ std::string report_html_text(const RunReport& r) {
        candidates_table(r) + "</section>\n";
   h += "<section>\n<h2>Every stage against the baselines</h2>\n" + stages_table(r) + "</section>\n";
   h += "<section>\n<h2>Error by horizon step</h2>\n" + error_by_step_svg(r) + "</section>\n";
+  h += intervals_section(r);
   h += samples_section(r);
   h += "<section>\n<h2>Timings</h2>\n" +
        pairs_table("timings", "stage", "seconds", r.timings_s,

@@ -125,6 +125,8 @@ Result<void> check_options(const EvalProtocol& protocol, const TrainingOptions& 
     return bad("distillation lambda must rise within [0, 1]");
   }
   if (o.calibration_windows < 1) return bad("calibration needs at least one window");
+  if (!(o.interval_coverage > 0.0 && o.interval_coverage < 1.0))
+    return bad("the interval coverage must lie in (0, 1)");
   if (protocol.train.size() == 0 || protocol.validation.size() == 0 || protocol.test.size() == 0) {
     return bad("the " + protocol.name + " protocol left " + std::to_string(protocol.train.size()) +
                " training, " + std::to_string(protocol.validation.size()) + " validation and " +
@@ -451,6 +453,10 @@ Result<void> save_models(const TrainingRun& run) {
   metadata["pipeline.protocol"] = run.protocol.name;
   metadata["pipeline.data_source"] = run.protocol.data.source;
   metadata["pipeline.candidate"] = chosen.name;
+  if (run.report.intervals) {
+    const auto intervals = interval_metadata(*run.report.intervals);
+    metadata.insert(intervals.begin(), intervals.end());
+  }
   if (auto saved = save(run.partial / RunFiles::kStudent, chosen.config, chosen.params, metadata);
       !saved) {
     return saved.error();
@@ -461,13 +467,27 @@ Result<void> save_models(const TrainingRun& run) {
     return saved.error();
   }
   metadata["pipeline.candidate"] = "teacher-" + teacher.name;
+  metadata.erase("pipeline.interval.coverage");  // the intervals are the student's
+  metadata.erase("pipeline.interval.half_width");
   return save(run.partial / RunFiles::kTeacher, teacher.config, teacher.params, metadata);
+}
+
+// The chosen int8 student's prediction intervals: its table travels in the blob.
+Result<void> add_intervals(TrainingRun& run) {
+  StudentRun& chosen = run.students[run.chosen];
+  auto intervals = calibrate_intervals(run.protocol, *chosen.int8, run.options.interval_coverage);
+  if (!intervals) return intervals.error();
+  chosen.int8->interval_half_width = intervals->table;
+  run.result.intervals = *intervals;
+  run.report.intervals = std::move(*intervals);
+  return {};
 }
 
 // Test metrics of every stage, the models and the report.
 Result<void> write_outputs(TrainingRun& run) {
   if (auto scored = score_students(run); !scored) return scored;
   compare_with_baselines(run);
+  if (auto added = add_intervals(run); !added) return added;
   if (auto saved = save_models(run); !saved) return saved;
   run.ctx.finish_stage();
   run.report.timings_s = run.ctx.timings();

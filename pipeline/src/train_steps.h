@@ -26,6 +26,7 @@
 #include "cyclecast/models/training.h"
 #include "cyclecast/pipeline/cleaning.h"
 #include "cyclecast/pipeline/gate_evidence.h"
+#include "cyclecast/pipeline/intervals.h"
 #include "cyclecast/pipeline/paired_bootstrap.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
@@ -179,6 +180,15 @@ Result<CellScores> score_cells(const std::vector<const StudentRun*>& students,
                                double jitter, int64_t epochs, RunContext& ctx);
 // The names of the node's extrapolation baselines in CellScores, in order.
 inline constexpr const char* kNodeBaselines[] = {"last value", "line-10", "quadratic-50"};
+
+// --- Prediction intervals (train_intervals.cc) -------------------------------------------------
+
+// Calibrates the chosen int8 student's per-step intervals at `coverage` on the protocol's
+// validation windows (intervals.h) and measures them, and the ridge baseline's residual
+// quantiles calibrated the same way, on its test windows, overall and per SOH band.
+Result<IntervalReport> calibrate_intervals(const EvalProtocol& protocol,
+                                           const models::QuantizedStudent& student,
+                                           double coverage);
 
 // --- What the run writes (train_outputs.cc) ---------------------------------------------------
 

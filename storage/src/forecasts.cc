@@ -16,19 +16,20 @@ namespace {
 // The cell's row id comes from the cells table inside the statement; a forecast of an unknown
 // cell or one already stored inserts nothing (sqlite3_changes tells which).
 constexpr const char* kInsertForecast =
-    "INSERT INTO forecasts(cell, at_cycle, model_version, origin, soh_f32le, created_at_ms) "
-    "SELECT c.id, ?2, ?3, ?4, ?5, ?6 FROM cells c WHERE c.cell_id = ?1 AND NOT EXISTS ("
+    "INSERT INTO forecasts(cell, at_cycle, model_version, origin, soh_f32le, created_at_ms, "
+    "lower_f32le, upper_f32le) "
+    "SELECT c.id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM cells c WHERE c.cell_id = ?1 AND NOT EXISTS ("
     "SELECT 1 FROM forecasts f WHERE f.cell = c.id AND f.at_cycle = ?2 AND "
     "f.model_version = ?3 AND f.origin = ?4)";
 constexpr const char* kCellExists = "SELECT 1 FROM cells WHERE cell_id = ?1";
 constexpr const char* kForecastsOf =
     "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms, f.error_10, "
-    "f.error_h FROM forecasts f JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 "
-    "ORDER BY f.at_cycle, f.origin, f.id";
+    "f.error_h, f.lower_f32le, f.upper_f32le FROM forecasts f JOIN cells c ON c.id = f.cell "
+    "WHERE c.cell_id = ?1 ORDER BY f.at_cycle, f.origin, f.id";
 constexpr const char* kRecentForecasts =
     "SELECT f.at_cycle, f.model_version, f.origin, f.soh_f32le, f.created_at_ms, f.error_10, "
-    "f.error_h FROM forecasts f JOIN cells c ON c.id = f.cell WHERE c.cell_id = ?1 "
-    "ORDER BY f.at_cycle DESC, f.id DESC LIMIT ?2";
+    "f.error_h, f.lower_f32le, f.upper_f32le FROM forecasts f JOIN cells c ON c.id = f.cell "
+    "WHERE c.cell_id = ?1 ORDER BY f.at_cycle DESC, f.id DESC LIMIT ?2";
 // Forecasts still waiting for their +H cycle (the partial index forecasts_unscored).
 constexpr const char* kUnscored =
     "SELECT f.id, f.at_cycle, f.soh_f32le, f.error_10, f.model_version, f.origin FROM forecasts f "
@@ -116,7 +117,23 @@ Result<void> check_forecast(const ForecastRecord& f) {
                           std::to_string(f.at_cycle) +
                           ": needs at_cycle >= 1, a model version and an origin");
   }
+  const bool no_interval = f.lower.empty() && f.upper.empty();
+  if (!no_interval && (f.lower.size() != f.soh.size() || f.upper.size() != f.soh.size())) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "forecast of cell '" + f.cell_id + "' at cycle " +
+                          std::to_string(f.at_cycle) +
+                          ": an interval needs a lower and an upper bound for every step");
+  }
   return {};
+}
+
+// An interval bound as its column: NULL when the forecast has no interval.
+void bind_bound(sqlite3_stmt* stmt, int index, const std::string& bytes, bool present) {
+  if (!present) {
+    sqlite3_bind_null(stmt, index);
+    return;
+  }
+  sqlite3_bind_blob(stmt, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
 }
 
 }  // namespace
@@ -142,6 +159,10 @@ Result<ForecastWriteResult> Database::write_forecasts(std::span<const ForecastRe
       detail::bind_text_static(stmt, 4, f.origin);
       sqlite3_bind_blob(stmt, 5, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
       sqlite3_bind_int64(stmt, 6, f.created_at_ms != 0 ? f.created_at_ms : now);
+      const std::string lower = f32le(f.lower), upper = f32le(f.upper);
+      const bool interval = !f.lower.empty();
+      bind_bound(stmt, 7, lower, interval);
+      bind_bound(stmt, 8, upper, interval);
       if (auto done = impl_->step_done(stmt, "storing a forecast"); !done) return done;
       if (sqlite3_changes(impl_->db) == 1) {
         ++result.stored;
@@ -175,6 +196,8 @@ Result<std::vector<ForecastRecord>> read_forecasts(Database::Impl& impl, sqlite3
     f.created_at_ms = sqlite3_column_int64(stmt, 4);
     f.error_10 = nan_if_null(stmt, 5);
     f.error_h = nan_if_null(stmt, 6);
+    f.lower = floats_of(stmt, 7);  // NULL reads as no bytes: no interval
+    f.upper = floats_of(stmt, 8);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return impl.error(rc, "reading the forecasts of cell '" + cell_id + "'");

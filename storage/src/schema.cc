@@ -156,11 +156,22 @@ CREATE TABLE model_events (
 CREATE INDEX model_events_by_model ON model_events(model, id);
 )sql";
 
+// Version 4: prediction intervals (docs/pipeline.md, "Prediction intervals"). lower_f32le and
+// upper_f32le hold the bounds of each step of soh_f32le, as it does; NULL: the forecast has no
+// interval (every forecast stored before, and those of a model without an interval table).
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE forecasts ADD COLUMN lower_f32le BLOB
+  CHECK (lower_f32le IS NULL OR length(lower_f32le) % 4 = 0);
+ALTER TABLE forecasts ADD COLUMN upper_f32le BLOB
+  CHECK (upper_f32le IS NULL OR length(upper_f32le) % 4 = 0);
+)sql";
+
 // Forward-only: a released step is never edited; a schema change is a new step at the end.
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "forecast scoring", kSchemaV2},
     {3, "model registry", kSchemaV3},
+    {4, "forecast intervals", kSchemaV4},
 };
 
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion),

@@ -199,8 +199,41 @@ TEST_F(QuantizedBlob, NamesWrongMagicAndUnknownVersion) {
   bad[0] = 'X';
   EXPECT_EQ(deserialize_quantized_student(bad).error().code, ErrorCode::kParse);
   bad = blob_;
-  bad[4] = 2;
+  bad[4] = 3;
   EXPECT_EQ(deserialize_quantized_student(bad).error().code, ErrorCode::kUnsupported);
+}
+
+TEST_F(QuantizedBlob, AStudentWithoutIntervalsIsStillVersionOneAndLoadsWithoutATable) {
+  EXPECT_EQ(blob_[4], 1);  // what builds before prediction intervals wrote and read
+  EXPECT_EQ(blob_[5], 0);
+  auto back = deserialize_quantized_student(blob_);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->interval_half_width.empty());
+}
+
+TEST_F(QuantizedBlob, TheIntervalTableMakesVersionTwoAndRoundTrips) {
+  QuantizedStudent with = student_;
+  with.interval_half_width = {0, 1, 2, 3, 1000, 65536, 1 << 30};  // horizon 7
+  const std::vector<uint8_t> blob = serialize_quantized_student(with);
+  EXPECT_EQ(blob[4], 2);
+  EXPECT_EQ(blob.size(), blob_.size() + 4 * 7);
+  auto back = deserialize_quantized_student(blob);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->interval_half_width, with.interval_half_width);
+  EXPECT_EQ(serialize_quantized_student(*back), blob);
+  for (size_t n = 0; n < blob.size(); ++n)
+    ASSERT_FALSE(deserialize_quantized_student(std::span(blob).first(n)).ok()) << n;
+}
+
+TEST_F(QuantizedBlob, RefusesAnIntervalHalfWidthOutsideItsRange) {
+  for (int32_t bad_width : {-1, (1 << 30) + 1}) {
+    QuantizedStudent bad = student_;
+    bad.interval_half_width.assign(7, 5);
+    bad.interval_half_width[3] = bad_width;
+    auto r = deserialize_quantized_student(serialize_quantized_student(bad));
+    ASSERT_FALSE(r.ok()) << bad_width;
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
 }
 
 // The quantizer's float reference must be the StudentModel the pipeline trains, or int8 scores

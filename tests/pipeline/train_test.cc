@@ -9,10 +9,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cyclecast/models/model_file.h"
+#include "cyclecast/models/quantize.h"
+#include "cyclecast/pipeline/intervals.h"
 #include "fading_cells.h"
 #include "temp_dir.h"
 
@@ -101,6 +104,32 @@ TEST_F(TrainingTest, TinyRunWritesACompleteConsistentDirectory) {
   EXPECT_NEAR(teacher_metrics->mae, result->teacher.mae, 1e-9);
   // Trained, the student forecasts better than holding the last value.
   EXPECT_LT(result->chosen_float.mae, result->baselines.front().second.mae);
+
+  // The intervals: calibrated on the validation cells, measured on the test windows, and their
+  // table in the int8 blob and the float model's metadata (the teacher has none).
+  const auto& intervals = report["intervals"];
+  ASSERT_TRUE(intervals.is_object());
+  ASSERT_TRUE(result->intervals.has_value());
+  EXPECT_EQ(intervals["nominal_coverage"], 0.9);
+  EXPECT_EQ(intervals["half_width_int8"].size(), 10u);
+  EXPECT_EQ(intervals["test"][0]["group"], "all");
+  EXPECT_EQ(intervals["test"][0]["model"]["windows"], result->chosen_int8.windows);
+  EXPECT_EQ(intervals["baseline"], "ridge");
+  EXPECT_EQ(intervals["level_capped"].get<bool>() || intervals["few_cells"].get<bool>(),
+            !intervals["note"].get<std::string>().empty());
+  std::ifstream blob_in(fs::path(out) / "student.int8", std::ios::binary);
+  const std::vector<uint8_t> blob{std::istreambuf_iterator<char>(blob_in), {}};
+  auto student = models::deserialize_quantized_student(blob);
+  ASSERT_TRUE(student.ok());
+  EXPECT_EQ(student->interval_half_width, result->intervals->table);
+  auto saved = models::load_model(out + "/student.ccm");
+  ASSERT_TRUE(saved.ok());
+  auto from_file = intervals_from_metadata(saved->metadata, 10);
+  ASSERT_TRUE(from_file.ok() && from_file->has_value());
+  EXPECT_EQ((*from_file)->half_width, result->intervals->calibration.half_width);
+  auto teacher = models::load_model(out + "/teacher.ccm");
+  ASSERT_TRUE(teacher.ok());
+  EXPECT_FALSE(intervals_from_metadata(teacher->metadata, 10)->has_value());
 }
 
 // The RunOutput a run returns (and the retraining worker hands on in memory) is the one its

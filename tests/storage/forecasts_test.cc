@@ -55,6 +55,76 @@ TEST(Forecasts, AreStoredOnceAndReadBack) {
   EXPECT_TRUE(db->forecasts_of("nobody")->empty());
 }
 
+TEST(Forecasts, IntervalsAreStoredBitForBitAndAForecastWithoutOneReadsWithout) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
+  ForecastRecord with{"c1", 10, "v2", "host", {0.97f, 0.96f}, 1};
+  with.lower = {0.95f, 0.93f};
+  with.upper = {0.99f, 0.985f};
+  ForecastRecord without{"c1", 11, "v1", "host", {0.97f, 0.96f}, 2};
+  ASSERT_TRUE(db->write_forecasts(std::vector<ForecastRecord>{with, without}).ok());
+  auto read = db->forecasts_of("c1");
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].lower, with.lower);
+  EXPECT_EQ((*read)[0].upper, with.upper);
+  EXPECT_TRUE((*read)[1].lower.empty());
+  EXPECT_TRUE((*read)[1].upper.empty());
+  EXPECT_EQ(raw_int(dir / "f.db", "SELECT count(*) FROM forecasts WHERE lower_f32le IS NULL"), 1);
+}
+
+TEST(Forecasts, AnIntervalWithoutABoundForEveryStepIsRefused) {
+  TempDir dir;
+  auto db = Database::open(dir / "f.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
+  ForecastRecord half{"c1", 10, "v2", "host", {0.97f, 0.96f}, 1};
+  half.lower = {0.95f, 0.93f};
+  EXPECT_EQ(db->write_forecasts(std::vector<ForecastRecord>{half}).error().code,
+            ErrorCode::kInvalidArgument);
+  ForecastRecord short_bounds = half;
+  short_bounds.upper = {0.99f};
+  EXPECT_EQ(db->write_forecasts(std::vector<ForecastRecord>{short_bounds}).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(db->counts()->forecasts, 0);
+}
+
+// A database written before intervals (schema version 3) is migrated forward: its forecasts are
+// kept, read without an interval, and new ones can carry one.
+TEST(Forecasts, AVersion3DatabaseGainsIntervalColumnsAndKeepsItsForecasts) {
+  TempDir dir;
+  const auto path = dir / "v3.db";
+  {
+    auto db = Database::open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
+    ASSERT_TRUE(db->write_forecasts(
+                      std::vector<ForecastRecord>{{"c1", 10, "old", "host", {0.9f, 0.89f}, 5}})
+                    .ok());
+  }
+  // Back to what version 3 wrote: no interval columns, no version-4 row.
+  raw_exec(path,
+           "ALTER TABLE forecasts DROP COLUMN lower_f32le; "
+           "ALTER TABLE forecasts DROP COLUMN upper_f32le; "
+           "DELETE FROM schema_version WHERE version = 4;");
+  ASSERT_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 3);
+  auto db = Database::open(path);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(db->schema_version(), 4);
+  auto read = db->forecasts_of("c1");
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].soh, (std::vector<float>{0.9f, 0.89f}));
+  EXPECT_TRUE((*read)[0].lower.empty());
+  ForecastRecord next{"c1", 11, "new", "host", {0.9f}, 6};
+  next.lower = {0.8f};
+  next.upper = {1.0f};
+  ASSERT_TRUE(db->write_forecasts(std::vector<ForecastRecord>{next}).ok());
+  EXPECT_EQ(db->forecasts_of("c1")->back().upper, std::vector<float>{1.0f});
+}
+
 TEST(Forecasts, RecentAreTheNewestFirstUpToTheLimit) {
   TempDir dir;
   auto db = Database::open(dir / "f.db");

@@ -292,7 +292,7 @@ TEST(RegistryMigration, AVersion2FileGainsTheRegistryAndKeepsItsRows) {
   auto db = Database::open(path);
   ASSERT_TRUE(db.ok()) << db.error().message;
   EXPECT_EQ(db->schema_version(), kSchemaVersion);
-  EXPECT_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 3);
+  EXPECT_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), kSchemaVersion);
 
   auto run = get_run(*db, 7);
   ASSERT_TRUE(run.ok()) << run.error().message;

@@ -97,6 +97,10 @@ class QuantizedStudent {
   std::vector<int32_t> head_bias, bypass_multiplier, head_multiplier;
   int32_t input_scale_mantissa = 0, input_scale_exponent = 0;
   int32_t output_scale_mantissa = 0, output_scale_exponent = 0;
+  // Half-width of the prediction interval at each horizon step, in integers of the output scale:
+  // the interval is forecast[k] -/+ interval_half_width[k] (saturated to int32). Empty: the model
+  // has no interval (a blob of version 1); otherwise `horizon` entries in [0, 2^30].
+  std::vector<int32_t> interval_half_width;
 
   cc_student_model model() const;
   // real = scale * integer, exactly the value the firmware's mantissa/exponent pair denotes.
@@ -106,11 +110,14 @@ class QuantizedStudent {
 };
 
 // Compact little-endian blob for shipping a quantized student (bundles carry it, docs/bundles.md):
-//   "CCQ8" magic, u16 version (1), u16 dims..., i32 parameters, every array in the order of
-//   QuantizedStudent's fields, u32 CRC-32 (IEEE) of everything before it. docs/firmware.md.
+//   "CCQ8" magic, u16 version, u16 dims..., i32 parameters, every array in the order of
+//   QuantizedStudent's fields, [version 2: the interval table, H i32], u32 CRC-32 (IEEE) of
+//   everything before it. docs/firmware.md. A student without an interval table is written as
+//   version 1, byte for byte what builds before intervals wrote and read.
 std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& student);
-// Refuses wrong magic (kParse), another version (kUnsupported), truncation, trailing bytes, a bad
-// CRC or a model cc_student_validate refuses (kCorrupt).
+// Reads versions 1 and 2. Refuses wrong magic (kParse), another version (kUnsupported),
+// truncation, trailing bytes, a bad CRC, an interval entry outside [0, 2^30] or a model
+// cc_student_validate refuses (kCorrupt).
 Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> bytes);
 
 // calibration: input_size x n float inputs (training windows), n >= 1. The result has passed

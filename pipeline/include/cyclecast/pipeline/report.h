@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "cyclecast/pipeline/gate_evidence.h"
+#include "cyclecast/pipeline/intervals.h"
 #include "cyclecast/pipeline/metrics.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/result.h"
@@ -55,6 +57,9 @@ struct RunReport {
   std::vector<std::pair<std::string, double>> timings_s;                   // stage, seconds
   std::vector<std::pair<std::string, int64_t>> cleaning;  // cleaning rule, values it changed
   GateEvidence gate_evidence;  // the chosen student against the node's baselines
+  // The chosen student's prediction intervals and their coverage on the test windows (none when
+  // the run chose no student).
+  std::optional<IntervalReport> intervals;
   Budget budget;  // the deployment budget the choice was made under (drawn on the Pareto plot)
 
   bool has_choice() const { return choice.index < candidates.size(); }

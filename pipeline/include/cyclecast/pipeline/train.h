@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cyclecast/models/cost.h"
 #include "cyclecast/pipeline/gate_evidence.h"
+#include "cyclecast/pipeline/intervals.h"
 #include "cyclecast/pipeline/pareto.h"
 #include "cyclecast/pipeline/protocols.h"
 #include "cyclecast/pipeline/run_output.h"
@@ -53,6 +55,9 @@ struct TrainingOptions {
   // evidence"). 0 turns it off.
   int64_t kfold_below_cells = 20;
   int64_t kfold_folds = 5;
+  // Nominal coverage of the per-step prediction intervals, calibrated on the validation cells
+  // (docs/pipeline.md, "Prediction intervals"); in (0, 1).
+  double interval_coverage = 0.9;
   int64_t threads = 0;  // 0: all hardware threads
   uint64_t seed = 1;
   // Cost model of every candidate: defaults, or measured on the target (pipeline::read_cost_file).
@@ -81,6 +86,8 @@ struct TrainingResult : RunOutput {
   // Whether the chosen student beats the best baseline the node could run (gate_evidence.h);
   // the promotion gate refuses a student that does not.
   GateEvidence gate_evidence;
+  // The chosen student's prediction intervals (calibration and test coverage).
+  std::optional<IntervalReport> intervals;
   int64_t teacher_params = 0;
   double seconds = 0.0;
 };

@@ -22,7 +22,7 @@
 namespace cyclecast::storage {
 
 // The schema version this build writes. Opening a file whose version is higher is refused.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Rejected payloads longer than this are truncated when written, so that one hostile or broken
 // message cannot bloat the database.
@@ -99,6 +99,10 @@ struct ForecastRecord {
   // those cycles are stored; NaN until then (ignored by write_forecasts).
   double error_10 = std::numeric_limits<double>::quiet_NaN();
   double error_h = std::numeric_limits<double>::quiet_NaN();
+  // The prediction interval of each step (docs/pipeline.md, "Prediction intervals"): both empty
+  // (no interval: a model without an interval table, or a forecast stored before intervals), or
+  // both with soh.size() values, lower[j] <= soh[j] <= upper[j] where soh[j] is not NaN.
+  std::vector<float> lower{}, upper{};
 };
 
 // Live error of one forecaster (model version and origin) over its scored forecasts.
