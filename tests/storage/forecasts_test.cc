@@ -146,6 +146,7 @@ TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
     EXPECT_EQ(s.at_cycle, 5);
     EXPECT_EQ(s.target_cycle, 25);
     EXPECT_EQ(s.model_version, "v1");
+    EXPECT_NEAR(s.origin_soh, 0.95, 1e-9) << "the SOH of cycle 5, its band for the drift monitor";
   }
   const bool host_first = scored_h[0].origin == "host";
   EXPECT_NEAR(scored_h[host_first ? 0 : 1].error_h, 0.0, 1e-6);
