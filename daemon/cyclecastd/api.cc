@@ -146,7 +146,9 @@ Json drift_json(const DriftState& d) {
           {"detected_at", time_or_null(d.detected_at_ms)},
           {"detected_cell", text_or_null(d.detected_cell)},
           {"detected_cycle", d.detected ? Json(d.detected_cycle) : Json(nullptr)},
-          {"retrain_run", d.retrain_run > 0 ? Json(d.retrain_run) : Json(nullptr)}};
+          {"detected_band", text_or_null(d.detected_band)},
+          {"retrain_run", d.retrain_run > 0 ? Json(d.retrain_run) : Json(nullptr)},
+          {"retrain_pending", d.retrain_pending}};
 }
 
 }  // namespace
@@ -188,11 +190,14 @@ Json DaemonApi::health() {
     problems.push_back(
         "champion " + d.model_version + ": its live errors drifted up (Page-Hinkley statistic " +
         std::to_string(d.statistic) + " over " + std::to_string(d.threshold) + " after " +
-        std::to_string(d.detected_samples) + " forecasts, first on cell " + d.detected_cell +
-        " at cycle " + std::to_string(d.detected_cycle) + ")" +
-        (d.retrain_run > 0 ? "; retraining run " + std::to_string(d.retrain_run) + " started"
-                           : "; no retraining run started (alerts.drift_retrain, or a run's "
-                             "gap)"));
+        std::to_string(d.detected_samples) + " forecasts, in SOH band " + d.detected_band +
+        ", first on cell " + d.detected_cell + " at cycle " + std::to_string(d.detected_cycle) +
+        ")" +
+        (d.retrain_run > 0   ? "; retraining run " + std::to_string(d.retrain_run) + " started"
+         : d.retrain_pending ? "; a retraining run starts once enough new cycles are stored "
+                               "(alerts.drift_retrain_after_cycles)"
+                             : "; no retraining run started (alerts.drift_retrain, or a run's "
+                               "gap)"));
   }
   const std::uint64_t implausible = forecaster.implausible + m.edge_forecasts_implausible;
   return {{"status", problems.empty() ? "ok" : "degraded"},
@@ -312,10 +317,13 @@ Result<Json> DaemonApi::model(const std::string& version) {
   j["lineage"] = object_of(found->lineage_json);
   Json event_list = Json::array();
   for (const auto& e : *events) {
-    event_list.push_back({{"at", time_or_null(e.at_ms)},
-                          {"action", e.action},
-                          {"actor", e.actor},
-                          {"reason", e.reason}});
+    Json event = {{"at", time_or_null(e.at_ms)},
+                  {"action", e.action},
+                  {"actor", e.actor},
+                  {"reason", e.reason}};
+    // The figures of a drift_detected event (statistic, samples, ...); other events have none.
+    if (Json detail = object_of(e.detail_json); !detail.empty()) event["detail"] = detail;
+    event_list.push_back(std::move(event));
   }
   j["events"] = std::move(event_list);
   return j;

@@ -262,6 +262,8 @@ const std::vector<Key>& keys() {
       {"alerts", "drift_min_samples", true,
        integer(&Config::alert_drift_min_samples, 1, kMaxCount)},
       {"alerts", "drift_retrain", true, boolean(&Config::alert_drift_retrain)},
+      {"alerts", "drift_retrain_after_cycles", true,
+       integer(&Config::alert_drift_retrain_after_cycles, 0, kMaxCount)},
   };
   return table;
 }

@@ -89,6 +89,9 @@ struct Config {
   double alert_drift_delta = 1.0;        // the rise tolerated, in held-out MAEs
   std::int64_t alert_drift_min_samples = 30;
   bool alert_drift_retrain = true;  // start a run (trigger "drift") when detected
+  // That run starts once this many cycles (all cells) were stored after the detection, so that
+  // it trains on the new regime; 0: at once.
+  std::int64_t alert_drift_retrain_after_cycles = 0;
 
   std::filesystem::path database_path() const;
   std::int64_t max_size_bytes() const { return max_size_mb * 1024 * 1024; }  // 0: no limit

@@ -114,6 +114,40 @@ bool drift_monitored(const Config& config) {
   return config.alert_drift_threshold > 0.0;
 }
 
+// The registry event's sentence (docs/lifecycle.md, "Drift"): what crossed, where, and what
+// followed.
+std::string drift_event_reason(const DriftState& s, std::int64_t after_cycles) {
+  std::string reason = fmt::format(
+      "live errors drifted up: Page-Hinkley statistic {:.1f} over {:.1f} after {} forecasts "
+      "(mean |error at +H| {:.2f} x held-out {:.5f}); crossed in SOH band {} on cell {} at cycle "
+      "{}",
+      s.statistic, s.threshold, s.samples, s.mean_ratio, s.heldout_mae, s.detected_band,
+      s.detected_cell, s.detected_cycle);
+  if (s.retrain_run > 0) {
+    reason += "; retraining run " + std::to_string(s.retrain_run) + " started";
+  } else if (s.retrain_pending) {
+    reason += "; a retraining run starts once " + std::to_string(after_cycles) +
+              " more cycles are stored";
+  } else {
+    reason += "; no retraining run started";
+  }
+  return reason;
+}
+
+std::string drift_detail(const DriftState& s) {
+  return Json{{"statistic", s.statistic},
+              {"threshold", s.threshold},
+              {"samples", s.samples},
+              {"mean_error_ratio", s.mean_ratio},
+              {"heldout_mae_100", s.heldout_mae},
+              {"cell", s.detected_cell},
+              {"cycle", s.detected_cycle},
+              {"band", s.detected_band},
+              {"retrain_run", s.retrain_run > 0 ? Json(s.retrain_run) : Json(nullptr)},
+              {"retrain_pending", s.retrain_pending}}
+      .dump();
+}
+
 std::string drift_payload(const DriftState& s, std::int64_t now_ms) {
   return Json{{"kind", "drift"},
               {"state", "raised"},
@@ -125,6 +159,7 @@ std::string drift_payload(const DriftState& s, std::int64_t now_ms) {
               {"heldout_mae_100", s.heldout_mae},
               {"cell", s.detected_cell},
               {"cycle", s.detected_cycle},
+              {"band", s.detected_band},
               {"at", pipeline::format_utc_iso8601(now_ms)}}
       .dump();
 }
@@ -212,7 +247,7 @@ void ModelKeeper::reload(const Config& config) {
   if (!drift_changed || !status_.drift) return;
   // New parameters: the monitor starts over (a detection under the old ones stays latched).
   if (status_.drift->detected) return;
-  drift_ = lifecycle::PageHinkley(drift_options(config_));
+  drift_ = lifecycle::BandedDrift(drift_options(config_));
   DriftState fresh;
   fresh.model_version = status_.drift->model_version;
   fresh.heldout_mae = status_.drift->heldout_mae;
@@ -268,7 +303,7 @@ void ModelKeeper::observe_scored(const std::vector<storage::ScoredForecast>& sco
       // Host forecasts only: an edge node runs the same model on the same cycles, so its errors
       // would count the same forecast twice.
       if (s.model_version != state.model_version || s.origin != "host") continue;
-      const bool raised = drift_.add(std::abs(s.error_h) / state.heldout_mae);
+      const bool raised = drift_.add(std::abs(s.error_h) / state.heldout_mae, s.origin_soh);
       state.peak_statistic = std::max(state.peak_statistic, drift_.statistic());
       if (!raised) continue;
       state.detected = true;
@@ -276,6 +311,7 @@ void ModelKeeper::observe_scored(const std::vector<storage::ScoredForecast>& sco
       state.detected_cell = s.cell_id;
       state.detected_cycle = s.target_cycle;
       state.detected_samples = drift_.samples();
+      state.detected_band = drift_.drifted_band();
       break;
     }
     state.samples = drift_.samples();
@@ -300,23 +336,74 @@ void ModelKeeper::drift_detected(DriftState state) {
   const std::int64_t now = storage::now_ms();
   spdlog::warn(
       "DRIFT: live errors of champion {} rose: Page-Hinkley statistic {:.1f} over {:.1f} after "
-      "{} forecasts (mean |error at +H| {:.2f} x held-out {:.5f}); crossed on cell {} at cycle {}",
+      "{} forecasts (mean |error at +H| {:.2f} x held-out {:.5f}); crossed in SOH band {} on cell "
+      "{} at cycle {}",
       state.model_version, state.statistic, state.threshold, state.samples, state.mean_ratio,
-      state.heldout_mae, state.detected_cell, state.detected_cycle);
+      state.heldout_mae, state.detected_band, state.detected_cell, state.detected_cycle);
   boost::asio::post(loop_, [this, payload = drift_payload(state, now)] {
     hooks_.publish(protocol::alerts_topic(), payload, /*retain=*/false);
   });
-  if (!config.alert_drift_retrain) return;
-  if (!outside_min_gap(now, config, "drift")) return;
+  if (config.alert_drift_retrain && config.alert_drift_retrain_after_cycles > 0) {
+    // A model trained on the data of now knows nothing of the new regime yet: wait for cycles.
+    auto stored = lifecycle::retrain_state(db_, now);
+    if (stored) {
+      state.retrain_pending = true;
+      state.cycles_at_detection = stored->cycles_stored;
+      std::lock_guard lock(mutex_);
+      if (status_.drift && status_.drift->model_version == state.model_version) {
+        status_.drift->retrain_pending = true;
+        status_.drift->cycles_at_detection = stored->cycles_stored;
+      }
+    } else {
+      spdlog::warn("drift: retrain not scheduled: {}", stored.error().message);
+    }
+  } else if (config.alert_drift_retrain) {
+    state.retrain_run = start_drift_run(now, config, state.model_version);
+  }
+  // The registry's audit trail of the model (model_events), next to its promotion.
+  auto recorded = storage::record_drift_detected(
+      db_, state.model_version, "drift monitor",
+      drift_event_reason(state, config.alert_drift_retrain_after_cycles), drift_detail(state));
+  if (!recorded) {
+    spdlog::error("drift of {}: the registry event was not recorded: {}", state.model_version,
+                  recorded.error().message);
+  }
+}
+
+std::int64_t ModelKeeper::start_drift_run(std::int64_t now_ms, const Config& config,
+                                          const std::string& version) {
+  if (!outside_min_gap(now_ms, config, "drift")) return 0;
   auto run = retrain("drift", "scheduler");
   if (!run) {
     spdlog::warn("drift: retrain not started: {}", run.error().message);
-    return;
+    return 0;
   }
   std::lock_guard lock(mutex_);
-  if (status_.drift && status_.drift->model_version == state.model_version) {
+  if (status_.drift && status_.drift->model_version == version) {
     status_.drift->retrain_run = *run;
+    status_.drift->retrain_pending = false;
   }
+  return *run;
+}
+
+void ModelKeeper::start_pending_drift_run(std::int64_t now_ms) {
+  Config config;
+  std::optional<DriftState> drift;
+  {
+    std::lock_guard lock(mutex_);
+    config = config_;
+    drift = status_.drift;
+  }
+  if (!drift || !drift->retrain_pending || !config.alert_drift_retrain) return;
+  auto stored = lifecycle::retrain_state(db_, now_ms);
+  if (!stored) {
+    spdlog::warn("drift: {}", stored.error().message);
+    return;
+  }
+  const std::int64_t arrived = stored->cycles_stored - drift->cycles_at_detection;
+  if (arrived < config.alert_drift_retrain_after_cycles) return;
+  spdlog::info("drift: {} cycles stored since the detection; starting the retraining run", arrived);
+  start_drift_run(now_ms, config, drift->model_version);
 }
 
 bool ModelKeeper::outside_min_gap(std::int64_t now_ms, const Config& config,
@@ -341,6 +428,7 @@ void ModelKeeper::check() {
   refresh_champion();
   consider_retraining(now);
   watch_live_error(now);
+  start_pending_drift_run(now);
 }
 
 void ModelKeeper::refresh_champion() {
@@ -371,7 +459,7 @@ void ModelKeeper::refresh_champion() {
     status_.live_error.reset();
     // A new champion starts a new drift monitor: its errors are its own.
     status_.drift.reset();
-    drift_ = lifecycle::PageHinkley(drift_options(config_));
+    drift_ = lifecycle::BandedDrift(drift_options(config_));
     if (heldout > 0.0 && drift_monitored(config_)) {
       DriftState drift;
       drift.model_version = model.version;

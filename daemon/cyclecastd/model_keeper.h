@@ -3,8 +3,9 @@
 // registry into the stream forecaster and announces it on the retained MQTT topic, and watches the
 // champion's live error, raising an alert (log, MQTT, metric) when it exceeds its held-out error
 // by a factor, optionally starting a run; and watches the champion's live errors for drift
-// (lifecycle::PageHinkley on |error at +H| / held-out MAE at +H, fed by the stream forecaster's
-// scoring), which degrades health, raises an alert and by policy starts a run.
+// (lifecycle::BandedDrift, one Page-Hinkley test per SOH band on |error at +H| / held-out MAE at
+// +H, fed by the stream forecaster's scoring), which degrades health, raises an alert and by policy
+// starts a run.
 //
 // Database work runs on a monitor thread of its own (one Database connection, one call at a
 // time), never on the event loop; what the loop must do (swap the forecaster's model, publish) is
@@ -64,7 +65,11 @@ struct DriftState {
   std::string detected_cell;          // the forecast whose error crossed the threshold: its cell
   std::int64_t detected_cycle = 0;    // and its target cycle (at_cycle + H)
   std::int64_t detected_samples = 0;  // samples when it crossed
+  std::string detected_band;          // the SOH band of that forecast's origin whose test crossed
   std::int64_t retrain_run = 0;       // the run drift started; 0: none
+  // The run waits for alerts.drift_retrain_after_cycles new cycles: stored cycles at detection.
+  bool retrain_pending = false;
+  std::int64_t cycles_at_detection = 0;
 };
 
 struct KeeperStatus {
@@ -119,6 +124,12 @@ class ModelKeeper {
   void consider_retraining(std::int64_t now_ms);
   void watch_live_error(std::int64_t now_ms);
   void drift_detected(DriftState state);
+  // Starts the drift run that waits for new cycles once they are stored.
+  void start_pending_drift_run(std::int64_t now_ms);
+  // Starts the run (retrain.min_gap_min permitting) and notes it in the champion's drift state;
+  // its id, 0 when none started.
+  std::int64_t start_drift_run(std::int64_t now_ms, const Config& config,
+                               const std::string& version);
   // Whether an automatic run may start now (retrain.min_gap_min since the last); `why` names
   // the cause in the log line when it may not.
   bool outside_min_gap(std::int64_t now_ms, const Config& config, const std::string& why);
@@ -137,7 +148,7 @@ class ModelKeeper {
   std::string api_base_;
   Config config_;  // the reloadable keys change under it
   KeeperStatus status_;
-  lifecycle::PageHinkley drift_;  // of status_.drift's champion
+  lifecycle::BandedDrift drift_;  // of status_.drift's champion
   bool stopped_ = false;
 };
 

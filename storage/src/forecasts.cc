@@ -259,7 +259,8 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
   auto capacities = prepare(impl, kCapacities);
   if (!capacities) return capacities.error();
   sqlite3_bind_int64(capacities->get(), 1, cell_row);
-  sqlite3_bind_int64(capacities->get(), 2, pending.front().at_cycle + 1);
+  // From the first origin on: its SOH is the drift monitor's band (ScoredForecast::origin_soh).
+  sqlite3_bind_int64(capacities->get(), 2, pending.front().at_cycle);
   sqlite3_bind_int64(capacities->get(), 3, last_target);
   std::unordered_map<std::int64_t, double> actual;
   while ((rc = sqlite3_step(capacities->get())) == SQLITE_ROW)
@@ -289,6 +290,9 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
     if (!std::isnan(update.error_h)) {
       update.scored = {cell_id,         u.at_cycle, u.at_cycle + std::ssize(u.soh),
                        u.model_version, u.origin,   update.error_h};
+      if (const auto origin = actual.find(u.at_cycle); origin != actual.end()) {
+        update.scored.origin_soh = origin->second;
+      }
     }
     updates.push_back(std::move(update));
   }

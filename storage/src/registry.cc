@@ -221,7 +221,8 @@ Result<std::vector<ModelEvent>> read_events(sqlite3* db, const std::string& wher
                                             const std::string& order, std::int64_t limit,
                                             const std::string& version) {
   auto q = Query::prepare(db,
-                          "SELECT e.id, m.version, e.action, e.actor, e.reason, e.at_ms "
+                          "SELECT e.id, m.version, e.action, e.actor, e.reason, e.at_ms, "
+                          "e.detail_json "
                           "FROM model_events e JOIN models m ON m.id = e.model " +
                               where + " ORDER BY e.id " + order + " LIMIT ?2");
   if (!q) return q.error();
@@ -233,7 +234,8 @@ Result<std::vector<ModelEvent>> read_events(sqlite3* db, const std::string& wher
     if (!row) return row.error();
     if (!*row) break;
     events.push_back(ModelEvent{q->column_int(0), q->column_text(1), q->column_text(2),
-                                q->column_text(3), q->column_text(4), q->column_int(5)});
+                                q->column_text(3), q->column_text(4), q->column_int(5),
+                                q->column_text(6)});
   }
   return events;
 }
@@ -471,6 +473,25 @@ Result<void> record_not_promoted(Database& database, const std::string& version,
   if (c.pg) return detail::pg_unsupported("the model registry");
   sqlite3* db = c.db;
   return c.in_transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
+}
+
+Result<void> record_drift_detected(Database& database, const std::string& version,
+                                   const std::string& actor, const std::string& reason,
+                                   const std::string& detail_json) {
+  Database::Impl& c = database.impl();
+  sqlite3* db = c.db;
+  return c.in_transaction([&]() -> Result<void> {
+    if (auto ok = require_json_object(db, detail_json, "the drift event's detail"); !ok) return ok;
+    auto model = read_model(db, version);
+    if (!model) return model.error();
+    auto e = Query::prepare(db,
+                            "INSERT INTO model_events(model, action, actor, reason, at_ms, "
+                            "detail_json) SELECT id, 'drift_detected', ?2, ?3, ?4, ?5 FROM models "
+                            "WHERE version = ?1");
+    if (!e) return e.error();
+    e->text(1, version).text(2, actor).text(3, reason).integer(4, now_ms()).text(5, detail_json);
+    return e->run("recording the drift of model '" + version + "'");
+  });
 }
 
 Result<std::string> rollback(Database& database, const std::string& actor,

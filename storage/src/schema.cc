@@ -166,12 +166,36 @@ ALTER TABLE forecasts ADD COLUMN upper_f32le BLOB
   CHECK (upper_f32le IS NULL OR length(upper_f32le) % 4 = 0);
 )sql";
 
+// Version 5: a drift alarm on a champion is an event of the model (docs/lifecycle.md, "Drift"),
+// with what the monitor measured in detail_json. SQLite cannot widen a CHECK in place, so the
+// table is copied into a new one with the wider set of actions; ids and rows are kept.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE model_events_v5 (
+  id INTEGER PRIMARY KEY,
+  model INTEGER NOT NULL REFERENCES models(id),
+  action TEXT NOT NULL
+    CHECK (action IN ('registered', 'promoted', 'not_promoted', 'demoted', 'rolled_back',
+                      'drift_detected')),
+  actor TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  at_ms INTEGER NOT NULL,
+  detail_json TEXT NOT NULL DEFAULT '{}'
+    CHECK (json_valid(detail_json) AND json_type(detail_json) = 'object')
+);
+INSERT INTO model_events_v5(id, model, action, actor, reason, at_ms)
+  SELECT id, model, action, actor, reason, at_ms FROM model_events;
+DROP TABLE model_events;
+ALTER TABLE model_events_v5 RENAME TO model_events;
+CREATE INDEX model_events_by_model ON model_events(model, id);
+)sql";
+
 // Forward-only: a released step is never edited; a schema change is a new step at the end.
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "forecast scoring", kSchemaV2},
     {3, "model registry", kSchemaV3},
     {4, "forecast intervals", kSchemaV4},
+    {5, "drift events", kSchemaV5},
 };
 
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion),

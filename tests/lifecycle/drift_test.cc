@@ -79,7 +79,8 @@ TEST(PageHinkley, NoAlarmOnStationaryCorrelatedErrorsOverManySeeds) {
 
 TEST(PageHinkley, NoAlarmWhenTheLiveErrorIsHigherThanHeldOutFromTheStart) {
   // A model twice as bad live as on its test cells, but steadily so: not drift (the live-error
-  // alert watches the level).
+  // alert watches the level). Still the design with BandedDrift: within one SOH band a steady
+  // level is the band's reference; what ages cells across bands is BandedDrift's business.
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     PageHinkley ph;
     ErrorStream stream(seed, 1, 0.0);
@@ -91,6 +92,119 @@ TEST(PageHinkley, NoAlarmWhenTheLiveErrorIsHigherThanHeldOutFromTheStart) {
     }
     EXPECT_EQ(alarm, 0) << "seed " << seed;
   }
+}
+
+// Cells that age through the SOH bands as scripts/demo's do: kCells cells whose origin SOH falls
+// from `start` by 0.0001 per cycle (0.1 over 1000 cycles), staggered by 0.005 per cell, with the
+// live error level of each band that the demo's replay measured relative to the held-out MAE
+// (docs/lifecycle.md, "Drift"): 0.13 in high, 1.2 in medium, 4.9 in low.
+struct AgingCell {
+  double origin_soh;
+  double error;
+};
+std::vector<AgingCell> aging_cycle(ErrorStream& stream, std::int64_t cycle, double start) {
+  std::vector<AgingCell> out;
+  const std::vector<double> errors = stream.cycle(cycle);
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    const double soh = start - 0.005 * static_cast<double>(i) - 0.0001 * static_cast<double>(cycle);
+    const double level = soh >= 0.95 ? 0.13 : soh >= 0.9 ? 1.2 : 4.9;
+    out.push_back({soh, level * errors[i]});
+  }
+  return out;
+}
+
+TEST(BandedDrift, NoAlarmWhenCellsAgeIntoHarderBands) {
+  // 20 seeds x 2000 cycles x 10 cells, from SOH 0.99 to below 0.8. One test over all bands (the
+  // first design) raises a false alarm on every seed; one test per band raises none.
+  int single_alarms = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    BandedDrift banded;
+    PageHinkley single;
+    ErrorStream stream(seed, kNever, 0.0);
+    for (std::int64_t c = 1; c <= 2000; ++c) {
+      for (const AgingCell& cell : aging_cycle(stream, c, 0.99)) {
+        EXPECT_FALSE(banded.add(cell.error, cell.origin_soh))
+            << "seed " << seed << ", cycle " << c << ", band " << banded.drifted_band();
+        single.add(cell.error);
+      }
+    }
+    if (single.drifted()) ++single_alarms;
+    EXPECT_LT(banded.statistic(), banded.options().threshold);
+    EXPECT_EQ(banded.samples(), 2000 * kCells);
+  }
+  EXPECT_EQ(single_alarms, 20) << "the stream is one the first design took for drift";
+}
+
+TEST(BandedDrift, DetectsAFadeRateChangeWithinItsBandWithinEightCycles) {
+  // Cells in the medium band, the error growing by one held-out error per cycle from cycle 201
+  // on: the same bound as one test over all forecasts.
+  std::int64_t worst = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    BandedDrift banded;
+    ErrorStream stream(seed, 201, 1.0);
+    std::int64_t at = 0;
+    for (std::int64_t c = 1; c <= 400 && at == 0; ++c) {
+      for (double x : stream.cycle(c)) {
+        if (banded.add(x, 0.93)) at = c;
+      }
+    }
+    ASSERT_GE(at, 201) << "seed " << seed << ": alarm before the change";
+    EXPECT_EQ(banded.drifted_band(), "medium");
+    EXPECT_EQ(banded.statistic(), banded.band(1).statistic());
+    worst = std::max(worst, at - 200);
+  }
+  EXPECT_LE(worst, 8) << "cycles from the change to the alarm, worst of 50 seeds";
+}
+
+TEST(BandedDrift, BandsFollowTheTrainingReportAndAnUnknownOriginCountsAsLow) {
+  PageHinkleyOptions options;
+  options.min_samples = 1;
+  options.threshold = 5.0;
+  BandedDrift banded(options);
+  EXPECT_FALSE(banded.add(3.0, 0.95));          // high: 3 - 3 - 1 < 0
+  EXPECT_FALSE(banded.add(1.0, 0.9499));        // medium
+  EXPECT_FALSE(banded.add(std::nan(""), 0.5));  // ignored
+  EXPECT_FALSE(banded.add(0.5, std::nan("")));  // low
+  EXPECT_EQ(banded.band(0).samples(), 1);
+  EXPECT_EQ(banded.band(1).samples(), 1);
+  EXPECT_EQ(banded.band(2).samples(), 1);
+  EXPECT_EQ(banded.samples(), 3);
+  EXPECT_DOUBLE_EQ(banded.mean(), 4.5 / 3.0);
+  EXPECT_FALSE(banded.drifted());
+  EXPECT_EQ(banded.drifted_band(), "");
+  for (int i = 0; i < 39; ++i)
+    EXPECT_FALSE(banded.add(0.5, 0.7));
+  // The low band rises from half the held-out error to ten: 10 - 0.73 - 1 > 5 at once.
+  EXPECT_TRUE(banded.add(10.0, 0.7));
+  EXPECT_EQ(banded.drifted_band(), "low");
+  EXPECT_EQ(banded.drifted_at_sample(), 43);
+  EXPECT_GT(banded.statistic(), 5.0);
+  EXPECT_EQ(banded.statistic(), banded.band(2).statistic());
+  EXPECT_FALSE(banded.add(10.0, 0.99)) << "raised once";
+  banded.reset();
+  EXPECT_FALSE(banded.drifted());
+  EXPECT_EQ(banded.samples(), 0);
+  EXPECT_EQ(banded.options().threshold, 5.0);
+}
+
+TEST(BandedDrift, ABandAboveTheHeldOutLevelIsMeasuredInItsOwnLevel) {
+  // A band steadily at five held-out errors, then two samples at ten: twice its level, within the
+  // tolerance (delta 1: up to twice), so no alarm; in held-out errors (one test, unscaled) the same
+  // samples add 3.9 each and cross a threshold of 5.
+  PageHinkleyOptions options;
+  options.min_samples = 1;
+  options.threshold = 5.0;
+  BandedDrift banded(options);
+  PageHinkley single(options);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_FALSE(banded.add(5.0, 0.85));
+    single.add(5.0);
+  }
+  EXPECT_FALSE(banded.add(10.0, 0.85));
+  EXPECT_FALSE(banded.add(10.0, 0.85));
+  single.add(10.0);
+  EXPECT_TRUE(single.add(10.0));
+  EXPECT_FALSE(banded.drifted());
 }
 
 TEST(PageHinkley, DetectsAFadeRateChangeWithinEightCycles) {

@@ -223,6 +223,29 @@ TEST_F(RegistryTest, RollbackReturnsToThePreviousChampionByTheEventHistory) {
   EXPECT_EQ(recent->front().action, "promoted");
 }
 
+TEST_F(RegistryTest, DriftIsAnEventOfTheModelWithItsFiguresAndLeavesItsStatus) {
+  new_model("d1");
+  ASSERT_TRUE(promote(*db_, "d1", "gate", "better").ok());
+  const std::string detail = R"({"statistic":123.5,"samples":640})";
+  ASSERT_TRUE(
+      record_drift_detected(*db_, "d1", "drift monitor", "live errors drifted up", detail).ok());
+  EXPECT_EQ(actions_of("d1"),
+            (std::vector<std::string>{"registered", "promoted", "drift_detected"}));
+  auto events = events_of(*db_, "d1");
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().detail_json, detail);
+  EXPECT_EQ(events->back().reason, "live errors drifted up");
+  EXPECT_EQ(events->front().detail_json, "{}") << "other events carry no figures";
+  auto model = get_model(*db_, "d1");
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(model->status, ModelStatus::kChampion) << "drift alone changes no status";
+
+  EXPECT_EQ(record_drift_detected(*db_, "nope", "m", "r", "{}").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(record_drift_detected(*db_, "d1", "m", "r", "[1]").error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(actions_of("d1").size(), 3u) << "refused ones leave nothing";
+}
+
 TEST_F(RegistryTest, RegistrationCarriesTheGateDecisionInTheSameTransaction) {
   NewModel first;
   first.version = "g1";
@@ -307,6 +330,45 @@ TEST(RegistryMigration, AVersion2FileGainsTheRegistryAndKeepsItsRows) {
   EXPECT_EQ(old->lineage_json, "{}");
   ASSERT_TRUE(promote(*db, "old-1", "ops", "the only model there is").ok());
   EXPECT_EQ(raw_int(path, "SELECT count(*) FROM model_events"), 1);
+}
+
+TEST(RegistryMigration, AVersion4FileKeepsItsEventsAndAcceptsDriftEvents) {
+  TempDir tmp;
+  const fs::path path = tmp / "v4.db";
+  {
+    auto db = Database::open(path);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    auto run = create_run(*db, NewRun{"manual", "tester", "{}", 0});
+    ASSERT_TRUE(run.ok());
+    NewModel m;
+    m.version = "v3-1";
+    m.run_id = *run;
+    ASSERT_TRUE(register_model(*db, m, "retrainer", "run finished").ok());
+    ASSERT_TRUE(promote(*db, "v3-1", "ops", "first").ok());
+  }
+  // Back to the events table as versions 3 and 4 made it, its rows kept.
+  raw_exec(path, R"sql(
+CREATE TABLE old_events (id INTEGER PRIMARY KEY, model INTEGER NOT NULL REFERENCES models(id),
+  action TEXT NOT NULL
+    CHECK (action IN ('registered', 'promoted', 'not_promoted', 'demoted', 'rolled_back')),
+  actor TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at_ms INTEGER NOT NULL);
+INSERT INTO old_events SELECT id, model, action, actor, reason, at_ms FROM model_events;
+DROP TABLE model_events;
+ALTER TABLE old_events RENAME TO model_events;
+CREATE INDEX model_events_by_model ON model_events(model, id);
+DELETE FROM schema_version WHERE version = 5;
+)sql");
+  ASSERT_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), 4);
+  auto db = Database::open(path);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(raw_int(path, "SELECT max(version) FROM schema_version"), kSchemaVersion);
+  auto events = events_of(*db, "v3-1");
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].action, "promoted");
+  EXPECT_EQ((*events)[1].reason, "first");
+  ASSERT_TRUE(record_drift_detected(*db, "v3-1", "m", "drifted", R"({"samples":1})").ok());
+  EXPECT_EQ(raw_int(path, "SELECT count(*) FROM model_events WHERE action = 'drift_detected'"), 1);
 }
 
 }  // namespace

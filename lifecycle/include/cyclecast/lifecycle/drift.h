@@ -10,10 +10,18 @@
 // Under a stationary stream m_t drifts down by about delta per sample, so PH_t stays small;
 // after a rise of the mean by more than delta it grows by about (rise - delta) per sample.
 //
-// Not thread-safe; a plain value type (the daemon holds one per champion under its own lock).
+// A cell's error grows with its age: forecasts from near the knee of its fade are harder than
+// those of a young cell. One test over all forecasts reads a replay that starts on young cells
+// and ages them as drift (scripts/demo did); BandedDrift below runs one test per SOH band of the
+// forecast's origin, so that the reference of each forecast is the model's errors on cells in
+// the same state.
+//
+// Not thread-safe; plain value types (the daemon holds one per champion under its own lock).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string>
 
 namespace cyclecast::lifecycle {
 
@@ -63,6 +71,51 @@ class PageHinkley {
   double cumulative_ = 0.0;  // m_t
   double minimum_ = 0.0;     // M_t
   bool drifted_ = false;
+  std::int64_t drifted_at_sample_ = 0;
+};
+
+// One PageHinkley per SOH band of the forecast's origin (the last input cycle's SOH), the bands
+// of the training report (pipeline::soh_band: high >= 0.95 > medium >= 0.9 > low). Drift when
+// any band's test raises it: a rise of the error among cells in the same state. Cells that age
+// into a harder band start that band's test at its own level instead of raising the others'.
+// In a band whose errors run above the held-out level, each sample is divided by the band's
+// mean level so far (capped samples, before this one): its errors there are several held-out
+// errors wide, and delta and threshold in held-out errors would read their spread as a rise.
+// Where the band's level is at or below the held-out one samples go in as they are.
+class BandedDrift {
+ public:
+  static constexpr std::size_t kBands = 3;
+  static constexpr std::array<const char*, kBands> kBandNames = {"high", "medium", "low"};
+
+  explicit BandedDrift(PageHinkleyOptions options = {});
+
+  // Adds one normalized sample of a forecast whose origin had SOH `origin_soh`; a NaN
+  // origin_soh (the origin cycle is not stored) counts in "low", where errors are largest, so
+  // that it cannot raise the other bands' statistics. Returns true for the sample that raises
+  // the alarm, once; NaN or negative samples are ignored.
+  bool add(double x, double origin_soh);
+  void reset() { *this = BandedDrift(options_); }
+
+  bool drifted() const { return drifted_band_ >= 0; }
+  // The band whose test raised the alarm; empty while none did.
+  std::string drifted_band() const;
+  // Samples over all bands, and the count at which the alarm was raised (0 while none).
+  std::int64_t samples() const { return samples_; }
+  std::int64_t drifted_at_sample() const { return drifted_at_sample_; }
+  // The mean normalized error over all bands.
+  double mean() const { return mean_; }
+  // The highest band statistic now (the alarm's band once raised).
+  double statistic() const;
+  const PageHinkley& band(std::size_t i) const { return bands_[i]; }
+  const PageHinkleyOptions& options() const { return options_; }
+
+ private:
+  PageHinkleyOptions options_;
+  std::array<PageHinkley, kBands> bands_;
+  std::array<double, kBands> levels_{};  // each band's mean capped sample so far
+  std::int64_t samples_ = 0;
+  double mean_ = 0.0;
+  int drifted_band_ = -1;
   std::int64_t drifted_at_sample_ = 0;
 };
 

@@ -22,7 +22,7 @@
 namespace cyclecast::storage {
 
 // The schema version this build writes. Opening a file whose version is higher is refused.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Rejected payloads longer than this are truncated when written, so that one hostile or broken
 // message cannot bloat the database.
@@ -123,6 +123,9 @@ struct ScoredForecast {
   std::string model_version;
   std::string origin;
   double error_h = 0.0;  // actual SOH minus the forecast at at_cycle + H
+  // The SOH of at_cycle, the forecast's last input (the drift monitor's SOH band); NaN when that
+  // cycle is not stored.
+  double origin_soh = std::numeric_limits<double>::quiet_NaN();
 };
 
 // One edge node as its stored forecasts show it (origin "edge:<node>").

@@ -157,13 +157,22 @@ Result<void> record_not_promoted(Database& db, const std::string& version, const
 // kConflict when there is no champion or no previous champion to go back to.
 Result<std::string> rollback(Database& db, const std::string& actor, const std::string& reason);
 
+// Records that the drift monitor raised its alarm on a model (event 'drift_detected'; its status
+// does not change): `reason` says it in a sentence, `detail_json` (a JSON object) holds the
+// figures, e.g. the statistic and the sample count. kNotFound for an unknown version,
+// kInvalidArgument when detail_json is not an object.
+Result<void> record_drift_detected(Database& db, const std::string& version,
+                                   const std::string& actor, const std::string& reason,
+                                   const std::string& detail_json);
+
 struct ModelEvent {
   std::int64_t id = 0;
   std::string model_version;
-  std::string action;  // registered, promoted, not_promoted, demoted, rolled_back
+  std::string action;  // registered, promoted, not_promoted, demoted, rolled_back, drift_detected
   std::string actor;
   std::string reason;
   std::int64_t at_ms = 0;
+  std::string detail_json = "{}";  // an object; figures of a drift_detected event
 };
 
 // The model's events, oldest first. kNotFound for an unknown version.
