@@ -114,19 +114,20 @@ std::int64_t single_int(const PgRows& rows) {
   return std::stoll(*rows.rows.front().front());
 }
 
-// 0: an empty schema (a new database); 1: ours; -1: someone else's tables.
+// 0: an empty schema (a new database); 1: ours; -1: someone else's tables. One statement, so
+// one snapshot: as two, a replica migrating the schema meanwhile could commit between them, and
+// "no marker yet" followed by "tables now" read as a foreign schema (the concurrent-open flake).
 Result<int> whose_schema(PgBackend& backend) {
-  auto marker = backend.query(
-      "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
-      "AND table_name = 'cyclecast_database'",
+  auto counts = backend.query(
+      "SELECT (SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+      "current_schema() AND table_name = 'cyclecast_database'), (SELECT count(*) FROM "
+      "information_schema.tables WHERE table_schema = current_schema())",
       "looking for cyclecast's tables");
-  if (!marker) return marker.error();
-  if (single_int(*marker) > 0) return 1;
-  auto tables = backend.query(
-      "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
-      "listing the schema's tables");
-  if (!tables) return tables.error();
-  return single_int(*tables) > 0 ? -1 : 0;
+  if (!counts) return counts.error();
+  if (counts->rows.empty() || counts->rows.front().size() < 2) return 0;
+  const auto& row = counts->rows.front();
+  if (row[0] && std::stoll(*row[0]) > 0) return 1;
+  return row[1] && std::stoll(*row[1]) > 0 ? -1 : 0;
 }
 
 Result<int> read_version(PgBackend& backend) {

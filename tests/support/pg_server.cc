@@ -9,7 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -91,8 +94,34 @@ bool PgServer::available() {
          access((bin_dir() / "postgres").c_str(), X_OK) == 0;
 }
 
+namespace {
+
+// Prints the server's log tail after a failing test, so that a flake on a CI machine leaves the
+// server's side of the story in the test's output (the log itself is removed at exit).
+class LogOnFailure : public ::testing::EmptyTestEventListener {
+ public:
+  explicit LogOnFailure(const PgServer& server) : server_(server) {}
+  void OnTestEnd(const ::testing::TestInfo& test) override {
+    if (!test.result()->Failed()) return;
+    std::fprintf(stderr,
+                 "--- PostgreSQL server log, last 4000 bytes, after %s.%s failed ---\n%s\n---\n",
+                 test.test_suite_name(), test.name(), server_.log_tail().c_str());
+  }
+
+ private:
+  const PgServer& server_;
+};
+
+}  // namespace
+
 PgServer& PgServer::shared() {
   static PgServer server;
+  static const bool listening = [] {
+    // The listener list owns it; it outlives every test, as the server does.
+    ::testing::UnitTest::GetInstance()->listeners().Append(new LogOnFailure(server));
+    return true;
+  }();
+  (void)listening;
   return server;
 }
 
@@ -195,10 +224,15 @@ std::string PgServer::url_of(const std::string& database) const {
 }
 
 std::string PgServer::create_database() {
-  if (next_database_ == 0) (void)exec(url_of("postgres"), "CREATE DATABASE cyclecast_tests");
-  const std::string name = "test_" + std::to_string(++next_database_);
-  (void)exec(url_of("cyclecast_tests"), "CREATE SCHEMA " + name);
-  return url_of("cyclecast_tests") + "&options=-csearch_path%3D" + name;
+  try {
+    if (next_database_ == 0) (void)exec(url_of("postgres"), "CREATE DATABASE cyclecast_tests");
+    const std::string name = "test_" + std::to_string(++next_database_);
+    (void)exec(url_of("cyclecast_tests"), "CREATE SCHEMA " + name);
+    return url_of("cyclecast_tests") + "&options=-csearch_path%3D" + name;
+  } catch (const std::runtime_error& error) {
+    // The failing step is in the message; the server's view of it is in its log.
+    throw std::runtime_error(std::string(error.what()) + "\nserver log:\n" + log_tail());
+  }
 }
 
 std::string PgServer::exec(const std::string& url, const std::string& sql) const {

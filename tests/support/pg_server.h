@@ -39,13 +39,14 @@ class PgServer {
   std::string exec(const std::string& url, const std::string& sql) const;
   // The URL of a database of the server.
   std::string url_of(const std::string& database) const;
+  // The last 4000 bytes of the server's log (printed after a failing test, see shared()).
+  std::string log_tail() const;
 
  private:
   void init_data_directory();
   void start();
   void wait_until_ready();
   void stop();
-  std::string log_tail() const;
 
   std::filesystem::path root_;  // data/, the socket and the log live under it
   pid_t pid_ = -1;
