@@ -9,6 +9,7 @@
 
 #include "cyclecast/storage/database.h"
 #include "database_impl.h"
+#include "forecast_scoring.h"
 
 namespace cyclecast::storage {
 namespace {
@@ -96,37 +97,6 @@ void bind_nan_as_null(sqlite3_stmt* stmt, int index, double value) {
     sqlite3_bind_double(stmt, index, value);
 }
 
-struct Unscored {
-  std::int64_t id = 0, at_cycle = 0;
-  std::vector<float> soh;
-  double error_10 = 0.0;
-  std::string model_version, origin;
-};
-
-struct ScoreUpdate {
-  std::int64_t id = 0;
-  double error_10 = 0.0, error_h = 0.0;  // NaN: not known
-  std::size_t new_errors = 0;
-  ScoredForecast scored;  // filled when error_h is set (it is set once: rows with it are done)
-};
-
-Result<void> check_forecast(const ForecastRecord& f) {
-  if (f.at_cycle < 1 || f.model_version.empty() || f.origin.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "forecast of cell '" + f.cell_id + "' at cycle " +
-                          std::to_string(f.at_cycle) +
-                          ": needs at_cycle >= 1, a model version and an origin");
-  }
-  const bool no_interval = f.lower.empty() && f.upper.empty();
-  if (!no_interval && (f.lower.size() != f.soh.size() || f.upper.size() != f.soh.size())) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "forecast of cell '" + f.cell_id + "' at cycle " +
-                          std::to_string(f.at_cycle) +
-                          ": an interval needs a lower and an upper bound for every step");
-  }
-  return {};
-}
-
 // An interval bound as its column: NULL when the forecast has no interval.
 void bind_bound(sqlite3_stmt* stmt, int index, const std::string& bytes, bool present) {
   if (!present) {
@@ -139,9 +109,9 @@ void bind_bound(sqlite3_stmt* stmt, int index, const std::string& bytes, bool pr
 }  // namespace
 
 Result<ForecastWriteResult> Database::write_forecasts(std::span<const ForecastRecord> forecasts) {
-  if (impl_->pg) return detail::pg_unsupported("storing forecasts");
+  if (impl_->pg) return impl_->pg->write_forecasts(forecasts);
   for (const ForecastRecord& f : forecasts) {
-    if (auto ok = check_forecast(f); !ok) return ok.error();
+    if (auto ok = detail::check_forecast(f); !ok) return ok.error();
   }
   auto insert = prepare(*impl_, kInsertForecast);
   if (!insert) return insert.error();
@@ -207,7 +177,7 @@ Result<std::vector<ForecastRecord>> read_forecasts(Database::Impl& impl, sqlite3
 }  // namespace
 
 Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& cell_id) {
-  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
+  if (impl_->pg) return impl_->pg->forecasts_of(cell_id);
   auto select = prepare(*impl_, kForecastsOf);
   if (!select) return select.error();
   detail::bind_text_static(select->get(), 1, cell_id);
@@ -216,7 +186,7 @@ Result<std::vector<ForecastRecord>> Database::forecasts_of(const std::string& ce
 
 Result<std::vector<ForecastRecord>> Database::recent_forecasts(const std::string& cell_id,
                                                                std::int64_t limit) {
-  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
+  if (impl_->pg) return impl_->pg->recent_forecasts(cell_id, limit);
   auto select = prepare(*impl_, kRecentForecasts);
   if (!select) return select.error();
   detail::bind_text_static(select->get(), 1, cell_id);
@@ -227,33 +197,34 @@ Result<std::vector<ForecastRecord>> Database::recent_forecasts(const std::string
 namespace {
 
 // The errors newly known for one cell's pending forecasts (reads only).
-Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::string& cell_id) {
+Result<std::vector<detail::ScoreUpdate>> errors_to_set(Database::Impl& impl,
+                                                       const std::string& cell_id) {
   auto cell = prepare(impl, kCellOf);
   if (!cell) return cell.error();
   detail::bind_text_static(cell->get(), 1, cell_id);
-  if (sqlite3_step(cell->get()) != SQLITE_ROW) return std::vector<ScoreUpdate>{};
+  if (sqlite3_step(cell->get()) != SQLITE_ROW) return std::vector<detail::ScoreUpdate>{};
   const std::int64_t cell_row = sqlite3_column_int64(cell->get(), 0);
   const double rated = sqlite3_column_double(cell->get(), 1);
 
   auto unscored = prepare(impl, kUnscored);
   if (!unscored) return unscored.error();
   sqlite3_bind_int64(unscored->get(), 1, cell_row);
-  std::vector<Unscored> pending;
+  std::vector<detail::Unscored> pending;
   std::int64_t last_target = 0;
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(unscored->get())) == SQLITE_ROW) {
-    Unscored u{sqlite3_column_int64(unscored->get(), 0),
-               sqlite3_column_int64(unscored->get(), 1),
-               floats_of(unscored->get(), 2),
-               nan_if_null(unscored->get(), 3),
-               detail::column_string(unscored->get(), 4),
-               detail::column_string(unscored->get(), 5)};
+    detail::Unscored u{sqlite3_column_int64(unscored->get(), 0),
+                       sqlite3_column_int64(unscored->get(), 1),
+                       floats_of(unscored->get(), 2),
+                       nan_if_null(unscored->get(), 3),
+                       detail::column_string(unscored->get(), 4),
+                       detail::column_string(unscored->get(), 5)};
     last_target = std::max<std::int64_t>(last_target, u.at_cycle + std::ssize(u.soh));
     pending.push_back(std::move(u));
   }
   if (rc != SQLITE_DONE)
     return impl.error(rc, "reading the unscored forecasts of '" + cell_id + "'");
-  if (pending.empty()) return std::vector<ScoreUpdate>{};
+  if (pending.empty()) return std::vector<detail::ScoreUpdate>{};
 
   // The actual SOH of every cycle a pending forecast targets, in one range read.
   auto capacities = prepare(impl, kCapacities);
@@ -268,43 +239,15 @@ Result<std::vector<ScoreUpdate>> errors_to_set(Database::Impl& impl, const std::
         sqlite3_column_double(capacities->get(), 1) / rated;
   if (rc != SQLITE_DONE) return impl.error(rc, "reading the cycles of '" + cell_id + "'");
 
-  // The error at `step` (1-based), or NaN when the cycle or the forecast's value is missing.
-  auto error_at = [&](const Unscored& u, std::int64_t step) {
-    if (step > std::ssize(u.soh)) return std::nan("");
-    const auto found = actual.find(u.at_cycle + step);
-    const float predicted = u.soh[static_cast<size_t>(step - 1)];
-    if (found == actual.end() || std::isnan(predicted)) return std::nan("");
-    return found->second - static_cast<double>(predicted);
-  };
-  std::vector<ScoreUpdate> updates;
-  for (const Unscored& u : pending) {
-    const bool had_10 = !std::isnan(u.error_10);
-    ScoreUpdate update;
-    update.id = u.id;
-    update.error_10 = had_10 ? u.error_10 : error_at(u, 10);
-    update.error_h = error_at(u, std::ssize(u.soh));
-    const std::size_t new_errors = (!had_10 && !std::isnan(update.error_10) ? 1u : 0u) +
-                                   (!std::isnan(update.error_h) ? 1u : 0u);
-    if (new_errors == 0) continue;
-    update.new_errors = new_errors;
-    if (!std::isnan(update.error_h)) {
-      update.scored = {cell_id,         u.at_cycle, u.at_cycle + std::ssize(u.soh),
-                       u.model_version, u.origin,   update.error_h};
-      if (const auto origin = actual.find(u.at_cycle); origin != actual.end()) {
-        update.scored.origin_soh = origin->second;
-      }
-    }
-    updates.push_back(std::move(update));
-  }
-  return updates;
+  return detail::score_updates(cell_id, pending, actual);
 }
 
 }  // namespace
 
 Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_ids,
                                               std::vector<ScoredForecast>* scored_h) {
-  if (impl_->pg) return detail::pg_unsupported("scoring forecasts");
-  std::vector<ScoreUpdate> updates;
+  if (impl_->pg) return impl_->pg->score_forecasts(cell_ids, scored_h);
+  std::vector<detail::ScoreUpdate> updates;
   for (const std::string& cell_id : cell_ids) {
     auto more = errors_to_set(*impl_, cell_id);
     if (!more) return more.error();
@@ -315,7 +258,7 @@ Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_
   if (!update) return update.error();
   std::size_t set = 0;
   auto written = impl_->in_transaction([&]() -> Result<void> {
-    for (const ScoreUpdate& u : updates) {
+    for (const detail::ScoreUpdate& u : updates) {
       sqlite3_stmt* stmt = update->get();
       sqlite3_bind_int64(stmt, 1, u.id);
       bind_nan_as_null(stmt, 2, u.error_10);
@@ -327,7 +270,7 @@ Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_
   });
   if (!written) return written.error();
   if (scored_h != nullptr) {
-    for (ScoreUpdate& u : updates) {
+    for (detail::ScoreUpdate& u : updates) {
       if (!std::isnan(u.error_h)) scored_h->push_back(std::move(u.scored));
     }
   }
@@ -335,7 +278,7 @@ Result<std::size_t> Database::score_forecasts(std::span<const std::string> cell_
 }
 
 Result<std::vector<LiveError>> Database::live_errors() {
-  if (impl_->pg) return detail::pg_unsupported("live forecast errors");
+  if (impl_->pg) return impl_->pg->live_errors();
   auto select = prepare(*impl_, kLiveErrors);
   if (!select) return select.error();
   sqlite3_stmt* stmt = select->get();
@@ -351,7 +294,7 @@ Result<std::vector<LiveError>> Database::live_errors() {
 }
 
 Result<std::vector<EdgeNodeSummary>> Database::edge_nodes() {
-  if (impl_->pg) return detail::pg_unsupported("the edge node summary");
+  if (impl_->pg) return impl_->pg->edge_nodes();
   auto select = prepare(*impl_, kEdgeNodes);
   if (!select) return select.error();
   sqlite3_stmt* stmt = select->get();
@@ -385,14 +328,14 @@ Result<std::int64_t> cycle_of_cell(Database::Impl& impl, const char* sql,
 
 Result<std::int64_t> Database::last_forecast_cycle(const std::string& cell_id,
                                                    const std::string& origin) {
-  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
+  if (impl_->pg) return impl_->pg->last_forecast_cycle(cell_id, origin);
   return cycle_of_cell(*impl_, kLastForecast, cell_id, origin,
                        "reading the last forecast of '" + cell_id + "'");
 }
 
 Result<std::int64_t> Database::oldest_unforecast_cycle(const std::string& cell_id,
                                                        const std::string& origin) {
-  if (impl_->pg) return detail::pg_unsupported("reading forecasts");
+  if (impl_->pg) return impl_->pg->oldest_unforecast_cycle(cell_id, origin);
   return cycle_of_cell(*impl_, kOldestUnforecast, cell_id, origin,
                        "looking for cycles of '" + cell_id + "' without a forecast");
 }

@@ -194,6 +194,10 @@ Result<std::unique_ptr<PgBackend>> PgBackend::open(const std::string& url,
   return backend;
 }
 
+std::string pg_bytes_from_hex(std::string_view hex) {
+  return from_hex(hex);
+}
+
 PgBackend::~PgBackend() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
@@ -251,26 +255,6 @@ void PgBackend::forget_uncommitted() {
   // A cell or source inserted by the transaction that rolled back is gone again.
   cell_ids_.clear();
   source_ids_.clear();
-}
-
-template <typename Body>
-auto PgBackend::in_transaction(Body&& body) -> decltype(body()) {
-  if (transaction_depth_ > 0) return body();  // the caller's transaction commits or rolls back
-  if (auto begun = query("BEGIN", "starting a transaction"); !begun) return begun.error();
-  ++transaction_depth_;
-  auto outcome = body();
-  --transaction_depth_;
-  if (!outcome) {
-    (void)query("ROLLBACK", "rolling back");
-    forget_uncommitted();
-    return outcome;
-  }
-  if (auto committed = query("COMMIT", "committing a transaction"); !committed) {
-    (void)query("ROLLBACK", "rolling back");
-    forget_uncommitted();
-    return committed.error();
-  }
-  return outcome;
 }
 
 Result<void> PgBackend::upsert_rig(const RigInfo& rig) {
@@ -503,7 +487,6 @@ Result<std::optional<RefusedCell>> PgBackend::write_batch_cell(const CellInfo& c
 }
 
 Result<IngestResult> PgBackend::write_batch(const IngestBatch& batch) {
-  if (!batch.forecasts.empty()) return pg_unsupported("storing forecasts");
   if (auto valid = check_cycle_batch(batch.cycles); !valid) {
     return Error{valid.error().code, "cycles: " + valid.error().message};
   }
@@ -529,6 +512,23 @@ Result<IngestResult> PgBackend::write_batch(const IngestBatch& batch) {
       auto done = write_cycles(batch.cycles);
       if (!done) return part_failed("cycles", done.error());
       result.cycles = std::move(*done);
+    }
+    if (!batch.forecasts.empty()) {
+      // As on SQLite: refused forecasts cost only themselves (a savepoint), not the batch.
+      if (auto saved = query("SAVEPOINT forecasts", "saving before forecasts"); !saved) {
+        return saved.error();
+      }
+      auto done = write_forecasts(batch.forecasts);
+      const char* end = done ? "RELEASE SAVEPOINT forecasts"
+                             : "ROLLBACK TO SAVEPOINT forecasts; RELEASE SAVEPOINT forecasts";
+      if (auto ended = query(end, "ending the forecasts' savepoint"); !ended) {
+        return ended.error();
+      }
+      if (done) {
+        result.forecasts = *done;
+      } else {
+        result.forecast_error = done.error();
+      }
     }
     return {};
   });

@@ -1,7 +1,7 @@
 // The PostgreSQL backend of a Database (docs/storage.md, "Backends"): one libpq connection to a
 // server named by a postgresql:// URL, a schema of its own with forward-only migrations, and the
-// ingest path (rigs, cells, cycles, rejected records, the ingest batch) with the same
-// semantics as the SQLite backend. Database's methods forward here when the handle was opened
+// ingest path (rigs, cells, cycles, rejected records, the ingest batch) and forecasts
+// (pg_forecasts.cc) with the same semantics as the SQLite backend. Database's methods forward here when the handle was opened
 // on a URL; what is not on PostgreSQL yet answers kUnsupported (pg_unsupported).
 //
 // Private to the storage module: only this file and pg_*.cc include <libpq-fe.h>.
@@ -29,6 +29,9 @@ inline constexpr int kPgSchemaVersion = 1;
 
 // The error for an operation the PostgreSQL backend does not have yet.
 Error pg_unsupported(std::string_view what);
+
+// bytea's text output ("\\x" then two hex digits a byte) as the bytes.
+std::string pg_bytes_from_hex(std::string_view hex);
 
 // A result set: rows of text values (nullopt: SQL NULL).
 struct PgRows {
@@ -69,6 +72,19 @@ class PgBackend {
   Result<std::vector<RejectedRecord>> rejected(std::int64_t limit);
   Result<TableCounts> counts();
 
+  // Forecasts (pg_forecasts.cc), with the semantics of Database's methods of the same names.
+  Result<ForecastWriteResult> write_forecasts(std::span<const ForecastRecord> forecasts);
+  Result<std::vector<ForecastRecord>> forecasts_of(const std::string& cell_id);
+  Result<std::vector<ForecastRecord>> recent_forecasts(const std::string& cell_id,
+                                                       std::int64_t limit);
+  Result<std::size_t> score_forecasts(std::span<const std::string> cell_ids,
+                                      std::vector<ScoredForecast>* scored_h);
+  Result<std::vector<LiveError>> live_errors();
+  Result<std::vector<EdgeNodeSummary>> edge_nodes();
+  Result<std::int64_t> last_forecast_cycle(const std::string& cell_id, const std::string& origin);
+  Result<std::int64_t> oldest_unforecast_cycle(const std::string& cell_id,
+                                               const std::string& origin);
+
   // Runs one statement with parameters ($1, $2, ...); `what` names it in errors.
   Result<PgRows> query(std::string_view sql, std::span<const PgParam> params,
                        std::string_view what);
@@ -77,6 +93,8 @@ class PgBackend {
  private:
   explicit PgBackend(pg_conn* conn) : conn_(conn) {}
 
+  // Runs `body` in a transaction, or in the caller's when one is open. Defined here because
+  // pg_backend.cc and pg_forecasts.cc both use it.
   template <typename Body>
   auto in_transaction(Body&& body) -> decltype(body());
   void forget_uncommitted();
@@ -97,6 +115,26 @@ class PgBackend {
   std::unordered_map<std::string, std::int64_t> cell_ids_;
   std::unordered_map<std::string, std::int64_t> source_ids_;
 };
+
+template <typename Body>
+auto PgBackend::in_transaction(Body&& body) -> decltype(body()) {
+  if (transaction_depth_ > 0) return body();  // the caller's transaction commits or rolls back
+  if (auto begun = query("BEGIN", "starting a transaction"); !begun) return begun.error();
+  ++transaction_depth_;
+  auto outcome = body();
+  --transaction_depth_;
+  if (!outcome) {
+    (void)query("ROLLBACK", "rolling back");
+    forget_uncommitted();
+    return outcome;
+  }
+  if (auto committed = query("COMMIT", "committing a transaction"); !committed) {
+    (void)query("ROLLBACK", "rolling back");
+    forget_uncommitted();
+    return committed.error();
+  }
+  return outcome;
+}
 
 // Applies the PostgreSQL migrations above the database's version (pg_schema.cc).
 Result<int> pg_migrate(PgBackend& backend, const std::string& url, bool read_only);

@@ -21,9 +21,11 @@ struct PgMigration {
 };
 
 // Version 1: the ingest path and forecasts, with the concepts of the SQLite schema's version 2
-// (docs/storage.md). bigint ids (identity), double precision values, epoch-millisecond bigints;
-// the raw rejected payload and the forecast's float32 vector as bytea. cycles is keyed by
-// (cell, cycle): "stored exactly once" is the primary key, whichever replica writes.
+// and the forecasts' interval columns of its version 4 (docs/storage.md). Version 1 has not
+// been released (not on main), so the interval columns extend it rather than make a version 2.
+// bigint ids (identity), double precision values, epoch-millisecond bigints; the raw rejected
+// payload and the forecast's float32 vector as bytea. cycles is keyed by (cell, cycle): "stored
+// exactly once" is the primary key, whichever replica writes.
 constexpr const char* kPgSchemaV1 = R"sql(
 CREATE TABLE rigs (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -81,7 +83,11 @@ CREATE TABLE forecasts (
   soh_f32le bytea NOT NULL CHECK (length(soh_f32le) % 4 = 0),
   created_at_ms bigint NOT NULL,
   error_10 double precision,
-  error_h double precision
+  error_h double precision,
+  -- Prediction intervals (SQLite's version 4): the bounds of each step of soh_f32le, as it
+  -- holds them; NULL: the forecast has no interval.
+  lower_f32le bytea CHECK (lower_f32le IS NULL OR length(lower_f32le) % 4 = 0),
+  upper_f32le bytea CHECK (upper_f32le IS NULL OR length(upper_f32le) % 4 = 0)
 );
 -- One forecast per (cell, at_cycle, model_version, origin), by the key rather than by a
 -- look-up before the insert: replicas may write the same re-delivered forecast at once.

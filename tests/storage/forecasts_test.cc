@@ -1,10 +1,11 @@
 // Forecast rows: stored once per (cell, at_cycle, model_version, origin), read back by cell with
-// their SOH vectors bit for bit, unknown cells counted and not written.
+// their SOH vectors bit for bit, unknown cells counted and not written; on both backends.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
+#include "backend_test_util.h"
 #include "cyclecast/storage/database.h"
 #include "storage_test_util.h"
 #include "temp_dir.h"
@@ -13,12 +14,16 @@ namespace cyclecast::storage {
 namespace {
 
 using cyclecast::testing::TempDir;
+using testing::BackendTest;
+
+// Every forecast test but the SQLite migration's runs on both backends.
+class ForecastsTest : public BackendTest {};
+CYCLECAST_ON_BOTH_BACKENDS(ForecastsTest);
 
 const std::vector<std::string> kC1 = {"c1"};
 
-TEST(Forecasts, AreStoredOnceAndReadBack) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, AreStoredOnceAndReadBack) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   const CellInfo cell{"c1", "rig-1", "LFP", 1.1, "", "{}"};
   ASSERT_TRUE(db->upsert_cell(cell).ok());
@@ -55,9 +60,8 @@ TEST(Forecasts, AreStoredOnceAndReadBack) {
   EXPECT_TRUE(db->forecasts_of("nobody")->empty());
 }
 
-TEST(Forecasts, IntervalsAreStoredBitForBitAndAForecastWithoutOneReadsWithout) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, IntervalsAreStoredBitForBitAndAForecastWithoutOneReadsWithout) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
   ForecastRecord with{"c1", 10, "v2", "host", {0.97f, 0.96f}, 1};
@@ -72,12 +76,11 @@ TEST(Forecasts, IntervalsAreStoredBitForBitAndAForecastWithoutOneReadsWithout) {
   EXPECT_EQ((*read)[0].upper, with.upper);
   EXPECT_TRUE((*read)[1].lower.empty());
   EXPECT_TRUE((*read)[1].upper.empty());
-  EXPECT_EQ(raw_int(dir / "f.db", "SELECT count(*) FROM forecasts WHERE lower_f32le IS NULL"), 1);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM forecasts WHERE lower_f32le IS NULL"), 1);
 }
 
-TEST(Forecasts, AnIntervalWithoutABoundForEveryStepIsRefused) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, AnIntervalWithoutABoundForEveryStepIsRefused) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(db->upsert_cell(make_cell("c1")).ok());
   ForecastRecord half{"c1", 10, "v2", "host", {0.97f, 0.96f}, 1};
@@ -126,9 +129,8 @@ TEST(Forecasts, AVersion3DatabaseGainsIntervalColumnsAndKeepsItsForecasts) {
   EXPECT_EQ(db->forecasts_of("c1")->back().upper, std::vector<float>{1.0f});
 }
 
-TEST(Forecasts, RecentAreTheNewestFirstUpToTheLimit) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, RecentAreTheNewestFirstUpToTheLimit) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   ASSERT_TRUE(db->upsert_cell(CellInfo{"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
   std::vector<ForecastRecord> batch;
@@ -146,9 +148,8 @@ TEST(Forecasts, RecentAreTheNewestFirstUpToTheLimit) {
   EXPECT_TRUE(db->recent_forecasts("nobody", 3)->empty());
 }
 
-TEST(Forecasts, TheOldestUnforecastCycleIsTheFirstHoleAfterTheFirstForecast) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, TheOldestUnforecastCycleIsTheFirstHoleAfterTheFirstForecast) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   ASSERT_TRUE(db->upsert_cell(CellInfo{"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
   ASSERT_TRUE(db->write_cycles(testing::make_cycles("c1", 1, 30)).ok());
@@ -163,9 +164,8 @@ TEST(Forecasts, TheOldestUnforecastCycleIsTheFirstHoleAfterTheFirstForecast) {
   EXPECT_EQ(*db->oldest_unforecast_cycle("nobody", "host"), 0);
 }
 
-TEST(Forecasts, RefuseABatchWithAnInvalidForecastWhole) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, RefuseABatchWithAnInvalidForecastWhole) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ForecastRecord bad{"c1", 0, "v1", "host", {0.9f}, 0};
   auto written = db->write_forecasts(std::vector<ForecastRecord>{bad});
@@ -188,9 +188,8 @@ void store_cycles(Database& db, std::int64_t from, std::int64_t to, double capac
   ASSERT_TRUE(db.write_cycles(cycles).ok());
 }
 
-TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -253,9 +252,8 @@ TEST(Forecasts, AreScoredAtPlus10AndPlusHAsTheirCyclesArrive) {
   EXPECT_EQ(*db->last_forecast_cycle("c1", "edge:n2"), 0);
 }
 
-TEST(Forecasts, EdgeNodesAreSummedFromTheirForecasts) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, EdgeNodesAreSummedFromTheirForecasts) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 1.1, "", "{}"}).ok());
   ASSERT_TRUE(db->upsert_cell({"c2", "rig-1", "LFP", 1.1, "", "{}"}).ok());
@@ -285,9 +283,8 @@ TEST(Forecasts, EdgeNodesAreSummedFromTheirForecasts) {
   EXPECT_EQ((*nodes)[1].cells, 1);
 }
 
-TEST(Forecasts, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
   ASSERT_TRUE(db->write_forecasts(std::vector<ForecastRecord>{
@@ -301,9 +298,8 @@ TEST(Forecasts, ATargetCycleThatNeverArrivesLeavesThatErrorUnset) {
   EXPECT_NEAR(f.error_h, 0.0, 1e-6);
 }
 
-TEST(Forecasts, RecentCyclesAreTheLastOnesUpToACycleInOrder) {
-  TempDir dir;
-  auto db = Database::open(dir / "f.db");
+TEST_P(ForecastsTest, RecentCyclesAreTheLastOnesUpToACycleInOrder) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok());
   ASSERT_TRUE(db->upsert_cell({"c1", "rig-1", "LFP", 2.0, "", "{}"}).ok());
   store_cycles(*db, 1, 50, 2.0);

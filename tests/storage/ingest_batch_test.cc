@@ -1,5 +1,5 @@
-// Database::write_batch: one ingest batch of the daemon's writer is one transaction. The cases
-// without forecasts run on both backends (SQLite and PostgreSQL).
+// Database::write_batch: one ingest batch of the daemon's writer is one transaction. Its cases
+// run on both backends (SQLite and PostgreSQL) where they apply.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -62,9 +62,8 @@ TEST_P(IngestBatchTest, ACellWithMetadataThatIsNotJsonCostsOnlyItself) {
   EXPECT_FALSE(db->find_cell("bad")->has_value());
 }
 
-TEST(IngestBatch, CellsRejectedCyclesAndForecastsAreDurableTogether) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, CellsRejectedCyclesAndForecastsAreDurableTogether) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   const std::vector<CellInfo> cells = {make_cell("c1")};
   const std::vector<RejectedRecord> rejected = {{"rig-a", "not json", "malformed JSON", 0}};
@@ -205,13 +204,10 @@ TEST_P(IngestBatchTest, AMovedCellTakesItsNewRigsMetadataOnly) {
   EXPECT_EQ(db->move_cell("c1", "").error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST(IngestBatch, RefusedForecastsCostOnlyThemselves) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, RefusedForecastsCostOnlyThemselves) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
-  raw_exec(dir / "b.db",
-           "CREATE TRIGGER refuse_second BEFORE INSERT ON forecasts WHEN NEW.at_cycle = 4 "
-           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  add_failing_trigger("refuse_second", "forecasts", "NEW.at_cycle = 4", "refused by the test");
   const std::vector<CellInfo> cells = {make_cell("c1")};
   const std::vector<CycleRecord> cycles = make_cycles("c1", 1, 5);
   // The first forecast is written, then the second fails: the savepoint takes back both.
@@ -229,9 +225,8 @@ TEST(IngestBatch, RefusedForecastsCostOnlyThemselves) {
   EXPECT_EQ(counts->forecasts, 0);
 }
 
-TEST(IngestBatch, AnInvalidForecastIsRefusedWithoutWritingAndTheRestCommits) {
-  TempDir dir;
-  auto db = Database::open(dir / "b.db");
+TEST_P(IngestBatchTest, AnInvalidForecastIsRefusedWithoutWritingAndTheRestCommits) {
+  auto db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
   const std::vector<CellInfo> cells = {make_cell("c1")};
   ForecastRecord invalid = make_forecast("c1", 2);

@@ -112,25 +112,15 @@ TEST_P(PgSchemaTest, UnreachableServerIsAnErrorThatHidesThePassword) {
 TEST_P(PgSchemaTest, WhatIsNotOnPostgresqlYetSaysSo) {
   Result<Database> db = open_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
-  ForecastRecord forecast;
-  forecast.cell_id = "c1";
-  forecast.at_cycle = 1;
-  forecast.model_version = "m";
-  forecast.origin = "host";
-  forecast.soh = {0.9F};
   auto expect_unsupported = [](const Error& error) {
     EXPECT_EQ(error.code, ErrorCode::kUnsupported);
     EXPECT_NE(error.message.find("not available on the PostgreSQL storage backend yet"),
               std::string::npos)
         << error.message;
   };
-  expect_unsupported(db->write_forecasts({&forecast, 1}).error());
   expect_unsupported(db->check().error());
   expect_unsupported(db->backup_to(dir_ / "copy.db").error());
   expect_unsupported(list_models(*db).error());
-  IngestBatch batch;
-  batch.forecasts = {&forecast, 1};
-  expect_unsupported(db->write_batch(batch).error());
   OpenOptions limited;
   limited.max_size_bytes = 1 << 20;
   expect_unsupported(open_database(limited).error());
