@@ -186,11 +186,11 @@ Access storage_url() {
 // records go to one database and whose forecasts, models and checks go to another (or nowhere)
 // would half-work.
 constexpr const char* kPostgresqlNotYet =
-    "cyclecastd cannot run on PostgreSQL yet: the storage module stores cells, cycles and "
-    "rejected records there, but forecasts and their scoring, the model registry and retraining "
-    "snapshots, the database checks, checkpoints and backups, and the daemon's wiring are not on "
-    "PostgreSQL yet (docs/storage.md, \"Backends\"); remove storage.url to use the SQLite "
-    "database of storage.database";
+    "cyclecastd cannot run on PostgreSQL yet: the storage module stores cells, cycles, "
+    "rejected records and forecasts (with their scoring) there, but the model registry and "
+    "retraining snapshots, the database checks, checkpoints and backups, and the daemon's wiring "
+    "are not on PostgreSQL yet (docs/storage.md, \"Backends\"); remove storage.url to use the "
+    "SQLite database of storage.database";
 
 constexpr std::int64_t kMaxCount = 1'000'000'000'000;
 
