@@ -50,7 +50,36 @@ std::pair<std::string, std::string> origin_and_node(const std::string& origin) {
   return {origin, ""};
 }
 
-Json forecast_json(const storage::ForecastRecord& f, bool with_errors) {
+Json cycle_or_null(std::optional<std::int64_t> cycle) {
+  return cycle ? Json(*cycle) : Json(nullptr);
+}
+
+// The prediction interval at +10 and +H; null when the forecast has none (a model without an
+// interval table, an edge forecast).
+Json interval_json(const storage::ForecastRecord& f) {
+  if (f.lower.empty() || f.lower.size() != f.soh.size() || f.upper.size() != f.soh.size())
+    return nullptr;
+  const auto at = [](const std::vector<float>& v, std::size_t step) {
+    return v.size() >= step ? number_or_null(v[step - 1]) : Json(nullptr);
+  };
+  return {{"lower_10", at(f.lower, 10)},
+          {"upper_10", at(f.upper, 10)},
+          {"lower_100", number_or_null(f.lower.back())},
+          {"upper_100", number_or_null(f.upper.back())}};
+}
+
+// The end-of-life cycle at the cell's threshold with its interval
+// (protocol::forecast_eol_interval): null where a curve does not cross within the horizon, earliest
+// and latest null without an interval.
+Json eol_json(const storage::ForecastRecord& f, double eol_soh) {
+  const protocol::ForecastEol eol = protocol::forecast_eol_interval(f, eol_soh);
+  return {{"eol_soh", eol_soh},
+          {"earliest", cycle_or_null(eol.earliest)},
+          {"expected", cycle_or_null(eol.expected)},
+          {"latest", cycle_or_null(eol.latest)}};
+}
+
+Json forecast_json(const storage::ForecastRecord& f, bool with_errors, double eol_soh) {
   const auto [origin, node] = origin_and_node(f.origin);
   const auto eol = protocol::forecast_eol_cycle(f);
   Json j = {{"at_cycle", f.at_cycle},
@@ -59,7 +88,9 @@ Json forecast_json(const storage::ForecastRecord& f, bool with_errors) {
             {"created_at", time_or_null(f.created_at_ms)},
             {"soh_10", f.soh.size() >= 10 ? number_or_null(f.soh[9]) : Json(nullptr)},
             {"soh_100", f.soh.empty() ? Json(nullptr) : number_or_null(f.soh.back())},
-            {"eol_cycle", eol ? Json(*eol) : Json(nullptr)}};
+            {"eol_cycle", eol ? Json(*eol) : Json(nullptr)},
+            {"interval", interval_json(f)},
+            {"eol", eol_json(f, eol_soh)}};
   if (!node.empty()) j["node"] = node;
   if (with_errors) {
     j["error_10"] = number_or_null(std::abs(f.error_10));
@@ -98,7 +129,8 @@ Result<Json> cell_summary(storage::Database& db, const storage::CellSummary& cel
   j["end_of_life"] = end_of_life_json(end_of_life(recent_soh, eol_soh_of(cell.info)));
   auto forecast = db.recent_forecasts(cell.info.cell_id, 1);
   if (!forecast) return forecast.error();
-  if (!forecast->empty()) j["forecast"] = forecast_json(forecast->front(), false);
+  if (!forecast->empty())
+    j["forecast"] = forecast_json(forecast->front(), false, eol_soh_of(cell.info));
   return j;
 }
 
@@ -252,7 +284,7 @@ Result<Json> DaemonApi::cell(const std::string& cell_id) {
   }
   Json forecast_list = Json::array();
   for (const auto& f : *forecasts)
-    forecast_list.push_back(forecast_json(f, true));
+    forecast_list.push_back(forecast_json(f, true, eol_soh_of(found->info)));
   Json note = nullptr;
   if (const Json& eol = (*summary)["end_of_life"]; eol["past"] == true) {
     note = "past end of life (median SOH of the last " + std::to_string(kEolMedianCycles) +

@@ -266,14 +266,20 @@ Result<bool> Forecaster::forecast_cell(const std::string& cell_id, CycleSpan& sp
       ++past_eol;
       continue;
     }
-    auto soh = forecaster_->forecast(window);
-    if (!soh) return soh.error();
-    if (auto why = implausible_host_forecast(*soh); !why.empty()) {
+    // With the interval when the champion carries a table (none otherwise): the bounds may
+    // leave [0, 1.2] where the forecast does not; they are what the table says, not refused.
+    auto made = forecaster_->forecast_with_interval(window);
+    if (!made) return made.error();
+    if (auto why = implausible_host_forecast(made->soh); !why.empty()) {
       ++implausible;
       last_implausible = "cell " + cell_id + " at cycle " + std::to_string(r.cycle) + ": " + why;
       continue;
     }
-    out.push_back({cell_id, r.cycle, forecaster_->version(), kHostOrigin, std::move(*soh), 0});
+    storage::ForecastRecord record{
+        cell_id, r.cycle, forecaster_->version(), kHostOrigin, std::move(made->soh), 0};
+    record.lower = std::move(made->lower);
+    record.upper = std::move(made->upper);
+    out.push_back(std::move(record));
   }
   known->second = std::max(known->second, to);
   span.oldest = to + 1;  // where the next pass goes on when this one's budget is spent

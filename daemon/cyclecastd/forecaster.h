@@ -17,6 +17,9 @@
 // life (median of its last 5 SOH values under the threshold) is not forecast, and a forecast with
 // a step outside the physical SOH range [0, 1.2] is refused; both are counted, neither stored.
 // The +H errors a pass sets go to `on_scored`, the champion's drift monitor's stream.
+// Prediction intervals (docs/pipeline.md, "Prediction intervals"): when the champion's blob carries
+// an interval table every forecast is stored and published with its lower and upper bounds, the
+// node's int8 output -/+ the table's half-widths; a model without one forecasts without bounds.
 #pragma once
 
 #include <chrono>

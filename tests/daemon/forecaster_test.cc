@@ -18,7 +18,9 @@ namespace {
 
 constexpr double kRatedAh = 1.1;
 
-std::shared_ptr<const edge::LoadedNodeModel> test_model() {
+// interval_half_width: the blob's interval table (empty: a model from before intervals).
+std::shared_ptr<const edge::LoadedNodeModel> test_model(
+    std::vector<int32_t> interval_half_width = {}) {
   const auto cells = testing::generated_cells(4, 120, 7);
   pipeline::FeatureOptions options;
   options.input_len = 20;
@@ -26,7 +28,8 @@ std::shared_ptr<const edge::LoadedNodeModel> test_model() {
   options.use_optional_features = false;
   const auto spec = *pipeline::fit_feature_spec(cells, options);
   const auto windows = pipeline::make_windows(cells, spec, 5);
-  const auto student = testing::random_student(spec, windows, 8, 11);
+  auto student = testing::random_student(spec, windows, 8, 11);
+  student.interval_half_width = std::move(interval_half_width);
   auto exported = pipeline::export_model(student, spec, "stream-v1");
   EXPECT_TRUE(exported.ok());
   auto loaded = edge::load_node_model(exported->blob);
@@ -139,6 +142,76 @@ TEST_F(ForecasterTest, ForecastsEveryNewCycleWithTheNodesCodeAndResumesAfterARes
     for (std::size_t j = 0; j < r.soh.size(); ++j)
       EXPECT_NEAR(r.soh[j], (*expected)[j], 1e-6) << "cycle " << r.at_cycle << " step " << j;
   }
+}
+
+TEST_F(ForecasterTest, AModelWithoutAnIntervalTableForecastsWithoutBounds) {
+  store(*db_, "c1", 1, 30);
+  auto f = start();
+  f->notify({{"c1", {0, 30}}});
+  ASSERT_TRUE(settle(*f, 1));
+  auto stored = db_->forecasts_of("c1");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_TRUE(stored->front().lower.empty());
+  EXPECT_TRUE(stored->front().upper.empty());
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(published_.size(), 1u);
+  EXPECT_TRUE(published_.front().lower.empty());
+}
+
+TEST_F(ForecasterTest, AModelWithAnIntervalTableStoresAndPublishesEveryForecastsBounds) {
+  // Half-widths that grow with the step, one of them far beyond int32 when added to the output
+  // (saturated, not wrapped), one zero (the bounds are the forecast).
+  std::vector<int32_t> table(24);
+  for (std::size_t j = 0; j < table.size(); ++j)
+    table[j] = static_cast<int32_t>(j) * 1000;
+  table[23] = 1 << 30;
+  model_ = test_model(table);
+  store(*db_, "c1", 1, 30);
+  auto f = start();
+  f->notify({{"c1", {0, 30}}});
+  ASSERT_TRUE(settle(*f, 1));
+  store(*db_, "c1", 31, 33);
+  f->notify({{"c1", {0, 33}}});
+  ASSERT_TRUE(settle(*f, 4));
+
+  auto reference = edge::WindowForecaster::create(model_);
+  ASSERT_TRUE(reference.ok());
+  ASSERT_TRUE((*reference)->has_interval());
+  auto stored = db_->forecasts_of("c1");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 4u);
+  for (const storage::ForecastRecord& r : *stored) {
+    std::vector<edge::WindowCycle> window;
+    for (std::int64_t c = r.at_cycle - 19; c <= r.at_cycle; ++c)
+      window.push_back({static_cast<double>(static_cast<float>(soh_of(c) * kRatedAh)) / kRatedAh,
+                        std::nullopt, std::nullopt, std::nullopt});
+    auto expected = (*reference)->forecast_with_interval(window);
+    ASSERT_TRUE(expected.ok());
+    ASSERT_EQ(r.lower.size(), 24u);
+    ASSERT_EQ(r.upper.size(), 24u);
+    EXPECT_EQ(r.lower[0], r.soh[0]);  // a zero half-width
+    EXPECT_EQ(r.upper[0], r.soh[0]);
+    for (std::size_t j = 0; j < 24; ++j) {
+      // The window here is rebuilt from float SOH values: its amplitude can differ in the last
+      // bit, which the huge half-width of the last step magnifies.
+      const double tolerance = 2e-6 * (1.0 + expected->upper[j] - expected->lower[j]);
+      EXPECT_NEAR(r.lower[j], expected->lower[j], tolerance) << r.at_cycle << " step " << j;
+      EXPECT_NEAR(r.upper[j], expected->upper[j], tolerance) << r.at_cycle << " step " << j;
+      EXPECT_LE(r.lower[j], r.soh[j]);
+      EXPECT_GE(r.upper[j], r.soh[j]);
+      if (j > 0 && j < 23) {
+        EXPECT_LT(r.lower[j], r.soh[j]);
+        EXPECT_GT(r.upper[j], r.soh[j]);
+      }
+    }
+    // The widths grow with the half-widths (the amplitude is the window's, the same per step).
+    EXPECT_LT(r.upper[5] - r.lower[5], r.upper[20] - r.lower[20]);
+  }
+  std::lock_guard lock(mutex_);
+  ASSERT_FALSE(published_.empty());
+  EXPECT_EQ(published_.back().lower.size(), 24u);
+  EXPECT_EQ(published_.back().upper.size(), 24u);
 }
 
 TEST_F(ForecasterTest, CountsCyclesWithoutEnoughHistoryAndScoresAsCyclesArrive) {

@@ -484,6 +484,10 @@ TEST(ProtocolForecast, SerializesTheNewestForecastForConsumers) {
   EXPECT_NEAR(j["soh_at_h"].get<double>(), 0.7, 1e-6);
   EXPECT_EQ(j["eol_cycle"], 341);
   EXPECT_EQ(j["soh"].size(), 100u);
+  // A model without an interval table: the payload has the shape it had before intervals.
+  EXPECT_FALSE(j.contains("lower"));
+  EXPECT_FALSE(j.contains("upper"));
+  EXPECT_FALSE(j.contains("eol_interval"));
 
   f.soh.assign(5, std::nanf(""));  // H < 10 and values unknown: nulls, not NaN (invalid JSON)
   const auto short_one = nlohmann::json::parse(serialize_forecast(f));
@@ -491,6 +495,42 @@ TEST(ProtocolForecast, SerializesTheNewestForecastForConsumers) {
   EXPECT_TRUE(short_one["soh_at_h"].is_null());
   EXPECT_TRUE(short_one["eol_cycle"].is_null());
   EXPECT_TRUE(short_one["soh"][0].is_null());
+}
+
+TEST(ProtocolForecast, CarriesTheIntervalAndTheEndOfLifeIntervalWhenTheForecastHasOne) {
+  storage::ForecastRecord f;
+  f.cell_id = "b1c2";
+  f.at_cycle = 300;
+  f.origin = "host";
+  f.soh.assign(100, 0.9f);
+  f.soh[40] = 0.79f;  // the forecast crosses at cycle 341
+  f.lower = f.soh;
+  f.upper = f.soh;
+  for (std::size_t j = 0; j < 100; ++j) {
+    f.lower[j] -= 0.05f;  // 0.85: above the threshold until step 40
+    f.upper[j] += 0.05f;  // never below it: the cell may live past the horizon
+  }
+  f.lower[20] = 0.75f;  // crosses at cycle 321
+  const auto j = nlohmann::json::parse(serialize_forecast(f));
+  ASSERT_EQ(j["lower"].size(), 100u);
+  ASSERT_EQ(j["upper"].size(), 100u);
+  EXPECT_NEAR(j["lower"][0].get<double>(), 0.85, 1e-6);
+  EXPECT_NEAR(j["upper"][0].get<double>(), 0.95, 1e-6);
+  EXPECT_EQ(j["eol_cycle"], 341);
+  EXPECT_EQ(j["eol_interval"]["earliest"], 321);
+  EXPECT_TRUE(j["eol_interval"]["latest"].is_null());  // open: not within the horizon
+
+  // A cell's own threshold: the upper bound crosses it too, at the forecast's step 40.
+  const ForecastEol at_86 = forecast_eol_interval(f, 0.86);
+  EXPECT_EQ(at_86.earliest, 301);
+  EXPECT_EQ(at_86.expected, 341);
+  EXPECT_EQ(at_86.latest, 341);
+  f.lower.clear();
+  f.upper.clear();
+  const ForecastEol without = forecast_eol_interval(f);
+  EXPECT_EQ(without.earliest, std::nullopt);
+  EXPECT_EQ(without.expected, 341);
+  EXPECT_EQ(without.latest, std::nullopt);
 }
 
 }  // namespace

@@ -532,30 +532,59 @@ std::optional<std::string> forecast_topic(std::string_view cell_id) {
   return std::string(kTopicRoot) + "/cells/" + std::string(cell_id) + "/forecasts";
 }
 
-std::optional<std::int64_t> forecast_eol_cycle(const storage::ForecastRecord& forecast,
-                                               double eol_soh) {
-  for (std::size_t j = 0; j < forecast.soh.size(); ++j) {
-    if (forecast.soh[j] < eol_soh) return forecast.at_cycle + static_cast<std::int64_t>(j) + 1;
+namespace {
+
+// The first cycle after at_cycle whose value is below eol_soh (NaN never is).
+std::optional<std::int64_t> first_cycle_below(const std::vector<float>& values,
+                                              std::int64_t at_cycle, double eol_soh) {
+  for (std::size_t j = 0; j < values.size(); ++j) {
+    if (values[j] < eol_soh) return at_cycle + static_cast<std::int64_t>(j) + 1;
   }
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::int64_t> forecast_eol_cycle(const storage::ForecastRecord& forecast,
+                                               double eol_soh) {
+  return first_cycle_below(forecast.soh, forecast.at_cycle, eol_soh);
+}
+
+ForecastEol forecast_eol_interval(const storage::ForecastRecord& forecast, double eol_soh) {
+  return {first_cycle_below(forecast.lower, forecast.at_cycle, eol_soh),
+          forecast_eol_cycle(forecast, eol_soh),
+          first_cycle_below(forecast.upper, forecast.at_cycle, eol_soh)};
+}
+
 std::string serialize_forecast(const storage::ForecastRecord& f) {
   const auto value_or_null = [](float v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  json soh = json::array();
-  for (float v : f.soh)
-    soh.push_back(value_or_null(v));
+  const auto values = [&](const std::vector<float>& of) {
+    json out = json::array();
+    for (float v : of)
+      out.push_back(value_or_null(v));
+    return out;
+  };
   const auto eol = forecast_eol_cycle(f);
-  return json{{"cell", f.cell_id},
-              {"at_cycle", f.at_cycle},
-              {"model_version", f.model_version},
-              {"origin", f.origin},
-              {"horizon", f.soh.size()},
-              {"soh_at_10", f.soh.size() >= 10 ? value_or_null(f.soh[9]) : json(nullptr)},
-              {"soh_at_h", f.soh.empty() ? json(nullptr) : value_or_null(f.soh.back())},
-              {"eol_cycle", eol ? json(*eol) : json(nullptr)},
-              {"soh", std::move(soh)}}
-      .dump();
+  json payload{{"cell", f.cell_id},
+               {"at_cycle", f.at_cycle},
+               {"model_version", f.model_version},
+               {"origin", f.origin},
+               {"horizon", f.soh.size()},
+               {"soh_at_10", f.soh.size() >= 10 ? value_or_null(f.soh[9]) : json(nullptr)},
+               {"soh_at_h", f.soh.empty() ? json(nullptr) : value_or_null(f.soh.back())},
+               {"eol_cycle", eol ? json(*eol) : json(nullptr)},
+               {"soh", values(f.soh)}};
+  if (!f.lower.empty()) {
+    const auto cycle_or_null = [](std::optional<std::int64_t> c) {
+      return c ? json(*c) : json(nullptr);
+    };
+    const ForecastEol interval = forecast_eol_interval(f);
+    payload["lower"] = values(f.lower);
+    payload["upper"] = values(f.upper);
+    payload["eol_interval"] = {{"earliest", cycle_or_null(interval.earliest)},
+                               {"latest", cycle_or_null(interval.latest)}};
+  }
+  return payload.dump();
 }
 
 std::string champion_topic() {

@@ -23,6 +23,13 @@ struct WindowCycle {
   std::optional<double> ir_ohm, temperature_c, charge_time_min;
 };
 
+// A forecast with its prediction interval (docs/pipeline.md, "Prediction intervals"): lower and
+// upper are empty when the model has no interval table, else horizon() values each, with
+// lower[j] <= soh[j] <= upper[j].
+struct WindowForecast {
+  std::vector<float> soh, lower, upper;
+};
+
 class WindowForecaster {
  public:
   // kInvalidArgument when cc_node_init refuses the model (node_status_text says why).
@@ -36,6 +43,10 @@ class WindowForecaster {
   // `window`: exactly input_len() cycles, oldest first. Returns the horizon() SOH values that
   // follow the last one.
   Result<std::vector<float>> forecast(std::span<const WindowCycle> window);
+  // The same forecast and, when the model carries an interval table, its interval: the node's
+  // int8 output -/+ the table's half-width (saturated to int32), decoded as the forecast is.
+  Result<WindowForecast> forecast_with_interval(std::span<const WindowCycle> window);
+  bool has_interval() const { return !model_->model().student.interval_half_width.empty(); }
 
  private:
   explicit WindowForecaster(std::shared_ptr<const LoadedNodeModel> model);
@@ -43,6 +54,7 @@ class WindowForecaster {
   std::shared_ptr<const LoadedNodeModel> model_;
   std::unique_ptr<cc_node> node_;
   std::unique_ptr<cc_node_cell> cell_;
+  float output_scale_ = 0.0f;  // S_y as cc_node computes it
 };
 
 }  // namespace cyclecast::edge

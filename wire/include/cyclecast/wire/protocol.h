@@ -187,11 +187,23 @@ Result<Ack> parse_ack(std::string_view payload);
 // elsewhere.
 std::optional<std::string> forecast_topic(std::string_view cell_id);
 // {"cell", "at_cycle", "model_version", "origin", "horizon", "soh_at_10" (null when H < 10),
-//  "soh_at_h", "eol_cycle" (first cycle forecast below 80 % SOH, null when none), "soh": [H]}.
+//  "soh_at_h", "eol_cycle" (first cycle forecast below 80 % SOH, null when none), "soh": [H]},
+// and when the forecast has a prediction interval "lower": [H], "upper": [H] and
+// "eol_interval": {"earliest", "latest"} (forecast_eol_interval; null: not within the horizon).
+// Without an interval the payload is what it was before intervals (no such keys).
 std::string serialize_forecast(const storage::ForecastRecord& forecast);
 // The first cycle whose forecast SOH is below `eol_soh`, if any within the horizon.
 std::optional<std::int64_t> forecast_eol_cycle(const storage::ForecastRecord& forecast,
                                                double eol_soh = 0.8);
+// The end-of-life cycle with its interval (pipeline::eol_interval's rule): the first cycle at
+// which the lower bound, the forecast and the upper bound fall below `eol_soh`; nullopt where one
+// does not within the horizon (an open interval: the cell may live longer than forecast). The
+// lower bound crosses first, so earliest <= expected <= latest where they are known. Without an
+// interval earliest and latest are nullopt.
+struct ForecastEol {
+  std::optional<std::int64_t> earliest, expected, latest;
+};
+ForecastEol forecast_eol_interval(const storage::ForecastRecord& forecast, double eol_soh = 0.8);
 // cyclecast/v1/models/champion, retained: the promoted model's announcement (JSON from the daemon).
 std::string champion_topic();
 // cyclecast/v1/alerts: alerts the daemon raises (JSON: kind, message, at_ms and details).
