@@ -134,7 +134,8 @@ std::string drift_event_reason(const DriftState& s, std::int64_t after_cycles) {
   return reason;
 }
 
-std::string drift_detail(const DriftState& s) {
+// What the monitor measured, as the registry event's detail and the alert payload both say it.
+Json drift_measurements(const DriftState& s) {
   return Json{{"statistic", s.statistic},
               {"threshold", s.threshold},
               {"samples", s.samples},
@@ -142,26 +143,23 @@ std::string drift_detail(const DriftState& s) {
               {"heldout_mae_100", s.heldout_mae},
               {"cell", s.detected_cell},
               {"cycle", s.detected_cycle},
-              {"band", s.detected_band},
-              {"retrain_run", s.retrain_run > 0 ? Json(s.retrain_run) : Json(nullptr)},
-              {"retrain_pending", s.retrain_pending}}
-      .dump();
+              {"band", s.detected_band}};
+}
+
+std::string drift_detail(const DriftState& s) {
+  Json detail = drift_measurements(s);
+  detail["retrain_run"] = s.retrain_run > 0 ? Json(s.retrain_run) : Json(nullptr);
+  detail["retrain_pending"] = s.retrain_pending;
+  return detail.dump();
 }
 
 std::string drift_payload(const DriftState& s, std::int64_t now_ms) {
-  return Json{{"kind", "drift"},
-              {"state", "raised"},
-              {"model_version", s.model_version},
-              {"statistic", s.statistic},
-              {"threshold", s.threshold},
-              {"samples", s.samples},
-              {"mean_error_ratio", s.mean_ratio},
-              {"heldout_mae_100", s.heldout_mae},
-              {"cell", s.detected_cell},
-              {"cycle", s.detected_cycle},
-              {"band", s.detected_band},
-              {"at", pipeline::format_utc_iso8601(now_ms)}}
-      .dump();
+  Json payload = drift_measurements(s);
+  payload["kind"] = "drift";
+  payload["state"] = "raised";
+  payload["model_version"] = s.model_version;
+  payload["at"] = pipeline::format_utc_iso8601(now_ms);
+  return payload.dump();
 }
 
 std::string alert_payload(const LiveErrorState& s, bool raised, std::int64_t now_ms) {
