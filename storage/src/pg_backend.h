@@ -1,8 +1,9 @@
 // The PostgreSQL backend of a Database (docs/storage.md, "Backends"): one libpq connection to a
 // server named by a postgresql:// URL, a schema of its own with forward-only migrations, and the
 // ingest path (rigs, cells, cycles, rejected records, the ingest batch) and forecasts
-// (pg_forecasts.cc) with the same semantics as the SQLite backend. Database's methods forward here when the handle was opened
-// on a URL; what is not on PostgreSQL yet answers kUnsupported (pg_unsupported).
+// (pg_forecasts.cc) with the same semantics as the SQLite backend. Database's methods forward here
+// when the handle was opened on a URL; what is not on PostgreSQL yet answers kUnsupported
+// (pg_unsupported).
 //
 // Private to the storage module: only this file and pg_*.cc include <libpq-fe.h>.
 #pragma once

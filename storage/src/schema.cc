@@ -191,10 +191,8 @@ CREATE INDEX model_events_by_model ON model_events(model, id);
 
 // Forward-only: a released step is never edited; a schema change is a new step at the end.
 constexpr Migration kMigrations[] = {
-    {1, "initial schema", kSchemaV1},
-    {2, "forecast scoring", kSchemaV2},
-    {3, "model registry", kSchemaV3},
-    {4, "forecast intervals", kSchemaV4},
+    {1, "initial schema", kSchemaV1}, {2, "forecast scoring", kSchemaV2},
+    {3, "model registry", kSchemaV3}, {4, "forecast intervals", kSchemaV4},
     {5, "drift events", kSchemaV5},
 };
 
