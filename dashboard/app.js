@@ -202,6 +202,18 @@
     return {value, degraded: value !== null && isNum(heldOut) && value > DEGRADED_FACTOR * heldOut};
   }
 
+  // The end of life at the cell's threshold with its interval, "expected (earliest–latest)", '…'
+  // for a bound that does not cross within the horizon; a forecast without an interval shows its
+  // expected crossing alone.
+  function eolText(f) {
+    if (!f) return '–';
+    const e = f.eol;
+    if (!e) return text(f.eol_cycle);
+    if (e.earliest === null && e.latest === null) return text(e.expected);
+    const bound = (x) => (isNum(x) ? String(x) : '…');
+    return text(e.expected) + ' (' + bound(e.earliest) + '–' + bound(e.latest) + ')';
+  }
+
   function fleetRow(cell, models) {
     const f = cell.forecast;
     const live = liveError(models, f);
@@ -217,6 +229,7 @@
     return {
       cell_id: cell.cell_id, rig_id: cell.rig_id, last_cycle: cell.last_cycle, soh: cell.soh,
       soh_10: f ? f.soh_10 : null, soh_100: f ? f.soh_100 : null, eol_cycle: f ? f.eol_cycle : null,
+      eol_text: eolText(f),
       live_mae: live.value, model: f ? f.model_version : null,
       origin: f ? f.origin + (f.node ? ' (' + f.node + ')' : '') : null,
       flags, nearEol,
@@ -288,7 +301,7 @@
       },
       el('th', {scope: 'row'}, el('a', {href: '#/cell/' + encodeURIComponent(r.cell_id)}, r.cell_id)),
       cellTd(text(r.rig_id)), cellTd(text(r.last_cycle), 'num'), cellTd(soh(r.soh), 'num'),
-      cellTd(soh(r.soh_10), 'num'), cellTd(soh(r.soh_100), 'num'), cellTd(text(r.eol_cycle), 'num'),
+      cellTd(soh(r.soh_10), 'num'), cellTd(soh(r.soh_100), 'num'), cellTd(r.eol_text, 'num'),
       cellTd(mae(r.live_mae), 'num'), cellTd(text(r.model)), cellTd(text(r.origin)),
       el('td', {}, ...r.flags.map((f) => badge(f, f === 'near end of life' ? 'warn' : 'bad'))))));
       const near = rows.filter((r) => r.nearEol).length;
@@ -388,7 +401,7 @@
             el('dt', {}, 'SOH'), el('dd', {id: 'cell-soh'}, soh(s.soh)),
             el('dt', {}, 'Forecast +10 / +100'),
             el('dd', {}, f ? soh(f.soh_10) + ' / ' + soh(f.soh_100) : '–'),
-            el('dt', {}, 'End of life'), el('dd', {}, f ? text(f.eol_cycle) : '–'),
+            el('dt', {}, 'End of life'), el('dd', {id: 'cell-eol'}, eolText(f)),
             el('dt', {}, 'By'),
             el('dd', {}, f ? f.model_version + ', ' + f.origin + (f.node ? ' ' + f.node : '') : '–'));
         note.hidden = !cell.note;

@@ -119,6 +119,18 @@ try {
     check(fleet.length === Number(args.cells), `fleet at ${width}: ${fleet.length} cells`);
     const row = await page.$eval(`#fleet tbody tr[data-cell="${args.cell}"]`, (tr) => tr.innerText);
     check(/%/.test(row) && row.includes(args.champion), `fleet row of ${args.cell}: SOH and model`);
+    // The end of life as the API gives it: expected at the cell's threshold, with its interval
+    // when the forecast has one.
+    const forecast = (await (await fetch(`${args.url}/api/v1/cells/${args.cell}`)).json()).cell.forecast;
+    const eolCell = await page.$eval(`#fleet tbody tr[data-cell="${args.cell}"] td:nth-of-type(6)`,
+                                     (td) => td.innerText.trim());
+    const bound = (x) => (x === null ? '…' : String(x));
+    const eol = forecast ? forecast.eol : null;
+    const wanted = !eol ? String(forecast && forecast.eol_cycle !== null ? forecast.eol_cycle : '–')
+        : eol.earliest === null && eol.latest === null
+        ? (eol.expected === null ? '–' : String(eol.expected))
+        : `${eol.expected === null ? '–' : eol.expected} (${bound(eol.earliest)}–${bound(eol.latest)})`;
+    check(eolCell === wanted, `fleet end of life of ${args.cell}: '${eolCell}' as the API's '${wanted}'`);
     if (width === WIDTHS[0]) {
       await page.type('#fleet-filter', args.cell);
       await page.waitForFunction(() => document.querySelectorAll('#fleet tbody tr').length >= 1);
