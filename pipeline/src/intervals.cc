@@ -142,29 +142,6 @@ std::vector<int32_t> half_width_table(std::span<const double> half_width, double
 
 namespace {
 
-int64_t first_below(std::span<const double> values, double threshold) {
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (values[i] < threshold) return static_cast<int64_t>(i) + 1;
-  }
-  return static_cast<int64_t>(values.size()) + 1;
-}
-
-}  // namespace
-
-EolInterval eol_interval(std::span<const double> forecast, std::span<const double> lower,
-                         std::span<const double> upper, double threshold) {
-  EolInterval eol;
-  eol.earliest = first_below(lower, threshold);
-  eol.expected = first_below(forecast, threshold);
-  eol.latest = first_below(upper, threshold);
-  // Bounds that cross a non-monotone forecast in another order still bracket it.
-  eol.earliest = std::min(eol.earliest, eol.expected);
-  eol.latest = std::max(eol.latest, eol.expected);
-  return eol;
-}
-
-namespace {
-
 constexpr const char* kCoverageKey = "pipeline.interval.coverage";
 constexpr const char* kHalfWidthKey = "pipeline.interval.half_width";
 

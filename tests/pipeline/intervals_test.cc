@@ -181,16 +181,6 @@ TEST(HalfWidthTable, RoundsUpToTheOutputScaleSoTheIntegerIntervalIsNeverNarrower
     EXPECT_GE(table[k] * 0.125, widths[k]);
 }
 
-TEST(EolInterval, TheLowerBoundCrossesFirstAndNoCrossingIsHPlusOne) {
-  const std::vector<double> forecast = {0.83, 0.81, 0.79, 0.78};
-  const std::vector<double> lower = {0.81, 0.79, 0.77, 0.76};
-  const std::vector<double> upper = {0.85, 0.83, 0.81, 0.80};
-  const EolInterval eol = eol_interval(forecast, lower, upper, 0.8);
-  EXPECT_EQ(eol.earliest, 2);
-  EXPECT_EQ(eol.expected, 3);
-  EXPECT_EQ(eol.latest, 5);  // the upper bound stays at or above 0.8: beyond the horizon
-}
-
 TEST(IntervalMetadata, RoundTripsExactlyAndAFileWithoutItHasNoInterval) {
   IntervalReport report;
   report.calibration.coverage = 0.9;

@@ -84,15 +84,6 @@ std::vector<double> coverage_by_step(const Eigen::MatrixXd& truth, const Eigen::
 // and subtracts them from an int32 forecast with saturation).
 std::vector<int32_t> half_width_table(std::span<const double> half_width, double output_scale);
 
-// An interval of the end-of-life cycle: the first step at which the forecast, its lower and its
-// upper bound fall below the threshold (H + 1: not within the horizon). The lower bound crosses
-// first, so `earliest` <= `expected` <= `latest`.
-struct EolInterval {
-  int64_t earliest = 0, expected = 0, latest = 0;
-};
-EolInterval eol_interval(std::span<const double> forecast, std::span<const double> lower,
-                         std::span<const double> upper, double threshold);
-
 // What the run report shows of a run's intervals (report.json "intervals", report.html).
 struct IntervalCoverageRow {
   std::string group;  // "all" or an SOH band
