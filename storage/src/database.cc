@@ -371,46 +371,23 @@ Result<std::optional<RefusedCell>> write_batch_cell(Database& db, sqlite3* conne
 
 Result<IngestResult> Database::write_batch(const IngestBatch& batch) {
   if (impl_->pg) return impl_->pg->write_batch(batch);
+  // The store write_batch_parts expects: this database on its own connection.
+  struct Store {
+    Database& db;
+    sqlite3* connection;
+    auto write_batch_cell(const CellInfo& cell) {
+      return storage::write_batch_cell(db, connection, cell);
+    }
+    auto write_rejected(std::span<const RejectedRecord> r) { return db.write_rejected(r); }
+    auto write_cycles(std::span<const CycleRecord> c) { return db.write_cycles(c); }
+    auto write_forecasts(std::span<const ForecastRecord> f) { return db.write_forecasts(f); }
+    Result<void> exec(const char* sql, const char* what) {
+      return detail::exec(connection, sql, what);
+    }
+  } store{*this, impl_->db};
   IngestResult result;
-  auto part_failed = [](const char* part, const Error& error) {
-    return Error{error.code, std::string(part) + ": " + error.message};
-  };
-  auto written = impl_->in_transaction([&]() -> Result<void> {
-    for (std::size_t i = 0; i < batch.cells.size(); ++i) {
-      auto done = write_batch_cell(*this, impl_->db, batch.cells[i]);
-      if (!done) return part_failed("cells", done.error());
-      if (*done) {
-        (*done)->index = i;
-        result.refused_cells.push_back(std::move(**done));
-      }
-    }
-    if (!batch.rejected.empty()) {
-      if (auto done = write_rejected(batch.rejected); !done) {
-        return part_failed("rejected records", done.error());
-      }
-    }
-    if (!batch.cycles.empty()) {
-      auto done = write_cycles(batch.cycles);
-      if (!done) return part_failed("cycles", done.error());
-      result.cycles = std::move(*done);
-    }
-    if (!batch.forecasts.empty()) {
-      if (auto saved = detail::exec(impl_->db, "SAVEPOINT forecasts", "saving before forecasts");
-          !saved)
-        return saved;
-      auto done = write_forecasts(batch.forecasts);
-      const char* end = done ? "RELEASE forecasts" : "ROLLBACK TO forecasts; RELEASE forecasts";
-      if (auto ended = detail::exec(impl_->db, end, "ending the forecasts' savepoint"); !ended) {
-        return ended;
-      }
-      if (done) {
-        result.forecasts = *done;
-      } else {
-        result.forecast_error = done.error();
-      }
-    }
-    return {};
-  });
+  auto written =
+      impl_->in_transaction([&] { return detail::write_batch_parts(store, batch, result); });
   if (!written) return written.error();
   return result;
 }

@@ -490,48 +490,20 @@ Result<IngestResult> PgBackend::write_batch(const IngestBatch& batch) {
   if (auto valid = check_cycle_batch(batch.cycles); !valid) {
     return Error{valid.error().code, "cycles: " + valid.error().message};
   }
+  // The store write_batch_parts expects: this backend, its savepoints through query().
+  struct Store {
+    PgBackend& pg;
+    auto write_batch_cell(const CellInfo& cell) { return pg.write_batch_cell(cell); }
+    auto write_rejected(std::span<const RejectedRecord> r) { return pg.write_rejected(r); }
+    auto write_cycles(std::span<const CycleRecord> c) { return pg.write_cycles(c); }
+    auto write_forecasts(std::span<const ForecastRecord> f) { return pg.write_forecasts(f); }
+    Result<void> exec(const char* sql, const char* what) {
+      if (auto done = pg.query(sql, what); !done) return done.error();
+      return {};
+    }
+  } store{*this};
   IngestResult result;
-  auto part_failed = [](const char* part, const Error& error) {
-    return Error{error.code, std::string(part) + ": " + error.message};
-  };
-  auto written = in_transaction([&]() -> Result<void> {
-    for (std::size_t i = 0; i < batch.cells.size(); ++i) {
-      auto done = write_batch_cell(batch.cells[i]);
-      if (!done) return part_failed("cells", done.error());
-      if (*done) {
-        (*done)->index = i;
-        result.refused_cells.push_back(std::move(**done));
-      }
-    }
-    if (!batch.rejected.empty()) {
-      if (auto done = write_rejected(batch.rejected); !done) {
-        return part_failed("rejected records", done.error());
-      }
-    }
-    if (!batch.cycles.empty()) {
-      auto done = write_cycles(batch.cycles);
-      if (!done) return part_failed("cycles", done.error());
-      result.cycles = std::move(*done);
-    }
-    if (!batch.forecasts.empty()) {
-      // As on SQLite: refused forecasts cost only themselves (a savepoint), not the batch.
-      if (auto saved = query("SAVEPOINT forecasts", "saving before forecasts"); !saved) {
-        return saved.error();
-      }
-      auto done = write_forecasts(batch.forecasts);
-      const char* end = done ? "RELEASE SAVEPOINT forecasts"
-                             : "ROLLBACK TO SAVEPOINT forecasts; RELEASE SAVEPOINT forecasts";
-      if (auto ended = query(end, "ending the forecasts' savepoint"); !ended) {
-        return ended.error();
-      }
-      if (done) {
-        result.forecasts = *done;
-      } else {
-        result.forecast_error = done.error();
-      }
-    }
-    return {};
-  });
+  auto written = in_transaction([&] { return detail::write_batch_parts(store, batch, result); });
   if (!written) return written.error();
   return result;
 }
