@@ -68,11 +68,14 @@ GateDecision gate(const GateCandidate& candidate, const std::optional<GateChampi
                                                      : champion->why_no_mae)};
   }
   const double needed = margin * champion->mae;
-  const std::string figures = "held-out MAE " + figure(candidate.mae) + " vs champion " +
-                              champion->version + " " + figure(champion->mae) + " on the same " +
-                              std::to_string(champion->cells) +
-                              " test cells; paired bootstrap over cells: improvement " +
-                              figure(champion->mae - candidate.mae) + ", lower 90 % bound " +
+  const bool kfold = champion->scoring == "k-fold";
+  const double candidate_mae = kfold ? champion->candidate_mae : candidate.mae;
+  const std::string figures = champion->scoring + " MAE " + figure(candidate_mae) +
+                              " vs champion " + champion->version + " " + figure(champion->mae) +
+                              " on the same " + std::to_string(champion->cells) +
+                              (kfold ? " cells (each tested once)" : " test cells") +
+                              "; paired bootstrap over cells: improvement " +
+                              figure(champion->mae - candidate_mae) + ", lower 90 % bound " +
                               (std::isnan(champion->lower) ? std::string("unknown from one cell")
                                                            : figure(champion->lower));
   char needed_text[96];

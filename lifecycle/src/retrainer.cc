@@ -488,6 +488,10 @@ Result<void> Retrainer::gate_and_register(RunState& run) {
     champion =
         GateChampion{(*current)->version, trained_run.champion_mae, "",
                      trained_run.champion_comparison.lower, trained_run.champion_comparison.cells};
+    if (trained_run.champion_scoring == "k-fold") {
+      champion->scoring = "k-fold";
+      champion->candidate_mae = trained_run.champion_comparison.candidate_mae;
+    }
     if (champion_changed) {
       champion->mae = std::nan("");
       champion->why_no_mae = "became champion during the run (promote by hand if wanted)";

@@ -10,13 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <system_error>
 
@@ -321,6 +324,7 @@ Result<TrainingOutcome> outcome_of(const std::optional<Json>& answer, int status
   outcome.champion_mae = number_or_nan(r.at("champion_mae"));
   if (r.contains("champion_comparison")) {
     outcome.champion_comparison = r.at("champion_comparison").get<pipeline::PairedBootstrap>();
+    outcome.champion_scoring = r.value("champion_scoring", "held-out");
   }
   return outcome;
 }
@@ -437,10 +441,52 @@ Result<TrainingOutcome> train_in_worker(const fs::path& executable, const Traini
 
 namespace {
 
-// The champion against the run's int8 student on the run's test cells, paired by cell.
+// The champion's int8 file on every window of the cells the run judged by k-fold, by cell in the
+// order of `candidate` (the chosen student's k-fold errors: each cell forecast by the architecture
+// refitted without it), then the two paired by cell.
+Result<pipeline::PairedBootstrap> compare_over_folds(const fs::path& champion_model,
+                                                     std::span<const pipeline::CellError> candidate,
+                                                     const pipeline::EvalProtocol& protocol) {
+  std::map<std::string, std::int64_t> index_of;
+  for (std::size_t i = 0; i < protocol.data.cells.size(); ++i)
+    index_of[protocol.data.cells[i].cell_id] = static_cast<std::int64_t>(i);
+  std::vector<std::int64_t> cells;
+  for (const pipeline::CellError& e : candidate) {
+    const auto found = index_of.find(e.cell);
+    if (found == index_of.end())
+      return make_error(ErrorCode::kInvalidArgument,
+                        "k-fold cell " + e.cell + " is not in the run");
+    cells.push_back(found->second);
+  }
+  std::sort(cells.begin(), cells.end());
+  pipeline::EvalProtocol every_cell = protocol;
+  // The windows the folds tested (train_linear.cc's fold_protocol): every test_stride of each cell.
+  every_cell.test =
+      pipeline::make_windows(protocol.data.cells, protocol.spec, protocol.test_stride, cells);
+  auto champion = pipeline::model_file_errors_by_cell(champion_model.string(), every_cell);
+  if (!champion) return champion.error();
+  std::map<std::string, pipeline::CellError> by_cell;
+  for (pipeline::CellError& e : *champion)
+    by_cell[e.cell] = std::move(e);
+  std::vector<pipeline::CellError> paired;
+  for (const pipeline::CellError& e : candidate) {
+    const auto found = by_cell.find(e.cell);
+    if (found == by_cell.end())
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the champion has no window of cell " + e.cell);
+    paired.push_back(found->second);
+  }
+  return pipeline::paired_bootstrap(paired, candidate);
+}
+
+// The champion against the run's int8 student, paired by cell: on the run's test cells, or the
+// same k-fold test the baselines faced when the run scored that way (TrainingOutcome).
 Result<pipeline::PairedBootstrap> compare_with_champion(const fs::path& champion_model,
                                                         const pipeline::TrainingResult& trained,
                                                         const pipeline::EvalProtocol& protocol) {
+  const pipeline::GateEvidence& evidence = trained.gate_evidence;
+  if (evidence.scoring == "k-fold" && !evidence.candidate_errors.empty())
+    return compare_over_folds(champion_model, evidence.candidate_errors, protocol);
   auto champion = pipeline::model_file_errors_by_cell(champion_model.string(), protocol);
   if (!champion) return champion.error();
   auto candidate = pipeline::model_file_errors_by_cell(
@@ -481,18 +527,25 @@ int training_worker_main(const fs::path& request_file) {
   if (!trained) return out.error(trained.error());
   double champion_mae = std::numeric_limits<double>::quiet_NaN();
   pipeline::PairedBootstrap comparison;
+  std::string scoring = "held-out";
   if (!request->champion_model.empty()) {
     auto measured = pipeline::evaluate_model_file(request->champion_model.string(), *protocol);
     if (measured) champion_mae = measured->mae;
-    if (auto compared = compare_with_champion(request->champion_model, *trained, *protocol))
+    if (auto compared = compare_with_champion(request->champion_model, *trained, *protocol)) {
       comparison = *compared;
+      if (trained->gate_evidence.scoring == "k-fold") {
+        scoring = "k-fold";
+        champion_mae = comparison.reference_mae;  // on the windows it was compared on
+      }
+    }
   }
   out.line({{"result",
              {{"protocol", protocol->name},
               {"test_cells", protocol->test_cells},
               {"training", *trained},
               {"champion_mae", number(champion_mae)},
-              {"champion_comparison", comparison}}}});
+              {"champion_comparison", comparison},
+              {"champion_scoring", scoring}}}});
   return 0;
 }
 

@@ -55,6 +55,7 @@ Result<GateEvidence> judge_against_references(
   e.scoring = scoring;
   e.folds = folds;
   e.candidate = candidate;
+  e.candidate_errors = candidate_errors;
   size_t best = 0;
   size_t weakest = 0;
   for (size_t i = 0; i < references.size(); ++i) {

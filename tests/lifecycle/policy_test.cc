@@ -169,6 +169,23 @@ TEST(Gate, CandidateMustBeatTheChampionByMoreThanTheNoiseAndTheMargin) {
   EXPECT_NE(margin.reason.find("r1-20261129"), std::string::npos) << margin.reason;
 }
 
+// Too few cells for a held-out set: the run judged its student by k-fold over cells, and the
+// champion faced the same test on every cell's windows; the reason gives those figures, not the
+// candidate's held-out MAE on its one or two test cells.
+TEST(Gate, AChampionComparedByKFoldIsJudgedOnTheKFoldFigures) {
+  GateChampion champion = champion_with(0.000278, 0.000041, 12);
+  champion.scoring = "k-fold";
+  champion.candidate_mae = 0.000171;
+  const auto d = gate(candidate(0.0009), champion, 0.0, {});
+  EXPECT_TRUE(d.promote) << d.reason;
+  EXPECT_NE(d.reason.find("k-fold MAE 0.000171 vs champion r1-20261129 0.000278 on the same 12 "
+                          "cells (each tested once)"),
+            std::string::npos)
+      << d.reason;
+  EXPECT_NE(d.reason.find("improvement 0.000107"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.reason.find("0.000900"), std::string::npos) << d.reason;
+}
+
 TEST(Gate, AnImprovementWithinTheNoiseKeepsTheChampion) {
   // Lower on average (0.00095 against 0.00100) but worse on two of eight cells.
   const std::vector<double> champion = {0.0010, 0.0010, 0.0010, 0.0010,

@@ -49,6 +49,11 @@ struct GateChampion {
   // MAE minus the candidate's: its lower 90 % bound (NaN from one cell) and the cells.
   double lower = std::numeric_limits<double>::quiet_NaN();
   std::int64_t cells = 0;
+  // How the two were compared: "held-out" (the candidate run's int8 student on its test cells,
+  // mae above) or "k-fold" (every cell, the candidate's architecture refitted without it, too few
+  // cells for a held-out set); then candidate_mae is the candidate's MAE on those windows.
+  std::string scoring = "held-out";
+  double candidate_mae = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct GateDecision {

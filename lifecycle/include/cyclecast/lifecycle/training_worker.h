@@ -42,8 +42,12 @@ struct TrainingOutcome {
   pipeline::TrainingResult result;
   double champion_mae = std::numeric_limits<double>::quiet_NaN();  // NaN: none or unreadable
   // The champion (reference) against the run's int8 student (candidate) on the test cells; cells
-  // 0 when there is no champion or it could not be evaluated.
+  // 0 when there is no champion or it could not be evaluated. When the run scored by k-fold over
+  // cells (too few cells for a held-out set, pipeline/train.h), the champion is evaluated on every
+  // cell's windows against the chosen student's k-fold errors, the test the baselines faced:
+  // champion_scoring says which ("held-out" or "k-fold"; empty without a comparison).
   pipeline::PairedBootstrap champion_comparison;
+  std::string champion_scoring;
 };
 
 struct TrainingWorkerEvents {

@@ -40,7 +40,10 @@ struct GateEvidence {
   double lower = kNaN;
   bool beats_references = false;                // lower > 0 (never from one cell: NaN)
   std::vector<BaselineComparison> comparisons;  // one per reference, in the order given
-  std::string reason;                           // one sentence with both MAEs and the bound
+  // The candidate's errors by cell that were judged, so that the champion can face the same test
+  // on the same windows (lifecycle's training worker). Not part of the run's files.
+  std::vector<CellError> candidate_errors;
+  std::string reason;  // one sentence with both MAEs and the bound
 
   bool present() const { return !scoring.empty(); }
 };
