@@ -589,9 +589,8 @@ Result<TableCounts> PgBackend::counts() {
   auto rows = query(
       "SELECT (SELECT count(*) FROM rigs), (SELECT count(*) FROM cells), "
       "(SELECT count(*) FROM cycles), (SELECT count(*) FROM rejected), "
-      "(SELECT count(*) FROM forecasts), "
-      // No registry on PostgreSQL yet (pg_schema.cc): no models, no training runs.
-      "0, 0",
+      "(SELECT count(*) FROM forecasts), (SELECT count(*) FROM models), "
+      "(SELECT count(*) FROM training_runs)",
       "counting rows");
   if (!rows) return rows.error();
   if (rows->rows.empty()) return make_error(ErrorCode::kIo, "counting rows returned nothing");

@@ -26,7 +26,7 @@ namespace cyclecast::storage::detail {
 
 // The PostgreSQL schema's version this build writes (its own sequence: the SQLite schema's
 // kSchemaVersion moves independently). Opening a database whose version is higher is refused.
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 // The error for an operation the PostgreSQL backend does not have yet.
 Error pg_unsupported(std::string_view what);
@@ -91,13 +91,14 @@ class PgBackend {
                        std::string_view what);
   Result<PgRows> query(std::string_view sql, std::string_view what) { return query(sql, {}, what); }
 
+  // Runs `body` in a transaction, or in the caller's when one is open. Defined here because
+  // pg_backend.cc, pg_forecasts.cc and pg_registry.cc use it.
+  template <typename Body>
+  auto in_transaction(Body&& body) -> decltype(body());
+
  private:
   explicit PgBackend(pg_conn* conn) : conn_(conn) {}
 
-  // Runs `body` in a transaction, or in the caller's when one is open. Defined here because
-  // pg_backend.cc and pg_forecasts.cc both use it.
-  template <typename Body>
-  auto in_transaction(Body&& body) -> decltype(body());
   void forget_uncommitted();
 
   Result<std::optional<std::int64_t>> cell_id_of(const std::string& cell_id);
