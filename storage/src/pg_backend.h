@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cyclecast/result.h"
@@ -101,10 +102,11 @@ class PgBackend {
 
   void forget_uncommitted();
 
-  Result<std::optional<std::int64_t>> cell_id_of(const std::string& cell_id);
   Result<std::int64_t> source_id(const std::string& source);
-  Result<CycleOutcome> write_cycle(const CycleRecord& record);
-  Result<void> reject_cycle(const CycleRecord& record, const char* reason);
+  Result<void> cache_cell_ids(std::span<const CycleRecord> records);
+  Result<std::vector<CycleOutcome>> write_cycle_rows(std::span<const CycleRecord> records);
+  Result<void> reject_cycles(std::span<const CycleRecord> records,
+                             std::span<const std::pair<std::size_t, const char*>> which);
   Result<std::optional<RefusedCell>> write_batch_cell(const CellInfo& cell);
   Result<std::vector<CycleRecord>> read_cycles(const PgRows& rows, const std::string& cell_id);
 
