@@ -235,17 +235,12 @@ Result<std::unique_ptr<PgBackend>> PgBackend::open(const std::string& url,
         options.create_if_missing ? ErrorCode::kIo : ErrorCode::kNotFound,
         "connecting to PostgreSQL database " + backend->display_url_ + ": " + message);
   }
-  // Messages from the server in English whatever its locale; no NOTICE chatter on stderr.
-  if (auto set = backend->query("SET client_min_messages = warning", "setting up the session");
-      !set) {
-    return set.error();
-  }
-  if (options.read_only) {
-    if (auto set = backend->query("SET default_transaction_read_only = on", "setting read-only");
-        !set) {
-      return set.error();
-    }
-  }
+  // Notices and warnings (a server announcing its shutdown) are not printed on stderr: errors
+  // reach the caller as Results.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  backend->read_only_ = options.read_only;
+  if (auto set = backend->set_up_session(); !set) return set.error();
   Result<int> version = pg_migrate(*backend, backend->display_url_, options.read_only);
   if (!version) return version.error();
   backend->schema_version_ = *version;
@@ -260,8 +255,70 @@ PgBackend::~PgBackend() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
+Result<void> PgBackend::set_up_session() {
+  // Messages from the server in English whatever its locale; no NOTICE chatter on stderr.
+  if (auto set = run("SET client_min_messages = warning", {}, "setting up the session"); !set) {
+    return set.error();
+  }
+  if (read_only_) {
+    if (auto set = run("SET default_transaction_read_only = on", {}, "setting read-only"); !set) {
+      return set.error();
+    }
+  }
+  return {};
+}
+
+bool PgBackend::connected() const {
+  return !lost_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Result<void> PgBackend::reconnect() {
+  // The same connection string (URL options such as search_path included); the session's
+  // settings again, since a new connection has the server's defaults.
+  PQreset(conn_);
+  lost_ = false;
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n')
+      message.pop_back();
+    return make_error(ErrorCode::kIo,
+                      "reconnecting to PostgreSQL database " + display_url_ + ": " + message);
+  }
+  forget_uncommitted();
+  return set_up_session();
+}
+
+namespace {
+
+// Statements that change nothing when they run twice, so that one whose connection was lost
+// (a server restart) is run again on a new one: BEGIN (the transaction has not started), and the
+// SELECTs this backend runs outside a transaction, which only read. Anything else may have been
+// done before the connection was lost (an autocommit INSERT), and fails to the caller instead.
+bool repeatable_alone(std::string_view sql) {
+  return sql == "BEGIN" || sql.starts_with("SELECT ");
+}
+
+}  // namespace
+
 Result<PgRows> PgBackend::query(std::string_view sql, std::span<const PgParam> params,
                                 std::string_view what) {
+  // Outside a transaction a connection lost earlier (a server restart) is made again: nothing of
+  // the session is lost but its settings, which reconnect() restores. Inside one, the
+  // transaction is gone with the connection: the statement fails, the caller's transaction rolls
+  // back, and the next one starts on a new connection.
+  if (transaction_depth_ == 0 && !connected()) {
+    if (auto back = reconnect(); !back) return back.error();
+  }
+  auto rows = run(sql, params, what);
+  if (!rows && transaction_depth_ == 0 && !connected() && repeatable_alone(sql)) {
+    if (auto back = reconnect(); !back) return rows.error();
+    rows = run(sql, params, what);
+  }
+  return rows;
+}
+
+Result<PgRows> PgBackend::run(std::string_view sql, std::span<const PgParam> params,
+                              std::string_view what) {
   std::vector<const char*> values;
   std::vector<int> lengths;
   std::vector<int> formats;
@@ -280,6 +337,14 @@ Result<PgRows> PgBackend::query(std::string_view sql, std::span<const PgParam> p
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
     const ErrorCode code = code_of(state);
+    // libpq may keep CONNECTION_OK after the server went away ("server closed the connection
+    // unexpectedly" has no SQLSTATE); a shutdown or crash of the server is class 57P, a broken
+    // connection class 08. Each means the session is gone.
+    const std::string_view sqlstate = state != nullptr ? state : "";
+    if (PQstatus(conn_) != CONNECTION_OK || sqlstate.empty() || sqlstate.starts_with("08") ||
+        sqlstate.starts_with("57P")) {
+      lost_ = true;
+    }
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n')
       message.pop_back();

@@ -87,7 +87,9 @@ class PgBackend {
   Result<std::int64_t> oldest_unforecast_cycle(const std::string& cell_id,
                                                const std::string& origin);
 
-  // Runs one statement with parameters ($1, $2, ...); `what` names it in errors.
+  // Runs one statement with parameters ($1, $2, ...); `what` names it in errors. A connection
+  // lost outside a transaction (a server restart) is made again first; a BEGIN or a read that
+  // fails because its connection was lost is run once more on a new one (pg_backend.cc).
   Result<PgRows> query(std::string_view sql, std::span<const PgParam> params,
                        std::string_view what);
   Result<PgRows> query(std::string_view sql, std::string_view what) { return query(sql, {}, what); }
@@ -101,6 +103,11 @@ class PgBackend {
   explicit PgBackend(pg_conn* conn) : conn_(conn) {}
 
   void forget_uncommitted();
+  bool connected() const;
+  // One statement on the connection as it is.
+  Result<PgRows> run(std::string_view sql, std::span<const PgParam> params, std::string_view what);
+  Result<void> set_up_session();
+  Result<void> reconnect();
 
   Result<std::int64_t> source_id(const std::string& source);
   Result<void> cache_cell_ids(std::span<const CycleRecord> records);
@@ -114,6 +121,8 @@ class PgBackend {
   std::string display_url_;
   int schema_version_ = 0;
   int transaction_depth_ = 0;
+  bool read_only_ = false;
+  bool lost_ = false;  // the last statement lost its connection (run()); reconnect() clears it
   // Committed cells and sources never change id; entries made inside a transaction that rolls
   // back are forgotten (forget_uncommitted).
   std::unordered_map<std::string, std::int64_t> cell_ids_;
@@ -127,13 +136,14 @@ auto PgBackend::in_transaction(Body&& body) -> decltype(body()) {
   ++transaction_depth_;
   auto outcome = body();
   --transaction_depth_;
+  // A lost connection took its transaction with it: nothing to roll back.
   if (!outcome) {
-    (void)query("ROLLBACK", "rolling back");
+    if (connected()) (void)query("ROLLBACK", "rolling back");
     forget_uncommitted();
     return outcome;
   }
   if (auto committed = query("COMMIT", "committing a transaction"); !committed) {
-    (void)query("ROLLBACK", "rolling back");
+    if (connected()) (void)query("ROLLBACK", "rolling back");
     forget_uncommitted();
     return committed.error();
   }

@@ -207,8 +207,7 @@ Result<int> read_version(PgBackend& backend) {
 
 // One migration in one transaction; nothing when another connection applied it meanwhile.
 Result<void> apply(PgBackend& backend, const PgMigration& migration) {
-  if (auto begun = backend.query("BEGIN", "starting a migration"); !begun) return begun.error();
-  auto body = [&]() -> Result<void> {
+  return backend.in_transaction([&]() -> Result<void> {
     if (auto locked = backend.query(kMigrationLock, "locking the schema"); !locked) {
       return locked.error();
     }
@@ -231,15 +230,7 @@ Result<void> apply(PgBackend& backend, const PgMigration& migration) {
       return recorded.error();
     }
     return {};
-  };
-  if (auto done = body(); !done) {
-    (void)backend.query("ROLLBACK", "rolling back a migration");
-    return done;
-  }
-  if (auto committed = backend.query("COMMIT", "committing a migration"); !committed) {
-    return committed.error();
-  }
-  return {};
+  });
 }
 
 }  // namespace
