@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <system_error>
 #include <unordered_set>
 #include <utility>
@@ -536,6 +537,14 @@ Result<std::vector<CycleOutcome>> PgBackend::write_cycle_rows(
   MeasurementArrays measurements;
   std::vector<std::size_t> sent;
   const std::int64_t now = now_ms();
+  // New sources are inserted in name order, for the same reason as the cycles below.
+  std::set<std::string_view> new_sources;
+  for (const CycleRecord& record : records) {
+    if (!source_ids_.contains(record.source)) new_sources.insert(record.source);
+  }
+  for (const std::string_view source : new_sources) {
+    if (auto id = source_id(std::string(source)); !id) return id.error();
+  }
   for (std::size_t i = 0; i < count; ++i) {
     const CycleRecord& record = records[i];
     const auto cell = cell_ids_.find(record.cell_id);
@@ -559,7 +568,10 @@ Result<std::vector<CycleOutcome>> PgBackend::write_cycle_rows(
   }
 
   // The key (cell, cycle) decides: a second insert changes nothing, whichever connection
-  // (replica) made the first; RETURNING names the rows this statement stored.
+  // (replica) made the first; RETURNING names the rows this statement stored. Rows go in key
+  // order: an insert waits for another transaction's uncommitted row of the same key, and
+  // replicas writing overlapping batches in different orders would otherwise wait for each
+  // other (a deadlock, which PostgreSQL breaks by failing one of the batches).
   std::unordered_set<CycleKey, CycleKeyHash> inserted;
   if (!sent.empty()) {
     std::vector<PgParam> params{cells.param(), cycles.param()};
@@ -573,7 +585,8 @@ Result<std::vector<CycleOutcome>> PgBackend::write_cycle_rows(
         "charge_time_min, measured_at_ms, received_at_ms, source) "
         "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], "
         "$5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::bigint[], "
-        "$11::bigint[], $12::bigint[]) ON CONFLICT (cell, cycle) DO NOTHING RETURNING cell, cycle",
+        "$11::bigint[], $12::bigint[]) ORDER BY 1, 2 "
+        "ON CONFLICT (cell, cycle) DO NOTHING RETURNING cell, cycle",
         params, "inserting cycles");
     if (!rows) return rows.error();
     for (const auto& row : rows->rows)

@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend_test_util.h"
@@ -372,6 +373,40 @@ TEST_P(CyclesTest, CellNamesWithQuotesBracesAndBackslashesAreStoredAsTheyAre) {
   ASSERT_TRUE(rejected.ok());
   ASSERT_EQ(rejected->size(), 1u);
   EXPECT_EQ(payload_json(rejected->front()).value("cell_id", ""), "NULL");
+}
+
+TEST_P(CyclesTest, ReplicasWritingOneBatchInOppositeOrdersStoreEachRecordOnce) {
+  // Active-active replicas may both get a rig's re-send: two connections write the same records
+  // at once, one in the opposite order. Neither fails (no deadlock: PostgreSQL inserts a batch
+  // in key order; SQLite has one writer at a time) and each record is stored once.
+  constexpr int kRounds = 4;
+  constexpr std::int64_t kCycles = 2000;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string cell = "replicated" + std::to_string(round);
+    ASSERT_TRUE(db().upsert_cell(make_cell(cell)).ok());
+    const std::vector<CycleRecord> forward = make_cycles(cell, 1, kCycles);
+    const std::vector<CycleRecord> backward(forward.rbegin(), forward.rend());
+    Result<BatchResult> results[2] = {make_error(ErrorCode::kIo, "not run"),
+                                      make_error(ErrorCode::kIo, "not run")};
+    std::vector<std::thread> replicas;
+    for (int r = 0; r < 2; ++r) {
+      replicas.emplace_back([&, r] {
+        auto replica = Database::open_url(location());
+        if (!replica) {
+          results[r] = replica.error();
+          return;
+        }
+        results[r] = replica->write_cycles(r == 0 ? forward : backward);
+      });
+    }
+    for (std::thread& replica : replicas)
+      replica.join();
+    ASSERT_TRUE(results[0].ok()) << "round " << round << ": " << results[0].error().message;
+    ASSERT_TRUE(results[1].ok()) << "round " << round << ": " << results[1].error().message;
+    EXPECT_EQ(results[0]->inserted + results[1]->inserted, static_cast<std::size_t>(kCycles));
+    EXPECT_EQ(results[0]->duplicates + results[1]->duplicates, static_cast<std::size_t>(kCycles));
+    EXPECT_EQ(db().cell_summary(cell)->value().cycles, kCycles);
+  }
 }
 
 TEST(CycleRecordTest, SameMeasurementIgnoresTimestampsAndSource) {
