@@ -2,11 +2,14 @@
 //   broker   a QoS 1 publisher and a subscriber that counts and discards, through the broker
 //            alone: the same protocol v1 payloads (arrays of records) the rig sends;
 //   sqlite   the same records written with Database::write_cycles in the daemon's batch size,
-//            synchronous=FULL, no network at all.
+//            synchronous=FULL, no network at all;
+//   postgresql  the same on the PostgreSQL backend (a database at --url, left with the rows),
+//            then the same records once more: a rig's re-send, every one a duplicate.
 // Each prints one line "<mode> records=N seconds=S records_per_s=R".
 //
 //   ingest_ceilings broker --port P [--records N] [--per-message K]
 //   ingest_ceilings sqlite --dir DIR [--records N] [--batch B]
+//   ingest_ceilings postgresql --url URL [--records N] [--batch B]
 #include <mosquitto.h>
 
 #include <atomic>
@@ -148,6 +151,41 @@ int run_broker(int argc, char** argv) {
   return delivered_messages == messages.size() ? 0 : 1;
 }
 
+// Registers the cells of make_records(count) on `db`.
+bool register_cells(storage::Database& db, std::size_t count) {
+  for (std::size_t c = 0; c * kCycles < count; ++c) {
+    storage::CellInfo cell;
+    cell.cell_id = "bench" + std::to_string(c);
+    cell.rig_id = "bench-rig";
+    cell.rated_capacity_ah = 1.1;
+    if (auto ok = db.upsert_cell(cell); !ok) {
+      std::fprintf(stderr, "%s\n", ok.error().message.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Writes `records` in batches of `batch`; the seconds it took, or a negative number when a
+// batch failed or did not come out as `expect` (inserted, or duplicate).
+double write_all(storage::Database& db, const std::vector<storage::CycleRecord>& records,
+                 std::size_t batch, bool expect_inserted) {
+  const auto started = Clock::now();
+  for (std::size_t i = 0; i < records.size(); i += batch) {
+    const std::size_t n = std::min(batch, records.size() - i);
+    auto written = db.write_cycles({records.data() + i, n});
+    if (!written) {
+      std::fprintf(stderr, "write failed: %s\n", written.error().message.c_str());
+      return -1;
+    }
+    if ((expect_inserted ? written->inserted : written->duplicates) != n) {
+      std::fprintf(stderr, "write failed: unexpected outcomes\n");
+      return -1;
+    }
+  }
+  return std::chrono::duration<double>(Clock::now() - started).count();
+}
+
 int run_sqlite(int argc, char** argv) {
   const std::filesystem::path dir = arg_text(argc, argv, "--dir", "/tmp");
   const auto count = static_cast<std::size_t>(arg(argc, argv, "--records", 100000));
@@ -160,25 +198,34 @@ int run_sqlite(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", db.error().message.c_str());
     return 1;
   }
-  for (std::size_t c = 0; c * kCycles < count; ++c) {
-    storage::CellInfo cell;
-    cell.cell_id = "bench" + std::to_string(c);
-    cell.rig_id = "bench-rig";
-    cell.rated_capacity_ah = 1.1;
-    if (auto ok = db->upsert_cell(cell); !ok) return 1;
-  }
-  const auto started = Clock::now();
-  for (std::size_t i = 0; i < count; i += batch) {
-    const std::size_t n = std::min(batch, count - i);
-    auto written = db->write_cycles({records.data() + i, n});
-    if (!written || written->inserted != n) {
-      std::fprintf(stderr, "write failed\n");
-      return 1;
-    }
-  }
-  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (!register_cells(*db, count)) return 1;
+  const double seconds = write_all(*db, records, batch, true);
+  if (seconds < 0) return 1;
   std::printf("sqlite records=%zu seconds=%.3f records_per_s=%.0f batch=%zu\n", count, seconds,
               static_cast<double>(count) / seconds, batch);
+  return 0;
+}
+
+int run_postgresql(int argc, char** argv) {
+  const std::string url = arg_text(argc, argv, "--url", "");
+  const auto count = static_cast<std::size_t>(arg(argc, argv, "--records", 20000));
+  const auto batch = static_cast<std::size_t>(arg(argc, argv, "--batch", 2000));
+  const auto records = make_records(count);
+  auto db = storage::Database::open_url(url);
+  if (!db) {
+    std::fprintf(stderr, "%s\n", db.error().message.c_str());
+    return 1;
+  }
+  if (!register_cells(*db, count)) return 1;
+  const double seconds = write_all(*db, records, batch, true);
+  if (seconds < 0) return 1;
+  const double resend = write_all(*db, records, batch, false);
+  if (resend < 0) return 1;
+  std::printf(
+      "postgresql records=%zu seconds=%.3f records_per_s=%.0f batch=%zu resend_seconds=%.3f "
+      "resend_records_per_s=%.0f\n",
+      count, seconds, static_cast<double>(count) / seconds, batch, resend,
+      static_cast<double>(count) / resend);
   return 0;
 }
 
@@ -187,8 +234,10 @@ int run_sqlite(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "broker") == 0) return run_broker(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "sqlite") == 0) return run_sqlite(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "postgresql") == 0) return run_postgresql(argc, argv);
   std::fprintf(stderr,
                "usage: ingest_ceilings broker --port P [--records N] [--per-message K]\n"
-               "       ingest_ceilings sqlite --dir DIR [--records N] [--batch B]\n");
+               "       ingest_ceilings sqlite --dir DIR [--records N] [--batch B]\n"
+               "       ingest_ceilings postgresql --url URL [--records N] [--batch B]\n");
   return 2;
 }

@@ -187,10 +187,11 @@ Access storage_url() {
 // would half-work.
 constexpr const char* kPostgresqlNotYet =
     "cyclecastd cannot run on PostgreSQL yet: the storage module stores cells, cycles, "
-    "rejected records and forecasts (with their scoring) there, but the model registry and "
-    "retraining snapshots, the database checks, checkpoints and backups, and the daemon's wiring "
-    "are not on PostgreSQL yet (docs/storage.md, \"Backends\"); remove storage.url to use the "
-    "SQLite database of storage.database";
+    "rejected records, forecasts (with their scoring) and the model registry there, but "
+    "retraining snapshots, the models' files and bundles (still under the state directory), the "
+    "database checks, checkpoints and backups, and the daemon's wiring are not on PostgreSQL yet "
+    "(docs/storage.md, \"Backends\"); remove storage.url to use the SQLite database of "
+    "storage.database";
 
 constexpr std::int64_t kMaxCount = 1'000'000'000'000;
 

@@ -7,7 +7,10 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
+#include <set>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 
 #include "ingest_checks.h"
@@ -45,6 +48,73 @@ PgParam optional_number(const std::optional<T>& value) {
   if (!value) return PgParam{};
   return number(*value);
 }
+
+// A PostgreSQL array in its text form ("{1,NULL,2.5}"), sent as one parameter: a batch of rows
+// goes to the server as one array a column, unnested there into one multi-row statement.
+class ArrayLiteral {
+ public:
+  ArrayLiteral() : text_("{") {}
+  void add(std::int64_t value) { element(std::to_string(value)); }
+  void add(double value) { element(text_of(value)); }
+  template <typename T>
+  void add(const std::optional<T>& value) {
+    if (value) {
+      add(*value);
+    } else {
+      element("NULL");
+    }
+  }
+  // Text is quoted, with its quotes and backslashes escaped: any bytes but NUL survive.
+  void add_text(std::string_view value) {
+    std::string quoted = "\"";
+    for (const char c : value) {
+      if (c == '"' || c == '\\') quoted.push_back('\\');
+      quoted.push_back(c);
+    }
+    quoted.push_back('"');
+    element(quoted);
+  }
+  bool empty() const { return count_ == 0; }
+  PgParam param() const { return PgParam{text_ + "}", false}; }
+
+ private:
+  void element(std::string_view value) {
+    if (count_++ > 0) text_.push_back(',');
+    text_.append(value);
+  }
+  std::string text_;
+  std::size_t count_ = 0;
+};
+
+// The measured fields of cycles as arrays, a column each, in CycleRecord order.
+struct MeasurementArrays {
+  ArrayLiteral columns[7];
+  void add(const CycleRecord& record) {
+    columns[0].add(record.discharge_capacity_ah);
+    columns[1].add(record.charge_capacity_ah);
+    columns[2].add(record.internal_resistance_ohm);
+    columns[3].add(record.temperature_min_c);
+    columns[4].add(record.temperature_avg_c);
+    columns[5].add(record.temperature_max_c);
+    columns[6].add(record.charge_time_min);
+  }
+  void append_to(std::vector<PgParam>& params) const {
+    for (const ArrayLiteral& column : columns)
+      params.push_back(column.param());
+  }
+};
+
+// (cell, cycle): the key of a stored cycle.
+struct CycleKey {
+  std::int64_t cell = 0;
+  std::int64_t cycle = 0;
+  bool operator==(const CycleKey&) const = default;
+};
+struct CycleKeyHash {
+  std::size_t operator()(const CycleKey& key) const {
+    return std::hash<std::int64_t>()(key.cell) * 1000003u ^ std::hash<std::int64_t>()(key.cycle);
+  }
+};
 
 std::int64_t to_int(const std::optional<std::string>& value) {
   std::int64_t out = 0;
@@ -128,17 +198,6 @@ CellSummary read_cell_summary(const std::vector<std::optional<std::string>>& row
   return summary;
 }
 
-// The measured fields of a cycle as parameters, in CycleRecord order.
-void add_measurements(std::vector<PgParam>& params, const CycleRecord& record) {
-  params.push_back(number(record.discharge_capacity_ah));
-  params.push_back(optional_number(record.charge_capacity_ah));
-  params.push_back(optional_number(record.internal_resistance_ohm));
-  params.push_back(optional_number(record.temperature_min_c));
-  params.push_back(optional_number(record.temperature_avg_c));
-  params.push_back(optional_number(record.temperature_max_c));
-  params.push_back(optional_number(record.charge_time_min));
-}
-
 void read_measurements(const std::vector<std::optional<std::string>>& row, std::size_t first,
                        CycleRecord& record) {
   record.discharge_capacity_ah = to_double(row[first]);
@@ -177,17 +236,12 @@ Result<std::unique_ptr<PgBackend>> PgBackend::open(const std::string& url,
         options.create_if_missing ? ErrorCode::kIo : ErrorCode::kNotFound,
         "connecting to PostgreSQL database " + backend->display_url_ + ": " + message);
   }
-  // Messages from the server in English whatever its locale; no NOTICE chatter on stderr.
-  if (auto set = backend->query("SET client_min_messages = warning", "setting up the session");
-      !set) {
-    return set.error();
-  }
-  if (options.read_only) {
-    if (auto set = backend->query("SET default_transaction_read_only = on", "setting read-only");
-        !set) {
-      return set.error();
-    }
-  }
+  // Notices and warnings (a server announcing its shutdown) are not printed on stderr: errors
+  // reach the caller as Results.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  backend->read_only_ = options.read_only;
+  if (auto set = backend->set_up_session(); !set) return set.error();
   Result<int> version = pg_migrate(*backend, backend->display_url_, options.read_only);
   if (!version) return version.error();
   backend->schema_version_ = *version;
@@ -202,8 +256,70 @@ PgBackend::~PgBackend() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
+Result<void> PgBackend::set_up_session() {
+  // Messages from the server in English whatever its locale; no NOTICE chatter on stderr.
+  if (auto set = run("SET client_min_messages = warning", {}, "setting up the session"); !set) {
+    return set.error();
+  }
+  if (read_only_) {
+    if (auto set = run("SET default_transaction_read_only = on", {}, "setting read-only"); !set) {
+      return set.error();
+    }
+  }
+  return {};
+}
+
+bool PgBackend::connected() const {
+  return !lost_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Result<void> PgBackend::reconnect() {
+  // The same connection string (URL options such as search_path included); the session's
+  // settings again, since a new connection has the server's defaults.
+  PQreset(conn_);
+  lost_ = false;
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n')
+      message.pop_back();
+    return make_error(ErrorCode::kIo,
+                      "reconnecting to PostgreSQL database " + display_url_ + ": " + message);
+  }
+  forget_uncommitted();
+  return set_up_session();
+}
+
+namespace {
+
+// Statements that change nothing when they run twice, so that one whose connection was lost
+// (a server restart) is run again on a new one: BEGIN (the transaction has not started), and the
+// SELECTs this backend runs outside a transaction, which only read. Anything else may have been
+// done before the connection was lost (an autocommit INSERT), and fails to the caller instead.
+bool repeatable_alone(std::string_view sql) {
+  return sql == "BEGIN" || sql.starts_with("SELECT ");
+}
+
+}  // namespace
+
 Result<PgRows> PgBackend::query(std::string_view sql, std::span<const PgParam> params,
                                 std::string_view what) {
+  // Outside a transaction a connection lost earlier (a server restart) is made again: nothing of
+  // the session is lost but its settings, which reconnect() restores. Inside one, the
+  // transaction is gone with the connection: the statement fails, the caller's transaction rolls
+  // back, and the next one starts on a new connection.
+  if (transaction_depth_ == 0 && !connected()) {
+    if (auto back = reconnect(); !back) return back.error();
+  }
+  auto rows = run(sql, params, what);
+  if (!rows && transaction_depth_ == 0 && !connected() && repeatable_alone(sql)) {
+    if (auto back = reconnect(); !back) return rows.error();
+    rows = run(sql, params, what);
+  }
+  return rows;
+}
+
+Result<PgRows> PgBackend::run(std::string_view sql, std::span<const PgParam> params,
+                              std::string_view what) {
   std::vector<const char*> values;
   std::vector<int> lengths;
   std::vector<int> formats;
@@ -222,6 +338,14 @@ Result<PgRows> PgBackend::query(std::string_view sql, std::span<const PgParam> p
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
     const ErrorCode code = code_of(state);
+    // libpq may keep CONNECTION_OK after the server went away ("server closed the connection
+    // unexpectedly" has no SQLSTATE); a shutdown or crash of the server is class 57P, a broken
+    // connection class 08. Each means the session is gone.
+    const std::string_view sqlstate = state != nullptr ? state : "";
+    if (PQstatus(conn_) != CONNECTION_OK || sqlstate.empty() || sqlstate.starts_with("08") ||
+        sqlstate.starts_with("57P")) {
+      lost_ = true;
+    }
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n')
       message.pop_back();
@@ -317,20 +441,6 @@ Result<CellInfo> PgBackend::move_cell(const std::string& cell_id, const std::str
   });
 }
 
-Result<std::optional<std::int64_t>> PgBackend::cell_id_of(const std::string& cell_id) {
-  if (auto cached = cell_ids_.find(cell_id); cached != cell_ids_.end()) {
-    return std::optional<std::int64_t>{cached->second};
-  }
-  const PgParam params[] = {text(cell_id)};
-  auto rows =
-      query("SELECT id FROM cells WHERE cell_id = $1", params, "looking up cell '" + cell_id + "'");
-  if (!rows) return rows.error();
-  if (rows->rows.empty()) return std::optional<std::int64_t>{};
-  const std::int64_t id = to_int(rows->rows.front()[0]);
-  cell_ids_.emplace(cell_id, id);
-  return std::optional<std::int64_t>{id};
-}
-
 Result<std::int64_t> PgBackend::source_id(const std::string& source) {
   if (auto cached = source_ids_.find(source); cached != source_ids_.end()) return cached->second;
   const PgParam params[] = {text(source)};
@@ -356,80 +466,197 @@ Result<std::int64_t> PgBackend::source_id(const std::string& source) {
   return id;
 }
 
-Result<void> PgBackend::reject_cycle(const CycleRecord& record, const char* reason) {
-  // The record is kept as JSON so that an operator can read and re-submit it (as on SQLite).
-  std::vector<PgParam> params{text(record.source), text(record.cell_id), number(record.cycle)};
-  add_measurements(params, record);
-  params.push_back(optional_number(record.measured_at_ms));
-  params.push_back(text(reason));
+Result<void> PgBackend::cache_cell_ids(std::span<const CycleRecord> records) {
+  ArrayLiteral unknown;
+  std::unordered_set<std::string_view> asked;
+  for (const CycleRecord& record : records) {
+    if (cell_ids_.contains(record.cell_id) || !asked.insert(record.cell_id).second) continue;
+    unknown.add_text(record.cell_id);
+  }
+  if (unknown.empty()) return {};
+  const PgParam params[] = {unknown.param()};
+  auto rows = query("SELECT cell_id, id FROM cells WHERE cell_id = ANY($1::text[])", params,
+                    "looking up the cells of a batch");
+  if (!rows) return rows.error();
+  // Cells not found are not remembered: another connection may register them any time.
+  for (const auto& row : rows->rows)
+    cell_ids_.emplace(to_string(row[0]), to_int(row[1]));
+  return {};
+}
+
+Result<void> PgBackend::reject_cycles(std::span<const CycleRecord> records,
+                                      std::span<const std::pair<std::size_t, const char*>> which) {
+  // Each record kept as JSON so that an operator can read and re-submit it (as on SQLite), in
+  // the batch's order (ids ascending, as SQLite's one insert after another gives them).
+  ArrayLiteral sources, cell_ids, cycles, measured_at, reasons;
+  MeasurementArrays measurements;
+  for (const auto& [index, reason] : which) {
+    const CycleRecord& record = records[index];
+    sources.add_text(record.source);
+    cell_ids.add_text(record.cell_id);
+    cycles.add(record.cycle);
+    measurements.add(record);
+    measured_at.add(record.measured_at_ms);
+    reasons.add_text(reason);
+  }
+  std::vector<PgParam> params{sources.param(), cell_ids.param(), cycles.param()};
+  measurements.append_to(params);
+  params.push_back(measured_at.param());
+  params.push_back(reasons.param());
   params.push_back(number(now_ms()));
   auto done = query(
-      "INSERT INTO rejected(source, payload, reason, rejected_at_ms) VALUES ($1, "
-      "convert_to(json_build_object('cell_id', $2::text, 'cycle', $3::bigint, "
-      "'discharge_capacity_ah', $4::float8, 'charge_capacity_ah', $5::float8, "
-      "'internal_resistance_ohm', $6::float8, 'temperature_min_c', $7::float8, "
-      "'temperature_avg_c', $8::float8, 'temperature_max_c', $9::float8, "
-      "'charge_time_min', $10::float8, 'measured_at_ms', $11::bigint)::text, 'UTF8'), $12, $13)",
-      params, "recording a rejected cycle");
+      "INSERT INTO rejected(source, payload, reason, rejected_at_ms) SELECT r.source, "
+      "convert_to(json_build_object('cell_id', r.cell_id, 'cycle', r.cycle, "
+      "'discharge_capacity_ah', r.d, 'charge_capacity_ah', r.c, 'internal_resistance_ohm', r.ir, "
+      "'temperature_min_c', r.tmin, 'temperature_avg_c', r.tavg, 'temperature_max_c', r.tmax, "
+      "'charge_time_min', r.ct, 'measured_at_ms', r.m)::text, 'UTF8'), r.reason, $13 "
+      "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], "
+      "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::bigint[], "
+      "$12::text[]) WITH ORDINALITY AS r(source, cell_id, cycle, d, c, ir, tmin, tavg, tmax, ct, "
+      "m, reason, n) ORDER BY r.n",
+      params, "recording rejected cycles");
   if (!done) return done.error();
   return {};
 }
 
-Result<CycleOutcome> PgBackend::write_cycle(const CycleRecord& record) {
-  auto cell = cell_id_of(record.cell_id);
-  if (!cell) return cell.error();
-  if (!*cell) {
-    if (auto rejected = reject_cycle(record, kReasonUnknownCell); !rejected) {
-      return rejected.error();
-    }
-    return CycleOutcome::kUnknownCell;
+// A batch in at most four statements whatever its size (the cells it names, its inserts, the
+// stored rows its repeats are compared with, its rejections), where one INSERT a record cost a
+// round trip each (docs/benchmarks.md, "Storage backends"). The outcome of each record is the
+// one SQLite's record-by-record path gives: the first record of a (cell, cycle) is inserted or
+// compared with the stored row; a later one in the same batch is compared with what the first
+// left stored (itself when it was inserted).
+Result<std::vector<CycleOutcome>> PgBackend::write_cycle_rows(
+    std::span<const CycleRecord> records) {
+  if (auto cached = cache_cell_ids(records); !cached) return cached.error();
+  const std::size_t count = records.size();
+  std::vector<CycleOutcome> outcomes(count, CycleOutcome::kInserted);
+  std::vector<CycleKey> keys(count);
+  std::vector<std::size_t> first(count);  // the batch's first record of each one's key
+  std::unordered_map<CycleKey, std::size_t, CycleKeyHash> first_of;
+  ArrayLiteral cells, cycles, measured_at, received_at, sources;
+  MeasurementArrays measurements;
+  std::vector<std::size_t> sent;
+  const std::int64_t now = now_ms();
+  // New sources are inserted in name order, for the same reason as the cycles below.
+  std::set<std::string_view> new_sources;
+  for (const CycleRecord& record : records) {
+    if (!source_ids_.contains(record.source)) new_sources.insert(record.source);
   }
-  auto source = source_id(record.source);
-  if (!source) return source.error();
-  std::vector<PgParam> params{number(**cell), number(record.cycle)};
-  add_measurements(params, record);
-  params.push_back(optional_number(record.measured_at_ms));
-  params.push_back(number(record.received_at_ms != 0 ? record.received_at_ms : now_ms()));
-  params.push_back(number(*source));
-  // The key (cell, cycle) decides: a second insert changes nothing, whichever connection
-  // (replica) made the first; the stored row is then compared with this one.
-  auto inserted = query(
-      "INSERT INTO cycles(cell, cycle, discharge_capacity_ah, charge_capacity_ah, "
-      "internal_resistance_ohm, temperature_min_c, temperature_avg_c, temperature_max_c, "
-      "charge_time_min, measured_at_ms, received_at_ms, source) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-      "ON CONFLICT (cell, cycle) DO NOTHING",
-      params, "inserting a cycle");
-  if (!inserted) return inserted.error();
-  if (inserted->affected == 1) return CycleOutcome::kInserted;
+  for (const std::string_view source : new_sources) {
+    if (auto id = source_id(std::string(source)); !id) return id.error();
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const CycleRecord& record = records[i];
+    const auto cell = cell_ids_.find(record.cell_id);
+    if (cell == cell_ids_.end()) {
+      outcomes[i] = CycleOutcome::kUnknownCell;
+      continue;
+    }
+    keys[i] = CycleKey{cell->second, record.cycle};
+    const auto [entry, is_first] = first_of.try_emplace(keys[i], i);
+    first[i] = entry->second;
+    if (!is_first) continue;
+    auto source = source_id(record.source);
+    if (!source) return source.error();
+    cells.add(cell->second);
+    cycles.add(record.cycle);
+    measurements.add(record);
+    measured_at.add(record.measured_at_ms);
+    received_at.add(record.received_at_ms != 0 ? record.received_at_ms : now);
+    sources.add(*source);
+    sent.push_back(i);
+  }
 
-  const PgParam key[] = {number(**cell), number(record.cycle)};
-  auto stored = query(
-      "SELECT discharge_capacity_ah, charge_capacity_ah, internal_resistance_ohm, "
-      "temperature_min_c, temperature_avg_c, temperature_max_c, charge_time_min "
-      "FROM cycles WHERE cell = $1 AND cycle = $2",
-      key, "reading back a stored cycle");
-  if (!stored) return stored.error();
-  if (stored->rows.empty()) return make_error(ErrorCode::kIo, "a stored cycle vanished");
-  CycleRecord existing;
-  read_measurements(stored->rows.front(), 0, existing);
-  existing.cell_id = record.cell_id;
-  existing.cycle = record.cycle;
-  if (existing.same_measurement(record)) return CycleOutcome::kDuplicate;
-  if (auto rejected = reject_cycle(record, kReasonConflict); !rejected) return rejected.error();
-  return CycleOutcome::kConflict;
+  // The key (cell, cycle) decides: a second insert changes nothing, whichever connection
+  // (replica) made the first; RETURNING names the rows this statement stored. Rows go in key
+  // order: an insert waits for another transaction's uncommitted row of the same key, and
+  // replicas writing overlapping batches in different orders would otherwise wait for each
+  // other (a deadlock, which PostgreSQL breaks by failing one of the batches).
+  std::unordered_set<CycleKey, CycleKeyHash> inserted;
+  if (!sent.empty()) {
+    std::vector<PgParam> params{cells.param(), cycles.param()};
+    measurements.append_to(params);
+    params.push_back(measured_at.param());
+    params.push_back(received_at.param());
+    params.push_back(sources.param());
+    auto rows = query(
+        "INSERT INTO cycles(cell, cycle, discharge_capacity_ah, charge_capacity_ah, "
+        "internal_resistance_ohm, temperature_min_c, temperature_avg_c, temperature_max_c, "
+        "charge_time_min, measured_at_ms, received_at_ms, source) "
+        "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], "
+        "$5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::bigint[], "
+        "$11::bigint[], $12::bigint[]) ORDER BY 1, 2 "
+        "ON CONFLICT (cell, cycle) DO NOTHING RETURNING cell, cycle",
+        params, "inserting cycles");
+    if (!rows) return rows.error();
+    for (const auto& row : rows->rows)
+      inserted.insert(CycleKey{to_int(row[0]), to_int(row[1])});
+  }
+
+  // The rows that were there before: what their records are compared with.
+  std::unordered_map<CycleKey, CycleRecord, CycleKeyHash> stored;
+  ArrayLiteral wanted_cells, wanted_cycles;
+  for (const std::size_t i : sent) {
+    if (inserted.contains(keys[i])) continue;
+    wanted_cells.add(keys[i].cell);
+    wanted_cycles.add(keys[i].cycle);
+  }
+  if (!wanted_cells.empty()) {
+    const PgParam params[] = {wanted_cells.param(), wanted_cycles.param()};
+    auto rows = query(
+        "SELECT y.cell, y.cycle, y.discharge_capacity_ah, y.charge_capacity_ah, "
+        "y.internal_resistance_ohm, y.temperature_min_c, y.temperature_avg_c, "
+        "y.temperature_max_c, y.charge_time_min FROM cycles y "
+        "JOIN unnest($1::bigint[], $2::bigint[]) AS k(cell, cycle) "
+        "ON y.cell = k.cell AND y.cycle = k.cycle",
+        params, "reading back stored cycles");
+    if (!rows) return rows.error();
+    for (const auto& row : rows->rows) {
+      CycleRecord existing;
+      read_measurements(row, 2, existing);
+      stored.emplace(CycleKey{to_int(row[0]), to_int(row[1])}, std::move(existing));
+    }
+  }
+
+  std::vector<std::pair<std::size_t, const char*>> rejections;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (outcomes[i] == CycleOutcome::kUnknownCell) {
+      rejections.emplace_back(i, kReasonUnknownCell);
+      continue;
+    }
+    const bool stored_here = inserted.contains(keys[i]);
+    if (stored_here && first[i] == i) continue;  // kInserted
+    const CycleRecord* against = nullptr;
+    if (stored_here) {
+      against = &records[first[i]];
+    } else if (const auto found = stored.find(keys[i]); found != stored.end()) {
+      // The key is the same by the look-up; same_measurement compares it too.
+      found->second.cell_id = records[i].cell_id;
+      found->second.cycle = records[i].cycle;
+      against = &found->second;
+    } else {
+      return make_error(ErrorCode::kIo, "a stored cycle vanished");
+    }
+    if (against->same_measurement(records[i])) {
+      outcomes[i] = CycleOutcome::kDuplicate;
+    } else {
+      outcomes[i] = CycleOutcome::kConflict;
+      rejections.emplace_back(i, kReasonConflict);
+    }
+  }
+  if (!rejections.empty()) {
+    if (auto rejected = reject_cycles(records, rejections); !rejected) return rejected.error();
+  }
+  return outcomes;
 }
 
 Result<BatchResult> PgBackend::write_cycles(std::span<const CycleRecord> records) {
   if (auto valid = check_cycle_batch(records); !valid) return valid.error();
   BatchResult result;
-  result.outcomes.reserve(records.size());
   auto written = in_transaction([&]() -> Result<void> {
-    for (const CycleRecord& record : records) {
-      auto outcome = write_cycle(record);
-      if (!outcome) return outcome.error();
-      result.outcomes.push_back(*outcome);
-    }
+    auto outcomes = write_cycle_rows(records);
+    if (!outcomes) return outcomes.error();
+    result.outcomes = std::move(*outcomes);
     return {};
   });
   if (!written) return written.error();
@@ -589,9 +816,8 @@ Result<TableCounts> PgBackend::counts() {
   auto rows = query(
       "SELECT (SELECT count(*) FROM rigs), (SELECT count(*) FROM cells), "
       "(SELECT count(*) FROM cycles), (SELECT count(*) FROM rejected), "
-      "(SELECT count(*) FROM forecasts), "
-      // No registry on PostgreSQL yet (pg_schema.cc): no models, no training runs.
-      "0, 0",
+      "(SELECT count(*) FROM forecasts), (SELECT count(*) FROM models), "
+      "(SELECT count(*) FROM training_runs)",
       "counting rows");
   if (!rows) return rows.error();
   if (rows->rows.empty()) return make_error(ErrorCode::kIo, "counting rows returned nothing");

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cyclecast/result.h"
@@ -26,7 +27,7 @@ namespace cyclecast::storage::detail {
 
 // The PostgreSQL schema's version this build writes (its own sequence: the SQLite schema's
 // kSchemaVersion moves independently). Opening a database whose version is higher is refused.
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 // The error for an operation the PostgreSQL backend does not have yet.
 Error pg_unsupported(std::string_view what);
@@ -86,24 +87,33 @@ class PgBackend {
   Result<std::int64_t> oldest_unforecast_cycle(const std::string& cell_id,
                                                const std::string& origin);
 
-  // Runs one statement with parameters ($1, $2, ...); `what` names it in errors.
+  // Runs one statement with parameters ($1, $2, ...); `what` names it in errors. A connection
+  // lost outside a transaction (a server restart) is made again first; a BEGIN or a read that
+  // fails because its connection was lost is run once more on a new one (pg_backend.cc).
   Result<PgRows> query(std::string_view sql, std::span<const PgParam> params,
                        std::string_view what);
   Result<PgRows> query(std::string_view sql, std::string_view what) { return query(sql, {}, what); }
 
+  // Runs `body` in a transaction, or in the caller's when one is open. Defined here because
+  // pg_backend.cc, pg_forecasts.cc and pg_registry.cc use it.
+  template <typename Body>
+  auto in_transaction(Body&& body) -> decltype(body());
+
  private:
   explicit PgBackend(pg_conn* conn) : conn_(conn) {}
 
-  // Runs `body` in a transaction, or in the caller's when one is open. Defined here because
-  // pg_backend.cc and pg_forecasts.cc both use it.
-  template <typename Body>
-  auto in_transaction(Body&& body) -> decltype(body());
   void forget_uncommitted();
+  bool connected() const;
+  // One statement on the connection as it is.
+  Result<PgRows> run(std::string_view sql, std::span<const PgParam> params, std::string_view what);
+  Result<void> set_up_session();
+  Result<void> reconnect();
 
-  Result<std::optional<std::int64_t>> cell_id_of(const std::string& cell_id);
   Result<std::int64_t> source_id(const std::string& source);
-  Result<CycleOutcome> write_cycle(const CycleRecord& record);
-  Result<void> reject_cycle(const CycleRecord& record, const char* reason);
+  Result<void> cache_cell_ids(std::span<const CycleRecord> records);
+  Result<std::vector<CycleOutcome>> write_cycle_rows(std::span<const CycleRecord> records);
+  Result<void> reject_cycles(std::span<const CycleRecord> records,
+                             std::span<const std::pair<std::size_t, const char*>> which);
   Result<std::optional<RefusedCell>> write_batch_cell(const CellInfo& cell);
   Result<std::vector<CycleRecord>> read_cycles(const PgRows& rows, const std::string& cell_id);
 
@@ -111,6 +121,8 @@ class PgBackend {
   std::string display_url_;
   int schema_version_ = 0;
   int transaction_depth_ = 0;
+  bool read_only_ = false;
+  bool lost_ = false;  // the last statement lost its connection (run()); reconnect() clears it
   // Committed cells and sources never change id; entries made inside a transaction that rolls
   // back are forgotten (forget_uncommitted).
   std::unordered_map<std::string, std::int64_t> cell_ids_;
@@ -124,13 +136,14 @@ auto PgBackend::in_transaction(Body&& body) -> decltype(body()) {
   ++transaction_depth_;
   auto outcome = body();
   --transaction_depth_;
+  // A lost connection took its transaction with it: nothing to roll back.
   if (!outcome) {
-    (void)query("ROLLBACK", "rolling back");
+    if (connected()) (void)query("ROLLBACK", "rolling back");
     forget_uncommitted();
     return outcome;
   }
   if (auto committed = query("COMMIT", "committing a transaction"); !committed) {
-    (void)query("ROLLBACK", "rolling back");
+    if (connected()) (void)query("ROLLBACK", "rolling back");
     forget_uncommitted();
     return committed.error();
   }

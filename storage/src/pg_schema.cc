@@ -95,8 +95,70 @@ CREATE UNIQUE INDEX forecasts_once ON forecasts(cell, at_cycle, model_version, o
 CREATE INDEX forecasts_unscored ON forecasts(cell, at_cycle) WHERE error_h IS NULL;
 )sql";
 
+// Version 2: the model registry, with the concepts of the SQLite schema's versions 3 and 5
+// (docs/storage.md, "Model registry"): training runs with their trigger, stage, error and data
+// snapshot; models with their status, lineage, footprint and bundle; model_events, the audit
+// trail, drift_detected and its detail included. The JSON columns stay text (an operator reads
+// back exactly what was written), CHECKed to hold a JSON object. "Exactly one champion" is the
+// partial unique index, as on SQLite.
+constexpr const char* kPgSchemaV2 = R"sql(
+CREATE TABLE training_runs (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  started_at_ms bigint NOT NULL,
+  finished_at_ms bigint,
+  status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+  config_json text NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config_json::jsonb) = 'object'),
+  summary_json text NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(summary_json::jsonb) = 'object'),
+  trigger_kind text NOT NULL DEFAULT 'manual',
+  requested_by text NOT NULL DEFAULT '',
+  stage text NOT NULL DEFAULT '',
+  error text NOT NULL DEFAULT '',
+  out_dir text NOT NULL DEFAULT '',
+  snapshot_path text NOT NULL DEFAULT '',
+  snapshot_sha256 text NOT NULL DEFAULT '',
+  snapshot_cells bigint NOT NULL DEFAULT 0,
+  snapshot_cycles bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX training_runs_by_status ON training_runs(status);
+
+CREATE TABLE models (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  version text NOT NULL UNIQUE CHECK (version <> ''),
+  kind text NOT NULL,
+  training_run bigint REFERENCES training_runs(id),
+  created_at_ms bigint NOT NULL,
+  file_path text,
+  metrics_json text NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metrics_json::jsonb) = 'object'),
+  status text NOT NULL DEFAULT 'candidate'
+    CHECK (status IN ('candidate', 'champion', 'retired', 'rolled_back')),
+  status_reason text NOT NULL DEFAULT '',
+  status_changed_at_ms bigint NOT NULL DEFAULT 0,
+  lineage_json text NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(lineage_json::jsonb) = 'object'),
+  footprint_json text NOT NULL DEFAULT '{}'
+    CHECK (jsonb_typeof(footprint_json::jsonb) = 'object'),
+  bundle_path text NOT NULL DEFAULT '',
+  bundle_sha256 text NOT NULL DEFAULT '',
+  bundle_bytes bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX models_by_training_run ON models(training_run);
+CREATE UNIQUE INDEX models_one_champion ON models(status) WHERE status = 'champion';
+
+CREATE TABLE model_events (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  model bigint NOT NULL REFERENCES models(id),
+  action text NOT NULL CHECK (action IN ('registered', 'promoted', 'not_promoted', 'demoted',
+                                         'rolled_back', 'drift_detected')),
+  actor text NOT NULL,
+  reason text NOT NULL DEFAULT '',
+  at_ms bigint NOT NULL,
+  detail_json text NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(detail_json::jsonb) = 'object')
+);
+CREATE INDEX model_events_by_model ON model_events(model, id);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "ingest path and forecasts", kPgSchemaV1},
+    {2, "model registry", kPgSchemaV2},
 };
 static_assert(std::size(kPgMigrations) == kPgSchemaVersion);
 
@@ -145,8 +207,7 @@ Result<int> read_version(PgBackend& backend) {
 
 // One migration in one transaction; nothing when another connection applied it meanwhile.
 Result<void> apply(PgBackend& backend, const PgMigration& migration) {
-  if (auto begun = backend.query("BEGIN", "starting a migration"); !begun) return begun.error();
-  auto body = [&]() -> Result<void> {
+  return backend.in_transaction([&]() -> Result<void> {
     if (auto locked = backend.query(kMigrationLock, "locking the schema"); !locked) {
       return locked.error();
     }
@@ -169,15 +230,7 @@ Result<void> apply(PgBackend& backend, const PgMigration& migration) {
       return recorded.error();
     }
     return {};
-  };
-  if (auto done = body(); !done) {
-    (void)backend.query("ROLLBACK", "rolling back a migration");
-    return done;
-  }
-  if (auto committed = backend.query("COMMIT", "committing a migration"); !committed) {
-    return committed.error();
-  }
-  return {};
+  });
 }
 
 }  // namespace

@@ -11,10 +11,32 @@
 
 #include "cyclecast/storage/sqlite.h"
 #include "database_impl.h"
+#include "pg_registry.h"
 #include "sqlite_util.h"
 
 namespace cyclecast::storage {
+
+namespace detail {
+
+RunStatus run_status_of(const std::string& text) {
+  if (text == "succeeded") return RunStatus::kSucceeded;
+  if (text == "failed") return RunStatus::kFailed;
+  return RunStatus::kRunning;
+}
+
+ModelStatus model_status_of(const std::string& text) {
+  if (text == "champion") return ModelStatus::kChampion;
+  if (text == "retired") return ModelStatus::kRetired;
+  if (text == "rolled_back") return ModelStatus::kRolledBack;
+  return ModelStatus::kCandidate;
+}
+
+}  // namespace detail
+
 namespace {
+
+using detail::model_status_of;
+using detail::run_status_of;
 
 Result<bool> is_json_object(sqlite3* db, const std::string& text) {
   auto q = Query::prepare(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'");
@@ -45,12 +67,6 @@ constexpr const char* kRunColumns =
     "id, trigger_kind, requested_by, status, stage, error, out_dir, snapshot_path, "
     "snapshot_sha256, snapshot_cells, snapshot_cycles, started_at_ms, "
     "coalesce(finished_at_ms, 0), config_json, summary_json";
-
-RunStatus run_status_of(const std::string& text) {
-  if (text == "succeeded") return RunStatus::kSucceeded;
-  if (text == "failed") return RunStatus::kFailed;
-  return RunStatus::kRunning;
-}
 
 TrainingRunRecord run_of(const Query& q) {
   TrainingRunRecord r;
@@ -102,13 +118,6 @@ constexpr const char* kModelColumns =
     "m.version, coalesce(m.training_run, 0), m.created_at_ms, m.status, m.status_reason, "
     "m.status_changed_at_ms, m.lineage_json, m.metrics_json, m.footprint_json, "
     "coalesce(m.file_path, ''), m.bundle_path, m.bundle_sha256, m.bundle_bytes";
-
-ModelStatus model_status_of(const std::string& text) {
-  if (text == "champion") return ModelStatus::kChampion;
-  if (text == "retired") return ModelStatus::kRetired;
-  if (text == "rolled_back") return ModelStatus::kRolledBack;
-  return ModelStatus::kCandidate;
-}
 
 ModelRecord model_of(const Query& q) {
   ModelRecord m;
@@ -273,7 +282,7 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
     return make_error(ErrorCode::kInvalidArgument, "a training run needs a trigger");
   }
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_create_run(*c.pg, run);
   sqlite3* db = c.db;
   if (auto ok = require_json_object(db, run.config_json, "config_json"); !ok) return ok.error();
   auto q = Query::prepare(db,
@@ -290,7 +299,7 @@ Result<std::int64_t> create_run(Database& database, const NewRun& run) {
 
 Result<void> update_run(Database& database, std::int64_t run_id, const RunUpdate& update) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_update_run(*c.pg, run_id, update);
   sqlite3* db = c.db;
   return c.in_transaction([&]() -> Result<void> {
     if (auto running = require_running(db, run_id); !running) return running;
@@ -325,7 +334,7 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
     return make_error(ErrorCode::kInvalidArgument, "a failed run needs its error");
   }
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_finish_run(*c.pg, run_id, status, error, summary_json);
   sqlite3* db = c.db;
   if (auto ok = require_json_object(db, summary_json, "summary_json"); !ok) return ok.error();
   return c.in_transaction([&]() -> Result<void> {
@@ -345,7 +354,7 @@ Result<void> finish_run(Database& database, std::int64_t run_id, RunStatus statu
 
 Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string& error) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_fail_unfinished_runs(*c.pg, error);
   sqlite3* db = c.db;
   auto q = Query::prepare(db,
                           "UPDATE training_runs SET status = 'failed', error = ?1, "
@@ -358,7 +367,7 @@ Result<std::int64_t> fail_unfinished_runs(Database& database, const std::string&
 
 Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_t limit) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_list_runs(*c.pg, limit);
   auto q = Query::prepare(
       c.db, std::string("SELECT ") + kRunColumns + " FROM training_runs ORDER BY id DESC LIMIT ?1");
   if (!q) return q.error();
@@ -375,7 +384,7 @@ Result<std::vector<TrainingRunRecord>> list_runs(Database& database, std::int64_
 
 Result<TrainingRunRecord> get_run(Database& database, std::int64_t run_id) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_get_run(*c.pg, run_id);
   return read_run(c.db, run_id);
 }
 
@@ -386,7 +395,7 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
     return make_error(ErrorCode::kInvalidArgument, "a model needs a version");
   }
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_register_model(*c.pg, model, actor, reason, then, then_reason);
   sqlite3* db = c.db;
   for (const auto& [text, field] : {std::pair{&model.lineage_json, "lineage_json"},
                                     std::pair{&model.metrics_json, "metrics_json"},
@@ -443,26 +452,26 @@ Result<ModelRecord> register_model(Database& database, const NewModel& model,
 
 Result<std::vector<ModelRecord>> list_models(Database& database) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_list_models(*c.pg);
   return read_models(c.db, "", "");
 }
 
 Result<ModelRecord> get_model(Database& database, const std::string& version) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_get_model(*c.pg, version);
   return read_model(c.db, version);
 }
 
 Result<std::optional<ModelRecord>> champion(Database& database) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_champion(*c.pg);
   return read_champion(c.db);
 }
 
 Result<void> promote(Database& database, const std::string& version, const std::string& actor,
                      const std::string& reason) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_promote(*c.pg, version, actor, reason);
   sqlite3* db = c.db;
   return c.in_transaction([&] { return promote_in(db, version, actor, reason, now_ms()); });
 }
@@ -470,7 +479,7 @@ Result<void> promote(Database& database, const std::string& version, const std::
 Result<void> record_not_promoted(Database& database, const std::string& version,
                                  const std::string& actor, const std::string& reason) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_record_not_promoted(*c.pg, version, actor, reason);
   sqlite3* db = c.db;
   return c.in_transaction([&] { return not_promoted_in(db, version, actor, reason, now_ms()); });
 }
@@ -479,6 +488,7 @@ Result<void> record_drift_detected(Database& database, const std::string& versio
                                    const std::string& actor, const std::string& reason,
                                    const std::string& detail_json) {
   Database::Impl& c = database.impl();
+  if (c.pg) return detail::pg_record_drift_detected(*c.pg, version, actor, reason, detail_json);
   sqlite3* db = c.db;
   return c.in_transaction([&]() -> Result<void> {
     if (auto ok = require_json_object(db, detail_json, "the drift event's detail"); !ok) return ok;
@@ -497,7 +507,7 @@ Result<void> record_drift_detected(Database& database, const std::string& versio
 Result<std::string> rollback(Database& database, const std::string& actor,
                              const std::string& reason) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_rollback(*c.pg, actor, reason);
   sqlite3* db = c.db;
   std::string restored;
   const std::int64_t at_ms = now_ms();
@@ -533,7 +543,7 @@ Result<std::string> rollback(Database& database, const std::string& actor,
 
 Result<std::vector<ModelEvent>> events_of(Database& database, const std::string& version) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_events_of(*c.pg, version);
   sqlite3* db = c.db;
   if (auto model = read_model(db, version); !model) return model.error();
   return read_events(db, "WHERE m.version = ?1", "ASC", -1, version);
@@ -541,7 +551,7 @@ Result<std::vector<ModelEvent>> events_of(Database& database, const std::string&
 
 Result<std::vector<ModelEvent>> recent_events(Database& database, std::int64_t limit) {
   Database::Impl& c = database.impl();
-  if (c.pg) return detail::pg_unsupported("the model registry");
+  if (c.pg) return detail::pg_recent_events(*c.pg, limit);
   return read_events(c.db, "", "DESC", limit, "");
 }
 

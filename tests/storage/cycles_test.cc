@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend_test_util.h"
@@ -304,6 +305,108 @@ TEST_P(CyclesTest, LargeBatchIsStoredWhole) {
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->inserted, 20000u);
   EXPECT_EQ(raw_count("SELECT count(*) FROM cycles"), 20000);
+}
+
+TEST_P(CyclesTest, AMixedBatchGetsEachRecordsOutcomeInOrder) {
+  // Every case in one batch, as the record-by-record path decides them: a repeat inside the
+  // batch is compared with what its first record left stored, and rejections keep the batch's
+  // order. PostgreSQL writes a batch in a few multi-row statements; the outcomes are the same.
+  const CycleRecord stored = make_cycle("c1", 1);
+  ASSERT_TRUE(db().write_cycles({&stored, 1}).ok());
+  CycleRecord conflicting_stored = stored;
+  conflicting_stored.discharge_capacity_ah += 0.01;
+  CycleRecord conflicting_new = make_cycle("c2", 5);
+  conflicting_new.charge_time_min.reset();
+  std::vector<CycleRecord> batch = {
+      make_cycle("c2", 5),      // new
+      stored,                   // duplicate of a stored row
+      make_cycle("ghost", 1),   // unknown cell
+      conflicting_stored,       // conflicts with the stored row
+      make_cycle("c2", 5),      // duplicate of the first record of this batch
+      conflicting_new,          // conflicts with the first record of this batch
+      make_cycle("c2", 6),      // new
+      conflicting_stored,       // the same conflict again
+      make_cycle("ghost", 2)};  // unknown cell
+  Result<BatchResult> result = db().write_cycles(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  using O = CycleOutcome;
+  EXPECT_EQ(result->outcomes, (std::vector<O>{O::kInserted, O::kDuplicate, O::kUnknownCell,
+                                              O::kConflict, O::kDuplicate, O::kConflict,
+                                              O::kInserted, O::kConflict, O::kUnknownCell}));
+  EXPECT_EQ(result->inserted, 2u);
+  EXPECT_EQ(result->duplicates, 2u);
+  EXPECT_EQ(result->conflicts, 3u);
+  EXPECT_EQ(result->unknown_cells, 2u);
+  EXPECT_EQ(db().cycles_of("c2")->front().charge_time_min, make_cycle("c2", 5).charge_time_min)
+      << "the first record of a key is the one stored";
+  Result<std::vector<RejectedRecord>> rejected = db().rejected();
+  ASSERT_TRUE(rejected.ok());
+  std::vector<std::pair<std::string, std::int64_t>> order;  // oldest first
+  for (auto it = rejected->rbegin(); it != rejected->rend(); ++it) {
+    const nlohmann::json payload = payload_json(*it);
+    order.emplace_back(payload.value("cell_id", "") + " " + it->reason,
+                       payload.value("cycle", std::int64_t{0}));
+  }
+  EXPECT_EQ(order,
+            (std::vector<std::pair<std::string, std::int64_t>>{{"ghost unknown cell", 1},
+                                                               {"c1 conflicting duplicate", 1},
+                                                               {"c2 conflicting duplicate", 5},
+                                                               {"c1 conflicting duplicate", 1},
+                                                               {"ghost unknown cell", 2}}));
+}
+
+TEST_P(CyclesTest, CellNamesWithQuotesBracesAndBackslashesAreStoredAsTheyAre) {
+  // PostgreSQL's batch travels as array literals: names must survive their quoting.
+  const std::string odd = "rig \"a\", {cell} \\ 7 NULL \xc3\xa9";
+  ASSERT_TRUE(db().upsert_cell(make_cell(odd)).ok());
+  std::vector<CycleRecord> batch = {make_cycle(odd, 1), make_cycle("NULL", 1), make_cycle(odd, 2)};
+  batch[0].source = "mqtt:{odd} \"source\"";
+  Result<BatchResult> result = db().write_cycles(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->inserted, 2u);
+  EXPECT_EQ(result->unknown_cells, 1u);
+  Result<std::vector<CycleRecord>> cycles = db().cycles_of(odd);
+  ASSERT_TRUE(cycles.ok());
+  ASSERT_EQ(cycles->size(), 2u);
+  EXPECT_EQ(cycles->front().source, "mqtt:{odd} \"source\"");
+  Result<std::vector<RejectedRecord>> rejected = db().rejected();
+  ASSERT_TRUE(rejected.ok());
+  ASSERT_EQ(rejected->size(), 1u);
+  EXPECT_EQ(payload_json(rejected->front()).value("cell_id", ""), "NULL");
+}
+
+TEST_P(CyclesTest, ReplicasWritingOneBatchInOppositeOrdersStoreEachRecordOnce) {
+  // Active-active replicas may both get a rig's re-send: two connections write the same records
+  // at once, one in the opposite order. Neither fails (no deadlock: PostgreSQL inserts a batch
+  // in key order; SQLite has one writer at a time) and each record is stored once.
+  constexpr int kRounds = 4;
+  constexpr std::int64_t kCycles = 2000;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string cell = "replicated" + std::to_string(round);
+    ASSERT_TRUE(db().upsert_cell(make_cell(cell)).ok());
+    const std::vector<CycleRecord> forward = make_cycles(cell, 1, kCycles);
+    const std::vector<CycleRecord> backward(forward.rbegin(), forward.rend());
+    Result<BatchResult> results[2] = {make_error(ErrorCode::kIo, "not run"),
+                                      make_error(ErrorCode::kIo, "not run")};
+    std::vector<std::thread> replicas;
+    for (int r = 0; r < 2; ++r) {
+      replicas.emplace_back([&, r] {
+        auto replica = Database::open_url(location());
+        if (!replica) {
+          results[r] = replica.error();
+          return;
+        }
+        results[r] = replica->write_cycles(r == 0 ? forward : backward);
+      });
+    }
+    for (std::thread& replica : replicas)
+      replica.join();
+    ASSERT_TRUE(results[0].ok()) << "round " << round << ": " << results[0].error().message;
+    ASSERT_TRUE(results[1].ok()) << "round " << round << ": " << results[1].error().message;
+    EXPECT_EQ(results[0]->inserted + results[1]->inserted, static_cast<std::size_t>(kCycles));
+    EXPECT_EQ(results[0]->duplicates + results[1]->duplicates, static_cast<std::size_t>(kCycles));
+    EXPECT_EQ(db().cell_summary(cell)->value().cycles, kCycles);
+  }
 }
 
 TEST(CycleRecordTest, SameMeasurementIgnoresTimestampsAndSource) {

@@ -120,7 +120,6 @@ TEST_P(PgSchemaTest, WhatIsNotOnPostgresqlYetSaysSo) {
   };
   expect_unsupported(db->check().error());
   expect_unsupported(db->backup_to(dir_ / "copy.db").error());
-  expect_unsupported(list_models(*db).error());
   OpenOptions limited;
   limited.max_size_bytes = 1 << 20;
   expect_unsupported(open_database(limited).error());

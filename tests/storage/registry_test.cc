@@ -1,12 +1,17 @@
-// The model registry on real SQLite files: runs from start to finish, models through their
-// statuses with the audit trail, one champion at a time, rollback by the event history, and the
-// migration of a version-2 file.
+// The model registry on both backends (real SQLite files, a real PostgreSQL server): runs from
+// start to finish, models through their statuses with the audit trail, one champion at a time,
+// rollback by the event history; and the migrations that bring the registry to an older database
+// of either backend.
 #include "cyclecast/storage/registry.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "backend_test_util.h"
+#include "pg_server.h"
 #include "storage_test_util.h"
 #include "temp_dir.h"
 
@@ -18,10 +23,12 @@ using cyclecast::testing::TempDir;
 using testing::raw_exec;
 using testing::raw_int;
 
-class RegistryTest : public ::testing::Test {
+using testing::BackendTest;
+
+class RegistryTest : public BackendTest {
  protected:
   void SetUp() override {
-    auto opened = Database::open(tmp_ / "registry.db");
+    auto opened = open_database();
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     db_ = std::make_unique<Database>(std::move(*opened));
   }
@@ -58,11 +65,11 @@ class RegistryTest : public ::testing::Test {
     return actions;
   }
 
-  TempDir tmp_;
   std::unique_ptr<Database> db_;
 };
+CYCLECAST_ON_BOTH_BACKENDS(RegistryTest);
 
-TEST_F(RegistryTest, RunGoesFromRunningToSucceededWithItsSnapshot) {
+TEST_P(RegistryTest, RunGoesFromRunningToSucceededWithItsSnapshot) {
   const std::int64_t id = new_run("cycles");
   RunUpdate update;
   update.stage = "train";
@@ -90,7 +97,7 @@ TEST_F(RegistryTest, RunGoesFromRunningToSucceededWithItsSnapshot) {
   EXPECT_EQ(update_run(*db_, id, update).error().code, ErrorCode::kConflict);
 }
 
-TEST_F(RegistryTest, FailedRunKeepsItsErrorAndUnfinishedRunsAreFailedAtStart) {
+TEST_P(RegistryTest, FailedRunKeepsItsErrorAndUnfinishedRunsAreFailedAtStart) {
   const std::int64_t failed = new_run();
   EXPECT_EQ(finish_run(*db_, failed, RunStatus::kFailed, "").error().code,
             ErrorCode::kInvalidArgument);
@@ -109,13 +116,13 @@ TEST_F(RegistryTest, FailedRunKeepsItsErrorAndUnfinishedRunsAreFailedAtStart) {
   EXPECT_EQ(get_run(*db_, 999).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(RegistryTest, RefusesRunsWithoutTriggerOrWithBadJson) {
+TEST_P(RegistryTest, RefusesRunsWithoutTriggerOrWithBadJson) {
   EXPECT_EQ(create_run(*db_, NewRun{"", "x", "{}", 0}).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(create_run(*db_, NewRun{"manual", "x", "[1]", 0}).error().code,
             ErrorCode::kInvalidArgument);
 }
 
-TEST_F(RegistryTest, RegisteredModelIsACandidateWithEverythingItWasGiven) {
+TEST_P(RegistryTest, RegisteredModelIsACandidateWithEverythingItWasGiven) {
   const ModelRecord m = new_model("r1-20261130");
   EXPECT_EQ(m.status, ModelStatus::kCandidate);
   EXPECT_EQ(m.status_reason, "run finished");
@@ -139,7 +146,7 @@ TEST_F(RegistryTest, RegisteredModelIsACandidateWithEverythingItWasGiven) {
   EXPECT_EQ(get_model(*db_, "orphan").error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(RegistryTest, PromotionRetiresTheOldChampionAndRecordsBoth) {
+TEST_P(RegistryTest, PromotionRetiresTheOldChampionAndRecordsBoth) {
   new_model("a");
   new_model("b");
   ASSERT_TRUE(promote(*db_, "a", "gate", "first model").ok());
@@ -162,19 +169,25 @@ TEST_F(RegistryTest, PromotionRetiresTheOldChampionAndRecordsBoth) {
   EXPECT_EQ(promote(*db_, "nope", "alice", "x").error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(RegistryTest, TheDatabaseItselfRefusesASecondChampion) {
+TEST_P(RegistryTest, TheDatabaseItselfRefusesASecondChampion) {
   new_model("a");
   new_model("b");
   ASSERT_TRUE(promote(*db_, "a", "gate", "first").ok());
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open((tmp_ / "registry.db").c_str(), &raw), SQLITE_OK);
-  const int rc = sqlite3_exec(raw, "UPDATE models SET status = 'champion' WHERE version = 'b'",
-                              nullptr, nullptr, nullptr);
-  sqlite3_close(raw);
-  EXPECT_EQ(rc & 0xff, SQLITE_CONSTRAINT);
+  const char* second = "UPDATE models SET status = 'champion' WHERE version = 'b'";
+  if (on_postgresql()) {
+    EXPECT_THROW(cyclecast::testing::PgServer::shared().exec(location(), second),
+                 std::runtime_error);
+  } else {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(location().c_str(), &raw), SQLITE_OK);
+    const int rc = sqlite3_exec(raw, second, nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+    EXPECT_EQ(rc & 0xff, SQLITE_CONSTRAINT);
+  }
+  EXPECT_EQ(raw_count("SELECT count(*) FROM models WHERE status = 'champion'"), 1);
 }
 
-TEST_F(RegistryTest, NotPromotedStaysCandidateWithTheReason) {
+TEST_P(RegistryTest, NotPromotedStaysCandidateWithTheReason) {
   new_model("a");
   ASSERT_TRUE(record_not_promoted(*db_, "a", "gate", "MAE 0.012 not 2 % below 0.011").ok());
   auto a = get_model(*db_, "a");
@@ -186,7 +199,7 @@ TEST_F(RegistryTest, NotPromotedStaysCandidateWithTheReason) {
   EXPECT_EQ(record_not_promoted(*db_, "a", "gate", "x").error().code, ErrorCode::kConflict);
 }
 
-TEST_F(RegistryTest, RollbackReturnsToThePreviousChampionByTheEventHistory) {
+TEST_P(RegistryTest, RollbackReturnsToThePreviousChampionByTheEventHistory) {
   new_model("a");
   new_model("b");
   new_model("c");
@@ -223,7 +236,7 @@ TEST_F(RegistryTest, RollbackReturnsToThePreviousChampionByTheEventHistory) {
   EXPECT_EQ(recent->front().action, "promoted");
 }
 
-TEST_F(RegistryTest, DriftIsAnEventOfTheModelWithItsFiguresAndLeavesItsStatus) {
+TEST_P(RegistryTest, DriftIsAnEventOfTheModelWithItsFiguresAndLeavesItsStatus) {
   new_model("d1");
   ASSERT_TRUE(promote(*db_, "d1", "gate", "better").ok());
   const std::string detail = R"({"statistic":123.5,"samples":640})";
@@ -246,7 +259,7 @@ TEST_F(RegistryTest, DriftIsAnEventOfTheModelWithItsFiguresAndLeavesItsStatus) {
   EXPECT_EQ(actions_of("d1").size(), 3u) << "refused ones leave nothing";
 }
 
-TEST_F(RegistryTest, RegistrationCarriesTheGateDecisionInTheSameTransaction) {
+TEST_P(RegistryTest, RegistrationCarriesTheGateDecisionInTheSameTransaction) {
   NewModel first;
   first.version = "g1";
   auto promoted =
@@ -263,6 +276,69 @@ TEST_F(RegistryTest, RegistrationCarriesTheGateDecisionInTheSameTransaction) {
   EXPECT_EQ(kept->status_reason, "not 2 % better");
   EXPECT_EQ(actions_of("g2"), (std::vector<std::string>{"registered", "not_promoted"}));
   EXPECT_EQ(actions_of("g1"), (std::vector<std::string>{"registered", "promoted"}));
+}
+
+TEST_P(RegistryTest, ReplicasPromotingAtOnceLeaveOneChampionAndAConsistentTrail) {
+  // Each thread a replica with a connection of its own: promotions serialise (SQLite's write
+  // lock, PostgreSQL's advisory lock), so each one demotes the champion the one before crowned.
+  constexpr int kReplicas = 4;
+  for (int i = 0; i < kReplicas; ++i)
+    new_model("p" + std::to_string(i));
+  std::vector<Result<void>> promoted(kReplicas, make_error(ErrorCode::kIo, "not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] {
+      auto db = Database::open_url(location());
+      if (!db) {
+        promoted[static_cast<std::size_t>(i)] = db.error();
+        return;
+      }
+      promoted[static_cast<std::size_t>(i)] =
+          promote(*db, "p" + std::to_string(i), "replica " + std::to_string(i), "at once");
+    });
+  }
+  for (std::thread& thread : threads)
+    thread.join();
+  for (const Result<void>& done : promoted)
+    EXPECT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(raw_count("SELECT count(*) FROM models WHERE status = 'champion'"), 1);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM models WHERE status = 'retired'"), kReplicas - 1);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM model_events WHERE action = 'promoted'"), kReplicas);
+  EXPECT_EQ(raw_count("SELECT count(*) FROM model_events WHERE action = 'demoted'"), kReplicas - 1);
+}
+
+TEST_P(RegistryTest, CountsIncludeModelsAndRuns) {
+  new_model("n1");
+  auto counts = db_->counts();
+  ASSERT_TRUE(counts.ok()) << counts.error().message;
+  EXPECT_EQ(counts->models, 1);
+  EXPECT_EQ(counts->training_runs, 1);
+}
+
+class PgRegistryMigration : public BackendTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, PgRegistryMigration,
+                         ::testing::Values(testing::TestBackend::kPostgresql),
+                         testing::backend_name);
+
+TEST_P(PgRegistryMigration, AVersion1DatabaseGainsTheRegistryAndKeepsItsRows) {
+  {
+    auto db = open_database();
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    ASSERT_TRUE(db->upsert_cell(testing::make_cell("c1")).ok());
+  }
+  // Back to version 1 as main's first PostgreSQL release made it: no registry tables.
+  raw_sql("",
+          "DROP TABLE model_events; DROP TABLE models; DROP TABLE training_runs; "
+          "DELETE FROM schema_version WHERE version > 1");
+  ASSERT_EQ(raw_count("SELECT max(version) FROM schema_version"), 1);
+  auto db = open_database();
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(db->schema_version(), 2);
+  EXPECT_TRUE(db->find_cell("c1")->has_value());
+  NewModel model;
+  model.version = "after-migration";
+  ASSERT_TRUE(register_model(*db, model, "ops", "first", AfterRegister::kPromote, "only").ok());
+  EXPECT_EQ(raw_count("SELECT count(*) FROM model_events"), 2);
 }
 
 // The schema of a version-2 file as that release wrote it (schema.cc, versions 1 and 2).

@@ -190,25 +190,57 @@ void PgServer::wait_until_ready() {
   }
 }
 
+void PgServer::stop_process(int signal) {
+  if (pid_ <= 0) return;
+  kill(pid_, signal);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (Clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      wait_exit(pid_);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the poll interval
+  }
+  pid_ = -1;
+}
+
 void PgServer::stop() {
   if (getpid() != owner_) return;
-  if (pid_ > 0) {
-    // Fast shutdown: ends the sessions, then the server. SIGKILL if it does not within 60 s.
-    kill(pid_, SIGINT);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        wait_exit(pid_);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the poll interval
-    }
-    pid_ = -1;
-  }
+  // Fast shutdown: ends the sessions, then the server. SIGKILL if it does not within 60 s.
+  stop_process(SIGINT);
   std::error_code ignored;
   if (!root_.empty()) std::filesystem::remove_all(root_, ignored);
+}
+
+void PgServer::restart(Shutdown how) {
+  // Fast: the sessions are ended and a checkpoint written; immediate: the server quits at once
+  // and recovers from its WAL at the next start, as after a crash.
+  stop_process(how == Shutdown::kFast ? SIGINT : SIGQUIT);
+  start();
+  wait_until_ready();
+}
+
+PgSession::PgSession(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    const std::string message = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    throw std::runtime_error("PgSession: connecting to " + url + ": " + message);
+  }
+}
+
+PgSession::~PgSession() {
+  PQfinish(conn_);
+}
+
+void PgSession::exec(const std::string& sql) {
+  PGresult* result = PQexec(conn_, sql.c_str());
+  const ExecStatusType status = PQresultStatus(result);
+  PQclear(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw std::runtime_error("PgSession: " + sql + ": " + PQerrorMessage(conn_));
+  }
 }
 
 std::string PgServer::log_tail() const {

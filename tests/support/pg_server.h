@@ -12,7 +12,22 @@
 #include <filesystem>
 #include <string>
 
+struct pg_conn;
+
 namespace cyclecast::testing {
+
+// A connection of the test's own, held open: a session-level lock, a transaction left open.
+class PgSession {
+ public:
+  explicit PgSession(const std::string& url);  // throws std::runtime_error
+  ~PgSession();
+  PgSession(const PgSession&) = delete;
+  PgSession& operator=(const PgSession&) = delete;
+  void exec(const std::string& sql);  // throws std::runtime_error
+
+ private:
+  pg_conn* conn_;
+};
 
 class PgServer {
  public:
@@ -42,11 +57,17 @@ class PgServer {
   // The last 4000 bytes of the server's log (printed after a failing test, see shared()).
   std::string log_tail() const;
 
+  // Stops the server and starts it again on the same data and socket; returns once it accepts
+  // connections. Every open connection is lost.
+  enum class Shutdown { kFast, kImmediate };
+  void restart(Shutdown how);
+
  private:
   void init_data_directory();
   void start();
   void wait_until_ready();
   void stop();
+  void stop_process(int signal);
 
   std::filesystem::path root_;  // data/, the socket and the log live under it
   pid_t pid_ = -1;
