@@ -67,8 +67,9 @@ uint32_t cc_selftest_checksum(void) {
  * The seeded students: the original shape, and shapes whose dimensions are not multiples of the
  * DSP kernels' groups of four (docs/firmware.md, "DSP kernels") with output shifts at and above
  * -1 (cc_requantize's saturating range): bypass rows of 5, head rows of 11 (longer than the
- * short-row loop's 8) and of 1, a last row the short-row loop leaves to the general one, and a
- * shape too small for the short-row loop at all.
+ * short-row loop's 8) and of 1, a last row the short-row loop leaves to the general one, a
+ * shape too small for the short-row loop at all, and input sizes that enter the paired encoder's
+ * loop at each of its four groups.
  */
 typedef struct {
   uint16_t in, features, width, horizon, steps;
@@ -81,6 +82,10 @@ static const student_shape kShapes[] = {
     {23, 5, 11, 13, 2, -9, -9, -8, 2, 1, 4},
     {102, 8, 6, 100, 1, -10, -9, -8, -1, 3, 5},
     {3, 1, 1, 2, 1, -8, -9, -8, 5, 6, 2},
+    /* The paired encoder's loop entered at each of its four groups: 7 groups and a tail of 3
+     * over three rows, 4 groups over two. */
+    {31, 3, 5, 9, 1, -9, -9, -8, 0, -2, 3},
+    {16, 2, 4, 6, 2, -9, -9, -8, 1, 0, 2},
 };
 enum {
   kShapeCount = sizeof kShapes / sizeof kShapes[0],
@@ -115,6 +120,39 @@ static void random_requant(uint32_t* state, int32_t* multiplier, int8_t* shift, 
   }
 }
 
+/* Column c of an n-column row in the paired encoder layout (cc_student.h): bits 0 and 1 swapped
+ * within whole groups of four. */
+static uint32_t paired_column(uint32_t c, uint32_t n) {
+  if (c >= (n & ~3u)) return c;
+  return (c & ~3u) | ((c & 1u) << 1) | ((c >> 1) & 1u);
+}
+
+/* 1 if the student's output for `input` is `expected` with the encoder's rows in the paired layout
+ * too (the caller alternates 4-byte aligned and misaligned inputs: the DSP kernels' two paths). */
+static int paired_layout_agrees(cc_student_model* m, const int16_t* input, const int32_t* expected,
+                                void* scratch, size_t scratch_bytes) {
+  static int8_t paired_w[kMaxFeatures * kMaxIn];
+  static int32_t output[kMaxHorizon];
+  const int8_t* const natural_w = m->encoder_weight;
+  const uint32_t in = m->input_size, n = m->features * in;
+  int agrees = 1;
+  uint32_t i;
+  for (i = 0; i < n; ++i)
+    paired_w[i - i % in + paired_column(i % in, in)] = natural_w[i];
+  /* The caller's descriptor, switched to the paired copy and back (a struct copy would call
+   * memcpy, which the target's selftest does not link). */
+  m->encoder_weight = paired_w;
+  m->weight_layout = CC_STUDENT_LAYOUT_ENCODER_PAIRED;
+  if (cc_student_validate(m) != CC_OK ||
+      cc_student_forecast(m, input, output, scratch, scratch_bytes) != CC_OK)
+    agrees = 0;
+  for (i = 0; agrees && i < m->horizon; ++i)
+    agrees = output[i] == expected[i];
+  m->encoder_weight = natural_w;
+  m->weight_layout = CC_STUDENT_LAYOUT_NATURAL;
+  return agrees;
+}
+
 uint32_t cc_selftest_student_forecasts(void) {
   return kShapeCount * kStudentForecastsPerShape;
 }
@@ -131,7 +169,7 @@ static uint32_t student_hash(const student_shape* shape, uint32_t* state, uint32
       bypass_m[kMaxHorizon], head_m[kMaxHorizon];
   static int8_t encoder_s[kMaxFeatures], lift_s[kMaxWidth], liquid_s[kMaxWidth],
       bypass_s[kMaxHorizon], head_s[kMaxHorizon];
-  static int16_t input[kMaxIn], scratch[kMaxFeatures + 2 * kMaxWidth];
+  static int16_t inputs[kMaxIn + 2], scratch[kMaxFeatures + 2 * kMaxWidth];
   static int32_t output[kMaxHorizon];
   const uint32_t in = shape->in, features = shape->features, width = shape->width,
                  horizon = shape->horizon;
@@ -185,10 +223,13 @@ static uint32_t student_hash(const student_shape* shape, uint32_t* state, uint32
   m.output_scale_mantissa = 1 << 30;
   if (cc_student_validate(&m) != CC_OK) return 0;
   for (c = 0; c < kStudentForecastsPerShape; ++c) {
+    /* Alternately 4-byte aligned and not. */
+    int16_t* const input = (((uintptr_t)inputs & 2u) != 0u ? inputs + 1 : inputs) + (c & 1);
     uint32_t i;
     for (i = 0; i < in; ++i)
       input[i] = (int16_t)random_in(state, c == 0 ? INT16_MIN : -32767, 32767);
     if (cc_student_forecast(&m, input, output, scratch, sizeof scratch) != CC_OK) return 0;
+    if (!paired_layout_agrees(&m, input, output, scratch, sizeof scratch)) return 0;
     hash = fnv1a(hash, (const uint8_t*)output, horizon * sizeof output[0]);
   }
   return hash;

@@ -32,6 +32,39 @@ static int64_t round_shift(int64_t value, int32_t shift) {
 }
 
 /*
+ * Slot of element i of an n-vector in pair order: bits 0 and 1 swapped within whole groups of
+ * four, a tail of n % 4 in place. Its own inverse. The DSP kernels keep z and h in this order, and
+ * CC_STUDENT_LAYOUT_ENCODER_PAIRED stores each encoder row's columns so.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* in the DSP kernels' loops; a call would cost more */
+#endif
+static inline uint32_t
+pair_slot(uint32_t i, uint32_t n) {
+  if (i >= (n & ~3u)) return i;
+  return (i & ~3u) | ((i & 1u) << 1) | ((i >> 1) & 1u);
+}
+
+/*
+ * sum_i w[i] * x[i] for a row stored in pair order (weight i of the row at w[pair_slot(i, n)]),
+ * x in natural order: an encoder row of CC_STUDENT_LAYOUT_ENCODER_PAIRED. The portable
+ * encoder's kernel for that layout, and the DSP one's for an input that is not 4-byte aligned.
+ */
+static int32_t dot_paired_s8_s16(const int8_t* w, const int16_t* x, uint32_t n) {
+  int32_t acc = 0;
+  uint32_t left = n;
+  for (; left >= 4u; left -= 4u, w += 4, x += 4) {
+    acc += (int32_t)w[0] * x[0];
+    acc += (int32_t)w[1] * x[2];
+    acc += (int32_t)w[2] * x[1];
+    acc += (int32_t)w[3] * x[3];
+  }
+  for (; left > 0u; --left)
+    acc += (int32_t)*w++ * *x++;
+  return acc;
+}
+
+/*
  * sum_i w[i] * x[i]; the caller's model passed the row bound, so int32 cannot overflow. Unrolled
  * by four because on the Cortex-M4 the loop branch (2-4 cycles) otherwise costs as much as the
  * loads and the multiply-accumulate together (docs/firmware.md counts the cycles). The portable
@@ -59,12 +92,16 @@ static int32_t dot_s8_s16(const int8_t* w, const int16_t* x, uint16_t n) {
  * weight word into two int16 lanes ([w0, w2]; rotated by 8: [w1, w3]) and SMLAD multiplies two
  * lane pairs and adds both products to the accumulator in one instruction. The activations must
  * then come in the same lane order: the runtime's own vectors (z, h) are stored in "pair order",
- * each group of four [a0, a2, a1, a3] (pair_slot), a tail of n % 4 in natural order; the caller's
- * input, in natural order, is paired on the fly (PKHBT/PKHTB) once for three weight rows. Every
+ * each group of four [a0, a2, a1, a3] (pair_slot), a tail of n % 4 in natural order. The caller's
+ * input is in natural order, so for it the weights move instead: the export stores each encoder
+ * row in pair order (CC_STUDENT_LAYOUT_ENCODER_PAIRED), and SXTB16 then gives the input words'
+ * pairs as loaded (dot4_paired); a model in natural layout has its input paired on the fly
+ * (PKHBT/PKHTB) once for three weight rows (dot3_natural). Every
  * product and sum is the portable kernel's, so results are bit-identical (exact int32 sums, the
  * row bound holds for any order). The requantization and the head's saturated sum are the
  * portable ones rewritten for the Cortex-M4 (requantize, QADD), also bit-identical. Loops that
- * -Os compiled with spills are written in assembly (dot3_natural, dots_short).
+ * -Os compiled with spills are written in assembly (dot3_natural, dot4_paired, dots_short,
+ * dots8_quads).
  */
 /* The kernels are inlined into their loops: a call costs more than a short row's MACs. */
 #define CC_KERNEL static inline __attribute__((always_inline))
@@ -75,12 +112,6 @@ CC_KERNEL uint32_t load_u32(const void* p) {
   uint32_t word;
   memcpy(&word, p, sizeof word); /* one LDR: the Cortex-M4 loads unaligned words */
   return word;
-}
-
-/* Slot of element i of an n-vector in pair order: bits 0 and 1 swapped within whole groups. */
-CC_KERNEL uint32_t pair_slot(uint32_t i, uint32_t n) {
-  if (i >= (n & ~3u)) return i;
-  return (i & ~3u) | ((i & 1u) << 1) | ((i >> 1) & 1u);
 }
 
 /* SXTB16 of the word rotated by 8 ([w1, w3]) in one instruction (GCC keeps the rotation apart). */
@@ -162,6 +193,66 @@ CC_NOINLINE void dot3_natural(const int8_t* const* rows, const int16_t* x, uint3
   }
   acc[0] = a0, acc[1] = a1, acc[2] = a2;
 }
+
+/* One group of four columns for four rows (dot4_paired): the input's two words, then per row one
+ * weight word whose SXTB16 lanes are [w0, w1] and, rotated by 8, [w2, w3] (the paired layout). */
+/* clang-format off */
+#define CC_ROW_PAIRED(load, acc)                      \
+  load "\n\t"                                         \
+  "sxtb16 %[t], %[w]\n\t"                             \
+  "smlad %[" acc "], %[t], %[xa], %[" acc "]\n\t"      \
+  "sxtb16 %[t], %[w], ror #8\n\t"                     \
+  "smlad %[" acc "], %[t], %[xb], %[" acc "]\n\t"
+#define CC_GROUP_PAIRED                               \
+  "ldrd %[xa], %[xb], [%[x]], #8\n\t"                 \
+  CC_ROW_PAIRED("ldr %[w], [%[p0], %[stride]]", "a1") \
+  CC_ROW_PAIRED("ldr %[w], [%[p0]], #4", "a0")        \
+  CC_ROW_PAIRED("ldr %[w], [%[p2], %[stride]]", "a3") \
+  CC_ROW_PAIRED("ldr %[w], [%[p2]], #4", "a2")
+/* clang-format on */
+
+/*
+ * acc[] = the dots of the rows at p0, p0 + stride, p2, p2 + stride (n columns each, stored in
+ * pair order: CC_STUDENT_LAYOUT_ENCODER_PAIRED) with x (natural order, 4-byte aligned: LDRD).
+ * Each group of four inputs is loaded once (one LDRD) for the four rows, and used as loaded:
+ * 21 instructions per 16 MACs; four groups per pass of the loop, 86 per 64 MACs (1.34), entered
+ * at the group that leaves a whole number of passes. Assembly: -Os spills these 13 live values.
+ */
+CC_NOINLINE void dot4_paired(const int8_t* p0, const int8_t* p2, uint32_t stride, const int16_t* x,
+                             uint32_t n, int32_t* acc) {
+  const int16_t* const x_end = x + (n & ~3u);
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  uint32_t tail;
+  if (x != x_end) {
+    uint32_t xa, xb, w, t;
+    __asm__ volatile(
+        "sub %[t], %[x_end], %[x]\n\t" /* 8 bytes per group */
+        "and %[t], %[t], #24\n\t"      /* (groups % 4) * 8: where to enter the loop */
+        "cmp %[t], #16\n\t"
+        "beq 3f\n\t"
+        "bhi 2f\n\t"
+        "cmp %[t], #8\n\t"
+        "beq 4f\n"
+        "1:\n\t" CC_GROUP_PAIRED "2:\n\t" CC_GROUP_PAIRED "3:\n\t" CC_GROUP_PAIRED
+        "4:\n\t" CC_GROUP_PAIRED
+        "cmp %[x], %[x_end]\n\t"
+        "bne 1b"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p0] "+r"(p0), [p2] "+r"(p2),
+          [x] "+r"(x), [xa] "=&r"(xa), [xb] "=&r"(xb), [w] "=&r"(w), [t] "=&r"(t)
+        : [x_end] "r"(x_end), [stride] "r"(stride)
+        : "cc", "memory");
+  }
+  for (tail = n & 3u; tail > 0u; --tail, ++x) { /* the tail is in natural order */
+    const int32_t v = *x;
+    a1 += (int32_t)p0[stride] * v;
+    a0 += (int32_t)*p0++ * v;
+    a3 += (int32_t)p2[stride] * v;
+    a2 += (int32_t)*p2++ * v;
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+#undef CC_GROUP_PAIRED
+#undef CC_ROW_PAIRED
 
 /*
  * cc_requantize, bit for bit, for validated parameters (multiplier in [0, 2^31 - 1], shift in
@@ -247,7 +338,9 @@ static int scale_ok(int32_t mantissa, int32_t exponent) {
 static int dims_ok(const cc_student_model* m) {
   return m->input_size >= 1 && m->features >= 1 && m->width >= 1 && m->horizon >= 1 &&
          m->euler_steps >= 1 && m->hidden_frac_bits <= 15 && m->dt_q30 >= 1 &&
-         m->dt_q30 <= (1 << 30);
+         m->dt_q30 <= (1 << 30) &&
+         (m->weight_layout == CC_STUDENT_LAYOUT_NATURAL ||
+          m->weight_layout == CC_STUDENT_LAYOUT_ENCODER_PAIRED);
 }
 
 cc_status cc_student_validate(const cc_student_model* m) {
@@ -287,11 +380,45 @@ size_t cc_student_scratch_bytes(const cc_student_model* m) {
 #if CC_STUDENT_DSP
 /* The forward pass on the DSP kernels: the same arithmetic as the portable one below; z and h
  * are kept in pair order (pair_slot), t in natural order. */
-/* Rows three at a time; where fewer than three are left, the last row stands in for the missing
- * ones (read again, its extra sums dropped). */
+/*
+ * The encoder over paired weights and a 4-byte aligned input: rows four at a time (dot4_paired
+ * takes rows p0, p0 + n, p2, p2 + n); where fewer than four are left, rows are read twice and
+ * their extra sums dropped: three as [f, f+1, f+1, f+2], two as [f, f+1, f, f+1], one as four
+ * times f.
+ */
+static void encode_paired(const cc_student_model* m, const int16_t* input, int16_t* z) {
+  const uint32_t n = m->input_size, rows = m->features;
+  uint32_t f, r;
+  for (f = 0; f < rows; f += 4u) {
+    const uint32_t count = rows - f < 4u ? rows - f : 4u;
+    const int8_t* const first = m->encoder_weight + (size_t)f * n;
+    int32_t acc[4];
+    dot4_paired(first, first + (count > 2u ? (size_t)(count - 2u) * n : 0u), count > 1u ? n : 0u,
+                input, n, acc);
+    for (r = 0; r < count; ++r)
+      z[pair_slot(f + r, rows)] =
+          saturate_s16(requantize(acc[count == 3u && r == 2u ? 3u : r],
+                                  m->encoder_multiplier[f + r], m->encoder_shift[f + r]));
+  }
+}
+
+/* Natural weights: rows three at a time; where fewer than three are left, the last row stands in
+ * for the missing ones (read again, its extra sums dropped). Paired weights with an input that is
+ * not 4-byte aligned (LDRD would fault): row by row in C. */
 static void encode(const cc_student_model* m, const int16_t* input, int16_t* z) {
   const uint32_t n = m->input_size, rows = m->features;
   uint32_t f, r;
+  if (m->weight_layout == CC_STUDENT_LAYOUT_ENCODER_PAIRED) {
+    if (((uintptr_t)input & 3u) == 0u) {
+      encode_paired(m, input, z);
+    } else {
+      for (f = 0; f < rows; ++f)
+        z[pair_slot(f, rows)] =
+            saturate_s16(requantize(dot_paired_s8_s16(m->encoder_weight + (size_t)f * n, input, n),
+                                    m->encoder_multiplier[f], m->encoder_shift[f]));
+    }
+    return;
+  }
   for (f = 0; f < rows; f += 3u) {
     const int8_t* triple[3];
     int32_t acc[3];
@@ -413,6 +540,53 @@ CC_NOINLINE void dots_short(const int8_t* row, uint32_t n, const short_x* x, con
       : "cc", "memory");
 }
 
+/* Work for dots8_quads, in the order one LDM takes it: x's lanes (r4-r7), row, bias, out, end. */
+typedef struct {
+  short_x x;
+  const int8_t* row;   /* rows of 8 weights */
+  const int32_t* bias; /* 4-byte aligned (LDM) */
+  int32_t* out;        /* 4-byte aligned (STM) */
+  int32_t* end;        /* out + 4 * quads, quads >= 1 */
+} quad_job;
+CC_STATIC_ASSERT(sizeof(quad_job) == 8u * sizeof(uint32_t), quad_job_is_the_eight_loaded_words);
+
+/* One row of 8 weights against x's four lane words (r4-r7) into `acc`; r8 walks the rows, r12 and
+ * lr are scratch. */
+/* clang-format off */
+#define CC_ROW8(acc)                        \
+  "ldr r12, [r8], #4\n\t"                   \
+  "sxtb16 lr, r12\n\t"                      \
+  "smlad " acc ", lr, r4, " acc "\n\t"       \
+  "sxtb16 r12, r12, ror #8\n\t"             \
+  "smlad " acc ", r12, r5, " acc "\n\t"      \
+  "ldr r12, [r8], #4\n\t"                   \
+  "sxtb16 lr, r12\n\t"                      \
+  "smlad " acc ", lr, r6, " acc "\n\t"       \
+  "sxtb16 r12, r12, ror #8\n\t"             \
+  "smlad " acc ", r12, r7, " acc "\n\t"
+/* clang-format on */
+
+/*
+ * out[o] = bias[o] + row_o . x for rows of exactly 8 weights (the bypass of an 8-feature
+ * student), four rows per pass: their biases in one LDM, their sums out in one STM, so a row is
+ * its two weight loads, four SXTB16 and four SMLAD: 44 instructions per 32 MACs (1.375). Naked,
+ * in assembly: the LDM/STM need the four accumulators in r0-r3, and the loop's 14 live values
+ * fill every register but sp and pc.
+ */
+__attribute__((naked, noinline)) static void dots8_quads(const quad_job* job
+                                                         __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n\t"
+      "ldm r0, {r4-r11}\n"
+      "1:\n\t"
+      "ldm r9!, {r0-r3}\n\t" CC_ROW8("r0") CC_ROW8("r1") CC_ROW8("r2") CC_ROW8("r3")
+      "stm r10!, {r0-r3}\n\t"
+      "cmp r10, r11\n\t"
+      "bne 1b\n\t"
+      "pop {r4-r11, pc}");
+}
+#undef CC_ROW8
+
 CC_NOINLINE void requantize_all(int32_t* values, const int32_t* multiplier, const int8_t* shift,
                                 uint32_t n) {
   uint32_t i;
@@ -440,10 +614,21 @@ static void head(const cc_student_model* m, const int16_t* z, const int16_t* h, 
   const uint32_t features = m->features, width = m->width, horizon = m->horizon;
   const int8_t* row = m->bypass_weight;
   uint32_t o = 0;
-  if (features <= 8u && short_rows(features, horizon) > 0u) {
+  if (features <= 8u) {
     const short_x zs = short_x_of(z, features);
-    o = short_rows(features, horizon);
-    dots_short(row, features, &zs, m->head_bias, output, o);
+    const uint32_t fast = short_rows(features, horizon);
+    if (features == 8u && horizon >= 4u &&
+        (((uintptr_t)m->head_bias | (uintptr_t)output) & 3u) == 0u) {
+      quad_job job;
+      job.x = zs, job.row = row, job.bias = m->head_bias, job.out = output;
+      job.end = output + (horizon & ~3u);
+      dots8_quads(&job);
+      o = horizon & ~3u;
+    }
+    if (o < fast) {
+      dots_short(row + (size_t)o * features, features, &zs, m->head_bias + o, output + o, fast - o);
+      o = fast;
+    }
     row += (size_t)o * features;
   }
   for (; o < horizon; ++o)
@@ -480,10 +665,12 @@ static int16_t tanh_to_hidden(const cc_student_model* m, int32_t acc, int32_t mu
 }
 
 static void encode(const cc_student_model* m, const int16_t* input, int16_t* z) {
+  const int paired = m->weight_layout == CC_STUDENT_LAYOUT_ENCODER_PAIRED;
   uint16_t f;
   for (f = 0; f < m->features; ++f) {
-    const int32_t acc =
-        dot_s8_s16(m->encoder_weight + (size_t)f * m->input_size, input, m->input_size);
+    const int8_t* row = m->encoder_weight + (size_t)f * m->input_size;
+    const int32_t acc = paired ? dot_paired_s8_s16(row, input, m->input_size)
+                               : dot_s8_s16(row, input, m->input_size);
     z[f] = saturate_s16(cc_requantize(acc, m->encoder_multiplier[f], m->encoder_shift[f]));
   }
 }

@@ -42,8 +42,9 @@ double number_or_nan(const nlohmann::json& j) {
 namespace cyclecast::models {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CostConstants, runtime_code_bytes, tanh_table_bytes,
                                                 descriptor_bytes, stack_bytes, cycles_per_mac,
-                                                cycles_per_row, cycles_per_tanh,
-                                                cycles_per_euler_unit, cycles_fixed, clock_hz)
+                                                cycles_per_encoder_mac, cycles_per_row,
+                                                cycles_per_tanh, cycles_per_euler_unit,
+                                                cycles_fixed, clock_hz)
 }  // namespace cyclecast::models
 
 namespace cyclecast::pipeline {

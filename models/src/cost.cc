@@ -23,10 +23,12 @@ StudentCost student_cost(const StudentShape& s, const CostConstants& k) {
   cost.macs = f * in + w * f + steps * w * w + h * f + h * w;
   const int64_t rows = f + w + steps * w + 2 * h;  // dot products, each with one requantization
   const int64_t tanhs = w * (1 + steps);
-  cost.cycles =
-      static_cast<int64_t>(std::llround(k.cycles_per_mac * static_cast<double>(cost.macs))) +
-      k.cycles_per_row * rows + k.cycles_per_tanh * tanhs + k.cycles_per_euler_unit * steps * w +
-      k.cycles_fixed;
+  const int64_t encoder_macs = f * in;
+  cost.cycles = static_cast<int64_t>(std::llround(
+                    k.cycles_per_encoder_mac * static_cast<double>(encoder_macs) +
+                    k.cycles_per_mac * static_cast<double>(cost.macs - encoder_macs))) +
+                k.cycles_per_row * rows + k.cycles_per_tanh * tanhs +
+                k.cycles_per_euler_unit * steps * w + k.cycles_fixed;
   cost.milliseconds = static_cast<double>(cost.cycles) / k.clock_hz * 1e3;
   return cost;
 }

@@ -272,7 +272,7 @@ cc_student_model QuantizedStudent::model() const {
   m.width = width;
   m.horizon = horizon;
   m.euler_steps = euler_steps;
-  m.hidden_frac_bits = hidden_frac_bits;
+  m.hidden_frac_bits = static_cast<uint8_t>(hidden_frac_bits);
   m.dt_q30 = dt_q30;
   m.encoder_weight = encoder_weight.data();
   m.encoder_multiplier = encoder_multiplier.data();

@@ -1,8 +1,10 @@
 // The int8 student's blob: the byte layout of docs/firmware.md ("The `CCQ8` blob"), written and
 // read back with the bounds-checked little-endian reader and writer.
+#include <cassert>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cyclecast/byte_order.h"
@@ -16,6 +18,8 @@ namespace {
 constexpr uint8_t kMagic[4] = {'C', 'C', 'Q', '8'};
 constexpr uint16_t kBlobVersion = 1;
 constexpr uint16_t kBlobVersionWithIntervals = 2;  // version 1 + the interval table
+// The version field's high byte holds layout flags; this one: the encoder's rows in pair order.
+constexpr uint16_t kFlagEncoderPaired = 0x0100;
 constexpr int32_t kMaxHalfWidth = int32_t{1} << 30;
 constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
 constexpr size_t kCrcBytes = 4;
@@ -54,18 +58,42 @@ void for_each_array(Student& s, Visit&& visit) {
   visit(s.head_shift, h);
 }
 
+// Slot of column i of an n-column row in pair order (cc_student.c's pair_slot): bits 0 and 1
+// swapped within whole groups of four. Its own inverse, so it both writes and reads the layout.
+size_t pair_slot(size_t i, size_t n) {
+  if (i >= (n & ~size_t{3})) return i;
+  return (i & ~size_t{3}) | ((i & 1) << 1) | ((i >> 1) & 1);
+}
+
+// Rows of n columns, each row's columns moved to their pair-order slots (or back).
+std::vector<int8_t> swap_pair_order(const std::vector<int8_t>& rows, size_t n) {
+  std::vector<int8_t> out(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    out[i - i % n + pair_slot(i % n, n)] = rows[i];
+  return out;
+}
+
 Error corrupt(std::string message) {
   return make_error(ErrorCode::kCorrupt, "quantized student blob: " + std::move(message));
 }
 
 }  // namespace
 
-std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
+std::vector<int8_t> encoder_weight_in_layout(const QuantizedStudent& s, uint32_t layout) {
+  assert(layout == CC_STUDENT_LAYOUT_NATURAL || layout == CC_STUDENT_LAYOUT_ENCODER_PAIRED);
+  if (layout == CC_STUDENT_LAYOUT_NATURAL || s.input_size == 0) return s.encoder_weight;
+  return swap_pair_order(s.encoder_weight, s.input_size);
+}
+
+std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s,
+                                                 uint32_t encoder_layout) {
+  const bool paired = encoder_layout == CC_STUDENT_LAYOUT_ENCODER_PAIRED;
   ByteWriter out;
   for (const uint8_t byte : kMagic)
     out.u8(byte);
   const bool intervals = !s.interval_half_width.empty();
-  out.u16(intervals ? kBlobVersionWithIntervals : kBlobVersion);
+  out.u16(static_cast<uint16_t>((intervals ? kBlobVersionWithIntervals : kBlobVersion) |
+                                (paired ? kFlagEncoderPaired : 0)));
   out.u16(s.input_size);
   out.u16(s.features);
   out.u16(s.width);
@@ -77,7 +105,14 @@ std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s) {
   out.i32(s.input_scale_exponent);
   out.i32(s.output_scale_mantissa);
   out.i32(s.output_scale_exponent);
-  for_each_array(s, [&](const auto& array, size_t) { out.array(array); });
+  const std::vector<int8_t> encoder = encoder_weight_in_layout(s, encoder_layout);
+  for_each_array(s, [&](const auto& array, size_t) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(array)>, std::vector<int8_t>>) {
+      out.array(&array == &s.encoder_weight ? encoder : array);
+    } else {
+      out.array(array);
+    }
+  });
   if (intervals) out.array(s.interval_half_width);
   out.u32(crc32(out.bytes()));
   return std::move(out.bytes());
@@ -88,11 +123,15 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
   if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin()))
     return make_error(ErrorCode::kParse, "not a quantized student blob (magic is not CCQ8)");
   ByteReader in(bytes.subspan(4));
-  const uint16_t version = in.u16();
+  const uint16_t field = in.u16();
+  const uint16_t version = field & 0xFF, flags = field & 0xFF00;
   if (version != kBlobVersion && version != kBlobVersionWithIntervals)
     return make_error(ErrorCode::kUnsupported,
                       "quantized student blob version " + std::to_string(version) +
                           " is not supported (this build reads versions 1 and 2)");
+  if ((flags & ~kFlagEncoderPaired) != 0)
+    return make_error(ErrorCode::kUnsupported, "quantized student blob has unknown layout flags " +
+                                                   std::to_string(flags >> 8));
   const bool intervals = version == kBlobVersionWithIntervals;
   QuantizedStudent s;
   s.input_size = in.u16();
@@ -127,6 +166,8 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
     }
   }
   assert(in.ok());  // proven by the size check above (and the reader cannot read past anyway)
+  if ((flags & kFlagEncoderPaired) != 0 && s.input_size > 0)
+    s.encoder_weight = swap_pair_order(s.encoder_weight, s.input_size);
   const cc_student_model view = s.model();
   if (cc_student_validate(&view) != CC_OK) return corrupt("the model fails cc_student_validate");
   return s;

@@ -159,7 +159,10 @@ std::string data_source(const models::QuantizedStudent& s, const NodeNormalizati
       << s.width << ", " << s.euler_steps << " Euler step(s), horizon " << s.horizon
       << ". Every array is const, so it stays in flash. */\n"
          "#include \"model_data.h\"\n\n";
-  emit_array(out, "int8_t", "encoder_weight", s.encoder_weight);
+  // The encoder's rows in pair order: the Cortex-M4 DSP kernels use the input as loaded
+  // (docs/firmware.md, "DSP kernels"); the portable kernels read either layout.
+  emit_array(out, "int8_t", "encoder_weight",
+             models::encoder_weight_in_layout(s, CC_STUDENT_LAYOUT_ENCODER_PAIRED));
   emit_array(out, "int32_t", "encoder_multiplier", s.encoder_multiplier);
   emit_array(out, "int8_t", "encoder_shift", s.encoder_shift);
   emit_array(out, "int8_t", "lift_weight", s.lift_weight);
@@ -181,7 +184,8 @@ std::string data_source(const models::QuantizedStudent& s, const NodeNormalizati
   emit_array(out, "int8_t", "head_shift", s.head_shift);
   out << "\nconst cc_student_model cc_model_student = {\n"
       << "    " << s.input_size << ", " << s.features << ", " << s.width << ", " << s.horizon
-      << ", " << s.euler_steps << ", " << s.hidden_frac_bits << ", " << int_literal(s.dt_q30)
+      << ", " << s.euler_steps << ", " << s.hidden_frac_bits
+      << ", CC_STUDENT_LAYOUT_ENCODER_PAIRED, " << int_literal(s.dt_q30)
       << ",\n"
          "    encoder_weight, encoder_multiplier, encoder_shift,\n"
          "    lift_weight, lift_bias, lift_multiplier, lift_shift,\n"
@@ -261,7 +265,9 @@ CostFields cost_fields(models::CostConstants& c) {
            {"cycles_per_tanh", &c.cycles_per_tanh},
            {"cycles_per_euler_unit", &c.cycles_per_euler_unit},
            {"cycles_fixed", &c.cycles_fixed}},
-          {{"cycles_per_mac", &c.cycles_per_mac}, {"clock_hz", &c.clock_hz}}};
+          {{"cycles_per_mac", &c.cycles_per_mac},
+           {"cycles_per_encoder_mac", &c.cycles_per_encoder_mac},
+           {"clock_hz", &c.clock_hz}}};
 }
 
 }  // namespace
@@ -303,6 +309,8 @@ Result<models::CostConstants> read_cost_file(const fs::path& path) {
     }
     if (!known) return bad("unknown key '" + key + "'");
   }
+  // Files from before the encoder had its own figure priced every MAC alike.
+  if (!j.contains("cycles_per_encoder_mac")) c.cycles_per_encoder_mac = c.cycles_per_mac;
   return c;
 }
 
@@ -375,7 +383,9 @@ Result<ExportedModel> export_model(const models::QuantizedStudent& student, cons
   if (auto matched = check_match(student, *normalization); !matched) return matched.error();
   ExportedModel out;
   out.version = version;
-  out.blob = encode_blob(version, *normalization, models::serialize_quantized_student(student));
+  out.blob =
+      encode_blob(version, *normalization,
+                  models::serialize_quantized_student(student, CC_STUDENT_LAYOUT_ENCODER_PAIRED));
   out.sha256_hex = sha256_hex(out.blob);
   out.model_data_h = header_source(student, *normalization, version, out.sha256_hex);
   out.model_data_c = data_source(student, *normalization, version);

@@ -126,6 +126,7 @@ TEST(CcStudentValidate, RefusesEachBrokenParameter) {
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.features = 0; }));
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.euler_steps = 0; }));
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.hidden_frac_bits = 16; }));
+  EXPECT_TRUE(refuses([](TinyModel& t) { t.m.weight_layout = 2; }));
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.dt_q30 = 0; }));
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.dt_q30 = (1 << 30) + 1; }));
   EXPECT_TRUE(refuses([](TinyModel& t) { t.m.liquid_weight = nullptr; }));
@@ -246,7 +247,7 @@ struct RandomModel {
     m.width = static_cast<uint16_t>(pick(1, 13));
     m.horizon = static_cast<uint16_t>(pick(1, 11));
     m.euler_steps = static_cast<uint16_t>(pick(1, 4));
-    m.hidden_frac_bits = static_cast<uint16_t>(pick(9, 15));
+    m.hidden_frac_bits = static_cast<uint8_t>(pick(9, 15));
     m.dt_q30 = (1 << 30) / m.euler_steps;
     const size_t in = m.input_size, f = m.features, w = m.width, h = m.horizon;
     auto weights = [&](size_t n) {
@@ -304,6 +305,41 @@ TEST(CcStudentForecast, MatchesPlainReferenceBitForBitOnRandomModels) {
               CC_OK);
     const std::vector<int64_t> expected = reference_forecast(random.m, input);
     ASSERT_EQ(std::vector<int64_t>(output.begin(), output.end()), expected) << "trial " << trial;
+  }
+}
+
+// CC_STUDENT_LAYOUT_ENCODER_PAIRED (what the export writes): each encoder row's columns in pair
+// order give the natural layout's bits, for any input size (whole groups and tails), at any input
+// alignment (the DSP kernels take another path for an input that is not 4-byte aligned).
+TEST(CcStudentForecast, ThePairedEncoderLayoutGivesTheNaturalLayoutsBits) {
+  std::mt19937 rng(22);
+  for (int trial = 0; trial < 200; ++trial) {
+    RandomModel random(rng);
+    const size_t in = random.m.input_size;
+    std::vector<int8_t> paired(random.ew.size());
+    for (size_t i = 0; i < paired.size(); ++i) {
+      const size_t c = i % in, whole = in & ~size_t{3};
+      const size_t slot = c >= whole ? c : (c & ~size_t{3}) | ((c & 1) << 1) | ((c >> 1) & 1);
+      paired[i - c + slot] = random.ew[i];
+    }
+    cc_student_model pm = random.m;
+    pm.encoder_weight = paired.data();
+    pm.weight_layout = CC_STUDENT_LAYOUT_ENCODER_PAIRED;
+    ASSERT_EQ(cc_student_validate(&pm), CC_OK) << trial;
+    std::vector<int16_t> buffer(in + 2);
+    for (auto& v : buffer)
+      v = static_cast<int16_t>(std::uniform_int_distribution<int>(INT16_MIN, INT16_MAX)(rng));
+    std::vector<int16_t> scratch(cc_student_scratch_bytes(&pm) / 2);
+    for (size_t offset : {size_t{0}, size_t{1}}) {
+      const int16_t* input = buffer.data() + offset;
+      std::vector<int32_t> natural(random.m.horizon), out(random.m.horizon);
+      ASSERT_EQ(
+          cc_student_forecast(&random.m, input, natural.data(), scratch.data(), scratch.size() * 2),
+          CC_OK);
+      ASSERT_EQ(cc_student_forecast(&pm, input, out.data(), scratch.data(), scratch.size() * 2),
+                CC_OK);
+      ASSERT_EQ(out, natural) << "trial " << trial << " offset " << offset;
+    }
   }
 }
 

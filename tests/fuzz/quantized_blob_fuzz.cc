@@ -19,7 +19,10 @@ void check(std::span<const uint8_t> bytes) {
   // Accepted blobs passed cc_student_validate: one forecast must run and round-trip.
   const Eigen::MatrixXf input = Eigen::MatrixXf::Constant(student->input_size, 1, 0.5f);
   if (!cyclecast::models::run_quantized(*student, input).ok()) __builtin_trap();
-  if (cyclecast::models::serialize_quantized_student(*student) !=
+  // The reader gives the natural layout back; the layout flag (byte 5) says how it was stored.
+  const uint32_t layout =
+      (bytes[5] & 1u) != 0 ? CC_STUDENT_LAYOUT_ENCODER_PAIRED : CC_STUDENT_LAYOUT_NATURAL;
+  if (cyclecast::models::serialize_quantized_student(*student, layout) !=
       std::vector<uint8_t>(bytes.begin(), bytes.end())) {
     __builtin_trap();
   }

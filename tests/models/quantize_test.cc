@@ -225,6 +225,52 @@ TEST_F(QuantizedBlob, TheIntervalTableMakesVersionTwoAndRoundTrips) {
     ASSERT_FALSE(deserialize_quantized_student(std::span(blob).first(n)).ok()) << n;
 }
 
+// The node's blob (the export) stores the encoder's rows in pair order for the Cortex-M4 DSP
+// kernels; the flag says so and the reader gives the natural student back.
+TEST_F(QuantizedBlob, ThePairedEncoderLayoutIsFlaggedAndReadsBackNatural) {
+  const std::vector<uint8_t> paired =
+      serialize_quantized_student(student_, CC_STUDENT_LAYOUT_ENCODER_PAIRED);
+  ASSERT_EQ(paired.size(), blob_.size());
+  EXPECT_EQ(paired[4], 1);  // version 1 ...
+  EXPECT_EQ(paired[5], 1);  // ... with the paired-encoder flag
+  // Row 0 of 12 columns from byte 38: [w0, w2, w1, w3] per group of four.
+  const size_t in = student_.input_size;
+  ASSERT_EQ(in, 12u);
+  const auto& w = student_.encoder_weight;
+  for (size_t row = 0; row < 2; ++row) {
+    for (size_t c = 0; c < in; ++c) {
+      const size_t slot = (c & ~size_t{3}) | ((c & 1) << 1) | ((c >> 1) & 1);
+      EXPECT_EQ(static_cast<int8_t>(paired[38 + row * in + slot]), w[row * in + c]) << row << c;
+    }
+  }
+  EXPECT_EQ(encoder_weight_in_layout(student_, CC_STUDENT_LAYOUT_NATURAL), w);
+  auto back = deserialize_quantized_student(paired);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(serialize_quantized_student(*back), blob_);
+  // The flag goes with the interval table's version 2 as well.
+  QuantizedStudent with = student_;
+  with.interval_half_width.assign(7, 9);
+  const std::vector<uint8_t> both =
+      serialize_quantized_student(with, CC_STUDENT_LAYOUT_ENCODER_PAIRED);
+  EXPECT_EQ(both[4], 2);
+  EXPECT_EQ(both[5], 1);
+  back = deserialize_quantized_student(both);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(serialize_quantized_student(*back), serialize_quantized_student(with));
+  for (size_t n = 0; n < paired.size(); ++n)
+    ASSERT_FALSE(deserialize_quantized_student(std::span(paired).first(n)).ok()) << n;
+}
+
+TEST_F(QuantizedBlob, RefusesAnUnknownLayoutFlag) {
+  for (uint8_t flags : {0x02, 0x03, 0x80}) {
+    std::vector<uint8_t> bad = blob_;
+    bad[5] = flags;
+    auto r = deserialize_quantized_student(bad);
+    ASSERT_FALSE(r.ok()) << int(flags);
+    EXPECT_EQ(r.error().code, ErrorCode::kUnsupported) << int(flags);
+  }
+}
+
 TEST_F(QuantizedBlob, RefusesAnIntervalHalfWidthOutsideItsRange) {
   for (int32_t bad_width : {-1, (1 << 30) + 1}) {
     QuantizedStudent bad = student_;

@@ -1,6 +1,7 @@
 // Export of an int8 student for the node: the node-model blob round trip and its refusals, the
 // generated C sources, export_run on a run directory and the SHA-256.
 #include "cyclecast/pipeline/export.h"
+#include <algorithm>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +56,11 @@ TEST(ExportModel, BlobReadsBackToTheSameStudentAndNormalization) {
   EXPECT_EQ(read->sha256_hex, exported->sha256_hex);
   EXPECT_EQ(models::serialize_quantized_student(read->student),
             models::serialize_quantized_student(f.student));
+  // The embedded CCQ8 carries the paired encoder layout, flagged in its version field's high byte.
+  const auto ccq8 = std::search(exported->blob.begin(), exported->blob.end(), "CCQ8", "CCQ8" + 4);
+  ASSERT_NE(ccq8, exported->blob.end());
+  EXPECT_EQ(ccq8[4], 1);
+  EXPECT_EQ(ccq8[5], 1);
   const NodeNormalization& n = read->normalization;
   EXPECT_EQ(n.input_len, 12);
   EXPECT_EQ(n.horizon, 15);
@@ -79,8 +85,10 @@ TEST(ExportModel, SourcesHoldTheArraysDescriptorVersionAndHash) {
   EXPECT_NE(h.find("#define CC_MODEL_HORIZON 15"), std::string::npos);
   EXPECT_NE(h.find("extern const cc_node_model cc_model;"), std::string::npos);
   EXPECT_NE(c.find("const cc_student_model cc_model_student = {"), std::string::npos);
-  // Every array is const (flash) and the encoder's values are the student's, in order.
+  // Every array is const (flash) and the encoder's values are the student's, each row's columns
+  // in pair order (the DSP kernels' layout), which the descriptor says.
   EXPECT_EQ(c.find("\nstatic int"), std::string::npos);
+  EXPECT_NE(c.find(", CC_STUDENT_LAYOUT_ENCODER_PAIRED, "), std::string::npos);
   const std::regex encoder(R"(static const int8_t encoder_weight\[(\d+)\] = \{([^}]*)\})");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(c, m, encoder));
@@ -91,7 +99,12 @@ TEST(ExportModel, SourcesHoldTheArraysDescriptorVersionAndHash) {
   for (auto it = std::sregex_iterator(list.begin(), list.end(), number);
        it != std::sregex_iterator(); ++it)
     values.push_back(static_cast<int8_t>(std::stoi(it->str())));
-  EXPECT_EQ(values, f.student.encoder_weight);
+  EXPECT_EQ(values, models::encoder_weight_in_layout(f.student, CC_STUDENT_LAYOUT_ENCODER_PAIRED));
+  const size_t in = f.student.input_size;
+  ASSERT_GE(in, 4u);
+  EXPECT_EQ(values[1], f.student.encoder_weight[2]);
+  EXPECT_EQ(values[2], f.student.encoder_weight[1]);
+  EXPECT_EQ(values[in + 1], f.student.encoder_weight[in + 2]);
   // Floats are written with nine significant digits: they read back as the same float.
   const std::regex floats(R"((-?\d\.\d{8}e[+-]\d\d)f, /\* delta_scale)");
   ASSERT_TRUE(std::regex_search(c, m, floats));
@@ -181,6 +194,7 @@ TEST(CostFile, RoundTripsEveryConstantAndRefusesBadFiles) {
   c.runtime_code_bytes = 1234;
   c.stack_bytes = 84;
   c.cycles_per_mac = 4.25;
+  c.cycles_per_encoder_mac = 1.5;
   c.cycles_fixed = 321;
   cyclecast::testing::write_file(dir.path() / "cost.json", cost_file_json(c, "test"));
   auto read = read_cost_file(dir.path() / "cost.json");
@@ -188,6 +202,7 @@ TEST(CostFile, RoundTripsEveryConstantAndRefusesBadFiles) {
   EXPECT_EQ(read->runtime_code_bytes, 1234);
   EXPECT_EQ(read->stack_bytes, 84);
   EXPECT_EQ(read->cycles_per_mac, 4.25);
+  EXPECT_EQ(read->cycles_per_encoder_mac, 1.5);
   EXPECT_EQ(read->cycles_fixed, 321);
   EXPECT_EQ(read->tanh_table_bytes, models::CostConstants{}.tanh_table_bytes);
   // Keys left out keep their defaults.
@@ -197,6 +212,12 @@ TEST(CostFile, RoundTripsEveryConstantAndRefusesBadFiles) {
   ASSERT_TRUE(partial);
   EXPECT_EQ(partial->stack_bytes, 90);
   EXPECT_EQ(partial->cycles_per_mac, models::CostConstants{}.cycles_per_mac);
+  // A file from before the encoder's own figure prices its MACs as every other.
+  cyclecast::testing::write_file(dir.path() / "older.json",
+                                 R"({"format": 1, "cycles_per_mac": 4.44})");
+  auto older = read_cost_file(dir.path() / "older.json");
+  ASSERT_TRUE(older);
+  EXPECT_EQ(older->cycles_per_encoder_mac, 4.44);
   const std::pair<const char*, ErrorCode> bad[] = {
       {"[1]", ErrorCode::kParse},
       {"{", ErrorCode::kParse},

@@ -65,6 +65,17 @@ extern const int16_t cc_tanh_q15_table[CC_TANH_TABLE_SIZE];
  */
 int16_t cc_tanh_q15(int16_t x_q12, const int16_t* table);
 
+/*
+ * Orders of encoder_weight's columns within each row (cc_student_model.weight_layout); every other
+ * array is always in natural order. Either layout gives the same bits on every build.
+ * NATURAL: w[o][0], w[o][1], ... (what the quantizer and the host keep).
+ * ENCODER_PAIRED: each whole group of four columns stored as [w0, w2, w1, w3], a tail of I % 4
+ *   columns in natural order: the lane order of the Cortex-M4 DSP kernels, so that they use the
+ *   caller's input as loaded (docs/firmware.md, "DSP kernels"); the export writes it.
+ */
+#define CC_STUDENT_LAYOUT_NATURAL 0u
+#define CC_STUDENT_LAYOUT_ENCODER_PAIRED 1u
+
 /* clang-format off */
 /*
  * One quantized student. Arrays are row-major [out][in]; "per row" arrays have one entry per
@@ -72,6 +83,7 @@ int16_t cc_tanh_q15(int16_t x_q12, const int16_t* table);
  * Ranges (cc_student_validate checks every one; cc_student_forecast relies on them):
  *   dimensions   I, F, W, H, euler_steps in [1, 65535]; hidden_frac_bits in [0, 15]
  *   dt_q30       [1, 2^30]
+ *   weight_layout CC_STUDENT_LAYOUT_NATURAL or CC_STUDENT_LAYOUT_ENCODER_PAIRED
  *   weights      every entry in [-127, 127] (INT8_MIN is refused: it would break symmetry)
  *   biases       per row o of a layer with weights w:
  *                |bias[o]| <= INT32_MAX - 32768 sum_i |w[o][i]| (the accumulator bound);
@@ -86,13 +98,14 @@ int16_t cc_tanh_q15(int16_t x_q12, const int16_t* table);
  */
 /* clang-format on */
 typedef struct {
-  uint16_t input_size;       /* I, >= 1 */
-  uint16_t features;         /* F, >= 1 */
-  uint16_t width;            /* W, >= 1 */
-  uint16_t horizon;          /* H, >= 1 */
-  uint16_t euler_steps;      /* >= 1 (0 steps is legal in float but never deployed) */
-  uint16_t hidden_frac_bits; /* h format Q(hidden_frac_bits), in [0, 15] */
-  int32_t dt_q30;            /* in [1, 2^30] */
+  uint16_t input_size;      /* I, >= 1 */
+  uint16_t features;        /* F, >= 1 */
+  uint16_t width;           /* W, >= 1 */
+  uint16_t horizon;         /* H, >= 1 */
+  uint16_t euler_steps;     /* >= 1 (0 steps is legal in float but never deployed) */
+  uint8_t hidden_frac_bits; /* h format Q(hidden_frac_bits), in [0, 15] */
+  uint8_t weight_layout;    /* CC_STUDENT_LAYOUT_*: the order of encoder_weight's columns */
+  int32_t dt_q30;           /* in [1, 2^30] */
 
   const int8_t* encoder_weight;      /* [F][I] (E) */
   const int32_t* encoder_multiplier; /* [F]: accumulator -> z */
@@ -131,10 +144,11 @@ typedef struct {
 /*
  * The descriptor's layout, pinned: model_data.c (pipeline's export) fills it with positional
  * initializers, and the cost model counts it in flash (models/cost.h, CC_STUDENT_MODEL_BYTES(4)
- * on the Cortex-M4). Six uint16 dimensions and dt_q30, then the array pointers in declaration
- * order, then four int32 scales; no padding with 4- or 8-byte pointers.
+ * on the Cortex-M4). Five uint16 dimensions, the uint8 hidden_frac_bits and weight_layout,
+ * dt_q30, then the array pointers in declaration order, then four int32 scales; no padding with 4-
+ * or 8-byte pointers.
  */
-#define CC_STUDENT_MODEL_DIMS_BYTES (6u * sizeof(uint16_t) + sizeof(int32_t))
+#define CC_STUDENT_MODEL_DIMS_BYTES (5u * sizeof(uint16_t) + 2u * sizeof(uint8_t) + sizeof(int32_t))
 #define CC_STUDENT_MODEL_ARRAYS 21u /* encoder_weight .. tanh_table */
 #define CC_STUDENT_MODEL_SCALES_BYTES (4u * sizeof(int32_t))
 #define CC_STUDENT_MODEL_BYTES(pointer_bytes)                                \
@@ -154,6 +168,7 @@ CC_STUDENT_MODEL_PIN(width,                 2u * sizeof(uint16_t));
 CC_STUDENT_MODEL_PIN(horizon,               3u * sizeof(uint16_t));
 CC_STUDENT_MODEL_PIN(euler_steps,           4u * sizeof(uint16_t));
 CC_STUDENT_MODEL_PIN(hidden_frac_bits,      5u * sizeof(uint16_t));
+CC_STUDENT_MODEL_PIN(weight_layout,         5u * sizeof(uint16_t) + sizeof(uint8_t));
 CC_STUDENT_MODEL_PIN(dt_q30,                6u * sizeof(uint16_t));
 CC_STUDENT_MODEL_PIN(encoder_weight,        CC_STUDENT_MODEL_ARRAY_AT(0u));
 CC_STUDENT_MODEL_PIN(encoder_multiplier,    CC_STUDENT_MODEL_ARRAY_AT(1u));
@@ -204,12 +219,14 @@ size_t cc_student_scratch_bytes(const cc_student_model* model);
 /*
  * One forecast: input[I] (int16, scale S_x) -> output[H] (int32, scale S_y).
  * `model` must have passed cc_student_validate (not re-checked here: it costs as much as the
- * forecast). scratch: at least cc_student_scratch_bytes(model) bytes, 2-byte aligned, contents
- * ignored and overwritten. Returns CC_ERROR_ARGUMENT for a NULL pointer, CC_ERROR_SCRATCH for
- * missing, misaligned or short scratch; CC_OK otherwise. Writes output and scratch only.
- * Ranges: input[i] any int16, INT16_MIN included (the accumulator bound assumes |x| <= 32768);
- *         output[o] any int32 (bypass and head are each requantized, then their sum saturated);
- *         scratch_bytes any (compared with cc_student_scratch_bytes).
+ * forecast). On the Cortex-M4 DSP kernels a 4-byte aligned input with ENCODER_PAIRED weights takes
+ * the fastest encoder; any other input or layout gives the same bits, slower. scratch: at least
+ * cc_student_scratch_bytes(model) bytes, 2-byte aligned, contents ignored and overwritten. Returns
+ * CC_ERROR_ARGUMENT for a NULL pointer, CC_ERROR_SCRATCH for missing, misaligned or short scratch;
+ * CC_OK otherwise. Writes output and scratch only. Ranges: input[i] any int16, INT16_MIN included
+ * (the accumulator bound assumes |x| <= 32768); output[o] any int32 (bypass and head are each
+ * requantized, then their sum saturated); scratch_bytes any (compared with
+ * cc_student_scratch_bytes).
  */
 cc_status cc_student_forecast(const cc_student_model* model, const int16_t* input, int32_t* output,
                               void* scratch, size_t scratch_bytes);

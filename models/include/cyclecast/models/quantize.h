@@ -109,13 +109,25 @@ class QuantizedStudent {
   size_t scratch_bytes() const;
 };
 
+// The encoder's weights in one of cc_student.h's weight layouts (CC_STUDENT_LAYOUT_*): natural, as
+// QuantizedStudent holds them, or each row's columns in pair order (whole groups of four stored
+// [w0, w2, w1, w3]), the order the Cortex-M4 DSP kernels use as loaded. Any other layout value is
+// a programming error (asserted).
+std::vector<int8_t> encoder_weight_in_layout(const QuantizedStudent& student, uint32_t layout);
+
 // Compact little-endian blob for shipping a quantized student (bundles carry it, docs/bundles.md):
 //   "CCQ8" magic, u16 version, u16 dims..., i32 parameters, every array in the order of
 //   QuantizedStudent's fields, [version 2: the interval table, H i32], u32 CRC-32 (IEEE) of
 //   everything before it. docs/firmware.md. A student without an interval table is written as
-//   version 1, byte for byte what builds before intervals wrote and read.
-std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& student);
-// Reads versions 1 and 2. Refuses wrong magic (kParse), another version (kUnsupported),
+//   version 1, byte for byte what builds before intervals wrote and read. The version field's low
+//   byte is that version, its high byte layout flags: with encoder_layout
+//   CC_STUDENT_LAYOUT_ENCODER_PAIRED (what the export writes into the node's blob) the encoder's
+//   rows are stored in pair order and flag 0x01 is set; CC_STUDENT_LAYOUT_NATURAL (the default)
+//   writes the bytes builds before the flag wrote.
+std::vector<uint8_t> serialize_quantized_student(
+    const QuantizedStudent& student, uint32_t encoder_layout = CC_STUDENT_LAYOUT_NATURAL);
+// Reads versions 1 and 2, with or without the paired-encoder flag; the result is always in natural
+// layout. Refuses wrong magic (kParse), another version or an unknown flag (kUnsupported),
 // truncation, trailing bytes, a bad CRC, an interval entry outside [0, 2^30] or a model
 // cc_student_validate refuses (kCorrupt).
 Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> bytes);

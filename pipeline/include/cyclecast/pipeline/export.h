@@ -75,9 +75,10 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob);
 // Cost-model constants measured on the target (docs/firmware.md, "Calibrating the cost model"),
 // for TrainingOptions::cost: a JSON object {"format": 1, "source": "...", and any of
 // "runtime_code_bytes", "tanh_table_bytes", "descriptor_bytes", "stack_bytes", "cycles_per_mac",
-// "cycles_per_row", "cycles_per_tanh", "cycles_per_euler_unit", "cycles_fixed", "clock_hz"};
-// a key left out keeps its default. kNotFound, kParse (not JSON, wrong type, unknown key) or
-// kUnsupported (another format).
+// "cycles_per_encoder_mac", "cycles_per_row", "cycles_per_tanh", "cycles_per_euler_unit",
+// "cycles_fixed", "clock_hz"}; a key left out keeps its default, but "cycles_per_encoder_mac" left
+// out is the file's "cycles_per_mac" (files from before it priced every MAC alike). kNotFound,
+// kParse (not JSON, wrong type, unknown key) or kUnsupported (another format).
 Result<models::CostConstants> read_cost_file(const std::filesystem::path& path);
 // The file read_cost_file reads, with every constant; `source` says how they were measured.
 std::string cost_file_json(const models::CostConstants& constants, const std::string& source);
