@@ -352,6 +352,12 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
   auto& o = flags->options;
   train->add_option("--teacher-budget", o.teacher_budget_s, "seconds for the teacher stage")
       ->capture_default_str();
+  train
+      ->add_option("--teacher-epochs", o.teacher_max_epochs,
+                   "most epochs of the teacher (it stops earlier when the budget runs out; with "
+                   "a budget it never reaches, a run no longer depends on the machine's load)")
+      ->check(CLI::Range(int64_t{2}, int64_t{10000}))
+      ->capture_default_str();
   train->add_option("--widths", o.widths, "student widths")->capture_default_str();
   train->add_option("--features", o.features, "bypass rank of the students")
       ->check(CLI::Range(1, 64))
