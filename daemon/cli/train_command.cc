@@ -352,6 +352,12 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
   auto& o = flags->options;
   train->add_option("--teacher-budget", o.teacher_budget_s, "seconds for the teacher stage")
       ->capture_default_str();
+  train
+      ->add_option("--teacher-epochs", o.teacher_max_epochs,
+                   "most epochs of the teacher (it stops earlier when the budget runs out; with "
+                   "a budget it never reaches, a run no longer depends on the machine's load)")
+      ->check(CLI::Range(int64_t{2}, int64_t{10000}))
+      ->capture_default_str();
   train->add_option("--widths", o.widths, "student widths")->capture_default_str();
   train->add_option("--features", o.features, "bypass rank of the students")
       ->check(CLI::Range(1, 64))
@@ -396,6 +402,35 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                    "nominal coverage of the per-step prediction intervals, calibrated on the "
                    "validation cells")
       ->check(CLI::Range(0.5, 0.999))
+      ->capture_default_str();
+  train
+      ->add_option("--augment-copies", o.augment.copies,
+                   "training aid: augmented copies of every training window (fade and gain "
+                   "scaled; 0: off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{16}))
+      ->capture_default_str();
+  train
+      ->add_option("--augment-fade", o.augment.fade_scale,
+                   "augmentation: a copy's fade around its last input SOH is scaled by exp(u), u "
+                   "uniform in [-F, F]")
+      ->check(CLI::Range(0.0, 2.0))
+      ->capture_default_str();
+  train
+      ->add_option("--augment-gain", o.augment.gain,
+                   "augmentation: a copy's SOH is multiplied by 1 + v, v uniform in [-G, G]")
+      ->check(CLI::Range(0.0, 0.49))
+      ->capture_default_str();
+  train
+      ->add_option("--smooth-train", o.smooth_radius,
+                   "training aid: the training windows are made from series smoothed by a "
+                   "running median of 2R+1 cycles (the node still forecasts from the raw window; "
+                   "0: off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{50}))
+      ->capture_default_str();
+  train
+      ->add_option("--weight-decay", o.weight_decay,
+                   "training aid: the students' decoupled weight decay (AdamW)")
+      ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
   train->add_option("--threads", o.threads, "training threads (0: all cores)")
       ->capture_default_str();

@@ -15,6 +15,7 @@
 #include "cyclecast/models/pruning.h"
 #include "cyclecast/pipeline/baselines.h"
 #include "cyclecast/pipeline/report.h"
+#include "printf_string.h"
 #include "train_steps.h"
 
 namespace cyclecast::pipeline {
@@ -127,6 +128,13 @@ Result<void> check_options(const EvalProtocol& protocol, const TrainingOptions& 
   if (o.calibration_windows < 1) return bad("calibration needs at least one window");
   if (!(o.interval_coverage > 0.0 && o.interval_coverage < 1.0))
     return bad("the interval coverage must lie in (0, 1)");
+  if (auto augment = check_augment_options(o.augment); !augment) return augment;
+  if (o.smooth_radius < 0 || o.smooth_radius > 50) {
+    return bad("the training series' median radius must lie in [0, 50] cycles");
+  }
+  if (!(o.weight_decay >= 0.0 && o.weight_decay < 1.0)) {
+    return bad("the weight decay must lie in [0, 1)");
+  }
   if (protocol.train.size() == 0 || protocol.validation.size() == 0 || protocol.test.size() == 0) {
     return bad("the " + protocol.name + " protocol left " + std::to_string(protocol.train.size()) +
                " training, " + std::to_string(protocol.validation.size()) + " validation and " +
@@ -143,10 +151,14 @@ Result<void> check_options(const EvalProtocol& protocol, const TrainingOptions& 
 
 // What the stages of one run hand each other, in the order they fill it.
 struct TrainingRun {
-  TrainingRun(const EvalProtocol& p, const TrainingOptions& o, const fs::path& dir, RunContext& c)
-      : protocol(p), options(o), partial(dir), ctx(c) {}
+  TrainingRun(const EvalProtocol& p, const EvalProtocol& l, const TrainingOptions& o,
+              const fs::path& dir, RunContext& c)
+      : protocol(p), learn(l), options(o), partial(dir), ctx(c) {}
 
   const EvalProtocol& protocol;
+  // The same protocol with the training aids applied to its training windows (augment.h): what
+  // the linear fit, the teacher and the students learn from. `protocol` itself without aids.
+  const EvalProtocol& learn;
   const TrainingOptions& options;
   const fs::path& partial;  // where the files go; run_training owns the directory's lifetime
   RunContext& ctx;
@@ -168,11 +180,32 @@ struct TrainingRun {
 };
 
 Result<void> prepare(TrainingRun& run) {
-  auto init = fit_linear_init(run.protocol);
+  auto init = fit_linear_init(run.learn);
   if (!init) return init.error();
   run.init = std::move(*init);
   run.baselines = evaluate_baselines(run.protocol);
   return {};
+}
+
+// The training aids in the report's settings, with the training windows they left.
+void add_aid_settings(TrainingRun& run) {
+  const TrainingOptions& o = run.options;
+  auto& settings = run.report.settings;
+  if (o.augment.copies > 0) {
+    settings["augment"] =
+        printf_string("%lld copies, fade x exp(U(-%g, %g)), gain 1 + U(-%g, %g)",
+                      static_cast<long long>(o.augment.copies), o.augment.fade_scale,
+                      o.augment.fade_scale, o.augment.gain, o.augment.gain);
+  }
+  if (o.smooth_radius > 0) {
+    settings["training_series_median"] =
+        std::to_string(2 * o.smooth_radius + 1) + " cycles (training windows only)";
+  }
+  if (o.weight_decay > 0.0) settings["student_weight_decay"] = printf_string("%g", o.weight_decay);
+  if (&run.learn != &run.protocol) {
+    settings["training_windows"] = std::to_string(run.learn.train.size()) + " (" +
+                                   std::to_string(run.protocol.train.size()) + " before the aids)";
+  }
 }
 
 // The datasets the students distill from, their input calibration and jitter, and their epochs.
@@ -188,7 +221,7 @@ void prepare_distillation(TrainingRun& run) {
     run.report.settings["test_batch"] = protocol.test_batch;
     run.report.settings["train_batches"] = trained;
   }
-  run.train_set = dataset(protocol.train);
+  run.train_set = dataset(run.learn.train);
   run.train_set.teacher =
       forecast(*run.teacher->model, run.teacher->params, run.train_set.inputs, options.threads);
   run.validation_set = dataset(protocol.validation);
@@ -199,13 +232,14 @@ void prepare_distillation(TrainingRun& run) {
   run.jitter = kJitterSteps * models::QuantizeOptions{}.range_margin *
                run.calibration.cwiseAbs().maxCoeff() / 32767.0;
 
-  const int64_t batches = (protocol.train.size() + kBatchSize - 1) / kBatchSize;
+  const int64_t batches = (run.learn.train.size() + kBatchSize - 1) / kBatchSize;
   const auto epochs_for = [batches](int64_t epochs, int64_t min_steps) {
     return std::max(epochs, (min_steps + batches - 1) / batches);
   };
   run.stage1_epochs = epochs_for(options.student_epochs, options.min_student_steps);
   run.stage2_epochs = epochs_for(options.stage2_epochs, options.min_stage2_steps);
   run.report.settings["student_epochs"] = std::to_string(run.stage1_epochs);
+  add_aid_settings(run);
   run.report.settings["stage2_epochs"] = std::to_string(run.stage2_epochs);
 }
 
@@ -220,7 +254,7 @@ Result<void> train_teachers(TrainingRun& run) {
   for (size_t k = 0; k < kinds.size(); ++k) {
     const std::string& kind = kinds[k];
     auto t =
-        train_teacher(kind, run.protocol, *run.init, options, options.teacher_budget_s * kind_share,
+        train_teacher(kind, run.learn, *run.init, options, options.teacher_budget_s * kind_share,
                       run.ctx, static_cast<double>(k) * kind_share, kind_share);
     if (!t) return t.error();
     run.report.stages.push_back(
@@ -511,9 +545,34 @@ constexpr RunStage kRunStages[] = {
 };
 
 // The run itself, writing into `partial`; run_training owns the directory's lifetime.
+// The protocol with its training windows made again from the median-smoothed series and then
+// augmented, when the options ask for either; nullopt when they ask for neither.
+Result<std::optional<EvalProtocol>> with_training_aids(const EvalProtocol& protocol,
+                                                       const TrainingOptions& options) {
+  if (options.smooth_radius == 0 && options.augment.copies == 0) {
+    return std::optional<EvalProtocol>{};
+  }
+  std::optional<EvalProtocol> learn = protocol;
+  if (options.smooth_radius > 0) {
+    const std::vector<CellSeries> smoothed =
+        median_smoothed(protocol.data.cells, options.smooth_radius);
+    auto windows = make_windows_at(smoothed, protocol.spec, protocol.train.refs);
+    if (!windows) return windows.error();
+    learn->train = std::move(*windows);
+  }
+  if (options.augment.copies > 0) {
+    AugmentOptions augment = options.augment;
+    augment.seed = options.seed;
+    learn->train = augment_windows(learn->train, protocol.spec, augment);
+  }
+  return learn;
+}
+
 Result<TrainingResult> run_stages(const EvalProtocol& protocol, const TrainingOptions& options,
                                   const fs::path& partial, RunContext& ctx) {
-  TrainingRun run(protocol, options, partial, ctx);
+  auto aided = with_training_aids(protocol, options);
+  if (!aided) return aided.error();
+  TrainingRun run(protocol, *aided ? **aided : protocol, options, partial, ctx);
   run.report.run_id = utc_timestamp("%Y%m%dT%H%M%SZ");
   run.report.created_at = utc_timestamp("%Y-%m-%dT%H:%M:%SZ");
   run.report.data_source = protocol.data.source;

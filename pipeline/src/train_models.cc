@@ -152,6 +152,9 @@ models::TrainConfig train_config(const TrainingOptions& options, int64_t epochs,
 models::TrainConfig distill_config(const TrainingOptions& options, int64_t epochs, double lr,
                                    const RunContext& ctx) {
   models::TrainConfig c = train_config(options, epochs, lr, ctx);
+  // The students' weight decay (a training aid; the teacher and the linear candidate's encoder
+  // tuning keep none).
+  c.adamw.weight_decay = options.weight_decay;
   c.distillation.enabled = true;
   c.distillation.lambda_start = options.lambda_start;
   c.distillation.lambda_end = options.lambda_end;

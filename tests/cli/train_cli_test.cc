@@ -56,6 +56,9 @@ TEST_F(TrainCli, TrainsWritesTheRunAndEvaluatesWhatItWrote) {
   EXPECT_GT(summary["student_int8"]["windows"].get<int64_t>(), 0);
   EXPECT_TRUE(summary["baselines"].contains("ridge"));
   EXPECT_TRUE(fs::exists(out / "report.html"));
+  // No augmentation unless asked for, outside the cross-batch protocol.
+  const auto report = nlohmann::json::parse(read_file(out / "report.json"));
+  EXPECT_FALSE(report["settings"].contains("augment")) << report["settings"].dump();
 
   const auto evaluated = run_cyclecast(
       dir_, "eval" + data() + " --model '" + (out / "student.int8").string() + "' --json");
@@ -92,6 +95,14 @@ TEST_F(TrainCli, RefusesWhatItCannotUse) {
   const auto bad_teacher = run_cyclecast(
       dir_, "train" + data() + " --out '" + (dir_ / "y").string() + "' --teacher lstm");
   EXPECT_EQ(bad_teacher.exit_code, 2);
+
+  for (const char* bad : {" --augment-copies 17", " --augment-gain 0.5", " --smooth-train -1",
+                          " --weight-decay 1", " --teacher-epochs 1"}) {
+    const auto refused =
+        run_cyclecast(dir_, "train" + data() + " --out '" + (dir_ / "z").string() + "'" + bad);
+    EXPECT_EQ(refused.exit_code, 2) << bad << ": " << refused.err;
+    EXPECT_FALSE(fs::exists(dir_ / "z"));
+  }
 }
 
 }  // namespace

@@ -214,6 +214,48 @@ TEST_F(TrainingTest, RefusesAnExistingOutputDirectoryAndBadOptions) {
   EXPECT_FALSE(fs::exists(tmp_.path() / "a.partial"));
 }
 
+// The training aids change what the models learn from, never the baselines or the test windows;
+// the report says which aids ran and how many training windows they left.
+TEST_F(TrainingTest, TrainingAidsReachTheReportAndLeaveTheBaselinesAlone) {
+  options_.widths = {4};
+  options_.prune_ratios = {};
+  auto plain = run_training(protocol_, options_, (tmp_.path() / "plain").string());
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  options_.augment.copies = 1;
+  options_.smooth_radius = 2;
+  options_.weight_decay = 0.05;
+  const std::string out = (tmp_.path() / "aided").string();
+  auto aided = run_training(protocol_, options_, out);
+  ASSERT_TRUE(aided.ok()) << aided.error().message;
+  ASSERT_EQ(aided->baselines.size(), plain->baselines.size());
+  for (size_t i = 0; i < plain->baselines.size(); ++i)
+    EXPECT_EQ(aided->baselines[i].second.mae, plain->baselines[i].second.mae);
+  EXPECT_EQ(aided->chosen_int8.windows, plain->chosen_int8.windows);
+  std::ifstream in(fs::path(out) / "report.json");
+  const auto settings = nlohmann::json::parse(in)["settings"];
+  EXPECT_EQ(settings["training_windows"], std::to_string(2 * protocol_.train.size()) + " (" +
+                                              std::to_string(protocol_.train.size()) +
+                                              " before the aids)");
+  EXPECT_EQ(settings["training_series_median"], "5 cycles (training windows only)");
+  EXPECT_EQ(settings["student_weight_decay"], "0.05");
+  EXPECT_TRUE(settings.contains("augment"));
+}
+
+TEST_F(TrainingTest, RefusesTrainingAidsOutOfRange) {
+  TrainingOptions bad = options_;
+  bad.augment.copies = -1;
+  EXPECT_FALSE(run_training(protocol_, bad, (tmp_.path() / "a").string()).ok());
+  bad = options_;
+  bad.smooth_radius = 51;
+  EXPECT_FALSE(run_training(protocol_, bad, (tmp_.path() / "b").string()).ok());
+  bad = options_;
+  bad.weight_decay = -0.1;
+  auto refused = run_training(protocol_, bad, (tmp_.path() / "c").string());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(tmp_.path() / "c"));
+}
+
 // Students distilled from a barely trained DLNet teacher alone (no truth term) are worse than
 // the ridge they started from. The run then deploys the linear candidate, or a student whose
 // evidence says it does not beat the baselines (which the gate refuses): never a worse model

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cyclecast/models/cost.h"
+#include "cyclecast/pipeline/augment.h"
 #include "cyclecast/pipeline/gate_evidence.h"
 #include "cyclecast/pipeline/intervals.h"
 #include "cyclecast/pipeline/pareto.h"
@@ -58,6 +59,14 @@ struct TrainingOptions {
   // Nominal coverage of the per-step prediction intervals, calibrated on the validation cells
   // (docs/pipeline.md, "Prediction intervals"); in (0, 1).
   double interval_coverage = 0.9;
+  // Training aids (augment.h; docs/pipeline.md, "Training aids"), measured on the cross-batch
+  // protocol: each changes what the teacher, the linear fit and the students learn from, never
+  // the validation or test windows nor the baselines. Augmented copies of the training windows
+  // (augment.seed is replaced by `seed`); a running median of the training series (radius in
+  // cycles, 0: off); the students' decoupled weight decay (AdamW).
+  AugmentOptions augment;
+  int64_t smooth_radius = 0;
+  double weight_decay = 0.0;
   int64_t threads = 0;  // 0: all hardware threads
   uint64_t seed = 1;
   // Cost model of every candidate: defaults, or measured on the target (pipeline::read_cost_file).
