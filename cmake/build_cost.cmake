@@ -38,6 +38,50 @@ if(CYCLECAST_UNITY_TESTS)
   endforeach()
 endif()
 
+# The libraries and programs (every target outside tests/) build in unity batches of
+# CYCLECAST_UNITY_BATCH sources: most of a library unit's time is the standard library, Eigen,
+# nlohmann/json or Boost code that its neighbours parse and emit again. Batches rather than one
+# unit per target, so that both cores stay busy on the big libraries and an edit recompiles a
+# batch, not the module. Sources with COMPILE_OPTIONS or COMPILE_DEFINITIONS of their own (the
+# daemon's Asio sources) stay apart: CMake never puts them in a batch. As in the tests, two
+# sources of one target must not define file-local names that clash.
+option(CYCLECAST_UNITY_LIBRARIES "Build the libraries and programs in unity batches" ON)
+set(CYCLECAST_UNITY_BATCH 8 CACHE STRING "Sources per unity batch of a library or program")
+set(CYCLECAST_UNITY_APART_TARGETS  # compiled a unit per source, with the names that clash
+  cyclecast)                       # daemon/cli: fail() in several commands, a global `json`
+function(cyclecast_unity_batches dir)
+  get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  foreach(target ${targets})
+    get_target_property(type ${target} TYPE)
+    get_target_property(sources ${target} SOURCES)
+    list(LENGTH sources count)
+    if(type MATCHES "^(STATIC_LIBRARY|EXECUTABLE)$" AND count GREATER 1
+       AND NOT target IN_LIST CYCLECAST_UNITY_APART_TARGETS)
+      set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH
+                                                 UNITY_BUILD_BATCH_SIZE ${CYCLECAST_UNITY_BATCH})
+      # Generated sources (embedded files, each with the same kFile0... names) are data, not
+      # code worth batching.
+      set(generated ${sources})
+      list(FILTER generated INCLUDE REGEX "^${CMAKE_BINARY_DIR}/")
+      if(generated)
+        set_source_files_properties(${generated} DIRECTORY ${dir}
+                                    PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+      endif()
+    endif()
+  endforeach()
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(subdir ${subdirs})
+    cyclecast_unity_batches(${subdir})
+  endforeach()
+endfunction()
+if(CYCLECAST_UNITY_LIBRARIES)
+  get_property(module_dirs DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY SUBDIRECTORIES)
+  list(REMOVE_ITEM module_dirs ${CMAKE_SOURCE_DIR}/tests)
+  foreach(dir ${module_dirs})
+    cyclecast_unity_batches(${dir})
+  endforeach()
+endif()
+
 # Precompiled headers were measured and are not used: with GCC 12 loading a PCH of the heavy
 # third-party headers (about 170 MB) cost a unit about as much CPU time as parsing them saved, so
 # light units got slower and heavy ones gained a few percent; at -O3 the PCH also changed GCC's

@@ -128,7 +128,7 @@ Reply openapi() {
   return reply;
 }
 
-Reply dispatch(ApiBackend& backend, const Route& route, const Caller& caller) {
+Reply route_to_handler(ApiBackend& backend, const Route& route, const Caller& caller) {
   switch (route.id) {
     case RouteId::kHealth:
       return health(backend);
@@ -223,7 +223,7 @@ Result<std::string> parse_move_rig(const std::string& body) {
 
 Reply handle(ApiBackend& backend, const Route& route, const Caller& caller) {
   try {
-    return dispatch(backend, route, caller);
+    return route_to_handler(backend, route, caller);
   } catch (const std::exception& e) {
     return error_reply(500, std::string("internal error: ") + e.what());
   }

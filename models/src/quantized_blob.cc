@@ -21,7 +21,7 @@ constexpr uint16_t kBlobVersionWithIntervals = 2;  // version 1 + the interval t
 // The version field's high byte holds layout flags; this one: the encoder's rows in pair order.
 constexpr uint16_t kFlagEncoderPaired = 0x0100;
 constexpr int32_t kMaxHalfWidth = int32_t{1} << 30;
-constexpr size_t kHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
+constexpr size_t kBlobHeaderBytes = 4 + 2 * 7 + 4 * 5;  // magic, version + 6 u16, 5 i32
 constexpr size_t kCrcBytes = 4;
 
 // Bytes of the arrays for the given dimensions, in blob order.
@@ -73,7 +73,7 @@ std::vector<int8_t> swap_pair_order(const std::vector<int8_t>& rows, size_t n) {
   return out;
 }
 
-Error corrupt(std::string message) {
+Error corrupt_blob(std::string message) {
   return make_error(ErrorCode::kCorrupt, "quantized student blob: " + std::move(message));
 }
 
@@ -119,7 +119,7 @@ std::vector<uint8_t> serialize_quantized_student(const QuantizedStudent& s,
 }
 
 Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> bytes) {
-  if (bytes.size() < kHeaderBytes + kCrcBytes) return corrupt("truncated header");
+  if (bytes.size() < kBlobHeaderBytes + kCrcBytes) return corrupt_blob("truncated header");
   if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin()))
     return make_error(ErrorCode::kParse, "not a quantized student blob (magic is not CCQ8)");
   ByteReader in(bytes.subspan(4));
@@ -145,15 +145,15 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
   s.input_scale_exponent = in.i32();
   s.output_scale_mantissa = in.i32();
   s.output_scale_exponent = in.i32();
-  const size_t expected = kHeaderBytes +
+  const size_t expected = kBlobHeaderBytes +
                           payload_bytes(s.input_size, s.features, s.width, s.horizon) +
                           (intervals ? 4 * size_t{s.horizon} : 0) + kCrcBytes;
   if (bytes.size() != expected)
-    return corrupt(std::to_string(bytes.size()) + " bytes where the dimensions need " +
-                   std::to_string(expected));
+    return corrupt_blob(std::to_string(bytes.size()) + " bytes where the dimensions need " +
+                        std::to_string(expected));
   const auto body = bytes.first(bytes.size() - kCrcBytes);
   if (ByteReader(bytes.subspan(bytes.size() - kCrcBytes)).u32() != crc32(body))
-    return corrupt("CRC mismatch");
+    return corrupt_blob("CRC mismatch");
   for_each_array(s, [&](auto& array, size_t n) {
     array.resize(n);
     in.array(std::span(array));
@@ -162,14 +162,16 @@ Result<QuantizedStudent> deserialize_quantized_student(std::span<const uint8_t> 
     s.interval_half_width.resize(s.horizon);
     in.array(std::span(s.interval_half_width));
     for (int32_t w : s.interval_half_width) {
-      if (w < 0 || w > kMaxHalfWidth) return corrupt("an interval half-width outside [0, 2^30]");
+      if (w < 0 || w > kMaxHalfWidth)
+        return corrupt_blob("an interval half-width outside [0, 2^30]");
     }
   }
   assert(in.ok());  // proven by the size check above (and the reader cannot read past anyway)
   if ((flags & kFlagEncoderPaired) != 0 && s.input_size > 0)
     s.encoder_weight = swap_pair_order(s.encoder_weight, s.input_size);
   const cc_student_model view = s.model();
-  if (cc_student_validate(&view) != CC_OK) return corrupt("the model fails cc_student_validate");
+  if (cc_student_validate(&view) != CC_OK)
+    return corrupt_blob("the model fails cc_student_validate");
   return s;
 }
 

@@ -97,14 +97,24 @@ Result<void> check_teacher(const Model<S>& model, const Dataset<S>& data) {
   return {};
 }
 
+}  // namespace
+
 // The two terms of one step's loss: the truth loss scaled by lambda and the KD loss by
 // 1 - lambda. A term of weight zero is skipped, so lambda = 1 is plain training bit for bit.
+// Not in the anonymous namespace: train()'s shard lambda captures a StepLoss, and a closure with
+// a member of an internal-linkage type trips GCC's -Wsubobject-linkage once this file is compiled
+// inside a unity batch (cmake/build_cost.cmake), where it is no longer the main file.
+namespace training_detail {
 struct StepLoss {
   LossSpec truth;
   LossSpec kd;
   bool use_truth = true;
   bool use_kd = false;
 };
+}  // namespace training_detail
+using training_detail::StepLoss;
+
+namespace {
 
 StepLoss step_loss(const TrainConfig& c, double lambda) {
   StepLoss out;

@@ -8,7 +8,7 @@
 namespace cyclecast::wire {
 namespace {
 
-Error bad(const std::string& why) {
+Error bad_answer(const std::string& why) {
   return make_error(ErrorCode::kParse, "node answer: " + why);
 }
 
@@ -61,26 +61,27 @@ std::string node_number(std::optional<double> value, double limit) {
 // Checks the frame (printable, '*' + 8 lower-case hex digits, CRC) and returns its body.
 Result<std::string_view> frame_body(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() > kMaxNodeLine) return bad("longer than 255 bytes");
+  if (line.size() > kMaxNodeLine) return bad_answer("longer than 255 bytes");
   for (char c : line) {
-    if (c < 0x20 || c > 0x7e) return bad("non-printable byte");
+    if (c < 0x20 || c > 0x7e) return bad_answer("non-printable byte");
   }
-  if (line.size() < 10 || line[line.size() - 9] != '*') return bad("no '*' and CRC at the end");
+  if (line.size() < 10 || line[line.size() - 9] != '*')
+    return bad_answer("no '*' and CRC at the end");
   const std::string_view body = line.substr(0, line.size() - 9);
   const std::string_view crc_text = line.substr(line.size() - 8);
   uint32_t crc = 0;
   if (crc_text.find_first_not_of("0123456789abcdef") != std::string_view::npos ||
       std::from_chars(crc_text.data(), crc_text.data() + 8, crc, 16).ec != std::errc()) {
-    return bad("CRC is not 8 lower-case hex digits");
+    return bad_answer("CRC is not 8 lower-case hex digits");
   }
-  if (node_crc32(body) != crc) return bad("CRC mismatch");
-  if (body.find('*') != std::string_view::npos) return bad("'*' inside the body");
+  if (node_crc32(body) != crc) return bad_answer("CRC mismatch");
+  if (body.find('*') != std::string_view::npos) return bad_answer("'*' inside the body");
   return body;
 }
 
 Result<Answer> hello(const std::vector<std::string_view>& t) {
   if (t.size() != 6 || t[2] != "0" || t[3] != "1" || !is_id(t[4], 32) || !is_sha(t[5]))
-    return bad("malformed HI");
+    return bad_answer("malformed HI");
   return Answer{HelloAnswer{std::string(t[4]), std::string(t[5])}};
 }
 
@@ -90,7 +91,7 @@ Result<Answer> identify(const std::vector<std::string_view>& t, uint32_t seq) {
   if (t.size() != 10 || t[3] != "1" || !is_id(t[4], 32) || !is_sha(t[5]) ||
       !integer(t[6], a.window) || !integer(t[7], a.horizon) || t[8].empty() ||
       !integer(t[9], a.cells) || a.window < 1 || a.horizon < 1)
-    return bad("malformed ID");
+    return bad_answer("malformed ID");
   a.model_version = t[4];
   a.model_sha256 = t[5];
   a.features = t[8];
@@ -101,7 +102,7 @@ Result<Answer> stored(const std::vector<std::string_view>& t, uint32_t seq) {
   StoredAnswer a;
   a.seq = seq;
   if (t.size() != 6 || !is_id(t[3], 64) || !integer(t[4], a.cycle) || !integer(t[5], a.have))
-    return bad("malformed OK");
+    return bad_answer("malformed OK");
   a.cell = t[3];
   return Answer{a};
 }
@@ -114,7 +115,7 @@ Result<Answer> forecast(const std::vector<std::string_view>& t, uint32_t seq) {
   if (t.size() != 10 || !is_id(t[3], 64) || !integer(t[4], a.cycle) || !is_id(t[5], 32) ||
       !(t[6] == "-" || number(t[6], soh10)) || !number(t[7], a.soh_at_h) ||
       !(t[8] == "-" || integer(t[8], eol)) || !integer(t[9], a.forecast_us))
-    return bad("malformed FC");
+    return bad_answer("malformed FC");
   a.cell = t[3];
   a.model_version = t[5];
   if (t[6] != "-") a.soh_at_10 = soh10;
@@ -154,9 +155,9 @@ Result<Answer> parse_answer(std::string_view line) {
   auto body = frame_body(line);
   if (!body) return body.error();
   const std::vector<std::string_view> t = split(*body);
-  if (t.size() < 3 || t[0] != "cc1") return bad("not a protocol v1 frame");
+  if (t.size() < 3 || t[0] != "cc1") return bad_answer("not a protocol v1 frame");
   uint32_t seq = 0;
-  if (!integer(t[2], seq)) return bad("sequence number is not a decimal");
+  if (!integer(t[2], seq)) return bad_answer("sequence number is not a decimal");
   if (t[1] == "HI") return hello(t);
   if (t[1] == "ID") return identify(t, seq);
   if (t[1] == "OK") return stored(t, seq);
@@ -166,7 +167,7 @@ Result<Answer> parse_answer(std::string_view line) {
     return Answer{StatsAnswer{seq, counters}};
   }
   if (t[1] == "ER" && t.size() == 4) return Answer{ErrorAnswer{seq, std::string(t[3])}};
-  return bad("unknown answer type '" + std::string(t[1]) + "'");
+  return bad_answer("unknown answer type '" + std::string(t[1]) + "'");
 }
 
 uint32_t answer_seq(const Answer& answer) {
