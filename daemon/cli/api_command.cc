@@ -123,6 +123,26 @@ int run_cells(const ApiFlags& flags) {
   return kExitOk;
 }
 
+// "lower..upper" of a forecast's prediction interval at a step (`lower_10`, `upper_10`, ...);
+// "-" for a forecast without one.
+std::string range_of(const json& forecast, const char* lower, const char* upper) {
+  const json& interval = field(forecast, "interval");
+  if (!interval.is_object()) return "-";
+  return soh_of(field(interval, lower)) + ".." + soh_of(field(interval, upper));
+}
+
+// The cycles at which the interval's lower and upper bounds fall under the end-of-life SOH:
+// "-" without an interval, "beyond" when even the lower bound stays above within the horizon,
+// "598..open" when only the upper one does (the cell may last longer than forecast).
+std::string eol_range_of(const json& forecast) {
+  const json& eol = field(forecast, "eol");
+  if (!field(forecast, "interval").is_object() || !eol.is_object()) return "-";
+  const json& earliest = field(eol, "earliest");
+  if (!earliest.is_number_integer()) return "beyond";
+  const json& latest = field(eol, "latest");
+  return text_of(earliest) + ".." + (latest.is_number_integer() ? text_of(latest) : "open");
+}
+
 int run_forecast(const ApiFlags& flags) {
   Api api(flags);
   if (!api.open(false)) return api.exit_code();
@@ -155,14 +175,26 @@ int run_forecast(const ApiFlags& flags) {
     std::cout << '\n';
     return kExitOk;
   }
-  TableRows rows{{"AT_CYCLE", "MODEL", "ORIGIN", "SOH+10", "SOH+100", "EOL", "ERR+10", "ERR+100"}};
+  TableRows rows{{"AT_CYCLE", "MODEL", "ORIGIN", "SOH+10", "RANGE+10", "SOH+100", "RANGE+100",
+                  "EOL", "EOL_RANGE", "ERR+10", "ERR+100"}};
+  const json* eol_soh = nullptr;  // of the newest forecast with an interval
   for (const auto& forecast : forecasts) {
-    auto row = forecast_columns(forecast);
+    auto row = forecast_columns(forecast);  // at, model, origin, +10, +100, eol
+    row.insert(row.begin() + 4, range_of(forecast, "lower_10", "upper_10"));
+    row.insert(row.begin() + 6, range_of(forecast, "lower_100", "upper_100"));
+    row.push_back(eol_range_of(forecast));
     row.push_back(fixed(field(forecast, "error_10"), 4));
     row.push_back(fixed(field(forecast, "error_100"), 4));
     rows.push_back(std::move(row));
+    if (!eol_soh && field(forecast, "interval").is_object())
+      eol_soh = &field(field(forecast, "eol"), "eol_soh");
   }
   print_table(rows);
+  if (eol_soh) {
+    std::cout << "(RANGE: the model's prediction interval; EOL_RANGE: the cycles at which its "
+                 "lower and upper bounds fall under SOH "
+              << text_of(*eol_soh) << ", open: not within the horizon)\n";
+  }
   if (forecasts.size() < total) {
     std::cout << "(the newest " << forecasts.size() << " of " << total
               << " forecasts; --last N for more, --last 0 for all)\n";

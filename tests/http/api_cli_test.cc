@@ -76,6 +76,16 @@ TEST_F(ApiCliTest, ForecastShowsACellsForecasts) {
             std::string::npos)
       << table.out;
   EXPECT_NE(table.out.find("AT_CYCLE"), std::string::npos) << table.out;
+  // The bounds at each printed step and the end-of-life interval, open where the upper bound
+  // stays above 0.8 within the horizon.
+  EXPECT_NE(table.out.find("SOH+10  RANGE+10      SOH+100  RANGE+100     EOL  EOL_RANGE"),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("0.905   0.901..0.909  0.862    0.840..0.880  612  598..open"),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("fall under SOH 0.8, open: not within the horizon"), std::string::npos)
+      << table.out;
   const CliRun missing = run("forecast nope " + api());
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("no cell 'nope' (HTTP 404)"), std::string::npos) << missing.err;

@@ -16,12 +16,30 @@ using cyclecast::testing::write_file;
 
 namespace {
 
+// The newest forecast (cycle 150) has a prediction interval whose upper bound stays above the
+// end-of-life SOH within the horizon; the older ones have none (a model without a table).
 json forecast_json(int at_cycle) {
-  return {{"at_cycle", at_cycle}, {"model_version", "m-1"},
-          {"origin", "host"},     {"created_at", "2026-11-30T10:00:00Z"},
-          {"soh_10", 0.9051},     {"soh_100", 0.8623},
-          {"eol_cycle", 612},     {"error_10", nullptr},
-          {"error_100", nullptr}};
+  const bool with_interval = at_cycle == 150;
+  const json interval = with_interval ? json{{"lower_10", 0.9012},
+                                             {"upper_10", 0.9093},
+                                             {"lower_100", 0.8401},
+                                             {"upper_100", 0.8796}}
+                                      : json(nullptr);
+  const json eol = {{"eol_soh", 0.8},
+                    {"earliest", with_interval ? json(598) : json(nullptr)},
+                    {"expected", 612},
+                    {"latest", nullptr}};
+  return {{"at_cycle", at_cycle},
+          {"model_version", "m-1"},
+          {"origin", "host"},
+          {"created_at", "2026-11-30T10:00:00Z"},
+          {"soh_10", 0.9051},
+          {"soh_100", 0.8623},
+          {"eol_cycle", 612},
+          {"error_10", nullptr},
+          {"error_100", nullptr},
+          {"interval", interval},
+          {"eol", eol}};
 }
 
 json model_json(const std::string& version, const std::string& status, const std::string& sha256,
