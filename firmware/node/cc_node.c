@@ -205,13 +205,14 @@ uint32_t cc_node_crc32(uint32_t crc, const void* bytes, size_t length) {
 /* The answer buffer holds the longest line the protocol allows plus its '\n'. */
 CC_STATIC_ASSERT(sizeof(((cc_node*)0)->answer) == CC_NODE_MAX_LINE + 1u, cc_node_answer_bytes);
 
-/* Starts an answer: "cc1 TYPE SEQ". */
+/* Starts an answer: "cc1 TYPE SEQ", or "cc2 ..." to a protocol 2 request. */
 static cc_writer begin_answer(cc_node* node, const char* type, uint32_t seq) {
   cc_writer w;
   w.text = node->answer;
   w.length = 0;
   w.capacity = sizeof node->answer - CC_NODE_FRAME_TAIL_BYTES;
-  put_text(&w, "cc1 ");
+  put_text(&w, node->marker != NULL ? node->marker : "cc1");
+  put_bytes(&w, " ", 1);
   put_text(&w, type);
   put_bytes(&w, " ", 1);
   put_u32(&w, seq);
@@ -290,6 +291,10 @@ static cc_node_status check_model(const cc_node_model* m) {
   }
   if (!(m->level_scale > 0.0f) || !(m->amp_floor > 0.0f) || !(m->log_amp_std > 0.0f) ||
       !(m->delta_scale > 0.0f))
+    return CC_NODE_ERROR_MODEL;
+  /* Scales the node cannot hold as normal floats (validate allows a subnormal input scale). */
+  if (scale_of(s->input_scale_mantissa, s->input_scale_exponent) == 0.0f ||
+      scale_of(s->output_scale_mantissa, s->output_scale_exponent) == 0.0f)
     return CC_NODE_ERROR_MODEL;
   if (m->input_len > CC_NODE_MAX_INPUT_LEN || m->horizon > CC_NODE_MAX_HORIZON ||
       m->feature_count > CC_NODE_MAX_FEATURES ||
@@ -535,8 +540,9 @@ static void handle_identify(cc_node* node, uint32_t seq) {
   static const char* const kNames[3] = {"ir_ohm", "temperature_c", "charge_time_min"};
   const cc_node_model* m = node->model;
   cc_writer w = begin_answer(node, "ID", seq);
+  const int v2 = node->marker != NULL && node->marker[2] == '2';
   uint16_t f;
-  put_text(&w, " 1 ");
+  put_text(&w, v2 ? " 2 " : " 1 ");
   put_text(&w, m->version);
   put_bytes(&w, " ", 1);
   put_text(&w, m->sha256_hex);
@@ -552,6 +558,11 @@ static void handle_identify(cc_node* node, uint32_t seq) {
   }
   put_bytes(&w, " ", 1);
   put_u32(&w, CC_NODE_MAX_CELLS);
+  if (v2 && node->extension.identify != NULL && w.length + 1u < w.capacity) {
+    put_bytes(&w, " ", 1);
+    w.length += node->extension.identify(node->extension.context, w.text + w.length,
+                                         w.capacity - w.length);
+  }
   send_answer(node, &w);
 }
 
@@ -597,13 +608,19 @@ static void handle_body(cc_node* node, const char* body, size_t length) {
   const size_t n = split(body, length, tok);
   uint32_t seq = 0;
   const int seq_ok = n >= 3 && parse_u32(tok[2], &seq);
+  int known;
   if (!seq_ok) seq = 0;
+  /* Answers echo the request's protocol marker; anything unreadable is answered in v1. */
+  node->marker = n > 0 && token_is(tok[0], "cc2") ? "cc2" : "cc1";
+  known = n >= 2 && (token_is(tok[1], "ID") || token_is(tok[1], "CY") || token_is(tok[1], "ST"));
   if (n == 0) {
     send_error(node, 0, "field"); /* an empty field (two spaces, an edge space) or too many */
-  } else if (!token_is(tok[0], "cc1")) {
+  } else if (!token_is(tok[0], "cc1") && !token_is(tok[0], "cc2")) {
     send_error(node, seq, "version");
-  } else if (n < 2 ||
-             !(token_is(tok[1], "ID") || token_is(tok[1], "CY") || token_is(tok[1], "ST"))) {
+  } else if (!known && token_is(tok[0], "cc2") && n >= 2 && node->extension.request != NULL &&
+             node->extension.request(node->extension.context, node, body, length)) {
+    /* answered by the extension (cc_update.c: model update) */
+  } else if (!known) {
     send_error(node, seq, "type");
   } else if (!seq_ok) {
     send_error(node, 0, "field");
@@ -685,9 +702,21 @@ void cc_node_feed(cc_node* node, const char* bytes, size_t length) {
 /* ---- API --------------------------------------------------------------------------------------
  */
 
+/* The start-up frame "cc1 HI 0 1 VERSION SHA256". Always in v1 form: the node cannot know which
+ * protocol the gateway at the other end speaks, and a v1 gateway refuses any other HI. */
+static void send_hello(cc_node* node) {
+  cc_writer w;
+  node->marker = "cc1";
+  w = begin_answer(node, "HI", 0u);
+  put_text(&w, " 1 ");
+  put_text(&w, node->model->version);
+  put_bytes(&w, " ", 1);
+  put_text(&w, node->model->sha256_hex);
+  send_answer(node, &w);
+}
+
 cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_io io) {
   cc_node_status status;
-  cc_writer w;
   if (node == NULL || model == NULL || io.write == NULL || io.micros == NULL)
     return CC_NODE_ERROR_ARGUMENT;
   memset(node, 0, sizeof *node);
@@ -700,12 +729,44 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
   if (node->input_scale == 0.0f || node->output_scale == 0.0f) return CC_NODE_ERROR_MODEL;
   node->model = model;
   node->io = io;
-  w = begin_answer(node, "HI", 0u);
-  put_text(&w, " 1 ");
-  put_text(&w, model->version);
-  put_bytes(&w, " ", 1);
-  put_text(&w, model->sha256_hex);
+  send_hello(node);
+  return CC_NODE_OK;
+}
+
+void cc_node_set_extension(cc_node* node, cc_node_extension extension) {
+  if (node != NULL) node->extension = extension;
+}
+
+void cc_node_send_body(cc_node* node, const char* body, size_t length) {
+  cc_writer w;
+  if (node == NULL || node->model == NULL || body == NULL) return;
+  w.text = node->answer;
+  w.length = 0;
+  w.capacity = sizeof node->answer - CC_NODE_FRAME_TAIL_BYTES;
+  put_bytes(&w, body, length);
   send_answer(node, &w);
+}
+
+cc_node_status cc_node_check_model(const cc_node_model* model) {
+  return model == NULL ? CC_NODE_ERROR_ARGUMENT : check_model(model);
+}
+
+cc_node_status cc_node_use_model(cc_node* node, const cc_node_model* model) {
+  cc_node_status status;
+  float input_scale, output_scale;
+  if (node == NULL || node->model == NULL || model == NULL) return CC_NODE_ERROR_ARGUMENT;
+  status = check_model(model);
+  if (status != CC_NODE_OK) return status;
+  input_scale =
+      scale_of(model->student->input_scale_mantissa, model->student->input_scale_exponent);
+  output_scale =
+      scale_of(model->student->output_scale_mantissa, model->student->output_scale_exponent);
+  if (input_scale == 0.0f || output_scale == 0.0f) return CC_NODE_ERROR_MODEL;
+  node->model = model;
+  node->input_scale = input_scale;
+  node->output_scale = output_scale;
+  memset(node->cells, 0, sizeof node->cells);
+  send_hello(node);
   return CC_NODE_OK;
 }
 

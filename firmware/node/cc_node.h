@@ -40,7 +40,7 @@ extern "C" {
 #define CC_NODE_MAX_SCRATCH_BYTES 1024 /* cc_student_scratch_bytes: 2 (F + 2 width) */
 #endif
 
-#define CC_NODE_PROTOCOL_VERSION 1
+#define CC_NODE_PROTOCOL_VERSION 2 /* the newest it speaks; v1 requests get v1 answers */
 #define CC_NODE_MAX_LINE 255   /* bytes before '\n' */
 #define CC_NODE_MAX_CELL_ID 64 /* characters of a cell id */
 #define CC_NODE_MAX_VERSION 32 /* characters of a model version */
@@ -146,9 +146,29 @@ typedef struct {
   float values[CC_NODE_CHANNELS][CC_NODE_MAX_INPUT_LEN];
 } cc_node_cell;
 
+struct cc_node;
+
+/*
+ * Requests the node program itself does not know, for a module linked beside it (cc_update.h,
+ * the model update of protocol 2). The node stays independent of such modules: without an
+ * extension it answers them ER type.
+ *   request:  a `cc2` frame of a type the node does not handle; body is the frame body without
+ *             "*CRC". Returns 1 when it sent exactly one answer (cc_node_send_body), 0 to let
+ *             the node answer ER type.
+ *   identify: fields appended to the answer to `cc2 ID` (after a space): writes at most
+ *             `capacity` bytes to `text` and returns how many.
+ */
 typedef struct {
+  int (*request)(void* context, struct cc_node* node, const char* body, size_t length);
+  size_t (*identify)(void* context, char* text, size_t capacity);
+  void* context;
+} cc_node_extension;
+
+typedef struct cc_node {
   const cc_node_model* model;
   cc_node_io io;
+  cc_node_extension extension; /* all NULL: none */
+  const char* marker;          /* "cc1" or "cc2": the request being answered, echoed */
   float input_scale, output_scale; /* S_x, S_y of the student, in float */
   char line[CC_NODE_MAX_LINE + 1];
   uint16_t line_length;
@@ -173,6 +193,23 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
 /* Consumes received bytes (any split: a line may arrive in pieces); every complete line is
  * handled and answered through io.write before this returns. Never blocks or fails. */
 void cc_node_feed(cc_node* node, const char* bytes, size_t length);
+
+/* Installs an extension (cc_node_extension). cc_node_init clears it: set it after every init. */
+void cc_node_set_extension(cc_node* node, cc_node_extension extension);
+
+/* Sends one answer line: `body` (printable, at most CC_NODE_MAX_LINE - 9 bytes; longer is cut)
+ * followed by "*CRC\n". For extensions answering their requests. */
+void cc_node_send_body(cc_node* node, const char* body, size_t length);
+
+/* The checks cc_node_init makes of a model, without a node: CC_NODE_OK, CC_NODE_ERROR_MODEL or
+ * CC_NODE_ERROR_CAPACITY. */
+cc_node_status cc_node_check_model(const cc_node_model* model);
+
+/* Switches an initialised node to another model (a model update): checks it as cc_node_init
+ * does, and on CC_NODE_OK drops every cell history (they were encoded for the old model) and
+ * sends the start-up frame HI with the new model, so a gateway resends its cells' windows as
+ * after a reset. Counters and the extension are kept. On an error nothing changes. */
+cc_node_status cc_node_use_model(cc_node* node, const cc_node_model* model);
 
 /* The node's forecast outside the line protocol, for the service's own forecaster: `cell` holds
  * a full window (count == W; values as cc_node_cell describes, oldest at head, head in [0, W)).

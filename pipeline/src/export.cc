@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -45,8 +46,46 @@ bool valid_version(const std::string& version) {
          std::all_of(version.begin(), version.end(), is_version_char);
 }
 
+// The self-test's input: a fixed pseudo-random int16 vector within a quarter of the input
+// range (x = S_x * q reaches what the student was calibrated on without saturating it), and
+// the student's exact output for it, computed by the one int8 runtime the node also runs.
+struct SelfTest {
+  std::vector<int16_t> input;
+  std::vector<int32_t> output;
+};
+
+SelfTest make_selftest(const models::QuantizedStudent& student) {
+  SelfTest t;
+  uint32_t state = 0x9E3779B9u;
+  for (size_t i = 0; i < student.input_size; ++i) {
+    state = state * 1664525u + 1013904223u;  // Numerical Recipes' LCG: fixed, not random
+    t.input.push_back(static_cast<int16_t>(static_cast<int32_t>(state >> 18) - 8192));
+  }
+  const cc_student_model view = student.model();
+  t.output.assign(student.horizon, 0);
+  std::vector<int16_t> scratch(cc_student_scratch_bytes(&view) / 2);
+  // A model the quantizer produced passes cc_student_validate: the forward pass cannot refuse.
+  [[maybe_unused]] const cc_status status = cc_student_forecast(
+      &view, t.input.data(), t.output.data(), scratch.data(), scratch.size() * 2);
+  assert(status == CC_OK);
+  return t;
+}
+
+void write_selftest_section(ByteWriter& w, const SelfTest& t) {
+  ByteWriter section;
+  section.u16(static_cast<uint16_t>(t.input.size()));
+  for (const int16_t x : t.input)
+    section.u16(static_cast<uint16_t>(x));
+  section.u16(static_cast<uint16_t>(t.output.size()));
+  for (const int32_t y : t.output)
+    section.i32(y);
+  w.u8(kNodeModelSectionSelfTest);
+  w.u32(static_cast<uint32_t>(section.bytes().size()));
+  w.raw(section.bytes());
+}
+
 std::vector<uint8_t> encode_blob(const std::string& version, const NodeNormalization& n,
-                                 std::span<const uint8_t> ccq8) {
+                                 std::span<const uint8_t> ccq8, const SelfTest& selftest) {
   ByteWriter w;
   for (const char c : kNodeModelMagic)
     w.u8(static_cast<uint8_t>(c));
@@ -67,6 +106,8 @@ std::vector<uint8_t> encode_blob(const std::string& version, const NodeNormaliza
   }
   w.u32(static_cast<uint32_t>(ccq8.size()));
   w.raw(ccq8);
+  w.u8(1);  // sections
+  write_selftest_section(w, selftest);
   w.u32(models::crc32(w.bytes()));
   return std::move(w.bytes());
 }
@@ -375,7 +416,8 @@ Result<ExportedModel> export_model(const models::QuantizedStudent& student, cons
   if (auto matched = check_match(student, *normalization); !matched) return matched.error();
   ExportedModel out;
   out.version = version;
-  out.blob = encode_blob(version, *normalization, models::serialize_quantized_student(student));
+  out.blob = encode_blob(version, *normalization, models::serialize_quantized_student(student),
+                         make_selftest(student));
   out.sha256_hex = sha256_hex(out.blob);
   out.model_data_h = header_source(student, *normalization, version, out.sha256_hex);
   out.model_data_c = data_source(student, *normalization, version);
@@ -407,6 +449,32 @@ Result<void> write_exported_model(const ExportedModel& model, const fs::path& di
   return write_file(dir / "model.bin", model.blob);
 }
 
+namespace {
+
+// The self-test section: u16 I, I int16, u16 H, H int32; the output must be the student's own.
+Result<void> read_selftest(std::span<const uint8_t> bytes, NodeModel& m) {
+  ByteReader in(bytes);
+  const uint16_t inputs = in.u16();
+  if (inputs != m.student.input_size) return corrupt("self-test input size");
+  for (uint16_t i = 0; i < inputs; ++i)
+    m.selftest_input.push_back(static_cast<int16_t>(in.u16()));
+  const uint16_t outputs = in.u16();
+  if (outputs != m.student.horizon) return corrupt("self-test output size");
+  m.selftest_output.resize(outputs);
+  in.array(std::span(m.selftest_output));
+  if (!in.ok() || in.remaining() != 0) return corrupt("self-test section size");
+  const cc_student_model view = m.student.model();
+  std::vector<int32_t> output(outputs);
+  std::vector<int16_t> scratch(cc_student_scratch_bytes(&view) / 2);
+  if (cc_student_forecast(&view, m.selftest_input.data(), output.data(), scratch.data(),
+                          scratch.size() * 2) != CC_OK ||
+      output != m.selftest_output)
+    return corrupt("the self-test's output is not the student's");
+  return {};
+}
+
+}  // namespace
+
 Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   if (blob.size() < 4 ||
       !std::equal(std::begin(kNodeModelMagic), std::end(kNodeModelMagic), blob.begin(),
@@ -416,9 +484,9 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   ByteReader in(blob.subspan(4));
   const uint16_t format = in.u16();
   if (!in.ok()) return corrupt("truncated header");
-  if (format != kNodeModelVersion) {
+  if (format != 1 && format != kNodeModelVersion) {
     return make_error(ErrorCode::kUnsupported, "node-model blob version " + std::to_string(format) +
-                                                   " is not supported (this build reads 1)");
+                                                   " is not supported (this build reads 1 and 2)");
   }
   if (blob.size() < 4 + 4) return corrupt("truncated");
   const auto body = blob.first(blob.size() - 4);
@@ -444,6 +512,17 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   }
   const uint32_t student_bytes = in.u32();
   const auto ccq8 = in.raw(student_bytes);
+  std::span<const uint8_t> selftest;
+  if (format == 2) {
+    const uint8_t sections = in.u8();
+    for (uint8_t i = 0; i < sections && in.ok(); ++i) {
+      const uint8_t tag = in.u8();
+      const auto section = in.raw(in.u32());
+      if (tag != kNodeModelSectionSelfTest) continue;  // a later section this build ignores
+      if (!selftest.empty()) return corrupt("two self-test sections");
+      selftest = section;
+    }
+  }
   if (!in.ok() || in.remaining() != 4) return corrupt("sizes do not add up to the blob's length");
   if (!valid_version(m.version)) return corrupt("bad model version");
   if (auto checked = check_normalization(n); !checked) return checked.error();
@@ -451,6 +530,9 @@ Result<NodeModel> read_node_model(std::span<const uint8_t> blob) {
   if (!student) return corrupt("embedded student: " + student.error().message);
   if (auto matched = check_match(*student, n); !matched) return corrupt(matched.error().message);
   m.student = std::move(*student);
+  if (!selftest.empty()) {
+    if (auto read = read_selftest(selftest, m); !read) return read.error();
+  }
   m.sha256_hex = sha256_hex(blob);
   return m;
 }

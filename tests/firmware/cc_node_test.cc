@@ -220,7 +220,7 @@ TEST(CcNode, CountsEachKindOfDiscardedLine) {
 TEST(CcNode, AnswersFramesWithBadBodiesWithTheirErrorCode) {
   Node n;
   n.ready();
-  EXPECT_EQ(n.ask("cc2 ID 5"), "cc1 ER 5 version");
+  EXPECT_EQ(n.ask("cc3 ID 5"), "cc1 ER 5 version");
   EXPECT_EQ(n.ask("hello"), "cc1 ER 0 version");
   EXPECT_EQ(n.ask("cc1 FC 6"), "cc1 ER 6 type");
   EXPECT_EQ(n.ask("cc1 ID"), "cc1 ER 0 field");

@@ -124,7 +124,7 @@ TEST(ReadNodeModel, RefusesWrongMagicVersionAndEveryTruncation) {
   bad[0] = 'X';
   EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kParse);
   bad = blob;
-  bad[4] = 2;
+  bad[4] = 3;
   EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kUnsupported);
   for (size_t n = 0; n < blob.size(); ++n) {
     auto cut = read_node_model(std::span(blob).first(n));

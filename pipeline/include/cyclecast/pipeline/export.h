@@ -18,7 +18,9 @@
 
 namespace cyclecast::pipeline {
 
-inline constexpr uint16_t kNodeModelVersion = 1;
+// Format 2 is format 1 plus tagged sections before the CRC (the self-test); 1 is still read.
+inline constexpr uint16_t kNodeModelVersion = 2;
+inline constexpr uint8_t kNodeModelSectionSelfTest = 1;
 inline constexpr char kNodeModelMagic[4] = {'C', 'C', 'N', 'M'};
 // Model versions: 1 to 32 characters from [A-Za-z0-9_.-] (they travel in node protocol frames).
 inline constexpr size_t kMaxModelVersionLength = 32;
@@ -48,6 +50,10 @@ struct NodeModel {
   std::string sha256_hex;  // of the whole blob it was read from
   NodeNormalization normalization;
   models::QuantizedStudent student;
+  // The self-test the node runs before it switches to this model (format 2; empty in format 1):
+  // an input and cc_student_forecast's exact output for it (docs/firmware.md).
+  std::vector<int16_t> selftest_input;
+  std::vector<int32_t> selftest_output;
 };
 
 // The normalization of `spec` in the node's float form. kInvalidArgument when W or H exceed
