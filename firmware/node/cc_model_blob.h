@@ -29,9 +29,9 @@ extern "C" {
 
 typedef enum {
   CC_MODEL_BLOB_OK = 0,
-  CC_MODEL_BLOB_FORMAT = 1,   /* not CCNM/CCQ8, or a format version this build does not read */
-  CC_MODEL_BLOB_CORRUPT = 2,  /* sizes, CRC, version string, normalization or the student */
-  CC_MODEL_BLOB_CAPACITY = 3  /* more int32 values than CC_MODEL_BLOB_MAX_WORDS */
+  CC_MODEL_BLOB_FORMAT = 1,  /* not CCNM/CCQ8, or a format version this build does not read */
+  CC_MODEL_BLOB_CORRUPT = 2, /* sizes, CRC, version string, normalization or the student */
+  CC_MODEL_BLOB_CAPACITY = 3 /* more int32 values than CC_MODEL_BLOB_MAX_WORDS */
 } cc_model_blob_status;
 
 /* A read blob. node.student points to student, node.version and node.sha256_hex into this
@@ -43,7 +43,7 @@ typedef struct {
   char sha256_hex[65];
   uint8_t sha256[32];
   uint16_t format;               /* CCNM format version */
-  const uint8_t* selftest_input;  /* I little-endian int16, or NULL when the blob has no self-test */
+  const uint8_t* selftest_input; /* I little-endian int16, or NULL when the blob has no self-test */
   const uint8_t* selftest_output; /* H little-endian int32: cc_student_forecast of the input */
   int32_t words[CC_MODEL_BLOB_MAX_WORDS];
 } cc_model_blob;

@@ -560,8 +560,8 @@ static void handle_identify(cc_node* node, uint32_t seq) {
   put_u32(&w, CC_NODE_MAX_CELLS);
   if (v2 && node->extension.identify != NULL && w.length + 1u < w.capacity) {
     put_bytes(&w, " ", 1);
-    w.length += node->extension.identify(node->extension.context, w.text + w.length,
-                                         w.capacity - w.length);
+    w.length +=
+        node->extension.identify(node->extension.context, w.text + w.length, w.capacity - w.length);
   }
   send_answer(node, &w);
 }

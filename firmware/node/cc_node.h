@@ -167,8 +167,8 @@ typedef struct {
 typedef struct cc_node {
   const cc_node_model* model;
   cc_node_io io;
-  cc_node_extension extension; /* all NULL: none */
-  const char* marker;          /* "cc1" or "cc2": the request being answered, echoed */
+  cc_node_extension extension;     /* all NULL: none */
+  const char* marker;              /* "cc1" or "cc2": the request being answered, echoed */
   float input_scale, output_scale; /* S_x, S_y of the student, in float */
   char line[CC_NODE_MAX_LINE + 1];
   uint16_t line_length;

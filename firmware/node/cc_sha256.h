@@ -19,9 +19,9 @@ extern "C" {
 
 typedef struct {
   uint32_t state[8];
-  uint64_t length;    /* bytes hashed so far */
-  uint8_t block[64];  /* a partial block */
-  uint32_t buffered;  /* bytes in `block` */
+  uint64_t length;   /* bytes hashed so far */
+  uint8_t block[64]; /* a partial block */
+  uint32_t buffered; /* bytes in `block` */
 } cc_sha256;
 
 void cc_sha256_init(cc_sha256* sha);

@@ -70,8 +70,8 @@ static int parse_version(cc_field f, char* out) {
   if (f.length < 1 || f.length > CC_NODE_MAX_VERSION) return 0;
   for (i = 0; i < f.length; ++i) {
     const char c = f.text[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '.' || c == '-'))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == '-'))
       return 0;
   }
   memcpy(out, f.text, f.length);
@@ -202,8 +202,8 @@ const cc_node_model* cc_update_init(cc_update* u, cc_update_storage storage,
   u->record.active = CC_UPDATE_NONE;
   u->record_copy = CC_UPDATE_REGION_RECORD_1; /* the first record goes to copy 0 */
   for (s = 0; s < 2; ++s)
-    valid[s] = decode_record(storage.map(storage.context, CC_UPDATE_REGION_RECORD_0 + s),
-                             &copies[s]);
+    valid[s] =
+        decode_record(storage.map(storage.context, CC_UPDATE_REGION_RECORD_0 + s), &copies[s]);
   if (valid[0] || valid[1]) {
     /* Both valid: the newer (sequence numbers compared modulo 2^32). */
     const unsigned newest =

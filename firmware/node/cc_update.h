@@ -30,8 +30,12 @@ extern "C" {
 #define CC_UPDATE_RECORD_BYTES 88
 
 /* Storage regions: the two slots, then the two copies of the record. */
-enum { CC_UPDATE_REGION_SLOT_A = 0, CC_UPDATE_REGION_SLOT_B = 1, CC_UPDATE_REGION_RECORD_0 = 2,
-       CC_UPDATE_REGION_RECORD_1 = 3 };
+enum {
+  CC_UPDATE_REGION_SLOT_A = 0,
+  CC_UPDATE_REGION_SLOT_B = 1,
+  CC_UPDATE_REGION_RECORD_0 = 2,
+  CC_UPDATE_REGION_RECORD_1 = 3
+};
 
 /*
  * Non-volatile memory with flash semantics. Each hook returns 0 on success.
@@ -46,8 +50,7 @@ enum { CC_UPDATE_REGION_SLOT_A = 0, CC_UPDATE_REGION_SLOT_B = 1, CC_UPDATE_REGIO
 typedef struct {
   uint32_t slot_bytes;
   int (*erase)(void* context, unsigned region);
-  int (*write)(void* context, unsigned region, uint32_t offset, const void* bytes,
-               uint32_t length);
+  int (*write)(void* context, unsigned region, uint32_t offset, const void* bytes, uint32_t length);
   const uint8_t* (*map)(void* context, unsigned region);
   void* context;
 } cc_update_storage;
@@ -66,10 +69,10 @@ typedef struct {
 
 typedef struct {
   cc_update_storage storage;
-  cc_update_record record;              /* the newest valid copy, slots confirmed at start */
-  unsigned record_copy;                 /* region of that copy */
-  const cc_node_model* builtin;         /* compiled in (Nano) or --model (virtual node) */
-  const cc_node_model* running;         /* what the node runs now */
+  cc_update_record record;               /* the newest valid copy, slots confirmed at start */
+  unsigned record_copy;                  /* region of that copy */
+  const cc_node_model* builtin;          /* compiled in (Nano) or --model (virtual node) */
+  const cc_node_model* running;          /* what the node runs now */
   cc_model_blob loaded[CC_UPDATE_SLOTS]; /* the slots' models, valid where slot length > 0 */
   char slot_version[CC_UPDATE_SLOTS][CC_NODE_MAX_VERSION + 1];
   /* The transfer in progress. */

@@ -44,9 +44,10 @@ TEST(CcSha256, MatchesTheFips180Vectors) {
   EXPECT_EQ(sha_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(sha_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
-                    "klmnopqrlmnopqrsmnopqrstnopqrstu"),
-            "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+  EXPECT_EQ(
+      sha_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
+              "klmnopqrlmnopqrsmnopqrstnopqrstu"),
+      "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
   const std::string million(1000000, 'a');
   EXPECT_EQ(sha_hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
@@ -117,11 +118,12 @@ std::vector<uint8_t> resealed(std::vector<uint8_t> blob) {
 // Offset of the first byte after the embedded CCQ8 student (format 2: the section count).
 size_t sections_at(const std::vector<uint8_t>& blob) {
   size_t at = 6;
-  at += 1 + blob[at];                 // version
-  at += 4;                            // W, H
+  at += 1 + blob[at];  // version
+  at += 4;             // W, H
   const size_t k = blob[at];
-  at += 1 + k + 24 + 8 * k;           // features, normalization
-  const uint32_t l = blob[at] | blob[at + 1] << 8 | blob[at + 2] << 16 | uint32_t{blob[at + 3]} << 24;
+  at += 1 + k + 24 + 8 * k;  // features, normalization
+  const uint32_t l =
+      blob[at] | blob[at + 1] << 8 | blob[at + 2] << 16 | uint32_t{blob[at + 3]} << 24;
   return at + 4 + l;
 }
 
@@ -206,8 +208,8 @@ struct Flash {
     auto& bytes = f.regions[region];
     const Power p = f.power();
     if (p == kOff) return -1;
-    const auto end = p == kTorn ? bytes.begin() + static_cast<ptrdiff_t>(bytes.size() / 2)
-                                : bytes.end();
+    const auto end =
+        p == kTorn ? bytes.begin() + static_cast<ptrdiff_t>(bytes.size() / 2) : bytes.end();
     std::fill(bytes.begin(), end, 0xFF);
     return p == kTorn ? -1 : 0;
   }
@@ -287,8 +289,8 @@ class Rig {
   bool send_chunks(const std::vector<uint8_t>& blob, size_t from, size_t to,
                    bool must_succeed = true) {
     for (size_t c = from; c < to; ++c) {
-      const std::string a = ask1(chunk_frame(static_cast<uint32_t>(c + 2), blob,
-                                             c * CC_UPDATE_CHUNK_MAX));
+      const std::string a =
+          ask1(chunk_frame(static_cast<uint32_t>(c + 2), blob, c * CC_UPDATE_CHUNK_MAX));
       if (a.find(" ok") == std::string::npos) {
         if (must_succeed) ADD_FAILURE() << "chunk " << c << ": " << a;
         return false;
@@ -323,8 +325,8 @@ class Rig {
     const std::string cell = "cell" + std::to_string(++cells_);
     std::string last;
     for (uint16_t c = 1; c <= w; ++c)
-      last = ask1("cc1 CY " + std::to_string(100 + c) + " " + cell + " " + std::to_string(c) +
-                  " " + std::to_string(1.0 - 0.001 * c).substr(0, 8) + " - - -");
+      last = ask1("cc1 CY " + std::to_string(100 + c) + " " + cell + " " + std::to_string(c) + " " +
+                  std::to_string(1.0 - 0.001 * c).substr(0, 8) + " - - -");
     EXPECT_EQ(last.rfind("cc1 FC " + std::to_string(100 + w) + " " + cell + " ", 0), 0u) << last;
     EXPECT_NE(last.find(" " + version + " "), std::string::npos) << last;
   }
@@ -381,7 +383,8 @@ TEST(CcUpdate, SwitchesAfterTheChecksAndKeepsTheModelAcrossResets) {
       << "the switch announces itself as a reset does, so the gateway resends its windows";
   EXPECT_EQ(rig.version(), "wide-3");
   rig.expect_forecasts("wide-3");
-  EXPECT_EQ(rig.slots(), "cc2 SL 8 A A wide-3 " + pipeline::sha256_hex(blobs().wide_blob) + " B - -");
+  EXPECT_EQ(rig.slots(),
+            "cc2 SL 8 A A wide-3 " + pipeline::sha256_hex(blobs().wide_blob) + " B - -");
 
   rig.boot();
   EXPECT_EQ(rig.version(), "wide-3") << "the record names slot A";
@@ -435,7 +438,8 @@ TEST(CcUpdate, PowerLostAtEveryFlashOperationLeavesAValidModel) {
     // before the record's last byte leaves the old model.
     EXPECT_EQ(rig.version(), "wide-3") << "power lost at operation " << cut;
     rig.expect_forecasts("wide-3");
-    EXPECT_EQ(rig.ask1("cc2 US 3"), cut == 0 ? "cc2 UP 3 idle 0 none" : "cc2 UP 3 idle 0 interrupted")
+    EXPECT_EQ(rig.ask1("cc2 US 3"),
+              cut == 0 ? "cc2 UP 3 idle 0 none" : "cc2 UP 3 idle 0 interrupted")
         << cut;
   }
   // And with power to the end, the same update switches (the loop's bound is every operation).
