@@ -370,6 +370,9 @@ TEST(CcUpdate, AFreshNodeRunsItsBuiltInModelAndSaysSo) {
   EXPECT_EQ(id.substr(0, 11), "cc2 ID 3 2 ");
   EXPECT_EQ(id.substr(id.size() - 7), " - none") << id;
   EXPECT_EQ(rig.ask1("cc1 UB 4 1 00 v"), "cc1 ER 4 type") << "v1 has no update requests";
+  EXPECT_EQ(rig.ask1("cc2 CY 6 c9 1 0.99 - - -"), "cc2 OK 6 c9 1 1") << "v2 answers in v2";
+  EXPECT_EQ(rig.ask1("cc2 ST 7").substr(0, 13), "cc2 ST 7 rx=7");
+  EXPECT_EQ(rig.ask1("cc1 CY 8 c9 2 0.98 - - -"), "cc1 OK 8 c9 2 2") << "and v1 in v1";
   rig.expect_forecasts("base-1");
 }
 

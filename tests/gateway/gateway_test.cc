@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "cyclecast/lifecycle/bundle.h"
+#include "cyclecast/lifecycle/signing.h"
 #include "cyclecast/pipeline/export.h"
 #include "cyclecast/storage/database.h"
 #include "ingest_harness.h"
@@ -59,7 +62,9 @@ void write_all(int fd, const std::string& bytes) {
 // gateway, reset the node (SIGUSR1), stop it (nothing answers), and unplug the whole line.
 class NodeLine {
  public:
-  NodeLine(fs::path link, fs::path model) : link_(std::move(link)), model_(std::move(model)) {}
+  // With `slots`, the node keeps model-update slots in that file (cyclecast-node --slots).
+  NodeLine(fs::path link, fs::path model, fs::path slots = {})
+      : link_(std::move(link)), model_(std::move(model)), slots_(std::move(slots)) {}
   ~NodeLine() {
     stop_node();
     unplug();
@@ -95,13 +100,19 @@ class NodeLine {
     ASSERT_EQ(::pipe2(from_node, O_CLOEXEC), 0);
     const std::string program = binary("cyclecast-node");
     const std::string model = model_.string();
+    const std::string slots = slots_.string();
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(to_node[0], 0);
       ::dup2(from_node[1], 1);
       ::close(to_node[1]);
       ::close(from_node[0]);
-      ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+      if (slots.empty()) {
+        ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+      } else {
+        ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), "--slots",
+                slots.c_str(), nullptr);
+      }
       ::_exit(127);
     }
     ::close(to_node[0]);
@@ -151,7 +162,7 @@ class NodeLine {
     }
   }
 
-  fs::path link_, model_;
+  fs::path link_, model_, slots_;
   int master_ = -1;
   pid_t pid_ = -1;
   int node_in_ = -1, node_out_ = -1;
@@ -171,42 +182,46 @@ class GatewayTest : public ::testing::Test {
     ASSERT_TRUE(exported.ok()) << exported.error().message;
     model_sha_ = exported->sha256_hex;
     ASSERT_TRUE(pipeline::write_exported_model(*exported, dir_ / "model").ok());
-    line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin");
+    line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin", node_slots());
     line_->plug();
     line_->start_node();
     subscriber_ = Child({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port_),
                          "-q", "1", "-v", "-t", "cyclecast/v1/nodes/n1/#"},
                         dir_ / "sub.txt");
     publish("cyclecast/v1/rigs/r1/cells/c1/meta", R"({"rated_capacity_ah": 1.1})", true);
-    gateway_ = Child({binary("cyclecast-gateway"),
-                      "--node",
-                      "n1",
-                      "--serial",
-                      (dir_ / "tty").string(),
-                      "--cells",
-                      "c1",
-                      "--mqtt-port",
-                      std::to_string(port_),
-                      "--answer-timeout-ms",
-                      "200",
-                      "--max-retries",
-                      "1",
-                      "--reopen-min-ms",
-                      "50",
-                      "--reopen-max-ms",
-                      "400",
-                      "--status-interval-ms",
-                      "100",
-                      "--queue-limit",
-                      queue_limit(),
-                      "--log-level",
-                      "debug"},
-                     dir_ / "gateway.log");
+    std::vector<std::string> gateway_args{binary("cyclecast-gateway"),
+                                          "--node",
+                                          "n1",
+                                          "--serial",
+                                          (dir_ / "tty").string(),
+                                          "--cells",
+                                          "c1",
+                                          "--mqtt-port",
+                                          std::to_string(port_),
+                                          "--answer-timeout-ms",
+                                          "200",
+                                          "--max-retries",
+                                          "1",
+                                          "--reopen-min-ms",
+                                          "50",
+                                          "--reopen-max-ms",
+                                          "400",
+                                          "--status-interval-ms",
+                                          "100",
+                                          "--queue-limit",
+                                          queue_limit(),
+                                          "--log-level",
+                                          "debug"};
+    for (const std::string& arg : extra_gateway_args())
+      gateway_args.push_back(arg);
+    gateway_ = Child(gateway_args, dir_ / "gateway.log");
     ASSERT_TRUE(eventually([&] { return status()["state"] == "online"; }, seconds(20)))
         << read_text(dir_ / "gateway.log");
   }
 
   virtual std::string queue_limit() const { return "10000"; }
+  virtual fs::path node_slots() { return {}; }
+  virtual std::vector<std::string> extra_gateway_args() { return {}; }
 
   void publish(const std::string& topic, const std::string& payload, bool retain = false) {
     std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
@@ -451,6 +466,73 @@ TEST_F(GatewayTest, DeepJsonOnItsTopicsIsRefusedAndRecordsStillFlow) {
   EXPECT_TRUE(gateway_.running());
   EXPECT_NE(read_text(dir_ / "gateway.log").find("nested deeper than 64 levels"),
             std::string::npos);
+}
+
+// A signed bundle of the tiny run exported as "gw-2" (the node runs "gw-1"), and the operator's
+// public key file; `other_key` signs with a key the gateway was not given.
+void write_update_bundle(const fs::path& dir, bool other_key) {
+  auto key = bundle::load_or_create_signing_key(dir / "keys");
+  auto wrong = bundle::load_or_create_signing_key(dir / "other-keys");
+  ASSERT_TRUE(key.ok() && wrong.ok());
+  bundle::RunBundleOptions options;
+  options.run_dir = bundle::testing::tiny_run_dir().string();
+  options.model_version = "gw-2";
+  auto contents = bundle::collect_run(options);
+  ASSERT_TRUE(contents.ok()) << contents.error().message;
+  auto bytes = bundle::build_bundle(*contents, other_key ? *wrong : *key);
+  ASSERT_TRUE(bytes.ok());
+  std::ofstream(dir / "gw-2.bundle", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes->data()),
+             static_cast<std::streamsize>(bytes->size()));
+  std::ofstream(dir / "operator.pub") << bundle::to_hex(key->public_key) << "\n";
+}
+
+class UpdateGatewayTest : public GatewayTest {
+ protected:
+  fs::path node_slots() override { return dir_ / "slots.bin"; }
+  std::vector<std::string> extra_gateway_args() override {
+    write_update_bundle(dir_.path(), false);
+    return {"--update-bundle", (dir_ / "gw-2.bundle").string(), "--operator-key",
+            (dir_ / "operator.pub").string()};
+  }
+};
+
+// The gateway verifies the bundle, sends its model in chunks, the node switches (slot A) and
+// forecasts with it; the retained status says so, and a node reset keeps the new model.
+TEST_F(UpdateGatewayTest, UpdatesTheNodeToTheBundlesModel) {
+  ASSERT_TRUE(eventually([&] { return status()["update"] == "switched"; }, seconds(30)))
+      << read_text(dir_ / "gateway.log");
+  ASSERT_TRUE(eventually([&] { return status()["model_version"] == "gw-2"; }, seconds(10)));
+  EXPECT_EQ(status()["active_slot"], "A");
+  publish_cycles(1, 21);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  for (const auto& [cycle, f] : forecasts())
+    EXPECT_EQ(f["model_version"], "gw-2") << cycle;
+  const int64_t resets_before = status()["resets"].get<int64_t>();
+  line_->reset_node();
+  publish_cycles(22, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)));
+  EXPECT_EQ(forecasts()[22]["model_version"], "gw-2") << "the slot survives the reset";
+  ASSERT_TRUE(eventually(
+      [&] { return status()["resets"].get<int64_t>() > resets_before; }, seconds(10)));
+  EXPECT_EQ(status()["update"], "switched");
+  const std::string log = read_text(dir_ / "gateway.log");
+  EXPECT_EQ(log.find("updating node n1"), log.rfind("updating node n1"))
+      << "after the reset the node runs the bundle's model already: nothing is sent again";
+}
+
+TEST(UpdateGateway, RefusesABundleSignedWithAnotherKeyBeforeSendingAnything) {
+  const TempDir dir;
+  write_update_bundle(dir.path(), true);
+  Child gateway({binary("cyclecast-gateway"), "--node", "n1", "--serial",
+                 (dir.path() / "no-such-tty").string(), "--cells", "c1", "--mqtt-port", "1",
+                 "--update-bundle", (dir.path() / "gw-2.bundle").string(), "--operator-key",
+                 (dir.path() / "operator.pub").string()},
+                dir.path() / "gateway.log");
+  EXPECT_EQ(gateway.wait(seconds(20)), 1);
+  EXPECT_NE(read_text(dir.path() / "gateway.log").find("key"), std::string::npos)
+      << read_text(dir.path() / "gateway.log");
 }
 
 }  // namespace

@@ -181,6 +181,8 @@ std::string serialize_node_status(const NodeStatus& s) {
          {"reopens", s.reopens},
          {"dropped_records", s.dropped_records},
          {"queued", s.queued}};
+  if (!s.active_slot.empty()) j["active_slot"] = s.active_slot;
+  if (!s.update.empty()) j["update"] = s.update;
   return j.dump();
 }
 
@@ -196,9 +198,26 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
       "v",         "window",          "horizon",       "last_seen_ms",
       "forecasts", "resets",          "garbage_lines", "timeouts",
       "reopens",   "dropped_records", "queued"};
+  static const std::set<std::string> kOptional = {"active_slot", "update"};
   for (const auto& [key, value] : j.items()) {
-    if (kTexts.count(key) == 0 && kCounts.count(key) == 0)
+    if (kTexts.count(key) == 0 && kCounts.count(key) == 0 && kOptional.count(key) == 0)
       return refuse("unknown field '" + key + "'");
+  }
+  NodeStatus optional;
+  if (j.contains("active_slot")) {
+    if (!j["active_slot"].is_string() ||
+        !(j["active_slot"] == "A" || j["active_slot"] == "B" || j["active_slot"] == "-"))
+      return refuse("'active_slot' must be A, B or -");
+    optional.active_slot = j["active_slot"];
+  }
+  if (j.contains("update")) {
+    const auto& u = j["update"];
+    const std::string text = u.is_string() ? u.get<std::string>() : std::string();
+    const bool known = text == "current" || text == "sending" || text == "switched" ||
+                       (text.starts_with("failed:") && text.size() <= 7 + 16 && text.size() > 7 &&
+                        protocol::check_id(text.substr(7)).empty());
+    if (!known) return refuse("'update' must be current, sending, switched or failed:REASON");
+    optional.update = text;
   }
   for (const auto* keys : {&kTexts, &kCounts}) {
     for (const std::string& key : *keys) {
@@ -214,7 +233,7 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
     }
   }
   if (j["v"] != 1) return refuse("'v' must be 1");
-  NodeStatus s;
+  NodeStatus s = optional;
   s.node = j["node"];
   s.state = j["state"];
   s.model_version = j["model_version"];

@@ -122,6 +122,34 @@ Result<Answer> forecast(const std::vector<std::string_view>& t, uint32_t seq) {
   return Answer{a};
 }
 
+Result<Answer> update_state(const std::vector<std::string_view>& t, uint32_t seq) {
+  UpdateAnswer a;
+  a.seq = seq;
+  if (t.size() != 6 || !(t[3] == "idle" || t[3] == "receiving") || !integer(t[4], a.next) ||
+      a.next < 0 || !is_id(t[5], 16))
+    return bad("malformed UP");
+  a.receiving = t[3] == "receiving";
+  a.word = t[5];
+  return Answer{a};
+}
+
+Result<Answer> slots(const std::vector<std::string_view>& t, uint32_t seq) {
+  SlotsAnswer a;
+  a.seq = seq;
+  if (t.size() != 10 || !(t[3] == "A" || t[3] == "B" || t[3] == "-") || t[4] != "A" || t[7] != "B")
+    return bad("malformed SL");
+  a.active = t[3];
+  for (int s = 0; s < 2; ++s) {
+    const auto version = t[5 + 3 * s], sha = t[6 + 3 * s];
+    const bool empty = version == "-" && sha == "-";
+    if (!empty && !(version != "-" && is_id(version, 32) && is_sha(sha)))
+      return bad("malformed SL slot");
+    a.version[s] = version;
+    a.sha256[s] = sha;
+  }
+  return Answer{a};
+}
+
 }  // namespace
 
 uint32_t node_crc32(std::string_view bytes) {
@@ -150,10 +178,49 @@ std::string cycle_request(uint32_t seq, const NodeCycle& c) {
                node_number(c.temperature_c, 1e6) + " " + node_number(c.charge_time_min, 1e6));
 }
 
+std::string update_begin_request(uint32_t seq, size_t size, const std::string& sha256_hex,
+                                 const std::string& version) {
+  return frame("cc2 UB " + std::to_string(seq) + " " + std::to_string(size) + " " + sha256_hex +
+               " " + version);
+}
+
+std::string update_chunk_request(uint32_t seq, size_t offset, std::string_view data) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string body = "cc2 UC " + std::to_string(seq) + " " + std::to_string(offset) + " ";
+  for (const char c : data.substr(0, kUpdateChunkBytes)) {
+    body += kHex[static_cast<uint8_t>(c) >> 4];
+    body += kHex[static_cast<uint8_t>(c) & 0xF];
+  }
+  char crc[16];
+  std::snprintf(crc, sizeof crc, " %08x",
+                static_cast<unsigned>(node_crc32(data.substr(0, kUpdateChunkBytes))));
+  return frame(body + crc);
+}
+
+std::string update_commit_request(uint32_t seq) {
+  return frame("cc2 UE " + std::to_string(seq));
+}
+
+std::string slots_request(uint32_t seq) {
+  return frame("cc2 SL " + std::to_string(seq));
+}
+
 Result<Answer> parse_answer(std::string_view line) {
   auto body = frame_body(line);
   if (!body) return body.error();
   const std::vector<std::string_view> t = split(*body);
+  // Protocol 2 answers only what the gateway asks in protocol 2: the update requests, and an
+  // error to one of them.
+  if (t.size() >= 3 && t[0] == "cc2") {
+    uint32_t seq2 = 0;
+    if (!integer(t[2], seq2)) return bad("sequence number is not a decimal");
+    if (t[1] == "UP") return update_state(t, seq2);
+    if (t[1] == "SL") return slots(t, seq2);
+    if (t[1] == "ER" && t.size() == 4) return Answer{ErrorAnswer{seq2, std::string(t[3])}};
+    // Cycles and identify go in v1, so a v2 answer of another type was never asked for.
+    return bad("not a protocol v1 frame, nor a protocol 2 answer the gateway asks for ('" +
+               std::string(t[1]) + "')");
+  }
   if (t.size() < 3 || t[0] != "cc1") return bad("not a protocol v1 frame");
   uint32_t seq = 0;
   if (!integer(t[2], seq)) return bad("sequence number is not a decimal");

@@ -56,6 +56,11 @@ struct NodeStatus {
   int64_t forecasts = 0, resets = 0, garbage_lines = 0, timeouts = 0, reopens = 0;
   int64_t dropped_records = 0;  // refused by the node, or pushed out of the full queue
   int64_t queued = 0;
+  // Model update (docs/gateway.md "Model update"), both empty unless the gateway updates its
+  // node, and then optional in the payload so that older readers are not handed them:
+  // active_slot "A", "B" or "-" (the built-in model); update "current" (the node runs the
+  // bundle's model), "sending", "switched", or "failed:REASON" (the node's reason word).
+  std::string active_slot, update;
 };
 
 std::string serialize_node_status(const NodeStatus& status);

@@ -68,8 +68,32 @@ struct ErrorAnswer {
   uint32_t seq = 0;
   std::string code;  // "version", "type", "field", "order", "model"
 };
+
+// ---- model update (protocol 2, docs/node-protocol.md "Model update") ---------------------------
+inline constexpr size_t kUpdateChunkBytes = 96;  // CC_UPDATE_CHUNK_MAX
+
+// "cc2 UB SEQ SIZE SHA256 VERSION", "cc2 UC SEQ OFFSET HEX CRC" (at most kUpdateChunkBytes of
+// data), "cc2 UE SEQ", "cc2 SL SEQ", framed.
+std::string update_begin_request(uint32_t seq, size_t size, const std::string& sha256_hex,
+                                 const std::string& version);
+std::string update_chunk_request(uint32_t seq, size_t offset, std::string_view data);
+std::string update_commit_request(uint32_t seq);
+std::string slots_request(uint32_t seq);
+
+struct UpdateAnswer {  // "cc2 UP SEQ STATE NEXT WORD"
+  uint32_t seq = 0;
+  bool receiving = false;  // STATE "receiving" (else "idle")
+  int64_t next = 0;        // the next offset the node expects
+  std::string word;        // "ok", "switched", "none", or why not: "hash", "selftest", ...
+};
+struct SlotsAnswer {  // "cc2 SL SEQ ACTIVE A VERSION SHA B VERSION SHA"
+  uint32_t seq = 0;
+  std::string active;                 // "A", "B" or "-" (the built-in model)
+  std::string version[2], sha256[2];  // "-" for an empty slot
+};
+
 using Answer = std::variant<HelloAnswer, IdentifyAnswer, StoredAnswer, ForecastAnswer, StatsAnswer,
-                            ErrorAnswer>;
+                            ErrorAnswer, UpdateAnswer, SlotsAnswer>;
 
 // One line from the node without its '\n' (a trailing '\r' is dropped). kParse naming what is
 // wrong for anything that is not a valid answer frame: bad CRC, non-printable bytes, unknown type,
