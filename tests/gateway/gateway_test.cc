@@ -514,8 +514,8 @@ TEST_F(UpdateGatewayTest, UpdatesTheNodeToTheBundlesModel) {
   publish_cycles(22, 22);
   ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)));
   EXPECT_EQ(forecasts()[22]["model_version"], "gw-2") << "the slot survives the reset";
-  ASSERT_TRUE(eventually(
-      [&] { return status()["resets"].get<int64_t>() > resets_before; }, seconds(10)));
+  ASSERT_TRUE(
+      eventually([&] { return status()["resets"].get<int64_t>() > resets_before; }, seconds(10)));
   EXPECT_EQ(status()["update"], "switched");
   const std::string log = read_text(dir_ / "gateway.log");
   EXPECT_EQ(log.find("updating node n1"), log.rfind("updating node n1"))
