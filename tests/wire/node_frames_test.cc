@@ -88,7 +88,7 @@ TEST(NodeFrames, RefusesGarbageWithAReason) {
       {"hello world", "no '*' and CRC"},
       {std::string("cc1 OK\x01") + "*00000000", "non-printable"},
       {std::string(300, 'x'), "longer than 255"},
-      {answer("cc2 OK 6 b1c0 12 12"), "not a protocol v1 frame"},
+      {answer("cc3 OK 6 b1c0 12 12"), "not a protocol v1 or v2 frame"},
       {answer("cc1 ZZ 6"), "unknown answer type 'ZZ'"},
       {answer("cc1 OK 6 b1c0 twelve 12"), "malformed OK"},
       {answer("cc1 FC 7 b1c0 100 v1 1.0 nan - 412"), "malformed FC"},
