@@ -148,6 +148,7 @@ void Gateway::open_line() {
   }
   spdlog::info("opened {}", options_.serial_path);
   open_ = true;
+  protocol_ = wire::kNodeProtocolV2;
   line_.clear();
   skipping_ = false;
   identified_ = false;
@@ -237,6 +238,7 @@ void Gateway::on_answer(const wire::Answer& answer) {
   }
   if (!in_flight_ || wire::answer_seq(answer) != in_flight_->seq) return;  // late: already resent
   answer_timer_.cancel();
+  if (fall_back_to_v1(answer)) return;
   if (const auto* id = std::get_if<wire::IdentifyAnswer>(&answer)) {
     if (in_flight_->kind == RequestKind::kIdentify) on_identify(*id);
     return;
@@ -257,6 +259,20 @@ void Gateway::on_answer(const wire::Answer& answer) {
   }
 }
 
+// A node that does not speak v2 answers a v2 request "cc1 ER SEQ version": the request goes back
+// to the queue and the node is identified again in v1. True when that happened.
+bool Gateway::fall_back_to_v1(const wire::Answer& answer) {
+  const auto* error = std::get_if<wire::ErrorAnswer>(&answer);
+  if (error == nullptr || error->code != "version" || protocol_ == wire::kNodeProtocolV1)
+    return false;
+  spdlog::info("node does not speak protocol v2; speaking v1 (no intervals)");
+  protocol_ = wire::kNodeProtocolV1;
+  requeue_in_flight();
+  identified_ = false;
+  send_identify();
+  return true;
+}
+
 // The node restarted: its histories are gone. The request in flight goes back to the queue,
 // behind a replay of the histories, after the node has identified itself again.
 void Gateway::on_hello(const wire::HelloAnswer& hello) {
@@ -266,11 +282,14 @@ void Gateway::on_hello(const wire::HelloAnswer& hello) {
   requeue_in_flight();
   identified_ = false;
   replay_after_identify_ = true;
+  protocol_ = wire::kNodeProtocolV2;  // the node may have been flashed with another firmware
   send_identify();
 }
 
 void Gateway::on_identify(const wire::IdentifyAnswer& id) {
   in_flight_.reset();
+  spdlog::info("node speaks protocol v{}; model {} {} an interval table", id.version,
+               id.model_version, id.interval_bands > 0 ? "with" : "without");
   identified_ = true;
   reopen_attempt_ = 0;
   status_.model_version = id.model_version;
@@ -284,7 +303,12 @@ void Gateway::on_identify(const wire::IdentifyAnswer& id) {
   if (replay_after_identify_) queue_replay();
   replay_after_identify_ = false;
   set_state("online");
-  if (update_) {
+  if (!id.active_slot.empty()) status_.active_slot = id.active_slot;
+  if (update_ && protocol_ == wire::kNodeProtocolV1 && !status_.update.starts_with("failed:")) {
+    end_update("failed:protocol");  // a v1 node has no update: it would refuse every frame
+    return;
+  }
+  if (update_ && protocol_ == wire::kNodeProtocolV2) {
     send_slots();  // then the update, if the node does not run the bundle's model yet
     return;
   }
@@ -305,22 +329,8 @@ void Gateway::on_cycle_answer(const wire::Answer& answer) {
   } else if (!item.replay) {
     remember(item.cycle);
   }
-  if (const auto* fc = std::get_if<wire::ForecastAnswer>(&answer); fc != nullptr && !item.replay) {
-    wire::EdgeForecast f;
-    f.node = options_.node_id;
-    f.cell = fc->cell;
-    f.cycle = fc->cycle;
-    f.model_version = fc->model_version;
-    f.model_sha256 = status_.model_sha256;
-    f.horizon = status_.horizon;
-    f.soh_at_10 = fc->soh_at_10;
-    f.soh_at_h = fc->soh_at_h;
-    f.eol_cycle = fc->eol_cycle;
-    f.forecast_us = fc->forecast_us;
-    f.received_at_ms = now_ms();
-    ++status_.forecasts;
-    mqtt_->publish(wire::node_forecasts_topic(options_.node_id), wire::serialize_edge_forecast(f));
-  }
+  if (const auto* fc = std::get_if<wire::ForecastAnswer>(&answer); fc != nullptr && !item.replay)
+    publish_forecast(*fc);
   send_next();
 }
 
@@ -456,6 +466,33 @@ void Gateway::end_update(const std::string& state) {
   send_next();
 }
 
+void Gateway::publish_forecast(const wire::ForecastAnswer& fc) {
+  wire::EdgeForecast f;
+  f.node = options_.node_id;
+  f.cell = fc.cell;
+  f.cycle = fc.cycle;
+  f.model_version = fc.model_version;
+  f.model_sha256 = status_.model_sha256;
+  f.horizon = status_.horizon;
+  f.soh_at_10 = fc.soh_at_10;
+  f.soh_at_h = fc.soh_at_h;
+  f.eol_cycle = fc.eol_cycle;
+  f.forecast_us = fc.forecast_us;
+  f.received_at_ms = now_ms();
+  f.interval = fc.interval;
+  std::string payload = wire::serialize_edge_forecast(f);
+  if (payload.size() > wire::kMaxEdgeForecastBytes && f.interval) {
+    // The interval's per-step arrays of a very long horizon: the forecast goes without them
+    // rather than be refused whole.
+    spdlog::warn("forecast of cell {} cycle {}: interval left out (payload of {} bytes)", f.cell,
+                 f.cycle, payload.size());
+    f.interval.reset();
+    payload = wire::serialize_edge_forecast(f);
+  }
+  ++status_.forecasts;
+  mqtt_->publish(wire::node_forecasts_topic(options_.node_id), payload);
+}
+
 // ---- requests -----------------------------------------------------------------------------------
 
 void Gateway::send_identify() {
@@ -464,7 +501,7 @@ void Gateway::send_identify() {
   request.kind = RequestKind::kIdentify;
   request.seq = next_seq_;
   // A leading '\n' ends whatever half line the node holds from before (docs/node-protocol.md).
-  request.frame = "\n" + wire::identify_request(request.seq);
+  request.frame = "\n" + wire::identify_request(request.seq, protocol_);
   send(std::move(request));
 }
 
@@ -476,7 +513,7 @@ void Gateway::send_next() {
   request.seq = next_seq_;
   request.item = std::move(queue_.front());
   queue_.pop_front();
-  request.frame = wire::cycle_request(request.seq, request.item.cycle);
+  request.frame = wire::cycle_request(request.seq, request.item.cycle, protocol_);
   send(std::move(request));
 }
 

@@ -96,6 +96,8 @@ class Gateway {
   void on_update_answer(const wire::Answer& answer);
   void send_update_frame(std::string frame);
   void end_update(const std::string& state);
+  bool fall_back_to_v1(const wire::Answer& answer);
+  void publish_forecast(const wire::ForecastAnswer& fc);
 
   void send_identify();
   void send_next();
@@ -126,6 +128,9 @@ class Gateway {
   bool stopping_ = false;
   bool identified_ = false;
   bool replay_after_identify_ = false;
+  // The node protocol version spoken on the line: 2 is tried first on every identify; a node
+  // that refuses it ("ER version", a v1 node) is spoken to in v1 (docs/node-protocol.md).
+  int protocol_ = wire::kNodeProtocolV2;
   int reopen_attempt_ = 0;
   uint32_t next_seq_ = 1;
   std::optional<InFlight> in_flight_;

@@ -142,6 +142,17 @@ static cc_model_blob_status read_student(cc_model_blob* out, const uint8_t* byte
   s->head_shift = read_i8s(&r, h);
   s->tanh_table = cc_tanh_q15_table;
   if (!r.ok || cc_student_validate(s) != CC_OK) return CC_MODEL_BLOB_CORRUPT;
+  if (version == 2u) { /* the student's own table: kept as a one-row interval table */
+    const uint8_t* table = take(&r, 4u * h);
+    uint32_t j;
+    if (table == NULL || h > CC_MODEL_BLOB_MAX_INTERVAL_WORDS) return CC_MODEL_BLOB_CORRUPT;
+    for (j = 0; j < h; ++j)
+      out->interval_words[j] = (int32_t)le32(table + 4u * j);
+    out->interval.half_width = out->interval_words;
+    out->interval.bands = 1u;
+    out->interval.band_soh[0] = 0.95f; /* a one-row table serves every band */
+    out->interval.band_soh[1] = 0.90f;
+  }
   return CC_MODEL_BLOB_OK;
 }
 
@@ -158,10 +169,36 @@ static int read_selftest(cc_model_blob* out, const uint8_t* bytes, uint32_t leng
   return r.ok && r.left == 0;
 }
 
+/* The interval section: u8 b (1..CC_NODE_MAX_BANDS), f32 band_soh[0], band_soh[1], b x H int32
+ * half-widths (their ranges and the limits' order: cc_node_check_model, as for every model). */
+static int read_interval(cc_model_blob* out, const uint8_t* bytes, uint32_t length) {
+  cc_node_interval* in = &out->interval;
+  cc_reader r;
+  uint32_t n, j;
+  const uint8_t* table;
+  r.at = bytes;
+  r.left = length;
+  r.ok = 1;
+  in->bands = read_u8(&r);
+  in->band_soh[0] = read_f32(&r);
+  in->band_soh[1] = read_f32(&r);
+  if (!r.ok || in->bands < 1u || in->bands > CC_NODE_MAX_BANDS) return 0;
+  n = (uint32_t)in->bands * out->node.horizon;
+  if (n > CC_MODEL_BLOB_MAX_INTERVAL_WORDS) return 0;
+  table = take(&r, 4u * n);
+  if (table == NULL || r.left != 0) return 0;
+  for (j = 0; j < n; ++j)
+    out->interval_words[j] = (int32_t)le32(table + 4u * j);
+  in->half_width = out->interval_words;
+  return 1;
+}
+
 /* Format 2's sections: u8 count, then per section u8 tag, u32 length and its bytes. Unknown
- * tags are skipped (a later format may add sections an older node can ignore). */
+ * tags are skipped (a later format may add sections an older node can ignore); each known tag
+ * at most once, and a tag 2 table with a student that carries its own is refused (two tables). */
 static int read_sections(cc_model_blob* out, cc_reader* r) {
   const uint8_t count = read_u8(r);
+  int interval_seen = 0;
   uint8_t i;
   for (i = 0; i < count; ++i) {
     const uint8_t tag = read_u8(r);
@@ -171,6 +208,11 @@ static int read_sections(cc_model_blob* out, cc_reader* r) {
     if (tag == CC_MODEL_BLOB_SECTION_SELFTEST &&
         (out->selftest_input != NULL || !read_selftest(out, body, length)))
       return 0;
+    if (tag == CC_MODEL_BLOB_SECTION_INTERVAL) {
+      if (interval_seen || out->interval.half_width != NULL || !read_interval(out, body, length))
+        return 0;
+      interval_seen = 1;
+    }
   }
   return r->ok;
 }
@@ -257,5 +299,6 @@ cc_model_blob_status cc_model_blob_read(cc_model_blob* out, const uint8_t* bytes
   m->student = &out->student;
   m->version = out->version;
   m->sha256_hex = out->sha256_hex;
+  m->interval = out->interval.half_width != NULL ? &out->interval : NULL;
   return CC_MODEL_BLOB_OK;
 }

@@ -23,9 +23,12 @@ extern "C" {
 #ifndef CC_MODEL_BLOB_MAX_WORDS
 #define CC_MODEL_BLOB_MAX_WORDS (3u * (CC_NODE_MAX_SCRATCH_BYTES / 2u) + 3u * CC_NODE_MAX_HORIZON)
 #endif
+/* The interval table's int32 half-widths a reader holds: bands x H. */
+#define CC_MODEL_BLOB_MAX_INTERVAL_WORDS (CC_NODE_MAX_BANDS * CC_NODE_MAX_HORIZON)
 
 #define CC_MODEL_BLOB_VERSION 2 /* the newest format read; 1 has no sections */
 #define CC_MODEL_BLOB_SECTION_SELFTEST 1
+#define CC_MODEL_BLOB_SECTION_INTERVAL 2
 
 typedef enum {
   CC_MODEL_BLOB_OK = 0,
@@ -35,7 +38,10 @@ typedef enum {
 } cc_model_blob_status;
 
 /* A read blob. node.student points to student, node.version and node.sha256_hex into this
- * struct; the int8 arrays and the self-test point into the blob's bytes: both must outlive it. */
+ * struct, node.interval to interval (or is NULL: the model has no interval table); the int8
+ * arrays and the self-test point into the blob's bytes: both must outlive it. The interval table
+ * is the blob's tag 2 section or, in a blob without one, the embedded CCQ8 student's own table
+ * (a one-row table, as pipeline::read_node_model reads it). */
 typedef struct {
   cc_node_model node;
   cc_student_model student;
@@ -45,7 +51,9 @@ typedef struct {
   uint16_t format;               /* CCNM format version */
   const uint8_t* selftest_input; /* I little-endian int16, or NULL when the blob has no self-test */
   const uint8_t* selftest_output; /* H little-endian int32: cc_student_forecast of the input */
-  int32_t words[CC_MODEL_BLOB_MAX_WORDS];
+  cc_node_interval interval;
+  int32_t interval_words[CC_MODEL_BLOB_MAX_INTERVAL_WORDS];
+  int32_t words[CC_MODEL_BLOB_MAX_WORDS]; /* last: cc_model_blob_read does not clear it */
 } cc_model_blob;
 
 /* Reads and checks `length` bytes (the checks of read_node_model, cc_student_validate included,

@@ -6,6 +6,7 @@
 // node must forecast with a valid model and say why the update did not happen.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -18,6 +19,7 @@
 #include "cyclecast/edge/virtual_node.h"
 #include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/export.h"
+#include "cyclecast/wire/node_frames.h"
 #include "node_fixture.h"
 
 namespace cyclecast::update_test {
@@ -76,22 +78,57 @@ TEST(CcSha256, AgreesWithLibsodiumOverEveryPaddingCaseAndSplit) {
 
 struct Blobs {
   std::vector<uint8_t> old_blob, new_blob, wide_blob;
+  // "band-4": W 5 with a one-row prediction-interval table (the blob's tag 2 section), and the
+  // same model in format 1 with the table inside its CCQ8 student (exported before tag 2).
+  std::vector<uint8_t> interval_blob, interval_format_1;
+  std::vector<int32_t> interval_table;
   std::unique_ptr<edge::LoadedNodeModel> builtin;  // the compiled-in model of a fresh node
   std::vector<pipeline::CellSeries> cells;
 };
 
 // Three exports of W 5, H 12, SOH only: the built-in "base-1", the update "new-2" and "wide-3"
 // (W 6, so that a switch is visible in what the node asks for).
+// With `interval`, the student carries a table of growing half-widths (the last one 2^30: a
+// bound that saturates).
 pipeline::ExportedModel export_of(const std::vector<pipeline::CellSeries>& cells, int w,
-                                  uint64_t seed, const std::string& version) {
+                                  uint64_t seed, const std::string& version,
+                                  models::QuantizedStudent* student_out = nullptr,
+                                  bool interval = false) {
   pipeline::FeatureOptions options;
   options.input_len = w;
   options.horizon = 12;
   options.use_optional_features = false;
   const auto spec = *pipeline::fit_feature_spec(cells, options);
-  const auto student =
-      testing::random_student(spec, pipeline::make_windows(cells, spec, 2), 4, seed);
+  auto student = testing::random_student(spec, pipeline::make_windows(cells, spec, 2), 4, seed);
+  if (interval) {
+    student.interval_half_width.resize(student.horizon);
+    for (size_t j = 0; j < student.interval_half_width.size(); ++j)
+      student.interval_half_width[j] = static_cast<int32_t>(j * 40000 + 11);
+    student.interval_half_width.back() = 1 << 30;
+  }
+  if (student_out != nullptr) *student_out = student;
   return *pipeline::export_model(student, spec, version);
+}
+
+std::vector<uint8_t> resealed(std::vector<uint8_t> blob);
+size_t sections_at(const std::vector<uint8_t>& blob);
+
+// Format 1 of `blob` with `student` (and its own interval table) as the embedded CCQ8.
+std::vector<uint8_t> format_1_with_student(const std::vector<uint8_t>& blob,
+                                           const models::QuantizedStudent& student) {
+  const std::vector<uint8_t> ccq8 = models::serialize_quantized_student(student);
+  const size_t old_ccq8 = sections_at(blob);
+  size_t length_at = 6;
+  length_at += 1 + blob[length_at] + 4;
+  length_at += 1 + blob[length_at] * size_t{9} + 24;
+  std::vector<uint8_t> v1(blob.begin(), blob.begin() + static_cast<ptrdiff_t>(length_at));
+  for (int i = 0; i < 4; ++i)
+    v1.push_back(static_cast<uint8_t>(ccq8.size() >> (8 * i)));
+  v1.insert(v1.end(), ccq8.begin(), ccq8.end());
+  EXPECT_EQ(length_at + 4 + (old_ccq8 - length_at - 4), old_ccq8);
+  v1[4] = 1;
+  v1.resize(v1.size() + 4);
+  return resealed(v1);
 }
 
 const Blobs& blobs() {
@@ -101,6 +138,10 @@ const Blobs& blobs() {
     out->old_blob = export_of(out->cells, 5, 8, "base-1").blob;
     out->new_blob = export_of(out->cells, 5, 9, "new-2").blob;
     out->wide_blob = export_of(out->cells, 6, 10, "wide-3").blob;
+    models::QuantizedStudent with_table;
+    out->interval_blob = export_of(out->cells, 5, 11, "band-4", &with_table, true).blob;
+    out->interval_table = with_table.interval_half_width;
+    out->interval_format_1 = format_1_with_student(out->interval_blob, with_table);
     out->builtin = std::move(edge::load_node_model(out->old_blob).value());
     return out;
   }();
@@ -175,6 +216,46 @@ TEST(CcModelBlob, ReadsWhatTheHostReadsAndRefusesEveryCutAndFlip) {
   EXPECT_EQ(c->selftest_input, nullptr);
   EXPECT_FALSE(pipeline::read_node_model(with_wrong_selftest(blob)))
       << "the host refuses a self-test that is not the student's";
+}
+
+TEST(CcModelBlob, ReadsTheIntervalSectionAndAFormat1StudentsOwnTable) {
+  auto c = std::make_unique<cc_model_blob>();
+  const auto& blob = blobs().interval_blob;
+  auto host = pipeline::read_node_model(blob);
+  ASSERT_TRUE(host) << host.error().message;
+  ASSERT_EQ(cc_model_blob_read(c.get(), blob.data(), static_cast<uint32_t>(blob.size())),
+            CC_MODEL_BLOB_OK);
+  ASSERT_NE(c->node.interval, nullptr) << "tag 2 gives the node its table";
+  EXPECT_EQ(c->node.interval->bands, 1);
+  EXPECT_EQ(host->interval.bands, 1);
+  const std::vector<int32_t> table(c->node.interval->half_width,
+                                   c->node.interval->half_width + c->node.horizon);
+  EXPECT_EQ(table, blobs().interval_table);
+  EXPECT_EQ(table, host->interval.half_width);
+  EXPECT_EQ(c->node.interval->band_soh[0], host->interval.band_soh[0]);
+  EXPECT_EQ(c->node.interval->band_soh[1], host->interval.band_soh[1]);
+  EXPECT_EQ(cc_node_check_model(&c->node), CC_NODE_OK);
+  ASSERT_NE(c->selftest_input, nullptr) << "the self-test section is still read";
+
+  for (size_t n = sections_at(blob); n < blob.size(); ++n)
+    ASSERT_NE(cc_model_blob_read(c.get(), blob.data(), static_cast<uint32_t>(n)), CC_MODEL_BLOB_OK)
+        << "cut at " << n;
+
+  const auto& v1 = blobs().interval_format_1;
+  auto host_v1 = pipeline::read_node_model(v1);
+  ASSERT_TRUE(host_v1) << host_v1.error().message;
+  ASSERT_EQ(cc_model_blob_read(c.get(), v1.data(), static_cast<uint32_t>(v1.size())),
+            CC_MODEL_BLOB_OK);
+  ASSERT_NE(c->node.interval, nullptr) << "a format 1 student's own table is a one-row interval";
+  EXPECT_EQ(std::vector<int32_t>(c->node.interval->half_width,
+                                 c->node.interval->half_width + c->node.horizon),
+            host_v1->interval.half_width);
+  EXPECT_EQ(cc_node_check_model(&c->node), CC_NODE_OK);
+
+  ASSERT_EQ(cc_model_blob_read(c.get(), blobs().new_blob.data(),
+                               static_cast<uint32_t>(blobs().new_blob.size())),
+            CC_MODEL_BLOB_OK);
+  EXPECT_EQ(c->node.interval, nullptr) << "no table, no interval";
 }
 
 // ---- a node on simulated flash ------------------------------------------------------------------
@@ -400,6 +481,56 @@ TEST(CcUpdate, SwitchesAfterTheChecksAndKeepsTheModelAcrossResets) {
   EXPECT_EQ(rig.slots(), "cc2 SL 8 B A wide-3 " + pipeline::sha256_hex(blobs().wide_blob) +
                              " B new-2 " + pipeline::sha256_hex(blobs().new_blob))
       << "the previous model stays in the other slot";
+}
+
+std::string without_newline(std::string line) {
+  line.pop_back();
+  return line;
+}
+
+// The merge of the model update and the node's intervals: a model that arrives over the serial
+// line with an interval table (tag 2) forecasts with bounds in v2, as the built-in one would.
+TEST(CcUpdate, AnUpdatedModelWithAnIntervalTableGivesV2ForecastsWithBounds) {
+  Flash flash;
+  Rig rig(flash);
+  const std::string before = rig.ask1("cc2 ID 3");
+  EXPECT_EQ(before.substr(before.size() - 9), " 0 - none") << "built-in: no table" << before;
+
+  ASSERT_EQ(rig.update(blobs().interval_blob, "band-4").front(), "cc2 UP 9 idle 0 switched");
+  for (int boot = 0; boot < 2; ++boot) {
+    const std::string id = rig.ask1("cc2 ID 3");
+    auto parsed = wire::parse_answer(without_newline(frame(id)));
+    ASSERT_TRUE(parsed) << id;
+    const auto* identify = std::get_if<wire::IdentifyAnswer>(&*parsed);
+    ASSERT_NE(identify, nullptr) << id;
+    EXPECT_EQ(identify->model_version, "band-4");
+    EXPECT_EQ(identify->interval_bands, 1) << id;
+    EXPECT_EQ(identify->active_slot, "A") << id;
+    EXPECT_EQ(identify->last_update, boot == 0 ? "switched" : "none") << id;
+
+    const std::string cell = "iv" + std::to_string(boot);
+    std::string last;
+    for (int c = 1; c <= 5; ++c)
+      last = rig.ask1("cc2 CY " + std::to_string(20 + c) + " " + cell + " " + std::to_string(c) +
+                      " " + std::to_string(1.0 - 0.004 * c).substr(0, 8) + " - - -");
+    auto answer = wire::parse_answer(without_newline(frame(last)));
+    ASSERT_TRUE(answer) << last << ": " << answer.error().message;
+    const auto* fc = std::get_if<wire::ForecastAnswer>(&*answer);
+    ASSERT_NE(fc, nullptr) << last;
+    EXPECT_EQ(fc->version, wire::kNodeProtocolV2);
+    EXPECT_EQ(fc->model_version, "band-4");
+    ASSERT_TRUE(fc->interval.has_value()) << "the updated model's table gives bounds: " << last;
+    ASSERT_TRUE(fc->interval->lower_at_10 && fc->interval->upper_at_10) << last;
+    EXPECT_LE(*fc->interval->lower_at_10, *fc->soh_at_10);
+    EXPECT_GE(*fc->interval->upper_at_10, *fc->soh_at_10);
+    EXPECT_LT(fc->interval->lower_at_h, fc->interval->upper_at_h) << "the saturated last step";
+
+    // The same cycles in v1 still get the v1 answer, without the interval.
+    const std::string v1 = rig.ask1("cc1 CY 40 " + cell + " 6 0.97 - - -");
+    EXPECT_EQ(v1.rfind("cc1 FC 40 ", 0), 0u) << v1;
+    EXPECT_EQ(std::count(v1.begin(), v1.end(), ' '), 9) << v1;
+    rig.boot();  // the record keeps slot A, and with it the table
+  }
 }
 
 TEST(CcUpdate, ATransferCutAtEveryChunkBoundaryLeavesTheOldModel) {

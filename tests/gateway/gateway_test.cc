@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,8 +27,11 @@
 
 #include "cyclecast/lifecycle/bundle.h"
 #include "cyclecast/lifecycle/signing.h"
+#include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/export.h"
 #include "cyclecast/storage/database.h"
+#include "cyclecast/wire/edge.h"
+#include "cyclecast/wire/node_frames.h"
 #include "ingest_harness.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
@@ -133,6 +137,9 @@ class NodeLine {
     node_in_ = node_out_ = -1;
   }
   void reset_node() { ::kill(pid_, SIGUSR1); }
+  // Makes the line behave as a node of protocol v1 only: every v2 request is answered
+  // "cc1 ER SEQ version", as such a node answers it, and only v1 requests reach the node.
+  void speak_v1_only() { v1_only_ = true; }
   // Bytes towards the gateway, between whole lines of the node.
   void inject(const std::string& bytes) {
     std::lock_guard lock(mutex_);
@@ -152,8 +159,7 @@ class NodeLine {
       lock.lock();
       if (fds[0].revents & POLLIN) {
         const ssize_t n = ::read(master_, buffer, sizeof buffer);
-        if (n > 0 && node_in_ >= 0)
-          write_all(node_in_, std::string(buffer, static_cast<size_t>(n)));
+        if (n > 0) to_node(std::string(buffer, static_cast<size_t>(n)));
       }
       if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP)) && node_out_ >= 0) {
         const ssize_t n = ::read(node_out_, buffer, sizeof buffer);
@@ -162,7 +168,28 @@ class NodeLine {
     }
   }
 
+  // Gateway -> node bytes (the mutex held); a v1-only line refuses v2 requests itself.
+  void to_node(const std::string& bytes) {
+    if (!v1_only_) {
+      if (node_in_ >= 0) write_all(node_in_, bytes);
+      return;
+    }
+    pending_ += bytes;
+    for (size_t end = pending_.find('\n'); end != std::string::npos; end = pending_.find('\n')) {
+      const std::string line = pending_.substr(0, end + 1);
+      pending_.erase(0, end + 1);
+      if (line.rfind("cc2 ", 0) == 0) {
+        const size_t seq_end = line.find_first_of(" *", 7);
+        write_all(master_, wire::frame("cc1 ER " + line.substr(7, seq_end - 7) + " version"));
+      } else if (node_in_ >= 0) {
+        write_all(node_in_, line);
+      }
+    }
+  }
+
   fs::path link_, model_, slots_;
+  std::atomic<bool> v1_only_{false};
+  std::string pending_;
   int master_ = -1;
   pid_t pid_ = -1;
   int node_in_ = -1, node_out_ = -1;
@@ -178,12 +205,25 @@ class GatewayTest : public ::testing::Test {
     port_ = cyclecast::testing::free_port();
     broker_ = std::make_unique<Broker>(dir_.path(), port_);
     broker_->start();
-    auto exported = pipeline::export_run(bundle::testing::tiny_run_dir(), "gw-1");
+    // The tiny run's student with an interval table of its own, so that the node's forecasts
+    // carry an interval whatever the run calibrated.
+    const fs::path run = bundle::testing::tiny_run_dir();
+    std::ifstream int8_file(run / "student.int8", std::ios::binary);
+    const std::vector<uint8_t> int8((std::istreambuf_iterator<char>(int8_file)), {});
+    auto student = models::deserialize_quantized_student(int8);
+    ASSERT_TRUE(student.ok()) << student.error().message;
+    student->interval_half_width.assign(student->horizon, 1 << 22);
+    auto saved = models::load_model((run / "student.ccm").string());
+    ASSERT_TRUE(saved.ok());
+    auto spec = pipeline::FeatureSpec::from_metadata(saved->metadata);
+    ASSERT_TRUE(spec.ok());
+    auto exported = pipeline::export_model(*student, *spec, "gw-1");
     ASSERT_TRUE(exported.ok()) << exported.error().message;
     model_sha_ = exported->sha256_hex;
     ASSERT_TRUE(pipeline::write_exported_model(*exported, dir_ / "model").ok());
     line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin", node_slots());
     line_->plug();
+    if (v1_node()) line_->speak_v1_only();
     line_->start_node();
     subscriber_ = Child({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port_),
                          "-q", "1", "-v", "-t", "cyclecast/v1/nodes/n1/#"},
@@ -222,6 +262,7 @@ class GatewayTest : public ::testing::Test {
   virtual std::string queue_limit() const { return "10000"; }
   virtual fs::path node_slots() { return {}; }
   virtual std::vector<std::string> extra_gateway_args() { return {}; }
+  virtual bool v1_node() const { return false; }
 
   void publish(const std::string& topic, const std::string& payload, bool retain = false) {
     std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
@@ -302,6 +343,13 @@ TEST_F(GatewayTest, RecordsBecomeEdgeForecastsWithARetainedStatus) {
     EXPECT_EQ(f["horizon"], 10);
     EXPECT_GT(f["soh_at_h"].get<double>(), 0.5);
     EXPECT_LT(f["soh_at_h"].get<double>(), 1.1);
+    // Protocol v2: the node's interval, in the host payload's fields, around the forecast.
+    ASSERT_TRUE(f.contains("lower") && f.contains("upper") && f.contains("eol_interval")) << f;
+    ASSERT_EQ(f["lower"].size(), 10u);
+    EXPECT_TRUE(f["lower"][0].is_null());
+    EXPECT_LT(f["lower"][9].get<double>(), f["soh_at_h"].get<double>());
+    EXPECT_GT(f["upper"][9].get<double>(), f["soh_at_h"].get<double>());
+    EXPECT_TRUE(wire::parse_edge_forecast(f.dump()).ok());
   }
   ASSERT_TRUE(eventually([&] { return status()["forecasts"] == 6; }, seconds(5)));
   const Json s = status();
@@ -404,6 +452,11 @@ TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
     ASSERT_EQ(row.soh.size(), 10u);  // H = 10: step 10 is +10 and +H at once
     EXPECT_EQ(row.soh[9], static_cast<float>(f["soh_at_h"].get<double>()));
     EXPECT_TRUE(std::isnan(row.soh[0]));
+    ASSERT_EQ(row.lower.size(), 10u);
+    ASSERT_EQ(row.upper.size(), 10u);
+    EXPECT_EQ(row.lower[9], static_cast<float>(f["lower"][9].get<double>()));
+    EXPECT_EQ(row.upper[9], static_cast<float>(f["upper"][9].get<double>()));
+    EXPECT_TRUE(std::isnan(row.lower[0]));
   }
   EXPECT_EQ(stored.front().at_cycle, 20);
 
@@ -421,6 +474,33 @@ TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
   EXPECT_NE(reasons[1].find("edge forecast"), std::string::npos) << reasons[1];
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(seconds(10)), 0);
+}
+
+// A node that speaks only v1 (firmware from before intervals): the gateway's v2 identify is
+// refused, it falls back to v1, and the forecasts flow without an interval.
+class V1NodeGatewayTest : public GatewayTest {
+ protected:
+  bool v1_node() const override { return true; }
+};
+
+TEST_F(V1NodeGatewayTest, AV1NodeIsSpokenToInV1AndItsForecastsHaveNoInterval) {
+  publish_cycles(1, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  const auto all = forecasts();
+  EXPECT_EQ(all.size(), 3u);
+  for (const auto& [cycle, f] : all) {
+    EXPECT_FALSE(f.contains("lower")) << f;
+    EXPECT_TRUE(wire::parse_edge_forecast(f.dump()).ok());
+  }
+  EXPECT_EQ(status()["state"], "online");
+  EXPECT_NE(read_text(dir_ / "gateway.log").find("speaking v1"), std::string::npos);
+  // A reset makes the gateway try v2 again, and fall back again.
+  line_->reset_node();
+  publish_cycles(23, 23);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(23); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  EXPECT_FALSE(forecasts().at(23).contains("lower"));
 }
 
 class SmallQueueGatewayTest : public GatewayTest {
@@ -507,8 +587,17 @@ TEST_F(UpdateGatewayTest, UpdatesTheNodeToTheBundlesModel) {
   publish_cycles(1, 21);
   ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
       << read_text(dir_ / "gateway.log");
-  for (const auto& [cycle, f] : forecasts())
+  // The bundle's model.bin carries the run's interval table (if its training calibrated one) in
+  // its tag 2 section: the updated node's v2 forecasts then carry that interval.
+  std::ifstream int8_file(bundle::testing::tiny_run_dir() / "student.int8", std::ios::binary);
+  const std::vector<uint8_t> int8((std::istreambuf_iterator<char>(int8_file)), {});
+  const auto run_student = models::deserialize_quantized_student(int8);
+  ASSERT_TRUE(run_student.ok());
+  const bool run_has_table = !run_student->interval_half_width.empty();
+  for (const auto& [cycle, f] : forecasts()) {
     EXPECT_EQ(f["model_version"], "gw-2") << cycle;
+    EXPECT_EQ(f.contains("lower"), run_has_table) << cycle << " " << f;
+  }
   const int64_t resets_before = status()["resets"].get<int64_t>();
   line_->reset_node();
   publish_cycles(22, 22);
@@ -520,6 +609,26 @@ TEST_F(UpdateGatewayTest, UpdatesTheNodeToTheBundlesModel) {
   const std::string log = read_text(dir_ / "gateway.log");
   EXPECT_EQ(log.find("updating node n1"), log.rfind("updating node n1"))
       << "after the reset the node runs the bundle's model already: nothing is sent again";
+}
+
+class V1NodeUpdateGatewayTest : public UpdateGatewayTest {
+ protected:
+  bool v1_node() const override { return true; }
+};
+
+// One protocol version carries both the intervals and the update: a node that speaks only v1
+// gets neither, keeps its model and forecasts in v1, and the status says why.
+TEST_F(V1NodeUpdateGatewayTest, AV1NodeIsNotUpdatedAndKeepsForecasting) {
+  ASSERT_TRUE(eventually([&] { return status()["update"] == "failed:protocol"; }, seconds(30)))
+      << read_text(dir_ / "gateway.log");
+  publish_cycles(1, 21);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  for (const auto& [cycle, f] : forecasts()) {
+    EXPECT_EQ(f["model_version"], "gw-1") << cycle;
+    EXPECT_FALSE(f.contains("lower")) << cycle;
+  }
+  EXPECT_EQ(read_text(dir_ / "gateway.log").find("updating node n1"), std::string::npos);
 }
 
 TEST(UpdateGateway, RefusesABundleSignedWithAnotherKeyBeforeSendingAnything) {

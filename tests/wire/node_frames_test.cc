@@ -91,7 +91,7 @@ TEST(NodeFrames, RefusesGarbageWithAReason) {
       {"hello world", "no '*' and CRC"},
       {std::string("cc1 OK\x01") + "*00000000", "non-printable"},
       {std::string(300, 'x'), "longer than 255"},
-      {answer("cc2 OK 6 b1c0 12 12"), "not a protocol v1 frame"},
+      {answer("cc3 OK 6 b1c0 12 12"), "not a protocol v1 or v2 frame"},
       {answer("cc1 ZZ 6"), "unknown answer type 'ZZ'"},
       {answer("cc1 OK 6 b1c0 twelve 12"), "malformed OK"},
       {answer("cc1 FC 7 b1c0 100 v1 1.0 nan - 412"), "malformed FC"},
@@ -133,6 +133,24 @@ TEST(NodeFrames, UpdateRequestsAndAnswersOfProtocol2) {
   EXPECT_EQ(std::get<SlotsAnswer>(*sl).version[0], "v-2");
   EXPECT_EQ(std::get<SlotsAnswer>(*sl).sha256[1], "-");
   EXPECT_EQ(std::get<ErrorAnswer>(*parse_answer(answer("cc2 ER 9 field"))).code, "field");
+  // One protocol 2 for both: the ID of a node with the update module adds the active slot and the
+  // last update's outcome after the interval table's rows.
+  auto id = parse_answer(answer("cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 B switched"));
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  const auto& i = std::get<IdentifyAnswer>(*id);
+  EXPECT_EQ(i.interval_bands, 1);
+  EXPECT_EQ(i.active_slot, "B");
+  EXPECT_EQ(i.last_update, "switched");
+  auto plain = parse_answer(answer("cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 0"));
+  ASSERT_TRUE(plain.ok()) << "a node without the update module";
+  EXPECT_EQ(std::get<IdentifyAnswer>(*plain).active_slot, "");
+  for (const std::string& bad : std::vector<std::string>{
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 B", "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 B x",
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 C ok",
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 A a/b",
+           "cc1 ID 3 1 v-2 " + sha() + " 5 12 - 8 1 A ok"}) {
+    EXPECT_FALSE(parse_answer(answer(bad)).ok()) << bad;
+  }
 
   for (const std::string& bad : std::vector<std::string>{
            "cc2 UP 5 receiving 192", "cc2 UP 5 sending 0 ok", "cc2 UP 5 idle -1 ok",
