@@ -170,8 +170,10 @@ static int read_selftest(cc_model_blob* out, const uint8_t* bytes, uint32_t leng
 }
 
 /* The interval section: u8 b (1..CC_NODE_MAX_BANDS), f32 band_soh[0], band_soh[1], b x H int32
- * half-widths (their ranges and the limits' order: cc_node_check_model, as for every model). */
-static int read_interval(cc_model_blob* out, const uint8_t* bytes, uint32_t length) {
+ * half-widths (their ranges and the limits' order: cc_node_check_model, as for every model).
+ * CAPACITY when the table has more values than this build holds (a horizon beyond its own). */
+static cc_model_blob_status read_interval(cc_model_blob* out, const uint8_t* bytes,
+                                          uint32_t length) {
   cc_node_interval* in = &out->interval;
   cc_reader r;
   uint32_t n, j;
@@ -182,21 +184,21 @@ static int read_interval(cc_model_blob* out, const uint8_t* bytes, uint32_t leng
   in->bands = read_u8(&r);
   in->band_soh[0] = read_f32(&r);
   in->band_soh[1] = read_f32(&r);
-  if (!r.ok || in->bands < 1u || in->bands > CC_NODE_MAX_BANDS) return 0;
+  if (!r.ok || in->bands < 1u || in->bands > CC_NODE_MAX_BANDS) return CC_MODEL_BLOB_CORRUPT;
   n = (uint32_t)in->bands * out->node.horizon;
-  if (n > CC_MODEL_BLOB_MAX_INTERVAL_WORDS) return 0;
   table = take(&r, 4u * n);
-  if (table == NULL || r.left != 0) return 0;
+  if (table == NULL || r.left != 0) return CC_MODEL_BLOB_CORRUPT;
+  if (n > CC_MODEL_BLOB_MAX_INTERVAL_WORDS) return CC_MODEL_BLOB_CAPACITY;
   for (j = 0; j < n; ++j)
     out->interval_words[j] = (int32_t)le32(table + 4u * j);
   in->half_width = out->interval_words;
-  return 1;
+  return CC_MODEL_BLOB_OK;
 }
 
 /* Format 2's sections: u8 count, then per section u8 tag, u32 length and its bytes. Unknown
  * tags are skipped (a later format may add sections an older node can ignore); each known tag
  * at most once, and a tag 2 table with a student that carries its own is refused (two tables). */
-static int read_sections(cc_model_blob* out, cc_reader* r) {
+static cc_model_blob_status read_sections(cc_model_blob* out, cc_reader* r) {
   const uint8_t count = read_u8(r);
   int interval_seen = 0;
   uint8_t i;
@@ -204,17 +206,19 @@ static int read_sections(cc_model_blob* out, cc_reader* r) {
     const uint8_t tag = read_u8(r);
     const uint32_t length = read_u32(r);
     const uint8_t* body = take(r, length);
-    if (body == NULL) return 0;
+    if (body == NULL) return CC_MODEL_BLOB_CORRUPT;
     if (tag == CC_MODEL_BLOB_SECTION_SELFTEST &&
         (out->selftest_input != NULL || !read_selftest(out, body, length)))
-      return 0;
+      return CC_MODEL_BLOB_CORRUPT;
     if (tag == CC_MODEL_BLOB_SECTION_INTERVAL) {
-      if (interval_seen || out->interval.half_width != NULL || !read_interval(out, body, length))
-        return 0;
+      cc_model_blob_status status;
+      if (interval_seen || out->interval.half_width != NULL) return CC_MODEL_BLOB_CORRUPT;
+      status = read_interval(out, body, length);
+      if (status != CC_MODEL_BLOB_OK) return status;
       interval_seen = 1;
     }
   }
-  return r->ok;
+  return r->ok ? CC_MODEL_BLOB_OK : CC_MODEL_BLOB_CORRUPT;
 }
 
 static void to_hex(const uint8_t* bytes, size_t n, char* out) {
@@ -292,7 +296,10 @@ cc_model_blob_status cc_model_blob_read(cc_model_blob* out, const uint8_t* bytes
   if ((uint32_t)out->student.input_size != (uint32_t)m->input_len * (1u + k) + 2u ||
       out->student.horizon != m->horizon)
     return CC_MODEL_BLOB_CORRUPT;
-  if (out->format == 2u && !read_sections(out, &r)) return CC_MODEL_BLOB_CORRUPT;
+  if (out->format == 2u) {
+    status = read_sections(out, &r);
+    if (status != CC_MODEL_BLOB_OK) return status;
+  }
   if (r.left != 0u) return CC_MODEL_BLOB_CORRUPT; /* trailing bytes */
   cc_sha256_bytes(bytes, length, out->sha256);
   to_hex(out->sha256, sizeof out->sha256, out->sha256_hex);
