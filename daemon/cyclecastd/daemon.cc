@@ -133,7 +133,8 @@ void Daemon::handle_cycles(const protocol::Topic& topic, const std::string& raw_
   writer_->add_records(topic.rig_id, std::move(parsed->records));
 }
 
-// Stored as a forecast row of origin "edge:<node>": SOH by step, NaN but at +10 and +H.
+// Stored as a forecast row of origin "edge:<node>": SOH by step, NaN but at +10 and +H, and the
+// same for the interval's bounds when the node sent one.
 void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::string& payload) {
   auto forecast = wire::parse_edge_forecast(payload);
   if (forecast && raw_topic != wire::node_forecasts_topic(forecast->node)) {
@@ -162,6 +163,17 @@ void Daemon::handle_edge_forecast(const std::string& raw_topic, const std::strin
   if (forecast->soh_at_10 && forecast->horizon >= 10)
     row.soh[9] = static_cast<float>(*forecast->soh_at_10);
   row.soh.back() = static_cast<float>(forecast->soh_at_h);
+  if (forecast->interval) {  // the node's interval, NaN where the node gave no bound
+    const wire::ForecastInterval& in = *forecast->interval;
+    row.lower.assign(row.soh.size(), std::numeric_limits<float>::quiet_NaN());
+    row.upper.assign(row.soh.size(), std::numeric_limits<float>::quiet_NaN());
+    if (in.lower_at_10 && in.upper_at_10 && forecast->horizon >= 10) {
+      row.lower[9] = static_cast<float>(*in.lower_at_10);
+      row.upper[9] = static_cast<float>(*in.upper_at_10);
+    }
+    row.lower.back() = static_cast<float>(in.lower_at_h);
+    row.upper.back() = static_cast<float>(in.upper_at_h);
+  }
   row.created_at_ms = forecast->received_at_ms;
   writer_->add_forecast(std::move(row));
 }

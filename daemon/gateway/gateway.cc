@@ -3,7 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
+#include "cyclecast/lifecycle/bundle.h"
+#include "cyclecast/lifecycle/signing.h"
+#include "cyclecast/pipeline/export.h"
 #include "cyclecast/wire/protocol.h"
 
 namespace cyclecast::gateway {
@@ -51,6 +56,8 @@ Gateway::Gateway(asio::io_context& io, GatewayOptions options)
 Gateway::~Gateway() = default;
 
 Result<void> Gateway::start() {
+  // The bundle is verified before anything is sent, to the broker or to the node.
+  if (auto loaded = load_update(); !loaded) return loaded;
   if (auto started = mqtt_->start(); !started) return started;
   open_line();
   schedule_status();
@@ -141,6 +148,7 @@ void Gateway::open_line() {
   }
   spdlog::info("opened {}", options_.serial_path);
   open_ = true;
+  protocol_ = wire::kNodeProtocolV2;
   line_.clear();
   skipping_ = false;
   identified_ = false;
@@ -230,11 +238,39 @@ void Gateway::on_answer(const wire::Answer& answer) {
   }
   if (!in_flight_ || wire::answer_seq(answer) != in_flight_->seq) return;  // late: already resent
   answer_timer_.cancel();
+  if (fall_back_to_v1(answer)) return;
   if (const auto* id = std::get_if<wire::IdentifyAnswer>(&answer)) {
     if (in_flight_->kind == RequestKind::kIdentify) on_identify(*id);
     return;
   }
-  if (in_flight_->kind == RequestKind::kCycle) on_cycle_answer(answer);
+  // Each handler may put the next request in flight: dispatch on the kind answered, once.
+  switch (in_flight_->kind) {
+    case RequestKind::kCycle:
+      on_cycle_answer(answer);
+      break;
+    case RequestKind::kSlots:
+      on_slots_answer(answer);
+      break;
+    case RequestKind::kUpdate:
+      on_update_answer(answer);
+      break;
+    case RequestKind::kIdentify:
+      break;
+  }
+}
+
+// A node that does not speak v2 answers a v2 request "cc1 ER SEQ version": the request goes back
+// to the queue and the node is identified again in v1. True when that happened.
+bool Gateway::fall_back_to_v1(const wire::Answer& answer) {
+  const auto* error = std::get_if<wire::ErrorAnswer>(&answer);
+  if (error == nullptr || error->code != "version" || protocol_ == wire::kNodeProtocolV1)
+    return false;
+  spdlog::info("node does not speak protocol v2; speaking v1 (no intervals)");
+  protocol_ = wire::kNodeProtocolV1;
+  requeue_in_flight();
+  identified_ = false;
+  send_identify();
+  return true;
 }
 
 // The node restarted: its histories are gone. The request in flight goes back to the queue,
@@ -246,11 +282,14 @@ void Gateway::on_hello(const wire::HelloAnswer& hello) {
   requeue_in_flight();
   identified_ = false;
   replay_after_identify_ = true;
+  protocol_ = wire::kNodeProtocolV2;  // the node may have been flashed with another firmware
   send_identify();
 }
 
 void Gateway::on_identify(const wire::IdentifyAnswer& id) {
   in_flight_.reset();
+  spdlog::info("node speaks protocol v{}; model {} {} an interval table", id.version,
+               id.model_version, id.interval_bands > 0 ? "with" : "without");
   identified_ = true;
   reopen_attempt_ = 0;
   status_.model_version = id.model_version;
@@ -264,6 +303,15 @@ void Gateway::on_identify(const wire::IdentifyAnswer& id) {
   if (replay_after_identify_) queue_replay();
   replay_after_identify_ = false;
   set_state("online");
+  if (!id.active_slot.empty()) status_.active_slot = id.active_slot;
+  if (update_ && protocol_ == wire::kNodeProtocolV1 && !status_.update.starts_with("failed:")) {
+    end_update("failed:protocol");  // a v1 node has no update: it would refuse every frame
+    return;
+  }
+  if (update_ && protocol_ == wire::kNodeProtocolV2) {
+    send_slots();  // then the update, if the node does not run the bundle's model yet
+    return;
+  }
   send_next();
 }
 
@@ -281,23 +329,168 @@ void Gateway::on_cycle_answer(const wire::Answer& answer) {
   } else if (!item.replay) {
     remember(item.cycle);
   }
-  if (const auto* fc = std::get_if<wire::ForecastAnswer>(&answer); fc != nullptr && !item.replay) {
-    wire::EdgeForecast f;
-    f.node = options_.node_id;
-    f.cell = fc->cell;
-    f.cycle = fc->cycle;
-    f.model_version = fc->model_version;
-    f.model_sha256 = status_.model_sha256;
-    f.horizon = status_.horizon;
-    f.soh_at_10 = fc->soh_at_10;
-    f.soh_at_h = fc->soh_at_h;
-    f.eol_cycle = fc->eol_cycle;
-    f.forecast_us = fc->forecast_us;
-    f.received_at_ms = now_ms();
-    ++status_.forecasts;
-    mqtt_->publish(wire::node_forecasts_topic(options_.node_id), wire::serialize_edge_forecast(f));
-  }
+  if (const auto* fc = std::get_if<wire::ForecastAnswer>(&answer); fc != nullptr && !item.replay)
+    publish_forecast(*fc);
   send_next();
+}
+
+// ---- model update ---------------------------------------------------------------------------
+
+namespace {
+
+Result<std::vector<uint8_t>> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kNotFound, "cannot open " + path);
+  std::vector<uint8_t> bytes;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
+    bytes.insert(bytes.end(), buffer, buffer + in.gcount());
+  return bytes;
+}
+
+}  // namespace
+
+// The bundle must verify with the operator's key and hold a node-model blob that reads.
+Result<void> Gateway::load_update() {
+  if (options_.update_bundle.empty()) return {};
+  auto key_bytes = read_bytes(options_.operator_key);
+  if (!key_bytes) return key_bytes.error();
+  auto key = bundle::parse_public_key(
+      std::string_view(reinterpret_cast<const char*>(key_bytes->data()), key_bytes->size()));
+  if (!key) return make_error(key.error().code, options_.operator_key + ": " + key.error().message);
+  auto bytes = read_bytes(options_.update_bundle);
+  if (!bytes) return bytes.error();
+  auto verified = bundle::verify_bundle(*bytes, *key);
+  if (!verified) {
+    return make_error(verified.error().code,
+                      options_.update_bundle + ": " + verified.error().message);
+  }
+  const auto model = std::find_if(verified->files.begin(), verified->files.end(),
+                                  [](const auto& f) { return f.name == "model/model.bin"; });
+  if (model == verified->files.end()) {
+    return make_error(ErrorCode::kCorrupt, options_.update_bundle + ": no model/model.bin");
+  }
+  auto read = pipeline::read_node_model(model->data);
+  if (!read) {
+    return make_error(read.error().code, options_.update_bundle + ": " + read.error().message);
+  }
+  ModelUpdate u;
+  u.blob.assign(model->data.begin(), model->data.end());
+  u.version = read->version;
+  u.sha256 = read->sha256_hex;
+  update_ = std::move(u);
+  spdlog::info("bundle {} verified: the node is to run model {} ({})", options_.update_bundle,
+               update_->version, update_->sha256);
+  return {};
+}
+
+void Gateway::send_slots() {
+  InFlight request;
+  request.kind = RequestKind::kSlots;
+  request.seq = next_seq_;
+  request.frame = wire::slots_request(request.seq);
+  send(std::move(request));
+}
+
+// The node's slots; then the update starts unless the node runs the bundle's model already, or
+// an earlier transfer to it failed (the node said why: retrying would fail the same way).
+void Gateway::on_slots_answer(const wire::Answer& answer) {
+  in_flight_.reset();
+  const auto* slots = std::get_if<wire::SlotsAnswer>(&answer);
+  if (slots == nullptr) {
+    end_update("failed:protocol");  // a protocol 1 node answers ER version
+    return;
+  }
+  status_.active_slot = slots->active;
+  if (status_.model_sha256 == update_->sha256) {
+    end_update(update_->sent ? "switched" : "current");
+    return;
+  }
+  if (status_.update.starts_with("failed:")) {
+    publish_status();
+    send_next();
+    return;
+  }
+  update_->sent = true;
+  update_->refusals = 0;
+  status_.update = "sending";
+  publish_status();
+  spdlog::info("updating node {} to model {}", options_.node_id, update_->version);
+  send_update_frame(wire::update_begin_request(next_seq_, update_->blob.size(), update_->sha256,
+                                               update_->version));
+}
+
+void Gateway::send_update_frame(std::string frame) {
+  InFlight request;
+  request.kind = RequestKind::kUpdate;
+  request.seq = next_seq_;
+  request.frame = std::move(frame);
+  send(std::move(request));
+}
+
+// Each answer names the next offset the node wants: chunks go from there, so a refused or lost
+// chunk is simply sent again; once all are in, the commit.
+void Gateway::on_update_answer(const wire::Answer& answer) {
+  in_flight_.reset();
+  const auto* up = std::get_if<wire::UpdateAnswer>(&answer);
+  if (up == nullptr) {
+    const auto* error = std::get_if<wire::ErrorAnswer>(&answer);
+    end_update("failed:" + (error != nullptr ? error->code : std::string("protocol")));
+    return;
+  }
+  if (up->word == "switched") {
+    end_update("switched");  // the node's HI follows: the histories are replayed
+    return;
+  }
+  const bool retry = up->word == "chunk" || up->word == "offset";
+  if (!up->receiving || !(up->word == "ok" || retry) || (retry && ++update_->refusals > 5)) {
+    end_update("failed:" + up->word);
+    return;
+  }
+  if (!retry) update_->refusals = 0;
+  const auto next = static_cast<size_t>(up->next);
+  if (next >= update_->blob.size()) {
+    send_update_frame(wire::update_commit_request(next_seq_));
+    return;
+  }
+  send_update_frame(wire::update_chunk_request(
+      next_seq_, next, std::string_view(update_->blob).substr(next, wire::kUpdateChunkBytes)));
+}
+
+void Gateway::end_update(const std::string& state) {
+  if (state.starts_with("failed:")) {
+    spdlog::warn("model update of node {} failed: {}", options_.node_id, state.substr(7));
+  }
+  status_.update = state;
+  publish_status();
+  send_next();
+}
+
+void Gateway::publish_forecast(const wire::ForecastAnswer& fc) {
+  wire::EdgeForecast f;
+  f.node = options_.node_id;
+  f.cell = fc.cell;
+  f.cycle = fc.cycle;
+  f.model_version = fc.model_version;
+  f.model_sha256 = status_.model_sha256;
+  f.horizon = status_.horizon;
+  f.soh_at_10 = fc.soh_at_10;
+  f.soh_at_h = fc.soh_at_h;
+  f.eol_cycle = fc.eol_cycle;
+  f.forecast_us = fc.forecast_us;
+  f.received_at_ms = now_ms();
+  f.interval = fc.interval;
+  std::string payload = wire::serialize_edge_forecast(f);
+  if (payload.size() > wire::kMaxEdgeForecastBytes && f.interval) {
+    // The interval's per-step arrays of a very long horizon: the forecast goes without them
+    // rather than be refused whole.
+    spdlog::warn("forecast of cell {} cycle {}: interval left out (payload of {} bytes)", f.cell,
+                 f.cycle, payload.size());
+    f.interval.reset();
+    payload = wire::serialize_edge_forecast(f);
+  }
+  ++status_.forecasts;
+  mqtt_->publish(wire::node_forecasts_topic(options_.node_id), payload);
 }
 
 // ---- requests -----------------------------------------------------------------------------------
@@ -308,7 +501,7 @@ void Gateway::send_identify() {
   request.kind = RequestKind::kIdentify;
   request.seq = next_seq_;
   // A leading '\n' ends whatever half line the node holds from before (docs/node-protocol.md).
-  request.frame = "\n" + wire::identify_request(request.seq);
+  request.frame = "\n" + wire::identify_request(request.seq, protocol_);
   send(std::move(request));
 }
 
@@ -320,7 +513,7 @@ void Gateway::send_next() {
   request.seq = next_seq_;
   request.item = std::move(queue_.front());
   queue_.pop_front();
-  request.frame = wire::cycle_request(request.seq, request.item.cycle);
+  request.frame = wire::cycle_request(request.seq, request.item.cycle, protocol_);
   send(std::move(request));
 }
 

@@ -38,6 +38,10 @@ struct GatewayOptions {
   int reopen_max_ms = 5000;
   size_t queue_limit = 10000;  // pending cycles; beyond it the oldest is dropped (and counted)
   int status_interval_ms = 5000;
+  // Model update (docs/gateway.md "Model update"): a signed bundle (cyclecast bundle build) whose
+  // model the node must run, and the file with the operator's Ed25519 public key (cyclecast
+  // bundle key export) that must have signed it. Both or neither.
+  std::string update_bundle, operator_key;
 };
 
 class Gateway {
@@ -53,7 +57,14 @@ class Gateway {
   void stop();
 
  private:
-  enum class RequestKind { kIdentify, kCycle };
+  enum class RequestKind { kIdentify, kCycle, kSlots, kUpdate };
+  // The model the node must run, from a bundle whose signature verified.
+  struct ModelUpdate {
+    std::string blob;  // the CCNM node-model blob (model/model.bin)
+    std::string version, sha256;
+    bool sent = false;  // a transfer was started since the gateway started
+    int refusals = 0;   // chunk/offset refusals in a row, bounded
+  };
   struct Item {
     wire::NodeCycle cycle;
     bool replay = false;  // a resend of history after a reset: its forecast is not published
@@ -79,6 +90,14 @@ class Gateway {
   void on_hello(const wire::HelloAnswer& hello);
   void on_identify(const wire::IdentifyAnswer& id);
   void on_cycle_answer(const wire::Answer& answer);
+  Result<void> load_update();
+  void send_slots();
+  void on_slots_answer(const wire::Answer& answer);
+  void on_update_answer(const wire::Answer& answer);
+  void send_update_frame(std::string frame);
+  void end_update(const std::string& state);
+  bool fall_back_to_v1(const wire::Answer& answer);
+  void publish_forecast(const wire::ForecastAnswer& fc);
 
   void send_identify();
   void send_next();
@@ -109,6 +128,9 @@ class Gateway {
   bool stopping_ = false;
   bool identified_ = false;
   bool replay_after_identify_ = false;
+  // The node protocol version spoken on the line: 2 is tried first on every identify; a node
+  // that refuses it ("ER version", a v1 node) is spoken to in v1 (docs/node-protocol.md).
+  int protocol_ = wire::kNodeProtocolV2;
   int reopen_attempt_ = 0;
   uint32_t next_seq_ = 1;
   std::optional<InFlight> in_flight_;
@@ -118,6 +140,7 @@ class Gateway {
   std::map<std::string, int64_t> last_enqueued_;    // per cell, to skip rig re-sends
   std::map<std::string, storage::CellInfo> cells_;  // metadata seen, by cell id
   wire::NodeStatus status_;
+  std::optional<ModelUpdate> update_;
 };
 
 }  // namespace cyclecast::gateway

@@ -51,6 +51,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--status-interval-ms", options.status_interval_ms, "status republish period")
       ->capture_default_str();
+  auto* bundle = app.add_option("--update-bundle", options.update_bundle,
+                                "signed bundle whose model the node must run (model update)");
+  auto* operator_key =
+      app.add_option("--operator-key", options.operator_key,
+                     "the operator's public key file; the bundle must verify with it");
+  bundle->needs(operator_key);
+  operator_key->needs(bundle);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   try {

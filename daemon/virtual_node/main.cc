@@ -2,7 +2,9 @@
 // with a node-model blob, speaking docs/node-protocol.md on stdin/stdout, or on a pseudo-terminal
 // (--pty LINK: a symlink to the pty's device, as `socat pty,link=LINK` makes) for a gateway that
 // opens a serial device. SIGUSR1 resets the node (histories lost, HI frame), as a power cycle of
-// the Nano would; SIGINT/SIGTERM end it. Exit codes: 0 done, 1 failure, 2 bad command line.
+// the Nano would; SIGINT/SIGTERM end it. With --slots FILE the node keeps the two model slots of
+// the model update (protocol 2, firmware/node/cc_update.h) in FILE and runs the active one; the
+// --model blob is then its built-in model. Exit codes: 0 done, 1 failure, 2 bad command line.
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -17,8 +19,10 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 
+#include "cyclecast/edge/slot_file.h"
 #include "cyclecast/edge/virtual_node.h"
 
 namespace {
@@ -78,10 +82,23 @@ int open_pty(const std::string& link, int& slave) {
   return master;
 }
 
-int serve(const cyclecast::edge::LoadedNodeModel& model, Link& link) {
+// Starts the node as at power-on: with slots, the update module picks the model (the active
+// slot's, or the built-in one) from what the file holds now.
+cc_node_status start(cc_node& node, const cc_node_model& builtin, const cc_node_io& io,
+                     cyclecast::edge::SlotFile* slots) {
+  static cc_update update;  // two slots' models: static, as on the Nano
+  if (slots == nullptr) return cc_node_init(&node, &builtin, io);
+  const cc_node_status status =
+      cc_node_init(&node, cc_update_init(&update, slots->storage(), &builtin), io);
+  if (status == CC_NODE_OK) cc_update_attach(&update, &node);
+  return status;
+}
+
+int serve(const cyclecast::edge::LoadedNodeModel& model, Link& link,
+          cyclecast::edge::SlotFile* slots) {
   static cc_node node;  // large (cell histories): static, as on the Nano
   const cc_node_io io{write_line, micros, &link};
-  cc_node_status status = cc_node_init(&node, &model.view(), io);
+  cc_node_status status = start(node, model.view(), io, slots);
   if (status != CC_NODE_OK) {
     std::cerr << "cyclecast-node: " << cyclecast::edge::node_status_text(status) << '\n';
     return 1;
@@ -90,7 +107,7 @@ int serve(const cyclecast::edge::LoadedNodeModel& model, Link& link) {
   while (!g_stop) {
     if (g_reset) {
       g_reset = 0;
-      status = cc_node_init(&node, &model.view(), io);
+      status = start(node, model.view(), io, slots);
       if (status != CC_NODE_OK) return 1;
     }
     pollfd p{link.in, POLLIN, 0};
@@ -119,6 +136,13 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_path, "node-model blob (model.bin from cyclecast export)")
       ->required();
   app.add_option("--pty", pty_link, "serve on a new pty and make this path a symlink to it");
+  std::string slots_path;
+  uint32_t slot_bytes = 65536;
+  app.add_option("--slots", slots_path,
+                 "keep the model-update slots in this file (created erased) and run the active "
+                 "slot's model; --model is then the built-in one");
+  app.add_option("--slot-bytes", slot_bytes, "bytes per slot (default 65536)")
+      ->check(CLI::Range(4u, 16u << 20));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -128,6 +152,15 @@ int main(int argc, char** argv) {
   if (!model) {
     std::cerr << "cyclecast-node: " << model.error().message << '\n';
     return 1;
+  }
+  std::unique_ptr<cyclecast::edge::SlotFile> slots;
+  if (!slots_path.empty()) {
+    auto opened = cyclecast::edge::SlotFile::open(slots_path, slot_bytes);
+    if (!opened) {
+      std::cerr << "cyclecast-node: " << opened.error().message << '\n';
+      return 1;
+    }
+    slots = std::move(*opened);
   }
   struct sigaction stop {};
   stop.sa_handler = on_stop;
@@ -144,7 +177,7 @@ int main(int argc, char** argv) {
     if (master < 0) return 1;
     link = Link{master, master, true};
   }
-  const int rc = serve(**model, link);
+  const int rc = serve(**model, link, slots.get());
   if (!pty_link.empty()) {
     std::error_code ec;
     std::filesystem::remove(pty_link, ec);

@@ -26,6 +26,14 @@ LoadedNodeModel::LoadedNodeModel(pipeline::NodeModel model) : model_(std::move(m
   view_.amp_floor = n.amp_floor;
   view_.log_amp_mean = n.log_amp_mean;
   view_.log_amp_std = n.log_amp_std;
+  const pipeline::NodeInterval& interval = model_.interval;
+  if (interval.bands > 0) {
+    interval_.half_width = interval.half_width.data();
+    interval_.bands = interval.bands;
+    interval_.band_soh[0] = interval.band_soh[0];
+    interval_.band_soh[1] = interval.band_soh[1];
+    view_.interval = &interval_;
+  }
 }
 
 Result<std::unique_ptr<LoadedNodeModel>> load_node_model(std::span<const uint8_t> blob) {

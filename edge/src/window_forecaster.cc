@@ -1,9 +1,5 @@
 #include "cyclecast/edge/window_forecaster.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
-
 namespace cyclecast::edge {
 namespace {
 
@@ -24,12 +20,6 @@ const std::optional<double>& feature(const WindowCycle& cycle, uint8_t id) {
   }
 }
 
-// output -/+ half_width, saturated to int32 as the node does.
-int32_t saturated(int64_t value) {
-  return static_cast<int32_t>(std::clamp<int64_t>(value, std::numeric_limits<int32_t>::min(),
-                                                  std::numeric_limits<int32_t>::max()));
-}
-
 }  // namespace
 
 WindowForecaster::WindowForecaster(std::shared_ptr<const LoadedNodeModel> model)
@@ -45,10 +35,6 @@ Result<std::unique_ptr<WindowForecaster>> WindowForecaster::create(
     return make_error(ErrorCode::kInvalidArgument,
                       "model " + forecaster->version() + ": " + node_status_text(status));
   }
-  // The float the node decodes with: the student's output scale rounded once to float (cc_node's
-  // scale_of multiplies the mantissa by powers of two, exact in float above the normal range).
-  forecaster->output_scale_ =
-      static_cast<float>(forecaster->model_->model().student.output_scale());
   return forecaster;
 }
 
@@ -83,20 +69,11 @@ Result<WindowForecast> WindowForecaster::forecast_with_interval(
   auto soh = forecast(window);
   if (!soh) return soh.error();
   WindowForecast out{std::move(*soh), {}, {}};
-  const std::vector<int32_t>& table = model_->model().student.interval_half_width;
-  if (table.empty()) return out;
-  // soh_last and the amplitude exactly as run_forecast computes them from the cell just filled.
-  const cc_node_model& m = model_->view();
-  const float last = cell_->values[0][m.input_len - 1];
-  const float amp = std::max(std::fabs(cell_->values[0][0] - last), m.amp_floor);
-  const int32_t* output = cc_node_last_output(node_.get());
-  out.lower.resize(m.horizon);
-  out.upper.resize(m.horizon);
-  for (uint16_t j = 0; j < m.horizon; ++j) {
-    const int64_t y = output[j], half = table[j];
-    out.lower[j] = last + amp * (static_cast<float>(saturated(y - half)) * output_scale_);
-    out.upper[j] = last + amp * (static_cast<float>(saturated(y + half)) * output_scale_);
-  }
+  if (!has_interval()) return out;
+  out.lower.resize(model_->view().horizon);
+  out.upper.resize(model_->view().horizon);
+  if (cc_node_last_interval(node_.get(), out.lower.data(), out.upper.data()) != CC_OK)
+    return make_error(ErrorCode::kInvalidArgument, "the node computed no interval");
   return out;
 }
 

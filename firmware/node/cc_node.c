@@ -205,13 +205,13 @@ uint32_t cc_node_crc32(uint32_t crc, const void* bytes, size_t length) {
 /* The answer buffer holds the longest line the protocol allows plus its '\n'. */
 CC_STATIC_ASSERT(sizeof(((cc_node*)0)->answer) == CC_NODE_MAX_LINE + 1u, cc_node_answer_bytes);
 
-/* Starts an answer: "cc1 TYPE SEQ". */
+/* Starts an answer in the version of the request it answers: "ccV TYPE SEQ". */
 static cc_writer begin_answer(cc_node* node, const char* type, uint32_t seq) {
   cc_writer w;
   w.text = node->answer;
   w.length = 0;
   w.capacity = sizeof node->answer - CC_NODE_FRAME_TAIL_BYTES;
-  put_text(&w, "cc1 ");
+  put_text(&w, node->answer_version >= 2u ? "cc2 " : "cc1 ");
   put_text(&w, type);
   put_bytes(&w, " ", 1);
   put_u32(&w, seq);
@@ -272,6 +272,22 @@ static int hash_ok(const char* text) {
   return n == 64;
 }
 
+/* No table, or one of 1..3 rows of H half-widths in [0, 2^30] with ordered band limits. */
+static int interval_ok(const cc_node_interval* interval, uint16_t horizon) {
+  uint32_t i, n;
+  if (interval == NULL) return 1;
+  if (interval->half_width == NULL || interval->bands < 1u || interval->bands > CC_NODE_MAX_BANDS)
+    return 0;
+  if (!(interval->band_soh[1] > 0.0f && interval->band_soh[0] > interval->band_soh[1] &&
+        interval->band_soh[0] <= 2.0f))
+    return 0;
+  n = (uint32_t)interval->bands * horizon;
+  for (i = 0; i < n; ++i) {
+    if (interval->half_width[i] < 0 || interval->half_width[i] > CC_NODE_MAX_HALF_WIDTH) return 0;
+  }
+  return 1;
+}
+
 static cc_node_status check_model(const cc_node_model* m) {
   const cc_student_model* s = m->student;
   uint16_t f, g;
@@ -291,6 +307,11 @@ static cc_node_status check_model(const cc_node_model* m) {
   if (!(m->level_scale > 0.0f) || !(m->amp_floor > 0.0f) || !(m->log_amp_std > 0.0f) ||
       !(m->delta_scale > 0.0f))
     return CC_NODE_ERROR_MODEL;
+  /* Scales the node cannot hold as normal floats (validate allows a subnormal input scale). */
+  if (scale_of(s->input_scale_mantissa, s->input_scale_exponent) == 0.0f ||
+      scale_of(s->output_scale_mantissa, s->output_scale_exponent) == 0.0f)
+    return CC_NODE_ERROR_MODEL;
+  if (!interval_ok(m->interval, m->horizon)) return CC_NODE_ERROR_MODEL;
   if (m->input_len > CC_NODE_MAX_INPUT_LEN || m->horizon > CC_NODE_MAX_HORIZON ||
       m->feature_count > CC_NODE_MAX_FEATURES ||
       cc_student_scratch_bytes(s) > CC_NODE_MAX_SCRATCH_BYTES)
@@ -370,9 +391,18 @@ static int16_t quantize(float x, float scale) {
   return (int16_t)whole;
 }
 
-/* Encodes the cell's window, runs the student; returns soh_last and amp through pointers. */
-static cc_status run_forecast(cc_node* node, const cc_node_cell* cell, float* soh_last,
-                              float* amp) {
+/* The interval row of a window whose last SOH is soh_last (cc_node_interval's band rule). */
+static const int32_t* band_row(const cc_node_interval* interval, uint16_t horizon, float soh_last) {
+  uint16_t row = 0;
+  if (!(soh_last >= interval->band_soh[0])) row = 1;
+  if (!(soh_last >= interval->band_soh[1])) row = 2;
+  if (row >= interval->bands) row = (uint16_t)(interval->bands - 1u);
+  return interval->half_width + (size_t)row * horizon;
+}
+
+/* Encodes the cell's window, runs the student and keeps what decoding needs: soh_last, amp and
+ * the window's interval row. */
+static cc_status run_forecast(cc_node* node, const cc_node_cell* cell) {
   const cc_node_model* m = node->model;
   const uint16_t w = m->input_len;
   const float* soh = cell->values[0];
@@ -395,8 +425,9 @@ static cc_status run_forecast(cc_node* node, const cc_node_cell* cell, float* so
     for (t = 0; t < w; ++t)
       node->input[row++] = quantize(v[(uint16_t)((oldest + t) % w)], node->input_scale);
   }
-  *soh_last = last;
-  *amp = a;
+  node->forecast_last = last;
+  node->forecast_amp = a;
+  node->forecast_band = m->interval != NULL ? band_row(m->interval, m->horizon, last) : NULL;
   return cc_student_forecast(m->student, node->input, node->output, node->scratch,
                              sizeof node->scratch);
 }
@@ -464,25 +495,109 @@ static cc_node_cell* store_cycle(cc_node* node, uint32_t seq, const cc_cycle_fie
   return cell;
 }
 
-/* FC: the forecast's SOH at step 10 and H, the end-of-life cycle and the time it took. */
+/* SOH of the last forecast's int32 output y: soh_last + amp * y * S_y. */
+static float decode(const cc_node* node, int32_t y) {
+  return node->forecast_last + node->forecast_amp * ((float)y * node->output_scale);
+}
+
+/* The last forecast's interval bounds at step j: y -/+ the row's half-width (in [0, 2^30]),
+ * saturated to int32, decoded. */
+static float lower_at(const cc_node* node, uint16_t j) {
+  const int32_t y = node->output[j], half = node->forecast_band[j];
+  return decode(node, y < INT32_MIN + half ? INT32_MIN : y - half);
+}
+
+static float upper_at(const cc_node* node, uint16_t j) {
+  const int32_t y = node->output[j], half = node->forecast_band[j];
+  return decode(node, y > INT32_MAX - half ? INT32_MAX : y + half);
+}
+
+/* A forecast value at one step, or "-" when there is none. */
+static void put_fixed6_or_dash(cc_writer* w, int have, float value) {
+  put_bytes(w, " ", 1);
+  if (have)
+    put_fixed6(w, value);
+  else
+    put_bytes(w, "-", 1);
+}
+
+static void put_cycle_or_dash(cc_writer* w, uint32_t cycle) {
+  put_bytes(w, " ", 1);
+  if (cycle != 0u)
+    put_u32(w, cycle);
+  else
+    put_bytes(w, "-", 1);
+}
+
+/* The first cycle (CYCLE + j) at which the last forecast's lower (upper > 0: upper) bound is
+ * below the end-of-life SOH; 0 when none within the horizon. */
+static uint32_t eol_of_bound(const cc_node* node, uint32_t cycle, int upper) {
+  uint16_t j;
+  for (j = 0; j < node->model->horizon; ++j) {
+    const float bound = upper ? upper_at(node, j) : lower_at(node, j);
+    if (bound < CC_NODE_EOL_SOH) return cycle + j + 1u;
+  }
+  return 0u;
+}
+
+/* The interval fields of a v2 FC answer (cc_fc_interval.have 0: the model has no table). */
+typedef struct {
+  int have;
+  float lower10, upper10, lower_h, upper_h;
+  uint32_t eol_earliest, eol_latest; /* 0: not within the horizon */
+} cc_fc_interval;
+
+static cc_fc_interval interval_of_last(const cc_node* node, uint32_t cycle) {
+  const uint16_t h = node->model->horizon;
+  cc_fc_interval out;
+  memset(&out, 0, sizeof out);
+  out.have = node->forecast_band != NULL;
+  if (!out.have) return out;
+  if (h >= 10u) {
+    out.lower10 = lower_at(node, 9);
+    out.upper10 = upper_at(node, 9);
+  }
+  out.lower_h = lower_at(node, (uint16_t)(h - 1u));
+  out.upper_h = upper_at(node, (uint16_t)(h - 1u));
+  out.eol_earliest = eol_of_bound(node, cycle, 0);
+  out.eol_latest = eol_of_bound(node, cycle, 1);
+  return out;
+}
+
+/* LO10 HI10 LOH HIH EOLLO EOLHI, each "-" where there is none. */
+static void put_interval(cc_writer* w, const cc_fc_interval* in, uint16_t horizon) {
+  put_fixed6_or_dash(w, in->have && horizon >= 10u, in->lower10);
+  put_fixed6_or_dash(w, in->have && horizon >= 10u, in->upper10);
+  put_fixed6_or_dash(w, in->have, in->lower_h);
+  put_fixed6_or_dash(w, in->have, in->upper_h);
+  put_cycle_or_dash(w, in->eol_earliest);
+  put_cycle_or_dash(w, in->eol_latest);
+}
+
+/* FC: the forecast's SOH at step 10 and H, the end-of-life cycle, in v2 the interval, and the
+ * time it took. */
 static void answer_forecast(cc_node* node, uint32_t seq, const cc_cycle_fields* in,
                             const cc_node_cell* cell) {
   const cc_node_model* m = node->model;
   const uint32_t start = node->io.micros(node->io.context);
-  float last = 0.0f, amp = 0.0f, at10 = 0.0f, at_h = 0.0f;
+  float at10 = 0.0f, at_h = 0.0f;
   uint32_t eol = 0, elapsed;
   uint16_t j;
+  cc_fc_interval interval;
   cc_writer w;
-  if (run_forecast(node, cell, &last, &amp) != CC_OK) {
+  if (run_forecast(node, cell) != CC_OK) {
     send_error(node, seq, "model"); /* unreachable with a validated model and sized buffers */
     return;
   }
   for (j = 0; j < m->horizon; ++j) {
-    const float value = last + amp * ((float)node->output[j] * node->output_scale);
+    const float value = decode(node, node->output[j]);
     if (j == 9) at10 = value;
     if (j + 1u == m->horizon) at_h = value;
     if (eol == 0u && value < CC_NODE_EOL_SOH) eol = in->cycle + j + 1u;
   }
+  /* v1 answers carry no interval: it is not computed for them. */
+  memset(&interval, 0, sizeof interval);
+  if (node->answer_version >= 2u) interval = interval_of_last(node, in->cycle);
   elapsed = node->io.micros(node->io.context) - start;
   ++node->stats.forecasts;
   w = begin_answer(node, "FC", seq);
@@ -492,18 +607,10 @@ static void answer_forecast(cc_node* node, uint32_t seq, const cc_cycle_fields* 
   put_u32(&w, in->cycle);
   put_bytes(&w, " ", 1);
   put_text(&w, m->version);
-  put_bytes(&w, " ", 1);
-  if (m->horizon >= 10)
-    put_fixed6(&w, at10);
-  else
-    put_bytes(&w, "-", 1);
-  put_bytes(&w, " ", 1);
-  put_fixed6(&w, at_h);
-  put_bytes(&w, " ", 1);
-  if (eol != 0u)
-    put_u32(&w, eol);
-  else
-    put_bytes(&w, "-", 1);
+  put_fixed6_or_dash(&w, m->horizon >= 10, at10);
+  put_fixed6_or_dash(&w, 1, at_h);
+  put_cycle_or_dash(&w, eol);
+  if (node->answer_version >= 2u) put_interval(&w, &interval, m->horizon);
   put_bytes(&w, " ", 1);
   put_u32(&w, elapsed);
   send_answer(node, &w);
@@ -536,7 +643,7 @@ static void handle_identify(cc_node* node, uint32_t seq) {
   const cc_node_model* m = node->model;
   cc_writer w = begin_answer(node, "ID", seq);
   uint16_t f;
-  put_text(&w, " 1 ");
+  put_text(&w, node->answer_version >= 2u ? " 2 " : " 1 ");
   put_text(&w, m->version);
   put_bytes(&w, " ", 1);
   put_text(&w, m->sha256_hex);
@@ -552,6 +659,17 @@ static void handle_identify(cc_node* node, uint32_t seq) {
   }
   put_bytes(&w, " ", 1);
   put_u32(&w, CC_NODE_MAX_CELLS);
+  /* v2: the interval table's rows (0: the forecasts carry no interval), then what an extension
+   * (the update module: the active slot and the last update's outcome) appends. */
+  if (node->answer_version >= 2u) {
+    put_bytes(&w, " ", 1);
+    put_u32(&w, m->interval != NULL ? m->interval->bands : 0u);
+    if (node->extension.identify != NULL && w.length + 1u < w.capacity) {
+      put_bytes(&w, " ", 1);
+      w.length += node->extension.identify(node->extension.context, w.text + w.length,
+                                           w.capacity - w.length);
+    }
+  }
   send_answer(node, &w);
 }
 
@@ -597,13 +715,20 @@ static void handle_body(cc_node* node, const char* body, size_t length) {
   const size_t n = split(body, length, tok);
   uint32_t seq = 0;
   const int seq_ok = n >= 3 && parse_u32(tok[2], &seq);
+  int known;
   if (!seq_ok) seq = 0;
+  /* Answers are in the request's version; one the node does not speak is refused in v1, which
+   * every gateway reads. */
+  node->answer_version = n > 0 && token_is(tok[0], "cc2") ? 2u : 1u;
+  known = n >= 2 && (token_is(tok[1], "ID") || token_is(tok[1], "CY") || token_is(tok[1], "ST"));
   if (n == 0) {
     send_error(node, 0, "field"); /* an empty field (two spaces, an edge space) or too many */
-  } else if (!token_is(tok[0], "cc1")) {
+  } else if (!token_is(tok[0], "cc1") && !token_is(tok[0], "cc2")) {
     send_error(node, seq, "version");
-  } else if (n < 2 ||
-             !(token_is(tok[1], "ID") || token_is(tok[1], "CY") || token_is(tok[1], "ST"))) {
+  } else if (!known && token_is(tok[0], "cc2") && n >= 2 && node->extension.request != NULL &&
+             node->extension.request(node->extension.context, node, body, length)) {
+    /* answered by the extension (cc_update.c: model update) */
+  } else if (!known) {
     send_error(node, seq, "type");
   } else if (!seq_ok) {
     send_error(node, 0, "field");
@@ -685,9 +810,21 @@ void cc_node_feed(cc_node* node, const char* bytes, size_t length) {
 /* ---- API --------------------------------------------------------------------------------------
  */
 
+/* The start-up frame "cc1 HI 0 1 VERSION SHA256". Always in v1 form: the node cannot know which
+ * protocol the gateway at the other end speaks, and a v1 gateway refuses any other HI. */
+static void send_hello(cc_node* node) {
+  cc_writer w;
+  node->answer_version = 1u; /* HI is the same frame in every version */
+  w = begin_answer(node, "HI", 0u);
+  put_text(&w, " 1 ");
+  put_text(&w, node->model->version);
+  put_bytes(&w, " ", 1);
+  put_text(&w, node->model->sha256_hex);
+  send_answer(node, &w);
+}
+
 cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_io io) {
   cc_node_status status;
-  cc_writer w;
   if (node == NULL || model == NULL || io.write == NULL || io.micros == NULL)
     return CC_NODE_ERROR_ARGUMENT;
   memset(node, 0, sizeof *node);
@@ -700,17 +837,49 @@ cc_node_status cc_node_init(cc_node* node, const cc_node_model* model, cc_node_i
   if (node->input_scale == 0.0f || node->output_scale == 0.0f) return CC_NODE_ERROR_MODEL;
   node->model = model;
   node->io = io;
-  w = begin_answer(node, "HI", 0u);
-  put_text(&w, " 1 ");
-  put_text(&w, model->version);
-  put_bytes(&w, " ", 1);
-  put_text(&w, model->sha256_hex);
+  send_hello(node);
+  return CC_NODE_OK;
+}
+
+void cc_node_set_extension(cc_node* node, cc_node_extension extension) {
+  if (node != NULL) node->extension = extension;
+}
+
+void cc_node_send_body(cc_node* node, const char* body, size_t length) {
+  cc_writer w;
+  if (node == NULL || node->model == NULL || body == NULL) return;
+  w.text = node->answer;
+  w.length = 0;
+  w.capacity = sizeof node->answer - CC_NODE_FRAME_TAIL_BYTES;
+  put_bytes(&w, body, length);
   send_answer(node, &w);
+}
+
+cc_node_status cc_node_check_model(const cc_node_model* model) {
+  return model == NULL ? CC_NODE_ERROR_ARGUMENT : check_model(model);
+}
+
+cc_node_status cc_node_use_model(cc_node* node, const cc_node_model* model) {
+  cc_node_status status;
+  float input_scale, output_scale;
+  if (node == NULL || node->model == NULL || model == NULL) return CC_NODE_ERROR_ARGUMENT;
+  status = check_model(model);
+  if (status != CC_NODE_OK) return status;
+  input_scale =
+      scale_of(model->student->input_scale_mantissa, model->student->input_scale_exponent);
+  output_scale =
+      scale_of(model->student->output_scale_mantissa, model->student->output_scale_exponent);
+  if (input_scale == 0.0f || output_scale == 0.0f) return CC_NODE_ERROR_MODEL;
+  node->model = model;
+  node->input_scale = input_scale;
+  node->output_scale = output_scale;
+  memset(node->cells, 0, sizeof node->cells);
+  node->forecast_band = NULL; /* a row of the old model's table: no last interval any more */
+  send_hello(node);
   return CC_NODE_OK;
 }
 
 cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* soh_out) {
-  float last = 0.0f, amp = 0.0f;
   uint16_t j;
   cc_status status;
   if (node == NULL || node->model == NULL || cell == NULL || soh_out == NULL)
@@ -718,10 +887,22 @@ cc_status cc_node_forecast_cell(cc_node* node, const cc_node_cell* cell, float* 
   /* The cell comes from the caller, not from handle_cycle: its ring position is checked against
    * the window it claims to hold before any value is read through it. */
   if (cell->count != node->model->input_len || cell->head >= cell->count) return CC_ERROR_ARGUMENT;
-  status = run_forecast(node, cell, &last, &amp);
+  status = run_forecast(node, cell);
   if (status != CC_OK) return status;
   for (j = 0; j < node->model->horizon; ++j)
-    soh_out[j] = last + amp * ((float)node->output[j] * node->output_scale);
+    soh_out[j] = decode(node, node->output[j]);
+  return CC_OK;
+}
+
+cc_status cc_node_last_interval(const cc_node* node, float* lower_out, float* upper_out) {
+  uint16_t j;
+  if (node == NULL || node->model == NULL || node->forecast_band == NULL || lower_out == NULL ||
+      upper_out == NULL)
+    return CC_ERROR_ARGUMENT;
+  for (j = 0; j < node->model->horizon; ++j) {
+    lower_out[j] = lower_at(node, j);
+    upper_out[j] = upper_at(node, j);
+  }
   return CC_OK;
 }
 

@@ -220,7 +220,7 @@ TEST(CcNode, CountsEachKindOfDiscardedLine) {
 TEST(CcNode, AnswersFramesWithBadBodiesWithTheirErrorCode) {
   Node n;
   n.ready();
-  EXPECT_EQ(n.ask("cc2 ID 5"), "cc1 ER 5 version");
+  EXPECT_EQ(n.ask("cc3 ID 5"), "cc1 ER 5 version");
   EXPECT_EQ(n.ask("hello"), "cc1 ER 0 version");
   EXPECT_EQ(n.ask("cc1 FC 6"), "cc1 ER 6 type");
   EXPECT_EQ(n.ask("cc1 ID"), "cc1 ER 0 field");
@@ -474,6 +474,237 @@ TEST(CcNode, RefusesModelsThatDoNotMatchTheirNormalizationOrTheBuild) {
   bad.level_scale = 0.0f;
   EXPECT_EQ(Node(bad).status(), CC_NODE_ERROR_MODEL);
   EXPECT_EQ(cc_node_init(nullptr, &good, cc_node_io{}), CC_NODE_ERROR_ARGUMENT);
+}
+
+// ---- protocol v2 and prediction intervals ------------------------------------------------------
+
+// The test model with a one-row interval table: half-widths growing with the step, 0 at the first,
+// and huge at the last steps, so that lower bounds cross the end of life within the horizon.
+const edge::LoadedNodeModel& interval_model() {
+  static const edge::LoadedNodeModel* loaded = [] {
+    models::QuantizedStudent student = model().student;
+    std::vector<int32_t>& table = student.interval_half_width;
+    table.resize(static_cast<size_t>(model().spec.horizon));
+    for (size_t j = 0; j < table.size(); ++j)
+      table[j] = static_cast<int32_t>(j) * 20000;
+    table[table.size() - 3] = 1 << 28;
+    table[table.size() - 2] = 1 << 29;
+    table[table.size() - 1] = 1 << 30;
+    auto exported = pipeline::export_model(student, model().spec, "test-v1");
+    return edge::load_node_model(exported->blob).value().release();
+  }();
+  return *loaded;
+}
+
+std::string cycle_body_v2(uint32_t seq, const std::string& cell, const pipeline::SeriesRow& row) {
+  return "cc2" + cycle_body(seq, cell, row).substr(3);
+}
+
+TEST(CcNodeV2, AnswersEachRequestInItsOwnVersion) {
+  Node n(interval_model().view());
+  ASSERT_EQ(n.status(), CC_NODE_OK);
+  n.ready();
+  const std::string& sha = interval_model().model().sha256_hex;
+  ASSERT_EQ(n.boot().size(), 1u);
+  EXPECT_EQ(Node::body_of(n.boot()[0]), "cc1 HI 0 1 test-v1 " + sha) << "HI is the same in v2";
+  const std::string features = " 20 24 ir_ohm,temperature_c,charge_time_min 8";
+  EXPECT_EQ(n.ask("cc1 ID 42"), "cc1 ID 42 1 test-v1 " + sha + features);
+  EXPECT_EQ(n.ask("cc2 ID 43"), "cc2 ID 43 2 test-v1 " + sha + features + " 1");
+  EXPECT_EQ(n.ask("cc3 ID 44"), "cc1 ER 44 version") << "an unknown version is refused in v1";
+  EXPECT_EQ(n.ask("cc2 FC 45"), "cc2 ER 45 type");
+  EXPECT_EQ(n.ask("cc2 ID 46 x"), "cc2 ER 46 field");
+  EXPECT_EQ(n.ask("cc2 CY 47 c 1 3 - - -"), "cc2 ER 47 field");
+  EXPECT_EQ(fields(n.ask("cc2 ST 48"))[0], "cc2");
+  EXPECT_EQ(fields(n.ask("cc1 ST 49"))[0], "cc1");
+  // Without a table a v2 identify says 0 rows.
+  Node bare;
+  bare.ready();
+  EXPECT_EQ(fields(bare.ask("cc2 ID 1")).back(), "0");
+}
+
+TEST(CcNodeV2, ForecastCarriesTheIntervalAndEndOfLifeIntervalOfTheNodesOwnBounds) {
+  const Model& m = model();
+  Node n(interval_model().view());
+  n.ready();
+  const auto w = static_cast<size_t>(m.spec.input_len);
+  const auto h = static_cast<size_t>(m.spec.horizon);
+  std::vector<float> lower(h), upper(h), soh(h);
+  int forecasts = 0, eol_intervals = 0;
+  uint32_t seq = 0;
+  for (const auto& original : m.cells) {
+    const pipeline::CellSeries cell = as_sent(original);
+    for (size_t i = 0; i < cell.rows.size(); ++i) {
+      // The same cycle asked in v1 and v2 (a retransmission): the same forecast, v1 without the
+      // interval.
+      const auto v1 = fields(n.ask(cycle_body(++seq, cell.cell_id, cell.rows[i])));
+      const auto v2 = fields(n.ask(cycle_body_v2(++seq, cell.cell_id, cell.rows[i])));
+      if (i + 1 < w) {
+        ASSERT_EQ(v2[0] + " " + v2[1], "cc2 OK");
+        continue;
+      }
+      ASSERT_EQ(v1.size(), 10u);
+      ASSERT_EQ(v2.size(), 16u);
+      ASSERT_EQ(v2[1], "FC");
+      for (size_t k = 3; k <= 8; ++k)
+        EXPECT_EQ(v2[k], v1[k]) << "field " << k;
+      EXPECT_EQ(v2[15], "7") << "the duration stays the last field";
+      ASSERT_EQ(cc_node_last_interval(&n.raw(), lower.data(), upper.data()), CC_OK);
+      const float last = n.raw().forecast_last, amp = n.raw().forecast_amp;
+      uint32_t earliest = 0, latest = 0, expected_eol = 0;
+      for (size_t j = 0; j < h; ++j) {
+        soh[j] = last + amp * (static_cast<float>(cc_node_last_output(&n.raw())[j]) *
+                               n.raw().output_scale);
+        ASSERT_LE(lower[j], soh[j]);
+        ASSERT_GE(upper[j], soh[j]);
+        const uint32_t cycle = static_cast<uint32_t>(cell.rows[i].cycle + j + 1);
+        if (earliest == 0 && lower[j] < CC_NODE_EOL_SOH) earliest = cycle;
+        if (latest == 0 && upper[j] < CC_NODE_EOL_SOH) latest = cycle;
+        if (expected_eol == 0 && soh[j] < CC_NODE_EOL_SOH) expected_eol = cycle;
+      }
+      EXPECT_EQ(lower[0], soh[0]) << "half-width 0 at the first step";
+      EXPECT_NEAR(std::stod(v2[9]), lower[9], 1.5e-6);
+      EXPECT_NEAR(std::stod(v2[10]), upper[9], 1.5e-6);
+      EXPECT_NEAR(std::stod(v2[11]), lower[h - 1], 1.5e-6);
+      EXPECT_NEAR(std::stod(v2[12]), upper[h - 1], 1.5e-6);
+      EXPECT_EQ(v2[13], earliest ? std::to_string(earliest) : "-");
+      EXPECT_EQ(v2[14], latest ? std::to_string(latest) : "-");
+      EXPECT_EQ(v2[8], expected_eol ? std::to_string(expected_eol) : "-");
+      eol_intervals += earliest != 0;
+      ++forecasts;
+    }
+  }
+  EXPECT_GE(forecasts, 800);
+  EXPECT_GT(eol_intervals, 0) << "some windows must reach the end of life within the horizon";
+}
+
+TEST(CcNodeV2, ForecastWithoutATableHasDashesForTheInterval) {
+  const Model& m = model();
+  Node n;
+  n.ready();
+  std::vector<std::string> f;
+  for (size_t i = 0; i < static_cast<size_t>(m.spec.input_len); ++i)
+    f = fields(n.ask(cycle_body_v2(1, "c", m.cells[0].rows[i])));
+  ASSERT_EQ(f.size(), 16u);
+  for (size_t k = 9; k <= 14; ++k)
+    EXPECT_EQ(f[k], "-") << "field " << k;
+  std::vector<float> lower(24), upper(24);
+  EXPECT_EQ(cc_node_last_interval(&n.raw(), lower.data(), upper.data()), CC_ERROR_ARGUMENT);
+}
+
+// The longest v2 answer (64-character cell, 32-character version, cycle 1,000,000, values
+// clamped to -2000) still fits a line, with every field.
+TEST(CcNodeV2, LongestForecastAnswerFitsTheLine) {
+  const Model& m = model();
+  models::QuantizedStudent student = m.student;
+  student.interval_half_width.assign(static_cast<size_t>(m.spec.horizon), 1 << 30);
+  auto exported = pipeline::export_model(student, m.spec, std::string(32, 'v'));
+  ASSERT_TRUE(exported.ok());
+  auto loaded = edge::load_node_model(exported->blob);
+  ASSERT_TRUE(loaded.ok());
+  cc_node_model view = (*loaded)->view();
+  view.level_offset = -1000.0f;  // nothing the forecast is meant for: values at the clamp
+  Node n(view);
+  n.ready();
+  const std::string cell(64, 'c');
+  std::vector<std::string> lines;
+  for (uint32_t c = 1000000 - 19; c <= 1000000; ++c) {
+    pipeline::SeriesRow row = m.cells[0].rows[0];
+    row.cycle = c;
+    row.soh = 0.01 + 1.9 * ((c % 2) != 0);
+    lines = n.feed(frame(cycle_body_v2(4294967295u, cell, row)));
+  }
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LE(lines[0].size(), size_t{CC_NODE_MAX_LINE});
+  const auto f = fields(Node::body_of(lines[0]));
+  ASSERT_EQ(f.size(), 16u) << lines[0];
+  EXPECT_EQ(f[1], "FC");
+  ::testing::Test::RecordProperty("longest_v2_fc_bytes", static_cast<int>(lines[0].size()));
+}
+
+// A table with three rows: the window's last SOH picks the row, at the band limits too.
+TEST(CcNodeV2, WindowsLastSohPicksTheIntervalRowOfItsBand) {
+  const Model& m = model();
+  const auto w = static_cast<uint16_t>(m.spec.input_len);
+  const auto h = static_cast<size_t>(m.spec.horizon);
+  std::vector<int32_t> table(3 * h);
+  for (size_t j = 0; j < h; ++j) {
+    table[j] = 1000;             // high
+    table[h + j] = 100000;       // medium
+    table[2 * h + j] = 4000000;  // low
+  }
+  const cc_node_interval three{table.data(), 3, {0.95f, 0.90f}};
+  cc_node_model view = model().loaded->view();
+  view.interval = &three;
+  Node n(view);
+  ASSERT_EQ(n.status(), CC_NODE_OK);
+  n.ready();
+  auto cell = std::make_unique<cc_node_cell>();
+  cell->count = w;
+  cell->head = 0;
+  std::vector<float> soh(h), lower(h), upper(h);
+  // The row used: the half-width that reproduces the node's lower bound at the last step.
+  const auto row_of = [&](float last_soh) {
+    for (uint16_t t = 0; t < w; ++t)
+      cell->values[0][t] = last_soh + 0.0005f * static_cast<float>(w - 1 - t);
+    EXPECT_EQ(cc_node_forecast_cell(&n.raw(), cell.get(), soh.data()), CC_OK);
+    EXPECT_EQ(cc_node_last_interval(&n.raw(), lower.data(), upper.data()), CC_OK);
+    const int32_t y = cc_node_last_output(&n.raw())[h - 1];
+    for (int row = 0; row < 3; ++row) {
+      const int32_t half = table[static_cast<size_t>(row) * h];
+      const float expected =
+          n.raw().forecast_last +
+          n.raw().forecast_amp * (static_cast<float>(y - half) * n.raw().output_scale);
+      if (expected == lower[h - 1]) return row;
+    }
+    return -1;
+  };
+  EXPECT_EQ(row_of(1.01f), 0);
+  EXPECT_EQ(row_of(0.95f), 0) << "the high band includes its limit";
+  EXPECT_EQ(row_of(std::nextafter(0.95f, 0.0f)), 1);
+  EXPECT_EQ(row_of(0.90f), 1);
+  EXPECT_EQ(row_of(std::nextafter(0.90f, 0.0f)), 2);
+  EXPECT_EQ(row_of(0.5f), 2);
+  // Two rows: the low band uses the last one.
+  const cc_node_interval two{table.data(), 2, {0.95f, 0.90f}};
+  view.interval = &two;
+  Node n2(view);
+  ASSERT_EQ(n2.status(), CC_NODE_OK);
+  for (uint16_t t = 0; t < w; ++t)
+    cell->values[0][t] = 0.5f + 0.0005f * static_cast<float>(w - 1 - t);
+  ASSERT_EQ(cc_node_forecast_cell(&n2.raw(), cell.get(), soh.data()), CC_OK);
+  ASSERT_EQ(cc_node_last_interval(&n2.raw(), lower.data(), upper.data()), CC_OK);
+  const int32_t y = cc_node_last_output(&n2.raw())[h - 1];
+  EXPECT_EQ(lower[h - 1],
+            n2.raw().forecast_last +
+                n2.raw().forecast_amp * (static_cast<float>(y - table[h]) * n2.raw().output_scale));
+}
+
+TEST(CcNodeV2, RefusesBadIntervalTables) {
+  const auto h = static_cast<size_t>(model().spec.horizon);
+  std::vector<int32_t> table(4 * h, 5);
+  const cc_node_model good = model().loaded->view();
+  const auto status_with = [&](cc_node_interval interval) {
+    cc_node_model view = good;
+    view.interval = &interval;
+    return Node(view).status();
+  };
+  EXPECT_EQ(status_with({table.data(), 1, {0.95f, 0.9f}}), CC_NODE_OK);
+  EXPECT_EQ(status_with({table.data(), 3, {2.0f, 1e-3f}}), CC_NODE_OK);
+  EXPECT_EQ(status_with({nullptr, 1, {0.95f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 0, {0.95f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 4, {0.95f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 1, {0.9f, 0.95f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 1, {0.9f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 1, {0.95f, 0.0f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 1, {2.5f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  EXPECT_EQ(status_with({table.data(), 1, {std::nanf(""), 0.9f}}), CC_NODE_ERROR_MODEL);
+  table[2 * h + 3] = -1;  // in the third row
+  EXPECT_EQ(status_with({table.data(), 2, {0.95f, 0.9f}}), CC_NODE_OK);
+  EXPECT_EQ(status_with({table.data(), 3, {0.95f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  table[2 * h + 3] = (1 << 30) + 1;
+  EXPECT_EQ(status_with({table.data(), 3, {0.95f, 0.9f}}), CC_NODE_ERROR_MODEL);
+  table[2 * h + 3] = 1 << 30;
+  EXPECT_EQ(status_with({table.data(), 3, {0.95f, 0.9f}}), CC_NODE_OK);
 }
 
 }  // namespace

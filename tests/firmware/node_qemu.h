@@ -3,6 +3,7 @@
 // by node_qemu_test.cc (generated data) and the Edge benchmark (real data).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -38,7 +39,8 @@ inline CommandResult run_command(const std::string& command) {
 }
 
 // The host side: the same frames through the same node code, with the transcript rule of
-// node_harness.c (each FC answer followed by "Y <CRC-32 of the int32 outputs>").
+// node_harness.c (each FC answer, v1 or v2, followed by "Y <CRC-32 of the int32 outputs>" and,
+// with an interval table, "L <CRC-32 of the H lower then H upper float bounds>").
 inline std::string host_transcript(const edge::LoadedNodeModel& model, const std::string& frames) {
   struct Sink {
     std::string text;
@@ -51,11 +53,18 @@ inline std::string host_transcript(const edge::LoadedNodeModel& model, const std
   const auto write = [](void* context, const char* bytes, size_t length) {
     auto* s = static_cast<Sink*>(context);
     s->text.append(bytes, length);
-    if (length > 7 && std::string(bytes, 7) == "cc1 FC ") {
+    const std::string start(bytes, std::min<size_t>(length, 7));
+    if (start == "cc1 FC " || start == "cc2 FC ") {
       char line[16];
       std::snprintf(line, sizeof line, "Y %08x\n",
                     cc_node_crc32(0, cc_node_last_output(s->node), s->horizon * sizeof(int32_t)));
       s->text += line;
+      std::vector<float> bounds(2u * s->horizon);
+      if (cc_node_last_interval(s->node, bounds.data(), bounds.data() + s->horizon) == CC_OK) {
+        std::snprintf(line, sizeof line, "L %08x\n",
+                      cc_node_crc32(0, bounds.data(), bounds.size() * sizeof(float)));
+        s->text += line;
+      }
     }
   };
   const auto micros = [](void*) -> uint32_t { return 0; };
@@ -68,7 +77,7 @@ inline std::string host_transcript(const edge::LoadedNodeModel& model, const std
 // Drops the duration field (the last before the CRC) and the CRC of FC answers: the only thing
 // a host and a target may legitimately disagree on.
 inline std::string without_durations(const std::string& transcript) {
-  static const std::regex fc(R"((cc1 FC [^*\n]*) \d+\*[0-9a-f]{8})");
+  static const std::regex fc(R"((cc[12] FC [^*\n]*) \d+\*[0-9a-f]{8})");
   return std::regex_replace(transcript, fc, "$1");
 }
 

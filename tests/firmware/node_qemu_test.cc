@@ -40,16 +40,18 @@ std::string value(double v, const char* format) {
   return text;
 }
 
-// Every cycle of every cell as CY frames, cell after cell; returns the last frame through `last`.
+// Every cycle of every cell as CY frames, cell after cell, in protocol v1 for even and v2 for odd
+// cells; returns the last frame through `last`.
 std::string cycle_frames(const std::vector<pipeline::CellSeries>& cells, std::string& last) {
   std::string out;
   uint32_t seq = 0;
-  for (const auto& cell : cells) {
+  for (size_t c = 0; c < cells.size(); ++c) {
+    const auto& cell = cells[c];
     for (const auto& row : cell.rows) {
-      last = crc_frame("cc1 CY " + std::to_string(++seq) + " " + cell.cell_id + " " +
-                       std::to_string(row.cycle) + " " + value(row.soh, "%.6f") + " " +
-                       value(row.ir_ohm, "%.7g") + " " + value(row.temperature_c, "%.7g") + " " +
-                       value(row.charge_time_min, "%.7g"));
+      last = crc_frame(std::string(c % 2 == 0 ? "cc1" : "cc2") + " CY " + std::to_string(++seq) +
+                       " " + cell.cell_id + " " + std::to_string(row.cycle) + " " +
+                       value(row.soh, "%.6f") + " " + value(row.ir_ohm, "%.7g") + " " +
+                       value(row.temperature_c, "%.7g") + " " + value(row.charge_time_min, "%.7g"));
       out += last;
     }
   }
@@ -62,7 +64,13 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
   ASSERT_EQ(spec.input_len, 100);
   ASSERT_EQ(spec.features.size(), 3u);
   const auto windows = pipeline::make_windows(cells, spec, 10);
-  const auto student = testing::random_student(spec, windows, 16, 9);
+  auto student = testing::random_student(spec, windows, 16, 9);
+  // An interval table too (its last step at the 2^30 limit), so that the bounds'
+  // bits are compared as well (the L lines).
+  student.interval_half_width.resize(static_cast<size_t>(student.horizon));
+  for (size_t j = 0; j < student.interval_half_width.size(); ++j)
+    student.interval_half_width[j] = static_cast<int32_t>(j * 30000);
+  student.interval_half_width.back() = 1 << 30;
   auto exported = pipeline::export_model(student, spec, "qemu-w16");
   ASSERT_TRUE(exported) << exported.error().message;
 
@@ -82,8 +90,16 @@ TEST(NodeQemu, CortexM4AnswersBitIdenticallyToTheHostAndMeetsTheFootprintTargets
   const int64_t forecasts = target->figures.at("forecasts");
   EXPECT_GE(forecasts, 1000);
   EXPECT_EQ(forecasts, 10 * (220 - 100 + 1));
-  // Every answer and every forecast's H int32 outputs (the Y lines) agree, bit for bit.
+  // Every answer, v1 and v2, every forecast's H int32 outputs (the Y lines) and its H lower and
+  // upper bounds (the L lines) agree, bit for bit.
   EXPECT_EQ(testing::without_durations(target->transcript), testing::without_durations(host));
+  size_t bound_lines = 0, v2_forecasts = 0;
+  for (size_t at = host.find("\nL "); at != std::string::npos; at = host.find("\nL ", at + 1))
+    ++bound_lines;
+  for (size_t at = host.find("cc2 FC "); at != std::string::npos; at = host.find("cc2 FC ", at + 1))
+    ++v2_forecasts;
+  EXPECT_EQ(bound_lines, static_cast<size_t>(forecasts));
+  EXPECT_EQ(v2_forecasts, static_cast<size_t>(forecasts / 2));
   EXPECT_EQ(target->figures.at("frame_forecasts"), target->figures.at("frame_runs"));
 
   const int64_t runtime_flash = target->map.flash.at("runtime") + target->map.flash.at("model");

@@ -170,5 +170,94 @@ TEST(VirtualNode, RefusesACorruptModelFile) {
   EXPECT_EQ(wait_exit(p), 1);
 }
 
+// A second export (W 5, H 12) for the update tests; returns its blob.
+std::vector<uint8_t> update_blob(const std::string& version) {
+  const auto cells = testing::generated_cells(2, 40, 6);
+  pipeline::FeatureOptions options;
+  options.input_len = 5;
+  options.horizon = 12;
+  options.use_optional_features = false;
+  const auto spec = *pipeline::fit_feature_spec(cells, options);
+  const auto student = testing::random_student(spec, pipeline::make_windows(cells, spec, 2), 4, 9);
+  return pipeline::export_model(student, spec, version)->blob;
+}
+
+// The model-update frames of `blob`: UB, the chunks, UE.
+std::vector<std::string> update_frames(const std::vector<uint8_t>& blob,
+                                       const std::string& version) {
+  std::vector<std::string> frames{frame("cc2 UB 1 " + std::to_string(blob.size()) + " " +
+                                        pipeline::sha256_hex(blob) + " " + version)};
+  for (size_t at = 0; at < blob.size(); at += 96) {
+    const auto piece = std::span(blob).subspan(at, std::min<size_t>(96, blob.size() - at));
+    std::string hex;
+    char two[3];
+    for (const uint8_t b : piece) {
+      std::snprintf(two, sizeof two, "%02x", b);
+      hex += two;
+    }
+    char crc[9];
+    std::snprintf(crc, sizeof crc, "%08x", models::crc32(piece));
+    frames.push_back(frame("cc2 UC " + std::to_string(2 + at / 96) + " " + std::to_string(at) +
+                           " " + hex + " " + crc));
+  }
+  frames.push_back(frame("cc2 UE 999"));
+  return frames;
+}
+
+TEST(VirtualNode, KeepsUpdatedModelsInItsSlotFileAcrossKillsAndRestarts) {
+  const testing::TempDir dir;
+  write_model(dir.path());
+  const std::string slots = (dir.path() / "slots.bin").string();
+  const std::vector<std::string> args{kNode,     "--model", (dir.path() / "model.bin").string(),
+                                      "--slots", slots,     "--slot-bytes",
+                                      "16384"};
+  const auto blob = update_blob("vn-2");
+  const auto frames = update_frames(blob, "vn-2");
+
+  // Killed (SIGKILL: no clean-up, as a power cut) halfway through the transfer.
+  Process p = spawn(args);
+  EXPECT_EQ(body_of(read_line(p.out)).substr(0, 16), "cc1 HI 0 1 vn-1 ");
+  for (size_t i = 0; i < frames.size() / 2; ++i) {
+    send(p.in, frames[i]);
+    EXPECT_EQ(body_of(read_line(p.out)).substr(0, 6), "cc2 UP");
+  }
+  kill(p.pid, SIGKILL);
+  wait_exit(p);
+
+  p = spawn(args);
+  EXPECT_EQ(body_of(read_line(p.out)).substr(0, 16), "cc1 HI 0 1 vn-1 ") << "the old model";
+  send(p.in, frame("cc2 US 2"));
+  EXPECT_EQ(body_of(read_line(p.out)), "cc2 UP 2 idle 0 interrupted");
+  for (const std::string& f : frames) {
+    send(p.in, f);
+    const std::string answer = body_of(read_line(p.out));
+    EXPECT_EQ(answer.substr(answer.size() - (&f == &frames.back() ? 8 : 2)),
+              &f == &frames.back() ? "switched" : "ok")
+        << answer;
+  }
+  EXPECT_EQ(body_of(read_line(p.out)), "cc1 HI 0 1 vn-2 " + pipeline::sha256_hex(blob));
+  kill(p.pid, SIGUSR1);  // a reset reads the slots again
+  EXPECT_EQ(body_of(read_line(p.out)).substr(0, 16), "cc1 HI 0 1 vn-2 ");
+  close(p.in);
+  p.in = -1;
+  EXPECT_EQ(wait_exit(p), 0);
+
+  p = spawn(args);
+  EXPECT_EQ(body_of(read_line(p.out)).substr(0, 16), "cc1 HI 0 1 vn-2 ") << "after a restart";
+  send(p.in, frame("cc2 SL 3"));
+  EXPECT_EQ(body_of(read_line(p.out)),
+            "cc2 SL 3 A A vn-2 " + pipeline::sha256_hex(blob) + " B - -");
+  close(p.in);
+  p.in = -1;
+  EXPECT_EQ(wait_exit(p), 0);
+
+  const std::vector<std::string> other_size{
+      kNode,          "--model", (dir.path() / "model.bin").string(), "--slots", slots,
+      "--slot-bytes", "8192"};
+  p = spawn(other_size);
+  EXPECT_NE(read_line(p.err).find("need"), std::string::npos);
+  EXPECT_EQ(wait_exit(p), 1);
+}
+
 }  // namespace
 }  // namespace cyclecast

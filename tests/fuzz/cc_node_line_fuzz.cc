@@ -24,7 +24,11 @@ const cyclecast::edge::LoadedNodeModel& fuzz_model() {
     options.horizon = 12;
     const auto spec = *cyclecast::pipeline::fit_feature_spec(cells, options);
     const auto windows = cyclecast::pipeline::make_windows(cells, spec, 2);
-    const auto student = cyclecast::testing::random_student(spec, windows, 4, 3);
+    auto student = cyclecast::testing::random_student(spec, windows, 4, 3);
+    // An interval table, so that v2 forecasts reach the interval's code (the last step at the
+    // 2^30 limit).
+    student.interval_half_width = {0,       1,       100,     10000,   1 << 20, 1 << 24,
+                                   1 << 26, 1 << 27, 1 << 28, 1 << 29, 1 << 29, 1 << 30};
     auto exported = cyclecast::pipeline::export_model(student, spec, "fuzz");
     auto loaded = cyclecast::edge::load_node_model(exported->blob);
     return loaded.value().release();

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -23,8 +25,13 @@
 #include <thread>
 #include <vector>
 
+#include "cyclecast/lifecycle/bundle.h"
+#include "cyclecast/lifecycle/signing.h"
+#include "cyclecast/models/model_file.h"
 #include "cyclecast/pipeline/export.h"
 #include "cyclecast/storage/database.h"
+#include "cyclecast/wire/edge.h"
+#include "cyclecast/wire/node_frames.h"
 #include "ingest_harness.h"
 #include "temp_dir.h"
 #include "tiny_run.h"
@@ -59,7 +66,9 @@ void write_all(int fd, const std::string& bytes) {
 // gateway, reset the node (SIGUSR1), stop it (nothing answers), and unplug the whole line.
 class NodeLine {
  public:
-  NodeLine(fs::path link, fs::path model) : link_(std::move(link)), model_(std::move(model)) {}
+  // With `slots`, the node keeps model-update slots in that file (cyclecast-node --slots).
+  NodeLine(fs::path link, fs::path model, fs::path slots = {})
+      : link_(std::move(link)), model_(std::move(model)), slots_(std::move(slots)) {}
   ~NodeLine() {
     stop_node();
     unplug();
@@ -95,13 +104,19 @@ class NodeLine {
     ASSERT_EQ(::pipe2(from_node, O_CLOEXEC), 0);
     const std::string program = binary("cyclecast-node");
     const std::string model = model_.string();
+    const std::string slots = slots_.string();
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(to_node[0], 0);
       ::dup2(from_node[1], 1);
       ::close(to_node[1]);
       ::close(from_node[0]);
-      ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+      if (slots.empty()) {
+        ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), nullptr);
+      } else {
+        ::execl(program.c_str(), program.c_str(), "--model", model.c_str(), "--slots",
+                slots.c_str(), nullptr);
+      }
       ::_exit(127);
     }
     ::close(to_node[0]);
@@ -122,6 +137,9 @@ class NodeLine {
     node_in_ = node_out_ = -1;
   }
   void reset_node() { ::kill(pid_, SIGUSR1); }
+  // Makes the line behave as a node of protocol v1 only: every v2 request is answered
+  // "cc1 ER SEQ version", as such a node answers it, and only v1 requests reach the node.
+  void speak_v1_only() { v1_only_ = true; }
   // Bytes towards the gateway, between whole lines of the node.
   void inject(const std::string& bytes) {
     std::lock_guard lock(mutex_);
@@ -141,8 +159,7 @@ class NodeLine {
       lock.lock();
       if (fds[0].revents & POLLIN) {
         const ssize_t n = ::read(master_, buffer, sizeof buffer);
-        if (n > 0 && node_in_ >= 0)
-          write_all(node_in_, std::string(buffer, static_cast<size_t>(n)));
+        if (n > 0) to_node(std::string(buffer, static_cast<size_t>(n)));
       }
       if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP)) && node_out_ >= 0) {
         const ssize_t n = ::read(node_out_, buffer, sizeof buffer);
@@ -151,7 +168,28 @@ class NodeLine {
     }
   }
 
-  fs::path link_, model_;
+  // Gateway -> node bytes (the mutex held); a v1-only line refuses v2 requests itself.
+  void to_node(const std::string& bytes) {
+    if (!v1_only_) {
+      if (node_in_ >= 0) write_all(node_in_, bytes);
+      return;
+    }
+    pending_ += bytes;
+    for (size_t end = pending_.find('\n'); end != std::string::npos; end = pending_.find('\n')) {
+      const std::string line = pending_.substr(0, end + 1);
+      pending_.erase(0, end + 1);
+      if (line.rfind("cc2 ", 0) == 0) {
+        const size_t seq_end = line.find_first_of(" *", 7);
+        write_all(master_, wire::frame("cc1 ER " + line.substr(7, seq_end - 7) + " version"));
+      } else if (node_in_ >= 0) {
+        write_all(node_in_, line);
+      }
+    }
+  }
+
+  fs::path link_, model_, slots_;
+  std::atomic<bool> v1_only_{false};
+  std::string pending_;
   int master_ = -1;
   pid_t pid_ = -1;
   int node_in_ = -1, node_out_ = -1;
@@ -167,46 +205,64 @@ class GatewayTest : public ::testing::Test {
     port_ = cyclecast::testing::free_port();
     broker_ = std::make_unique<Broker>(dir_.path(), port_);
     broker_->start();
-    auto exported = pipeline::export_run(bundle::testing::tiny_run_dir(), "gw-1");
+    // The tiny run's student with an interval table of its own, so that the node's forecasts
+    // carry an interval whatever the run calibrated.
+    const fs::path run = bundle::testing::tiny_run_dir();
+    std::ifstream int8_file(run / "student.int8", std::ios::binary);
+    const std::vector<uint8_t> int8((std::istreambuf_iterator<char>(int8_file)), {});
+    auto student = models::deserialize_quantized_student(int8);
+    ASSERT_TRUE(student.ok()) << student.error().message;
+    student->interval_half_width.assign(student->horizon, 1 << 22);
+    auto saved = models::load_model((run / "student.ccm").string());
+    ASSERT_TRUE(saved.ok());
+    auto spec = pipeline::FeatureSpec::from_metadata(saved->metadata);
+    ASSERT_TRUE(spec.ok());
+    auto exported = pipeline::export_model(*student, *spec, "gw-1");
     ASSERT_TRUE(exported.ok()) << exported.error().message;
     model_sha_ = exported->sha256_hex;
     ASSERT_TRUE(pipeline::write_exported_model(*exported, dir_ / "model").ok());
-    line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin");
+    line_ = std::make_unique<NodeLine>(dir_ / "tty", dir_ / "model" / "model.bin", node_slots());
     line_->plug();
+    if (v1_node()) line_->speak_v1_only();
     line_->start_node();
     subscriber_ = Child({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port_),
                          "-q", "1", "-v", "-t", "cyclecast/v1/nodes/n1/#"},
                         dir_ / "sub.txt");
     publish("cyclecast/v1/rigs/r1/cells/c1/meta", R"({"rated_capacity_ah": 1.1})", true);
-    gateway_ = Child({binary("cyclecast-gateway"),
-                      "--node",
-                      "n1",
-                      "--serial",
-                      (dir_ / "tty").string(),
-                      "--cells",
-                      "c1",
-                      "--mqtt-port",
-                      std::to_string(port_),
-                      "--answer-timeout-ms",
-                      "200",
-                      "--max-retries",
-                      "1",
-                      "--reopen-min-ms",
-                      "50",
-                      "--reopen-max-ms",
-                      "400",
-                      "--status-interval-ms",
-                      "100",
-                      "--queue-limit",
-                      queue_limit(),
-                      "--log-level",
-                      "debug"},
-                     dir_ / "gateway.log");
+    std::vector<std::string> gateway_args{binary("cyclecast-gateway"),
+                                          "--node",
+                                          "n1",
+                                          "--serial",
+                                          (dir_ / "tty").string(),
+                                          "--cells",
+                                          "c1",
+                                          "--mqtt-port",
+                                          std::to_string(port_),
+                                          "--answer-timeout-ms",
+                                          "200",
+                                          "--max-retries",
+                                          "1",
+                                          "--reopen-min-ms",
+                                          "50",
+                                          "--reopen-max-ms",
+                                          "400",
+                                          "--status-interval-ms",
+                                          "100",
+                                          "--queue-limit",
+                                          queue_limit(),
+                                          "--log-level",
+                                          "debug"};
+    for (const std::string& arg : extra_gateway_args())
+      gateway_args.push_back(arg);
+    gateway_ = Child(gateway_args, dir_ / "gateway.log");
     ASSERT_TRUE(eventually([&] { return status()["state"] == "online"; }, seconds(20)))
         << read_text(dir_ / "gateway.log");
   }
 
   virtual std::string queue_limit() const { return "10000"; }
+  virtual fs::path node_slots() { return {}; }
+  virtual std::vector<std::string> extra_gateway_args() { return {}; }
+  virtual bool v1_node() const { return false; }
 
   void publish(const std::string& topic, const std::string& payload, bool retain = false) {
     std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
@@ -287,6 +343,13 @@ TEST_F(GatewayTest, RecordsBecomeEdgeForecastsWithARetainedStatus) {
     EXPECT_EQ(f["horizon"], 10);
     EXPECT_GT(f["soh_at_h"].get<double>(), 0.5);
     EXPECT_LT(f["soh_at_h"].get<double>(), 1.1);
+    // Protocol v2: the node's interval, in the host payload's fields, around the forecast.
+    ASSERT_TRUE(f.contains("lower") && f.contains("upper") && f.contains("eol_interval")) << f;
+    ASSERT_EQ(f["lower"].size(), 10u);
+    EXPECT_TRUE(f["lower"][0].is_null());
+    EXPECT_LT(f["lower"][9].get<double>(), f["soh_at_h"].get<double>());
+    EXPECT_GT(f["upper"][9].get<double>(), f["soh_at_h"].get<double>());
+    EXPECT_TRUE(wire::parse_edge_forecast(f.dump()).ok());
   }
   ASSERT_TRUE(eventually([&] { return status()["forecasts"] == 6; }, seconds(5)));
   const Json s = status();
@@ -389,6 +452,11 @@ TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
     ASSERT_EQ(row.soh.size(), 10u);  // H = 10: step 10 is +10 and +H at once
     EXPECT_EQ(row.soh[9], static_cast<float>(f["soh_at_h"].get<double>()));
     EXPECT_TRUE(std::isnan(row.soh[0]));
+    ASSERT_EQ(row.lower.size(), 10u);
+    ASSERT_EQ(row.upper.size(), 10u);
+    EXPECT_EQ(row.lower[9], static_cast<float>(f["lower"][9].get<double>()));
+    EXPECT_EQ(row.upper[9], static_cast<float>(f["upper"][9].get<double>()));
+    EXPECT_TRUE(std::isnan(row.lower[0]));
   }
   EXPECT_EQ(stored.front().at_cycle, 20);
 
@@ -406,6 +474,33 @@ TEST_F(GatewayTest, CyclecastdStoresEdgeForecasts) {
   EXPECT_NE(reasons[1].find("edge forecast"), std::string::npos) << reasons[1];
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(seconds(10)), 0);
+}
+
+// A node that speaks only v1 (firmware from before intervals): the gateway's v2 identify is
+// refused, it falls back to v1, and the forecasts flow without an interval.
+class V1NodeGatewayTest : public GatewayTest {
+ protected:
+  bool v1_node() const override { return true; }
+};
+
+TEST_F(V1NodeGatewayTest, AV1NodeIsSpokenToInV1AndItsForecastsHaveNoInterval) {
+  publish_cycles(1, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  const auto all = forecasts();
+  EXPECT_EQ(all.size(), 3u);
+  for (const auto& [cycle, f] : all) {
+    EXPECT_FALSE(f.contains("lower")) << f;
+    EXPECT_TRUE(wire::parse_edge_forecast(f.dump()).ok());
+  }
+  EXPECT_EQ(status()["state"], "online");
+  EXPECT_NE(read_text(dir_ / "gateway.log").find("speaking v1"), std::string::npos);
+  // A reset makes the gateway try v2 again, and fall back again.
+  line_->reset_node();
+  publish_cycles(23, 23);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(23); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  EXPECT_FALSE(forecasts().at(23).contains("lower"));
 }
 
 class SmallQueueGatewayTest : public GatewayTest {
@@ -451,6 +546,102 @@ TEST_F(GatewayTest, DeepJsonOnItsTopicsIsRefusedAndRecordsStillFlow) {
   EXPECT_TRUE(gateway_.running());
   EXPECT_NE(read_text(dir_ / "gateway.log").find("nested deeper than 64 levels"),
             std::string::npos);
+}
+
+// A signed bundle of the tiny run exported as "gw-2" (the node runs "gw-1"), and the operator's
+// public key file; `other_key` signs with a key the gateway was not given.
+void write_update_bundle(const fs::path& dir, bool other_key) {
+  auto key = bundle::load_or_create_signing_key(dir / "keys");
+  auto wrong = bundle::load_or_create_signing_key(dir / "other-keys");
+  ASSERT_TRUE(key.ok() && wrong.ok());
+  bundle::RunBundleOptions options;
+  options.run_dir = bundle::testing::tiny_run_dir().string();
+  options.model_version = "gw-2";
+  auto contents = bundle::collect_run(options);
+  ASSERT_TRUE(contents.ok()) << contents.error().message;
+  auto bytes = bundle::build_bundle(*contents, other_key ? *wrong : *key);
+  ASSERT_TRUE(bytes.ok());
+  std::ofstream(dir / "gw-2.bundle", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes->data()),
+             static_cast<std::streamsize>(bytes->size()));
+  std::ofstream(dir / "operator.pub") << bundle::to_hex(key->public_key) << "\n";
+}
+
+class UpdateGatewayTest : public GatewayTest {
+ protected:
+  fs::path node_slots() override { return dir_ / "slots.bin"; }
+  std::vector<std::string> extra_gateway_args() override {
+    write_update_bundle(dir_.path(), false);
+    return {"--update-bundle", (dir_ / "gw-2.bundle").string(), "--operator-key",
+            (dir_ / "operator.pub").string()};
+  }
+};
+
+// The gateway verifies the bundle, sends its model in chunks, the node switches (slot A) and
+// forecasts with it; the retained status says so, and a node reset keeps the new model.
+TEST_F(UpdateGatewayTest, UpdatesTheNodeToTheBundlesModel) {
+  ASSERT_TRUE(eventually([&] { return status()["update"] == "switched"; }, seconds(30)))
+      << read_text(dir_ / "gateway.log");
+  ASSERT_TRUE(eventually([&] { return status()["model_version"] == "gw-2"; }, seconds(10)));
+  EXPECT_EQ(status()["active_slot"], "A");
+  publish_cycles(1, 21);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  // The bundle's model.bin carries the run's interval table (if its training calibrated one) in
+  // its tag 2 section: the updated node's v2 forecasts then carry that interval.
+  std::ifstream int8_file(bundle::testing::tiny_run_dir() / "student.int8", std::ios::binary);
+  const std::vector<uint8_t> int8((std::istreambuf_iterator<char>(int8_file)), {});
+  const auto run_student = models::deserialize_quantized_student(int8);
+  ASSERT_TRUE(run_student.ok());
+  const bool run_has_table = !run_student->interval_half_width.empty();
+  for (const auto& [cycle, f] : forecasts()) {
+    EXPECT_EQ(f["model_version"], "gw-2") << cycle;
+    EXPECT_EQ(f.contains("lower"), run_has_table) << cycle << " " << f;
+  }
+  const int64_t resets_before = status()["resets"].get<int64_t>();
+  line_->reset_node();
+  publish_cycles(22, 22);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(22); }, seconds(20)));
+  EXPECT_EQ(forecasts()[22]["model_version"], "gw-2") << "the slot survives the reset";
+  ASSERT_TRUE(
+      eventually([&] { return status()["resets"].get<int64_t>() > resets_before; }, seconds(10)));
+  EXPECT_EQ(status()["update"], "switched");
+  const std::string log = read_text(dir_ / "gateway.log");
+  EXPECT_EQ(log.find("updating node n1"), log.rfind("updating node n1"))
+      << "after the reset the node runs the bundle's model already: nothing is sent again";
+}
+
+class V1NodeUpdateGatewayTest : public UpdateGatewayTest {
+ protected:
+  bool v1_node() const override { return true; }
+};
+
+// One protocol version carries both the intervals and the update: a node that speaks only v1
+// gets neither, keeps its model and forecasts in v1, and the status says why.
+TEST_F(V1NodeUpdateGatewayTest, AV1NodeIsNotUpdatedAndKeepsForecasting) {
+  ASSERT_TRUE(eventually([&] { return status()["update"] == "failed:protocol"; }, seconds(30)))
+      << read_text(dir_ / "gateway.log");
+  publish_cycles(1, 21);
+  ASSERT_TRUE(eventually([&] { return forecasts_up_to(21); }, seconds(20)))
+      << read_text(dir_ / "gateway.log");
+  for (const auto& [cycle, f] : forecasts()) {
+    EXPECT_EQ(f["model_version"], "gw-1") << cycle;
+    EXPECT_FALSE(f.contains("lower")) << cycle;
+  }
+  EXPECT_EQ(read_text(dir_ / "gateway.log").find("updating node n1"), std::string::npos);
+}
+
+TEST(UpdateGateway, RefusesABundleSignedWithAnotherKeyBeforeSendingAnything) {
+  const TempDir dir;
+  write_update_bundle(dir.path(), true);
+  Child gateway({binary("cyclecast-gateway"), "--node", "n1", "--serial",
+                 (dir.path() / "no-such-tty").string(), "--cells", "c1", "--mqtt-port", "1",
+                 "--update-bundle", (dir.path() / "gw-2.bundle").string(), "--operator-key",
+                 (dir.path() / "operator.pub").string()},
+                dir.path() / "gateway.log");
+  EXPECT_EQ(gateway.wait(seconds(20)), 1);
+  EXPECT_NE(read_text(dir.path() / "gateway.log").find("key"), std::string::npos)
+      << read_text(dir.path() / "gateway.log");
 }
 
 }  // namespace

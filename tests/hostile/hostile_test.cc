@@ -303,7 +303,7 @@ std::vector<Case> serial_cases() {
        ""},
       {"serial.answer_type_as_request", Channel::kSerial, "", node_frame("cc1 HI 15"),
        "cc1 ER 15 type", ""},
-      {"serial.other_version", Channel::kSerial, "", node_frame("cc2 ID 16"), "cc1 ER 16 version",
+      {"serial.other_version", Channel::kSerial, "", node_frame("cc3 ID 16"), "cc1 ER 16 version",
        ""},
   };
 }
@@ -319,6 +319,10 @@ std::vector<Case> node_answer_cases() {
        ""},
       {"node.answer_cell_injection", Channel::kNodeAnswer, "", answer_line("cc1 OK 1 a/+/# 1 1"),
        "error", ""},
+      {"node.answer_v2_nan_bound", Channel::kNodeAnswer, "",
+       answer_line("cc2 FC 1 b1c0 5 v1 0.99 0.95 - nan 0.995 0.94 0.96 - - 3"), "error", ""},
+      {"node.answer_v2_bound_inside_out", Channel::kNodeAnswer, "",
+       answer_line("cc2 FC 1 b1c0 5 v1 0.99 0.95 - 0.995 0.985 0.94 0.96 - - 3"), "error", ""},
   };
 }
 

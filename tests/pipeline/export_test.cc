@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 
 #include "../firmware/node_fixture.h"
@@ -137,7 +140,7 @@ TEST(ReadNodeModel, RefusesWrongMagicVersionAndEveryTruncation) {
   bad[0] = 'X';
   EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kParse);
   bad = blob;
-  bad[4] = 2;
+  bad[4] = 3;
   EXPECT_EQ(read_node_model(bad).error().code, ErrorCode::kUnsupported);
   for (size_t n = 0; n < blob.size(); ++n) {
     auto cut = read_node_model(std::span(blob).first(n));
@@ -153,6 +156,136 @@ TEST(ReadNodeModel, RefusesWrongMagicVersionAndEveryTruncation) {
 TEST(ReadNodeModel, RefusesEverySingleBitFlip) {
   const Fixture& f = fixture();
   const std::vector<uint8_t> blob = export_model(f.student, f.spec, "v1")->blob;
+  for (size_t i = 0; i < blob.size(); i += 3) {
+    std::vector<uint8_t> bad = blob;
+    bad[i] ^= static_cast<uint8_t>(1u << (i % 8));
+    EXPECT_FALSE(read_node_model(bad)) << "flip in byte " << i;
+  }
+}
+
+// ---- the interval section (version 2) ---------------------------------------------------------
+
+models::QuantizedStudent with_table(models::QuantizedStudent student) {
+  student.interval_half_width.resize(student.horizon);
+  for (size_t j = 0; j < student.interval_half_width.size(); ++j)
+    student.interval_half_width[j] = static_cast<int32_t>(j * 1000 + 7);
+  student.interval_half_width.back() = 1 << 30;
+  return student;
+}
+
+// Replaces the blob's CRC after an edit, so that a test reaches the check behind it.
+std::vector<uint8_t> recrc(std::vector<uint8_t> blob) {
+  const uint32_t crc = models::crc32(std::span(blob).first(blob.size() - 4));
+  for (int i = 0; i < 4; ++i)
+    blob[blob.size() - 4 + static_cast<size_t>(i)] = static_cast<uint8_t>(crc >> (8 * i));
+  return blob;
+}
+
+// The self-test section's bytes (tag, length, I, inputs, H, outputs) of a student's blob.
+size_t selftest_section_bytes(const models::QuantizedStudent& s) {
+  return 1 + 4 + 2 + 2 * size_t{s.input_size} + 2 + 4 * size_t{s.horizon};
+}
+
+TEST(ExportModel, IntervalTableTravelsOnceInTheTag2SectionOfAFormat2Blob) {
+  const Fixture& f = fixture();
+  const models::QuantizedStudent student = with_table(f.student);
+  auto exported = export_model(student, f.spec, "iv");
+  ASSERT_TRUE(exported) << exported.error().message;
+  EXPECT_EQ(exported->blob[4], 2) << "format 2: the table is a section, not a format";
+  auto read = read_node_model(exported->blob);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->interval.bands, 1);
+  EXPECT_EQ(read->interval.band_soh[0], 0.95f);
+  EXPECT_EQ(read->interval.band_soh[1], 0.90f);
+  EXPECT_EQ(read->interval.half_width, student.interval_half_width);
+  EXPECT_TRUE(read->student.interval_half_width.empty()) << "not a second copy in the student";
+  EXPECT_EQ(models::serialize_quantized_student(read->student),
+            models::serialize_quantized_student(f.student));
+  // 1 band byte, 2 limits, H half-widths more than the blob of the same student without a table.
+  auto bare = export_model(f.student, f.spec, "iv");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->blob[4], 2) << "no table: the same format, without the tag 2 section";
+  // tag, length, bands, two limits, H half-widths.
+  EXPECT_EQ(exported->blob.size(), bare->blob.size() + 1 + 4 + 1 + 8 + 4 * student.horizon);
+  EXPECT_EQ(exported->blob[exported->blob.size() - 4 - 4 * student.horizon - 8 - 1 - 4 - 1],
+            kNodeModelSectionInterval);
+  EXPECT_EQ(read_node_model(bare->blob)->interval.bands, 0);
+  // The C sources carry the same table for the node.
+  const std::string& c = exported->model_data_c;
+  EXPECT_NE(c.find("static const int32_t interval_half_width[15] = {\n    7, 1007,"),
+            std::string::npos);
+  EXPECT_NE(c.find("1073741824,\n};"), std::string::npos);
+  EXPECT_NE(c.find("&interval, /* interval table */"), std::string::npos);
+  EXPECT_NE(bare->model_data_c.find("NULL, /* interval table */"), std::string::npos);
+}
+
+// A format 1 blob exported before the interval section existed, whose embedded CCQ8 student
+// carries the table, still loads, with that table as one row.
+TEST(ReadNodeModel, Format1BlobWithATableInItsStudentGivesAOneRowInterval) {
+  const Fixture& f = fixture();
+  const models::QuantizedStudent student = with_table(f.student);
+  const std::vector<uint8_t> bare = export_model(f.student, f.spec, "old")->blob;
+  const size_t bare_student = models::serialize_quantized_student(f.student).size();
+  const std::vector<uint8_t> ccq8 = models::serialize_quantized_student(student);
+  // Format 1: no sections (their count, the self-test) after the student.
+  const size_t sections = 1 + selftest_section_bytes(f.student);
+  std::vector<uint8_t> old(bare.begin(),
+                           bare.end() - 4 - static_cast<long>(sections + bare_student + 4));
+  old.at(4) = 1;
+  for (int i = 0; i < 4; ++i)
+    old.push_back(static_cast<uint8_t>(ccq8.size() >> (8 * i)));
+  old.insert(old.end(), ccq8.begin(), ccq8.end());
+  old.resize(old.size() + 4);
+  old = recrc(old);
+  auto read = read_node_model(old);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->interval.bands, 1);
+  EXPECT_EQ(read->interval.half_width, student.interval_half_width);
+  EXPECT_TRUE(read->student.interval_half_width.empty());
+}
+
+TEST(ReadNodeModel, RefusesABadIntervalSection) {
+  const Fixture& f = fixture();
+  const models::QuantizedStudent student = with_table(f.student);
+  const std::vector<uint8_t> blob = export_model(student, f.spec, "iv")->blob;
+  const size_t section = blob.size() - 4 - 4 * student.horizon - 8 - 1;
+  ASSERT_EQ(blob[section], 1);
+  const auto refused = [&](const std::function<void(std::vector<uint8_t>&)>& edit) {
+    std::vector<uint8_t> bad = blob;
+    edit(bad);
+    auto read = read_node_model(recrc(bad));
+    return !read && read.error().code == ErrorCode::kCorrupt;
+  };
+  const auto put_f32 = [](std::vector<uint8_t>& b, size_t at, float v) {
+    std::memcpy(b.data() + at, &v, 4);
+  };
+  EXPECT_FALSE(refused([](std::vector<uint8_t>&) {}));
+  EXPECT_TRUE(refused([&](auto& b) { b[section] = 0; }));
+  EXPECT_TRUE(refused([&](auto& b) { b[section] = 4; }));
+  EXPECT_TRUE(refused([&](auto& b) { b[section] = 2; })) << "2 rows need 2 H half-widths";
+  EXPECT_TRUE(refused([&](auto& b) { put_f32(b, section + 1, 0.85f); }));  // high <= medium
+  EXPECT_TRUE(refused([&](auto& b) { put_f32(b, section + 5, 0.0f); }));
+  EXPECT_TRUE(refused([&](auto& b) { put_f32(b, section + 1, std::nanf("")); }));
+  EXPECT_TRUE(refused([&](auto& b) { put_f32(b, section + 1, 2.5f); }));
+  EXPECT_TRUE(refused([&](auto& b) { b[section + 9 + 3] = 0x80; }));  // a negative half-width
+  EXPECT_TRUE(refused([&](auto& b) { b[section + 9 + 3] = 0x40; }));  // above 2^30
+  // The same table in the section and in the embedded student: refused, not guessed.
+  const std::vector<uint8_t> ccq8 = models::serialize_quantized_student(student);
+  const size_t bare_student = models::serialize_quantized_student(f.student).size();
+  // Before the interval section: its tag and length, the self-test, the section count, the
+  // embedded student and its length.
+  const size_t student_at = section - 5 - selftest_section_bytes(f.student) - 1 - bare_student;
+  std::vector<uint8_t> twice(blob.begin(), blob.begin() + static_cast<long>(student_at - 4));
+  for (int i = 0; i < 4; ++i)
+    twice.push_back(static_cast<uint8_t>(ccq8.size() >> (8 * i)));
+  twice.insert(twice.end(), ccq8.begin(), ccq8.end());
+  twice.insert(twice.end(), blob.begin() + static_cast<long>(student_at + bare_student),
+               blob.end());
+  auto read = read_node_model(recrc(twice));
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().message.find("two interval tables"), std::string::npos);
+  for (size_t n = 0; n < blob.size(); ++n)
+    ASSERT_FALSE(read_node_model(std::span(blob).first(n))) << "cut at " << n;
   for (size_t i = 0; i < blob.size(); i += 3) {
     std::vector<uint8_t> bad = blob;
     bad[i] ^= static_cast<uint8_t>(1u << (i % 8));

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cyclecast/wire/edge.h"
 
@@ -88,7 +91,7 @@ TEST(NodeFrames, RefusesGarbageWithAReason) {
       {"hello world", "no '*' and CRC"},
       {std::string("cc1 OK\x01") + "*00000000", "non-printable"},
       {std::string(300, 'x'), "longer than 255"},
-      {answer("cc2 OK 6 b1c0 12 12"), "not a protocol v1 frame"},
+      {answer("cc3 OK 6 b1c0 12 12"), "not a protocol v1 or v2 frame"},
       {answer("cc1 ZZ 6"), "unknown answer type 'ZZ'"},
       {answer("cc1 OK 6 b1c0 twelve 12"), "malformed OK"},
       {answer("cc1 FC 7 b1c0 100 v1 1.0 nan - 412"), "malformed FC"},
@@ -100,6 +103,63 @@ TEST(NodeFrames, RefusesGarbageWithAReason) {
     ASSERT_FALSE(parsed.ok()) << line;
     EXPECT_NE(parsed.error().message.find(reason), std::string::npos)
         << line << ": " << parsed.error().message;
+  }
+}
+
+TEST(NodeFrames, UpdateRequestsAndAnswersOfProtocol2) {
+  EXPECT_EQ(update_begin_request(4, 1000, sha(), "v-2"), frame("cc2 UB 4 1000 " + sha() + " v-2"));
+  const std::string data("\x00\xff\x10", 3);
+  char crc[9];
+  std::snprintf(crc, sizeof crc, "%08x", node_crc32(data));
+  EXPECT_EQ(update_chunk_request(5, 96, data), frame("cc2 UC 5 96 00ff10 " + std::string(crc)));
+  const std::string longest =
+      update_chunk_request(4294967295u, 4294967295u, std::string(kUpdateChunkBytes + 10, 'x'));
+  EXPECT_LE(longest.size(), kMaxNodeLine + 1) << "the largest chunk fits a line";
+  EXPECT_EQ(update_commit_request(6), frame("cc2 UE 6"));
+  EXPECT_EQ(slots_request(7), frame("cc2 SL 7"));
+
+  auto up = parse_answer(answer("cc2 UP 5 receiving 192 ok"));
+  ASSERT_TRUE(up.ok());
+  const auto& u = std::get<UpdateAnswer>(*up);
+  EXPECT_EQ(u.seq, 5u);
+  EXPECT_TRUE(u.receiving);
+  EXPECT_EQ(u.next, 192);
+  EXPECT_EQ(u.word, "ok");
+  EXPECT_EQ(std::get<UpdateAnswer>(*parse_answer(answer("cc2 UP 6 idle 0 selftest"))).word,
+            "selftest");
+  auto sl = parse_answer(answer("cc2 SL 8 A A v-2 " + sha() + " B - -"));
+  ASSERT_TRUE(sl.ok());
+  EXPECT_EQ(std::get<SlotsAnswer>(*sl).active, "A");
+  EXPECT_EQ(std::get<SlotsAnswer>(*sl).version[0], "v-2");
+  EXPECT_EQ(std::get<SlotsAnswer>(*sl).sha256[1], "-");
+  EXPECT_EQ(std::get<ErrorAnswer>(*parse_answer(answer("cc2 ER 9 field"))).code, "field");
+  // One protocol 2 for both: the ID of a node with the update module adds the active slot and the
+  // last update's outcome after the interval table's rows.
+  auto id = parse_answer(answer("cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 B switched"));
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  const auto& i = std::get<IdentifyAnswer>(*id);
+  EXPECT_EQ(i.interval_bands, 1);
+  EXPECT_EQ(i.active_slot, "B");
+  EXPECT_EQ(i.last_update, "switched");
+  auto plain = parse_answer(answer("cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 0"));
+  ASSERT_TRUE(plain.ok()) << "a node without the update module";
+  EXPECT_EQ(std::get<IdentifyAnswer>(*plain).active_slot, "");
+  for (const std::string& bad : std::vector<std::string>{
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 B", "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 B x",
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 C ok",
+           "cc2 ID 3 2 v-2 " + sha() + " 5 12 - 8 1 A a/b",
+           "cc1 ID 3 1 v-2 " + sha() + " 5 12 - 8 1 A ok"}) {
+    EXPECT_FALSE(parse_answer(answer(bad)).ok()) << bad;
+  }
+
+  for (const std::string& bad : std::vector<std::string>{
+           "cc2 UP 5 receiving 192", "cc2 UP 5 sending 0 ok", "cc2 UP 5 idle -1 ok",
+           "cc2 UP 5 idle 0 ok extra", "cc2 UP 5 idle 0 a/b", "cc2 UP x idle 0 ok",
+           "cc2 UP 5 idle 99999999999999999999 ok", "cc2 SL 8 C A - - B - -",
+           "cc2 SL 8 A A v-2 - B - -", "cc2 SL 8 A A - " + sha() + " B - -",
+           "cc2 SL 8 A B - - A - -", "cc2 SL 8 A A v " + sha(), "cc2 FC 1 c 1 v 1 1 - 1",
+           "cc2 HI 0 2 v " + sha()}) {
+    EXPECT_FALSE(parse_answer(answer(bad)).ok()) << bad;
   }
 }
 
@@ -180,6 +240,30 @@ TEST(EdgePayloads, NodeStatusRoundTripsAndIsStrict) {
 
 // A gateway's liveness on cyclecast/v1/daemons/cyclecast-gateway-{node}/status: what the MQTT
 // client of cyclecast-gateway publishes, and what anyone else may put there, refused naming why.
+TEST(EdgePayloads, NodeStatusCarriesTheUpdateOnlyWhenThereIsOne) {
+  NodeStatus s;
+  s.node = "n1";
+  s.state = "online";
+  EXPECT_EQ(serialize_node_status(s).find("update"), std::string::npos)
+      << "a gateway without an update sends what older readers know";
+  s.active_slot = "B";
+  s.update = "failed:selftest";
+  auto back = parse_node_status(serialize_node_status(s));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->active_slot, "B");
+  EXPECT_EQ(back->update, "failed:selftest");
+  for (const auto& [slot, update] :
+       std::vector<std::pair<std::string, std::string>>{{"C", "current"},
+                                                        {"A", "failed:"},
+                                                        {"A", "failed:a b"},
+                                                        {"A", "done"},
+                                                        {"A", "failed:" + std::string(17, 'x')}}) {
+    s.active_slot = slot;
+    s.update = update;
+    EXPECT_FALSE(parse_node_status(serialize_node_status(s)).ok()) << slot << " " << update;
+  }
+}
+
 TEST(GatewayStatus, ReadsOnlineAndOfflineOfAGatewayAndRefusesTheRest) {
   const std::string topic = "cyclecast/v1/daemons/cyclecast-gateway-nano-1/status";
   EXPECT_EQ(daemon_status_subscription(), "cyclecast/v1/daemons/+/status");

@@ -75,6 +75,21 @@ std::string check_ranges(const EdgeForecast& f) {
     return "'soh_at_10' and 'soh_at_h' must be in [-" + std::to_string(int(kMaxEdgeSoh)) + ", " +
            std::to_string(int(kMaxEdgeSoh)) + "]";
   }
+  if (f.interval) {
+    const ForecastInterval& in = *f.interval;
+    for (const auto cycle : {in.eol_earliest, in.eol_latest}) {
+      if (cycle && (*cycle <= f.cycle || *cycle > f.cycle + f.horizon))
+        return "'eol_interval' cycles must be null or in [cycle + 1, cycle + horizon]";
+    }
+    for (const auto bound : {in.lower_at_10, in.upper_at_10, std::optional(in.lower_at_h),
+                             std::optional(in.upper_at_h)}) {
+      if (bound && !soh_ok(*bound)) return "'lower' and 'upper' must be in [-10, 10]";
+    }
+    if (!interval_consistent(in, f.soh_at_10, f.soh_at_h, f.eol_cycle)) {
+      return "'lower', 'upper' and 'eol_interval' do not bound the forecast (bounds exactly at "
+             "steps 10 and H, lower <= SOH <= upper, earliest <= eol_cycle <= latest)";
+    }
+  }
   if (f.forecast_us < 0) return "'forecast_us' must be >= 0";
   if (f.received_at_ms < protocol::kMinMeasuredAtMs ||
       f.received_at_ms > protocol::kMaxMeasuredAtMs) {
@@ -83,7 +98,91 @@ std::string check_ranges(const EdgeForecast& f) {
   return {};
 }
 
+// "lower"/"upper" of a payload: `horizon` entries, null but at steps 10 and H.
+Json interval_steps(int64_t horizon, std::optional<double> at_10, double at_h) {
+  Json steps = Json::array();
+  for (int64_t step = 1; step <= horizon; ++step) {
+    if (step == horizon) {
+      steps.push_back(at_h);
+    } else if (step == 10 && at_10) {
+      steps.push_back(*at_10);
+    } else {
+      steps.push_back(nullptr);
+    }
+  }
+  return steps;
+}
+
+// Reads "lower"/"upper" back: exactly `horizon` entries, numbers at step H and at step 10 where
+// the forecast has a value there, null elsewhere; false otherwise.
+bool read_interval_steps(const nlohmann::json& steps, int64_t horizon, bool has_10,
+                         std::optional<double>& at_10, double& at_h) {
+  if (!steps.is_array() || std::ssize(steps) != horizon) return false;
+  for (int64_t step = 1; step <= horizon; ++step) {
+    const nlohmann::json& v = steps[static_cast<size_t>(step - 1)];
+    const bool given = step == horizon || (step == 10 && has_10);
+    if (!given) {
+      if (!v.is_null()) return false;
+      continue;
+    }
+    if (!v.is_number()) return false;
+    if (step == 10 && has_10) at_10 = v.get<double>();  // H = 10: both
+    if (step == horizon) at_h = v.get<double>();
+  }
+  return true;
+}
+
+// The interval of a payload (parse_edge_forecast): none when its three fields are absent.
+Result<std::optional<ForecastInterval>> parse_interval(const nlohmann::json& j,
+                                                       const EdgeForecast& f) {
+  const int present =
+      int(j.contains("lower")) + int(j.contains("upper")) + int(j.contains("eol_interval"));
+  if (present == 0) return std::optional<ForecastInterval>();
+  if (present != 3) return bad("'lower', 'upper' and 'eol_interval' come together");
+  if (f.horizon < 1 || f.horizon > kMaxEdgeHorizon)
+    return bad("'horizon' must be in [1, " + std::to_string(kMaxEdgeHorizon) + "]");
+  ForecastInterval in;
+  const bool has_10 = f.soh_at_10.has_value();
+  if (!read_interval_steps(j["lower"], f.horizon, has_10, in.lower_at_10, in.lower_at_h) ||
+      !read_interval_steps(j["upper"], f.horizon, has_10, in.upper_at_10, in.upper_at_h)) {
+    return bad(
+        "'lower' and 'upper' must hold 'horizon' entries, numbers at steps 10 and H "
+        "(where the forecast has values) and null elsewhere");
+  }
+  const nlohmann::json& eol = j["eol_interval"];
+  const auto cycle_or_null = [&](const char* key, std::optional<int64_t>& out) {
+    if (!eol.contains(key)) return false;
+    const nlohmann::json& v = eol[key];
+    if (v.is_null()) return true;
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() &&
+         v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())))
+      return false;
+    out = v.get<int64_t>();
+    return true;
+  };
+  if (!eol.is_object() || eol.size() != 2 || !cycle_or_null("earliest", in.eol_earliest) ||
+      !cycle_or_null("latest", in.eol_latest)) {
+    return bad(
+        "'eol_interval' must be {\"earliest\": integer or null, \"latest\": integer or "
+        "null}");
+  }
+  return std::optional(in);
+}
+
 }  // namespace
+
+bool interval_consistent(const ForecastInterval& in, std::optional<double> soh_at_10,
+                         double soh_at_h, std::optional<int64_t> eol_cycle) {
+  if (in.lower_at_10.has_value() != soh_at_10.has_value() ||
+      in.upper_at_10.has_value() != soh_at_10.has_value())
+    return false;
+  if (soh_at_10 && !(*in.lower_at_10 <= *soh_at_10 && *soh_at_10 <= *in.upper_at_10)) return false;
+  if (!(in.lower_at_h <= soh_at_h && soh_at_h <= in.upper_at_h)) return false;
+  if (eol_cycle && !(in.eol_earliest && *in.eol_earliest <= *eol_cycle)) return false;
+  if (in.eol_latest && !(eol_cycle && *eol_cycle <= *in.eol_latest)) return false;
+  return true;
+}
 
 std::string node_forecasts_topic(std::string_view node_id) {
   return "cyclecast/v1/nodes/" + std::string(node_id) + "/forecasts";
@@ -112,6 +211,16 @@ std::string serialize_edge_forecast(const EdgeForecast& f) {
          {"eol_cycle", f.eol_cycle ? Json(*f.eol_cycle) : Json(nullptr)},
          {"forecast_us", f.forecast_us},
          {"received_at_ms", f.received_at_ms}};
+  if (f.interval) {
+    const ForecastInterval& in = *f.interval;
+    const auto cycle_or_null = [](std::optional<int64_t> c) {
+      return c ? Json(*c) : Json(nullptr);
+    };
+    j["lower"] = interval_steps(f.horizon, in.lower_at_10, in.lower_at_h);
+    j["upper"] = interval_steps(f.horizon, in.upper_at_10, in.upper_at_h);
+    j["eol_interval"] = {{"earliest", cycle_or_null(in.eol_earliest)},
+                         {"latest", cycle_or_null(in.eol_latest)}};
+  }
   return j.dump();
 }
 
@@ -122,8 +231,10 @@ Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
   static const std::set<std::string> kKeys = {
       "v",       "node",      "cell",     "cycle",     "model_version", "model_sha256",
       "horizon", "soh_at_10", "soh_at_h", "eol_cycle", "forecast_us",   "received_at_ms"};
+  static const std::set<std::string> kIntervalKeys = {"lower", "upper", "eol_interval"};
   for (const auto& [key, value] : j.items()) {
-    if (kKeys.count(key) == 0) return bad("unknown field '" + key + "'");
+    if (kKeys.count(key) == 0 && kIntervalKeys.count(key) == 0)
+      return bad("unknown field '" + key + "'");
   }
   for (const std::string& key : kKeys) {
     if (!j.contains(key)) return bad("missing field '" + key + "'");
@@ -161,6 +272,9 @@ Result<EdgeForecast> parse_edge_forecast(std::string_view payload) {
   if (!j["eol_cycle"].is_null()) f.eol_cycle = j["eol_cycle"].get<int64_t>();
   f.forecast_us = j["forecast_us"];
   f.received_at_ms = j["received_at_ms"];
+  auto interval = parse_interval(j, f);
+  if (!interval) return interval.error();
+  f.interval = *interval;
   if (auto reason = check_ranges(f); !reason.empty()) return bad(reason);
   return f;
 }
@@ -181,6 +295,8 @@ std::string serialize_node_status(const NodeStatus& s) {
          {"reopens", s.reopens},
          {"dropped_records", s.dropped_records},
          {"queued", s.queued}};
+  if (!s.active_slot.empty()) j["active_slot"] = s.active_slot;
+  if (!s.update.empty()) j["update"] = s.update;
   return j.dump();
 }
 
@@ -196,9 +312,26 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
       "v",         "window",          "horizon",       "last_seen_ms",
       "forecasts", "resets",          "garbage_lines", "timeouts",
       "reopens",   "dropped_records", "queued"};
+  static const std::set<std::string> kOptional = {"active_slot", "update"};
   for (const auto& [key, value] : j.items()) {
-    if (kTexts.count(key) == 0 && kCounts.count(key) == 0)
+    if (kTexts.count(key) == 0 && kCounts.count(key) == 0 && kOptional.count(key) == 0)
       return refuse("unknown field '" + key + "'");
+  }
+  NodeStatus optional;
+  if (j.contains("active_slot")) {
+    if (!j["active_slot"].is_string() ||
+        !(j["active_slot"] == "A" || j["active_slot"] == "B" || j["active_slot"] == "-"))
+      return refuse("'active_slot' must be A, B or -");
+    optional.active_slot = j["active_slot"];
+  }
+  if (j.contains("update")) {
+    const auto& u = j["update"];
+    const std::string text = u.is_string() ? u.get<std::string>() : std::string();
+    const bool known = text == "current" || text == "sending" || text == "switched" ||
+                       (text.starts_with("failed:") && text.size() <= 7 + 16 && text.size() > 7 &&
+                        protocol::check_id(text.substr(7)).empty());
+    if (!known) return refuse("'update' must be current, sending, switched or failed:REASON");
+    optional.update = text;
   }
   for (const auto* keys : {&kTexts, &kCounts}) {
     for (const std::string& key : *keys) {
@@ -214,7 +347,7 @@ Result<NodeStatus> parse_node_status(std::string_view payload) {
     }
   }
   if (j["v"] != 1) return refuse("'v' must be 1");
-  NodeStatus s;
+  NodeStatus s = optional;
   s.node = j["node"];
   s.state = j["state"];
   s.model_version = j["model_version"];

@@ -2,8 +2,10 @@
  * Cortex-M4 harness of the node program with an exported model (model_data.c), run under
  * `qemu-system-arm -M mps2-an386 -icount shift=0` with semihosting:
  *   1. feeds vectors.txt (node protocol frames) to the node and writes every answer line to
- *      out.txt, each FC answer followed by "Y <CRC-32 of the H int32 outputs>", so the host can
- *      check bit-identical outputs (tests/firmware/node_qemu_test.cc does the same on the host);
+ *      out.txt, each FC answer (v1 or v2) followed by "Y <CRC-32 of the H int32 outputs>" and,
+ *      when the model has an interval table, "L <CRC-32 of the H lower then H upper float
+ *      bounds>", so the host can check bit-identical outputs and intervals
+ *      (tests/firmware/node_qemu.h does the same on the host);
  *   2. measures, with SysTick on QEMU's instruction-counted virtual clock: the instructions of
  *      one cc_student_forecast and of one whole forecast frame (probe.txt: parse, encode,
  *      forward pass, decode, answer), calibrated against a loop of known length; and the stack
@@ -40,19 +42,28 @@ static uint32_t ticks_since(uint32_t start) {
   return (start - SYST_CVR) & 0x00FFFFFFu;
 }
 
+/* Writes "<tag> <crc in 8 hex digits>\n" to out.txt. */
+static void write_crc_line(char tag, uint32_t crc) {
+  char line[12];
+  int i;
+  line[0] = tag;
+  line[1] = ' ';
+  for (i = 0; i < 8; ++i)
+    line[2 + i] = "0123456789abcdef"[(crc >> (28 - 4 * i)) & 0xFu];
+  line[10] = '\n';
+  (void)sh_write_file(out_handle, line, 11u);
+}
+
 static void write_hook(void* context, const char* bytes, size_t length) {
+  static float bounds[2 * CC_NODE_MAX_HORIZON];
+  const size_t h = cc_model.horizon;
   (void)context;
   if (discard_output || out_handle < 0) return;
   (void)sh_write_file(out_handle, bytes, (uint32_t)length);
-  if (length > 7 && memcmp(bytes, "cc1 FC ", 7) == 0) {
-    char line[12] = "Y ";
-    const uint32_t crc =
-        cc_node_crc32(0u, cc_node_last_output(&node), (size_t)cc_model.horizon * sizeof(int32_t));
-    int i;
-    for (i = 0; i < 8; ++i)
-      line[2 + i] = "0123456789abcdef"[(crc >> (28 - 4 * i)) & 0xFu];
-    line[10] = '\n';
-    (void)sh_write_file(out_handle, line, 11u);
+  if (length > 7 && bytes[0] == 'c' && bytes[1] == 'c' && memcmp(bytes + 3, " FC ", 4) == 0) {
+    write_crc_line('Y', cc_node_crc32(0u, cc_node_last_output(&node), h * sizeof(int32_t)));
+    if (cc_node_last_interval(&node, bounds, bounds + h) == CC_OK)
+      write_crc_line('L', cc_node_crc32(0u, bounds, 2u * h * sizeof(float)));
   }
 }
 

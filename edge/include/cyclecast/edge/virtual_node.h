@@ -29,6 +29,7 @@ class LoadedNodeModel {
  private:
   pipeline::NodeModel model_;
   cc_student_model student_{};
+  cc_node_interval interval_{};
   cc_node_model view_{};
 };
 

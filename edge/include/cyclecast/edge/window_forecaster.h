@@ -43,10 +43,11 @@ class WindowForecaster {
   // `window`: exactly input_len() cycles, oldest first. Returns the horizon() SOH values that
   // follow the last one.
   Result<std::vector<float>> forecast(std::span<const WindowCycle> window);
-  // The same forecast and, when the model carries an interval table, its interval: the node's
-  // int8 output -/+ the table's half-width (saturated to int32), decoded as the forecast is.
+  // The same forecast and, when the model carries an interval table, its interval, computed by
+  // the node's own code (cc_node_last_interval: the int8 output -/+ the half-width of the
+  // window's SOH band, saturated to int32, decoded as the forecast is).
   Result<WindowForecast> forecast_with_interval(std::span<const WindowCycle> window);
-  bool has_interval() const { return !model_->model().student.interval_half_width.empty(); }
+  bool has_interval() const { return model_->view().interval != nullptr; }
 
  private:
   explicit WindowForecaster(std::shared_ptr<const LoadedNodeModel> model);
@@ -54,7 +55,6 @@ class WindowForecaster {
   std::shared_ptr<const LoadedNodeModel> model_;
   std::unique_ptr<cc_node> node_;
   std::unique_ptr<cc_node_cell> cell_;
-  float output_scale_ = 0.0f;  // S_y as cc_node computes it
 };
 
 }  // namespace cyclecast::edge

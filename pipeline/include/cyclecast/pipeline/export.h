@@ -18,7 +18,11 @@
 
 namespace cyclecast::pipeline {
 
-inline constexpr uint16_t kNodeModelVersion = 1;
+// Format 2 is format 1 plus tagged sections before the CRC: tag 1 the self-test, tag 2 the
+// prediction-interval table (docs/firmware.md); format 1 is still read.
+inline constexpr uint16_t kNodeModelVersion = 2;
+inline constexpr uint8_t kNodeModelSectionSelfTest = 1;
+inline constexpr uint8_t kNodeModelSectionInterval = 2;
 inline constexpr char kNodeModelMagic[4] = {'C', 'C', 'N', 'M'};
 // Model versions: 1 to 32 characters from [A-Za-z0-9_.-] (they travel in node protocol frames).
 inline constexpr size_t kMaxModelVersionLength = 32;
@@ -42,13 +46,33 @@ struct NodeNormalization {
   std::vector<float> feature_mean, feature_std;
 };
 
+// The node's prediction-interval table (cc_node_interval, docs/firmware.md "The CCNM node-model
+// blob"): `bands` rows of `horizon` half-widths in integers of the student's output scale, one
+// per SOH band of the window's origin (row 0 when soh_last >= band_soh[0], row 1 when >=
+// band_soh[1], row 2 below; fewer rows: the last one serves the bands beyond it).
+struct NodeInterval {
+  uint16_t bands = 0;  // 0: the model has no table
+  // The SOH band limits of the pipeline's report (protocols.h soh_band), in float.
+  std::array<float, 2> band_soh = {0.95f, 0.90f};
+  std::vector<int32_t> half_width;  // bands x horizon, row-major, each in [0, 2^30]
+};
+
 // A parsed node-model blob.
 struct NodeModel {
   std::string version;
   std::string sha256_hex;  // of the whole blob it was read from
   NodeNormalization normalization;
+  // The student without its interval table: the node's copy of the table is `interval`.
   models::QuantizedStudent student;
+  // The self-test the node runs before it switches to this model (format 2; empty in format 1):
+  // an input and cc_student_forecast's exact output for it (docs/firmware.md).
+  std::vector<int16_t> selftest_input;
+  std::vector<int32_t> selftest_output;
+  NodeInterval interval;
 };
+
+// The node's interval of a student: its table as one row (every SOH band), or none.
+NodeInterval node_interval(const models::QuantizedStudent& student);
 
 // The normalization of `spec` in the node's float form. kInvalidArgument when W or H exceed
 // 65535 or a feature name is unknown.
@@ -67,9 +91,13 @@ Result<ExportedModel> export_run(const std::filesystem::path& run_dir, const std
 // Writes model_data.h, model_data.c and model.bin into `dir` (created if missing). kIo on failure.
 Result<void> write_exported_model(const ExportedModel& model, const std::filesystem::path& dir);
 
-// Reads a node-model blob: kParse for a wrong magic, kUnsupported for another format version,
-// kCorrupt for truncation, trailing bytes, a CRC mismatch, bad normalization values or an
-// embedded CCQ8 student that does not read or does not match the normalization's sizes.
+// Reads a node-model blob (version 1, or 2 with the interval section): kParse for a wrong magic,
+// kUnsupported for another format version, kCorrupt for truncation, trailing bytes, a CRC
+// mismatch, bad normalization values, an embedded CCQ8 student that does not read or does not
+// match the normalization's sizes, or a bad interval section (bands outside 1..3, band limits
+// not ordered within (0, 2], a half-width outside [0, 2^30], a second table in the student). A
+// version 1 blob whose student carries a table (exported before the section existed) gives that
+// table as a one-row interval.
 Result<NodeModel> read_node_model(std::span<const uint8_t> blob);
 
 // Cost-model constants measured on the target (docs/firmware.md, "Calibrating the cost model"),

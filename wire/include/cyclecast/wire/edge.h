@@ -19,6 +19,22 @@ std::string node_status_topic(std::string_view node_id);
 std::string node_forecasts_subscription();
 std::string node_status_subscription();
 
+// A forecast's prediction interval where the node gives values (steps 10 and H) and the
+// end-of-life interval: the first cycle at which the lower and the upper bound fall below 0.8
+// (none: not within the horizon). From a node protocol v2 FC answer (node_frames.h).
+struct ForecastInterval {
+  std::optional<double> lower_at_10, upper_at_10;  // none when H < 10
+  double lower_at_h = 0.0, upper_at_h = 0.0;
+  std::optional<int64_t> eol_earliest, eol_latest;
+};
+
+// Whether `interval` can be the interval of a forecast with these values: bounds exactly where
+// the forecast has values, lower <= SOH <= upper there, and, the lower bound crossing 0.8 first,
+// eol_earliest <= eol_cycle <= eol_latest (an end of life implies an earliest one, a latest one
+// implies an end of life).
+bool interval_consistent(const ForecastInterval& interval, std::optional<double> soh_at_10,
+                         double soh_at_h, std::optional<int64_t> eol_cycle);
+
 struct EdgeForecast {
   std::string node;
   std::string cell;
@@ -31,6 +47,10 @@ struct EdgeForecast {
   std::optional<int64_t> eol_cycle;
   int64_t forecast_us = 0;     // by the node's clock
   int64_t received_at_ms = 0;  // when the gateway read the answer (ms since 1970)
+  // The node's interval (a v2 node whose model has a table). In JSON the host forecast
+  // payload's fields (protocol.h serialize_forecast): "lower" and "upper" with `horizon` entries
+  // each, null but at steps 10 and H, and "eol_interval" {"earliest", "latest"}.
+  std::optional<ForecastInterval> interval;
 };
 
 // Limits of an edge forecast (docs/protocol.md, "Edge forecast"): one is about 300 bytes; its
@@ -42,7 +62,10 @@ inline constexpr double kMaxEdgeSoh = 10.0;        // |SOH| at most 10 x rated c
 std::string serialize_edge_forecast(const EdgeForecast& forecast);
 // Strict: a payload over kMaxEdgeForecastBytes, JSON refused by parse_bounded_json, unknown,
 // missing or mistyped fields and values outside the limits above are kInvalidArgument naming
-// the field; `cycle + horizon` cannot overflow.
+// the field; `cycle + horizon` cannot overflow. The interval's three fields come together or not
+// at all, with bounds exactly where the forecast has values, on their sides of it, and an
+// end-of-life interval around eol_cycle. (With an interval a payload grows by about 10 bytes
+// per horizon step: the 4 KiB limit holds horizons up to about 350.)
 Result<EdgeForecast> parse_edge_forecast(std::string_view payload);
 
 struct NodeStatus {
@@ -56,6 +79,11 @@ struct NodeStatus {
   int64_t forecasts = 0, resets = 0, garbage_lines = 0, timeouts = 0, reopens = 0;
   int64_t dropped_records = 0;  // refused by the node, or pushed out of the full queue
   int64_t queued = 0;
+  // Model update (docs/gateway.md "Model update"), both empty unless the gateway updates its
+  // node, and then optional in the payload so that older readers are not handed them:
+  // active_slot "A", "B" or "-" (the built-in model); update "current" (the node runs the
+  // bundle's model), "sending", "switched", or "failed:REASON" (the node's reason word).
+  std::string active_slot, update;
 };
 
 std::string serialize_node_status(const NodeStatus& status);
