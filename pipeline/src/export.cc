@@ -480,10 +480,10 @@ Result<ExportedModel> export_model(const models::QuantizedStudent& student, cons
   bare.interval_half_width.clear();
   ExportedModel out;
   out.version = version;
-  out.blob = encode_blob(
-      version, *normalization,
-      models::serialize_quantized_student(bare, CC_STUDENT_LAYOUT_ENCODER_PAIRED),
-      make_selftest(bare), interval);
+  out.blob =
+      encode_blob(version, *normalization,
+                  models::serialize_quantized_student(bare, CC_STUDENT_LAYOUT_ENCODER_PAIRED),
+                  make_selftest(bare), interval);
   out.sha256_hex = sha256_hex(out.blob);
   out.model_data_h = header_source(student, *normalization, version, out.sha256_hex);
   out.model_data_c = data_source(student, *normalization, interval, version);
