@@ -48,7 +48,8 @@ endif()
 option(CYCLECAST_UNITY_LIBRARIES "Build the libraries and programs in unity batches" ON)
 set(CYCLECAST_UNITY_BATCH 8 CACHE STRING "Sources per unity batch of a library or program")
 set(CYCLECAST_UNITY_APART_TARGETS  # compiled a unit per source, with the names that clash
-  cyclecast)                       # daemon/cli: fail() in several commands, a global `json`
+  cyclecast              # daemon/cli: fail() in several commands, a global `json`
+  cyclecast_node_update) # firmware/node: each C file has its own static le32(), take(), ...
 function(cyclecast_unity_batches dir)
   get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
   foreach(target ${targets})
